@@ -1,0 +1,1 @@
+"""Sans-IO protocol cores shared by the runtimes (the failure detector, ...)."""
