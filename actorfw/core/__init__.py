@@ -1,0 +1,48 @@
+"""The actor core: actors, refs, messages, the context, supervision, storage, the node engine.
+
+Layer 3 of the design: it runs on any runtime (the simulator, node
+processes) and imports neither sockets nor wall clocks.
+"""
+
+from actorfw.core.actor import Actor, handler
+from actorfw.core.codec import message
+from actorfw.core.context import Context
+from actorfw.core.errors import (
+    ActorfwError,
+    ActorNotFound,
+    AskTimeout,
+    MalformedMessage,
+    MessageRefused,
+    NoActorContext,
+    NodeDown,
+    RemoteError,
+    UnhandledMessage,
+)
+from actorfw.core.messages import Terminated
+from actorfw.core.refs import ActorRef, ReplyTo
+from actorfw.core.storage import Storage
+from actorfw.core.supervision import AllForOne, Directive, OneForOne, SupervisorStrategy
+
+__all__ = [
+    "Actor",
+    "ActorNotFound",
+    "ActorRef",
+    "ActorfwError",
+    "AllForOne",
+    "AskTimeout",
+    "Context",
+    "Directive",
+    "MalformedMessage",
+    "MessageRefused",
+    "NoActorContext",
+    "NodeDown",
+    "OneForOne",
+    "RemoteError",
+    "ReplyTo",
+    "Storage",
+    "SupervisorStrategy",
+    "Terminated",
+    "UnhandledMessage",
+    "handler",
+    "message",
+]

@@ -1,0 +1,96 @@
+"""Messages the framework itself sends: ``Terminated`` for users, and the node protocol.
+
+``Terminated`` is what a watcher receives. The others travel between the
+node engines (target ``$node``) and are not part of the user API.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from actorfw.core.codec import message
+from actorfw.core.refs import ActorRef
+
+__all__ = [
+    "Heartbeat",
+    "LookupRequest",
+    "SpawnRequest",
+    "Terminated",
+    "TerminatedNotice",
+    "UnwatchRequest",
+    "WatchRequest",
+]
+
+
+@message(name="actorfw.Terminated")
+@dataclass(frozen=True)
+class Terminated:
+    """A watched actor is gone.
+
+    Attributes:
+        actor: the ref of the actor that is gone.
+        reason: ``"stopped"`` (it stopped or was stopped), ``"failed"`` (its
+            supervisor stopped it after a failure), ``"not-found"`` (it did
+            not exist when watched), ``"node-down"`` (its node is declared
+            down) or ``"node-restarted"`` (its node restarted, and the
+            actors it had are gone, though new ones may have the same names).
+    """
+
+    actor: ActorRef
+    reason: str
+
+
+@message(name="actorfw.sys.Heartbeat")
+@dataclass(frozen=True)
+class Heartbeat:
+    """I am alive; ``incarnation`` grows each time my node restarts."""
+
+    incarnation: int
+
+
+@message(name="actorfw.sys.Spawn")
+@dataclass(frozen=True)
+class SpawnRequest:
+    """Spawn the registered actor class at ``actor_class`` (``module:QualName``) here."""
+
+    actor_class: str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    name: str | None
+
+
+@message(name="actorfw.sys.Lookup")
+@dataclass(frozen=True)
+class LookupRequest:
+    """Is an actor called ``name`` alive on this node? (answered with a bool)"""
+
+    name: str
+
+
+@message(name="actorfw.sys.Watch")
+@dataclass(frozen=True)
+class WatchRequest:
+    """Tell ``watcher`` when the actor ``target`` of this node is gone."""
+
+    target: str
+    watcher: ActorRef
+
+
+@message(name="actorfw.sys.Unwatch")
+@dataclass(frozen=True)
+class UnwatchRequest:
+    """Forget a :class:`WatchRequest`."""
+
+    target: str
+    watcher: ActorRef
+
+
+@message(name="actorfw.sys.TerminatedNotice")
+@dataclass(frozen=True)
+class TerminatedNotice:
+    """``actor`` (on the sending node) is gone; deliver ``Terminated`` to ``watcher``."""
+
+    actor: ActorRef
+    watcher: ActorRef
+    reason: str
