@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from types import ModuleType
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
 
-from actorfw import kernels
+from actorfw import Simulation, SupervisorStrategy, kernels
+from actorfw.core.node import NodeConfig
 
 # Derandomized by default so that every run of the suite checks the same
 # examples; `pytest --hypothesis-profile=explore` searches afresh.
@@ -62,3 +65,26 @@ def compiled() -> dict[str, ModuleType]:
 def pure() -> dict[str, ModuleType]:
     """The pure-Python kernel modules by name."""
     return load_kernels("pure")
+
+
+# -- runtimes ---------------------------------------------------------------------------------
+
+RUNTIMES = ("sim",)
+"""The runtimes the actor behaviour suite runs on (the node runtime joins here)."""
+
+# Top-level actors may restart 3 times a minute, quickly: tests reach the limit fast.
+TEST_NODE_CONFIG = dict(
+    root_strategy=SupervisorStrategy(max_restarts=3, within=60.0, min_backoff=0.01, max_backoff=0.1)
+)
+
+
+@pytest.fixture(params=RUNTIMES)
+def cluster(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A running 3-node cluster (``n1``, ``n2``, ``n3``) on each runtime.
+
+    It offers ``spawn``, ``tell``, ``ask``, ``poll``, ``run``, ``crash`` and
+    ``restart``; tests observe actors through asks only.
+    """
+    if request.param == "sim":
+        with Simulation(nodes=3, seed=1, node_config=NodeConfig(**TEST_NODE_CONFIG)) as sim:
+            yield sim

@@ -1,0 +1,16 @@
+"""The deterministic simulation runtime: a cluster in one process, on virtual time."""
+
+from actorfw.sim.cluster import SimNode, Simulation, SimulationTimeout, TraceEvent
+from actorfw.sim.loop import SimulationIdle, VirtualTimeLoop
+from actorfw.sim.network import NetworkConfig, SimNetwork
+
+__all__ = [
+    "NetworkConfig",
+    "SimNetwork",
+    "SimNode",
+    "Simulation",
+    "SimulationIdle",
+    "SimulationTimeout",
+    "TraceEvent",
+    "VirtualTimeLoop",
+]

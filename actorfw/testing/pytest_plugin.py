@@ -1,0 +1,110 @@
+"""The pytest plugin of the test kit (registered under the ``pytest11`` entry point).
+
+Options:
+    ``--sim-seeds N``: run each test that takes ``sim_seed`` with seeds 0..N-1.
+    ``--sim-seed S``: run them with seed S only (what a failure tells you to run).
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from actorfw.sim import Simulation
+
+__all__ = ["DEFAULT_SEEDS", "replay_command"]
+
+DEFAULT_SEEDS = 10
+"""Seeds a ``sim_seed`` test runs with when neither the command line nor its marker says."""
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("actorfw", "actorfw simulation")
+    group.addoption(
+        "--sim-seeds",
+        type=int,
+        default=None,
+        metavar="N",
+        help="run every test that takes sim_seed with seeds 0..N-1",
+    )
+    group.addoption(
+        "--sim-seed",
+        type=int,
+        default=None,
+        metavar="S",
+        help="run every test that takes sim_seed with seed S only (to replay a failure)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "simulation(seeds=N): a test of the deterministic simulator; with a sim_seed "
+        "argument it runs once per seed",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "sim_seed" not in metafunc.fixturenames:
+        return
+    forced = metafunc.config.getoption("--sim-seed")
+    if forced is not None:
+        seeds = [forced]
+    else:
+        count = metafunc.config.getoption("--sim-seeds")
+        if count is None:
+            marker = metafunc.definition.get_closest_marker("simulation")
+            count = marker.kwargs.get("seeds", DEFAULT_SEEDS) if marker else DEFAULT_SEEDS
+        seeds = list(range(count))
+    metafunc.parametrize("sim_seed", seeds, ids=[f"seed={s}" for s in seeds])
+
+
+def replay_command(nodeid: str, seed: int) -> str:
+    """The command that reruns one test with one seed."""
+    base = nodeid.split("[", 1)[0]
+    return f"pytest {shlex.quote(base)} --sim-seed={seed}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
+    outcome: Any = yield
+    report = outcome.get_result()
+    seed = getattr(item, "callspec", None) and item.callspec.params.get("sim_seed")  # type: ignore[attr-defined]
+    if report.failed and seed is not None:
+        report.sections.append(
+            (
+                "simulation seed",
+                f"failed with seed {seed}; replay it with:\n  {replay_command(item.nodeid, seed)}",
+            )
+        )
+
+
+@pytest.fixture
+def simulation(request: pytest.FixtureRequest) -> Iterator[Callable[..., Simulation]]:
+    """A factory of simulated clusters, seeded by ``sim_seed`` when the test takes it.
+
+    Example::
+
+        def test_something(simulation, sim_seed):
+            sim = simulation(nodes=3)        # Simulation(nodes=3, seed=sim_seed)
+    """
+    from actorfw.sim import Simulation
+
+    made: list[Simulation] = []
+    default_seed = (
+        request.node.callspec.params.get("sim_seed", 0) if hasattr(request.node, "callspec") else 0
+    )
+
+    def make(**options: Any) -> Simulation:
+        options.setdefault("seed", default_seed)
+        sim = Simulation(**options)
+        made.append(sim)
+        return sim
+
+    yield make
+    for sim in made:
+        sim.close()

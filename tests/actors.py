@@ -1,0 +1,341 @@
+"""Actors and messages the behaviour tests share, on every runtime.
+
+They live at module level so that any node can spawn them by path. Tests
+observe them only through asks, so the same test runs on the simulator and
+on node processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+from actorfw import (
+    Actor,
+    ActorRef,
+    Directive,
+    ReplyTo,
+    SupervisorStrategy,
+    Terminated,
+    handler,
+    message,
+)
+from actorfw.core.supervision import always
+
+# -- messages --------------------------------------------------------------------------
+
+
+@message(name="test.Get")
+@dataclass(frozen=True)
+class Get:
+    """Ask for an actor's observable state."""
+
+
+@message(name="test.Put")
+@dataclass(frozen=True)
+class Put:
+    value: Any
+
+
+@message(name="test.Fail")
+@dataclass(frozen=True)
+class Fail:
+    """Raise ``error`` (a builtin exception name) with ``text``."""
+
+    error: str = "RuntimeError"
+    text: str = "told to fail"
+
+
+@message(name="test.Send")
+@dataclass(frozen=True)
+class Send:
+    """Tell ``target`` ``payload``."""
+
+    target: ActorRef
+    payload: Any
+
+
+@message(name="test.Watch")
+@dataclass(frozen=True)
+class Watch:
+    target: ActorRef
+
+
+@message(name="test.Unwatch")
+@dataclass(frozen=True)
+class Unwatch:
+    target: ActorRef
+
+
+@message(name="test.Spawn")
+@dataclass(frozen=True)
+class SpawnChild:
+    name: str
+    kind: str = "Recorder"
+    directive: str = "restart"
+
+
+@message(name="test.Timer")
+@dataclass(frozen=True)
+class StartTimer:
+    key: str
+    delay: float
+    repeat: bool = False
+
+
+@message(name="test.CancelTimer")
+@dataclass(frozen=True)
+class CancelTimer:
+    key: str
+
+
+@message(name="test.Tick")
+@dataclass(frozen=True)
+class Tick:
+    key: str
+
+
+@message(name="test.Sleep")
+@dataclass(frozen=True)
+class Sleep:
+    seconds: float
+
+
+@message(name="test.Stop")
+@dataclass(frozen=True)
+class StopSelf:
+    pass
+
+
+@message(name="test.Sync")
+@dataclass(frozen=True)
+class Sync:
+    """Make every write so far durable, then answer."""
+
+
+# -- actors ----------------------------------------------------------------------------
+
+_instances = itertools.count(1)
+
+
+class Echo(Actor):
+    """Answers every message with itself; records who sent it."""
+
+    def on_start(self) -> None:
+        self.senders: list[Any] = []
+
+    def receive(self, msg: Any) -> Any:
+        sender = self.context.sender
+        self.senders.append(sender.path if sender else None)
+        return msg
+
+    @handler
+    def get(self, msg: Get) -> Any:
+        return self.senders
+
+
+class Recorder(Actor):
+    """Keeps what it is told (with the sender's path); fails on demand; forwards on demand."""
+
+    def __init__(self, label: str = "") -> None:
+        self.label = label
+        self.items: list[Any] = []
+        self.instance = next(_instances)  # tells a restarted instance from the old one
+
+    def on_start(self) -> None:
+        self.starts = getattr(self, "starts", 0) + 1
+
+    @handler
+    def put(self, msg: Put) -> int:
+        sender = self.context.sender
+        self.items.append([msg.value, sender.path if sender else None])
+        return len(self.items)
+
+    @handler
+    def get(self, msg: Get) -> dict[str, Any]:
+        return {"label": self.label, "items": self.items, "instance": self.instance}
+
+    @handler
+    def fail(self, msg: Fail) -> None:
+        import builtins
+
+        raise getattr(builtins, msg.error)(msg.text)
+
+    @handler
+    def send(self, msg: Send) -> None:
+        msg.target.tell(msg.payload)
+
+    @handler
+    def stop_self(self, msg: StopSelf) -> None:
+        self.context.stop()
+
+    @handler
+    async def sleep(self, msg: Sleep) -> str:
+        await asyncio.sleep(msg.seconds)
+        self.items.append(["slept", None])
+        return "slept"
+
+
+class Parent(Actor):
+    """Spawns children on demand and supervises them with the given strategy."""
+
+    def __init__(
+        self, directive: str = "restart", all_for_one: bool = False, max_restarts: int = 10
+    ) -> None:
+        self.supervisor_strategy = SupervisorStrategy(
+            decider=always(Directive(directive)),
+            all_for_one=all_for_one,
+            max_restarts=max_restarts,
+            within=60.0,
+            min_backoff=0.01,
+        )
+
+    @handler
+    def spawn_child(self, msg: SpawnChild) -> ActorRef:
+        if msg.kind == "Parent":
+            return self.context.spawn(Parent, msg.directive, name=msg.name)
+        return self.context.spawn(Recorder, msg.name, name=msg.name)
+
+    @handler
+    def get(self, msg: Get) -> list[str]:
+        return [c.name for c in self.context.children]
+
+    @handler
+    def fail(self, msg: Fail) -> None:
+        raise RuntimeError(msg.text)
+
+
+class Watcher(Actor):
+    """Watches on demand; reports the ``Terminated`` messages it got."""
+
+    def on_start(self) -> None:
+        self.events: list[list[str]] = []
+
+    @handler
+    def watch(self, msg: Watch) -> None:
+        self.context.watch(msg.target)
+
+    @handler
+    def unwatch(self, msg: Unwatch) -> None:
+        self.context.unwatch(msg.target)
+
+    @handler
+    def send(self, msg: Send) -> None:
+        msg.target.tell(msg.payload)
+
+    @handler
+    def terminated(self, msg: Terminated) -> None:
+        self.events.append([msg.actor.path, msg.reason])
+
+    @handler
+    def get(self, msg: Get) -> list[list[str]]:
+        return self.events
+
+
+class Timed(Actor):
+    """Starts and cancels timers on demand; reports when each tick arrived."""
+
+    def on_start(self) -> None:
+        self.ticks: list[list[Any]] = []
+
+    @handler
+    def start(self, msg: StartTimer) -> None:
+        self.context.start_timer(msg.key, Tick(msg.key), msg.delay, repeat=msg.repeat)
+
+    @handler
+    def cancel(self, msg: CancelTimer) -> None:
+        self.context.cancel_timer(msg.key)
+
+    @handler
+    def tick(self, msg: Tick) -> None:
+        self.ticks.append([msg.key, self.context.now()])
+
+    @handler
+    def get(self, msg: Get) -> list[list[Any]]:
+        return self.ticks
+
+
+class Deferred(Actor):
+    """Holds asks (``Get``) and answers them all when told ``Put``."""
+
+    def on_start(self) -> None:
+        self.waiting: list[ReplyTo] = []
+
+    @handler
+    def get(self, msg: Get) -> None:
+        self.waiting.append(self.context.reply_later())
+
+    @handler
+    def put(self, msg: Put) -> int:
+        for reply in self.waiting:
+            reply.send(msg.value)
+        count = len(self.waiting)
+        self.waiting = []
+        return count
+
+    @handler
+    def fail(self, msg: Fail) -> int:
+        for reply in self.waiting:
+            reply.fail(ValueError(msg.text))
+        count = len(self.waiting)
+        self.waiting = []
+        return count
+
+
+class Asker(Actor):
+    """Asks another actor from inside an async handler and returns what it got."""
+
+    @handler
+    async def send(self, msg: Send) -> Any:
+        return await msg.target.ask(msg.payload, timeout=2.0)
+
+
+@message(name="test.SpawnOn")
+@dataclass(frozen=True)
+class SpawnOn:
+    node: str
+    name: str
+
+
+@message(name="test.Lookup")
+@dataclass(frozen=True)
+class Lookup:
+    name: str
+    node: str | None = None
+
+
+class Spawner(Actor):
+    """Spawns Recorders on other nodes and looks actors up by name, on demand."""
+
+    @handler
+    async def spawn_on(self, msg: SpawnOn) -> ActorRef:
+        return await self.context.spawn_on(msg.node, Recorder, msg.name, name=msg.name)
+
+    @handler
+    async def lookup(self, msg: Lookup) -> ActorRef | None:
+        return await self.context.lookup(msg.name, msg.node, timeout=2.0)
+
+
+class Counter(Actor):
+    """A durable counter: each ``Put`` adds; ``Sleep`` stands for "sync now"."""
+
+    def on_start(self) -> None:
+        raw = self.context.storage.get("count")
+        self.count = int(raw) if raw is not None else 0
+
+    @handler
+    def put(self, msg: Put) -> int:
+        self.count += int(msg.value)
+        self.context.storage.put("count", str(self.count).encode())
+        return self.count
+
+    @handler
+    async def sync(self, msg: Sync) -> int:
+        await self.context.storage.sync()
+        return self.count
+
+    @handler
+    def get(self, msg: Get) -> int:
+        return self.count
