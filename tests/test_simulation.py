@@ -179,6 +179,56 @@ def test_a_node_cut_off_is_declared_down_then_readmitted_after_healing() -> None
         assert sim.run_until(lambda: not sim.node("n2").membership.is_down("n1"), timeout=10.0)
 
 
+def test_latency_may_follow_any_distribution_drawn_from_the_seed() -> None:
+    network = NetworkConfig(latency=lambda rng: rng.expovariate(1 / 0.05), reorder=True)
+    with Simulation(nodes=2, seed=9, network=network) as sim:
+        sink = sim.spawn("n2", Sink, name="sink")
+        sim.tell(sim.spawn("n1", Source, name="src"), Send(sink, 20))
+        arrivals = sim.poll(sink, Get(), until=lambda a: len(a) == 20)
+        assert sorted(seq for _, seq in arrivals) == list(range(20))
+        sent = next(e.time for e in sim.trace if e.kind == "deliver" and "src" in e.detail)
+        delays = [e.time - sent for e in sim.trace if e.kind == "recv" and "tell sink" in e.detail]
+        assert len(set(delays)) == 20 and max(delays) > 3 * min(delays)
+
+
+# -- names, dead letters, traces ---------------------------------------------------------
+
+
+def test_the_driver_can_look_actors_up_by_name() -> None:
+    with Simulation(nodes=3, seed=1) as sim:
+        sim.spawn("n3", Recorder, name="needle")
+        assert sim.lookup("needle") == ActorRef("n3", "needle")
+        assert sim.lookup("needle", node="n2") is None
+        assert sim.lookup("hay") is None
+
+
+def test_dead_letters_are_counted_and_logged_at_a_limited_rate(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    caplog.set_level(logging.INFO, logger="actorfw")
+    with Simulation(nodes=1, seed=1) as sim:
+        for _ in range(50):
+            sim.tell(ActorRef("n1", "ghost"), Put(1))
+        sim.run_for(20.0)
+        assert sim.node("n1").stats.dead_letters == 50
+    lines = [r.getMessage() for r in caplog.records if "dead letter" in r.getMessage()]
+    assert 1 <= len(lines) <= 10
+    assert "'ghost' is not on node n1" in lines[0]
+
+
+def test_the_trace_can_be_saved(tmp_path: object) -> None:
+    from pathlib import Path
+
+    with Simulation(nodes=2, seed=1) as sim:
+        sim.run_for(1.0)
+        target = Path(str(tmp_path)) / "trace.txt"
+        sim.save_trace(target)
+        assert target.read_text().splitlines() == sim.trace_text().splitlines()
+        assert " recv " in target.read_text()
+
+
 # -- crashes and storage -------------------------------------------------------------------
 
 

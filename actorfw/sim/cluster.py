@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import random
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
@@ -365,6 +366,15 @@ class Simulation:
 
         return self.run(main, on=on or self._near(target), timeout=timeout + 10.0)
 
+    def lookup(self, name: str, node: str | None = None, on: str | None = None) -> ActorRef | None:
+        """Find a living actor by name (on ``node``, or any node), asking from ``on``."""
+        origin = self._sim_node(on or next(n for n, s in self.nodes.items() if s.running))
+
+        async def main() -> ActorRef | None:
+            return await origin.engine.lookup(name, node, DEFAULT_ASK_TIMEOUT, None)
+
+        return self.run(main, on=origin.id, timeout=4 * DEFAULT_ASK_TIMEOUT * len(self.nodes))
+
     def tell(self, target: ActorRef, message: Any, on: str | None = None) -> None:
         """Tell ``target`` from a client on ``on`` (default: the target's node); returns at once."""
         client = self._sim_node(on or self._near(target)).engine.client
@@ -421,6 +431,12 @@ class Simulation:
         """The trace as text, one event a line (only ``kinds`` if given)."""
         wanted = set(kinds) if kinds is not None else None
         return "\n".join(str(e) for e in self.trace if wanted is None or e.kind in wanted)
+
+    def save_trace(self, path: str | os.PathLike[str]) -> None:
+        """Write the trace to ``path`` as text, one event a line."""
+        with open(path, "w", encoding="utf-8") as out:
+            out.write(self.trace_text())
+            out.write("\n")
 
     def deliveries(self) -> int:
         """How many times a handler ran on a message, on all nodes (counted while tracing)."""
