@@ -3,6 +3,8 @@
 Subcommands so far:
 
 - ``actorfw info``: the version and which kernels are active.
+- ``actorfw node``: run a node on this host (see ``docs/deployment.md``).
+- ``actorfw keys generate``: a CURVE key pair for a node.
 - ``actorfw bench kernels``: compiled kernels against their pure-Python
   twins, as a table or (``--json``) as JSON.
 """
@@ -14,6 +16,7 @@ import json
 import platform
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["main"]
 
@@ -73,6 +76,70 @@ def _cmd_bench_kernels(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_keys_generate(args: argparse.Namespace) -> int:
+    from actorfw.node.keys import generate_keys
+
+    try:
+        public, secret = generate_keys(args.name, args.dir, overwrite=args.overwrite)
+    except (FileExistsError, ValueError) as error:
+        print(f"actorfw keys generate: {error}", file=sys.stderr)
+        return 2
+    print(f"public key: {public}  (copy to every other node)")
+    print(f"secret key: {secret}  (keep on this host only)")
+    return 0
+
+
+def _peer_pairs(items: list[str], what: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name or not value:
+            raise ValueError(f"{what} {item!r} is not NAME=VALUE")
+        out[name] = value
+    return out
+
+
+def _cmd_node(args: argparse.Namespace) -> int:
+    import logging
+
+    from actorfw.node.config import NodeSettings, load_curve, load_settings
+    from actorfw.node.runtime import run_node
+
+    try:
+        if args.config:
+            settings = load_settings(args.config)
+        else:
+            if not args.name or not args.listen:
+                raise ValueError("give --config FILE, or at least --name and --listen")
+            curve = None
+            if args.key:
+                peer_keys: Any = (
+                    _peer_pairs(args.peer_key, "--peer-key") if args.peer_key else args.peer_keys
+                )
+                if not peer_keys:
+                    raise ValueError(
+                        "--key needs the peers' public keys: --peer-keys DIR or --peer-key N=FILE"
+                    )
+                curve = load_curve(args.key, peer_keys)
+            settings = NodeSettings(
+                name=args.name,
+                listen=args.listen,
+                peers=_peer_pairs(args.peer, "--peer"),
+                data_dir=args.data_dir or f"data-{args.name}",
+                apps=list(args.app),
+                curve=curve,
+            )
+    except (ValueError, OSError) as error:
+        print(f"actorfw node: {error}", file=sys.stderr)
+        return 2
+    level = getattr(logging, args.log_level.upper())
+    try:
+        run_node(settings, standalone=True, log_level=level)
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     from actorfw import __version__
 
@@ -86,6 +153,52 @@ def _parser() -> argparse.ArgumentParser:
 
     info = commands.add_parser("info", help="show the version and the active kernels")
     info.set_defaults(run=_cmd_info)
+
+    node = commands.add_parser(
+        "node",
+        help="run a node on this host",
+        description="Run one node: bind its endpoint, connect to its peers, host actors "
+        "until SIGTERM or Ctrl-C, then stop gracefully.",
+    )
+    node.add_argument(
+        "--config", metavar="FILE", help="a TOML configuration (see docs/deployment.md)"
+    )
+    node.add_argument("--name", help="this node's id")
+    node.add_argument(
+        "--listen", metavar="ENDPOINT", help="e.g. tcp://0.0.0.0:7000 or ipc:///run/n1.sock"
+    )
+    node.add_argument(
+        "--peer", action="append", default=[], metavar="NAME=ENDPOINT", help="another node (repeat)"
+    )
+    node.add_argument(
+        "--app",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="a module of actors to import (repeat)",
+    )
+    node.add_argument("--data-dir", metavar="DIR", help="durable storage (default: ./data-NAME)")
+    node.add_argument(
+        "--key", metavar="FILE", help="this node's .key_secret (CURVE, needed for tcp)"
+    )
+    node.add_argument("--peer-keys", metavar="DIR", help="a directory of the peers' .key files")
+    node.add_argument(
+        "--peer-key",
+        action="append",
+        default=[],
+        metavar="NAME=FILE",
+        help="one peer's .key file (repeat)",
+    )
+    node.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    node.set_defaults(run=_cmd_node)
+
+    keys = commands.add_parser("keys", help="CURVE keys for nodes")
+    key_commands = keys.add_subparsers(dest="keys_command", metavar="command", required=True)
+    generate = key_commands.add_parser("generate", help="write a key pair for a node")
+    generate.add_argument("--name", required=True, help="the node's id")
+    generate.add_argument("--dir", default=".", help="where to write NAME.key and NAME.key_secret")
+    generate.add_argument("--overwrite", action="store_true", help="replace existing files")
+    generate.set_defaults(run=_cmd_keys_generate)
 
     bench = commands.add_parser("bench", help="run a benchmark suite and print its table")
     suites = bench.add_subparsers(dest="suite", metavar="suite", required=True)

@@ -69,8 +69,8 @@ def pure() -> dict[str, ModuleType]:
 
 # -- runtimes ---------------------------------------------------------------------------------
 
-RUNTIMES = ("sim",)
-"""The runtimes the actor behaviour suite runs on (the node runtime joins here)."""
+RUNTIMES = ("sim", "processes")
+"""The runtimes the actor behaviour suite runs on: the simulator, and node processes."""
 
 # Top-level actors may restart 3 times a minute, quickly: tests reach the limit fast.
 TEST_NODE_CONFIG = dict(
@@ -88,3 +88,10 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[Any]:
     if request.param == "sim":
         with Simulation(nodes=3, seed=1, node_config=NodeConfig(**TEST_NODE_CONFIG)) as sim:
             yield sim
+    else:
+        from actorfw.node import ActorSystem
+
+        with ActorSystem(
+            nodes=3, apps=["tests.actors"], node_config=NodeConfig(**TEST_NODE_CONFIG)
+        ) as system:
+            yield system

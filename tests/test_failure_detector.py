@@ -74,6 +74,14 @@ def test_an_unheard_peer_is_unknown_not_down() -> None:
     assert not m.is_down("b")
 
 
+def test_a_peer_never_heard_within_the_join_timeout_is_declared_down() -> None:
+    m = Membership(join_timeout=5.0)
+    m.add("b", now=10.0)
+    assert m.tick(14.0) == []
+    assert m.tick(15.5) == [("b", MembershipEvent.DOWN)]
+    assert m.heartbeat("b", 0, 16.0) == [MembershipEvent.UP]
+
+
 def test_the_first_heartbeat_brings_a_peer_up() -> None:
     m = Membership()
     assert m.heartbeat("b", 0, 1.0) == [MembershipEvent.UP]

@@ -16,6 +16,7 @@ __all__ = [
     "Heartbeat",
     "LookupRequest",
     "SpawnRequest",
+    "StatusRequest",
     "Terminated",
     "TerminatedNotice",
     "UnwatchRequest",
@@ -94,3 +95,9 @@ class TerminatedNotice:
     actor: ActorRef
     watcher: ActorRef
     reason: str
+
+
+@message(name="actorfw.sys.Status")
+@dataclass(frozen=True)
+class StatusRequest:
+    """What is this node's state? (answered with ``Node.status()``: actors, peers, counters)"""

@@ -65,6 +65,7 @@ from actorfw.core.messages import (
     Heartbeat,
     LookupRequest,
     SpawnRequest,
+    StatusRequest,
     Terminated,
     TerminatedNotice,
     UnwatchRequest,
@@ -152,8 +153,8 @@ class NodeConfig:
 
     Attributes:
         heartbeat_interval: seconds between heartbeats to each peer.
-        phi_threshold, acceptable_pause, min_std: the failure detector's
-            (see :mod:`actorfw.protocols.failure_detector`).
+        phi_threshold, acceptable_pause, min_std, join_timeout: the failure
+            detector's (see :mod:`actorfw.protocols.failure_detector`).
         mailbox_batch: messages one actor handles before yielding the loop.
         root_strategy: how the node supervises top-level actors.
         dead_letter_log_limit: dead-letter lines logged per ``log_window``;
@@ -165,6 +166,7 @@ class NodeConfig:
     phi_threshold: float = 8.0
     acceptable_pause: float = 1.5
     min_std: float = 0.1
+    join_timeout: float = 5.0
     mailbox_batch: int = 64
     root_strategy: SupervisorStrategy = dataclasses.field(default_factory=SupervisorStrategy)
     dead_letter_log_limit: int = 5
@@ -371,6 +373,7 @@ class Node:
             acceptable_pause=self.config.acceptable_pause,
             min_std=self.config.min_std,
             first_interval=self.config.heartbeat_interval,
+            join_timeout=self.config.join_timeout,
         )
         self.peers: list[str] = []
         for peer in peers:
@@ -398,7 +401,7 @@ class Node:
         """Track ``peer``: heartbeat it and watch its liveness."""
         if peer != self.id and peer not in self.peers:
             self.peers.append(peer)
-            self.membership.add(peer)
+            self.membership.add(peer, self.loop.time())
 
     def start(self) -> None:
         """Start heartbeating peers (actors may be spawned before or after)."""
@@ -1004,6 +1007,21 @@ class Node:
         else:
             self._bad_input(envelope.source, MalformedMessage(f"unknown envelope kind {kind!r}"))
 
+    def reject(self, envelope: Envelope, error: BaseException) -> None:
+        """Refuse an envelope the transport would not decode (too big): count, log, answer an ask."""
+        if self._dead:
+            return
+        self._bad_input(envelope.source, error)
+        if envelope.kind == ASK:
+            self._reply_remote_error(envelope, error)
+        elif envelope.kind in (REPLY, FAILURE):
+            self._resolve(envelope.corr, None, error)
+
+    def bad_input(self, peer: str, error: BaseException) -> None:
+        """Count and log (rate-limited) input from ``peer`` that could not be understood."""
+        if not self._dead:
+            self._bad_input(peer, error)
+
     def _reply_remote_error(self, envelope: Envelope, error: BaseException) -> None:
         failure = _failure(error, f"{self.id}/{envelope.target}")
         body, buffers, plain = codec.encode(list(failure))
@@ -1082,6 +1100,9 @@ class Node:
                 cell.watchers.pop(message.watcher, None)
         elif kind is TerminatedNotice:
             self._deliver_terminated(message.watcher.name, message.actor, message.reason)
+        elif kind is StatusRequest:
+            if reply is not None:
+                self.send_reply(reply, self.status(), None, f"{self.id}/{NODE_TARGET}")
         else:
             self._bad_input(
                 source, MalformedMessage(f"unknown node-protocol message {kind.__name__}")
@@ -1135,6 +1156,25 @@ class Node:
             if found is True:
                 return ActorRef(peer, name)
         return None
+
+    def status(self) -> dict[str, Any]:
+        """What this node is: its actors, what it believes of its peers, its counters."""
+        now = self.now()
+        return {
+            "node": self.id,
+            "incarnation": self.incarnation,
+            "time": now,
+            "actors": sorted(self.cells),
+            "peers": {
+                peer: {
+                    "state": self.membership.state(peer).value,
+                    "incarnation": self.membership.incarnation(peer),
+                    "phi": round(min(self.membership.phi(peer, now), 1e9), 3),
+                }
+                for peer in self.peers
+            },
+            "stats": dataclasses.asdict(self.stats),
+        }
 
     # -- watching ------------------------------------------------------------------------
 
@@ -1206,7 +1246,7 @@ class Node:
 
     def _heard(self, peer: str, incarnation: int) -> None:
         if peer not in self.peers:
-            self.add_peer(peer)
+            return  # not a peer of ours (a client, say): its liveness is not tracked
         for event in self.membership.heartbeat(peer, incarnation, self.now()):
             if event is MembershipEvent.RESTARTED:
                 self._peer_lost(peer, "node-restarted")

@@ -15,7 +15,10 @@ suspected when phi passes the threshold.
 
 :class:`Membership` turns heartbeats and ticks into events, by these rules:
 
-1. A peer never heard from is ``UNKNOWN``, not down: nothing can be said.
+1. A peer never heard from is ``UNKNOWN``, not down: nothing can be said
+   yet. If it stays silent for ``join_timeout`` seconds after it began to
+   be tracked, it is declared ``DOWN`` (event ``DOWN``): a node that never
+   came up is as unreachable as one that went away.
 2. The first heartbeat from a peer makes it ``UP`` (event ``UP``).
 3. On a tick, an ``UP`` peer whose phi exceeds the threshold becomes
    ``DOWN`` (event ``DOWN``): pending requests to it may fail fast, and
@@ -157,6 +160,7 @@ class _Peer:
     detector: PhiAccrualDetector
     state: Liveness = Liveness.UNKNOWN
     incarnation: int = -1
+    since: float | None = None
 
 
 class Membership:
@@ -165,6 +169,8 @@ class Membership:
     Args:
         threshold, acceptable_pause, min_std, first_interval: passed to each
             peer's :class:`PhiAccrualDetector`.
+        join_timeout: seconds a peer may stay unheard after it is added (with
+            a time) before it is declared down (rule 1); None never does.
     """
 
     def __init__(
@@ -173,7 +179,9 @@ class Membership:
         acceptable_pause: float = 0.0,
         min_std: float = 0.05,
         first_interval: float = 1.0,
+        join_timeout: float | None = None,
     ) -> None:
+        self.join_timeout = join_timeout
         self._options = {
             "threshold": threshold,
             "acceptable_pause": acceptable_pause,
@@ -185,10 +193,10 @@ class Membership:
     def _detector(self) -> PhiAccrualDetector:
         return PhiAccrualDetector(**self._options)  # type: ignore[arg-type]
 
-    def add(self, peer: str) -> None:
-        """Start tracking ``peer`` (``UNKNOWN`` until it is heard)."""
+    def add(self, peer: str, now: float | None = None) -> None:
+        """Start tracking ``peer`` (``UNKNOWN`` until it is heard; ``now`` starts its join timeout)."""
         if peer not in self._peers:
-            self._peers[peer] = _Peer(self._detector())
+            self._peers[peer] = _Peer(self._detector(), since=now)
 
     def peers(self) -> list[str]:
         """The tracked peers, in the order they were added."""
@@ -238,10 +246,20 @@ class Membership:
         return events
 
     def tick(self, now: float) -> list[tuple[str, MembershipEvent]]:
-        """Check every ``UP`` peer at ``now``; returns the peers newly declared down (rule 3)."""
+        """Check every peer at ``now``; returns the peers newly declared down (rules 1, 3)."""
         out = []
+        join = self.join_timeout
         for name, p in self._peers.items():
-            if p.state is Liveness.UP and p.detector.suspected(now):
+            if p.state is Liveness.UP:
+                if p.detector.suspected(now):
+                    p.state = Liveness.DOWN
+                    out.append((name, MembershipEvent.DOWN))
+            elif (
+                p.state is Liveness.UNKNOWN
+                and join is not None
+                and p.since is not None
+                and now - p.since > join
+            ):
                 p.state = Liveness.DOWN
                 out.append((name, MembershipEvent.DOWN))
         return out

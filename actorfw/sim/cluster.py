@@ -373,7 +373,10 @@ class Simulation:
         async def main() -> ActorRef | None:
             return await origin.engine.lookup(name, node, DEFAULT_ASK_TIMEOUT, None)
 
-        return self.run(main, on=origin.id, timeout=4 * DEFAULT_ASK_TIMEOUT * len(self.nodes))
+        found: ActorRef | None = self.run(
+            main, on=origin.id, timeout=4 * DEFAULT_ASK_TIMEOUT * len(self.nodes)
+        )
+        return found
 
     def tell(self, target: ActorRef, message: Any, on: str | None = None) -> None:
         """Tell ``target`` from a client on ``on`` (default: the target's node); returns at once."""

@@ -1,0 +1,502 @@
+"""``ActorSystem``: a local cluster of node processes, driven from the calling process.
+
+Example::
+
+    with ActorSystem(nodes=3, apps=["mypackage.actors"]) as system:
+        ref = system.spawn("n1", Store, name="store")
+        system.ask(ref, Put("k", b"v"))
+        system.crash("n1")          # SIGKILL
+        system.restart("n1")        # same data directory, its top-level actors respawned
+
+Each node is an OS process (``multiprocessing`` with the *spawn* start
+method) running :func:`actorfw.node.runtime.run_node`, reachable over
+``ipc://`` endpoints in a private temporary directory. The calling process
+talks to them through a client node on an event loop in a background
+thread; the methods here (``spawn``, ``tell``, ``ask``, ``poll``, ``run``,
+``lookup``) are the same as :class:`actorfw.Simulation`'s, so tests and
+tools can drive either.
+
+No orphans: :meth:`close` (also on leaving the ``with`` block, on Ctrl-C,
+and at interpreter exit) stops every node, gracefully then by force; a node
+whose parent dies stops by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import concurrent.futures
+import itertools
+import logging
+import multiprocessing
+import os
+import shutil
+import signal
+import tempfile
+import threading
+import weakref
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from pathlib import Path
+from typing import Any
+
+from actorfw.core.actor import Actor, actor_path
+from actorfw.core.errors import ActorNotFound, AskTimeout, NodeDown
+from actorfw.core.messages import StatusRequest
+from actorfw.core.node import NODE_TARGET, Node, NodeConfig
+from actorfw.core.refs import DEFAULT_ASK_TIMEOUT, ActorRef
+from actorfw.core.storage import MemoryBackend
+from actorfw.node.config import NodeSettings, RootSpec
+from actorfw.node.runtime import run_node
+from actorfw.node.transport import CurveSettings, ZmqTransport
+
+__all__ = ["ActorSystem", "Client", "SystemTimeout", "connect"]
+
+log = logging.getLogger("actorfw")
+
+
+class SystemTimeout(AssertionError):
+    """A driver call did not finish in time."""
+
+
+_LIVE: weakref.WeakSet[Client] = weakref.WeakSet()
+_CLIENTS = itertools.count(1)
+
+
+@atexit.register
+def _close_all() -> None:
+    for system in list(_LIVE):
+        system.close()
+
+
+class _Member:
+    """A node of an ActorSystem: its settings, its process, and its top-level actors."""
+
+    def __init__(self, settings: NodeSettings) -> None:
+        self.settings = settings
+        self.process: multiprocessing.process.BaseProcess | None = None
+        self.roots: dict[str, RootSpec] = {}
+
+
+class Client:
+    """A client node in a background thread, driving a cluster from code outside it.
+
+    It is a node of its own (``client-<pid>-...``) that sends to the
+    cluster's nodes and is answered over the connections it opens; it hosts
+    no actors and is not heartbeated. :func:`connect` makes one for a
+    running cluster; :class:`ActorSystem` is one that also runs the cluster.
+
+    Args:
+        addresses: node id to endpoint.
+        curve: CURVE settings (this client's key pair must be on the nodes'
+            allow-lists) for TCP endpoints.
+        name: the client's node id (default: generated).
+    """
+
+    def __init__(
+        self,
+        addresses: dict[str, str],
+        curve: CurveSettings | None = None,
+        name: str | None = None,
+    ) -> None:
+        self._addresses = dict(addresses)
+        self._client_id = name or f"client-{os.getpid()}-{next(_CLIENTS)}"
+        self._curve = curve
+        self._closed = False
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="actorfw-client", daemon=True
+        )
+        self._thread.start()
+        self._client: Node = self._call_soon(self._make_client)
+        _LIVE.add(self)
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _call_soon(self, function: Callable[..., Any], *args: Any) -> Any:
+        future: Any = asyncio.run_coroutine_threadsafe(_as_coroutine(function, *args), self._loop)
+        return future.result(30.0)
+
+    def _make_client(self) -> Node:
+        loop = asyncio.get_running_loop()
+        transport = ZmqTransport(
+            self._client_id, loop, None, self._addresses, curve=self._curve, linger=1.0
+        )
+        storage = MemoryBackend(
+            lambda d, cb: loop.call_later(d, cb), lambda: 0.0, loop.create_future
+        )
+        client = Node(self._client_id, loop, transport, storage, peers=[], config=NodeConfig())
+        transport.on_envelope = client.receive
+        transport.on_oversized = client.reject
+        transport.on_bad_input = client.bad_input
+        transport.start()
+        self._transport = transport
+        return client
+
+    @property
+    def nodes(self) -> list[str]:
+        """The node ids this client knows."""
+        return list(self._addresses)
+
+    def close(self) -> None:
+        """Stop the client's thread and close its sockets."""
+        if self._closed:
+            return
+        self._closed = True
+        _LIVE.discard(self)
+        self._close_client()
+
+    def _close_client(self) -> None:
+        if self._thread.is_alive():
+            try:
+                self._call_soon(self._shutdown_client)
+            except Exception as error:  # the client's loop is ours; a failure here leaks nothing
+                log.debug("client shutdown: %r", error)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10.0)
+        if not self._loop.is_running():
+            self._loop.close()
+
+    def _shutdown_client(self) -> None:
+        client = getattr(self, "_client", None)
+        if client is not None:
+            client.crash()
+        transport = getattr(self, "_transport", None)
+        if transport is not None:
+            transport.close(linger=0.0)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- driving actors ------------------------------------------------------------------
+
+    def run(
+        self,
+        main: Callable[[], Awaitable[Any]] | Coroutine[Any, Any, Any],
+        on: str | None = None,
+        timeout: float = 60.0,
+    ) -> Any:
+        """Run driver code to completion in the client and return its result.
+
+        ``ref.tell`` and ``ref.ask`` inside it send from the client node
+        (``on`` is accepted for compatibility with ``Simulation.run``; the
+        client is its own node).
+
+        Raises:
+            SystemTimeout: it did not finish within ``timeout`` seconds.
+        """
+        client = self._client
+
+        async def runner() -> Any:
+            coroutine = main() if callable(main) else main
+            task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(
+                coroutine,  # type: ignore[arg-type]
+                context=client.client.bind(),
+            )
+            return await task
+
+        future = asyncio.run_coroutine_threadsafe(runner(), self._loop)
+        done, _ = concurrent.futures.wait([future], timeout)
+        if not done:
+            future.cancel()
+            raise SystemTimeout(f"the driver did not finish within {timeout:g}s")
+        return future.result()
+
+    def spawn(
+        self,
+        node: str,
+        actor_class: type[Actor],
+        *args: Any,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> ActorRef:
+        """Start a top-level actor on ``node`` (its class must be imported there)."""
+        if node not in self._addresses:
+            raise ValueError(f"no node {node!r} (nodes: {self.nodes})")
+        ref: ActorRef = self.run(
+            lambda: self._client.spawn_remote(node, actor_class, args, kwargs, name, 10.0, None)
+        )
+        return ref
+
+    def tell(self, target: ActorRef, message: Any, on: str | None = None) -> None:
+        """Tell ``target`` from the client; returns at once."""
+        self._call_soon(self._client.send, target, message, None)
+
+    def ask(
+        self,
+        target: ActorRef,
+        message: Any,
+        timeout: float = DEFAULT_ASK_TIMEOUT,
+        on: str | None = None,
+    ) -> Any:
+        """Ask ``target`` from the client and return the reply."""
+
+        async def main() -> Any:
+            return await self._client.ask(target, message, timeout, None)
+
+        return self.run(main, timeout=timeout + 5.0)
+
+    def poll(
+        self,
+        target: ActorRef,
+        message: Any,
+        until: Callable[[Any], bool],
+        timeout: float = 30.0,
+        interval: float = 0.05,
+        on: str | None = None,
+    ) -> Any:
+        """Ask ``target`` every ``interval`` seconds until ``until(reply)``; return that reply.
+
+        Raises:
+            SystemTimeout: ``timeout`` seconds passed first; says the last reply.
+        """
+        last: Any = None
+
+        async def main() -> Any:
+            nonlocal last
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout
+            while True:
+                try:
+                    last = await self._client.ask(target, message, min(interval * 20, 5.0), None)
+                    if until(last):
+                        return last
+                except (AskTimeout, NodeDown, ActorNotFound) as error:
+                    last = error
+                if loop.time() + interval > deadline:
+                    raise SystemTimeout(
+                        f"{target.path} never answered {type(message).__name__} as wanted within "
+                        f"{timeout:g}s; last answer: {last!r}"
+                    )
+                await asyncio.sleep(interval)
+
+        return self.run(main, timeout=timeout + 10.0)
+
+    def lookup(self, name: str, node: str | None = None, on: str | None = None) -> ActorRef | None:
+        """Find a living actor by name, on ``node`` or on any node."""
+        candidates = [node] if node is not None else self.nodes
+
+        async def main() -> ActorRef | None:
+            for candidate in candidates:
+                try:
+                    found = await self._client.ask(
+                        ActorRef(candidate, NODE_TARGET), _lookup(name), 5.0, None
+                    )
+                except (AskTimeout, NodeDown):
+                    continue
+                if found is True:
+                    return ActorRef(candidate, name)
+            return None
+
+        found: ActorRef | None = self.run(main, timeout=10.0 * len(candidates) + 5.0)
+        return found
+
+    def status(self, node: str, timeout: float = 5.0) -> dict[str, Any]:
+        """A node's status: its actors, what it believes of its peers, its counters."""
+        if node not in self._addresses:
+            raise ValueError(f"no node {node!r} (nodes: {self.nodes})")
+        result: dict[str, Any] = self.ask(ActorRef(node, NODE_TARGET), StatusRequest(), timeout)
+        return result
+
+
+class ActorSystem(Client):
+    """A local cluster of node processes (see the module documentation).
+
+    Args:
+        nodes: how many nodes (``n1``, ``n2``, ...) or their names.
+        apps: modules every node imports at start (where the actor classes live).
+        node_config: engine tunables for every node.
+        base_dir: where to put endpoints and data (default: a private temporary
+            directory, removed at close).
+        start_timeout: seconds a node may take to come up.
+        log_level: the nodes' logging level.
+
+    Scripts that create one must guard their entry point with
+    ``if __name__ == "__main__":``: node processes are started with the
+    *spawn* method, which imports the main module again.
+    """
+
+    def __init__(
+        self,
+        nodes: int | Iterable[str] = 3,
+        apps: Iterable[str] = (),
+        node_config: NodeConfig | None = None,
+        base_dir: str | Path | None = None,
+        start_timeout: float = 60.0,
+        log_level: int = logging.WARNING,
+    ) -> None:
+        names = [f"n{i + 1}" for i in range(nodes)] if isinstance(nodes, int) else list(nodes)
+        if not names or len(set(names)) != len(names):
+            raise ValueError(f"an actor system needs distinct node names, not {names!r}")
+        self._owns_dir = base_dir is None
+        self.base_dir = Path(base_dir or tempfile.mkdtemp(prefix="actorfw-"))
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.base_dir, 0o700)
+        self.apps = list(apps)
+        self.node_config = node_config or NodeConfig()
+        self.start_timeout = start_timeout
+        self.log_level = log_level
+        self._mp = multiprocessing.get_context("spawn")
+        endpoints = {name: f"ipc://{self.base_dir / (name + '.sock')}" for name in names}
+        self._members: dict[str, _Member] = {}
+        for name in names:
+            settings = NodeSettings(
+                name=name,
+                listen=endpoints[name],
+                peers={n: e for n, e in endpoints.items() if n != name},
+                data_dir=str(self.base_dir / f"data-{name}"),
+                apps=self.apps,
+                engine=self.node_config,
+            )
+            self._members[name] = _Member(settings)
+        super().__init__(endpoints)
+        try:
+            pipes = {name: self._launch(name) for name in names}
+            for name, reader in pipes.items():
+                self._await_ready(name, reader)
+        except BaseException:
+            self.close()
+            raise
+
+    def _launch(self, name: str) -> Any:
+        member = self._members[name]
+        settings = member.settings
+        settings.spawn = list(member.roots.values())
+        reader, writer = self._mp.Pipe(duplex=False)
+        process = self._mp.Process(
+            target=run_node,
+            args=(settings, writer, False, self.log_level),
+            name=f"actorfw-{name}",
+            daemon=True,
+        )
+        process.start()
+        writer.close()
+        member.process = process
+        return reader
+
+    def _await_ready(self, name: str, reader: Any) -> None:
+        member = self._members[name]
+        try:
+            if not reader.poll(self.start_timeout):
+                self._kill(name)
+                raise RuntimeError(f"node {name} did not come up within {self.start_timeout:g}s")
+            try:
+                status, detail = reader.recv()
+            except EOFError:
+                code = member.process.exitcode if member.process else None
+                raise RuntimeError(f"node {name} died while starting (exit code {code})") from None
+        finally:
+            reader.close()
+        if status != "ready":
+            self._kill(name)
+            raise RuntimeError(f"node {name} failed to start: {detail}")
+
+    def _kill(self, name: str) -> None:
+        process = self._members[name].process
+        if process is not None and process.is_alive():
+            process.kill()
+            process.join(10.0)
+
+    def _member(self, node: str) -> _Member:
+        member = self._members.get(node)
+        if member is None:
+            raise ValueError(f"no node {node!r} in this system (nodes: {self.nodes})")
+        return member
+
+    # -- nodes ---------------------------------------------------------------------------
+
+    def spawn(
+        self,
+        node: str,
+        actor_class: type[Actor],
+        *args: Any,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> ActorRef:
+        """Start a top-level actor on ``node``; it is started again whenever the node restarts."""
+        member = self._member(node)
+        ref = super().spawn(node, actor_class, *args, name=name, **kwargs)
+        member.roots[ref.name] = RootSpec(
+            actor_path(actor_class), ref.name, tuple(args), dict(kwargs)
+        )
+        return ref
+
+    def pid(self, node: str) -> int | None:
+        """The process id of a running node."""
+        process = self._member(node).process
+        return process.pid if process is not None and process.is_alive() else None
+
+    def endpoint(self, node: str) -> str:
+        """The endpoint a node listens at."""
+        return self._member(node).settings.listen
+
+    def crash(self, node: str) -> None:
+        """Kill a node's process with SIGKILL: no hook runs, nothing is flushed."""
+        member = self._member(node)
+        if member.process is None or not member.process.is_alive():
+            raise RuntimeError(f"node {node} is not running")
+        member.process.kill()
+        member.process.join(10.0)
+
+    def restart(self, node: str) -> None:
+        """Start a stopped or crashed node again on its data directory; its actors respawn."""
+        member = self._member(node)
+        if member.process is not None and member.process.is_alive():
+            raise RuntimeError(f"node {node} is running; crash or stop it first")
+        self._await_ready(node, self._launch(node))
+
+    def stop_node(self, node: str, timeout: float = 30.0) -> int | None:
+        """Stop a node gracefully (SIGTERM); returns its exit code."""
+        process = self._member(node).process
+        if process is None or not process.is_alive():
+            return process.exitcode if process is not None else None
+        process.terminate()
+        process.join(timeout)
+        if process.is_alive():
+            process.kill()
+            process.join(10.0)
+        return process.exitcode
+
+    def close(self) -> None:
+        """Stop every node (gracefully, then by force), the client, and the temporary files."""
+        if self._closed:
+            return
+        self._closed = True
+        _LIVE.discard(self)
+        processes = [m.process for m in self._members.values() if m.process is not None]
+        for process in processes:
+            if process.is_alive() and process.pid is not None:
+                try:
+                    os.kill(process.pid, signal.SIGUSR1)  # every node stops: no lingering
+                except ProcessLookupError:
+                    pass
+        for process in processes:
+            process.join(20.0)
+            if process.is_alive():
+                process.kill()
+                process.join(10.0)
+        self._close_client()
+        if self._owns_dir:
+            shutil.rmtree(self.base_dir, ignore_errors=True)
+
+    def __enter__(self) -> ActorSystem:
+        return self
+
+
+def connect(
+    addresses: dict[str, str], curve: CurveSettings | None = None, name: str | None = None
+) -> Client:
+    """A :class:`Client` of a running cluster (close it when done, or use ``with``)."""
+    return Client(addresses, curve=curve, name=name)
+
+
+def _lookup(name: str) -> Any:
+    from actorfw.core.messages import LookupRequest
+
+    return LookupRequest(name)
+
+
+async def _as_coroutine(function: Callable[..., Any], *args: Any) -> Any:
+    return function(*args)

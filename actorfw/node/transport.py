@@ -1,0 +1,366 @@
+"""The ZeroMQ transport of a node process: one ROUTER in, one DEALER per peer out, batches.
+
+Theory of operation
+-------------------
+
+1. A node binds one ROUTER socket at its address. For each peer it sends to,
+   it connects one DEALER to the peer's ROUTER, on first use, with its own
+   node id as the ZeroMQ identity; the peer's ROUTER sees that identity as
+   the source of everything that arrives on the connection.
+2. A node that has no address for a destination (a client process, say)
+   answers it over the connection the destination opened to its ROUTER.
+   Each direction of a pair of nodes always uses the same connection, so
+   messages from one node to another stay in order (FIFO per pair).
+3. Outgoing envelopes are queued per destination and flushed once per turn
+   of the event loop as one multipart message each (:mod:`actorfw.node.wire`),
+   so a burst costs one send. Buffers (bytes, numpy arrays) are sent
+   zero-copy; they must not be changed after sending.
+4. Reading drains every ready message of a socket at each wake-up, up to a
+   budget, then yields to the loop.
+5. On TCP with CURVE, the ROUTER only accepts peers whose public key is on
+   the allow-list (a ZAP handler refuses and logs the others), and a
+   message is accepted only if the identity it claims is the node the
+   authenticated key belongs to. IPC endpoints live in private directories
+   and need no CURVE.
+6. A destination that cannot take more (its queue at the high-water mark)
+   loses the batch: delivery is at-most-once, and it is counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+
+import zmq
+from zmq.auth.thread import ThreadAuthenticator
+
+from actorfw.core.errors import MalformedMessage
+from actorfw.core.node import Envelope
+from actorfw.node.wire import MalformedBatch, decode_batch, encode_batch
+
+__all__ = ["CurveSettings", "TransportStats", "ZmqTransport"]
+
+log = logging.getLogger("actorfw.transport")
+
+_READ_BUDGET = 512
+_HWM = 100_000
+
+
+@dataclasses.dataclass(frozen=True)
+class CurveSettings:
+    """CURVE keys of a node: its own pair and the public keys it accepts (z85, 40 bytes each).
+
+    Attributes:
+        public_key, secret_key: this node's key pair.
+        peers: node id to public key: the allow-list, and the server keys
+            this node expects when it connects to those nodes.
+    """
+
+    public_key: bytes
+    secret_key: bytes
+    peers: dict[str, bytes]
+
+
+@dataclasses.dataclass
+class TransportStats:
+    """Counters of a transport."""
+
+    batches_sent: int = 0
+    batches_received: int = 0
+    envelopes_sent: int = 0
+    envelopes_received: int = 0
+    dropped_unroutable: int = 0
+    dropped_full: int = 0
+    spoofed: int = 0
+
+
+class _Authenticator(ThreadAuthenticator):
+    """ZAP handler: accepts allow-listed keys, names them by their node, logs refusals."""
+
+    def __init__(self, context: zmq.Context[Any], node_id: str, keys: dict[bytes, str]) -> None:
+        super().__init__(context, log=logging.getLogger("actorfw.auth"))
+        self._node_id = node_id
+        self._names = keys
+
+    def curve_user_id(self, client_public_key: bytes) -> str:
+        key = zmq.utils.z85.encode(client_public_key)
+        return self._names.get(key, key.decode("ascii"))
+
+    def callback(self, domain: str, key: bytes) -> bool:
+        if key in self._names:
+            return True
+        log.warning(
+            "[%s] refused a connection: public key %s is not on the allow-list",
+            self._node_id,
+            key.decode("ascii", "replace"),
+        )
+        return False
+
+
+class ZmqTransport:
+    """Carries envelopes between node processes (see the module rules).
+
+    Args:
+        node_id: this node's id (its ZeroMQ identity).
+        loop: the node's event loop.
+        listen: the endpoint to bind the ROUTER at (``ipc://...`` or
+            ``tcp://host:port``), or None for a client that only connects.
+        addresses: node id to endpoint, for the nodes this one sends to.
+        curve: CURVE settings, required for TCP endpoints; None for IPC.
+        max_message_size: bytes an envelope may carry; larger ones are refused.
+        linger: seconds a graceful close waits for queued messages to leave.
+    """
+
+    def __init__(
+        self,
+        node_id: str,
+        loop: asyncio.AbstractEventLoop,
+        listen: str | None,
+        addresses: dict[str, str],
+        curve: CurveSettings | None = None,
+        max_message_size: int = 64 << 20,
+        linger: float = 5.0,
+    ) -> None:
+        self.node_id = node_id
+        self.loop = loop
+        self.listen = listen
+        self.addresses = dict(addresses)
+        self.curve = curve
+        self.max_message_size = max_message_size
+        self.linger = linger
+        self.stats = TransportStats()
+        self.context: zmq.Context[Any] = zmq.Context()
+        self._identity = node_id.encode("utf-8")
+        self._router: zmq.Socket[Any] | None = None
+        self._dealers: dict[str, zmq.Socket[Any]] = {}
+        self._queues: dict[str, list[Envelope]] = {}
+        self._flush_scheduled = False
+        self._auth: _Authenticator | None = None
+        self._names_by_key: dict[bytes, str] = {}
+        self._closed = False
+        self.bound: str | None = None
+        # Set by the runtime: where decoded envelopes and bad input go.
+        self.on_envelope: Callable[[Envelope], None] = lambda env: None
+        self.on_oversized: Callable[[Envelope, BaseException], None] = lambda env, err: None
+        self.on_bad_input: Callable[[str, BaseException], None] = lambda peer, err: None
+
+    # -- sockets -------------------------------------------------------------------------
+
+    def _secure(self, endpoint: str) -> bool:
+        return endpoint.startswith("tcp://")
+
+    def start(self) -> None:
+        """Bind the ROUTER (if listening) and start reading."""
+        if self.curve is not None:
+            self._names_by_key = {key: name for name, key in self.curve.peers.items()}
+            self._auth = _Authenticator(self.context, self.node_id, self._names_by_key)
+            self._auth.start()
+            self._auth.configure_curve_callback(domain="*", credentials_provider=self._auth)
+        if self.listen is None:
+            return
+        router = self.context.socket(zmq.ROUTER)
+        router.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        router.setsockopt(zmq.LINGER, int(self.linger * 1000))
+        router.setsockopt(zmq.SNDHWM, _HWM)
+        router.setsockopt(zmq.RCVHWM, _HWM)
+        router.setsockopt(zmq.MAXMSGSIZE, max(self.max_message_size * 4, 1 << 20))
+        if self._secure(self.listen):
+            if self.curve is None:
+                raise ValueError(
+                    f"node {self.node_id} listens on TCP ({self.listen}) without CURVE keys; "
+                    "generate them with `actorfw keys generate` and pass them"
+                )
+            router.setsockopt(zmq.CURVE_SERVER, 1)
+            router.setsockopt(zmq.CURVE_PUBLICKEY, self.curve.public_key)
+            router.setsockopt(zmq.CURVE_SECRETKEY, self.curve.secret_key)
+        router.bind(self.listen)
+        self.bound = router.getsockopt(zmq.LAST_ENDPOINT).decode()
+        self._router = router
+        self.loop.add_reader(router.getsockopt(zmq.FD), self._readable, router, None)
+
+    def _dealer(self, node: str) -> zmq.Socket[Any] | None:
+        existing: zmq.Socket[Any] | None = self._dealers.get(node)
+        if existing is not None:
+            return existing
+        endpoint = self.addresses.get(node)
+        if endpoint is None:
+            return None
+        sock: zmq.Socket[Any] = self.context.socket(zmq.DEALER)
+        sock.setsockopt(zmq.IDENTITY, self._identity)
+        sock.setsockopt(zmq.LINGER, int(self.linger * 1000))
+        sock.setsockopt(zmq.SNDHWM, _HWM)
+        sock.setsockopt(zmq.RCVHWM, _HWM)
+        sock.setsockopt(zmq.RECONNECT_IVL, 100)
+        sock.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
+        sock.setsockopt(zmq.MAXMSGSIZE, max(self.max_message_size * 4, 1 << 20))
+        if self._secure(endpoint):
+            server_key = self.curve.peers.get(node) if self.curve is not None else None
+            if self.curve is None or server_key is None:
+                raise ValueError(
+                    f"node {self.node_id} has no CURVE public key for {node} ({endpoint}); "
+                    "add it to the peer keys"
+                )
+            sock.setsockopt(zmq.CURVE_SERVERKEY, server_key)
+            sock.setsockopt(zmq.CURVE_PUBLICKEY, self.curve.public_key)
+            sock.setsockopt(zmq.CURVE_SECRETKEY, self.curve.secret_key)
+        sock.connect(endpoint)
+        self._dealers[node] = sock
+        self.loop.add_reader(sock.getsockopt(zmq.FD), self._readable, sock, node)  # type: ignore[arg-type]
+        return sock
+
+    def connect_all(self) -> None:
+        """Open the connections to every known peer now, rather than on first use."""
+        for node in self.addresses:
+            if node != self.node_id:
+                self._dealer(node)
+
+    # -- sending -------------------------------------------------------------------------
+
+    def send(self, destination: str, envelope: Envelope) -> None:
+        """Queue ``envelope`` for ``destination``; it leaves at the end of this loop turn."""
+        if self._closed:
+            return
+        queue = self._queues.get(destination)
+        if queue is None:
+            self._queues[destination] = [envelope]
+        else:
+            queue.append(envelope)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Send every queued batch now (rule 3)."""
+        self._flush_scheduled = False
+        if not self._queues:
+            return
+        queues, self._queues = self._queues, {}
+        for destination, envelopes in queues.items():
+            frames = encode_batch(envelopes)
+            try:
+                sock = self._dealer(destination)
+                if sock is not None:
+                    sock.send_multipart(frames, zmq.NOBLOCK, copy=False)
+                    # Sending can consume the socket's wake-up edge: look for input now.
+                    self.loop.call_soon(self._readable, sock, destination)
+                elif self._router is not None:
+                    self._router.send_multipart(
+                        [destination.encode("utf-8"), *frames], zmq.NOBLOCK, copy=False
+                    )
+                    self.loop.call_soon(self._readable, self._router, None)
+                else:
+                    self.stats.dropped_unroutable += len(envelopes)
+                    continue
+            except zmq.Again:
+                self.stats.dropped_full += len(envelopes)
+                log.warning(
+                    "[%s] the queue to %s is full; %d messages dropped",
+                    self.node_id,
+                    destination,
+                    len(envelopes),
+                )
+                continue
+            except zmq.ZMQError as error:
+                # ROUTER_MANDATORY: no connection from that node (yet, or any more).
+                self.stats.dropped_unroutable += len(envelopes)
+                log.debug("[%s] cannot route to %s: %s", self.node_id, destination, error)
+                continue
+            self.stats.batches_sent += 1
+            self.stats.envelopes_sent += len(envelopes)
+
+    # -- receiving -----------------------------------------------------------------------
+
+    def _readable(self, sock: zmq.Socket[Any], peer: str | None) -> None:
+        if self._closed or sock.closed:
+            return
+        for _ in range(_READ_BUDGET):
+            try:
+                frames = sock.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            except zmq.ZMQError:
+                return
+            if peer is None:
+                self._from_router(frames)
+            else:
+                self._deliver(peer, frames)
+        # Budget spent: let other work run, then read on.
+        self.loop.call_soon(self._readable, sock, peer)
+
+    def _from_router(self, frames: list[zmq.Frame]) -> None:
+        if len(frames) < 2:
+            self.on_bad_input("(unknown)", MalformedMessage("a message without routing identity"))
+            return
+        try:
+            source = frames[0].bytes.decode("utf-8")
+        except UnicodeDecodeError:
+            self.on_bad_input("(unknown)", MalformedMessage("a routing identity that is not UTF-8"))
+            return
+        if self.curve is not None and self._router is not None and self._secure(self.bound or ""):
+            user = frames[1].get("User-Id")
+            if user != source:
+                self.stats.spoofed += 1
+                self.on_bad_input(
+                    source,
+                    MalformedMessage(
+                        f"the connection authenticated as {user!r} claims to be node {source!r}"
+                    ),
+                )
+                return
+        self._deliver(source, frames[1:])
+
+    def _deliver(self, source: str, frames: list[zmq.Frame]) -> None:
+        self.stats.batches_received += 1
+        parts: list[Any] = [frames[0].bytes]
+        for frame in frames[1:]:
+            parts.append(frame.bytes if len(frame) < 65536 else frame.buffer)
+        try:
+            envelopes, oversized = decode_batch(source, parts, self.max_message_size)
+        except MalformedBatch as error:
+            self.on_bad_input(source, error)
+            return
+        self.stats.envelopes_received += len(envelopes) + len(oversized)
+        for env in oversized:
+            self.on_oversized(
+                env,
+                MalformedMessage(
+                    f"a message from {source} to {env.target or '(reply)'} exceeds the "
+                    f"{self.max_message_size}-byte limit"
+                ),
+            )
+        deliver = self.on_envelope
+        for env in envelopes:
+            deliver(env)
+
+    # -- closing -------------------------------------------------------------------------
+
+    def close(self, linger: float | None = None) -> None:
+        """Flush, close every socket (waiting up to ``linger`` seconds for queued messages) and
+        remove the IPC file."""
+        if self._closed:
+            return
+        self.flush()
+        self._closed = True
+        wait = self.linger if linger is None else linger
+        sockets = list(self._dealers.values())
+        if self._router is not None:
+            sockets.append(self._router)
+        for sock in sockets:
+            try:
+                self.loop.remove_reader(sock.getsockopt(zmq.FD))  # type: ignore[arg-type]
+            except (zmq.ZMQError, ValueError, OSError):
+                pass
+            sock.close(linger=int(wait * 1000))
+        if self._auth is not None:
+            self._auth.stop()
+        self.context.term()
+        if self.bound and self.bound.startswith("ipc://"):
+            path = self.bound[len("ipc://") :]
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
