@@ -318,6 +318,45 @@ class Spawner(Actor):
         return await self.context.lookup(msg.name, msg.node, timeout=2.0)
 
 
+@message(name="test.Blast")
+@dataclass(frozen=True)
+class Blast:
+    """Tell ``target`` ``Put(i)`` for i in 0..count-1, all at once."""
+
+    target: ActorRef
+    count: int
+
+
+@message(name="test.Size")
+@dataclass(frozen=True)
+class Size:
+    """How many items a Tally holds, and whether they came in order."""
+
+
+class Tally(Actor):
+    """Counts ``Put`` messages and checks they arrive numbered in order; also blasts."""
+
+    def on_start(self) -> None:
+        self.count = 0
+        self.in_order = True
+
+    @handler
+    def put(self, msg: Put) -> None:
+        if msg.value != self.count:
+            self.in_order = False
+        self.count += 1
+
+    @handler
+    def size(self, msg: Size) -> list[Any]:
+        return [self.count, self.in_order]
+
+    @handler
+    def blast(self, msg: Blast) -> int:
+        for i in range(msg.count):
+            msg.target.tell(Put(i))
+        return msg.count
+
+
 class Counter(Actor):
     """A durable counter: each ``Put`` adds; ``Sleep`` stands for "sync now"."""
 

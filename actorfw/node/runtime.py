@@ -20,6 +20,7 @@ import importlib
 import logging
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -131,12 +132,12 @@ class NodeRuntime:
             self.storage.close()
 
 
-def _watch_parent(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
+def _watch_parent(loop: asyncio.AbstractEventLoop, on_death: Callable[[], None]) -> None:
     import multiprocessing
 
     parent = multiprocessing.parent_process()
     if parent is not None:
-        loop.add_reader(parent.sentinel, stop.set)
+        loop.add_reader(parent.sentinel, on_death)
 
 
 async def _serve(settings: NodeSettings, ready: Any, standalone: bool) -> None:
@@ -153,7 +154,8 @@ async def _serve(settings: NodeSettings, ready: Any, standalone: bool) -> None:
     if standalone:
         loop.add_signal_handler(signal.SIGINT, stop.set)
     else:
-        _watch_parent(loop, stop)
+        # The parent's death takes the whole local cluster down: no lingering either.
+        _watch_parent(loop, stop_everything)
     runtime = NodeRuntime(settings)
     try:
         await runtime.start()

@@ -187,6 +187,11 @@ class Client:
         Raises:
             SystemTimeout: it did not finish within ``timeout`` seconds.
         """
+        if threading.current_thread() is self._thread:
+            raise RuntimeError(
+                "a blocking client call was made from driver code running on the client's "
+                "own loop (inside run/poll): it would wait for itself; await the ref's ask instead"
+            )
         client = self._client
 
         async def runner() -> Any:
@@ -312,6 +317,7 @@ class ActorSystem(Client):
             directory, removed at close).
         start_timeout: seconds a node may take to come up.
         log_level: the nodes' logging level.
+        max_message_size: bytes a message may carry; larger ones are refused.
 
     Scripts that create one must guard their entry point with
     ``if __name__ == "__main__":``: node processes are started with the
@@ -326,6 +332,7 @@ class ActorSystem(Client):
         base_dir: str | Path | None = None,
         start_timeout: float = 60.0,
         log_level: int = logging.WARNING,
+        max_message_size: int = 64 << 20,
     ) -> None:
         names = [f"n{i + 1}" for i in range(nodes)] if isinstance(nodes, int) else list(nodes)
         if not names or len(set(names)) != len(names):
@@ -349,6 +356,7 @@ class ActorSystem(Client):
                 data_dir=str(self.base_dir / f"data-{name}"),
                 apps=self.apps,
                 engine=self.node_config,
+                max_message_size=max_message_size,
             )
             self._members[name] = _Member(settings)
         super().__init__(endpoints)

@@ -48,6 +48,8 @@ log = logging.getLogger("actorfw.transport")
 
 _READ_BUDGET = 512
 _HWM = 100_000
+_BATCH_ENVELOPES = 1024
+_BATCH_BYTES = 1 << 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -164,6 +166,10 @@ class ZmqTransport:
             return
         router = self.context.socket(zmq.ROUTER)
         router.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        # A peer that reconnects under the same identity (a restarted node or
+        # client) takes its connection over, rather than being refused while
+        # the old one lingers; CURVE ties identities to keys (rule 5).
+        router.setsockopt(zmq.ROUTER_HANDOVER, 1)
         router.setsockopt(zmq.LINGER, int(self.linger * 1000))
         router.setsockopt(zmq.SNDHWM, _HWM)
         router.setsockopt(zmq.RCVHWM, _HWM)
@@ -234,43 +240,57 @@ class ZmqTransport:
             self.loop.call_soon(self.flush)
 
     def flush(self) -> None:
-        """Send every queued batch now (rule 3)."""
+        """Send every queued envelope now, in batches of bounded size (rule 3)."""
         self._flush_scheduled = False
         if not self._queues:
             return
         queues, self._queues = self._queues, {}
         for destination, envelopes in queues.items():
-            frames = encode_batch(envelopes)
-            try:
-                sock = self._dealer(destination)
-                if sock is not None:
-                    sock.send_multipart(frames, zmq.NOBLOCK, copy=False)
-                    # Sending can consume the socket's wake-up edge: look for input now.
-                    self.loop.call_soon(self._readable, sock, destination)
-                elif self._router is not None:
-                    self._router.send_multipart(
-                        [destination.encode("utf-8"), *frames], zmq.NOBLOCK, copy=False
-                    )
-                    self.loop.call_soon(self._readable, self._router, None)
-                else:
-                    self.stats.dropped_unroutable += len(envelopes)
-                    continue
-            except zmq.Again:
-                self.stats.dropped_full += len(envelopes)
-                log.warning(
-                    "[%s] the queue to %s is full; %d messages dropped",
-                    self.node_id,
-                    destination,
-                    len(envelopes),
+            start = 0
+            while start < len(envelopes):
+                end, size = start, 0
+                while (
+                    end < len(envelopes) and end - start < _BATCH_ENVELOPES and size < _BATCH_BYTES
+                ):
+                    size += len(envelopes[end].body)
+                    end += 1
+                if not self._send_batch(destination, envelopes[start:end]):
+                    break
+                start = end
+
+    def _send_batch(self, destination: str, envelopes: list[Envelope]) -> bool:
+        frames = encode_batch(envelopes)
+        try:
+            sock = self._dealer(destination)
+            if sock is not None:
+                sock.send_multipart(frames, zmq.NOBLOCK, copy=False)
+                # Sending can consume the socket's wake-up edge: look for input now.
+                self.loop.call_soon(self._readable, sock, destination)
+            elif self._router is not None:
+                self._router.send_multipart(
+                    [destination.encode("utf-8"), *frames], zmq.NOBLOCK, copy=False
                 )
-                continue
-            except zmq.ZMQError as error:
-                # ROUTER_MANDATORY: no connection from that node (yet, or any more).
+                self.loop.call_soon(self._readable, self._router, None)
+            else:
                 self.stats.dropped_unroutable += len(envelopes)
-                log.debug("[%s] cannot route to %s: %s", self.node_id, destination, error)
-                continue
-            self.stats.batches_sent += 1
-            self.stats.envelopes_sent += len(envelopes)
+                return False
+        except zmq.Again:
+            self.stats.dropped_full += len(envelopes)
+            log.warning(
+                "[%s] the queue to %s is full; %d messages dropped",
+                self.node_id,
+                destination,
+                len(envelopes),
+            )
+            return True
+        except zmq.ZMQError as error:
+            # ROUTER_MANDATORY: no connection from that node (yet, or any more).
+            self.stats.dropped_unroutable += len(envelopes)
+            log.debug("[%s] cannot route to %s: %s", self.node_id, destination, error)
+            return False
+        self.stats.batches_sent += 1
+        self.stats.envelopes_sent += len(envelopes)
+        return True
 
     # -- receiving -----------------------------------------------------------------------
 
@@ -317,7 +337,7 @@ class ZmqTransport:
         self.stats.batches_received += 1
         parts: list[Any] = [frames[0].bytes]
         for frame in frames[1:]:
-            parts.append(frame.bytes if len(frame) < 65536 else frame.buffer)
+            parts.append(frame.bytes if len(frame) < 65536 else frame.buffer)  # large: zero-copy
         try:
             envelopes, oversized = decode_batch(source, parts, self.max_message_size)
         except MalformedBatch as error:

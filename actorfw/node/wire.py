@@ -4,15 +4,15 @@ Theory of operation
 -------------------
 
 A node sends to a peer in *batches*: every envelope queued for that peer
-during one turn of the event loop travels in one multipart message, so a
-burst of a thousand tells costs one ``send`` and a few syscalls. A batch is::
+during one turn of the event loop travels in one multipart message (up to
+a cap), so a burst of a thousand tells costs one ``send`` and a few
+syscalls. A batch is::
 
-    frame 0        the batch header (below)
-    then, for each envelope in order:
-      1 frame      its body (orjson, see actorfw.core.codec)
-      k frames     its k raw buffers (bytes, numpy arrays), sent zero-copy
+    frame 0        the batch frame: a header and every envelope's body, inline
+    frames 1..     the raw buffers (bytes, numpy arrays) of the envelopes, in
+                   order, each its own frame, sent zero-copy
 
-The batch header (version 1), integers as unsigned LEB128 varints::
+The batch frame (version 1), integers as unsigned LEB128 varints::
 
     u8      version = 1
     varint  n, the number of envelopes
@@ -22,23 +22,27 @@ The batch header (version 1), integers as unsigned LEB128 varints::
       varint  corr, the ask's correlation id (0 for a tell)
       varint  target length, then the target actor's name (UTF-8)
       [varint sender length, then the sender actor's name, if flag bit 1]
-      varint  k, the number of buffer frames
+      varint  body length, then the body (orjson, see actorfw.core.codec)
+      varint  k, the number of buffer frames this envelope owns
 
-The sending node is not in the batch: the receiving ROUTER socket knows it
-(the peer's ZeroMQ identity, which CURVE authentication ties to the peer's
-key on TCP).
+Small bodies ride inside the batch frame, so a batch of small messages is
+one ZeroMQ frame however many envelopes it holds; only buffers get frames
+of their own, and those are never copied. The sending node is not in the
+batch: the receiving ROUTER socket knows it (the peer's ZeroMQ identity,
+which CURVE authentication ties to the peer's key on TCP).
 
 Rules for input (the receiver trusts nothing):
 
-1. A header that does not parse, a version it does not know, unknown bits,
-   a frame count that does not match, names that are not UTF-8: the whole
-   batch is malformed; it is counted and dropped (there is no trustworthy
-   correlation id to answer).
+1. A batch frame that does not parse, a version it does not know, unknown
+   kinds or flag bits, names that are not UTF-8, a frame count that does not
+   match: the whole batch is malformed; it is counted and dropped (no
+   correlation id in it can be trusted to answer).
 2. An envelope whose body and buffers together exceed the size limit is
    *oversized*: its body is not decoded; it is counted, and an ask is
    answered with an error.
 3. Everything else is handed to the node engine, which decodes bodies
-   and answers a malformed body of an ask with an error.
+   and answers a malformed body of an ask with an error. Decoded bodies are
+   views into the batch frame, not copies.
 """
 
 from __future__ import annotations
@@ -71,41 +75,44 @@ def _put_varint(out: bytearray, value: int) -> None:
 
 
 def encode_batch(envelopes: Sequence[Envelope]) -> list[Any]:
-    """The frames of one batch carrying ``envelopes`` (the header first)."""
-    header = bytearray((WIRE_VERSION,))
-    _put_varint(header, len(envelopes))
-    frames: list[Any] = [header]
+    """The frames of one batch carrying ``envelopes`` (the batch frame first)."""
+    out = bytearray((WIRE_VERSION,))
+    _put_varint(out, len(envelopes))
+    frames: list[Any] = [out]
     for env in envelopes:
         sender = env.sender
-        header.append(env.kind)
-        header.append((_PLAIN if env.plain else 0) | (_HAS_SENDER if sender is not None else 0))
-        _put_varint(header, env.corr)
+        out.append(env.kind)
+        out.append((_PLAIN if env.plain else 0) | (_HAS_SENDER if sender is not None else 0))
+        _put_varint(out, env.corr)
         target = env.target.encode("utf-8")
-        _put_varint(header, len(target))
-        header += target
+        _put_varint(out, len(target))
+        out += target
         if sender is not None:
             name = sender.encode("utf-8")
-            _put_varint(header, len(name))
-            header += name
+            _put_varint(out, len(name))
+            out += name
+        body = env.body
+        _put_varint(out, len(body))
+        out += body
         buffers = env.buffers
-        _put_varint(header, len(buffers))
-        frames.append(env.body)
+        _put_varint(out, len(buffers))
         if buffers:
             frames.extend(buffers)
     return frames
 
 
 class _Reader:
-    __slots__ = ("data", "end", "pos")
+    __slots__ = ("data", "end", "pos", "view")
 
     def __init__(self, data: bytes) -> None:
         self.data = data
+        self.view = memoryview(data)
         self.pos = 0
         self.end = len(data)
 
     def byte(self) -> int:
         if self.pos >= self.end:
-            raise MalformedBatch(f"batch header truncated at byte {self.pos}")
+            raise MalformedBatch(f"batch frame truncated at byte {self.pos}")
         value = self.data[self.pos]
         self.pos += 1
         return value
@@ -122,16 +129,20 @@ class _Reader:
             if shift > 63:
                 raise MalformedBatch(f"varint at byte {start} is longer than 64 bits")
 
-    def text(self, what: str) -> str:
+    def chunk(self, what: str, limit: int) -> memoryview:
         size = self.varint()
-        if size > _MAX_NAME or self.pos + size > self.end:
+        if size > limit or self.pos + size > self.end:
             raise MalformedBatch(f"{what} of {size} bytes at byte {self.pos} does not fit")
-        raw = self.data[self.pos : self.pos + size]
+        view = self.view[self.pos : self.pos + size]
         self.pos += size
+        return view
+
+    def text(self, what: str) -> str:
+        raw = self.chunk(what, _MAX_NAME)
         try:
-            return raw.decode("utf-8")
+            return str(raw, "utf-8")
         except UnicodeDecodeError:
-            raise MalformedBatch(f"{what} at byte {self.pos - size} is not UTF-8") from None
+            raise MalformedBatch(f"{what} before byte {self.pos} is not UTF-8") from None
 
 
 def decode_batch(
@@ -141,9 +152,8 @@ def decode_batch(
 
     Args:
         source: the sending node (from the socket, not from the batch).
-        frames: the frames after the routing identity; the header first.
-            Body frames may be bytes or buffers; buffer frames are kept as
-            they are (zero-copy).
+        frames: the frames after the routing identity: the batch frame
+            (bytes), then the buffers (kept as they are: zero-copy).
         max_message_size: rule 2's limit, in bytes, per envelope.
 
     Returns:
@@ -152,16 +162,17 @@ def decode_batch(
     """
     if not frames:
         raise MalformedBatch("empty message")
-    reader = _Reader(bytes(frames[0]))
+    reader = _Reader(frames[0] if type(frames[0]) is bytes else bytes(frames[0]))
     version = reader.byte()
     if version != WIRE_VERSION:
         raise MalformedBatch(f"wire version {version}; this node speaks {WIRE_VERSION}")
     count = reader.varint()
-    if count > len(frames) - 1:
-        raise MalformedBatch(f"{count} envelopes announced but only {len(frames) - 1} frames")
+    if count > reader.end:
+        raise MalformedBatch(f"{count} envelopes cannot fit in a {reader.end}-byte batch frame")
     envelopes: list[Envelope] = []
     oversized: list[Envelope] = []
     index = 1
+    nframes = len(frames)
     for _ in range(count):
         kind = reader.byte()
         if kind > 3:
@@ -172,13 +183,15 @@ def decode_batch(
         corr = reader.varint()
         target = reader.text("target name")
         sender = reader.text("sender name") if flags & _HAS_SENDER else None
+        body = reader.chunk("body", reader.end)
         nbuf = reader.varint()
-        if index + 1 + nbuf > len(frames):
+        if index + nbuf > nframes:
             raise MalformedBatch("the batch has fewer frames than its header announces")
-        body = frames[index]
-        buffers = list(frames[index + 1 : index + 1 + nbuf])
-        index += 1 + nbuf
-        size = len(body) + sum(memoryview(b).nbytes for b in buffers)
+        buffers = list(frames[index : index + nbuf]) if nbuf else []
+        index += nbuf
+        size = len(body)
+        for buffer in buffers:
+            size += memoryview(buffer).nbytes
         env = Envelope(kind, source, target, sender, corr, body, buffers, bool(flags & _PLAIN))
         if size > max_message_size:
             env.body = b""
@@ -187,7 +200,7 @@ def decode_batch(
         else:
             envelopes.append(env)
     if reader.pos != reader.end:
-        raise MalformedBatch(f"{reader.end - reader.pos} stray bytes after the batch header")
-    if index != len(frames):
-        raise MalformedBatch(f"{len(frames) - index} frames beyond what the header announces")
+        raise MalformedBatch(f"{reader.end - reader.pos} stray bytes after the last envelope")
+    if index != nframes:
+        raise MalformedBatch(f"{nframes - index} frames beyond what the batch announces")
     return envelopes, oversized
