@@ -10,6 +10,7 @@ on purpose, for debugging and for measuring what the compiled code buys.
 Attributes:
     vclock: the active vector-clock kernel module.
     ballot: the active ballot and pvalue kernel module.
+    wire: the active wire envelope and message-value codec module.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ import importlib
 import os
 from types import ModuleType
 
-__all__ = ["KERNELS", "KernelsInfo", "ballot", "info", "load", "vclock"]
+__all__ = ["KERNELS", "KernelsInfo", "ballot", "info", "load", "vclock", "wire"]
 
-KERNELS = ("vclock", "ballot")
+KERNELS = ("vclock", "ballot", "wire")
 """The names of the kernel modules, the same under ``_cext`` and ``_pure``."""
 
 _PURE_ON = ("1", "true", "yes", "on")
@@ -90,6 +91,7 @@ _modules = load(_IMPLEMENTATION)
 
 vclock: ModuleType = _modules["vclock"]
 ballot: ModuleType = _modules["ballot"]
+wire: ModuleType = _modules["wire"]
 
 
 def info() -> KernelsInfo:

@@ -38,7 +38,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import dataclasses
-import enum
 import hashlib
 import logging
 import math
@@ -47,7 +46,7 @@ import traceback
 import types
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from actorfw.core import codec
 from actorfw.core.actor import Actor, actor_class, actor_path
@@ -74,6 +73,7 @@ from actorfw.core.messages import (
 from actorfw.core.refs import ActorRef, ReplyTo, _current
 from actorfw.core.storage import Storage, StorageBackend
 from actorfw.core.supervision import Directive, SupervisorStrategy
+from actorfw.kernels import wire as _wire
 from actorfw.protocols.failure_detector import Membership, MembershipEvent
 
 __all__ = [
@@ -101,30 +101,22 @@ NODE_TARGET = "$node"
 """The target name of a node's own protocol (heartbeats, remote spawn, watch)."""
 
 _TRACEBACK_LIMIT = 8192
+_SENDER_CACHE = 4096
 
 
-@dataclasses.dataclass(slots=True)
-class Envelope:
-    """One message between nodes, before (or after) the transport's framing.
+if TYPE_CHECKING:
+    from actorfw._pure.wire import Envelope
+else:
+    Envelope = _wire.Envelope
+"""One message between nodes, before (or after) the transport's framing.
 
-    Attributes:
-        kind: ``TELL``, ``ASK``, ``REPLY`` or ``FAILURE``.
-        source: the sending node.
-        target: the actor's name on the receiving node (``$node`` for the
-            node protocol; empty for replies).
-        sender: the sending actor's name, or None.
-        corr: the ask's correlation id on the asking node (0 for tells).
-        body, buffers, plain: the encoded message (see :mod:`actorfw.core.codec`).
-    """
-
-    kind: int
-    source: str
-    target: str
-    sender: str | None
-    corr: int
-    body: bytes
-    buffers: list[Any]
-    plain: bool
+Attributes: ``kind`` (``TELL``, ``ASK``, ``REPLY`` or ``FAILURE``),
+``source`` (the sending node), ``target`` (the actor's name on the receiving
+node; ``$node`` for the node protocol, empty for replies), ``sender`` (the
+sending actor's name, or None), ``corr`` (the ask's correlation id on the
+asking node; 0 for tells), and ``body``, ``buffers``, ``plain`` (the encoded
+message, see :mod:`actorfw.core.codec`). The type is the wire kernel's.
+"""
 
 
 class Transport(Protocol):
@@ -167,7 +159,7 @@ class NodeConfig:
     acceptable_pause: float = 1.5
     min_std: float = 0.1
     join_timeout: float = 5.0
-    mailbox_batch: int = 64
+    mailbox_batch: int = 1024
     root_strategy: SupervisorStrategy = dataclasses.field(default_factory=SupervisorStrategy)
     dead_letter_log_limit: int = 5
     log_window: float = 10.0
@@ -190,17 +182,21 @@ class NodeStats:
     stale: int = 0
 
 
-class _State(enum.IntEnum):
-    STARTING = 0
-    RUNNING = 1
-    SUSPENDED = 2
-    STOPPING = 3
-    STOPPED = 4
+# The life of a cell, ordered: plain ints, compared on every message.
+STARTING, RUNNING, SUSPENDED, STOPPING, STOPPED = range(5)
 
 
 DEFAULT_STRATEGY = SupervisorStrategy()
 
 Entry = tuple[Any, ActorRef | None, ReplyTo | None, tuple[Any, int] | None]
+
+
+def _bound_handler(cell: Cell, kind: type) -> Callable[[Any], Any]:
+    instance = cell.instance
+    assert instance is not None
+    name = type(instance).handler_for(kind)
+    bound: Callable[[Any], Any] = instance.receive if name is None else getattr(instance, name)
+    return bound
 
 
 def derive_seed(*parts: object) -> int:
@@ -231,6 +227,7 @@ class Cell:
         "children",
         "context",
         "escalated",
+        "handlers",
         "instance",
         "kwargs",
         "log",
@@ -269,9 +266,10 @@ class Cell:
         self.parent = parent
         self.children: dict[str, Cell] = {}
         self.instance: Actor | None = None
+        self.handlers: dict[type, Callable[[Any], Any]] = {}  # message type -> bound handler
         self.context = Context(node, self)
         self.mailbox: deque[Entry] = deque()
-        self.state = _State.STARTING
+        self.state = STARTING
         self.scheduled = False
         self.busy = False
         self.task: asyncio.Task[Any] | None = None
@@ -393,6 +391,7 @@ class Node:
         self._log_count = 0
         self._log_suppressed = 0
         self.client = ClientEndpoint(self)
+        self._senders: dict[str, dict[str, ActorRef]] = {}  # refs of recent remote senders
         self._stopped_waiters: list[asyncio.Future[None]] = []
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -433,7 +432,7 @@ class Node:
             cell.timers.clear()
             if cell.task is not None and not cell.task.done():
                 cell.task.cancel()
-            cell.state = _State.STOPPED
+            cell.state = STOPPED
             cell.mailbox.clear()
         self.cells.clear()
         self.roots.clear()
@@ -572,16 +571,16 @@ class Node:
             then(None)
 
     def _started_hook(self, cell: Cell, error: BaseException | None) -> None:
-        if cell.state >= _State.STOPPING:
+        if cell.state >= STOPPING:
             return
         if error is not None:
             self._failed(cell, error)
             return
-        cell.state = _State.RUNNING
+        cell.state = RUNNING
         self._schedule(cell)
 
     def _schedule(self, cell: Cell) -> None:
-        if cell.mailbox and not cell.scheduled and not cell.busy and cell.state is _State.RUNNING:
+        if cell.mailbox and not cell.scheduled and not cell.busy and cell.state is RUNNING:
             cell.scheduled = True
             self.loop.call_soon(self._drain, cell)
 
@@ -591,9 +590,13 @@ class Node:
             return
         budget = self.config.mailbox_batch
         mailbox = cell.mailbox
-        while mailbox and cell.state is _State.RUNNING and not cell.busy and budget > 0:
-            budget -= 1
-            self._invoke(cell, mailbox.popleft())
+        token = _current.set(cell.context)  # the actor's door, for refs used in its handlers
+        try:
+            while mailbox and cell.state is RUNNING and not cell.busy and budget > 0:
+                budget -= 1
+                self._invoke(cell, mailbox.popleft())
+        finally:
+            _current.reset(token)
         self._schedule(cell)
 
     def _invoke(self, cell: Cell, entry: Entry) -> None:
@@ -610,19 +613,15 @@ class Node:
         self.stats.delivered += 1
         if self.tracer is not None:
             self.tracer.delivered(self.id, cell.name, sender, message)
-        instance = cell.instance
-        assert instance is not None
         ctx = cell.context
         ctx._sender = sender
         ctx._reply = reply
         ctx._replied = False
-        token = _current.set(ctx)
         try:
-            method = type(instance).handler_for(type(message))
-            if method is None:
-                result = instance.receive(message)
-            else:
-                result = getattr(instance, method)(message)
+            handle = cell.handlers.get(type(message))
+            if handle is None:
+                handle = cell.handlers[type(message)] = _bound_handler(cell, type(message))
+            result = handle(message)
             if type(result) is types.CoroutineType:
                 cell.busy = True
                 task = self.loop.create_task(result, context=contextvars.copy_context())
@@ -632,8 +631,6 @@ class Node:
         except Exception as error:
             self._handler_failed(cell, reply, error)
             return
-        finally:
-            _current.reset(token)
         if reply is not None and not ctx._replied:
             self.send_reply(reply, result, None, cell.ref.path)
 
@@ -655,7 +652,7 @@ class Node:
         else:
             error = task.exception()
             if error is not None:
-                if cell.state < _State.STOPPING:
+                if cell.state < STOPPING:
                     self._handler_failed(cell, reply, error)
                 elif reply is not None and not replied:
                     self.send_reply(reply, None, error, cell.ref.path)
@@ -683,10 +680,10 @@ class Node:
         return strategy if isinstance(strategy, SupervisorStrategy) else DEFAULT_STRATEGY
 
     def _failed(self, cell: Cell, error: BaseException) -> None:
-        if self._dead or cell.state >= _State.STOPPING:
+        if self._dead or cell.state >= STOPPING:
             return
         self.stats.failures += 1
-        cell.state = _State.SUSPENDED
+        cell.state = SUSPENDED
         strategy = self._strategy(cell)
         directive, delay = strategy.decide(error, cell.restarts, self.now(), self.rng)
         if self.tracer is not None:
@@ -705,12 +702,12 @@ class Node:
             and parent is not None
             and directive in (Directive.RESTART, Directive.STOP)
         ):
-            group = [c for c in parent.children.values() if c.state < _State.STOPPING]
+            group = [c for c in parent.children.values() if c.state < STOPPING]
         if directive is Directive.RESUME:
             self._resume(cell)
         elif directive is Directive.RESTART:
             for member in group:
-                member.state = _State.SUSPENDED
+                member.state = SUSPENDED
                 self.loop.call_later(delay, self._restart, member, error)
         elif directive is Directive.STOP:
             for member in group:
@@ -723,15 +720,15 @@ class Node:
             self._failed(parent, error)
 
     def _resume(self, cell: Cell) -> None:
-        cell.state = _State.RUNNING
+        cell.state = RUNNING
         for child in cell.children.values():
-            if child.escalated and child.state is _State.SUSPENDED:
+            if child.escalated and child.state is SUSPENDED:
                 child.escalated = False
                 self._resume(child)
         self._schedule(cell)
 
     def _restart(self, cell: Cell, error: BaseException) -> None:
-        if self._dead or cell.state is not _State.SUSPENDED:
+        if self._dead or cell.state is not SUSPENDED:
             return
         cell.escalated = False
         self._cancel_timers(cell)
@@ -745,7 +742,7 @@ class Node:
         def replace(stop_error: BaseException | None) -> None:
             if stop_error is not None:
                 cell.log.warning("on_stop raised before a restart: %r", stop_error)
-            if self._dead or cell.state is not _State.SUSPENDED:
+            if self._dead or cell.state is not SUSPENDED:
                 return
             self.stats.restarts += 1
             instance = cell.actor_class.__new__(cell.actor_class)
@@ -759,7 +756,8 @@ class Node:
             finally:
                 _current.reset(token)
             cell.instance = instance
-            cell.state = _State.STARTING
+            cell.handlers = {}
+            cell.state = STARTING
             self._run_hook(
                 cell, lambda: instance.on_restart(error), lambda e: self._started_hook(cell, e)
             )
@@ -777,9 +775,9 @@ class Node:
             self._stop(cell, "stopped")
 
     def _stop(self, cell: Cell, reason: str) -> None:
-        if cell.state >= _State.STOPPING:
+        if cell.state >= STOPPING:
             return
-        cell.state = _State.STOPPING
+        cell.state = STOPPING
         cell.stop_reason = reason
         self._cancel_timers(cell)
         if cell.task is not None and not cell.task.done():
@@ -802,9 +800,9 @@ class Node:
     def _finish_stop(self, cell: Cell, error: BaseException | None) -> None:
         if error is not None and not isinstance(error, asyncio.CancelledError):
             cell.log.warning("on_stop raised: %r", error)
-        if cell.state is _State.STOPPED or self._dead:
+        if cell.state is STOPPED or self._dead:
             return
-        cell.state = _State.STOPPED
+        cell.state = STOPPED
         self.cells.pop(cell.name, None)
         self.roots.pop(cell.name, None)
         parent = cell.parent
@@ -817,7 +815,7 @@ class Node:
         cell.watchers.clear()
         for target in list(cell.watching):
             self.unwatch(cell, target)
-        if parent is not None and parent.state is _State.STOPPING:
+        if parent is not None and parent.state is STOPPING:
             parent.stopping_children -= 1
             if parent.stopping_children == 0:
                 self._children_stopped(parent)
@@ -965,11 +963,11 @@ class Node:
 
     def _enqueue(self, name: str, entry: Entry) -> None:
         cell = self.cells.get(name)
-        if cell is None or cell.state >= _State.STOPPING:
+        if cell is None or cell.state >= STOPPING:
             self._dead_letter(name, entry, "not found" if cell is None else "stopping")
             return
         cell.mailbox.append(entry)
-        if not cell.scheduled and not cell.busy and cell.state is _State.RUNNING:
+        if not cell.scheduled and not cell.busy and cell.state is RUNNING:
             cell.scheduled = True
             self.loop.call_soon(self._drain, cell)
 
@@ -998,7 +996,16 @@ class Node:
             else:
                 self._resolve(envelope.corr, None, remote_error(*value))
         elif kind == TELL or kind == ASK:
-            sender = ActorRef(envelope.source, envelope.sender) if envelope.sender else None
+            sender = None
+            if envelope.sender is not None:
+                known = self._senders.get(envelope.source)
+                if known is None:
+                    known = self._senders[envelope.source] = {}
+                sender = known.get(envelope.sender)
+                if sender is None:
+                    if len(known) >= _SENDER_CACHE:
+                        known.clear()
+                    sender = known[envelope.sender] = ActorRef(envelope.source, envelope.sender)
             reply = ReplyTo(envelope.source, envelope.corr) if kind == ASK else None
             if envelope.target == NODE_TARGET:
                 self._system(value, sender, reply, envelope.source)
@@ -1008,7 +1015,7 @@ class Node:
             self._bad_input(envelope.source, MalformedMessage(f"unknown envelope kind {kind!r}"))
 
     def reject(self, envelope: Envelope, error: BaseException) -> None:
-        """Refuse an envelope the transport would not decode (too big): count, log, answer an ask."""
+        """Refuse an envelope the transport would not decode (too big): count, log, answer."""
         if self._dead:
             return
         self._bad_input(envelope.source, error)
@@ -1084,11 +1091,11 @@ class Node:
         elif kind is LookupRequest:
             if reply is not None:
                 cell = self.cells.get(message.name)
-                alive = cell is not None and cell.state < _State.STOPPING
+                alive = cell is not None and cell.state < STOPPING
                 self.send_reply(reply, alive, None, f"{self.id}/{NODE_TARGET}")
         elif kind is WatchRequest:
             cell = self.cells.get(message.target)
-            if cell is None or cell.state >= _State.STOPPING:
+            if cell is None or cell.state >= STOPPING:
                 self._notify_terminated(
                     message.watcher, ActorRef(self.id, message.target), "not-found"
                 )
@@ -1137,7 +1144,7 @@ class Node:
         """Find a living actor called ``name`` (see ``Context.lookup``)."""
         if node is None or node == self.id:
             cell = self.cells.get(name)
-            if cell is not None and cell.state < _State.STOPPING:
+            if cell is not None and cell.state < STOPPING:
                 return cell.ref
             if node == self.id:
                 return None
@@ -1187,7 +1194,7 @@ class Node:
         cell.watching[target] = None
         if target.node == self.id:
             other = self.cells.get(target.name)
-            if other is None or other.state >= _State.STOPPING:
+            if other is None or other.state >= STOPPING:
                 self._deliver_terminated(cell.name, target, "not-found")
             else:
                 other.watchers[cell.ref] = None
@@ -1280,7 +1287,7 @@ class Node:
             )
         if repeat and delay <= 0:
             raise ValueError("a repeating timer needs a delay above 0")
-        if self._dead or cell.state >= _State.STOPPING:
+        if self._dead or cell.state >= STOPPING:
             return
         self.cancel_timer(cell, key)
         cell.timer_gen += 1
@@ -1301,7 +1308,7 @@ class Node:
 
     def _timer_fire(self, cell: Cell, key: Any, gen: int) -> None:
         timer = cell.timers.get(key)
-        if self._dead or timer is None or timer[1] != gen or cell.state >= _State.STOPPING:
+        if self._dead or timer is None or timer[1] != gen or cell.state >= STOPPING:
             return
         if timer[2]:
             timer[0] = self.loop.call_later(timer[3], self._timer_fire, cell, key, gen)

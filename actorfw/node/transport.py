@@ -46,7 +46,7 @@ __all__ = ["CurveSettings", "TransportStats", "ZmqTransport"]
 
 log = logging.getLogger("actorfw.transport")
 
-_READ_BUDGET = 512
+_READ_BUDGET = 8
 _HWM = 100_000
 _BATCH_ENVELOPES = 1024
 _BATCH_BYTES = 1 << 20

@@ -194,7 +194,7 @@ class Membership:
         return PhiAccrualDetector(**self._options)  # type: ignore[arg-type]
 
     def add(self, peer: str, now: float | None = None) -> None:
-        """Start tracking ``peer`` (``UNKNOWN`` until it is heard; ``now`` starts its join timeout)."""
+        """Track ``peer`` (``UNKNOWN`` until heard; ``now`` starts its join timeout)."""
         if peer not in self._peers:
             self._peers[peer] = _Peer(self._detector(), since=now)
 

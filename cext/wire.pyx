@@ -1,0 +1,599 @@
+"""The wire envelope and the message-value codec, compiled: the twin of ``actorfw/_pure/wire.py``.
+
+Same names and behaviour; read the pure twin for the rules. What differs is
+how: the walks test types with C pointer compares, copy a container only
+when something inside it changed (a plain JSON value is handed to orjson
+as it is, no copy at all), and parse batch frames with pointer arithmetic.
+Errors are cold: when the fast path meets anything wrong it hands the input
+to the pure twin, whose careful walk raises the precise error, so both
+report the same errors by construction.
+"""
+
+cimport cython
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.dict cimport PyDict_GetItem, PyDict_Next, PyDict_SetItem, PyDict_Size
+from cpython.float cimport PyFloat_AS_DOUBLE
+from cpython.list cimport PyList_Append, PyList_GET_ITEM, PyList_GET_SIZE, PyList_GetSlice
+from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_AsUnsignedLongLong
+from cpython.object cimport PyObject
+from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
+from cpython.unicode cimport PyUnicode_DecodeUTF8
+from libc.math cimport isfinite
+from libc.stdint cimport uint8_t, uint64_t
+from libc.string cimport memcpy
+
+import numpy as np
+import orjson
+
+from actorfw._pure import wire as _twin
+from actorfw._pure.wire import MAX_DEPTH, WIRE_VERSION, MalformedBatch
+
+__all__ = [
+    "MAX_DEPTH",
+    "WIRE_VERSION",
+    "Envelope",
+    "MalformedBatch",
+    "bind",
+    "check_value",
+    "decode_batch",
+    "decode_value",
+    "encode_batch",
+    "encode_value",
+    "explain_refusal",
+]
+
+DEF _PLAIN = 1
+DEF _HAS_SENDER = 2
+DEF _MAX_NAME = 4096
+DEF _MAX_TREE_DEPTH = 300
+
+cdef int _MAX_DEPTH = MAX_DEPTH
+cdef object _ndarray = np.ndarray
+cdef object _ascontiguous = np.ascontiguousarray
+cdef object _dumps = orjson.dumps
+cdef object _loads = orjson.loads
+cdef object _JSONDecodeError = orjson.JSONDecodeError
+cdef object _JSONEncodeError = orjson.JSONEncodeError
+
+
+@cython.freelist(256)
+@cython.final
+cdef class Envelope:
+    """One message between nodes (see the pure twin for the attributes)."""
+
+    cdef public int kind
+    cdef public object source
+    cdef public object target
+    cdef public object sender
+    cdef public object corr
+    cdef public object body
+    cdef public object buffers
+    cdef public bint plain
+
+    def __init__(self, int kind, source, target, sender, corr, body, buffers, bint plain):
+        self.kind = kind
+        self.source = source
+        self.target = target
+        self.sender = sender
+        self.corr = corr
+        self.body = body
+        self.buffers = buffers
+        self.plain = plain
+
+    def __repr__(self):
+        return (
+            f"Envelope(kind={self.kind}, source={self.source!r}, target={self.target!r}, "
+            f"sender={self.sender!r}, corr={self.corr}, {len(self.body)} body bytes, "
+            f"{len(self.buffers)} buffers)"
+        )
+
+
+# -- the registry -----------------------------------------------------------------------------
+
+cdef dict _BY_NAME = {}
+cdef dict _NAME_OF = {}
+cdef dict _FIELDS = {}
+cdef object _REF = None
+cdef object _REPLY = None
+
+
+def bind(by_name, name_of, fields, ref_type, reply_type, refused, malformed):
+    """Give the codec the registry of message types; see the pure twin."""
+    global _BY_NAME, _NAME_OF, _FIELDS, _REF, _REPLY
+    _BY_NAME = by_name
+    _NAME_OF = name_of
+    _FIELDS = fields
+    _REF = ref_type
+    _REPLY = reply_type
+    # The pure twin explains errors for both: it must know the same registry.
+    _twin.bind(by_name, name_of, fields, ref_type, reply_type, refused, malformed)
+
+
+explain_refusal = _twin.explain_refusal
+
+
+# -- encoding values --------------------------------------------------------------------------
+
+class _Refuse(Exception):
+    pass
+
+
+cdef inline bint _int_ok(object value):
+    cdef int overflow = 0
+    PyLong_AsLongLongAndOverflow(value, &overflow)
+    if overflow == 0:
+        return True
+    if overflow < 0:
+        return False
+    try:
+        PyLong_AsUnsignedLongLong(value)
+    except OverflowError:
+        return False
+    return True
+
+
+@cython.final
+cdef class _Encoder:
+    cdef list buffers
+    cdef bint tagged
+
+    def __cinit__(self):
+        self.buffers = []
+        self.tagged = False
+
+    cdef object walk(self, object value, int depth):
+        cdef type kind = type(value)
+        cdef Py_ssize_t i, n
+        cdef object item, done, out, name, key, fields
+        cdef PyObject *k
+        cdef PyObject *v
+        cdef Py_ssize_t pos = 0
+        cdef double d
+        if kind is str or kind is bool or value is None:
+            return value
+        if kind is int:
+            if _int_ok(value):
+                return value
+            raise _Refuse()
+        if kind is float:
+            d = PyFloat_AS_DOUBLE(value)
+            if isfinite(d):
+                return value
+            self.tagged = True
+            return {"$f": "nan" if d != d else ("inf" if d > 0 else "-inf")}
+        if kind is list:
+            if depth >= _MAX_DEPTH:
+                raise _Refuse()
+            n = PyList_GET_SIZE(value)
+            out = None
+            for i in range(n):
+                item = <object>PyList_GET_ITEM(value, i)
+                done = self.walk(item, depth + 1)
+                if out is None:
+                    if done is not item:
+                        out = PyList_GetSlice(value, 0, i)
+                        out.append(done)
+                else:
+                    out.append(done)
+            return value if out is None else out
+        if kind is dict:
+            if depth >= _MAX_DEPTH:
+                raise _Refuse()
+            out = None
+            i = 0
+            while PyDict_Next(value, &pos, &k, &v):
+                key = <object>k
+                if type(key) is not str:
+                    raise _Refuse()
+                item = <object>v
+                done = self.walk(item, depth + 1)
+                if out is None:
+                    if done is not item:
+                        out = {}
+                        # copy what came before unchanged
+                        _copy_prefix(value, out, i)
+                        out[key] = done
+                else:
+                    out[key] = done
+                i += 1
+            if out is None:
+                out = value
+            if PyDict_Size(out) == 1:
+                key = next(iter(out))
+                if (<str>key).startswith("$"):
+                    self.tagged = True
+                    return {"$d": out}
+            return out
+        if kind is tuple:
+            if depth >= _MAX_DEPTH:
+                raise _Refuse()
+            self.tagged = True
+            n = PyTuple_GET_SIZE(value)
+            out = []
+            for i in range(n):
+                out.append(self.walk(<object>PyTuple_GET_ITEM(value, i), depth + 1))
+            return {"$t": out}
+        if kind is _REF:
+            self.tagged = True
+            return {"$r": [value.node, value.name]}
+        name = _NAME_OF.get(kind)
+        if name is not None:
+            if depth >= _MAX_DEPTH:
+                raise _Refuse()
+            self.tagged = True
+            fields = {}
+            for key in <tuple>_FIELDS[kind]:
+                fields[key] = self.walk(getattr(value, key), depth + 1)
+            return {"$m": [name, fields]}
+        if kind is bytes:
+            self.tagged = True
+            self.buffers.append(value)
+            return {"$b": len(self.buffers) - 1}
+        if kind is _ndarray:
+            if value.dtype.hasobject:
+                raise _Refuse()
+            self.tagged = True
+            self.buffers.append(_ascontiguous(value))
+            return {"$a": [len(self.buffers) - 1, value.dtype.str, list(value.shape)]}
+        if kind is _REPLY:
+            self.tagged = True
+            return {"$p": [value.node, value.corr]}
+        raise _Refuse()
+
+
+cdef void _copy_prefix(dict source, dict out, Py_ssize_t count):
+    cdef Py_ssize_t pos = 0, i = 0
+    cdef PyObject *k
+    cdef PyObject *v
+    while i < count and PyDict_Next(source, &pos, &k, &v):
+        PyDict_SetItem(out, <object>k, <object>v)
+        i += 1
+
+
+def check_value(value):
+    """Raise the bound refusal error unless ``value`` is a message value."""
+    cdef _Encoder enc = _Encoder.__new__(_Encoder)
+    try:
+        enc.walk(value, 0)
+    except _Refuse:
+        raise explain_refusal(value) from None
+
+
+def encode_value(value):
+    """Encode a message value: ``(body, buffers, plain)``."""
+    cdef _Encoder enc = _Encoder.__new__(_Encoder)
+    try:
+        tree = enc.walk(value, 0)
+        body = _dumps(tree)
+    except _Refuse:
+        raise explain_refusal(value) from None
+    except _JSONEncodeError:
+        return _twin.encode_value(value)  # raises the same error, worded by the twin
+    return body, enc.buffers, not enc.tagged
+
+
+# -- decoding values --------------------------------------------------------------------------
+
+class _Bad(Exception):
+    pass
+
+
+cdef object _walk(object node, object buffers, int depth):
+    cdef type kind = type(node)
+    cdef Py_ssize_t i, n
+    cdef object item, done, out, key, tag
+    cdef PyObject *k
+    cdef PyObject *v
+    cdef Py_ssize_t pos = 0
+    if kind is not dict and kind is not list:
+        return node
+    if depth >= _MAX_TREE_DEPTH:
+        raise _Bad()
+    if kind is list:
+        n = PyList_GET_SIZE(node)
+        out = None
+        for i in range(n):
+            item = <object>PyList_GET_ITEM(node, i)
+            done = _walk(item, buffers, depth + 1)
+            if out is None:
+                if done is not item:
+                    out = PyList_GetSlice(node, 0, i)
+                    out.append(done)
+            else:
+                out.append(done)
+        return node if out is None else out
+    if PyDict_Size(node) == 1:
+        PyDict_Next(node, &pos, &k, &v)
+        key = <object>k
+        if (<str>key).startswith("$"):
+            return _build(key, <object>v, buffers, depth + 1)
+        pos = 0
+    out = None
+    i = 0
+    while PyDict_Next(node, &pos, &k, &v):
+        item = <object>v
+        done = _walk(item, buffers, depth + 1)
+        if out is None:
+            if done is not item:
+                out = {}
+                _copy_prefix(node, out, i)
+                out[<object>k] = done
+        else:
+            out[<object>k] = done
+        i += 1
+    return node if out is None else out
+
+
+cdef object _build(str tag, object args, object buffers, int depth):
+    cdef object cls, fields, expected, raw, name
+    cdef Py_ssize_t index
+    if tag == "$m":
+        if type(args) is not list or len(args) != 2:
+            raise _Bad()
+        name = args[0]
+        fields = args[1]
+        if type(name) is not str or type(fields) is not dict:
+            raise _Bad()
+        if PyDict_GetItem(_BY_NAME, name) == NULL:
+            raise _Bad()
+        cls = <object>PyDict_GetItem(_BY_NAME, name)
+        expected = <tuple>_FIELDS[cls]
+        if PyDict_Size(fields) != len(expected):
+            raise _Bad()
+        for key in expected:
+            if PyDict_GetItem(fields, key) == NULL:
+                raise _Bad()
+        fields = _walk(fields, buffers, depth)
+        try:
+            return cls(**fields)
+        except Exception:
+            raise _Bad()
+    if tag == "$t":
+        if type(args) is not list:
+            raise _Bad()
+        return tuple(_walk(args, buffers, depth))
+    if tag == "$r":
+        if (
+            type(args) is not list or len(args) != 2
+            or type(args[0]) is not str or type(args[1]) is not str
+            or not args[0] or not args[1]
+        ):
+            raise _Bad()
+        return _REF(args[0], args[1])
+    if tag == "$b":
+        if type(args) is not int or args < 0 or args >= len(buffers):
+            raise _Bad()
+        raw = buffers[args]
+        return raw if type(raw) is bytes else bytes(raw)
+    if tag == "$f":
+        if args != "nan" and args != "inf" and args != "-inf":
+            raise _Bad()
+        return float(args)
+    if tag == "$p":
+        if type(args) is not list or len(args) != 2 or type(args[0]) is not str or type(args[1]) is not int:
+            raise _Bad()
+        return _REPLY(args[0], args[1])
+    if tag == "$d":
+        if type(args) is not dict:
+            raise _Bad()
+        # A user dict whose own key starts with "$": walk its values, not its key.
+        out = {}
+        for key, value in args.items():
+            out[key] = _walk(value, buffers, depth)
+        return out
+    if tag == "$a":
+        return _twin._build_array(args, buffers, depth)  # rare and numpy-bound: the twin's code
+    raise _Bad()
+
+
+def decode_value(body, buffers=(), plain=False):
+    """Rebuild a message value from :func:`encode_value`'s output."""
+    try:
+        tree = _loads(body)
+    except _JSONDecodeError:
+        return _twin.decode_value(body, buffers, plain)  # raises, worded by the twin
+    if plain:
+        return tree
+    try:
+        return _walk(tree, buffers, 0)
+    except _Bad:
+        return _twin.decode_value(body, buffers, plain)  # raises, worded by the twin
+
+
+# -- batches ----------------------------------------------------------------------------------
+
+cdef inline Py_ssize_t _varint_size(uint64_t v) noexcept nogil:
+    cdef Py_ssize_t n = 1
+    while v >= 0x80:
+        v >>= 7
+        n += 1
+    return n
+
+
+cdef inline uint8_t *_put_varint(uint8_t *p, uint64_t v) noexcept nogil:
+    while v >= 0x80:
+        p[0] = <uint8_t>((v & 0x7F) | 0x80)
+        p += 1
+        v >>= 7
+    p[0] = <uint8_t>v
+    return p + 1
+
+
+def encode_batch(envelopes):
+    """The frames of one batch carrying ``envelopes``: the batch frame, then every buffer."""
+    cdef list envs = envelopes if type(envelopes) is list else list(envelopes)
+    cdef Py_ssize_t i, n = len(envs), size = 1 + _varint_size(<uint64_t>n)
+    cdef Envelope env
+    cdef list targets = [], senders = [], bodies = []
+    cdef list frames = [None]
+    cdef object target, sender, body
+    cdef uint64_t corr
+    cdef bytes out
+    cdef uint8_t *p
+    cdef Py_buffer view
+    for i in range(n):
+        env = <Envelope?>envs[i]
+        target = (<str>env.target).encode("utf-8")
+        sender = (<str>env.sender).encode("utf-8") if env.sender is not None else None
+        body = env.body
+        if type(body) is not bytes:
+            body = bytes(body)
+        targets.append(target)
+        senders.append(sender)
+        bodies.append(body)
+        corr = PyLong_AsUnsignedLongLong(env.corr)
+        size += 2 + _varint_size(corr)
+        size += _varint_size(PyBytes_GET_SIZE(target)) + PyBytes_GET_SIZE(target)
+        if sender is not None:
+            size += _varint_size(PyBytes_GET_SIZE(sender)) + PyBytes_GET_SIZE(sender)
+        size += _varint_size(PyBytes_GET_SIZE(body)) + PyBytes_GET_SIZE(body)
+        size += _varint_size(len(env.buffers))
+        if env.buffers:
+            frames.extend(env.buffers)
+    out = PyBytes_FromStringAndSize(NULL, size)
+    p = <uint8_t *>PyBytes_AS_STRING(out)
+    p[0] = WIRE_VERSION
+    p = _put_varint(p + 1, <uint64_t>n)
+    for i in range(n):
+        env = <Envelope>envs[i]
+        target = targets[i]
+        sender = senders[i]
+        body = bodies[i]
+        p[0] = <uint8_t>env.kind
+        p[1] = (_PLAIN if env.plain else 0) | (_HAS_SENDER if sender is not None else 0)
+        p = _put_varint(p + 2, PyLong_AsUnsignedLongLong(env.corr))
+        p = _put_varint(p, PyBytes_GET_SIZE(target))
+        memcpy(p, PyBytes_AS_STRING(target), PyBytes_GET_SIZE(target))
+        p += PyBytes_GET_SIZE(target)
+        if sender is not None:
+            p = _put_varint(p, PyBytes_GET_SIZE(sender))
+            memcpy(p, PyBytes_AS_STRING(sender), PyBytes_GET_SIZE(sender))
+            p += PyBytes_GET_SIZE(sender)
+        p = _put_varint(p, PyBytes_GET_SIZE(body))
+        memcpy(p, PyBytes_AS_STRING(body), PyBytes_GET_SIZE(body))
+        p += PyBytes_GET_SIZE(body)
+        p = _put_varint(p, len(env.buffers))
+    frames[0] = out
+    return frames
+
+
+cdef inline bint _get_varint(const uint8_t *buf, Py_ssize_t *pos, Py_ssize_t end, uint64_t *out) noexcept nogil:
+    cdef uint64_t value = 0, byte
+    cdef int shift = 0
+    cdef Py_ssize_t p = pos[0]
+    while True:
+        if p >= end:
+            return False
+        byte = buf[p]
+        p += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            break
+        shift += 7
+        if shift > 63:
+            return False
+    pos[0] = p
+    out[0] = value
+    return True
+
+
+def decode_batch(source, frames, Py_ssize_t max_message_size):
+    """Split a received batch into envelopes; see the pure twin."""
+    cdef Py_buffer view
+    cdef list envelopes = [], oversized = []
+    cdef Py_ssize_t nframes = len(frames), index = 1, pos = 0, end, count, i, size, nbuf, j
+    cdef uint64_t value, corr, length
+    cdef const uint8_t *buf
+    cdef int kind, flags
+    cdef object target, sender, body, buffers, buffer
+    cdef Envelope env
+    cdef bint bad = False
+    if nframes == 0:
+        return _twin.decode_batch(source, frames, max_message_size)
+    first = frames[0]
+    PyObject_GetBuffer(first, &view, PyBUF_SIMPLE)
+    try:
+        buf = <const uint8_t *>view.buf
+        end = view.len
+        if end < 1 or buf[0] != WIRE_VERSION:
+            bad = True
+        else:
+            pos = 1
+            if not _get_varint(buf, &pos, end, &value) or value > <uint64_t>end:
+                bad = True
+            else:
+                count = <Py_ssize_t>value
+                for i in range(count):
+                    if pos + 2 > end:
+                        bad = True
+                        break
+                    kind = buf[pos]
+                    flags = buf[pos + 1]
+                    pos += 2
+                    if kind > 3 or flags & ~(_PLAIN | _HAS_SENDER):
+                        bad = True
+                        break
+                    if not _get_varint(buf, &pos, end, &corr):
+                        bad = True
+                        break
+                    if not _get_varint(buf, &pos, end, &length) or length > _MAX_NAME or pos + <Py_ssize_t>length > end:
+                        bad = True
+                        break
+                    try:
+                        target = PyUnicode_DecodeUTF8(<const char *>(buf + pos), <Py_ssize_t>length, NULL)
+                    except UnicodeDecodeError:
+                        bad = True
+                        break
+                    pos += <Py_ssize_t>length
+                    sender = None
+                    if flags & _HAS_SENDER:
+                        if not _get_varint(buf, &pos, end, &length) or length > _MAX_NAME or pos + <Py_ssize_t>length > end:
+                            bad = True
+                            break
+                        try:
+                            sender = PyUnicode_DecodeUTF8(<const char *>(buf + pos), <Py_ssize_t>length, NULL)
+                        except UnicodeDecodeError:
+                            bad = True
+                            break
+                        pos += <Py_ssize_t>length
+                    if not _get_varint(buf, &pos, end, &length) or pos + <Py_ssize_t>length > end:
+                        bad = True
+                        break
+                    body = PyBytes_FromStringAndSize(<const char *>(buf + pos), <Py_ssize_t>length)
+                    pos += <Py_ssize_t>length
+                    if not _get_varint(buf, &pos, end, &value) or index + <Py_ssize_t>value > nframes:
+                        bad = True
+                        break
+                    nbuf = <Py_ssize_t>value
+                    size = <Py_ssize_t>length
+                    if nbuf:
+                        buffers = list(frames[index : index + nbuf])
+                        for buffer in buffers:
+                            size += memoryview(buffer).nbytes
+                    else:
+                        buffers = []
+                    index += nbuf
+                    env = Envelope.__new__(Envelope)
+                    env.kind = kind
+                    env.source = source
+                    env.target = target
+                    env.sender = sender
+                    env.corr = corr
+                    env.plain = flags & _PLAIN
+                    if size > max_message_size:
+                        env.body = b""
+                        env.buffers = []
+                        oversized.append(env)
+                    else:
+                        env.body = body
+                        env.buffers = buffers
+                        envelopes.append(env)
+                if not bad and (pos != end or index != nframes):
+                    bad = True
+    finally:
+        PyBuffer_Release(&view)
+    if bad:
+        _twin.decode_batch(source, frames, max_message_size)  # raises the precise error
+        raise MalformedBatch("malformed batch")
+    return envelopes, oversized
