@@ -7,6 +7,7 @@ Subcommands so far:
 - ``actorfw keys generate``: a CURVE key pair for a node.
 - ``actorfw bench kernels``: compiled kernels against their pure-Python
   twins, as a table or (``--json``) as JSON.
+- ``actorfw bench messaging``: actors on node processes against raw pyzmq.
 """
 
 from __future__ import annotations
@@ -140,6 +141,33 @@ def _cmd_node(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_messaging(args: argparse.Namespace) -> int:
+    from actorfw import __version__
+    from actorfw.bench.messaging import render, run_messaging
+
+    def progress(text: str) -> None:
+        if not args.json:
+            print(f"measuring {text} ...", file=sys.stderr, flush=True)
+
+    transports = tuple(args.transport) if args.transport else ("ipc", "tcp")
+    results = run_messaging("quick" if args.quick else "full", transports, progress)
+    if args.json:
+        doc = {
+            "actorfw": __version__,
+            "python": platform.python_version(),
+            "scale": "quick" if args.quick else "full",
+            "results": [r.as_dict() for r in results],
+        }
+        print(json.dumps(doc, indent=2))
+    else:
+        print(
+            f"actorfw {__version__} messaging between node processes, beside raw pyzmq "
+            "in the same run (ratio = actorfw / raw)\n"
+        )
+        print(render(results))
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     from actorfw import __version__
 
@@ -224,6 +252,18 @@ def _parser() -> argparse.ArgumentParser:
         "--quick", action="store_true", help="one very short repeat: checks that it runs"
     )
     kernels.set_defaults(run=_cmd_bench_kernels)
+    messaging = suites.add_parser(
+        "messaging",
+        help="actors on node processes against raw pyzmq",
+        description="Tell throughput, fan-in, ask round trips and numpy payloads between node "
+        "processes, each beside raw pyzmq doing the same work in the same run.",
+    )
+    messaging.add_argument("--json", action="store_true", help="print the figures as JSON")
+    messaging.add_argument(
+        "--transport", action="append", choices=["ipc", "tcp"], help="only this transport (repeat)"
+    )
+    messaging.add_argument("--quick", action="store_true", help="tiny amounts: checks that it runs")
+    messaging.set_defaults(run=_cmd_bench_messaging)
     return parser
 
 

@@ -318,6 +318,8 @@ class ActorSystem(Client):
         start_timeout: seconds a node may take to come up.
         log_level: the nodes' logging level.
         max_message_size: bytes a message may carry; larger ones are refused.
+        transport: ``"ipc"`` (default) or ``"tcp"`` on 127.0.0.1, with CURVE
+            keys made for the occasion (in the base directory).
 
     Scripts that create one must guard their entry point with
     ``if __name__ == "__main__":``: node processes are started with the
@@ -333,7 +335,10 @@ class ActorSystem(Client):
         start_timeout: float = 60.0,
         log_level: int = logging.WARNING,
         max_message_size: int = 64 << 20,
+        transport: str = "ipc",
     ) -> None:
+        if transport not in ("ipc", "tcp"):
+            raise ValueError(f"transport is 'ipc' or 'tcp', not {transport!r}")
         names = [f"n{i + 1}" for i in range(nodes)] if isinstance(nodes, int) else list(nodes)
         if not names or len(set(names)) != len(names):
             raise ValueError(f"an actor system needs distinct node names, not {names!r}")
@@ -346,7 +351,13 @@ class ActorSystem(Client):
         self.start_timeout = start_timeout
         self.log_level = log_level
         self._mp = multiprocessing.get_context("spawn")
-        endpoints = {name: f"ipc://{self.base_dir / (name + '.sock')}" for name in names}
+        curves: dict[str, CurveSettings] = {}
+        if transport == "ipc":
+            endpoints = {name: f"ipc://{self.base_dir / (name + '.sock')}" for name in names}
+        else:
+            endpoints = {name: f"tcp://127.0.0.1:{_free_port()}" for name in names}
+            client_name = f"client-{os.getpid()}-{next(_CLIENTS)}"
+            curves = _ephemeral_keys([*names, client_name], self.base_dir / "keys")
         self._members: dict[str, _Member] = {}
         for name in names:
             settings = NodeSettings(
@@ -357,9 +368,13 @@ class ActorSystem(Client):
                 apps=self.apps,
                 engine=self.node_config,
                 max_message_size=max_message_size,
+                curve=curves.get(name),
             )
             self._members[name] = _Member(settings)
-        super().__init__(endpoints)
+        if transport == "ipc":
+            super().__init__(endpoints)
+        else:
+            super().__init__(endpoints, curve=curves[client_name], name=client_name)
         try:
             pipes = {name: self._launch(name) for name in names}
             for name, reader in pipes.items():
@@ -491,6 +506,27 @@ class ActorSystem(Client):
 
     def __enter__(self) -> ActorSystem:
         return self
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _ephemeral_keys(names: list[str], folder: Path) -> dict[str, CurveSettings]:
+    from actorfw.node.config import load_curve
+    from actorfw.node.keys import generate_keys
+
+    public = folder / "public"
+    public.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        pub, _ = generate_keys(name, folder / name)
+        shutil.copy(pub, public / pub.name)
+    return {name: load_curve(folder / name / f"{name}.key_secret", public) for name in names}
 
 
 def connect(

@@ -1,0 +1,198 @@
+"""Messaging benchmarks: actors on node processes beside raw pyzmq, in the same run.
+
+Cases, each on IPC and on TCP (loopback, CURVE on both sides):
+
+- ``tell``: one-way small messages between actors on two node processes,
+  against DEALER to ROUTER sending the same orjson bytes one message per send;
+- ``fan-in``: two sender nodes into one actor, against two DEALER processes
+  into one ROUTER;
+- ``ask``: sequential asks between actors on two nodes (round trip p50 and
+  p99), against a DEALER/ROUTER ping-pong;
+- ``payload``: numpy arrays of 1 KB, 1 MB and 64 MB between actors, in bytes
+  per second, against zero-copy sends of the same buffer.
+
+Every ratio is actorfw over raw (above 1 is faster than raw, except for
+round trips where it is how many times slower).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+from collections.abc import Callable
+from typing import Any
+
+from actorfw.bench import raw
+from actorfw.bench.actors import Blast, Expect, Pinger, PingRun, Ponger, SendArrays, Sink, Source
+
+__all__ = ["SCALES", "MessagingResult", "run_messaging"]
+
+SCALES: dict[str, dict[str, Any]] = {
+    # messages per throughput case, asks per latency case, payload (size, count) pairs
+    "full": {
+        "tells": 300_000,
+        "asks": 3_000,
+        "payloads": [(1 << 10, 20_000), (1 << 20, 400), (64 << 20, 8)],
+    },
+    "quick": {"tells": 2_000, "asks": 50, "payloads": [(1 << 10, 100), (1 << 20, 4)]},
+}
+"""How much work each case does: ``full`` for figures, ``quick`` to check it runs."""
+
+APP = "actorfw.bench.actors"
+
+
+@dataclasses.dataclass(frozen=True)
+class MessagingResult:
+    """One figure beside its raw-pyzmq baseline, measured in the same run."""
+
+    case: str
+    transport: str
+    unit: str
+    actorfw: float
+    raw: float
+
+    @property
+    def ratio(self) -> float:
+        """actorfw / raw."""
+        return self.actorfw / self.raw if self.raw else float("nan")
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {**dataclasses.asdict(self), "ratio": self.ratio}
+
+
+def _percentile(times: list[float], q: float) -> float:
+    ordered = sorted(times)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _timed(function: Callable[[], Any]) -> float:
+    import time
+
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+def _tells(transport: str, count: int, senders: int) -> float:
+    from actorfw.node import ActorSystem
+
+    with ActorSystem(nodes=senders + 1, apps=[APP], transport=transport) as system:
+        sink_node = system.nodes[-1]
+        sink = system.spawn(sink_node, Sink, name="sink")
+        sources = [system.spawn(node, Source, name="source") for node in system.nodes[:-1]]
+        share = count // senders
+
+        def run() -> None:
+            for source in sources:
+                system.tell(source, Blast(sink, share))
+            system.ask(sink, Expect(share * senders), timeout=600.0)
+
+        return share * senders / _timed(run)
+
+
+def _asks(transport: str, count: int) -> list[float]:
+    from actorfw.node import ActorSystem
+
+    with ActorSystem(nodes=2, apps=[APP], transport=transport) as system:
+        ponger = system.spawn("n2", Ponger, name="ponger")
+        pinger = system.spawn("n1", Pinger, name="pinger")
+        system.ask(pinger, PingRun(ponger, 20), timeout=60.0)  # connections warm
+        times: list[float] = system.ask(pinger, PingRun(ponger, count), timeout=600.0)
+        return times
+
+
+def _payload(transport: str, size: int, count: int) -> float:
+    from actorfw.node import ActorSystem
+
+    with ActorSystem(
+        nodes=2, apps=[APP], transport=transport, max_message_size=size + (1 << 20)
+    ) as system:
+        sink = system.spawn("n2", Sink, name="sink")
+        source = system.spawn("n1", Source, name="source")
+
+        def run() -> None:
+            system.tell(source, SendArrays(sink, size, count))
+            system.ask(sink, Expect(count, size * count), timeout=600.0)
+
+        return size * count / _timed(run)
+
+
+def _size_name(size: int) -> str:
+    if size >= 1 << 20:
+        return f"{size >> 20} MB"
+    return f"{size >> 10} KB"
+
+
+def run_messaging(
+    scale: str = "full",
+    transports: tuple[str, ...] = ("ipc", "tcp"),
+    progress: Callable[[str], None] | None = None,
+) -> list[MessagingResult]:
+    """Run every messaging case with its baseline; returns the figures."""
+    settings = SCALES[scale]
+    results = []
+
+    def note(text: str) -> None:
+        if progress is not None:
+            progress(text)
+
+    for transport in transports:
+        note(f"tell throughput ({transport})")
+        ours = _tells(transport, settings["tells"], 1)
+        theirs = raw.raw_tell(transport, settings["tells"])
+        results.append(MessagingResult("tell", transport, "msgs/s", ours, theirs))
+
+        note(f"fan-in throughput ({transport})")
+        ours = _tells(transport, settings["tells"], 2)
+        theirs = raw.raw_fan_in(transport, settings["tells"], 2)
+        results.append(MessagingResult("fan-in 2:1", transport, "msgs/s", ours, theirs))
+
+        note(f"ask round trips ({transport})")
+        mine = _asks(transport, settings["asks"])
+        base = raw.raw_round_trips(transport, settings["asks"])
+        for label, q in (("ask p50", 0.5), ("ask p99", 0.99)):
+            results.append(
+                MessagingResult(
+                    label, transport, "µs", _percentile(mine, q) * 1e6, _percentile(base, q) * 1e6
+                )
+            )
+        results.append(
+            MessagingResult(
+                "ask mean",
+                transport,
+                "µs",
+                statistics.fmean(mine) * 1e6,
+                statistics.fmean(base) * 1e6,
+            )
+        )
+
+        for size, count in settings["payloads"]:
+            note(f"numpy {_size_name(size)} ({transport})")
+            ours = _payload(transport, size, count)
+            theirs = raw.raw_payload(transport, size, count)
+            results.append(
+                MessagingResult(
+                    f"numpy {_size_name(size)}", transport, "MB/s", ours / 1e6, theirs / 1e6
+                )
+            )
+    return results
+
+
+def render(results: list[MessagingResult]) -> str:
+    """The figures as a plain-text table."""
+    rows = [["case", "transport", "actorfw", "raw pyzmq", "unit", "actorfw / raw"]]
+    for r in results:
+        rows.append(
+            [r.case, r.transport, f"{r.actorfw:,.1f}", f"{r.raw:,.1f}", r.unit, f"{r.ratio:.2f}"]
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for n, row in enumerate(rows):
+        cells = [
+            c.ljust(widths[i]) if i < 2 or i == 4 else c.rjust(widths[i]) for i, c in enumerate(row)
+        ]
+        lines.append("  ".join(cells).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
