@@ -121,3 +121,13 @@ def test_heartbeats_of_an_older_incarnation_are_ignored() -> None:
     assert m.heartbeat("b", 1, 2.0) == []
     assert m.incarnation("b") == 2
     assert m.last_heartbeat("b") == 1.0
+
+
+def test_other_traffic_keeps_a_peer_with_late_heartbeats_up() -> None:
+    m = Membership(first_interval=1.0, acceptable_pause=1.0)
+    for t in range(1, 10):
+        m.heartbeat("b", 0, float(t))
+    for t in range(10, 60):  # heartbeats stuck behind a bulk transfer, data flowing
+        m.seen("b", float(t))
+        assert m.tick(float(t) + 0.5) == []
+    assert m.tick(65.0) == [("b", MembershipEvent.DOWN)]  # then silence: down

@@ -113,7 +113,7 @@ class Sink(Actor):
         if self.waiting:
             self._settle()
 
-    @handler(np.ndarray)
+    @handler(np.ndarray)  # type: ignore[arg-type]
     def array(self, msg: Any) -> None:
         self.count += 1
         self.nbytes += msg.nbytes

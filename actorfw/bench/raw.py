@@ -235,7 +235,7 @@ def _send_arrays(endpoint: _Endpoint, size: int, count: int, pipe: Any) -> None:
     payload = np.zeros(size, dtype=np.uint8)
     pipe.recv()  # go
     for _ in range(count):
-        sock.send(payload, copy=False)
+        sock.send(memoryview(payload), 0, copy=False)
     pipe.recv()
     sock.close(0)
     context.term()
@@ -245,11 +245,14 @@ def raw_payload(transport: str, size: int, count: int) -> float:
     """Bytes per second of ``count`` zero-copy sends of a ``size``-byte numpy array."""
     with tempfile.TemporaryDirectory(prefix="actorfw-raw-") as folder:
         endpoint = _Endpoint(transport, folder)
-        sides = [(_receive_arrays, (endpoint, count)), (_send_arrays, (endpoint, size, count))]
+        sides: list[tuple[Callable[..., None], tuple[Any, ...]]] = [
+            (_receive_arrays, (endpoint, count)),
+            (_send_arrays, (endpoint, size, count)),
+        ]
         with _Sides(sides) as pipes:
             start = time.perf_counter()
             pipes[1].send("go")
             if not pipes[0].poll(300):
                 raise RuntimeError("the baseline receiver did not finish")
             end, total = pipes[0].recv()
-            return float(total) / (end - start)
+            return float(total) / (float(end) - start)

@@ -120,7 +120,11 @@ message, see :mod:`actorfw.core.codec`). The type is the wire kernel's.
 
 
 class Transport(Protocol):
-    """Carries envelopes to other nodes (ZeroMQ sockets, or the simulated network)."""
+    """Carries envelopes to other nodes (ZeroMQ sockets, or the simulated network).
+
+    A transport that batches may also have a ``flush()`` method, which the
+    engine calls after each round of actor turns.
+    """
 
     def send(self, destination: str, envelope: Envelope) -> None:
         """Send ``envelope`` to node ``destination``; never blocks, may drop."""
@@ -391,6 +395,9 @@ class Node:
         self._log_count = 0
         self._log_suppressed = 0
         self.client = ClientEndpoint(self)
+        self._runnable: deque[Cell] = deque()  # cells with messages, waiting for their turn
+        self._pump_scheduled = False
+        self._flush: Callable[[], None] | None = getattr(transport, "flush", None)
         self._senders: dict[str, dict[str, ActorRef]] = {}  # refs of recent remote senders
         self._stopped_waiters: list[asyncio.Future[None]] = []
 
@@ -582,7 +589,29 @@ class Node:
     def _schedule(self, cell: Cell) -> None:
         if cell.mailbox and not cell.scheduled and not cell.busy and cell.state is RUNNING:
             cell.scheduled = True
-            self.loop.call_soon(self._drain, cell)
+            self._runnable.append(cell)
+            if not self._pump_scheduled:
+                self._pump_scheduled = True
+                self.loop.call_soon(self._pump)
+
+    def _pump(self) -> None:
+        self._pump_scheduled = False
+        self.pump()
+
+    def pump(self) -> None:
+        """Give every actor with messages one turn (up to ``mailbox_batch`` of them), then flush.
+
+        Runs on its own at the next loop turn after messages arrive; a
+        transport calls it right after a burst of input, so that what came
+        in is handled, and what that sent goes out, in the same turn.
+        """
+        if self._dead:
+            return
+        runnable = self._runnable
+        for _ in range(len(runnable)):  # one round: actors rescheduled meanwhile wait for the next
+            self._drain(runnable.popleft())
+        if self._flush is not None:
+            self._flush()
 
     def _drain(self, cell: Cell) -> None:
         cell.scheduled = False
@@ -969,7 +998,10 @@ class Node:
         cell.mailbox.append(entry)
         if not cell.scheduled and not cell.busy and cell.state is RUNNING:
             cell.scheduled = True
-            self.loop.call_soon(self._drain, cell)
+            self._runnable.append(cell)
+            if not self._pump_scheduled:
+                self._pump_scheduled = True
+                self.loop.call_soon(self._pump)
 
     def receive(self, envelope: Envelope) -> None:
         """Take an envelope from another node (rule 3); never raises for bad input."""
@@ -1023,6 +1055,10 @@ class Node:
             self._reply_remote_error(envelope, error)
         elif envelope.kind in (REPLY, FAILURE):
             self._resolve(envelope.corr, None, error)
+
+    def heard_from(self, peer: str) -> None:
+        """Traffic came from ``peer``: evidence it is alive (see the failure detector)."""
+        self.membership.seen(peer, self.loop.time())
 
     def bad_input(self, peer: str, error: BaseException) -> None:
         """Count and log (rate-limited) input from ``peer`` that could not be understood."""

@@ -101,6 +101,8 @@ class NodeRuntime:
         transport.on_envelope = engine.receive
         transport.on_oversized = engine.reject
         transport.on_bad_input = engine.bad_input
+        transport.after_input = engine.pump
+        transport.on_traffic = engine.heard_from
         transport.start()
         transport.connect_all()
         self.transport = transport

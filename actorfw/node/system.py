@@ -128,6 +128,8 @@ class Client:
         transport.on_envelope = client.receive
         transport.on_oversized = client.reject
         transport.on_bad_input = client.bad_input
+        transport.after_input = client.pump
+        transport.on_traffic = client.heard_from
         transport.start()
         self._transport = transport
         return client

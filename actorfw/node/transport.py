@@ -11,10 +11,11 @@ Theory of operation
    answers it over the connection the destination opened to its ROUTER.
    Each direction of a pair of nodes always uses the same connection, so
    messages from one node to another stay in order (FIFO per pair).
-3. Outgoing envelopes are queued per destination and flushed once per turn
-   of the event loop as one multipart message each (:mod:`actorfw.node.wire`),
-   so a burst costs one send. Buffers (bytes, numpy arrays) are sent
-   zero-copy; they must not be changed after sending.
+3. The first envelope of a turn of the event loop leaves at once; those
+   that follow are queued per destination and flushed at the end of the
+   turn as one multipart message each (:mod:`actorfw.node.wire`), so a
+   lone ask pays no wait and a burst costs one send. Buffers (bytes, numpy
+   arrays) are sent zero-copy; they must not be changed after sending.
 4. Reading drains every ready message of a socket at each wake-up, up to a
    budget, then yields to the loop.
 5. On TCP with CURVE, the ROUTER only accepts peers whose public key is on
@@ -49,6 +50,7 @@ log = logging.getLogger("actorfw.transport")
 _READ_BUDGET = 8
 _HWM = 100_000
 _BATCH_ENVELOPES = 1024
+_ZERO_COPY = 1 << 16  # frames at least this big are sent without copying
 _BATCH_BYTES = 1 << 20
 
 
@@ -78,6 +80,14 @@ class TransportStats:
     dropped_unroutable: int = 0
     dropped_full: int = 0
     spoofed: int = 0
+
+
+def _send(sock: zmq.Socket[Any], frames: list[Any]) -> None:
+    """Send a multipart message: small frames copied (cheaper), large ones zero-copy."""
+    last = len(frames) - 1
+    for i, frame in enumerate(frames):
+        flags = zmq.NOBLOCK if i == last else zmq.NOBLOCK | zmq.SNDMORE
+        sock.send(frame, flags, copy=memoryview(frame).nbytes < _ZERO_COPY)
 
 
 class _Authenticator(ThreadAuthenticator):
@@ -149,6 +159,8 @@ class ZmqTransport:
         self.on_envelope: Callable[[Envelope], None] = lambda env: None
         self.on_oversized: Callable[[Envelope, BaseException], None] = lambda env, err: None
         self.on_bad_input: Callable[[str, BaseException], None] = lambda peer, err: None
+        self.after_input: Callable[[], None] = lambda: None
+        self.on_traffic: Callable[[str], None] = lambda peer: None
 
     # -- sockets -------------------------------------------------------------------------
 
@@ -227,8 +239,17 @@ class ZmqTransport:
     # -- sending -------------------------------------------------------------------------
 
     def send(self, destination: str, envelope: Envelope) -> None:
-        """Queue ``envelope`` for ``destination``; it leaves at the end of this loop turn."""
+        """Send ``envelope`` to ``destination``: at once if the transport is idle, else batched.
+
+        The first message of a loop turn leaves at once (latency); those that
+        follow in the same turn wait for the flush at its end (throughput).
+        """
         if self._closed:
+            return
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.loop.call_soon(self.flush)
+            self._send_batch(destination, [envelope])
             return
         queue = self._queues.get(destination)
         if queue is None:
@@ -263,13 +284,11 @@ class ZmqTransport:
         try:
             sock = self._dealer(destination)
             if sock is not None:
-                sock.send_multipart(frames, zmq.NOBLOCK, copy=False)
+                _send(sock, frames)
                 # Sending can consume the socket's wake-up edge: look for input now.
                 self.loop.call_soon(self._readable, sock, destination)
             elif self._router is not None:
-                self._router.send_multipart(
-                    [destination.encode("utf-8"), *frames], zmq.NOBLOCK, copy=False
-                )
+                _send(self._router, [destination.encode("utf-8"), *frames])
                 self.loop.call_soon(self._readable, self._router, None)
             else:
                 self.stats.dropped_unroutable += len(envelopes)
@@ -297,19 +316,25 @@ class ZmqTransport:
     def _readable(self, sock: zmq.Socket[Any], peer: str | None) -> None:
         if self._closed or sock.closed:
             return
-        for _ in range(_READ_BUDGET):
-            try:
-                frames = sock.recv_multipart(zmq.NOBLOCK, copy=False)
-            except zmq.Again:
-                return
-            except zmq.ZMQError:
-                return
-            if peer is None:
-                self._from_router(frames)
-            else:
-                self._deliver(peer, frames)
-        # Budget spent: let other work run, then read on.
-        self.loop.call_soon(self._readable, sock, peer)
+        got = 0
+        try:
+            for _ in range(_READ_BUDGET):
+                try:
+                    frames = sock.recv_multipart(zmq.NOBLOCK, copy=False)
+                except zmq.Again:
+                    return
+                except zmq.ZMQError:
+                    return
+                got += 1
+                if peer is None:
+                    self._from_router(frames)
+                else:
+                    self._deliver(peer, frames)
+            # Budget spent: let other work run, then read on.
+            self.loop.call_soon(self._readable, sock, peer)
+        finally:
+            if got:
+                self.after_input()  # handle what came in now, not a loop turn later
 
     def _from_router(self, frames: list[zmq.Frame]) -> None:
         if len(frames) < 2:
@@ -344,6 +369,7 @@ class ZmqTransport:
             self.on_bad_input(source, error)
             return
         self.stats.envelopes_received += len(envelopes) + len(oversized)
+        self.on_traffic(source)
         for env in oversized:
             self.on_oversized(
                 env,

@@ -22,7 +22,12 @@ suspected when phi passes the threshold.
 2. The first heartbeat from a peer makes it ``UP`` (event ``UP``).
 3. On a tick, an ``UP`` peer whose phi exceeds the threshold becomes
    ``DOWN`` (event ``DOWN``): pending requests to it may fail fast, and
-   watches on its actors fire.
+   watches on its actors fire. Other traffic from the peer (:meth:`Membership.seen`)
+   is evidence too: a peer heard from within the last ``acceptable_pause``
+   plus one expected interval is not declared down even if its heartbeats
+   are late, as they are when they queue behind a bulk transfer on the
+   same connection. It does not feed the detector, whose statistics are
+   of heartbeat intervals only.
 4. A heartbeat from a ``DOWN`` peer re-admits it (event ``UP``), with a
    fresh detector, since the old intervals say nothing about the new
    connection.
@@ -161,6 +166,7 @@ class _Peer:
     state: Liveness = Liveness.UNKNOWN
     incarnation: int = -1
     since: float | None = None
+    seen: float | None = None
 
 
 class Membership:
@@ -245,13 +251,21 @@ class Membership:
         p.detector.heartbeat(now)
         return events
 
+    def seen(self, peer: str, now: float) -> None:
+        """Traffic other than a heartbeat came from ``peer`` at ``now`` (rule 3)."""
+        p = self._peers.get(peer)
+        if p is not None:
+            p.seen = now
+
     def tick(self, now: float) -> list[tuple[str, MembershipEvent]]:
         """Check every peer at ``now``; returns the peers newly declared down (rules 1, 3)."""
         out = []
         join = self.join_timeout
+        grace = self._options["acceptable_pause"] + self._options["first_interval"]
         for name, p in self._peers.items():
             if p.state is Liveness.UP:
-                if p.detector.suspected(now):
+                recently = p.seen is not None and now - p.seen <= grace
+                if not recently and p.detector.suspected(now):
                     p.state = Liveness.DOWN
                     out.append((name, MembershipEvent.DOWN))
             elif (
