@@ -235,7 +235,7 @@ def _send_arrays(endpoint: _Endpoint, size: int, count: int, pipe: Any) -> None:
     payload = np.zeros(size, dtype=np.uint8)
     pipe.recv()  # go
     for _ in range(count):
-        sock.send(memoryview(payload), 0, copy=False)
+        sock.send(payload.data, 0, copy=False)
     pipe.recv()
     sock.close(0)
     context.term()
