@@ -138,6 +138,12 @@ def _cmd_node(args: argparse.Namespace) -> int:
         run_node(settings, standalone=True, log_level=level)
     except KeyboardInterrupt:
         return 130
+    except (ValueError, LookupError, OSError, ImportError) as error:
+        print(f"actorfw node: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:  # a ZeroMQ error binding or connecting, say
+        print(f"actorfw node: {type(error).__name__}: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

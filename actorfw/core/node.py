@@ -1311,6 +1311,11 @@ class Node:
         for actor, watchers in watched.items():
             for watcher_name in list(watchers):
                 self._deliver_terminated(watcher_name, actor, reason)
+        # Actors of the lost node that watched ours are gone too: forget them.
+        for cell in self.cells.values():
+            if cell.watchers:
+                for watcher in [w for w in cell.watchers if w.node == peer]:
+                    del cell.watchers[watcher]
 
     # -- timers --------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ A TOML file for ``actorfw node --config node.toml``::
     phi_threshold = 8.0
     acceptable_pause = 1.5
     max_message_size = 67108864
+    linger = 5.0                         # seconds a graceful stop waits for messages to leave
 """
 
 from __future__ import annotations
@@ -93,6 +94,17 @@ class NodeSettings:
                 f"node {self.name} uses TCP endpoints but has no CURVE keys: generate them with "
                 "`actorfw keys generate` and set [keys] (or --key/--peer-keys)"
             )
+        if self.curve is not None:
+            missing = [
+                peer
+                for peer, endpoint in self.peers.items()
+                if endpoint.startswith("tcp://") and peer not in self.curve.peers
+            ]
+            if missing:
+                raise ValueError(
+                    f"node {self.name} has no public key for {', '.join(sorted(missing))}: put "
+                    f"{', '.join(sorted(m + '.key' for m in missing))} among its peer keys"
+                )
 
 
 def load_curve(
@@ -182,4 +194,5 @@ def load_settings(path: str | Path) -> NodeSettings:
         curve=curve,
         engine=engine,
         max_message_size=int(tuning.get("max_message_size", 64 << 20)),
+        linger=float(tuning.get("linger", 5.0)),
     )

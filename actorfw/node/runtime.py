@@ -126,10 +126,13 @@ class NodeRuntime:
                 the settings'); 0 when the whole cluster is going down and
                 nobody is left to receive them.
         """
+        down: tuple[str, ...] = ()
         if self.engine is not None:
+            membership = self.engine.membership
+            down = tuple(p for p in self.engine.peers if membership.is_down(p))
             await self.engine.stop()
         if self.transport is not None:
-            self.transport.close(linger)
+            self.transport.close(linger, unreachable=down)
         if self.storage is not None:
             self.storage.close()
 

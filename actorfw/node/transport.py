@@ -82,6 +82,15 @@ class TransportStats:
     spoofed: int = 0
 
 
+def _keep_alive(sock: zmq.Socket[Any]) -> None:
+    """ZMTP heartbeats: a connection that went silent (a cut link) is dropped and
+    redialled within seconds, instead of waiting out TCP's backed-off retransmissions."""
+    sock.setsockopt(zmq.HEARTBEAT_IVL, 1000)
+    sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 3000)
+    sock.setsockopt(zmq.HEARTBEAT_TTL, 6000)
+    sock.setsockopt(zmq.CONNECT_TIMEOUT, 3000)
+
+
 def _send(sock: zmq.Socket[Any], frames: list[Any]) -> None:
     """Send a multipart message: small frames copied (cheaper), large ones zero-copy."""
     last = len(frames) - 1
@@ -186,6 +195,7 @@ class ZmqTransport:
         router.setsockopt(zmq.SNDHWM, _HWM)
         router.setsockopt(zmq.RCVHWM, _HWM)
         router.setsockopt(zmq.MAXMSGSIZE, max(self.max_message_size * 4, 1 << 20))
+        _keep_alive(router)
         if self._secure(self.listen):
             if self.curve is None:
                 raise ValueError(
@@ -215,6 +225,7 @@ class ZmqTransport:
         sock.setsockopt(zmq.RECONNECT_IVL, 100)
         sock.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
         sock.setsockopt(zmq.MAXMSGSIZE, max(self.max_message_size * 4, 1 << 20))
+        _keep_alive(sock)
         if self._secure(endpoint):
             server_key = self.curve.peers.get(node) if self.curve is not None else None
             if self.curve is None or server_key is None:
@@ -384,23 +395,31 @@ class ZmqTransport:
 
     # -- closing -------------------------------------------------------------------------
 
-    def close(self, linger: float | None = None) -> None:
-        """Flush, close every socket (waiting up to ``linger`` seconds for queued messages) and
-        remove the IPC file."""
+    def close(self, linger: float | None = None, unreachable: tuple[str, ...] = ()) -> None:
+        """Flush, close every socket and remove the IPC file.
+
+        Args:
+            linger: seconds to wait for queued messages to leave (default:
+                the transport's).
+            unreachable: peers known to be down: nothing queued for them can
+                leave, so their connections close without waiting.
+        """
         if self._closed:
             return
         self.flush()
         self._closed = True
         wait = self.linger if linger is None else linger
-        sockets = list(self._dealers.values())
+        sockets = [
+            (sock, 0.0 if node in unreachable else wait) for node, sock in self._dealers.items()
+        ]
         if self._router is not None:
-            sockets.append(self._router)
-        for sock in sockets:
+            sockets.append((self._router, wait))
+        for sock, patience in sockets:
             try:
                 self.loop.remove_reader(sock.getsockopt(zmq.FD))  # type: ignore[arg-type]
             except (zmq.ZMQError, ValueError, OSError):
                 pass
-            sock.close(linger=int(wait * 1000))
+            sock.close(linger=int(patience * 1000))
         if self._auth is not None:
             self._auth.stop()
         self.context.term()
