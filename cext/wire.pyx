@@ -21,7 +21,7 @@ from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.math cimport isfinite
 from libc.stdint cimport uint8_t, uint64_t
-from libc.string cimport memcpy
+from libc.string cimport memcmp, memcpy
 
 import numpy as np
 import orjson
@@ -509,6 +509,8 @@ def decode_batch(source, frames, Py_ssize_t max_message_size):
     cdef object target, sender, body, buffers, buffer
     cdef Envelope env
     cdef bint bad = False
+    cdef object last_target = None, last_sender = None
+    cdef Py_ssize_t last_target_at = 0, last_target_len = 0, last_sender_at = 0, last_sender_len = 0
     if nframes == 0:
         return _twin.decode_batch(source, frames, max_message_size)
     first = frames[0]
@@ -540,22 +542,41 @@ def decode_batch(source, frames, Py_ssize_t max_message_size):
                     if not _get_varint(buf, &pos, end, &length) or length > _MAX_NAME or pos + <Py_ssize_t>length > end:
                         bad = True
                         break
-                    try:
-                        target = PyUnicode_DecodeUTF8(<const char *>(buf + pos), <Py_ssize_t>length, NULL)
-                    except UnicodeDecodeError:
-                        bad = True
-                        break
+                    # Envelopes of a batch mostly share their names: reuse the last string.
+                    if (
+                        last_target is not None and <Py_ssize_t>length == last_target_len
+                        and memcmp(buf + pos, buf + last_target_at, length) == 0
+                    ):
+                        target = last_target
+                    else:
+                        try:
+                            target = PyUnicode_DecodeUTF8(<const char *>(buf + pos), <Py_ssize_t>length, NULL)
+                        except UnicodeDecodeError:
+                            bad = True
+                            break
+                        last_target = target
+                        last_target_at = pos
+                        last_target_len = <Py_ssize_t>length
                     pos += <Py_ssize_t>length
                     sender = None
                     if flags & _HAS_SENDER:
                         if not _get_varint(buf, &pos, end, &length) or length > _MAX_NAME or pos + <Py_ssize_t>length > end:
                             bad = True
                             break
-                        try:
-                            sender = PyUnicode_DecodeUTF8(<const char *>(buf + pos), <Py_ssize_t>length, NULL)
-                        except UnicodeDecodeError:
-                            bad = True
-                            break
+                        if (
+                            last_sender is not None and <Py_ssize_t>length == last_sender_len
+                            and memcmp(buf + pos, buf + last_sender_at, length) == 0
+                        ):
+                            sender = last_sender
+                        else:
+                            try:
+                                sender = PyUnicode_DecodeUTF8(<const char *>(buf + pos), <Py_ssize_t>length, NULL)
+                            except UnicodeDecodeError:
+                                bad = True
+                                break
+                            last_sender = sender
+                            last_sender_at = pos
+                            last_sender_len = <Py_ssize_t>length
                         pos += <Py_ssize_t>length
                     if not _get_varint(buf, &pos, end, &length) or pos + <Py_ssize_t>length > end:
                         bad = True
