@@ -1,0 +1,113 @@
+"""Multi-Paxos protocol cores in the shape of "Paxos Made Moderately Complex".
+
+Three sans-IO roles, each a class that takes an input (a message, or a tick
+with the current time) and returns an :class:`Effects`: the records to
+persist, then (once they are durable) the messages to send and the client
+responses to deliver.
+
+- :class:`Acceptor` — promises and accepted pvalues; ``restore`` after a crash.
+- :class:`Leader` — phase 1 when it must, batched and pipelined phase 2,
+  liveness by pings and randomized back-off.
+- :class:`Replica` — proposes client commands in batches, applies decisions
+  in slot order to a :class:`StateMachine`, answers its clients, catches up
+  from peers.
+
+See ``docs/paxos.md`` for the protocol as implemented.
+"""
+
+from __future__ import annotations
+
+from actorfw.paxos.acceptor import Acceptor
+from actorfw.paxos.invariants import Invariants, InvariantViolation, format_ballot
+from actorfw.paxos.leader import Leader, LeaderMode
+from actorfw.paxos.messages import (
+    HANDLED_BY,
+    Applied,
+    Batch,
+    CatchUp,
+    CatchUpReply,
+    Collect,
+    Command,
+    Decision,
+    P1a,
+    P1b,
+    P2a,
+    P2b,
+    Ping,
+    Pong,
+    Progress,
+    Propose,
+    Request,
+    Response,
+    Role,
+    Slots,
+)
+from actorfw.paxos.records import (
+    Accepted,
+    Collected,
+    Decided,
+    LeaderBallot,
+    Promised,
+    Record,
+    pack_value,
+    records_from_storage,
+    storage_ops,
+    unpack_value,
+)
+from actorfw.paxos.replica import Replica
+from actorfw.paxos.types import (
+    FIRST_SLOT,
+    Config,
+    Effects,
+    LeaderOptions,
+    ReplicaOptions,
+    Snapshotting,
+    StateMachine,
+)
+
+__all__ = [
+    "FIRST_SLOT",
+    "HANDLED_BY",
+    "Accepted",
+    "Acceptor",
+    "Applied",
+    "Batch",
+    "CatchUp",
+    "CatchUpReply",
+    "Collect",
+    "Collected",
+    "Command",
+    "Config",
+    "Decided",
+    "Decision",
+    "Effects",
+    "InvariantViolation",
+    "Invariants",
+    "Leader",
+    "LeaderBallot",
+    "LeaderMode",
+    "LeaderOptions",
+    "P1a",
+    "P1b",
+    "P2a",
+    "P2b",
+    "Ping",
+    "Pong",
+    "Progress",
+    "Promised",
+    "Propose",
+    "Record",
+    "Replica",
+    "ReplicaOptions",
+    "Request",
+    "Response",
+    "Role",
+    "Slots",
+    "Snapshotting",
+    "StateMachine",
+    "format_ballot",
+    "pack_value",
+    "records_from_storage",
+    "storage_ops",
+    "unpack_value",
+]

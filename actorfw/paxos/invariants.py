@@ -1,0 +1,355 @@
+"""Checkers of the Multi-Paxos invariants, for tests and for simulation runs.
+
+Theory of operation
+-------------------
+
+:class:`Invariants` watches a run from outside the roles: after every step
+of a role core, the driver (a test harness, or an actor wrapper in the
+simulator, where every node lives in one process) hands it the core and
+the ``Effects`` the step returned. It keeps its own record of what
+acceptors accepted, what leaders proposed and what replicas applied, and
+raises :class:`InvariantViolation` the moment one of these breaks:
+
+1. An acceptor's promise never decreases, not even across a crash and
+   restart from its persisted records.
+2. An acceptor accepts only at or above the promise it held before the step
+   (and its promise afterwards covers what it accepted).
+3. Under one ballot, at most one batch is ever proposed (p2a) for a slot,
+   and an acceptor accepts only a batch that was proposed for that ballot
+   and slot.
+4. A leader sends p2a under a ballot only once a quorum of acceptors has
+   promised that ballot or a higher one (phase 2 follows phase 1).
+5. Chosen is forever (Paxos's P2): a batch is *chosen* for a slot when a
+   quorum of acceptors accepted it under one ballot. Once chosen at ballot
+   ``b``, every pvalue accepted or proposed for that slot at a ballot above
+   ``b`` carries the same batch; so at most one batch is chosen per slot.
+6. Decided means chosen, and is unique: every batch a leader or replica
+   announces as decided for a slot, and every batch a replica applies
+   there, is the chosen one; no two replicas ever hold different batches
+   for one slot (the central safety property).
+7. Replicas apply in slot order with no gaps: ``slot_out`` equals the
+   first slot plus the length of the log, never moves back (a restart
+   replays the persisted log, which may lack the unsynced tail), and each
+   applied slot holds the decided batch.
+8. ``slot_out <= slot_in <= slot_out + window`` at every replica.
+9. A leader's ballot never decreases, and each ballot it persists before a
+   scout is strictly above the previous one (it never reuses a ballot,
+   across crashes either); every ballot it sends carries its own index.
+10. Replicas answer alike: the same ``(client, seq)`` gets the same result
+    from every replica that answers it (commands run once, in one order).
+
+Checking costs a Python loop over the slots of each step: meant for tests
+and simulations, not for production paths or benchmarks.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from actorfw.kernels import ballot as kb
+
+if TYPE_CHECKING:
+    from actorfw.paxos.acceptor import Acceptor
+    from actorfw.paxos.leader import Leader
+    from actorfw.paxos.messages import Batch
+    from actorfw.paxos.replica import Replica
+    from actorfw.paxos.types import Config, Effects
+
+__all__ = ["InvariantViolation", "Invariants", "format_ballot"]
+
+
+class InvariantViolation(AssertionError):
+    """A Paxos invariant broke: a bug in the protocol code (never a peer's fault)."""
+
+
+def format_ballot(ballot: int) -> str:
+    """A ballot as ``round.leader`` (``-`` for ``NO_BALLOT``), for messages and scenario files."""
+    if ballot == kb.NO_BALLOT:
+        return "-"
+    return f"{ballot >> kb.LEADER_BITS}.{ballot & kb.MAX_LEADER}"
+
+
+class Invariants:
+    """Watches a run and raises :class:`InvariantViolation` when a rule of the module breaks.
+
+    Args:
+        config: the configuration the roles run with.
+        replica_window: the replicas' ``window`` (rule 8).
+        strict: require every decided batch to be seen chosen by a quorum
+            of acceptors (rule 6). Turn off when the checker did not watch
+            the acceptors from the start of the run.
+
+    Example::
+
+        checker = Invariants(config, replica_window=options.window)
+        effects = acceptor.handle(message)
+        checker.acceptor_step("n1", acceptor, effects)
+    """
+
+    def __init__(self, config: Config, replica_window: int, *, strict: bool = True) -> None:
+        self.config = config
+        self.window = replica_window
+        self.strict = strict
+        self._promised: dict[str, int] = {}
+        self._proposed: dict[tuple[int, int], Batch] = {}
+        self._votes: dict[tuple[int, int], set[str]] = {}
+        self._chosen: dict[int, tuple[int, Batch]] = {}
+        self._decided: dict[int, Batch] = {}
+        self._slot_out: dict[str, int] = {}
+        self._leader_ballot: dict[str, int] = {}
+        self._scout_ballot: dict[str, int] = {}
+        self._answers: dict[tuple[str, int], Any] = {}
+        self._phase2_ballots: set[int] = set()
+        self.steps = 0
+        """How many steps were checked."""
+
+    # -- views ---------------------------------------------------------------------------
+
+    def chosen(self) -> dict[int, tuple[int, Batch]]:
+        """Slot -> ``(ballot, batch)`` of the first quorum seen accepting it."""
+        return dict(self._chosen)
+
+    def decided(self) -> dict[int, Batch]:
+        """Slot -> the batch announced or applied as decided there."""
+        return dict(self._decided)
+
+    def answers(self) -> dict[tuple[str, int], Any]:
+        """``(client, seq)`` -> the result replicas answered."""
+        return dict(self._answers)
+
+    # -- acceptors -----------------------------------------------------------------------
+
+    def acceptor_step(self, name: str, acceptor: Acceptor, effects: Effects) -> None:
+        """Check one acceptor step (rules 1, 2, 3, 5)."""
+        from actorfw.paxos.records import Accepted
+
+        self.steps += 1
+        before = self._promised.get(name, kb.NO_BALLOT)
+        after = acceptor.promised
+        if after < before:
+            raise InvariantViolation(
+                f"rule 1: acceptor {name} lowered its promise from {format_ballot(before)} "
+                f"to {format_ballot(after)}"
+            )
+        self._promised[name] = after
+        for record in effects.persist:
+            if not isinstance(record, Accepted):
+                continue
+            ballot = record.ballot
+            if ballot < before:
+                raise InvariantViolation(
+                    f"rule 2: acceptor {name} accepted slots {record.slots.tolist()[:8]} at "
+                    f"ballot {format_ballot(ballot)} below its promise {format_ballot(before)}"
+                )
+            if after < ballot:
+                raise InvariantViolation(
+                    f"rule 2: acceptor {name} accepted at {format_ballot(ballot)} but promises "
+                    f"only {format_ballot(after)}"
+                )
+            for slot, batch in zip(record.slots.tolist(), record.batches, strict=True):
+                self._accepted(name, ballot, slot, batch)
+
+    def acceptor_restarted(self, name: str, acceptor: Acceptor) -> None:
+        """Check an acceptor rebuilt from its records: it must promise what it promised (rule 1)."""
+        before = self._promised.get(name, kb.NO_BALLOT)
+        if acceptor.promised < before:
+            raise InvariantViolation(
+                f"rule 1: acceptor {name} restarted with promise "
+                f"{format_ballot(acceptor.promised)}, below the {format_ballot(before)} it "
+                "promised before the crash"
+            )
+        self._promised[name] = acceptor.promised
+
+    def _accepted(self, name: str, ballot: int, slot: int, batch: Batch) -> None:
+        key = (slot, ballot)
+        proposed = self._proposed.get(key)
+        if proposed is None:
+            if self.strict:
+                raise InvariantViolation(
+                    f"rule 3: acceptor {name} accepted slot {slot} at {format_ballot(ballot)}, "
+                    "which no leader proposed"
+                )
+            self._proposed[key] = batch
+        elif proposed is not batch and proposed != batch:
+            raise InvariantViolation(
+                f"rule 3: acceptor {name} accepted {batch!r} for slot {slot} at "
+                f"{format_ballot(ballot)}, but {proposed!r} was proposed"
+            )
+        self._check_against_chosen(slot, ballot, batch, f"acceptor {name} accepted")
+        voters = self._votes.setdefault(key, set())
+        voters.add(name)
+        if len(voters) >= self.config.quorum:
+            chosen = self._chosen.get(slot)
+            if chosen is None:
+                self._chosen[slot] = (ballot, batch)
+                known = self._decided.get(slot)
+                if known is not None and known != batch:
+                    raise InvariantViolation(
+                        f"rule 6: slot {slot} was decided as {known!r} before {batch!r} was chosen"
+                    )
+            elif chosen[1] is not batch and chosen[1] != batch:
+                raise InvariantViolation(
+                    f"rule 5: two batches chosen for slot {slot}: {chosen[1]!r} at "
+                    f"{format_ballot(chosen[0])} and {batch!r} at {format_ballot(ballot)}"
+                )
+
+    def _check_against_chosen(self, slot: int, ballot: int, batch: Batch, who: str) -> None:
+        chosen = self._chosen.get(slot)
+        if chosen is not None and ballot >= chosen[0] and chosen[1] is not batch:
+            if chosen[1] != batch:
+                raise InvariantViolation(
+                    f"rule 5: {who} {batch!r} for slot {slot} at {format_ballot(ballot)}, but "
+                    f"{chosen[1]!r} was chosen there at {format_ballot(chosen[0])}"
+                )
+
+    # -- leaders -------------------------------------------------------------------------
+
+    def leader_step(self, name: str, leader: Leader, effects: Effects) -> None:
+        """Check one leader step (rules 3, 4, 5, 6, 9)."""
+        from actorfw.paxos.messages import Decision, P1a, P2a
+        from actorfw.paxos.records import LeaderBallot
+
+        self.steps += 1
+        index = self.config.leader_index(name)
+        last = self._leader_ballot.get(name, kb.NO_BALLOT)
+        if leader.ballot < last:
+            raise InvariantViolation(
+                f"rule 9: leader {name}'s ballot went down from {format_ballot(last)} to "
+                f"{format_ballot(leader.ballot)}"
+            )
+        self._leader_ballot[name] = leader.ballot
+        for record in effects.persist:
+            if isinstance(record, LeaderBallot):
+                previous = self._scout_ballot.get(name, kb.NO_BALLOT)
+                if record.ballot <= previous:
+                    raise InvariantViolation(
+                        f"rule 9: leader {name} reuses ballot {format_ballot(record.ballot)} "
+                        f"(it used {format_ballot(previous)} before)"
+                    )
+                self._scout_ballot[name] = record.ballot
+        seen: set[int] = set()
+        for _, message in effects.send:
+            if id(message) in seen:
+                continue
+            kind = type(message)
+            if kind is P2a:
+                seen.add(id(message))
+                self._check_own_ballot(name, index, message.ballot)
+                self._check_phase2(name, message.ballot)
+                for slot, batch in zip(message.slots.tolist(), message.batches, strict=True):
+                    self._proposed_p2a(name, message.ballot, slot, batch)
+            elif kind is P1a:
+                seen.add(id(message))
+                self._check_own_ballot(name, index, message.ballot)
+            elif kind is Decision:
+                seen.add(id(message))
+                for slot, batch in zip(message.slots.tolist(), message.batches, strict=True):
+                    self._decide(slot, batch, f"leader {name} announced")
+
+    def _check_own_ballot(self, name: str, index: int, ballot: int) -> None:
+        if ballot & kb.MAX_LEADER != index:
+            raise InvariantViolation(
+                f"rule 9: leader {name} (index {index}) sent ballot {format_ballot(ballot)}"
+            )
+        if ballot > self._scout_ballot.get(name, kb.NO_BALLOT) and self.strict:
+            raise InvariantViolation(
+                f"rule 9: leader {name} sent ballot {format_ballot(ballot)} it never persisted"
+            )
+
+    def _check_phase2(self, name: str, ballot: int) -> None:
+        if ballot in self._phase2_ballots:
+            return
+        promised = sum(1 for p in self._promised.values() if p >= ballot)
+        if promised < self.config.quorum and self.strict:
+            raise InvariantViolation(
+                f"rule 4: leader {name} sent p2a at {format_ballot(ballot)} but only {promised} "
+                f"acceptors promised it (quorum {self.config.quorum})"
+            )
+        self._phase2_ballots.add(ballot)
+
+    def _proposed_p2a(self, name: str, ballot: int, slot: int, batch: Batch) -> None:
+        key = (slot, ballot)
+        known = self._proposed.get(key)
+        if known is None:
+            self._proposed[key] = batch
+        elif known is not batch and known != batch:
+            raise InvariantViolation(
+                f"rule 3: leader {name} proposed two batches for slot {slot} at "
+                f"{format_ballot(ballot)}: {known!r} and {batch!r}"
+            )
+        self._check_against_chosen(slot, ballot, batch, f"leader {name} proposed")
+
+    def _decide(self, slot: int, batch: Batch, who: str) -> None:
+        known = self._decided.get(slot)
+        if known is None:
+            chosen = self._chosen.get(slot)
+            if chosen is None:
+                if self.strict:
+                    raise InvariantViolation(
+                        f"rule 6: {who} {batch!r} for slot {slot}, which no quorum accepted"
+                    )
+            elif chosen[1] is not batch and chosen[1] != batch:
+                raise InvariantViolation(
+                    f"rule 6: {who} {batch!r} for slot {slot}, but {chosen[1]!r} was chosen"
+                )
+            self._decided[slot] = batch
+        elif known is not batch and known != batch:
+            raise InvariantViolation(
+                f"rule 6: {who} {batch!r} for slot {slot}, but {known!r} was decided there"
+            )
+
+    # -- replicas ------------------------------------------------------------------------
+
+    def replica_step(self, name: str, replica: Replica, effects: Effects) -> None:
+        """Check one replica step (rules 6, 7, 8, 10)."""
+        from actorfw.paxos.messages import CatchUpReply
+        from actorfw.paxos.types import FIRST_SLOT
+
+        self.steps += 1
+        slot_in, slot_out = replica.slot_in, replica.slot_out
+        log = replica.log
+        if slot_out != FIRST_SLOT + len(log):
+            raise InvariantViolation(
+                f"rule 7: replica {name} has slot_out {slot_out} but {len(log)} applied slots"
+            )
+        before = self._slot_out.get(name, FIRST_SLOT)
+        if slot_out < before:
+            raise InvariantViolation(
+                f"rule 7: replica {name}'s slot_out went back from {before} to {slot_out}"
+            )
+        for slot in range(before, slot_out):
+            self._decide(slot, log[slot - FIRST_SLOT], f"replica {name} applied")
+        self._slot_out[name] = slot_out
+        if not slot_out <= slot_in <= slot_out + self.window:
+            raise InvariantViolation(
+                f"rule 8: replica {name} has slot_out {slot_out}, slot_in {slot_in}, "
+                f"window {self.window}"
+            )
+        for _, message in effects.send:
+            if type(message) is CatchUpReply:
+                for slot, batch in zip(message.slots.tolist(), message.batches, strict=True):
+                    self._decide(slot, batch, f"replica {name} passed on")
+        for response in effects.responses:
+            key = (response.client, response.seq)
+            if key in self._answers:
+                if self._answers[key] != response.result:
+                    raise InvariantViolation(
+                        f"rule 10: replica {name} answered {key} with {response.result!r}, "
+                        f"another replica with {self._answers[key]!r}"
+                    )
+            else:
+                self._answers[key] = response.result
+
+    def replica_restarted(self, name: str, replica: Replica) -> None:
+        """Check a replica rebuilt from its persisted log: it holds decided batches (rule 7)."""
+        from actorfw.paxos.types import FIRST_SLOT
+
+        log = replica.log
+        if replica.slot_out != FIRST_SLOT + len(log):
+            raise InvariantViolation(
+                f"rule 7: replica {name} restarted with slot_out {replica.slot_out} but "
+                f"{len(log)} applied slots"
+            )
+        for index, batch in enumerate(log):
+            self._decide(FIRST_SLOT + index, batch, f"replica {name} restored")
+        self._slot_out[name] = replica.slot_out

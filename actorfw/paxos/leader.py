@@ -1,0 +1,864 @@
+"""The Multi-Paxos leader (PMMC's leader with its scouts and commanders), as a sans-IO core.
+
+Theory of operation
+-------------------
+
+A leader turns replicas' proposals into decisions. It is *passive* (it
+follows another leader and stores proposals), *scouting* (phase 1 for its
+ballot) or *active* (phase 2 for each new proposal, with no phase 1 per
+command: a stable leader). The scout and the commanders of PMMC are not
+separate objects: phase 1 is the ``SCOUTING`` mode, and the commanders of
+many slots are one batched p2a per acceptor plus a vote tally.
+
+Rules:
+
+1. Ballots are packed ints from the ballot kernel; this leader's ballots
+   carry its index in ``config.leaders``. Its ballot only grows, and it
+   never uses a ballot twice, not even across a crash: the ballot of a new
+   scout is returned as :class:`LeaderBallot` in ``Effects.persist`` with
+   the p1a, and :meth:`Leader.restore` starts above it.
+2. Phase 1: a scout sends ``P1a(ballot, from_slot)`` to every acceptor,
+   where every slot below ``from_slot`` is known decided, and re-sends to
+   the silent ones every ``scout_timeout``. A p1b adopting the ballot from a
+   quorum *adopts* it: the reported pvalues are reduced with the ``pmax``
+   kernel, and for every reported slot the leader re-proposes the batch of
+   the highest-ballot pvalue (overriding any replica's proposal); every
+   empty slot below the highest reported one gets a replica's proposal if
+   the leader holds one, or a no-op batch. Slots below the acceptors'
+   collection floor are decided and skipped.
+3. Phase 2: an active leader proposes each slot once per ballot (it never
+   sends two batches for one slot under one ballot), at most ``window``
+   slots at a time, ``max_slots_per_p2a`` slots per p2a. A slot is
+   *chosen* when a quorum of acceptors accepted it under the current
+   ballot; the leader then sends one :class:`Decision` per replica holding
+   every slot chosen in the step. p2a for slots not chosen within
+   ``p2a_timeout`` are re-sent (lost messages).
+4. Preemption: a p1b or p2b carrying a higher ballot makes the leader
+   passive. Slots in flight go back to its queue (a later adoption decides
+   what they become).
+5. Liveness: a passive leader follows the leader of the highest ballot it
+   knows, pinging it every ``ping_interval``. When that leader stays silent
+   (no :class:`Pong` saying it leads) for ``leader_timeout``, it pings all
+   leaders (perhaps another one already took over), and after a random
+   back-off (uniform, from the injected ``random.Random``, its range
+   doubling with each recent preemption) it scouts with a ballot above
+   every ballot it knows. A leader whose ballot is adopted announces it to
+   the other leaders (an unsolicited :class:`Pong`), and a leader that
+   learns of a higher ballot being led steps down, so after a duel the
+   loser does not linger believing it leads. Duelling leaders converge.
+6. Proposals are first-come: the first batch a leader gets for a slot is
+   the one it proposes (unless phase 1 found another). A proposal for a
+   slot it knows decided is answered with the decision if it still holds
+   it; it keeps decided batches until every replica reported (with
+   :class:`Applied` or in a :class:`Propose`) that it applied them.
+
+``tick(now)`` drives every timer; ``next_deadline()`` is the earliest time
+at which ``tick`` has something to do, for a driver with one timer.
+
+Errors: a message of another role's type is the caller's mistake
+(``TypeError``); a malformed message from a peer is counted in ``stats``
+and dropped; stale messages (older ballots) are counted and ignored.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import math
+import random
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from actorfw.kernels import ballot as kb
+from actorfw.paxos.messages import (
+    HANDLED_BY,
+    Applied,
+    Batch,
+    Decision,
+    P1a,
+    P1b,
+    P2a,
+    P2b,
+    Ping,
+    Pong,
+    Propose,
+    Slots,
+)
+from actorfw.paxos.records import LeaderBallot, Record
+from actorfw.paxos.types import FIRST_SLOT, Config, Effects, LeaderOptions
+
+__all__ = ["Leader", "LeaderMode"]
+
+_EMPTY = np.zeros(0, dtype=np.int64)
+_EMPTY.setflags(write=False)
+_POPCOUNT8 = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+
+
+def _popcount(words: npt.NDArray[np.uint64]) -> npt.NDArray[np.integer[Any]]:
+    """Set bits per uint64 (``numpy.bitwise_count`` where numpy has it, numpy >= 2)."""
+    count = getattr(np, "bitwise_count", None)
+    if count is not None:
+        return count(words)  # type: ignore[no-any-return]
+    counted: npt.NDArray[np.integer[Any]] = _POPCOUNT8[words.view(np.uint8).reshape(-1, 8)].sum(
+        axis=1
+    )
+    return counted
+
+
+class LeaderMode(enum.Enum):
+    """What a leader is doing."""
+
+    PASSIVE = "passive"
+    """Following another leader; storing proposals."""
+    SCOUTING = "scouting"
+    """Running phase 1 for its ballot."""
+    ACTIVE = "active"
+    """Its ballot is adopted: running phase 2 for each proposal."""
+
+
+class _Tally:
+    """Votes of the acceptors for the slots in phase 2 under the current ballot.
+
+    A bitmask of voters per slot in a numpy array indexed by ``slot - base``,
+    so counting a p2b of hundreds of slots is a few array operations.
+    """
+
+    __slots__ = ("_base", "_open", "_quorum", "_votes")
+
+    def __init__(self, quorum: int) -> None:
+        self._quorum = quorum
+        self._base = 0
+        self._votes = np.zeros(0, dtype=np.uint64)
+        self._open = np.zeros(0, dtype=np.bool_)
+
+    def reset(self) -> None:
+        self._base = 0
+        self._votes = np.zeros(0, dtype=np.uint64)
+        self._open = np.zeros(0, dtype=np.bool_)
+
+    def _fit(self, lo: int, hi: int) -> None:
+        """Make room for slots ``lo..hi``, dropping closed space below the lowest open slot."""
+        size = len(self._open)
+        if size and self._base <= lo and hi < self._base + size:
+            return
+        open_index = np.flatnonzero(self._open)
+        if len(open_index):
+            lo = min(lo, self._base + int(open_index[0]))
+            hi = max(hi, self._base + int(open_index[-1]))
+        span = hi - lo + 1
+        new_size = 1 << max(10, (2 * span - 1).bit_length())
+        votes = np.zeros(new_size, dtype=np.uint64)
+        is_open = np.zeros(new_size, dtype=np.bool_)
+        if len(open_index):
+            moved = open_index + (self._base - lo)
+            votes[moved] = self._votes[open_index]
+            is_open[moved] = True
+        self._base, self._votes, self._open = lo, votes, is_open
+
+    def open(self, slots: Slots) -> None:
+        """Start counting votes for ``slots`` (from none)."""
+        if not len(slots):
+            return
+        self._fit(int(slots.min()), int(slots.max()))
+        index = slots - self._base
+        self._votes[index] = 0
+        self._open[index] = True
+
+    def close(self, slots: Slots) -> None:
+        """Stop counting ``slots`` (they are decided some other way)."""
+        index = self._index_of_open(slots)
+        self._open[index] = False
+
+    def _index_of_open(self, slots: Slots) -> Slots:
+        index = slots - self._base
+        inside = (index >= 0) & (index < len(self._open))
+        if not inside.all():
+            index = index[inside]
+        return index[self._open[index]]
+
+    def vote(self, slots: Slots, bit: int) -> Slots:
+        """Count acceptor ``bit``'s votes for ``slots``; returns the slots that reached a quorum."""
+        index = self._index_of_open(slots)
+        if not len(index):
+            return _EMPTY
+        votes = self._votes[index] | np.uint64(bit)
+        self._votes[index] = votes
+        done = index[_popcount(votes) >= self._quorum]
+        if len(done):
+            self._open[done] = False
+        chosen: Slots = done + self._base
+        return chosen
+
+    def still_open(self, slots: Slots) -> Slots:
+        """The slots among ``slots`` still waiting for a quorum."""
+        return self._index_of_open(slots) + self._base
+
+
+def _valid_batches(batches: object, count: int) -> bool:
+    """Shape check of a peer's batches: a tuple of ``count`` tuples.
+
+    The commands inside are checked by the replicas, which open them; a
+    leader only passes them on.
+    """
+    if type(batches) is not tuple or len(batches) != count:
+        return False
+    return all(type(batch) is tuple for batch in batches)
+
+
+def _slot_array(value: object) -> bool:
+    return (
+        isinstance(value, np.ndarray)
+        and value.dtype == np.int64
+        and value.ndim == 1
+        and value.flags.c_contiguous
+    )
+
+
+class Leader:
+    """One leader: phase 1 when it must, phase 2 for every proposal, liveness on ticks.
+
+    Args:
+        config: the configuration.
+        me: this leader's address, one of ``config.leaders``.
+        rng: the source of the back-off's randomness (seed it for replays).
+        options: tuning.
+        used_ballot: the highest ballot this leader ever used (from its
+            persisted records); prefer :meth:`restore`.
+
+    Raises:
+        ValueError: ``me`` is not a leader of ``config``.
+
+    Example::
+
+        leader = Leader(config, "n1", random.Random(7))
+        effects = leader.start(now=0.0)      # the first scout, for leader 0
+        effects = leader.handle(p1b, now=0.01)
+        when = leader.next_deadline()        # call tick(when) then
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        me: str,
+        rng: random.Random,
+        options: LeaderOptions | None = None,
+        *,
+        used_ballot: int = kb.NO_BALLOT,
+    ) -> None:
+        self.config = config
+        self.me = me
+        self.index = config.leader_index(me)
+        self.options = options if options is not None else LeaderOptions()
+        self._rng = rng
+        self._restored = used_ballot != kb.NO_BALLOT
+        self._used: int = used_ballot
+        self._ballot: int = used_ballot
+        self._mode = LeaderMode.PASSIVE
+        self._started = False
+        self._now = -math.inf
+        # following another leader (PASSIVE)
+        self._watch: int = kb.NO_BALLOT
+        self._heard_at = -math.inf
+        self._next_ping = -math.inf
+        self._scout_at: float | None = None
+        self._preemptions = 0
+        # phase 1 (SCOUTING)
+        self._p1b: dict[str, P1b] = {}
+        self._from_slot = FIRST_SLOT
+        self._scout_deadline = math.inf
+        # phase 2 (ACTIVE)
+        self._queue: dict[int, Batch] = {}
+        self._inflight: dict[int, Batch] = {}
+        self._tally = _Tally(config.quorum)
+        self._resend: deque[tuple[float, Slots]] = deque()
+        # what is known decided
+        self._decided: dict[int, Batch] = {}
+        self._decided_below = FIRST_SLOT
+        self._pruned_below = FIRST_SLOT
+        self._floor = 0
+        self._progress: dict[str, int] = {}
+        # this step's output
+        self._persist: list[Record] = []
+        self._send: list[tuple[str, Any]] = []
+        self._chosen_slots: list[Slots] = []
+        self._chosen_batches: list[Batch] = []
+        self.stats: Counter[str] = Counter()
+        """Counts of notable events: ``preempted``, ``stale``, ``malformed``, ``resent_p2a``, ..."""
+
+    @classmethod
+    def restore(
+        cls,
+        config: Config,
+        me: str,
+        records: Iterable[Record],
+        rng: random.Random,
+        options: LeaderOptions | None = None,
+    ) -> Leader:
+        """A leader rebuilt after a crash from its persisted :class:`LeaderBallot` records.
+
+        It starts passive, finds out who leads by pinging, and uses only
+        ballots above every one it used before.
+
+        Raises:
+            TypeError: a record no leader writes.
+        """
+        used = kb.NO_BALLOT
+        for record in records:
+            if not isinstance(record, LeaderBallot):
+                raise TypeError(f"{record!r} is not a leader record")
+            used = max(used, record.ballot)
+        leader = cls(config, me, rng, options, used_ballot=used)
+        leader._restored = True
+        return leader
+
+    # -- state -------------------------------------------------------------------------
+
+    @property
+    def mode(self) -> LeaderMode:
+        """Passive, scouting or active."""
+        return self._mode
+
+    @property
+    def is_active(self) -> bool:
+        """Is its ballot adopted (phase 2 without phase 1)?"""
+        return self._mode is LeaderMode.ACTIVE
+
+    @property
+    def ballot(self) -> int:
+        """Its current (highest used) ballot, ``NO_BALLOT`` before the first scout."""
+        return self._ballot
+
+    @property
+    def following(self) -> int:
+        """The ballot of the leader it follows while passive (``NO_BALLOT``: unknown)."""
+        return self._watch
+
+    @property
+    def decided_below(self) -> int:
+        """Every slot below this is known to be decided."""
+        return self._decided_below
+
+    @property
+    def in_flight(self) -> int:
+        """Slots in phase 2 under the current ballot, not chosen yet."""
+        return len(self._inflight)
+
+    @property
+    def queued(self) -> int:
+        """Proposals held but not in phase 2 (passive, or beyond the window)."""
+        return len(self._queue)
+
+    @property
+    def collectable_below(self) -> int | None:
+        """A floor every replica has applied up to (their lowest reported ``slot_out``).
+
+        Acceptors may ``collect`` below it; None until every replica reported.
+        """
+        if len(self._progress) < len(self.config.replicas):
+            return None
+        return min(self._progress.values())
+
+    def decided(self, slot: int) -> Batch | None:
+        """The batch this leader knows decided for ``slot``, if it still holds it."""
+        return self._decided.get(slot)
+
+    # -- inputs ------------------------------------------------------------------------
+
+    def start(self, now: float) -> Effects:
+        """Begin: the initial leader of a fresh start scouts, the others follow it.
+
+        A restored leader, or any leader when ``options.initial_leader`` is
+        None, starts without knowing who leads and pings every leader.
+
+        Raises:
+            RuntimeError: called twice.
+        """
+        if self._started:
+            raise RuntimeError(f"leader {self.me!r} was already started")
+        self._started = True
+        self._now = now
+        initial = self.options.initial_leader
+        if not self._restored and initial is not None and initial < len(self.config.leaders):
+            if initial == self.index:
+                self._start_scout()
+            else:
+                self._follow(kb.make_ballot(0, initial), heard=True)
+        else:
+            self._follow(kb.NO_BALLOT, heard=True)
+        return self._flush()
+
+    def handle(self, message: Any, now: float) -> Effects:
+        """Take one message (``Propose``, ``Applied``, ``P1b``, ``P2b``, ``Ping`` or ``Pong``).
+
+        Raises:
+            TypeError: ``message`` is for another role.
+            RuntimeError: :meth:`start` was not called.
+        """
+        self._enter(now)
+        self._dispatch(message)
+        self._launch()
+        return self._flush()
+
+    def handle_all(self, messages: Iterable[Any], now: float) -> Effects:
+        """Take several messages in order; their p2a and decisions go out batched together."""
+        self._enter(now)
+        for message in messages:
+            self._dispatch(message)
+        self._launch()
+        return self._flush()
+
+    def tick(self, now: float) -> Effects:
+        """Run the timers due at ``now``: pings, suspicion, back-off, scout and p2a re-sends."""
+        self._enter(now)
+        _TICKS[self._mode](self)
+        self._launch()
+        return self._flush()
+
+    def next_deadline(self) -> float | None:
+        """The earliest time :meth:`tick` has work to do (None: only messages can wake it)."""
+        if not self._started:
+            return None
+        if self._mode is LeaderMode.PASSIVE:
+            if self._scout_at is not None:
+                return min(self._scout_at, self._next_ping)
+            return min(self._next_ping, self._heard_at + self.options.leader_timeout)
+        if self._mode is LeaderMode.SCOUTING:
+            return self._scout_deadline
+        return self._resend[0][0] if self._resend else None
+
+    # -- dispatch ----------------------------------------------------------------------
+
+    def _enter(self, now: float) -> None:
+        if not self._started:
+            raise RuntimeError(f"leader {self.me!r}: call start(now) before anything else")
+        self._now = max(self._now, now)
+
+    def _dispatch(self, message: Any) -> None:
+        handler = _HANDLERS.get(type(message))
+        if handler is None:
+            role = HANDLED_BY.get(type(message))
+            where = f"the {role.value}" if role is not None else "no Paxos role"
+            raise TypeError(
+                f"leader {self.me!r} got a {type(message).__name__}, which {where} handles"
+            )
+        handler(self, message)
+
+    # -- proposals and progress --------------------------------------------------------
+
+    def _on_propose(self, msg: Propose) -> None:
+        slots, batches = msg.slots, msg.batches
+        if not (
+            self.config.is_replica(msg.replica)
+            and type(msg.slot_out) is int
+            and _slot_array(slots)
+            and _valid_batches(batches, len(slots))
+        ):
+            self.stats["malformed"] += 1
+            return
+        self._progress_of(msg.replica, msg.slot_out)
+        known_slots: list[int] = []
+        known_batches: list[Batch] = []
+        below = self._decided_below
+        queue, inflight, decided = self._queue, self._inflight, self._decided
+        for slot, batch in zip(slots.tolist(), batches, strict=True):
+            if slot < below or slot in decided:
+                held = decided.get(slot)
+                if held is not None:
+                    known_slots.append(slot)
+                    known_batches.append(held)
+                continue
+            if slot in inflight or slot in queue:
+                continue
+            queue[slot] = batch
+        if known_slots:
+            self.stats["answered_decided_proposal"] += 1
+            self._send.append(
+                (msg.replica, Decision(np.array(known_slots, np.int64), tuple(known_batches)))
+            )
+
+    def _on_applied(self, msg: Applied) -> None:
+        if not (self.config.is_replica(msg.replica) and type(msg.slot_out) is int):
+            self.stats["malformed"] += 1
+            return
+        before = self._progress.get(msg.replica)
+        self._progress_of(msg.replica, msg.slot_out)
+        if (
+            self._mode is LeaderMode.ACTIVE
+            and before == msg.slot_out
+            and msg.slot_out < self._decided_below
+        ):
+            # The replica did not move since its last report although this
+            # leader decided more: its decisions were lost. Re-send them.
+            slots = [
+                s
+                for s in range(msg.slot_out, msg.slot_out + self.options.resend_slots)
+                if s in self._decided
+            ]
+            if slots:
+                self.stats["resent_decisions"] += 1
+                batches = tuple(self._decided[s] for s in slots)
+                self._send.append((msg.replica, Decision(np.array(slots, np.int64), batches)))
+
+    def _progress_of(self, replica: str, slot_out: int) -> None:
+        """Record a replica's ``slot_out``: slots below it are decided; prune what all applied."""
+        self._progress[replica] = slot_out
+        if slot_out > self._decided_below:
+            self._decided_below = slot_out
+            self._advance_decided()
+        if len(self._progress) == len(self.config.replicas):
+            self._prune(min(self._progress.values()))
+
+    def _prune(self, below: int) -> None:
+        if below <= self._pruned_below:
+            return
+        decided = self._decided
+        if below - self._pruned_below > len(decided):
+            self._decided = {s: b for s, b in decided.items() if s >= below}
+        else:
+            for slot in range(self._pruned_below, below):
+                decided.pop(slot, None)
+        self._pruned_below = below
+
+    def _advance_decided(self) -> None:
+        below = self._decided_below
+        decided = self._decided
+        while below in decided:
+            below += 1
+        self._decided_below = below
+        queue = self._queue
+        if queue and (next(iter(queue)) < below or len(queue) > self.options.window):
+            self._queue = {s: b for s, b in queue.items() if s >= below and s not in decided}
+
+    # -- phase 1 -----------------------------------------------------------------------
+
+    def _start_scout(self) -> None:
+        ballot = kb.next_ballot(max(self._used, self._ballot, self._watch), self.index)
+        self._used = self._ballot = ballot
+        self._persist.append(LeaderBallot(ballot))
+        self._mode = LeaderMode.SCOUTING
+        self._scout_at = None
+        self._p1b = {}
+        self._from_slot = max(self._decided_below, self._floor, FIRST_SLOT)
+        self.stats["scouts"] += 1
+        self._send_p1a(self.config.acceptors)
+
+    def _send_p1a(self, acceptors: Iterable[str]) -> None:
+        message = P1a(self._ballot, self._from_slot)
+        for acceptor in acceptors:
+            self._send.append((acceptor, message))
+        self._scout_deadline = self._now + self.options.scout_timeout
+
+    def _on_p1b(self, msg: P1b) -> None:
+        if not (
+            self.config.is_acceptor(msg.acceptor)
+            and type(msg.ballot) is int
+            and type(msg.floor) is int
+            and _slot_array(msg.slots)
+            and _slot_array(msg.ballots)
+            and len(msg.ballots) == len(msg.slots)
+            and _valid_batches(msg.batches, len(msg.slots))
+        ):
+            self.stats["malformed"] += 1
+            return
+        if msg.ballot > self._ballot:
+            self._preempted(msg.ballot)
+            return
+        if self._mode is not LeaderMode.SCOUTING or msg.ballot != self._ballot:
+            self.stats["stale"] += 1
+            return
+        self._p1b[msg.acceptor] = msg
+        if len(self._p1b) >= self.config.quorum:
+            self._adopt()
+
+    def _adopt(self) -> None:
+        """Phase 1 succeeded: re-propose what acceptors accepted, fill gaps, go active (rule 2)."""
+        answers = list(self._p1b.values())
+        self._p1b = {}
+        self._mode = LeaderMode.ACTIVE
+        self._watch = self._ballot
+        self._preemptions = max(0, self._preemptions - 1)
+        self.stats["adopted"] += 1
+        floor = max(a.floor for a in answers)
+        if floor > self._floor:
+            self._floor = floor
+            self._decided_below = max(self._decided_below, floor)
+            self._advance_decided()
+        start = max(self._from_slot, self._floor)
+        queue = {s: b for s, b in self._queue.items() if s >= start and s not in self._decided}
+        slots = np.concatenate([a.slots for a in answers])
+        if len(slots):
+            ballots = np.concatenate([a.ballots for a in answers])
+            batches = [b for a in answers for b in a.batches]
+            best_slots, _, index = kb.pmax(slots, ballots)
+            for slot, i in zip(best_slots.tolist(), index.tolist(), strict=True):
+                if slot >= start and slot not in self._decided:
+                    queue[slot] = batches[i]
+            top = int(best_slots[-1])
+            for slot in range(start, top):
+                if slot not in queue and slot not in self._decided:
+                    queue[slot] = ()
+        self._queue = dict(sorted(queue.items()))
+        self._tally.reset()
+        self._resend.clear()
+        announce = Pong(self.me, self._ballot, True)
+        for leader in self.config.leaders:
+            if leader != self.me:
+                self._send.append((leader, announce))
+
+    # -- phase 2 -----------------------------------------------------------------------
+
+    def _launch(self) -> None:
+        """Put queued proposals into phase 2, within the window (rule 3)."""
+        if self._mode is not LeaderMode.ACTIVE or not self._queue:
+            return
+        room = self.options.window - len(self._inflight)
+        if room <= 0:
+            return
+        queue, inflight, decided = self._queue, self._inflight, self._decided
+        below = self._decided_below
+        taken = list(itertools.islice(queue, room))
+        slots: list[int] = []
+        batches: list[Batch] = []
+        for slot in taken:
+            batch = queue.pop(slot)
+            if slot < below or slot in decided:
+                continue
+            inflight[slot] = batch
+            slots.append(slot)
+            batches.append(batch)
+        if slots:
+            self._send_p2a(np.array(slots, dtype=np.int64), batches)
+
+    def _send_p2a(self, slots: Slots, batches: list[Batch]) -> None:
+        self._tally.open(slots)
+        step = self.options.max_slots_per_p2a
+        deadline = self._now + self.options.p2a_timeout
+        for start in range(0, len(slots), step):
+            chunk = slots[start : start + step]
+            chunk.setflags(write=False)
+            message = P2a(self._ballot, chunk, tuple(batches[start : start + step]))
+            for acceptor in self.config.acceptors:
+                self._send.append((acceptor, message))
+            self._resend.append((deadline, chunk))
+
+    def _on_p2b(self, msg: P2b) -> None:
+        if not (
+            self.config.is_acceptor(msg.acceptor)
+            and type(msg.ballot) is int
+            and _slot_array(msg.slots)
+            and _slot_array(msg.collected)
+        ):
+            self.stats["malformed"] += 1
+            return
+        if msg.ballot > self._ballot:
+            self._preempted(msg.ballot)
+            return
+        if len(msg.collected):
+            self._collected(int(msg.collected.max()) + 1)
+        if self._mode is not LeaderMode.ACTIVE or msg.ballot != self._ballot:
+            self.stats["stale"] += 1
+            return
+        bit = 1 << self.config.acceptor_index(msg.acceptor)
+        chosen = self._tally.vote(msg.slots, bit)
+        if len(chosen):
+            self._chosen(chosen)
+
+    def _chosen(self, slots: Slots) -> None:
+        inflight, decided = self._inflight, self._decided
+        batches = []
+        for slot in slots.tolist():
+            batch = inflight.pop(slot)
+            decided[slot] = batch
+            batches.append(batch)
+        self._chosen_slots.append(slots)
+        self._chosen_batches.extend(batches)
+        if self._decided_below in decided:
+            self._advance_decided()
+
+    def _collected(self, floor: int) -> None:
+        """An acceptor collected slots below ``floor``: they are decided, stop proposing them."""
+        if floor <= self._floor:
+            return
+        self._floor = floor
+        dropped = [s for s in self._inflight if s < floor]
+        for slot in dropped:
+            del self._inflight[slot]
+        if dropped:
+            self._tally.close(np.array(dropped, dtype=np.int64))
+        if floor > self._decided_below:
+            self._decided_below = floor
+            self._advance_decided()
+
+    # -- liveness ----------------------------------------------------------------------
+
+    def _preempted(self, ballot: int) -> None:
+        """A higher ballot exists: become passive and follow its leader (rule 4)."""
+        if self._mode is LeaderMode.PASSIVE:
+            if ballot > self._watch:
+                self._follow(ballot, heard=True)
+            return
+        self.stats["preempted"] += 1
+        self._preemptions += 1
+        if self._inflight:
+            merged = dict(self._inflight)
+            merged.update(self._queue)
+            self._queue = merged
+            self._inflight = {}
+        self._tally.reset()
+        self._resend.clear()
+        self._p1b = {}
+        self._mode = LeaderMode.PASSIVE
+        self._follow(ballot, heard=True)
+
+    def _follow(self, ballot: int, *, heard: bool) -> None:
+        self._mode = LeaderMode.PASSIVE
+        self._watch = max(self._watch, ballot)
+        if heard:
+            self._heard_at = self._now
+        self._scout_at = None
+        self._next_ping = self._now
+
+    def _watched_leader(self) -> str | None:
+        if self._watch == kb.NO_BALLOT:
+            return None
+        index: int = self._watch & kb.MAX_LEADER
+        if index == self.index or index >= len(self.config.leaders):
+            return None
+        return self.config.leaders[index]
+
+    def _tick_passive(self) -> None:
+        now = self._now
+        if self._scout_at is not None and now >= self._scout_at:
+            self._start_scout()
+            return
+        if self._scout_at is None and now >= self._heard_at + self.options.leader_timeout:
+            self._suspect()
+        if now >= self._next_ping:
+            watched = self._watched_leader()
+            if watched is not None and self._scout_at is None:
+                targets: Iterable[str] = (watched,)
+            else:
+                targets = (a for a in self.config.leaders if a != self.me)
+            message = Ping(self.me, self._watch)
+            for target in targets:
+                self._send.append((target, message))
+            self._next_ping = now + self.options.ping_interval
+
+    def _suspect(self) -> None:
+        """The followed leader is silent: plan to scout after a random back-off (rule 5)."""
+        self.stats["suspected"] += 1
+        span = min(
+            self.options.backoff_max,
+            self.options.backoff_base * 2 ** min(self._preemptions, 30),
+        )
+        self._scout_at = self._now + self._rng.uniform(0.0, span)
+        self._next_ping = self._now  # ask everyone at once who leads now
+
+    def _tick_scouting(self) -> None:
+        if self._now >= self._scout_deadline:
+            self.stats["resent_p1a"] += 1
+            self._send_p1a(a for a in self.config.acceptors if a not in self._p1b)
+
+    def _tick_active(self) -> None:
+        now = self._now
+        resend = self._resend
+        again: list[Slots] = []
+        while resend and resend[0][0] <= now:
+            _, slots = resend.popleft()
+            waiting = self._tally.still_open(slots)
+            if len(waiting):
+                again.append(waiting)
+        if again:
+            slots = np.concatenate(again)
+            self.stats["resent_p2a"] += 1
+            self._send_p2a_again(slots)
+
+    def _send_p2a_again(self, slots: Slots) -> None:
+        step = self.options.max_slots_per_p2a
+        deadline = self._now + self.options.p2a_timeout
+        inflight = self._inflight
+        for start in range(0, len(slots), step):
+            chunk = slots[start : start + step]
+            chunk.setflags(write=False)
+            message = P2a(self._ballot, chunk, tuple(inflight[s] for s in chunk.tolist()))
+            for acceptor in self.config.acceptors:
+                self._send.append((acceptor, message))
+            self._resend.append((deadline, chunk))
+
+    def _on_ping(self, msg: Ping) -> None:
+        if not (self.config.is_leader(msg.leader) and type(msg.ballot) is int):
+            self.stats["malformed"] += 1
+            return
+        if self._mode is LeaderMode.PASSIVE:
+            reply = Pong(self.me, self._watch, False)
+        else:
+            reply = Pong(self.me, self._ballot, True)
+        self._send.append((msg.leader, reply))
+
+    def _on_pong(self, msg: Pong) -> None:
+        if not (
+            self.config.is_leader(msg.leader)
+            and type(msg.ballot) is int
+            and type(msg.active) is bool
+        ):
+            self.stats["malformed"] += 1
+            return
+        if self._mode is not LeaderMode.PASSIVE:
+            if msg.active and msg.ballot > self._ballot:
+                self._preempted(msg.ballot)  # another leader leads a higher ballot
+            return
+        if msg.active and msg.ballot >= self._watch:
+            # The leader of the highest known ballot is alive and leading.
+            self._watch = msg.ballot
+            self._heard_at = self._now
+            self._scout_at = None
+        elif not msg.active and msg.ballot > self._watch:
+            # It follows a higher ballot: follow that one's leader too.
+            self._follow(msg.ballot, heard=True)
+
+    def _flush(self) -> Effects:
+        send = self._send
+        if self._chosen_slots:
+            slots = (
+                self._chosen_slots[0]
+                if len(self._chosen_slots) == 1
+                else np.concatenate(self._chosen_slots)
+            )
+            slots.setflags(write=False)
+            decision = Decision(slots, tuple(self._chosen_batches))
+            for replica in self.config.replicas:
+                send.append((replica, decision))
+            self._chosen_slots = []
+            self._chosen_batches = []
+        out = Effects(self._persist, send)
+        self._persist = []
+        self._send = []
+        return out
+
+    def __repr__(self) -> str:
+        return (
+            f"<Leader {self.me} {self._mode.value} ballot={self._ballot} "
+            f"following={self._watch} in_flight={len(self._inflight)} queued={len(self._queue)}>"
+        )
+
+
+_HANDLERS: dict[type, Callable[[Leader, Any], None]] = {
+    Propose: Leader._on_propose,
+    Applied: Leader._on_applied,
+    P1b: Leader._on_p1b,
+    P2b: Leader._on_p2b,
+    Ping: Leader._on_ping,
+    Pong: Leader._on_pong,
+}
+"""Message type -> handler: the leader's whole input alphabet."""
+
+_TICKS: dict[LeaderMode, Callable[[Leader], None]] = {
+    LeaderMode.PASSIVE: Leader._tick_passive,
+    LeaderMode.SCOUTING: Leader._tick_scouting,
+    LeaderMode.ACTIVE: Leader._tick_active,
+}
+"""Mode -> what a tick does in it."""

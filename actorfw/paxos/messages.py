@@ -1,0 +1,321 @@
+"""The Multi-Paxos wire messages, and which role handles each.
+
+Every message is a frozen dataclass registered with
+:func:`actorfw.core.codec.message` under ``paxos.<Name>``, so it travels
+between nodes as a message value. Batched slot and ballot lists are numpy
+``int64`` arrays: the wire sends them as raw buffers (zero copy) and the
+ballot kernels take them as they are. A *batch* is a tuple of
+:class:`Command`; the empty tuple is the no-op batch a new leader uses to
+fill a gap. ``slots[i]`` goes with ``batches[i]`` wherever both appear.
+
+Messages that hold arrays compare by identity (``eq=False``): comparing two
+arrays element-wise has no single truth value, so compare their fields.
+Received arrays are read-only; no role ever writes into a message's array.
+
+Routing: a role core's ``Effects.send`` lists ``(address, message)`` pairs.
+An address names a node (or a client, for :class:`Response`), and
+:data:`HANDLED_BY` says which role at that address takes the message, so a
+driver that hosts several roles on one node dispatches by message type.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+
+from actorfw.core.codec import message
+
+__all__ = [
+    "HANDLED_BY",
+    "Applied",
+    "Batch",
+    "CatchUp",
+    "CatchUpReply",
+    "Collect",
+    "Command",
+    "Decision",
+    "P1a",
+    "P1b",
+    "P2a",
+    "P2b",
+    "Ping",
+    "Pong",
+    "Progress",
+    "Propose",
+    "Request",
+    "Response",
+    "Role",
+    "Slots",
+]
+
+Slots: TypeAlias = npt.NDArray[np.int64]
+"""A one-dimensional numpy ``int64`` array of slots (or of ballots)."""
+
+
+@message(name="paxos.Command")
+@dataclass(frozen=True)
+class Command:
+    """A client command: its identity ``(client, seq)`` and an opaque operation.
+
+    A client numbers its commands 1, 2, 3, ... and has at most one
+    outstanding at a time; replicas execute each ``(client, seq)`` once
+    and skip a command whose ``seq`` is not above the client's last
+    executed one.
+
+    Attributes:
+        client: the client's id.
+        seq: the command's sequence number for that client (from 1).
+        op: the operation, a message value handed to the state machine's
+            ``apply``. It is compared with ``==`` (to tell whether a slot
+            decided a replica's own batch), so use values whose ``==`` is a
+            plain bool (not numpy arrays).
+    """
+
+    client: str
+    seq: int
+    op: Any
+
+
+Batch: TypeAlias = tuple[Command, ...]
+"""What one slot decides: a tuple of commands (empty for a no-op)."""
+
+
+class Role(enum.Enum):
+    """The role that handles a message at its destination address."""
+
+    ACCEPTOR = "acceptor"
+    LEADER = "leader"
+    REPLICA = "replica"
+    CLIENT = "client"
+
+
+# -- client <-> replica ---------------------------------------------------------------
+
+
+@message(name="paxos.Request")
+@dataclass(frozen=True)
+class Request:
+    """A client asks a replica to execute ``command`` (client -> replica)."""
+
+    command: Command
+
+
+@message(name="paxos.Response")
+@dataclass(frozen=True)
+class Response:
+    """The result of a client's command (replica -> client, addressed by client id)."""
+
+    client: str
+    seq: int
+    result: Any
+
+
+# -- replica -> leader ----------------------------------------------------------------
+
+
+@message(name="paxos.Propose")
+@dataclass(frozen=True, eq=False)
+class Propose:
+    """A replica proposes ``batches[i]`` for ``slots[i]`` (replica -> every leader).
+
+    ``slot_out`` is the proposer's next slot to apply: every slot below it
+    is decided, which lets a leader forget what it no longer needs.
+    """
+
+    replica: str
+    slot_out: int
+    slots: Slots
+    batches: tuple[Batch, ...]
+
+
+@message(name="paxos.Applied")
+@dataclass(frozen=True)
+class Applied:
+    """A replica's periodic report of its ``slot_out`` (replica -> every leader)."""
+
+    replica: str
+    slot_out: int
+
+
+# -- leader <-> acceptor --------------------------------------------------------------
+
+
+@message(name="paxos.P1a")
+@dataclass(frozen=True)
+class P1a:
+    """Phase 1a: prepare ``ballot`` (leader -> every acceptor).
+
+    The answer goes to the leader the ballot names
+    (``config.leaders[ballot_leader(ballot)]``). The acceptor reports its
+    accepted pvalues for slots at or above ``from_slot`` only: the leader
+    knows every slot below it is decided.
+    """
+
+    ballot: int
+    from_slot: int
+
+
+@message(name="paxos.P1b")
+@dataclass(frozen=True, eq=False)
+class P1b:
+    """Phase 1b: an acceptor's promise (acceptor -> leader).
+
+    ``ballot`` is the acceptor's promise after the p1a: equal to the p1a's
+    ballot if adopted, higher if not (then the pvalue arrays are empty).
+    ``floor``: slots below it were garbage-collected at this acceptor (they
+    are decided). ``slots``/``ballots``/``batches`` are the accepted
+    pvalues at or above ``max(from_slot, floor)``, the highest ballot per
+    slot, sorted by slot.
+    """
+
+    acceptor: str
+    ballot: int
+    floor: int
+    slots: Slots
+    ballots: Slots
+    batches: tuple[Batch, ...]
+
+
+@message(name="paxos.P2a")
+@dataclass(frozen=True, eq=False)
+class P2a:
+    """Phase 2a: accept ``batches[i]`` for ``slots[i]`` under ``ballot`` (leader -> acceptors).
+
+    One message carries many slots; the answer goes to the leader the
+    ballot names.
+    """
+
+    ballot: int
+    slots: Slots
+    batches: tuple[Batch, ...]
+
+
+@message(name="paxos.P2b")
+@dataclass(frozen=True, eq=False)
+class P2b:
+    """Phase 2b: what an acceptor did with one p2a (acceptor -> leader).
+
+    ``ballot`` is the acceptor's promise after the p2a: the p2a's ballot if
+    it accepted, higher if it refused (preemption). ``slots``: the slots it
+    accepted. ``collected``: the slots it refused because they are below its
+    garbage-collection floor (decided long ago).
+    """
+
+    acceptor: str
+    ballot: int
+    slots: Slots
+    collected: Slots
+
+
+@message(name="paxos.Collect")
+@dataclass(frozen=True)
+class Collect:
+    """Garbage-collect pvalues below ``below`` (anyone -> acceptor).
+
+    Send only once every replica has applied (or snapshotted) every slot
+    below ``below``.
+    """
+
+    below: int
+
+
+# -- leader -> replica ----------------------------------------------------------------
+
+
+@message(name="paxos.Decision")
+@dataclass(frozen=True, eq=False)
+class Decision:
+    """``batches[i]`` is decided for ``slots[i]`` (leader -> replicas)."""
+
+    slots: Slots
+    batches: tuple[Batch, ...]
+
+
+# -- leader <-> leader ----------------------------------------------------------------
+
+
+@message(name="paxos.Ping")
+@dataclass(frozen=True)
+class Ping:
+    """A passive leader checks that another is alive (leader -> leader).
+
+    ``ballot``: the highest ballot the pinging leader knows of.
+    """
+
+    leader: str
+    ballot: int
+
+
+@message(name="paxos.Pong")
+@dataclass(frozen=True)
+class Pong:
+    """The answer to :class:`Ping` (leader -> leader).
+
+    ``active``: the answering leader is leading or trying to (scouting) with
+    ``ballot``. When not active, ``ballot`` is the highest ballot it knows
+    of (whose leader it follows), or ``NO_BALLOT``.
+    """
+
+    leader: str
+    ballot: int
+    active: bool
+
+
+# -- replica <-> replica --------------------------------------------------------------
+
+
+@message(name="paxos.Progress")
+@dataclass(frozen=True)
+class Progress:
+    """A replica's periodic report of its ``slot_out`` (replica -> peer replicas)."""
+
+    replica: str
+    slot_out: int
+
+
+@message(name="paxos.CatchUp")
+@dataclass(frozen=True)
+class CatchUp:
+    """A lagging replica asks a peer for decisions from ``from_slot`` on (replica -> replica)."""
+
+    replica: str
+    from_slot: int
+
+
+@message(name="paxos.CatchUpReply")
+@dataclass(frozen=True, eq=False)
+class CatchUpReply:
+    """The decisions a peer holds from the asked slot on, a bounded run (replica -> replica).
+
+    ``slot_out`` is the answering replica's: the asker keeps asking while
+    it is behind it.
+    """
+
+    replica: str
+    slot_out: int
+    slots: Slots
+    batches: tuple[Batch, ...]
+
+
+HANDLED_BY: dict[type, Role] = {
+    Request: Role.REPLICA,
+    Response: Role.CLIENT,
+    Propose: Role.LEADER,
+    Applied: Role.LEADER,
+    P1a: Role.ACCEPTOR,
+    P1b: Role.LEADER,
+    P2a: Role.ACCEPTOR,
+    P2b: Role.LEADER,
+    Collect: Role.ACCEPTOR,
+    Decision: Role.REPLICA,
+    Ping: Role.LEADER,
+    Pong: Role.LEADER,
+    Progress: Role.REPLICA,
+    CatchUp: Role.REPLICA,
+    CatchUpReply: Role.REPLICA,
+}
+"""Message type -> the role that handles it at the destination address."""

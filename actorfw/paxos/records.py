@@ -1,0 +1,288 @@
+"""What the Paxos roles persist, and how those records map to storage keys and values.
+
+A role core never writes anything itself: a step returns, in
+``Effects.persist``, typed records that must be durable before any message
+of the same step leaves the node. The driver turns them into key-value
+writes with :func:`storage_ops`, applies them in one atomic batch, syncs,
+and only then sends. After a crash it reads its namespace back with
+:func:`records_from_storage` and hands the records to the role's
+``restore``.
+
+Records:
+
+- :class:`Promised` (acceptor): the promise was raised to ``ballot``.
+- :class:`Accepted` (acceptor): pvalues ``(ballot, slots[i], batches[i])``
+  were accepted (which also raises the promise to ``ballot``).
+- :class:`Collected` (acceptor): pvalues below ``floor`` were dropped; the
+  listed slots are the ones to delete.
+- :class:`LeaderBallot` (leader): the leader is about to use ``ballot``.
+  A leader must never reuse a ballot after a restart: two p2a with one
+  ballot and different batches for a slot would break Paxos.
+- :class:`Decided` (replica): ``batches[i]`` was applied at slot
+  ``slot + i``. A replica's ``slot_out`` tells leaders and peers that every
+  slot below it is decided and held there (leaders then skip those slots in
+  phase 1), so its log must survive a crash; the restarted replica replays
+  it into a fresh state machine.
+
+Storage layout (keys are bytes and scan in byte order; one namespace per
+role instance, so the keys need no role prefix):
+
+===================  =======================================================
+key                  value
+===================  =======================================================
+``promised``         the promised ballot
+``floor``            the collection floor
+``acc/<slot>``       ``(ballot, batch)`` of the slot's accepted pvalue;
+                     ``<slot>`` is 8 bytes big-endian, so slots scan in order
+``ballot``           the leader's highest used ballot
+``log/<slot>``       the batch a replica applied at the slot (8 bytes
+                     big-endian)
+===================  =======================================================
+
+Values are message values encoded with :func:`actorfw.core.codec.encode`
+and framed as ``u32 n_buffers, n x u64 buffer length, u32 body length,
+body, buffers`` (all big-endian), so operations holding bytes or arrays
+survive too. Only the highest-ballot pvalue of each slot matters, and a
+later accept of a slot always has a ballot at least as high as the earlier
+one, so overwriting ``acc/<slot>`` keeps exactly what the acceptor needs.
+
+Example::
+
+    with storage.batch() as batch:
+        for record in effects.persist:
+            for key, value in storage_ops(record):
+                if value is None:
+                    batch.delete(key)
+                else:
+                    batch.put(key, value)
+    await storage.sync()
+    ...                                   # now send effects.send
+    acceptor = Acceptor.restore(config, me, records_from_storage(storage.scan()))
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+import numpy as np
+
+from actorfw.core.codec import decode, encode
+from actorfw.paxos.messages import Batch, Slots
+
+__all__ = [
+    "Accepted",
+    "Collected",
+    "Decided",
+    "LeaderBallot",
+    "Promised",
+    "Record",
+    "pack_value",
+    "records_from_storage",
+    "storage_ops",
+    "unpack_value",
+]
+
+
+@dataclass(frozen=True)
+class Promised:
+    """The acceptor's promise is now ``ballot`` (persist before answering the p1a)."""
+
+    ballot: int
+
+
+@dataclass(frozen=True, eq=False)
+class Accepted:
+    """The acceptor accepted ``(ballot, slots[i], batches[i])`` for each ``i``.
+
+    Implies a promise of at least ``ballot``.
+    """
+
+    ballot: int
+    slots: Slots
+    batches: tuple[Batch, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Collected:
+    """Pvalues below ``floor`` are gone; ``slots`` are the ones that were stored."""
+
+    floor: int
+    slots: Slots
+
+
+@dataclass(frozen=True)
+class LeaderBallot:
+    """The leader uses ``ballot`` from now on (persist before its p1a leaves)."""
+
+    ballot: int
+
+
+@dataclass(frozen=True)
+class Decided:
+    """The replica applied ``batches[i]`` at slot ``slot + i`` (persist before reporting it)."""
+
+    slot: int
+    batches: tuple[Batch, ...]
+
+
+Record: TypeAlias = Promised | Accepted | Collected | LeaderBallot | Decided
+"""Anything a role asks to persist."""
+
+PROMISED_KEY = b"promised"
+FLOOR_KEY = b"floor"
+BALLOT_KEY = b"ballot"
+ACCEPTED_PREFIX = b"acc/"
+LOG_PREFIX = b"log/"
+
+_U32 = struct.Struct(">I")
+_U64 = struct.Struct(">Q")
+
+
+def _slot_key(slot: int) -> bytes:
+    return ACCEPTED_PREFIX + _U64.pack(slot)
+
+
+def pack_value(value: Any) -> bytes:
+    """A message value as one self-contained ``bytes`` (codec body plus its buffers).
+
+    Raises:
+        MessageRefused: ``value`` is not a message value.
+    """
+    body, buffers, _ = encode(value)
+    raw = [memoryview(b).cast("B") for b in buffers]
+    parts: list[bytes | memoryview] = [_U32.pack(len(raw))]
+    parts.extend(_U64.pack(r.nbytes) for r in raw)
+    parts.append(_U32.pack(len(body)))
+    parts.append(body)
+    parts.extend(raw)
+    return b"".join(parts)
+
+
+def unpack_value(data: bytes) -> Any:
+    """The message value :func:`pack_value` stored.
+
+    Raises:
+        ValueError: ``data`` is not a packed value (truncated or trailing bytes).
+        MalformedMessage: the body is not a message value encoding.
+    """
+    view = memoryview(data)
+    try:
+        (count,) = _U32.unpack_from(view, 0)
+        offset = 4
+        sizes = []
+        for _ in range(count):
+            sizes.append(_U64.unpack_from(view, offset)[0])
+            offset += 8
+        (body_size,) = _U32.unpack_from(view, offset)
+        offset += 4
+    except struct.error:
+        raise ValueError("stored Paxos value is truncated") from None
+    body = view[offset : offset + body_size]
+    offset += body_size
+    buffers = []
+    for size in sizes:
+        buffers.append(bytes(view[offset : offset + size]))
+        offset += size
+    if offset != len(view) or len(body) != body_size:
+        raise ValueError(
+            f"stored Paxos value is {len(view)} bytes but its header describes {offset}"
+        )
+    return decode(bytes(body), buffers)
+
+
+def storage_ops(record: Record) -> list[tuple[bytes, bytes | None]]:
+    """The key-value writes that make ``record`` durable: ``(key, value)``, None deletes.
+
+    Apply all the writes of one step's records in one atomic batch.
+    """
+    if isinstance(record, Accepted):
+        ballot = record.ballot
+        return [
+            (_slot_key(slot), pack_value((ballot, batch)))
+            for slot, batch in zip(record.slots.tolist(), record.batches, strict=True)
+        ]
+    if isinstance(record, Decided):
+        return [
+            (LOG_PREFIX + _U64.pack(record.slot + i), pack_value(batch))
+            for i, batch in enumerate(record.batches)
+        ]
+    if isinstance(record, Promised):
+        return [(PROMISED_KEY, pack_value(record.ballot))]
+    if isinstance(record, Collected):
+        ops: list[tuple[bytes, bytes | None]] = [
+            (_slot_key(slot), None) for slot in record.slots.tolist()
+        ]
+        ops.append((FLOOR_KEY, pack_value(record.floor)))
+        return ops
+    if isinstance(record, LeaderBallot):
+        return [(BALLOT_KEY, pack_value(record.ballot))]
+    raise TypeError(f"{record!r} is not a Paxos record")
+
+
+def records_from_storage(items: Iterable[tuple[bytes, bytes]]) -> list[Record]:
+    """Rebuild the records a role persisted from its namespace's ``(key, value)`` pairs.
+
+    Consecutive slots accepted under one ballot come back as one
+    :class:`Accepted`, consecutive applied slots as one :class:`Decided`.
+    The order of ``items`` does not matter.
+
+    Raises:
+        ValueError: a key that no Paxos role writes, or a value of the wrong shape.
+    """
+    records: list[Record] = []
+    pvalues: list[tuple[int, int, Batch]] = []
+    logged: list[tuple[int, Batch]] = []
+    for key, value in items:
+        key = bytes(key)
+        if key.startswith(LOG_PREFIX) and len(key) == len(LOG_PREFIX) + 8:
+            batch = unpack_value(value)
+            if type(batch) is not tuple:
+                raise ValueError(f"stored batch under {key!r} is not a tuple")
+            logged.append((_U64.unpack_from(key, len(LOG_PREFIX))[0], batch))
+            continue
+        if key.startswith(ACCEPTED_PREFIX) and len(key) == len(ACCEPTED_PREFIX) + 8:
+            slot = _U64.unpack_from(key, len(ACCEPTED_PREFIX))[0]
+            stored = unpack_value(value)
+            if not (type(stored) is tuple and len(stored) == 2 and type(stored[0]) is int):
+                raise ValueError(f"stored pvalue of slot {slot} is not (ballot, batch)")
+            pvalues.append((slot, stored[0], stored[1]))
+            continue
+        if key in (PROMISED_KEY, FLOOR_KEY, BALLOT_KEY):
+            number = unpack_value(value)
+            if type(number) is not int:
+                raise ValueError(f"stored {key.decode()} is {number!r}, not an int")
+            if key == PROMISED_KEY:
+                records.append(Promised(number))
+            elif key == FLOOR_KEY:
+                records.append(Collected(number, np.zeros(0, np.int64)))
+            else:
+                records.append(LeaderBallot(number))
+            continue
+        raise ValueError(f"{key!r} is not a key a Paxos role writes")
+    pvalues.sort(key=lambda p: p[0])
+    start = 0
+    while start < len(pvalues):
+        end = start + 1
+        while end < len(pvalues) and pvalues[end][1] == pvalues[start][1]:
+            end += 1
+        run = pvalues[start:end]
+        records.append(
+            Accepted(
+                run[0][1],
+                np.array([p[0] for p in run], dtype=np.int64),
+                tuple(p[2] for p in run),
+            )
+        )
+        start = end
+    logged.sort(key=lambda entry: entry[0])
+    start = 0
+    while start < len(logged):
+        end = start + 1
+        while end < len(logged) and logged[end][0] == logged[end - 1][0] + 1:
+            end += 1
+        records.append(Decided(logged[start][0], tuple(b for _, b in logged[start:end])))
+        start = end
+    return records

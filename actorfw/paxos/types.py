@@ -1,0 +1,278 @@
+"""Shared types of the Multi-Paxos cores: configuration, tuning, effects, the state machine.
+
+Every core method returns an :class:`Effects`. Its fields are listed in the
+order of obligation, and a driver must honour it:
+
+1. ``persist`` — write every record (see :mod:`actorfw.paxos.records`) in
+   one atomic batch and **sync**;
+2. only then ``send`` the messages, and deliver the ``responses`` to clients.
+
+A message that leaves before the records of its step are durable can make
+an acceptor forget, after a crash, a promise or a vote that a leader has
+already counted: that is how Paxos loses safety.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from actorfw.kernels import ballot as kb
+from actorfw.paxos.messages import Response
+from actorfw.paxos.records import Record
+
+__all__ = [
+    "FIRST_SLOT",
+    "Config",
+    "Effects",
+    "LeaderOptions",
+    "ReplicaOptions",
+    "Snapshotting",
+    "StateMachine",
+]
+
+FIRST_SLOT = 1
+"""The first slot replicas fill (slot 0 is never used)."""
+
+MAX_ACCEPTORS = 64
+"""Acceptors a configuration may list (a leader tallies votes in a 64-bit mask)."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """Who plays which role: the addresses (opaque strings, e.g. node ids) of each.
+
+    Roles are usually co-located (every node runs an acceptor, a leader and
+    a replica): :meth:`colocated`. With ``2f+1`` acceptors the system
+    tolerates ``f`` failed acceptors; a quorum is a majority of acceptors.
+    A leader's id in its ballots is its index in ``leaders``.
+
+    Raises:
+        ValueError: a role list is empty, holds duplicates or non-strings,
+            or there are more than 64 acceptors or more leaders than ballots
+            can name.
+
+    Example::
+
+        config = Config.colocated(["n1", "n2", "n3"])
+        config.quorum                  # 2
+        config.leader_index("n2")      # 1
+    """
+
+    acceptors: tuple[str, ...]
+    leaders: tuple[str, ...]
+    replicas: tuple[str, ...]
+    _acceptor_index: dict[str, int] = field(init=False, repr=False, compare=False)
+    _leader_index: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for role in ("acceptors", "leaders", "replicas"):
+            members = getattr(self, role)
+            if not isinstance(members, tuple):
+                members = tuple(members)
+                object.__setattr__(self, role, members)
+            if not members:
+                raise ValueError(f"a Paxos configuration needs at least one of {role}")
+            if not all(type(m) is str and m for m in members):
+                raise ValueError(f"{role} must be non-empty strings, got {members!r}")
+            if len(set(members)) != len(members):
+                raise ValueError(f"{role} lists an address twice: {members!r}")
+        if len(self.acceptors) > MAX_ACCEPTORS:
+            raise ValueError(
+                f"{len(self.acceptors)} acceptors; at most {MAX_ACCEPTORS} are supported"
+            )
+        if len(self.leaders) > kb.MAX_LEADER + 1:
+            raise ValueError(f"{len(self.leaders)} leaders; ballots name at most {kb.MAX_LEADER}")
+        object.__setattr__(self, "_acceptor_index", {a: i for i, a in enumerate(self.acceptors)})
+        object.__setattr__(self, "_leader_index", {a: i for i, a in enumerate(self.leaders)})
+
+    @classmethod
+    def colocated(cls, nodes: list[str] | tuple[str, ...]) -> Config:
+        """Every node runs an acceptor, a leader and a replica."""
+        members = tuple(nodes)
+        return cls(members, members, members)
+
+    @property
+    def quorum(self) -> int:
+        """How many acceptors make a quorum: a majority."""
+        return len(self.acceptors) // 2 + 1
+
+    def leader_index(self, address: str) -> int:
+        """The leader id of ``address`` (its index in ``leaders``).
+
+        Raises:
+            ValueError: ``address`` is not a leader.
+        """
+        index = self._leader_index.get(address)
+        if index is None:
+            raise ValueError(f"{address!r} is not a leader of this configuration {self.leaders}")
+        return index
+
+    def acceptor_index(self, address: str) -> int:
+        """The index of ``address`` in ``acceptors``.
+
+        Raises:
+            ValueError: ``address`` is not an acceptor.
+        """
+        index = self._acceptor_index.get(address)
+        if index is None:
+            raise ValueError(
+                f"{address!r} is not an acceptor of this configuration {self.acceptors}"
+            )
+        return index
+
+    def is_acceptor(self, address: object) -> bool:
+        """Is ``address`` one of the acceptors?"""
+        return address in self._acceptor_index
+
+    def is_leader(self, address: object) -> bool:
+        """Is ``address`` one of the leaders?"""
+        return address in self._leader_index
+
+    def is_replica(self, address: object) -> bool:
+        """Is ``address`` one of the replicas?"""
+        return address in self.replicas
+
+
+@dataclass(frozen=True)
+class LeaderOptions:
+    """Tuning of a :class:`~actorfw.paxos.Leader` (times in seconds).
+
+    Attributes:
+        window: at most this many slots in phase 2 at once (the pipeline).
+        max_slots_per_p2a: slots carried by one p2a message.
+        p2a_timeout: re-send p2a for slots not chosen after this long.
+        scout_timeout: re-send p1a to silent acceptors after this long.
+        ping_interval: how often a passive leader pings the leader it follows.
+        leader_timeout: silence after which the followed leader is
+            suspected (then the passive leader tries to lead, after a
+            back-off).
+        backoff_base, backoff_max: the back-off before trying to lead is
+            uniform in ``[0, min(backoff_max, backoff_base * 2**k)]``, where
+            ``k`` counts recent preemptions (duelling leaders spread out).
+        initial_leader: at a fresh start (nothing persisted), the leader
+            with this index scouts at once and the others follow it; None
+            makes every leader wait ``leader_timeout`` and then compete.
+        resend_slots: decisions re-sent at once to a replica whose progress
+            is stuck below what this leader decided.
+    """
+
+    window: int = 4096
+    max_slots_per_p2a: int = 512
+    p2a_timeout: float = 0.5
+    scout_timeout: float = 0.5
+    ping_interval: float = 0.25
+    leader_timeout: float = 1.0
+    backoff_base: float = 0.1
+    backoff_max: float = 3.0
+    initial_leader: int | None = 0
+    resend_slots: int = 512
+
+    def __post_init__(self) -> None:
+        _positive(self, ("window", "max_slots_per_p2a", "resend_slots"))
+        _positive(
+            self,
+            ("p2a_timeout", "scout_timeout", "ping_interval", "leader_timeout", "backoff_base"),
+        )
+        if self.backoff_max < self.backoff_base:
+            raise ValueError("backoff_max must be at least backoff_base")
+        if self.initial_leader is not None and self.initial_leader < 0:
+            raise ValueError("initial_leader must be a leader index or None")
+
+
+@dataclass(frozen=True)
+class ReplicaOptions:
+    """Tuning of a :class:`~actorfw.paxos.Replica` (times in seconds).
+
+    Attributes:
+        window: PMMC's WINDOW: a replica proposes slots below
+            ``slot_out + window`` only.
+        max_batch: at most this many commands in the batch of one slot.
+        propose_timeout: re-propose a slot not decided after this long.
+        status_interval: how often it reports ``slot_out`` to its peers
+            (:class:`~actorfw.paxos.messages.Progress`) and to the leaders
+            (:class:`~actorfw.paxos.messages.Applied`).
+        catchup_delay: how long it tolerates being stuck behind a peer or a
+            gap in its decisions before asking a peer to catch up.
+        catchup_timeout: re-ask (another peer) when a catch-up request gets
+            no answer within this long.
+        max_catchup_slots: decisions in one catch-up reply.
+    """
+
+    window: int = 256
+    max_batch: int = 64
+    propose_timeout: float = 1.0
+    status_interval: float = 0.5
+    catchup_delay: float = 0.2
+    catchup_timeout: float = 0.5
+    max_catchup_slots: int = 1024
+
+    def __post_init__(self) -> None:
+        _positive(self, ("window", "max_batch", "max_catchup_slots"))
+        _positive(self, ("propose_timeout", "status_interval", "catchup_delay", "catchup_timeout"))
+
+
+def _positive(options: object, names: tuple[str, ...]) -> None:
+    for name in names:
+        value = getattr(options, name)
+        if not value > 0:
+            raise ValueError(f"{type(options).__name__}.{name} must be positive, not {value!r}")
+
+
+@runtime_checkable
+class StateMachine(Protocol):
+    """The application a replica drives: deterministic, applied in slot order.
+
+    ``apply`` must depend only on the machine's state and the operation (no
+    clocks, no randomness, no I/O), so that every replica computes the same
+    results; the result is sent to the client and must be a message value.
+    """
+
+    def apply(self, operation: Any) -> Any:
+        """Execute one operation and return its result."""
+        ...
+
+
+@runtime_checkable
+class Snapshotting(StateMachine, Protocol):
+    """A state machine that can also save and reload its whole state.
+
+    Not used by the replica yet: the room left for snapshots, log
+    truncation and fast restarts.
+    """
+
+    def snapshot(self) -> Any:
+        """The whole state as a message value."""
+        ...
+
+    def restore(self, snapshot: Any) -> None:
+        """Replace the state with one :meth:`snapshot` returned."""
+        ...
+
+
+@dataclass(slots=True)
+class Effects:
+    """What a core's step asks of its driver, in the order of obligation.
+
+    Attributes:
+        persist: records that must be durable (written and synced) before
+            anything in ``send`` or ``responses`` leaves the node.
+        send: ``(address, message)`` pairs to send once ``persist`` is
+            durable; :data:`~actorfw.paxos.messages.HANDLED_BY` says which
+            role at ``address`` takes each message.
+        responses: results for clients (replicas only), addressed by
+            ``Response.client``; delivered once ``persist`` is durable.
+    """
+
+    persist: list[Record] = field(default_factory=list)
+    send: list[tuple[str, Any]] = field(default_factory=list)
+    responses: list[Response] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.persist or self.send or self.responses)
+
+    def extend(self, other: Effects) -> None:
+        """Append ``other``'s effects after these (the order of obligation holds for both)."""
+        self.persist.extend(other.persist)
+        self.send.extend(other.send)
+        self.responses.extend(other.responses)

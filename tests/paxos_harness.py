@@ -1,0 +1,571 @@
+"""An in-memory, deterministic harness for the Paxos cores: a cluster you drive by hand.
+
+A :class:`Cluster` holds one acceptor, one leader and one replica per node
+(``n1``, ``n2``, ...), a key-value state machine per replica, the records
+each role persisted (through :func:`storage_ops`, as a real driver would),
+clients, a fake clock and one queue of messages in flight. Nothing moves
+unless the test says so: deliver a message (or all of them), drop,
+duplicate or reorder them, partition nodes, crash a role and restart it
+from what it persisted, advance the clock. After every step the
+:class:`Invariants` checker sees the core and its effects.
+
+The driver honours the cores' contract: a step's records are written to
+the role's store before its messages join the queue. ``crash_mid_step``
+models a crash after the write but before the send (the sends are lost).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from actorfw.core.codec import decode, encode
+from actorfw.paxos import (
+    HANDLED_BY,
+    Acceptor,
+    Applied,
+    CatchUp,
+    CatchUpReply,
+    Collect,
+    Command,
+    Config,
+    Decision,
+    Effects,
+    Invariants,
+    Leader,
+    LeaderMode,
+    LeaderOptions,
+    P1a,
+    P1b,
+    P2a,
+    P2b,
+    Ping,
+    Pong,
+    Progress,
+    Propose,
+    Replica,
+    ReplicaOptions,
+    Request,
+    Response,
+    Role,
+    records_from_storage,
+    storage_ops,
+)
+
+KIND: dict[type, str] = {
+    Request: "request",
+    Response: "response",
+    Propose: "propose",
+    Applied: "applied",
+    P1a: "p1a",
+    P1b: "p1b",
+    P2a: "p2a",
+    P2b: "p2b",
+    Collect: "collect",
+    Decision: "decision",
+    Ping: "ping",
+    Pong: "pong",
+    Progress: "progress",
+    CatchUp: "catchup",
+    CatchUpReply: "catchup-reply",
+}
+"""Message type -> the short name scenario files use."""
+
+KINDS = frozenset(KIND.values())
+
+
+class KeyValueStore:
+    """The replicated application of the tests: a dict, with a counter per key.
+
+    Operations (tuples): ``("put", key, value)`` -> ``"ok"``; ``("get", key)``
+    -> the value or None; ``("incr", key)`` -> the new count (so every
+    execution of a command is visible); anything else -> an error string.
+    """
+
+    def __init__(self) -> None:
+        self.data: dict[str, Any] = {}
+        self.executed = 0
+
+    def apply(self, operation: Any) -> Any:
+        self.executed += 1
+        match operation:
+            case ("put", key, value):
+                self.data[key] = value
+                return "ok"
+            case ("get", key):
+                return self.data.get(key)
+            case ("incr", key):
+                self.data[key] = self.data.get(key, 0) + 1
+                return self.data[key]
+        return f"error: unknown operation {operation!r}"
+
+
+@dataclass(eq=False)
+class Envelope:
+    """A message in flight."""
+
+    id: int
+    src: str
+    dst: str
+    role: Role
+    message: Any
+
+    @property
+    def kind(self) -> str:
+        return KIND[type(self.message)]
+
+    def __repr__(self) -> str:
+        return f"#{self.id} {self.kind} {self.src}->{self.dst}"
+
+
+@dataclass
+class Client:
+    """A client: numbers its commands, remembers what is unanswered and what came back."""
+
+    name: str
+    via: str
+    seq: int = 0
+    sent: dict[int, Command] = field(default_factory=dict)
+    pending: dict[int, Command] = field(default_factory=dict)
+    sent_at: dict[int, float] = field(default_factory=dict)
+    results: dict[int, Any] = field(default_factory=dict)
+
+
+class Cluster:
+    """Nodes ``n1..nN``, each running an acceptor, a leader and a replica (see the module).
+
+    Args:
+        nodes: how many nodes (or their names).
+        seed: seeds the leaders' back-off and the harness's own choices.
+        leader_options, replica_options: tuning of every leader / replica.
+        check: run the invariant checker after every step.
+        wire: pass every delivered message through the codec, as the wire would.
+        store: encode persisted records into the roles' stores (needed to
+            restart a crashed role); off, records are counted and dropped.
+        client_retry: clients re-send an unanswered command after this long
+            (to the next replica in turn); None: only on request (``retry``).
+    """
+
+    def __init__(
+        self,
+        nodes: int | list[str] = 3,
+        *,
+        seed: int = 0,
+        leader_options: LeaderOptions | None = None,
+        replica_options: ReplicaOptions | None = None,
+        check: bool = True,
+        wire: bool = False,
+        client_retry: float | None = None,
+        store: bool = True,
+    ) -> None:
+        names = [f"n{i}" for i in range(1, nodes + 1)] if isinstance(nodes, int) else nodes
+        self.names = names
+        self.config = Config.colocated(names)
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.leader_options = leader_options or LeaderOptions()
+        self.replica_options = replica_options or ReplicaOptions()
+        self.now = 0.0
+        self.wire = wire
+        self.store = store
+        self.client_retry = client_retry
+        self.checker = Invariants(self.config, self.replica_options.window) if check else None
+        self.storage: dict[tuple[Role, str], dict[bytes, bytes]] = {
+            (role, n): {} for n in names for role in (Role.ACCEPTOR, Role.LEADER, Role.REPLICA)
+        }
+        self.incarnation: Counter[tuple[Role, str]] = Counter()
+        self.acceptors: dict[str, Acceptor | None] = {n: Acceptor(self.config, n) for n in names}
+        self.leaders: dict[str, Leader | None] = {n: self._new_leader(n, []) for n in names}
+        self.machines: dict[str, KeyValueStore] = {n: KeyValueStore() for n in names}
+        self.replicas: dict[str, Replica | None] = {
+            n: Replica(self.config, n, self.machines[n], self.replica_options) for n in names
+        }
+        self.queue: list[Envelope] = []
+        self.clients: dict[str, Client] = {}
+        self.groups: list[set[str]] | None = None
+        self.stats: Counter[str] = Counter()
+        self._ids = 0
+        self.started = False
+
+    # -- building --------------------------------------------------------------------------
+
+    def _new_leader(self, node: str, records: list[Any]) -> Leader:
+        rng = random.Random(f"{self.seed}/{node}/{self.incarnation[(Role.LEADER, node)]}")
+        if records:
+            return Leader.restore(self.config, node, records, rng, self.leader_options)
+        return Leader(self.config, node, rng, self.leader_options)
+
+    def start(self) -> None:
+        """Start every leader (the initial one scouts)."""
+        self.started = True
+        for node, leader in self.leaders.items():
+            if leader is not None:
+                self._after(Role.LEADER, node, leader.start(self.now))
+
+    # -- the step ----------------------------------------------------------------------------
+
+    def core(self, role: Role, node: str) -> Any:
+        """The live core of ``role`` at ``node`` (None if crashed)."""
+        cores: dict[Role, dict[str, Any]] = {
+            Role.ACCEPTOR: self.acceptors,
+            Role.LEADER: self.leaders,
+            Role.REPLICA: self.replicas,
+        }
+        return cores[role][node]
+
+    def _after(self, role: Role, node: str, effects: Effects, *, lose_sends: bool = False) -> None:
+        if effects.persist and not self.store:
+            self.stats["records"] += len(effects.persist)
+        elif effects.persist:
+            store = self.storage[(role, node)]
+            for record in effects.persist:
+                for key, value in storage_ops(record):
+                    if value is None:
+                        store.pop(key, None)
+                    else:
+                        store[key] = value
+        checker = self.checker
+        if checker is not None:
+            if role is Role.ACCEPTOR:
+                checker.acceptor_step(node, self.acceptors[node], effects)  # type: ignore[arg-type]
+            elif role is Role.LEADER:
+                checker.leader_step(node, self.leaders[node], effects)  # type: ignore[arg-type]
+            else:
+                checker.replica_step(node, self.replicas[node], effects)  # type: ignore[arg-type]
+        if lose_sends:
+            return
+        for dst, message in effects.send:
+            self._enqueue(node, dst, message)
+        for response in effects.responses:
+            self._enqueue(node, response.client, response)
+
+    def _enqueue(self, src: str, dst: str, message: Any) -> None:
+        self._ids += 1
+        self.queue.append(Envelope(self._ids, src, dst, HANDLED_BY[type(message)], message))
+
+    def reachable(self, a: str, b: str) -> bool:
+        """Can ``a`` and ``b`` talk? (Clients reach everyone; partitions cut nodes apart.)"""
+        if self.groups is None or a == b or a in self.clients or b in self.clients:
+            return True
+        return any(a in g and b in g for g in self.groups)
+
+    def deliver_envelope(self, env: Envelope, *, crash_mid_step: bool = False) -> None:
+        """Deliver one queued message (removing it from the queue)."""
+        for index, queued in enumerate(self.queue):
+            if queued is env:
+                del self.queue[index]
+                break
+        else:
+            raise ValueError(f"{env!r} is not queued")
+        self._handle(env, crash_mid_step=crash_mid_step)
+
+    def _handle(self, env: Envelope, *, crash_mid_step: bool = False) -> None:
+        if not self.reachable(env.src, env.dst):
+            self.stats["cut"] += 1
+            return
+        message = env.message
+        if self.wire:
+            body, buffers, plain = encode(message)
+            message = decode(body, buffers, plain)
+        if env.role is Role.CLIENT:
+            self._client_response(env.dst, message)
+            return
+        core = self.core(env.role, env.dst)
+        if core is None:
+            self.stats["to_crashed"] += 1
+            return
+        self.stats["delivered"] += 1
+        self._after(env.role, env.dst, core.handle(message, self.now), lose_sends=crash_mid_step)
+        if crash_mid_step:
+            self.crash_node(env.dst)
+
+    def deliver_rounds(self, max_rounds: int = 1_000_000) -> None:
+        """Deliver everything in rounds: each core takes all its queued messages in one batch."""
+        rounds = 0
+        while self.queue:
+            rounds += 1
+            if rounds > max_rounds:
+                raise RuntimeError("deliver_rounds: the queue never empties")
+            batch, self.queue = self.queue, []
+            self.queue = batch
+            self.deliver_together(batch)
+
+    def deliver_all(self, limit: int = 200_000) -> int:
+        """Deliver in FIFO order, including what deliveries produce, until the queue is empty."""
+        count = 0
+        while self.queue:
+            count += 1
+            if count > limit:
+                raise RuntimeError(f"deliver_all: more than {limit} messages; a livelock?")
+            self._handle(self.queue.pop(0))
+        return count
+
+    # -- selecting, dropping, duplicating ---------------------------------------------------
+
+    def select(
+        self, kind: str | None = None, to: str | None = None, frm: str | None = None
+    ) -> list[Envelope]:
+        """The queued messages matching a kind, a destination and a source (None: any)."""
+        return [
+            e
+            for e in self.queue
+            if (kind is None or e.kind == kind)
+            and (to is None or e.dst == to)
+            and (frm is None or e.src == frm)
+        ]
+
+    def deliver(self, envelopes: Iterable[Envelope]) -> int:
+        """Deliver these queued messages, in order (not what they produce)."""
+        count = 0
+        queued = {id(e) for e in self.queue}
+        for env in list(envelopes):
+            if id(env) in queued:
+                self.deliver_envelope(env)
+                count += 1
+        return count
+
+    def deliver_together(self, envelopes: Iterable[Envelope]) -> int:
+        """Deliver these queued messages, each destination taking all of its own in one batch.
+
+        What a driver does when it drains a mailbox into ``handle_all``.
+        """
+        wanted = {id(e) for e in envelopes}
+        chosen = [e for e in self.queue if id(e) in wanted]
+        self.queue = [e for e in self.queue if id(e) not in wanted]
+        groups: dict[tuple[Role, str], list[Any]] = {}
+        for env in chosen:
+            if not self.reachable(env.src, env.dst):
+                continue
+            if env.role is Role.CLIENT:
+                self._client_response(env.dst, env.message)
+                continue
+            groups.setdefault((env.role, env.dst), []).append(env.message)
+        for (role, node), messages in groups.items():
+            core = self.core(role, node)
+            if core is not None:
+                self.stats["delivered"] += len(messages)
+                self._after(role, node, core.handle_all(messages, self.now))
+        return len(chosen)
+
+    def drop(self, envelopes: Iterable[Envelope]) -> int:
+        """Lose these queued messages."""
+        doomed = {id(e) for e in envelopes}
+        before = len(self.queue)
+        self.queue = [e for e in self.queue if id(e) not in doomed]
+        return before - len(self.queue)
+
+    def duplicate(self, envelopes: Iterable[Envelope]) -> int:
+        """Queue a second copy of each of these messages (at the end)."""
+        count = 0
+        for env in list(envelopes):
+            self._enqueue(env.src, env.dst, env.message)
+            count += 1
+        return count
+
+    # -- faults ------------------------------------------------------------------------------
+
+    def crash(self, role: Role, node: str) -> None:
+        """Lose a role's memory; what it persisted stays; messages to it are lost meanwhile."""
+        if role is Role.ACCEPTOR:
+            self.acceptors[node] = None
+        elif role is Role.LEADER:
+            self.leaders[node] = None
+        else:
+            self.replicas[node] = None
+
+    def crash_node(self, node: str) -> None:
+        """Crash every role of ``node``."""
+        for role in (Role.ACCEPTOR, Role.LEADER, Role.REPLICA):
+            self.crash(role, node)
+
+    def restart(self, role: Role, node: str) -> None:
+        """Rebuild a crashed role from its persisted records."""
+        if self.core(role, node) is not None:
+            return
+        self.incarnation[(role, node)] += 1
+        if role is Role.ACCEPTOR:
+            records = records_from_storage(sorted(self.storage[(role, node)].items()))
+            acceptor = Acceptor.restore(self.config, node, records)
+            self.acceptors[node] = acceptor
+            if self.checker is not None:
+                self.checker.acceptor_restarted(node, acceptor)
+        elif role is Role.LEADER:
+            records = records_from_storage(sorted(self.storage[(role, node)].items()))
+            leader = self._new_leader(node, records)
+            self.leaders[node] = leader
+            if self.started:
+                self._after(role, node, leader.start(self.now))
+        else:
+            records = records_from_storage(sorted(self.storage[(role, node)].items()))
+            self.machines[node] = KeyValueStore()
+            replica = Replica.restore(
+                self.config, node, self.machines[node], records, self.replica_options
+            )
+            self.replicas[node] = replica
+            if self.checker is not None:
+                self.checker.replica_restarted(node, replica)
+
+    def restart_node(self, node: str) -> None:
+        """Restart every crashed role of ``node``."""
+        for role in (Role.ACCEPTOR, Role.LEADER, Role.REPLICA):
+            self.restart(role, node)
+
+    def down(self) -> set[str]:
+        """Nodes with at least one crashed role."""
+        return {
+            n
+            for n in self.names
+            if self.acceptors[n] is None or self.leaders[n] is None or self.replicas[n] is None
+        }
+
+    def partition(self, groups: list[set[str]]) -> None:
+        """Only nodes of one group reach each other; unlisted nodes are alone."""
+        listed = set().union(*groups)
+        self.groups = [set(g) for g in groups] + [{n} for n in self.names if n not in listed]
+
+    def heal(self) -> None:
+        """End any partition."""
+        self.groups = None
+
+    # -- clients -----------------------------------------------------------------------------
+
+    def client(self, name: str, via: str | None = None) -> Client:
+        """The client ``name`` (created on first use, talking to ``via`` or ``n1``)."""
+        client = self.clients.get(name)
+        if client is None:
+            client = self.clients[name] = Client(name, via or self.names[0])
+        elif via is not None:
+            client.via = via
+        return client
+
+    def submit(self, name: str, op: Any, via: str | None = None) -> Command:
+        """Client ``name`` sends its next command (``op``) to the replica at ``via``."""
+        client = self.client(name, via)
+        client.seq += 1
+        command = Command(name, client.seq, op)
+        client.pending[client.seq] = command
+        client.sent[client.seq] = command
+        client.sent_at[client.seq] = self.now
+        self._enqueue(name, client.via, Request(command))
+        return command
+
+    def retry(self, name: str, via: str | None = None, seq: int | None = None) -> int:
+        """Client ``name`` re-sends its unanswered commands, or command ``seq`` even if answered."""
+        client = self.client(name, via)
+        commands = client.pending if seq is None else {seq: client.sent[seq]}
+        for number, command in commands.items():
+            if number in client.pending:
+                client.sent_at[number] = self.now
+            self._enqueue(name, client.via, Request(command))
+        return len(commands)
+
+    def _client_response(self, name: str, response: Response) -> None:
+        client = self.clients.get(name)
+        if client is None:
+            return
+        if response.seq in client.pending:
+            del client.pending[response.seq]
+            del client.sent_at[response.seq]
+        client.results.setdefault(response.seq, response.result)
+
+    def _tick_clients(self) -> None:
+        if self.client_retry is None:
+            return
+        for client in self.clients.values():
+            due = [s for s, at in client.sent_at.items() if at + self.client_retry <= self.now]
+            if due:
+                client.via = self.names[(self.names.index(client.via) + 1) % len(self.names)]
+                for seq in due:
+                    client.sent_at[seq] = self.now
+                    self._enqueue(client.name, client.via, Request(client.pending[seq]))
+
+    def unanswered(self) -> int:
+        """Commands submitted and not answered yet."""
+        return sum(len(c.pending) for c in self.clients.values())
+
+    # -- time --------------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Tick every live leader and replica at the current time, and the clients."""
+        for node in self.names:
+            leader = self.leaders[node]
+            if leader is not None:
+                self._after(Role.LEADER, node, leader.tick(self.now))
+            replica = self.replicas[node]
+            if replica is not None:
+                self._after(Role.REPLICA, node, replica.tick(self.now))
+        self._tick_clients()
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward, then tick everything once."""
+        self.now += seconds
+        self.tick()
+
+    def next_deadline(self) -> float | None:
+        """The earliest deadline of any live core or client."""
+        deadlines = [
+            d
+            for d in (
+                [lead.next_deadline() for lead in self.leaders.values() if lead is not None]
+                + [rep.next_deadline() for rep in self.replicas.values() if rep is not None]
+            )
+            if d is not None
+        ]
+        if self.client_retry is not None:
+            deadlines.extend(
+                at + self.client_retry for c in self.clients.values() for at in c.sent_at.values()
+            )
+        return min(deadlines) if deadlines else None
+
+    def run(self, seconds: float, *, rounds: bool = False) -> None:
+        """Let time pass with a perfect network: deliver everything, tick at each deadline."""
+        end = self.now + seconds
+        while True:
+            self.deliver_rounds() if rounds else self.deliver_all()
+            deadline = self.next_deadline()
+            if deadline is None or deadline > end:
+                self.now = end
+                self.tick()
+                self.deliver_rounds() if rounds else self.deliver_all()
+                return
+            self.now = max(self.now, deadline)
+            self.tick()
+
+    def run_until(
+        self, done: Callable[[], bool], *, timeout: float = 60.0, step: float = 0.1
+    ) -> bool:
+        """Run until ``done()`` holds, for at most ``timeout`` virtual seconds."""
+        end = self.now + timeout
+        while not done():
+            if self.now >= end:
+                return False
+            self.run(step)
+        return True
+
+    # -- observations ------------------------------------------------------------------------
+
+    def active_leader(self) -> str | None:
+        """The live active leader with the highest ballot, if any."""
+        active = [
+            (lead.ballot, n)
+            for n, lead in self.leaders.items()
+            if lead is not None and lead.mode is LeaderMode.ACTIVE
+        ]
+        return max(active)[1] if active else None
+
+    def decided(self, slot: int) -> tuple[Command, ...] | None:
+        """The batch some live replica knows decided at ``slot``."""
+        for replica in self.replicas.values():
+            if replica is not None:
+                batch = replica.decided(slot)
+                if batch is not None:
+                    return batch
+        return None
+
+    def settled(self) -> bool:
+        """No unanswered command, and every live replica applied the same number of slots."""
+        outs = {r.slot_out for r in self.replicas.values() if r is not None}
+        return self.unanswered() == 0 and len(outs) == 1 and not self.queue
