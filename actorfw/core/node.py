@@ -663,6 +663,18 @@ class Node:
         if reply is not None and not ctx._replied:
             self.send_reply(reply, result, None, cell.ref.path)
 
+    def take(self, cell: Cell, limit: int) -> list[tuple[Any, ActorRef | None, ReplyTo | None]]:
+        """Pop up to ``limit`` waiting messages of ``cell`` (see ``Context.take``)."""
+        mailbox = cell.mailbox
+        taken: list[tuple[Any, ActorRef | None, ReplyTo | None]] = []
+        while mailbox and len(taken) < limit and mailbox[0][3] is None:  # stop at a timer
+            message, sender, reply, _ = mailbox.popleft()
+            self.stats.delivered += 1
+            if self.tracer is not None:
+                self.tracer.delivered(self.id, cell.name, sender, message)
+            taken.append((message, sender, reply))
+        return taken
+
     def _handler_done(self, cell: Cell, reply: ReplyTo | None, task: asyncio.Task[Any]) -> None:
         if cell.task is task:
             cell.task = None

@@ -118,6 +118,7 @@ class SimNetwork:
         self._config = config
         self._rng = rng
         self._groups: dict[str, int] | None = None
+        self._cut: set[tuple[str, str]] = set()  # links cut one by one (both directions)
         self._channels: dict[tuple[str, str], _Channel] = {}
         self.sent = 0
         self.dropped = 0
@@ -164,13 +165,31 @@ class SimNetwork:
         self._groups = assignment
         self._sim._record("partition", "-", " | ".join(",".join(sorted(g)) for g in lists))
 
+    def cut(self, a: str, b: str) -> None:
+        """Cut the link between ``a`` and ``b`` (both ways), leaving every other link.
+
+        Unlike :meth:`partition`, cuts need not be transitive: cutting n1-n3
+        alone leaves n2 a bridge that reaches both.
+        """
+        for node in (a, b):
+            if node not in self._sim.nodes:
+                raise ValueError(
+                    f"no node {node!r} in this simulation (nodes: {list(self._sim.nodes)})"
+                )
+        self._cut.add((a, b))
+        self._cut.add((b, a))
+        self._sim._record("cut", "-", f"{a}-{b}")
+
     def heal(self) -> None:
-        """Remove the partition."""
+        """Remove the partition and every cut link."""
         self._groups = None
+        self._cut.clear()
         self._sim._record("heal", "-", "")
 
     def connected(self, a: str, b: str) -> bool:
         """Can ``a`` reach ``b`` now?"""
+        if self._cut and (a, b) in self._cut:
+            return False
         return self._groups is None or self._groups.get(a) == self._groups.get(b)
 
     # -- carrying ------------------------------------------------------------------------

@@ -1,0 +1,356 @@
+"""The Multi-Paxos roles as actors: the cores of this package, driven by the actor runtime.
+
+Each node of a Paxos group runs three actors, named ``<group>-acceptor``,
+``<group>-leader`` and ``<group>-replica``; they find each other by those
+names on the nodes of the configuration. They run unchanged in the
+simulator and on node processes.
+
+Theory of operation
+-------------------
+
+Every step of a core returns :class:`~actorfw.paxos.Effects`. The actor
+drives them by these rules:
+
+1. The step's records are written to the role's durable storage in one
+   atomic batch, at once.
+2. Its messages and client responses leave only once a ``sync()`` begun
+   after that write has completed. Syncs are group-committed: while one is
+   in flight, further steps write and queue, and the next sync covers them
+   all (many steps, one fsync).
+3. Effects leave in the order of their steps, and no step's effects leave
+   before everything written so far is durable: a step that persisted
+   nothing still waits for earlier writes it may depend on.
+4. The leader and the replica run on time: after each step the actor sets
+   one timer for the core's ``next_deadline()``, and the timer's message is
+   a ``tick``.
+5. Client requests are asks to a replica; the replica answers a request
+   when the core produces its response (rule 2 applies), so an answered
+   write is durable on a quorum and applied.
+6. A role rebuilds its core from its storage when it starts, so a restart
+   of the actor or of its node resumes where the durable state was.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from actorfw.core.actor import Actor, handler
+from actorfw.core.codec import message
+from actorfw.core.refs import ActorRef, ReplyTo
+from actorfw.paxos.acceptor import Acceptor
+from actorfw.paxos.leader import Leader
+from actorfw.paxos.messages import HANDLED_BY, Request, Role
+from actorfw.paxos.records import Record, records_from_storage, storage_ops
+from actorfw.paxos.replica import Replica
+from actorfw.paxos.types import Config, Effects, LeaderOptions, ReplicaOptions, StateMachine
+
+__all__ = [
+    "AcceptorActor",
+    "LeaderActor",
+    "Observer",
+    "ReplicaActor",
+    "role_name",
+]
+
+Observer = Callable[[Role, str, Any, Effects], None]
+"""Called after every core step with (role, node, core, effects): a hook for invariant checks."""
+
+_ROLE_SUFFIX = {Role.ACCEPTOR: "acceptor", Role.LEADER: "leader", Role.REPLICA: "replica"}
+
+
+def role_name(group: str, role: Role) -> str:
+    """The actor name of a Paxos role of ``group`` on every node."""
+    return f"{group}-{_ROLE_SUFFIX[role]}"
+
+
+@message(name="paxos.actor.Tick")
+@dataclass(frozen=True)
+class Tick:
+    """Time for the core to look at its deadlines (rule 4)."""
+
+
+@message(name="paxos.actor.Synced")
+@dataclass(frozen=True)
+class Synced:
+    """Everything written up to ``generation`` is durable (rule 2)."""
+
+    generation: int
+
+
+@message(name="paxos.actor.SyncFailed")
+@dataclass(frozen=True)
+class SyncFailed:
+    """A sync failed: the role fails, and its supervisor restarts it from storage."""
+
+    reason: str
+
+
+def _config(nodes: Any) -> Config:
+    if isinstance(nodes, Config):
+        return nodes
+    return Config.colocated(tuple(nodes))
+
+
+class _Role(Actor):
+    """What every role does: route, persist then send in order, keep one timer."""
+
+    role: Role
+
+    def __init__(self, group: str, nodes: Any, observer: Observer | None = None) -> None:
+        self.group = group
+        self.config = _config(nodes)
+        self.me = self.context.node
+        self.observer = observer
+        self._written = 0
+        self._durable = 0
+        self._syncing = False
+        self._queue: deque[tuple[int, list[tuple[str, Any]], list[Any]]] = deque()
+        self._refs: dict[tuple[str, Role], ActorRef] = {}
+
+    # -- rules 1-3 ------------------------------------------------------------------------
+
+    def _records(self) -> list[Record]:
+        return records_from_storage(self.context.storage.scan())
+
+    def _step(self, core: Any, effects: Effects) -> None:
+        if self.observer is not None:
+            self.observer(self.role, self.me, core, effects)
+        if effects.persist:
+            with self.context.storage.batch() as batch:
+                for record in effects.persist:
+                    for key, value in storage_ops(record):
+                        if value is None:
+                            batch.delete(key)
+                        else:
+                            batch.put(key, value)
+            self._written += 1
+        needs = self._written
+        if not self._queue and needs <= self._durable:
+            self._deliver(effects.send, effects.responses)
+        elif effects.send or effects.responses:
+            self._queue.append((needs, effects.send, effects.responses))
+        self._sync()
+        self._rearm(core)
+
+    def _sync(self) -> None:
+        if self._syncing or self._durable >= self._written:
+            return
+        self._syncing = True
+        target = self._written
+        tell, me = self.context.tell, self.context.ref
+
+        def done(future: Any) -> None:
+            if future.cancelled():
+                return
+            error = future.exception()
+            if error is not None:
+                tell(me, SyncFailed(f"{type(error).__name__}: {error}"))
+            else:
+                tell(me, Synced(target))
+
+        self.context.storage.sync().add_done_callback(done)  # type: ignore[attr-defined]
+
+    @handler
+    def synced(self, msg: Synced) -> None:
+        self._syncing = False
+        self._durable = max(self._durable, msg.generation)
+        while self._queue and self._queue[0][0] <= self._durable:
+            _, sends, responses = self._queue.popleft()
+            self._deliver(sends, responses)
+        self._sync()
+
+    @handler
+    def sync_failed(self, msg: SyncFailed) -> None:
+        raise OSError(
+            f"{role_name(self.group, self.role)} could not sync its storage: {msg.reason}"
+        )
+
+    def _deliver(self, sends: list[tuple[str, Any]], responses: list[Any]) -> None:
+        tell = self.context.tell
+        for address, msg in sends:
+            role = HANDLED_BY[type(msg)]
+            ref = self._refs.get((address, role))
+            if ref is None:
+                ref = self._refs[(address, role)] = ActorRef(address, role_name(self.group, role))
+            tell(ref, msg)
+        if responses:
+            self._answer(responses)
+
+    def _answer(self, responses: list[Any]) -> None:
+        """Deliver client responses (only replicas produce them)."""
+
+    def _burst(self, first: Any) -> list[Any]:
+        """The message being handled and those already waiting: one core step for all."""
+        messages = [first]
+        for msg, _, reply in self.context.take(self.BURST):
+            kind = type(msg)
+            if kind is Synced:
+                self.synced(msg)  # our own: it concerns earlier steps only
+            elif kind is SyncFailed:
+                self.sync_failed(msg)
+            elif kind is Tick:
+                continue  # the step re-arms the timer for whatever is due
+            else:
+                self._taken(msg, reply)
+                messages.append(msg)
+        return messages
+
+    def _taken(self, msg: Any, reply: ReplyTo | None) -> None:
+        """A message taken from the mailbox with :meth:`_burst` (replicas keep the reply)."""
+        if reply is not None:
+            reply.fail(
+                TypeError(
+                    f"{type(msg).__name__} is not an ask to {role_name(self.group, self.role)}"
+                )
+            )
+
+    BURST = 1024
+    """Messages handled together in one core step at most."""
+
+    # -- rule 4 ---------------------------------------------------------------------------
+
+    def _rearm(self, core: Any) -> None:
+        deadline = core.next_deadline() if hasattr(core, "next_deadline") else None
+        if deadline is None:
+            self.context.cancel_timer("tick")
+        else:
+            self.context.start_timer("tick", Tick(), max(0.0, deadline - self.context.now()))
+
+
+class AcceptorActor(_Role):
+    """The acceptor of ``group`` on this node (see :class:`~actorfw.paxos.Acceptor`).
+
+    Args:
+        group: the Paxos group's name (actors of the group share it).
+        nodes: the group's nodes (each runs all three roles) or a :class:`Config`.
+        observer: called after every step (invariant checks in tests).
+    """
+
+    role = Role.ACCEPTOR
+
+    def on_start(self) -> None:
+        self.core = Acceptor.restore(self.config, self.me, self._records())
+        if self.observer is not None and hasattr(self.observer, "restarted"):
+            self.observer.restarted(self.role, self.me, self.core)
+
+    def receive(self, msg: Any) -> None:
+        self._step(self.core, self.core.handle_all(self._burst(msg), self.context.now()))
+
+
+class LeaderActor(_Role):
+    """The leader of ``group`` on this node (see :class:`~actorfw.paxos.Leader`).
+
+    Args:
+        group, nodes, observer: as for :class:`AcceptorActor`.
+        options: the leader's tuning.
+    """
+
+    role = Role.LEADER
+
+    def __init__(
+        self,
+        group: str,
+        nodes: Any,
+        observer: Observer | None = None,
+        options: LeaderOptions | None = None,
+    ) -> None:
+        super().__init__(group, nodes, observer)
+        self.options = options or LeaderOptions()
+
+    def on_start(self) -> None:
+        self.core = Leader.restore(
+            self.config, self.me, self._records(), self.context.random, self.options
+        )
+        self._step(self.core, self.core.start(self.context.now()))
+
+    @handler
+    def tick(self, msg: Tick) -> None:
+        self._step(self.core, self.core.tick(self.context.now()))
+
+    def receive(self, msg: Any) -> None:
+        self._step(self.core, self.core.handle_all(self._burst(msg), self.context.now()))
+
+
+def resolve_machine(machine: Any) -> Callable[[], StateMachine]:
+    """A factory of fresh state machines from a class, a factory, or ``"module:QualName"``."""
+    if isinstance(machine, str):
+        module, _, name = machine.partition(":")
+        target: Any = importlib.import_module(module)
+        for part in name.split("."):
+            target = getattr(target, part)
+        machine = target
+    if not callable(machine):
+        raise TypeError(f"a state machine is given by its class or factory, not {machine!r}")
+    factory: Callable[[], StateMachine] = machine
+    return factory
+
+
+class ReplicaActor(_Role):
+    """The replica of ``group`` on this node (see :class:`~actorfw.paxos.Replica`).
+
+    Clients ask it a :class:`~actorfw.paxos.Request`; the answer is the
+    command's result, once it is decided and applied (rule 5).
+
+    Args:
+        group, nodes, observer: as for :class:`AcceptorActor`.
+        machine: the state machine: a class (or factory) making a fresh one,
+            or its ``"module:QualName"``; it must be deterministic.
+        options: the replica's tuning.
+    """
+
+    role = Role.REPLICA
+
+    def __init__(
+        self,
+        group: str,
+        nodes: Any,
+        machine: Any,
+        observer: Observer | None = None,
+        options: ReplicaOptions | None = None,
+    ) -> None:
+        super().__init__(group, nodes, observer)
+        self.machine = resolve_machine(machine)
+        self.options = options or ReplicaOptions()
+        self._waiting: dict[tuple[str, int], list[ReplyTo]] = {}
+
+    def on_start(self) -> None:
+        self.core = Replica.restore(
+            self.config, self.me, self.machine(), self._records(), self.options
+        )
+        if self.observer is not None and hasattr(self.observer, "restarted"):
+            self.observer.restarted(self.role, self.me, self.core)
+        self._rearm(self.core)
+
+    def receive(self, msg: Any) -> None:
+        try:
+            reply = self.context.reply_later()
+        except RuntimeError:
+            reply = None  # a tell: nobody waits for an answer
+        self._taken(msg, reply)
+        self._step(self.core, self.core.handle_all(self._burst(msg), self.context.now()))
+
+    def _taken(self, msg: Any, reply: ReplyTo | None) -> None:
+        if reply is None:
+            return
+        if type(msg) is Request:
+            command = msg.command
+            self._waiting.setdefault((command.client, command.seq), []).append(reply)
+        else:
+            reply.fail(
+                TypeError(
+                    f"{type(msg).__name__} is not an ask to {role_name(self.group, self.role)}"
+                )
+            )
+
+    @handler
+    def tick(self, msg: Tick) -> None:
+        self._step(self.core, self.core.tick(self.context.now()))
+
+    def _answer(self, responses: list[Any]) -> None:
+        for response in responses:
+            for reply in self._waiting.pop((response.client, response.seq), ()):
+                reply.send(response.result)

@@ -1,0 +1,264 @@
+"""A Paxos group in the simulator under faults, with clients recording a checkable history.
+
+``run(seed, nodes)`` builds a simulated cluster from the seed, starts the
+replicated KV store on every node, runs clients and a nemesis (crashes and
+restarts of a minority, partitions of every shape, a lossy, duplicating,
+reordering network), then stops the faults and lets every client finish.
+It returns what a test checks: the client history (for linearizability),
+the invariant violations the roles' steps showed (for "one command per
+slot"), and whether the clients finished in time after the faults stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import random
+from collections.abc import Callable
+from typing import Any
+
+from actorfw import ActorRef, AskTimeout, NetworkConfig, NodeDown, Simulation
+from actorfw.check import History
+from actorfw.core.errors import ActorNotFound
+from actorfw.kv import KVStateMachine
+from actorfw.paxos import (
+    Command,
+    Config,
+    Invariants,
+    InvariantViolation,
+    ReplicaOptions,
+    Request,
+    Role,
+)
+from actorfw.paxos.actors import AcceptorActor, LeaderActor, ReplicaActor, role_name
+
+GROUP = "kv"
+CLIENT_NODE = "clients"
+"""A node of the simulation outside the Paxos group, where the clients run: never crashed."""
+KEYS = ("x", "y", "z")
+FAULTY = NetworkConfig(latency=(0.0005, 0.01), drop=0.02, duplicate=0.02, reorder=True)
+CALM = NetworkConfig(latency=(0.0005, 0.002))
+
+
+class Observer:
+    """Feeds every role step to the invariant checker; keeps violations rather than raising them."""
+
+    def __init__(self, nodes: list[str], window: int) -> None:
+        self.checker = Invariants(Config.colocated(nodes), window)
+        self.violations: list[str] = []
+
+    def _guard(self, check: Callable[[], None]) -> None:
+        try:
+            check()
+        except InvariantViolation as violation:
+            self.violations.append(str(violation))
+
+    def __call__(self, role: Role, node: str, core: Any, effects: Any) -> None:
+        step = {
+            Role.ACCEPTOR: self.checker.acceptor_step,
+            Role.LEADER: self.checker.leader_step,
+            Role.REPLICA: self.checker.replica_step,
+        }[role]
+        self._guard(lambda: step(node, core, effects))
+
+    def restarted(self, role: Role, node: str, core: Any) -> None:
+        if role is Role.ACCEPTOR:
+            self._guard(lambda: self.checker.acceptor_restarted(node, core))
+        elif role is Role.REPLICA:
+            self._guard(lambda: self.checker.replica_restarted(node, core))
+
+
+def start_group(
+    sim: Simulation, nodes: list[str], observer: Observer | None, max_batch: int = 64
+) -> None:
+    """The three roles of the KV group on every node."""
+    options = ReplicaOptions(max_batch=max_batch)
+    for node in nodes:
+        sim.spawn(node, AcceptorActor, GROUP, nodes, observer, name=role_name(GROUP, Role.ACCEPTOR))
+        sim.spawn(node, LeaderActor, GROUP, nodes, observer, name=role_name(GROUP, Role.LEADER))
+        sim.spawn(
+            node,
+            ReplicaActor,
+            GROUP,
+            nodes,
+            KVStateMachine,
+            observer,
+            options,
+            name=role_name(GROUP, Role.REPLICA),
+        )
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What one run produced."""
+
+    seed: int
+    history: History
+    violations: list[str]
+    finished: bool
+    operations: int
+    faults: list[str]
+    sim_time: float
+
+
+def _operation(rng: random.Random, client: str, n: int) -> tuple[str, str, Any]:
+    key = rng.choice(KEYS)
+    roll = rng.random()
+    if roll < 0.4:
+        return "get", key, None
+    if roll < 0.7:
+        return "put", key, f"{client}:{n}"
+    if roll < 0.85:
+        return "cas", key, [rng.choice([None, f"{client}:{n - 1}"]), f"{client}:{n}"]
+    return "append", key, f"{n},"
+
+
+async def _client(
+    sim: Simulation,
+    name: str,
+    nodes: list[str],
+    history: History,
+    rng: random.Random,
+    until: float,
+    after: int,
+) -> None:
+    """Operations one at a time while the faults last, then ``after`` more."""
+    home = rng.choice(nodes)
+    n = 0
+    calm_ops = 0
+    while calm_ops < after:
+        n += 1
+        if sim.now >= until:
+            calm_ops += 1
+        f, key, value = _operation(rng, name, n)
+        command = Command(name, n, [f, key, value])
+        op = history.invoke(name, f, key, value, time=sim.now)
+        replica = home
+        for _ in range(6):
+            try:
+                result = await ActorRef(replica, role_name(GROUP, Role.REPLICA)).ask(
+                    Request(command), timeout=1.5
+                )
+            except (AskTimeout, NodeDown, ActorNotFound):
+                replica = rng.choice(nodes)  # retry elsewhere: the same (client, seq) runs once
+                continue
+            history.ok(op, result, time=sim.now)
+            break
+        else:
+            history.info(op)  # gave up: it may or may not have happened
+        await asyncio.sleep(rng.uniform(0.0, 0.05))
+
+
+async def _nemesis(
+    sim: Simulation, nodes: list[str], rng: random.Random, until: float, log: list[str]
+) -> None:
+    f = (len(nodes) - 1) // 2
+    crashed: list[str] = []
+    while sim.now < until:
+        await asyncio.sleep(rng.uniform(0.3, 1.2))
+        roll = rng.random()
+        if roll < 0.35 and len(crashed) < f:
+            leader = _active_leader(sim, nodes)
+            candidates = [n for n in nodes if n not in crashed]
+            victim = (
+                leader if leader in candidates and rng.random() < 0.5 else rng.choice(candidates)
+            )
+            sim.crash(victim)
+            crashed.append(victim)
+            log.append(f"{sim.now:.3f} crash {victim}")
+        elif roll < 0.55 and crashed:
+            node = crashed.pop(rng.randrange(len(crashed)))
+            sim.restart(node)
+            log.append(f"{sim.now:.3f} restart {node}")
+        elif roll < 0.8:
+            shape = rng.choice(["halves", "isolate-leader", "bridge"])
+            shuffled = nodes[:]
+            rng.shuffle(shuffled)
+            # The clients' node joins a side at random: they see what that side sees.
+            if shape == "halves":
+                cut = rng.randint(1, len(nodes) - 1)
+                sides = [shuffled[:cut], shuffled[cut:]]
+                rng.choice(sides).append(CLIENT_NODE)
+                sim.partition(*sides)
+            elif shape == "isolate-leader":
+                leader = _active_leader(sim, nodes) or shuffled[0]
+                sides = [[leader], [n for n in nodes if n != leader]]
+                rng.choice(sides).append(CLIENT_NODE)
+                sim.partition(*sides)
+            else:  # a bridge: two sides that only one node reaches both of
+                sim.heal()
+                rest = shuffled[1:]  # shuffled[0] stays linked to everyone: the bridge
+                half = max(1, len(rest) // 2)
+                for a in rest[:half]:
+                    for b in rest[half:]:
+                        sim.network.cut(a, b)
+            log.append(f"{sim.now:.3f} partition {shape}")
+        else:
+            sim.heal()
+            log.append(f"{sim.now:.3f} heal")
+    sim.heal()
+    for node in crashed:
+        sim.restart(node)
+        log.append(f"{sim.now:.3f} restart {node}")
+    sim.network.configure(CALM)
+    log.append(f"{sim.now:.3f} faults stop")
+
+
+def _active_leader(sim: Simulation, nodes: list[str]) -> str | None:
+    for node in nodes:
+        sim_node = sim.nodes[node]
+        if not sim_node.running:
+            continue
+        cell = sim.node(node).cells.get(role_name(GROUP, Role.LEADER))
+        if cell is not None and cell.instance is not None and cell.instance.core.is_active:
+            return node
+    return None
+
+
+def run(
+    seed: int,
+    nodes: int = 3,
+    clients: int = 4,
+    operations: int = 5,
+    fault_time: float = 6.0,
+    settle_time: float = 60.0,
+) -> Outcome:
+    """One seeded run (see the module documentation)."""
+    names = [f"n{i + 1}" for i in range(nodes)]
+    rng = random.Random(seed)
+    history = History()
+    observer = Observer(names, ReplicaOptions().window)
+    faults: list[str] = []
+    with Simulation(
+        [*names, CLIENT_NODE], seed=seed, network=FAULTY, lose_unsynced="prefix"
+    ) as sim:
+        start_group(sim, names, observer)
+        until = sim.now + fault_time
+
+        async def main() -> bool:
+            workers = [
+                asyncio.ensure_future(
+                    _client(
+                        sim,
+                        f"c{i}",
+                        names,
+                        history,
+                        random.Random(rng.getrandbits(64)),
+                        until,
+                        operations,
+                    )
+                )
+                for i in range(clients)
+            ]
+            await _nemesis(sim, names, random.Random(rng.getrandbits(64)), until, faults)
+            calm_from = sim.now
+            _, pending = await asyncio.wait(workers, timeout=settle_time)
+            for task in pending:
+                task.cancel()
+            faults.append(f"{sim.now:.3f} clients done after {sim.now - calm_from:.3f}s of calm")
+            return not pending
+
+        finished = sim.run(main, on=CLIENT_NODE, timeout=fault_time + settle_time + 30.0)
+        return Outcome(
+            seed, history, observer.violations, finished, len(history.operations), faults, sim.now
+        )
