@@ -32,7 +32,7 @@ drives them by these rules:
 
 from __future__ import annotations
 
-import importlib
+import sys
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,18 +41,23 @@ from typing import Any
 from actorfw.core.actor import Actor, handler
 from actorfw.core.codec import message
 from actorfw.core.refs import ActorRef, ReplyTo
+from actorfw.kernels import ballot as kb
 from actorfw.paxos.acceptor import Acceptor
 from actorfw.paxos.leader import Leader
-from actorfw.paxos.messages import HANDLED_BY, Request, Role
+from actorfw.paxos.messages import HANDLED_BY, Command, Request, Role
 from actorfw.paxos.records import Record, records_from_storage, storage_ops
 from actorfw.paxos.replica import Replica
 from actorfw.paxos.types import Config, Effects, LeaderOptions, ReplicaOptions, StateMachine
 
 __all__ = [
     "AcceptorActor",
+    "Answered",
+    "Forward",
     "LeaderActor",
+    "LeaderIs",
     "Observer",
     "ReplicaActor",
+    "Submit",
     "role_name",
 ]
 
@@ -79,6 +84,45 @@ class Synced:
     """Everything written up to ``generation`` is durable (rule 2)."""
 
     generation: int
+
+
+@message(name="paxos.actor.LeaderIs")
+@dataclass(frozen=True)
+class LeaderIs:
+    """From a leader actor to the replica of its node: who leads now ("" if unknown)."""
+
+    node: str
+
+
+@message(name="paxos.Submit")
+@dataclass(frozen=True)
+class Submit:
+    """A client's command, asked of any replica; answered with :class:`Answered`.
+
+    A replica on another node than the leader's passes it on to the
+    leader's replica (once), which proposes it: replicas then do not race
+    each other for slots.
+    """
+
+    command: Command
+
+
+@message(name="paxos.Forward")
+@dataclass(frozen=True)
+class Forward:
+    """A :class:`Submit` passed on to the leader's replica, with whom to answer."""
+
+    command: Command
+    reply: ReplyTo
+
+
+@message(name="paxos.Answered")
+@dataclass(frozen=True)
+class Answered:
+    """The result of a submitted command, and the node that leads (a hint for the client)."""
+
+    result: Any
+    leader: str
 
 
 @message(name="paxos.actor.SyncFailed")
@@ -184,8 +228,13 @@ class _Role(Actor):
         """Deliver client responses (only replicas produce them)."""
 
     def _burst(self, first: Any) -> list[Any]:
-        """The message being handled and those already waiting: one core step for all."""
-        messages = [first]
+        """What the core should see of the message in hand and of those already waiting.
+
+        One core step then takes them all. Our own messages (``Synced``, ...)
+        are handled on the way; :meth:`_taken` says what each of the others
+        becomes for the core (None: nothing).
+        """
+        messages = [] if first is None else [first]
         for msg, _, reply in self.context.take(self.BURST):
             kind = type(msg)
             if kind is Synced:
@@ -195,18 +244,27 @@ class _Role(Actor):
             elif kind is Tick:
                 continue  # the step re-arms the timer for whatever is due
             else:
-                self._taken(msg, reply)
-                messages.append(msg)
+                core_msg = self._taken(msg, reply)
+                if core_msg is not None:
+                    messages.append(core_msg)
         return messages
 
-    def _taken(self, msg: Any, reply: ReplyTo | None) -> None:
-        """A message taken from the mailbox with :meth:`_burst` (replicas keep the reply)."""
+    def _reply_handle(self) -> ReplyTo | None:
+        """The current message's reply handle if it is an ask (we answer it ourselves)."""
+        try:
+            return self.context.reply_later()
+        except RuntimeError:
+            return None  # a tell: nobody waits for an answer
+
+    def _taken(self, msg: Any, reply: ReplyTo | None) -> Any:
+        """What the core sees of ``msg`` (None: nothing); answers asks it cannot."""
         if reply is not None:
             reply.fail(
                 TypeError(
                     f"{type(msg).__name__} is not an ask to {role_name(self.group, self.role)}"
                 )
             )
+        return msg
 
     BURST = 1024
     """Messages handled together in one core step at most."""
@@ -238,7 +296,9 @@ class AcceptorActor(_Role):
             self.observer.restarted(self.role, self.me, self.core)
 
     def receive(self, msg: Any) -> None:
-        self._step(self.core, self.core.handle_all(self._burst(msg), self.context.now()))
+        messages = self._burst(self._taken(msg, self._reply_handle()))
+        if messages:
+            self._step(self.core, self.core.handle_all(messages, self.context.now()))
 
 
 class LeaderActor(_Role):
@@ -265,6 +325,7 @@ class LeaderActor(_Role):
         self.core = Leader.restore(
             self.config, self.me, self._records(), self.context.random, self.options
         )
+        self._reported: str | None = None
         self._step(self.core, self.core.start(self.context.now()))
 
     @handler
@@ -272,16 +333,54 @@ class LeaderActor(_Role):
         self._step(self.core, self.core.tick(self.context.now()))
 
     def receive(self, msg: Any) -> None:
-        self._step(self.core, self.core.handle_all(self._burst(msg), self.context.now()))
+        messages = self._burst(self._taken(msg, self._reply_handle()))
+        if messages:
+            self._step(self.core, self.core.handle_all(messages, self.context.now()))
+
+    def _step(self, core: Any, effects: Effects) -> None:
+        super()._step(core, effects)
+        leader = self.leader_node()
+        if leader != self._reported:
+            self._reported = leader
+            replica = ActorRef(self.me, role_name(self.group, Role.REPLICA))
+            self.context.tell(replica, LeaderIs(leader))
+
+    def leader_node(self) -> str:
+        """The node whose leader leads, as far as this one knows ("" if it does not)."""
+        if self.core.is_active:
+            return self.me
+        ballot = self.core.following
+        if ballot == kb.NO_BALLOT:
+            return ""
+        index = kb.ballot_leader(ballot)
+        leaders = self.config.leaders
+        return leaders[index] if index < len(leaders) else ""
 
 
 def resolve_machine(machine: Any) -> Callable[[], StateMachine]:
-    """A factory of fresh state machines from a class, a factory, or ``"module:QualName"``."""
+    """A factory of fresh state machines from a class, a factory, or ``"module:QualName"``.
+
+    A path names a class of a module already imported in this process (a
+    node's apps): nothing is imported on behalf of a message.
+
+    Raises:
+        LookupError: the module is not loaded here, or has no such name.
+        TypeError: what was given makes no state machines.
+    """
     if isinstance(machine, str):
-        module, _, name = machine.partition(":")
-        target: Any = importlib.import_module(module)
-        for part in name.split("."):
-            target = getattr(target, part)
+        module_name, _, name = machine.partition(":")
+        module = sys.modules.get(module_name)
+        if module is None or not name:
+            raise LookupError(
+                f"state machine {machine} is not loaded on this node: import its module there "
+                "(e.g. with the node's --app option)"
+            )
+        target: Any = module
+        try:
+            for part in name.split("."):
+                target = getattr(target, part)
+        except AttributeError:
+            raise LookupError(f"module {module_name} has no {name}") from None
         machine = target
     if not callable(machine):
         raise TypeError(f"a state machine is given by its class or factory, not {machine!r}")
@@ -292,8 +391,11 @@ def resolve_machine(machine: Any) -> Callable[[], StateMachine]:
 class ReplicaActor(_Role):
     """The replica of ``group`` on this node (see :class:`~actorfw.paxos.Replica`).
 
-    Clients ask it a :class:`~actorfw.paxos.Request`; the answer is the
-    command's result, once it is decided and applied (rule 5).
+    Clients ask it a :class:`Submit` (answered with :class:`Answered`, which
+    names the leader) or a :class:`~actorfw.paxos.Request` (answered with the
+    bare result), once the command is decided and applied (rule 5). A
+    replica that knows another node leads passes a ``Submit`` on to that
+    node's replica, so that replicas do not race each other for slots.
 
     Args:
         group, nodes, observer: as for :class:`AcceptorActor`.
@@ -315,7 +417,9 @@ class ReplicaActor(_Role):
         super().__init__(group, nodes, observer)
         self.machine = resolve_machine(machine)
         self.options = options or ReplicaOptions()
-        self._waiting: dict[tuple[str, int], list[ReplyTo]] = {}
+        # (client, seq) -> who waits, and whether they asked with Submit (answer Answered)
+        self._waiting: dict[tuple[str, int], list[tuple[ReplyTo, bool]]] = {}
+        self.leader = ""
 
     def on_start(self) -> None:
         self.core = Replica.restore(
@@ -326,25 +430,34 @@ class ReplicaActor(_Role):
         self._rearm(self.core)
 
     def receive(self, msg: Any) -> None:
-        try:
-            reply = self.context.reply_later()
-        except RuntimeError:
-            reply = None  # a tell: nobody waits for an answer
-        self._taken(msg, reply)
-        self._step(self.core, self.core.handle_all(self._burst(msg), self.context.now()))
+        messages = self._burst(self._taken(msg, self._reply_handle()))
+        if messages:
+            self._step(self.core, self.core.handle_all(messages, self.context.now()))
 
-    def _taken(self, msg: Any, reply: ReplyTo | None) -> None:
-        if reply is None:
-            return
-        if type(msg) is Request:
+    def _taken(self, msg: Any, reply: ReplyTo | None) -> Any:
+        """Register who waits for ``msg``; returns what the core should see (None: nothing)."""
+        kind = type(msg)
+        if kind is LeaderIs:
+            self.leader = msg.node
+            return None
+        if kind is Submit or kind is Forward:
             command = msg.command
-            self._waiting.setdefault((command.client, command.seq), []).append(reply)
-        else:
-            reply.fail(
-                TypeError(
-                    f"{type(msg).__name__} is not an ask to {role_name(self.group, self.role)}"
-                )
-            )
+            waiter = reply if kind is Submit else msg.reply
+            if kind is Submit and self.leader and self.leader != self.me and waiter is not None:
+                # Not the leader's node: pass it on once, so replicas do not race for slots.
+                target = ActorRef(self.leader, role_name(self.group, Role.REPLICA))
+                self.context.tell(target, Forward(command, waiter))
+                return None
+            if waiter is not None:
+                self._waiting.setdefault((command.client, command.seq), []).append((waiter, True))
+            return Request(command)
+        if reply is None:
+            return msg
+        if kind is Request:
+            command = msg.command
+            self._waiting.setdefault((command.client, command.seq), []).append((reply, False))
+            return msg
+        return super()._taken(msg, reply)
 
     @handler
     def tick(self, msg: Tick) -> None:
@@ -352,5 +465,5 @@ class ReplicaActor(_Role):
 
     def _answer(self, responses: list[Any]) -> None:
         for response in responses:
-            for reply in self._waiting.pop((response.client, response.seq), ()):
-                reply.send(response.result)
+            for reply, wrapped in self._waiting.pop((response.client, response.seq), ()):
+                reply.send(Answered(response.result, self.leader) if wrapped else response.result)

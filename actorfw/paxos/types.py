@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from actorfw.core.codec import message
 from actorfw.kernels import ballot as kb
 from actorfw.paxos.messages import Response
 from actorfw.paxos.records import Record
@@ -134,6 +135,7 @@ class Config:
         return address in self.replicas
 
 
+@message(name="paxos.LeaderOptions")
 @dataclass(frozen=True)
 class LeaderOptions:
     """Tuning of a :class:`~actorfw.paxos.Leader` (times in seconds).
@@ -180,6 +182,7 @@ class LeaderOptions:
             raise ValueError("initial_leader must be a leader index or None")
 
 
+@message(name="paxos.ReplicaOptions")
 @dataclass(frozen=True)
 class ReplicaOptions:
     """Tuning of a :class:`~actorfw.paxos.Replica` (times in seconds).
