@@ -1,5 +1,6 @@
-"""The replicated key-value store: a state machine replicated by Multi-Paxos."""
+"""The replicated key-value store: a state machine replicated by Multi-Paxos, and its clients."""
 
+from actorfw.kv.client import KV, AsyncKV
 from actorfw.kv.machine import KVError, KVStateMachine
 
-__all__ = ["KVError", "KVStateMachine"]
+__all__ = ["KV", "AsyncKV", "KVError", "KVStateMachine"]

@@ -194,6 +194,20 @@ class Client:
                 "a blocking client call was made from driver code running on the client's "
                 "own loop (inside run/poll): it would wait for itself; await the ref's ask instead"
             )
+        future = self.start(main)
+        done, _ = concurrent.futures.wait([future], timeout)
+        if not done:
+            future.cancel()
+            raise SystemTimeout(f"the driver did not finish within {timeout:g}s")
+        return future.result()
+
+    def start(
+        self, main: Callable[[], Awaitable[Any]] | Coroutine[Any, Any, Any]
+    ) -> concurrent.futures.Future[Any]:
+        """Start driver code in the client without waiting for it; a future of its result.
+
+        Like :meth:`run`, but the calling thread goes on (to watch progress, say).
+        """
         client = self._client
 
         async def runner() -> Any:
@@ -204,12 +218,7 @@ class Client:
             )
             return await task
 
-        future = asyncio.run_coroutine_threadsafe(runner(), self._loop)
-        done, _ = concurrent.futures.wait([future], timeout)
-        if not done:
-            future.cancel()
-            raise SystemTimeout(f"the driver did not finish within {timeout:g}s")
-        return future.result()
+        return asyncio.run_coroutine_threadsafe(runner(), self._loop)
 
     def spawn(
         self,

@@ -291,14 +291,14 @@ class Simulation:
         """Run driver code to completion on virtual time and return its result.
 
         ``main`` (an ``async`` function or a coroutine) runs as a client of
-        node ``on`` (default: the first node): ``ref.tell`` and ``ref.ask``
-        inside it send from there.
+        node ``on`` (default: the first running node): ``ref.tell`` and
+        ``ref.ask`` inside it send from there.
 
         Raises:
             SimulationTimeout: it did not finish within ``timeout`` virtual seconds.
         """
         coroutine = main() if callable(main) else main
-        client = self._sim_node(on or next(iter(self.nodes))).engine.client
+        client = self._sim_node(on or self._first_running()).engine.client
         task: asyncio.Task[Any] = self.loop.create_task(
             coroutine,  # type: ignore[arg-type]
             context=client.bind(),
@@ -383,15 +383,18 @@ class Simulation:
         client = self._sim_node(on or self._near(target)).engine.client
         client.send(target, message)
 
+    def _first_running(self) -> str:
+        for name, node in self.nodes.items():
+            if node.running:
+                return name
+        raise RuntimeError("every node of the simulation is crashed")
+
     def _near(self, target: ActorRef) -> str:
         # A client beside the target if its node runs, else on the first running node.
         node = self.nodes.get(target.node)
         if node is not None and node.running:
             return target.node
-        for name, other in self.nodes.items():
-            if other.running:
-                return name
-        raise RuntimeError("every node of the simulation is crashed")
+        return self._first_running()
 
     # -- faults --------------------------------------------------------------------------
 

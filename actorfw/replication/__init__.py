@@ -1,0 +1,9 @@
+"""Replicated state machines for users: :func:`replicate` and exactly-once clients.
+
+See ``docs/replication.md``.
+"""
+
+from actorfw.replication.client import AsyncClient, Client, Unavailable, new_client_id
+from actorfw.replication.group import ReplicatedGroup, replicate
+
+__all__ = ["AsyncClient", "Client", "ReplicatedGroup", "Unavailable", "new_client_id", "replicate"]

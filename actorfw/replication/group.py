@@ -1,0 +1,128 @@
+"""Starting a state machine replicated on N nodes: :func:`replicate`.
+
+::
+
+    from actorfw import Simulation
+    from actorfw.replication import replicate
+
+    class Counter:                        # deterministic: same commands, same results
+        def __init__(self): self.n = 0
+        def apply(self, op): self.n += op; return self.n
+        def snapshot(self): return self.n
+        def restore(self, snapshot): self.n = snapshot
+
+    with Simulation(nodes=3) as sim:
+        group = replicate(sim, Counter, name="counter")
+        client = group.client()
+        assert client.call(5) == 5
+
+Each node runs the group's three Multi-Paxos roles (acceptor, leader,
+replica; see :mod:`actorfw.paxos.actors`); with ``2f+1`` nodes the group
+survives ``f`` failed nodes. On node processes the state machine class is
+named by its import path and must be imported on every node (its module
+among the nodes' apps).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from actorfw.core.refs import ActorRef
+from actorfw.paxos.actors import AcceptorActor, LeaderActor, ReplicaActor, role_name
+from actorfw.paxos.messages import Role
+from actorfw.paxos.types import LeaderOptions, ReplicaOptions
+from actorfw.replication.client import AsyncClient, Client, Runtime
+
+__all__ = ["ReplicatedGroup", "replicate"]
+
+
+def _machine_path(machine: Any) -> str:
+    if isinstance(machine, str):
+        return machine
+    if isinstance(machine, type):
+        if "<locals>" in machine.__qualname__:
+            raise TypeError(
+                f"{machine.__qualname__} is defined inside a function: define state machines at "
+                "module level so that every node can find them by path"
+            )
+        return f"{machine.__module__}:{machine.__qualname__}"
+    raise TypeError(f"a state machine is given by its class or 'module:QualName', not {machine!r}")
+
+
+class ReplicatedGroup:
+    """A running replicated state machine: its name and nodes, and clients for it."""
+
+    def __init__(self, runtime: Runtime, name: str, nodes: Sequence[str]) -> None:
+        self.runtime = runtime
+        self.name = name
+        self.nodes = list(nodes)
+
+    def client(
+        self,
+        client_id: str | None = None,
+        timeout: float = 1.0,
+        deadline: float = 10.0,
+        on: str | None = None,
+    ) -> Client:
+        """A blocking exactly-once client (see :class:`~actorfw.replication.Client`)."""
+        return Client(self.runtime, self.name, self.nodes, client_id, timeout, deadline, on)
+
+    def async_client(
+        self, client_id: str | None = None, timeout: float = 1.0, deadline: float = 10.0
+    ) -> AsyncClient:
+        """An exactly-once client for ``async`` code: actors, or a runtime's ``run``."""
+        return AsyncClient(self.name, self.nodes, client_id, timeout, deadline)
+
+    def refs(self, role: Role) -> list[ActorRef]:
+        """The refs of one role of the group, a node each."""
+        return [ActorRef(node, role_name(self.name, role)) for node in self.nodes]
+
+
+def replicate(
+    runtime: Any,
+    machine: Any,
+    nodes: Sequence[str] | None = None,
+    name: str = "rsm",
+    leader_options: LeaderOptions | None = None,
+    replica_options: ReplicaOptions | None = None,
+) -> ReplicatedGroup:
+    """Start ``machine`` replicated on ``nodes`` of ``runtime``; returns the group.
+
+    Args:
+        runtime: a :class:`~actorfw.Simulation` or an :class:`~actorfw.node.ActorSystem`
+            (anything with ``spawn(node, cls, *args, name=...)`` and ``run``).
+        machine: the state machine class (or ``"module:QualName"``): a
+            deterministic class with ``apply(op) -> result``, ideally with
+            ``snapshot()`` and ``restore(snapshot)`` (see ``docs/replication.md``).
+        nodes: where to run it (default: every node of the runtime).
+        name: the group's name, unique in the cluster; it prefixes its actors.
+        leader_options, replica_options: Multi-Paxos tuning.
+    """
+    members = list(nodes) if nodes is not None else list(runtime.nodes)
+    if not members:
+        raise ValueError("a replicated group needs at least one node")
+    path = _machine_path(machine)
+    machine_arg: Any = machine if not isinstance(machine, str) and _local(runtime) else path
+    for node in members:
+        runtime.spawn(node, AcceptorActor, name, members, name=role_name(name, Role.ACCEPTOR))
+        leader = role_name(name, Role.LEADER)
+        runtime.spawn(node, LeaderActor, name, members, None, leader_options, name=leader)
+        runtime.spawn(
+            node,
+            ReplicaActor,
+            name,
+            members,
+            machine_arg,
+            None,
+            replica_options,
+            name=role_name(name, Role.REPLICA),
+        )
+    return ReplicatedGroup(runtime, name, members)
+
+
+def _local(runtime: Any) -> bool:
+    # The simulator spawns in this process: a class may be passed as it is.
+    from actorfw.sim import Simulation
+
+    return isinstance(runtime, Simulation)

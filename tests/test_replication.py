@@ -1,0 +1,143 @@
+"""replicate() and its exactly-once clients, on the simulator."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from actorfw import Simulation
+from actorfw.check import History, KeyValue, check
+from actorfw.kv import KV, AsyncKV, KVError, KVStateMachine
+from actorfw.paxos.actors import Submit
+from actorfw.paxos.messages import Command, Role
+from actorfw.replication import Unavailable, replicate
+
+
+class Counter:
+    """A module-level state machine, as replicate() requires."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def apply(self, op: Any) -> Any:
+        self.n += op
+        return self.n
+
+    def snapshot(self) -> Any:
+        return self.n
+
+    def restore(self, snapshot: Any) -> None:
+        self.n = snapshot
+
+
+def test_counter_replicated_on_three_nodes() -> None:
+    with Simulation(nodes=3, seed=1) as sim:
+        group = replicate(sim, Counter, name="counter")
+        client = group.client(client_id="c1")
+        assert [client.call(n) for n in (5, 2, -1)] == [5, 7, 6]
+        assert client.leader in sim.nodes
+
+
+def test_kv_operations_and_errors() -> None:
+    with Simulation(nodes=3, seed=2) as sim:
+        kv = KV(replicate(sim, KVStateMachine, name="kv").client(client_id="c"))
+        assert kv.get("a") is None
+        kv.put("a", 1)
+        assert kv.get("a") == 1
+        assert kv.cas("a", 1, 2) is True
+        assert kv.cas("a", 1, 3) is False
+        assert kv.append("s", "x") == "x"
+        assert kv.append("s", "y") == "xy"
+        kv.delete("a")
+        assert kv.get("a") is None
+        with pytest.raises(KVError, match="does not hold a string"):
+            kv.put("n", 1)
+            kv.append("n", "z")
+        with pytest.raises(KVError, match="put None"):
+            kv.put("a", None)
+        assert kv.get("s") == "xy"  # a refused operation changed nothing
+
+
+def test_a_retried_command_runs_once() -> None:
+    # A command sent twice (a client retrying after a lost answer) is applied once,
+    # and the retry gets the first answer.
+    with Simulation(nodes=3, seed=3) as sim:
+        group = replicate(sim, Counter, name="counter")
+        replicas = group.refs(Role.REPLICA)
+
+        async def main() -> list[Any]:
+            command = Command("dup", 1, 10)
+            first = await replicas[0].ask(Submit(command), 5.0)
+            again = await replicas[1].ask(Submit(command), 5.0)
+            return [first.result, again.result]
+
+        assert sim.run(main) == [10, 10]
+        assert group.client(client_id="other").call(0) == 10
+
+
+def test_client_fails_over_when_the_leader_crashes() -> None:
+    with Simulation(nodes=3, seed=4) as sim:
+        group = replicate(sim, KVStateMachine, name="kv")
+        kv = KV(group.client(client_id="c", timeout=0.5))
+        kv.put("k", "v1")
+        leader = kv.client.leader
+        assert leader is not None
+        on = next(node for node in sim.nodes if node != leader)
+        kv = KV(group.client(client_id="c2", timeout=0.5, on=on))
+        sim.crash(leader)
+        kv.put("k", "v2")
+        assert kv.get("k") == "v2"
+        assert kv.client.leader not in (None, leader)
+        sim.restart(leader)
+        assert kv.get("k") == "v2"
+
+
+def test_unavailable_without_a_quorum() -> None:
+    with Simulation(nodes=3, seed=5) as sim:
+        group = replicate(sim, Counter, name="counter")
+        nodes = list(sim.nodes)
+        group.client(client_id="warm").call(1)
+        sim.crash(nodes[1])
+        sim.crash(nodes[2])
+        client = group.client(client_id="c", timeout=0.5, deadline=3.0, on=nodes[0])
+        with pytest.raises(Unavailable, match="may have lost its quorum"):
+            client.call(1)
+
+
+def test_concurrent_async_clients_are_linearizable() -> None:
+    with Simulation(nodes=3, seed=6) as sim:
+        group = replicate(sim, KVStateMachine, name="kv")
+        history = History()
+
+        async def worker(index: int) -> None:
+            kv = AsyncKV(group.async_client(client_id=f"w{index}", timeout=0.5))
+            for step in range(20):
+                key = f"k{step % 3}"
+                if step % 2:
+                    value = f"{index}-{step}"
+                    op = history.invoke(index, "put", key, value, time=sim.now)
+                    await kv.put(key, value)
+                    history.ok(op, None, time=sim.now)
+                else:
+                    op = history.invoke(index, "get", key, time=sim.now)
+                    result = await kv.get(key)
+                    history.ok(op, result, time=sim.now)
+
+        async def main() -> None:
+            await asyncio.gather(*(worker(index) for index in range(4)))
+
+        sim.run(main)
+        assert check(history, KeyValue()).ok
+
+
+def test_machines_must_be_importable_by_path() -> None:
+    class Local:
+        def apply(self, op: Any) -> Any:
+            return op
+
+    with Simulation(nodes=1) as sim, pytest.raises(TypeError, match="module level"):
+        replicate(sim, Local)
+    with Simulation(nodes=1) as sim, pytest.raises(TypeError, match="module:QualName"):
+        replicate(sim, 42)
