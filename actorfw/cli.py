@@ -5,9 +5,13 @@ Subcommands so far:
 - ``actorfw info``: the version and which kernels are active.
 - ``actorfw node``: run a node on this host (see ``docs/deployment.md``).
 - ``actorfw keys generate``: a CURVE key pair for a node.
+- ``actorfw kv``: get, put, delete, cas or append keys of a running
+  replicated KV store (see ``actorfw.kv.cli``).
 - ``actorfw bench kernels``: compiled kernels against their pure-Python
   twins, as a table or (``--json``) as JSON.
 - ``actorfw bench messaging``: actors on node processes against raw pyzmq.
+- ``actorfw bench paxos``: the replicated KV store on node processes:
+  committed commands per second and latency, beside a raw pyzmq round trip.
 """
 
 from __future__ import annotations
@@ -90,6 +94,12 @@ def _cmd_keys_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_kv(args: argparse.Namespace) -> int:
+    from actorfw.kv.cli import run
+
+    return run(args)
+
+
 def _peer_pairs(items: list[str], what: str) -> dict[str, str]:
     out = {}
     for item in items:
@@ -101,6 +111,7 @@ def _peer_pairs(items: list[str], what: str) -> dict[str, str]:
 
 
 def _cmd_node(args: argparse.Namespace) -> int:
+    import dataclasses
     import logging
 
     from actorfw.node.config import NodeSettings, load_curve, load_settings
@@ -130,6 +141,8 @@ def _cmd_node(args: argparse.Namespace) -> int:
                 apps=list(args.app),
                 curve=curve,
             )
+        if args.storage:
+            settings = dataclasses.replace(settings, storage=args.storage)
     except (ValueError, OSError) as error:
         print(f"actorfw node: {error}", file=sys.stderr)
         return 2
@@ -174,6 +187,41 @@ def _cmd_bench_messaging(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_paxos(args: argparse.Namespace) -> int:
+    from actorfw import __version__
+    from actorfw.bench.paxos import check_targets, render, run_paxos
+
+    def progress(text: str) -> None:
+        if not args.json:
+            print(f"measuring {text} ...", file=sys.stderr, flush=True)
+
+    scale = "quick" if args.quick else "full"
+    nodes = tuple(args.nodes) if args.nodes else (3, 5)
+    storages = tuple(args.storage) if args.storage else ("sqlite", "memory")
+    batches = tuple(args.batch) if args.batch else (1, 64)
+    try:
+        results = run_paxos(scale, nodes, storages, batches, args.clients, progress)
+    except ValueError as error:
+        print(f"actorfw bench paxos: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        doc = {
+            "actorfw": __version__,
+            "python": platform.python_version(),
+            "scale": scale,
+            "results": [r.as_dict() for r in results],
+            "targets": [c.as_dict() for c in check_targets(results)],
+        }
+        print(json.dumps(doc, indent=2))
+    else:
+        print(
+            f"actorfw {__version__} replicated KV store on node processes (ipc), beside a raw "
+            "pyzmq round trip in the same run (ratio = latency / raw round trip)\n"
+        )
+        print(render(results))
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     from actorfw import __version__
 
@@ -213,6 +261,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     node.add_argument("--data-dir", metavar="DIR", help="durable storage (default: ./data-NAME)")
     node.add_argument(
+        "--storage",
+        choices=["sqlite", "memory"],
+        help="sqlite: durable (default); memory: nothing survives a restart (overrides --config)",
+    )
+    node.add_argument(
         "--key", metavar="FILE", help="this node's .key_secret (CURVE, needed for tcp)"
     )
     node.add_argument("--peer-keys", metavar="DIR", help="a directory of the peers' .key files")
@@ -233,6 +286,14 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--dir", default=".", help="where to write NAME.key and NAME.key_secret")
     generate.add_argument("--overwrite", action="store_true", help="replace existing files")
     generate.set_defaults(run=_cmd_keys_generate)
+
+    from actorfw.kv.cli import add_arguments as add_kv_arguments
+
+    kv = commands.add_parser(
+        "kv", help="get, put, delete, cas or append keys of a running replicated KV store"
+    )
+    add_kv_arguments(kv)
+    kv.set_defaults(run=_cmd_kv)
 
     bench = commands.add_parser("bench", help="run a benchmark suite and print its table")
     suites = bench.add_subparsers(dest="suite", metavar="suite", required=True)
@@ -270,6 +331,43 @@ def _parser() -> argparse.ArgumentParser:
     )
     messaging.add_argument("--quick", action="store_true", help="tiny amounts: checks that it runs")
     messaging.set_defaults(run=_cmd_bench_messaging)
+    paxos = suites.add_parser(
+        "paxos",
+        help="the replicated KV store on node processes",
+        description="Committed commands per second (many concurrent clients) and one client's "
+        "latency p50/p99 of the Multi-Paxos replicated KV store on node processes, for each "
+        "number of nodes, storage and batch size, beside a raw pyzmq round trip measured in "
+        "the same run. A full run takes a few minutes.",
+    )
+    paxos.add_argument("--json", action="store_true", help="print the figures as JSON")
+    paxos.add_argument(
+        "--nodes",
+        action="append",
+        type=int,
+        metavar="N",
+        help="cluster size (repeat; default 3, 5)",
+    )
+    paxos.add_argument(
+        "--storage",
+        action="append",
+        choices=["sqlite", "memory"],
+        help="the nodes' storage (repeat; default both)",
+    )
+    paxos.add_argument(
+        "--batch",
+        action="append",
+        type=int,
+        metavar="N",
+        help="commands at most per slot, ReplicaOptions.max_batch (repeat; default 1, 64)",
+    )
+    paxos.add_argument(
+        "--clients",
+        type=int,
+        metavar="N",
+        help="concurrent clients for throughput (default 256; 4 with --quick)",
+    )
+    paxos.add_argument("--quick", action="store_true", help="tiny amounts: checks that it runs")
+    paxos.set_defaults(run=_cmd_bench_paxos)
     return parser
 
 

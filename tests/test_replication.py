@@ -12,7 +12,7 @@ from actorfw.check import History, KeyValue, check
 from actorfw.kv import KV, AsyncKV, KVError, KVStateMachine
 from actorfw.paxos.actors import Submit
 from actorfw.paxos.messages import Command, Role
-from actorfw.replication import Unavailable, replicate
+from actorfw.replication import Client, Unavailable, replicate
 
 
 class Counter:
@@ -104,6 +104,16 @@ def test_unavailable_without_a_quorum() -> None:
         client = group.client(client_id="c", timeout=0.5, deadline=3.0, on=nodes[0])
         with pytest.raises(Unavailable, match="may have lost its quorum"):
             client.call(1)
+
+
+def test_a_wrong_group_name_fails_at_once() -> None:
+    with Simulation(nodes=3, seed=7) as sim:
+        replicate(sim, Counter, name="counter")
+        client = Client(sim, "countr", list(sim.nodes), "c")
+        started = sim.now
+        with pytest.raises(Unavailable, match="is the group's name right"):
+            client.call(1)
+        assert sim.now - started < 1.0
 
 
 def test_concurrent_async_clients_are_linearizable() -> None:

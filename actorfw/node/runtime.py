@@ -1,7 +1,8 @@
 """A node process: the engine on a real event loop, ZeroMQ sockets, and storage on disk.
 
 :class:`NodeRuntime` assembles a node from its :class:`~actorfw.node.config.NodeSettings`:
-it imports the node's apps, opens its storage in the data directory, reads
+it imports the node's apps, opens its storage in the data directory (or, with
+``storage = "memory"``, keeps it in memory, where nothing survives a restart), reads
 and bumps its incarnation, binds its ROUTER, starts the engine and its
 configured top-level actors. :func:`run_node` is the body of a node process
 (``actorfw node`` and :class:`~actorfw.node.system.ActorSystem` both use it):
@@ -26,6 +27,7 @@ from typing import Any
 
 from actorfw.core.actor import actor_class
 from actorfw.core.node import Node
+from actorfw.core.storage import MemoryBackend, StorageBackend
 from actorfw.node.config import NodeSettings
 from actorfw.node.storage import SqliteBackend
 from actorfw.node.transport import ZmqTransport
@@ -68,7 +70,7 @@ class NodeRuntime:
         self.settings = settings
         self.engine: Node | None = None
         self.transport: ZmqTransport | None = None
-        self.storage: SqliteBackend | None = None
+        self.storage: StorageBackend | None = None
 
     async def start(self) -> None:
         """Bring the node up; raises if anything is wrong (bad app, endpoint taken, ...)."""
@@ -77,7 +79,7 @@ class NodeRuntime:
             importlib.import_module(module)
         loop = asyncio.get_running_loop()
         incarnation = next_incarnation(settings.data_dir)
-        self.storage = SqliteBackend(Path(settings.data_dir) / "storage.sqlite3", loop)
+        self.storage = _open_storage(settings, loop)
         transport = ZmqTransport(
             settings.name,
             loop,
@@ -116,7 +118,13 @@ class NodeRuntime:
                     "add its module to the node's apps"
                 )
             engine.spawn(cls, *spec.args, name=spec.name, **spec.kwargs)
-        log.info("[%s] node up at %s (incarnation %d)", settings.name, transport.bound, incarnation)
+        log.info(
+            "[%s] node up at %s (incarnation %d, %s storage)",
+            settings.name,
+            transport.bound,
+            incarnation,
+            settings.storage,
+        )
 
     async def stop(self, linger: float | None = None) -> None:
         """Stop gracefully: actors, then outgoing messages, then sockets and storage.
@@ -133,8 +141,18 @@ class NodeRuntime:
             await self.engine.stop()
         if self.transport is not None:
             self.transport.close(linger, unreachable=down)
-        if self.storage is not None:
+        if isinstance(self.storage, SqliteBackend):
             self.storage.close()
+
+
+def _open_storage(settings: NodeSettings, loop: asyncio.AbstractEventLoop) -> StorageBackend:
+    """The node's storage backend, as ``settings.storage`` chooses."""
+    if settings.storage == "memory":
+        # The simulator's backend, with flushes that take no time: a sync is
+        # complete when it is returned. Its crash model goes unused: a
+        # process that dies takes all of it along.
+        return MemoryBackend(lambda _delay, flush: flush(), lambda: 0.0, loop.create_future)
+    return SqliteBackend(Path(settings.data_dir) / "storage.sqlite3", loop)
 
 
 def _watch_parent(loop: asyncio.AbstractEventLoop, on_death: Callable[[], None]) -> None:

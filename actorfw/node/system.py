@@ -131,6 +131,10 @@ class Client:
         transport.after_input = client.pump
         transport.on_traffic = client.heard_from
         transport.start()
+        # Open a connection to every node now: a node answers a client only over a
+        # connection the client opened, and a command passed on to another node's
+        # replica is answered from there.
+        transport.connect_all()
         self._transport = transport
         return client
 
@@ -331,6 +335,10 @@ class ActorSystem(Client):
         max_message_size: bytes a message may carry; larger ones are refused.
         transport: ``"ipc"`` (default) or ``"tcp"`` on 127.0.0.1, with CURVE
             keys made for the occasion (in the base directory).
+        storage: every node's storage: ``"sqlite"`` (default; durable, on
+            disk) or ``"memory"`` (syncs complete at once and a restarted node
+            comes back with empty storage; see
+            :class:`~actorfw.node.config.NodeSettings`).
 
     Scripts that create one must guard their entry point with
     ``if __name__ == "__main__":``: node processes are started with the
@@ -347,9 +355,12 @@ class ActorSystem(Client):
         log_level: int = logging.WARNING,
         max_message_size: int = 64 << 20,
         transport: str = "ipc",
+        storage: str = "sqlite",
     ) -> None:
         if transport not in ("ipc", "tcp"):
             raise ValueError(f"transport is 'ipc' or 'tcp', not {transport!r}")
+        if storage not in ("sqlite", "memory"):
+            raise ValueError(f"storage is 'sqlite' or 'memory', not {storage!r}")
         names = [f"n{i + 1}" for i in range(nodes)] if isinstance(nodes, int) else list(nodes)
         if not names or len(set(names)) != len(names):
             raise ValueError(f"an actor system needs distinct node names, not {names!r}")
@@ -380,6 +391,7 @@ class ActorSystem(Client):
                 engine=self.node_config,
                 max_message_size=max_message_size,
                 curve=curves.get(name),
+                storage=storage,
             )
             self._members[name] = _Member(settings)
         if transport == "ipc":

@@ -94,21 +94,26 @@ class AsyncClient:
             command = Command(self.client_id, self.seq, op)
             loop = asyncio.get_running_loop()
             give_up = loop.time() + self.deadline
-            tried: list[str] = []
+            attempts = 0
+            pause = 0.02
             while True:
+                missing: set[str] = set()  # nodes that run no replica of the group
                 for node in self._candidates():
                     remaining = give_up - loop.time()
                     if remaining <= 0:
                         raise Unavailable(
                             f"no replica of group {self.group!r} answered command {self.seq} of "
-                            f"client {self.client_id} within {self.deadline:g}s (asked: "
-                            f"{', '.join(tried) or 'none'}); the group may have lost its quorum"
+                            f"client {self.client_id} within {self.deadline:g}s ({attempts} "
+                            f"attempts on {', '.join(self.nodes)}); the group may have lost "
+                            "its quorum"
                         )
                     replica = ActorRef(node, role_name(self.group, Role.REPLICA))
-                    tried.append(node)
+                    attempts += 1
                     try:
                         answer = await replica.ask(Submit(command), min(self.timeout, remaining))
-                    except (AskTimeout, NodeDown, ActorNotFound):
+                    except (AskTimeout, NodeDown, ActorNotFound) as error:
+                        if isinstance(error, ActorNotFound):
+                            missing.add(node)
                         self._next += 1
                         if self.leader == node:
                             self.leader = None
@@ -117,6 +122,14 @@ class AsyncClient:
                         raise TypeError(f"replica {replica.path} answered {answer!r}, not Answered")
                     self.leader = answer.leader or node
                     return answer.result
+                if missing == set(self.nodes):
+                    raise Unavailable(
+                        f"no node runs a replica of group {self.group!r} (asked "
+                        f"{', '.join(self.nodes)}): is the group's name right?"
+                    )
+                # A round without an answer: back off a little before the next.
+                await asyncio.sleep(min(pause, max(0.0, give_up - loop.time())))
+                pause = min(2 * pause, 0.5)
 
 
 class Runtime(Protocol):

@@ -34,7 +34,7 @@ from actorfw.paxos.messages import Role
 from actorfw.paxos.types import LeaderOptions, ReplicaOptions
 from actorfw.replication.client import AsyncClient, Client, Runtime
 
-__all__ = ["ReplicatedGroup", "replicate"]
+__all__ = ["ReplicatedGroup", "group_roles", "replicate"]
 
 
 def _machine_path(machine: Any) -> str:
@@ -105,20 +105,35 @@ def replicate(
     path = _machine_path(machine)
     machine_arg: Any = machine if not isinstance(machine, str) and _local(runtime) else path
     for node in members:
-        runtime.spawn(node, AcceptorActor, name, members, name=role_name(name, Role.ACCEPTOR))
-        leader = role_name(name, Role.LEADER)
-        runtime.spawn(node, LeaderActor, name, members, None, leader_options, name=leader)
-        runtime.spawn(
-            node,
-            ReplicaActor,
-            name,
-            members,
-            machine_arg,
-            None,
-            replica_options,
-            name=role_name(name, Role.REPLICA),
-        )
+        for cls, args, actor in group_roles(
+            name, members, machine_arg, leader_options, replica_options
+        ):
+            runtime.spawn(node, cls, *args, name=actor)
     return ReplicatedGroup(runtime, name, members)
+
+
+def group_roles(
+    group: str,
+    members: list[str],
+    machine: Any,
+    leader_options: LeaderOptions | None = None,
+    replica_options: ReplicaOptions | None = None,
+) -> list[tuple[type[Any], tuple[Any, ...], str]]:
+    """The (actor class, constructor arguments, actor name) of each role of ``group`` on a node.
+
+    What :func:`replicate` spawns on every member, and a node's ``[[replicated]]``
+    configuration section starts, in the order to start them: the replica
+    before the leader, which tells its local replica who leads as it starts.
+    """
+    return [
+        (AcceptorActor, (group, members), role_name(group, Role.ACCEPTOR)),
+        (
+            ReplicaActor,
+            (group, members, machine, None, replica_options),
+            role_name(group, Role.REPLICA),
+        ),
+        (LeaderActor, (group, members, None, leader_options), role_name(group, Role.LEADER)),
+    ]
 
 
 def _local(runtime: Any) -> bool:
