@@ -1,7 +1,8 @@
 """An in-memory, deterministic harness for the Paxos cores: a cluster you drive by hand.
 
 A :class:`Cluster` holds one acceptor, one leader and one replica per node
-(``n1``, ``n2``, ...), a key-value state machine per replica, the records
+(``n1``, ``n2``, ...), a key-value state machine per replica (it snapshots,
+and answers ``get`` as a read-only query), the records
 each role persisted (through :func:`storage_ops`, as a real driver would),
 clients, a fake clock and one queue of messages in flight. Nothing moves
 unless the test says so: deliver a message (or all of them), drop,
@@ -34,10 +35,13 @@ from actorfw.paxos import (
     Config,
     Decision,
     Effects,
+    InstallSnapshot,
     Invariants,
     Leader,
     LeaderMode,
     LeaderOptions,
+    LeaseGrant,
+    LeaseRequest,
     P1a,
     P1b,
     P2a,
@@ -46,6 +50,9 @@ from actorfw.paxos import (
     Pong,
     Progress,
     Propose,
+    Read,
+    ReadIndex,
+    ReadIndexReply,
     Replica,
     ReplicaOptions,
     Request,
@@ -71,6 +78,12 @@ KIND: dict[type, str] = {
     Progress: "progress",
     CatchUp: "catchup",
     CatchUpReply: "catchup-reply",
+    InstallSnapshot: "snapshot",
+    LeaseRequest: "lease",
+    LeaseGrant: "lease-grant",
+    Read: "read",
+    ReadIndex: "read-index",
+    ReadIndexReply: "read-index-reply",
 }
 """Message type -> the short name scenario files use."""
 
@@ -83,11 +96,30 @@ class KeyValueStore:
     Operations (tuples): ``("put", key, value)`` -> ``"ok"``; ``("get", key)``
     -> the value or None; ``("incr", key)`` -> the new count (so every
     execution of a command is visible); anything else -> an error string.
+    ``executed`` counts the operations applied (in the snapshot too, so it
+    stays the count of the state's history); ``queried`` the reads served
+    by :meth:`query`, which change nothing.
     """
 
     def __init__(self) -> None:
         self.data: dict[str, Any] = {}
         self.executed = 0
+        self.queried = 0
+
+    def snapshot(self) -> tuple[dict[str, Any], int]:
+        return dict(self.data), self.executed
+
+    def restore(self, snapshot: Any) -> None:
+        data, executed = snapshot
+        self.data = dict(data)
+        self.executed = executed
+
+    def is_read_only(self, operation: Any) -> bool:
+        return type(operation) is tuple and len(operation) == 2 and operation[0] == "get"
+
+    def query(self, operation: Any) -> Any:
+        self.queried += 1
+        return self.data.get(operation[1])
 
     def apply(self, operation: Any) -> Any:
         self.executed += 1
@@ -132,6 +164,10 @@ class Client:
     pending: dict[int, Command] = field(default_factory=dict)
     sent_at: dict[int, float] = field(default_factory=dict)
     results: dict[int, Any] = field(default_factory=dict)
+    reads: set[int] = field(default_factory=set)
+    """Seqs sent as :class:`Read`."""
+    by_lease: set[int] = field(default_factory=set)
+    """Seqs whose (first) answer was served by lease."""
 
 
 class Cluster:
@@ -147,6 +183,10 @@ class Cluster:
             restart a crashed role); off, records are counted and dropped.
         client_retry: clients re-send an unanswered command after this long
             (to the next replica in turn); None: only on request (``retry``).
+        clock_rates: node -> how fast its clock runs (default 1.0): the
+            node's cores see ``now * rate`` (drift tests of leases).
+        after_step: called with ``(role, node, core, effects)`` after every
+            core step (bounds checked "at all times").
     """
 
     def __init__(
@@ -160,6 +200,8 @@ class Cluster:
         wire: bool = False,
         client_retry: float | None = None,
         store: bool = True,
+        clock_rates: dict[str, float] | None = None,
+        after_step: Callable[[Role, str, Any, Effects], None] | None = None,
     ) -> None:
         names = [f"n{i}" for i in range(1, nodes + 1)] if isinstance(nodes, int) else nodes
         self.names = names
@@ -169,6 +211,8 @@ class Cluster:
         self.leader_options = leader_options or LeaderOptions()
         self.replica_options = replica_options or ReplicaOptions()
         self.now = 0.0
+        self.clock_rates = dict(clock_rates or {})
+        self.after_step = after_step
         self.wire = wire
         self.store = store
         self.client_retry = client_retry
@@ -203,9 +247,13 @@ class Cluster:
         self.started = True
         for node, leader in self.leaders.items():
             if leader is not None:
-                self._after(Role.LEADER, node, leader.start(self.now))
+                self._after(Role.LEADER, node, leader.start(self.time_at(node)))
 
     # -- the step ----------------------------------------------------------------------------
+
+    def time_at(self, node: str) -> float:
+        """What ``node``'s clock reads now (``now`` times its clock rate)."""
+        return self.now * self.clock_rates.get(node, 1.0)
 
     def core(self, role: Role, node: str) -> Any:
         """The live core of ``role`` at ``node`` (None if crashed)."""
@@ -235,6 +283,8 @@ class Cluster:
                 checker.leader_step(node, self.leaders[node], effects)  # type: ignore[arg-type]
             else:
                 checker.replica_step(node, self.replicas[node], effects)  # type: ignore[arg-type]
+        if self.after_step is not None:
+            self.after_step(role, node, self.core(role, node), effects)
         if lose_sends:
             return
         for dst, message in effects.send:
@@ -278,7 +328,8 @@ class Cluster:
             self.stats["to_crashed"] += 1
             return
         self.stats["delivered"] += 1
-        self._after(env.role, env.dst, core.handle(message, self.now), lose_sends=crash_mid_step)
+        now = self.time_at(env.dst)
+        self._after(env.role, env.dst, core.handle(message, now), lose_sends=crash_mid_step)
         if crash_mid_step:
             self.crash_node(env.dst)
 
@@ -347,7 +398,7 @@ class Cluster:
             core = self.core(role, node)
             if core is not None:
                 self.stats["delivered"] += len(messages)
-                self._after(role, node, core.handle_all(messages, self.now))
+                self._after(role, node, core.handle_all(messages, self.time_at(node)))
         return len(chosen)
 
     def drop(self, envelopes: Iterable[Envelope]) -> int:
@@ -388,7 +439,7 @@ class Cluster:
         self.incarnation[(role, node)] += 1
         if role is Role.ACCEPTOR:
             records = records_from_storage(sorted(self.storage[(role, node)].items()))
-            acceptor = Acceptor.restore(self.config, node, records)
+            acceptor = Acceptor.restore(self.config, node, records, now=self.time_at(node))
             self.acceptors[node] = acceptor
             if self.checker is not None:
                 self.checker.acceptor_restarted(node, acceptor)
@@ -397,7 +448,7 @@ class Cluster:
             leader = self._new_leader(node, records)
             self.leaders[node] = leader
             if self.started:
-                self._after(role, node, leader.start(self.now))
+                self._after(role, node, leader.start(self.time_at(node)))
         else:
             records = records_from_storage(sorted(self.storage[(role, node)].items()))
             self.machines[node] = KeyValueStore()
@@ -452,6 +503,18 @@ class Cluster:
         self._enqueue(name, client.via, Request(command))
         return command
 
+    def read(self, name: str, op: Any, via: str | None = None) -> Command:
+        """Client ``name`` sends its next command as a :class:`Read` (served by lease if it can)."""
+        client = self.client(name, via)
+        client.seq += 1
+        command = Command(name, client.seq, op)
+        client.pending[client.seq] = command
+        client.sent[client.seq] = command
+        client.sent_at[client.seq] = self.now
+        client.reads.add(client.seq)
+        self._enqueue(name, client.via, Read(command))
+        return command
+
     def retry(self, name: str, via: str | None = None, seq: int | None = None) -> int:
         """Client ``name`` re-sends its unanswered commands, or command ``seq`` even if answered."""
         client = self.client(name, via)
@@ -459,8 +522,12 @@ class Cluster:
         for number, command in commands.items():
             if number in client.pending:
                 client.sent_at[number] = self.now
-            self._enqueue(name, client.via, Request(command))
+            self._enqueue(name, client.via, self._ask(client, number, command))
         return len(commands)
+
+    @staticmethod
+    def _ask(client: Client, seq: int, command: Command) -> Request | Read:
+        return Read(command) if seq in client.reads else Request(command)
 
     def _client_response(self, name: str, response: Response) -> None:
         client = self.clients.get(name)
@@ -469,6 +536,8 @@ class Cluster:
         if response.seq in client.pending:
             del client.pending[response.seq]
             del client.sent_at[response.seq]
+        if response.seq not in client.results and response.by_lease:
+            client.by_lease.add(response.seq)
         client.results.setdefault(response.seq, response.result)
 
     def _tick_clients(self) -> None:
@@ -480,7 +549,8 @@ class Cluster:
                 client.via = self.names[(self.names.index(client.via) + 1) % len(self.names)]
                 for seq in due:
                     client.sent_at[seq] = self.now
-                    self._enqueue(client.name, client.via, Request(client.pending[seq]))
+                    ask = self._ask(client, seq, client.pending[seq])
+                    self._enqueue(client.name, client.via, ask)
 
     def unanswered(self) -> int:
         """Commands submitted and not answered yet."""
@@ -493,10 +563,10 @@ class Cluster:
         for node in self.names:
             leader = self.leaders[node]
             if leader is not None:
-                self._after(Role.LEADER, node, leader.tick(self.now))
+                self._after(Role.LEADER, node, leader.tick(self.time_at(node)))
             replica = self.replicas[node]
             if replica is not None:
-                self._after(Role.REPLICA, node, replica.tick(self.now))
+                self._after(Role.REPLICA, node, replica.tick(self.time_at(node)))
         self._tick_clients()
 
     def advance(self, seconds: float) -> None:
@@ -506,14 +576,13 @@ class Cluster:
 
     def next_deadline(self) -> float | None:
         """The earliest deadline of any live core or client."""
-        deadlines = [
-            d
-            for d in (
-                [lead.next_deadline() for lead in self.leaders.values() if lead is not None]
-                + [rep.next_deadline() for rep in self.replicas.values() if rep is not None]
-            )
-            if d is not None
-        ]
+        deadlines = []
+        for node in self.names:
+            rate = self.clock_rates.get(node, 1.0)
+            for core in (self.leaders[node], self.replicas[node]):
+                deadline = core.next_deadline() if core is not None else None
+                if deadline is not None:
+                    deadlines.append(deadline / rate)
         if self.client_retry is not None:
             deadlines.extend(
                 at + self.client_retry for c in self.clients.values() for at in c.sent_at.values()
@@ -564,6 +633,16 @@ class Cluster:
                 if batch is not None:
                     return batch
         return None
+
+    def stored(self, role: Role, node: str) -> int:
+        """Keys the role at ``node`` holds in its durable store."""
+        return len(self.storage[(role, node)])
+
+    def collect(self, node: str, below: int) -> None:
+        """Make the acceptor at ``node`` collect below ``below`` (if it is up)."""
+        acceptor = self.acceptors[node]
+        if acceptor is not None:
+            self._after(Role.ACCEPTOR, node, acceptor.collect(below))
 
     def settled(self) -> bool:
         """No unanswered command, and every live replica applied the same number of slots."""

@@ -7,6 +7,12 @@ reordering network), then stops the faults and lets every client finish.
 It returns what a test checks: the client history (for linearizability),
 the invariant violations the roles' steps showed (for "one command per
 slot"), and whether the clients finished in time after the faults stopped.
+
+Compaction runs with tiny intervals (a snapshot every 4 applied slots,
+keeping 2 in the log; a collection every 4 slots a majority applied), so
+snapshots, truncation, collection and catch-up by snapshot all happen under
+the faults. ``leases=True`` turns leader leases on and sends every ``get``
+as a :class:`~actorfw.paxos.Read`.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -22,15 +29,21 @@ from actorfw.check import History
 from actorfw.core.errors import ActorNotFound
 from actorfw.kv import KVStateMachine
 from actorfw.paxos import (
+    Collected,
     Command,
     Config,
+    InstallSnapshot,
     Invariants,
     InvariantViolation,
+    LeaderOptions,
+    Read,
     ReplicaOptions,
     Request,
     Role,
+    Snapshotted,
+    Truncated,
 )
-from actorfw.paxos.actors import AcceptorActor, LeaderActor, ReplicaActor, role_name
+from actorfw.paxos.actors import AcceptorActor, Answered, LeaderActor, ReplicaActor, role_name
 
 GROUP = "kv"
 CLIENT_NODE = "clients"
@@ -38,14 +51,37 @@ CLIENT_NODE = "clients"
 KEYS = ("x", "y", "z")
 FAULTY = NetworkConfig(latency=(0.0005, 0.01), drop=0.02, duplicate=0.02, reorder=True)
 CALM = NetworkConfig(latency=(0.0005, 0.002))
+SNAPSHOT_INTERVAL = 4
+LOG_TAIL = 2
+COLLECT_INTERVAL = 4
+LEASE = LeaderOptions(lease_duration=1.0, max_drift=0.05, collect_interval=COLLECT_INTERVAL)
+
+
+class ReadableKV(KVStateMachine):
+    """The KV machine, able to serve ``get`` by lease (a :class:`~actorfw.paxos.Querying`)."""
+
+    def is_read_only(self, operation: Any) -> bool:
+        return (
+            isinstance(operation, (list, tuple)) and len(operation) >= 2 and operation[0] == "get"
+        )
+
+    def query(self, operation: Any) -> Any:
+        return self.apply(operation)  # a get changes nothing
 
 
 class Observer:
-    """Feeds every role step to the invariant checker; keeps violations rather than raising them."""
+    """Feeds every role step to the invariant checker; keeps violations rather than raising them.
+
+    Also counts what compaction and leases did (``counts``): snapshots
+    persisted, snapshots sent to peers, log truncations, collections, reads
+    served by lease.
+    """
 
     def __init__(self, nodes: list[str], window: int) -> None:
-        self.checker = Invariants(Config.colocated(nodes), window)
+        # Storage may lose unsynced writes at a crash: count what acceptors sent.
+        self.checker = Invariants(Config.colocated(nodes), window, lossy_storage=True)
         self.violations: list[str] = []
+        self.counts: Counter[str] = Counter()
 
     def _guard(self, check: Callable[[], None]) -> None:
         try:
@@ -54,34 +90,70 @@ class Observer:
             self.violations.append(str(violation))
 
     def __call__(self, role: Role, node: str, core: Any, effects: Any) -> None:
-        step = {
+        step: Callable[[str, Any, Any], None] = {  # type: ignore[assignment]
             Role.ACCEPTOR: self.checker.acceptor_step,
             Role.LEADER: self.checker.leader_step,
             Role.REPLICA: self.checker.replica_step,
         }[role]
         self._guard(lambda: step(node, core, effects))
+        for record in effects.persist:
+            kind = type(record)
+            if kind in _COUNTED:
+                self.counts[_COUNTED[kind]] += 1
+        for _, message in effects.send:
+            if type(message) is InstallSnapshot:
+                self.counts["snapshots sent"] += 1
+        for response in effects.responses:
+            if response.by_lease:
+                self.counts["reads by lease"] += 1
+
+    def delivered(self, role: Role, node: str, sends: list[tuple[str, Any]]) -> None:
+        if role is Role.ACCEPTOR:
+            self._guard(lambda: self.checker.acceptor_sent(node, (m for _, m in sends)))
+        elif role is Role.LEADER:
+            self._guard(lambda: self.checker.leader_sent(node, (m for _, m in sends)))
 
     def restarted(self, role: Role, node: str, core: Any) -> None:
         if role is Role.ACCEPTOR:
             self._guard(lambda: self.checker.acceptor_restarted(node, core))
         elif role is Role.REPLICA:
             self._guard(lambda: self.checker.replica_restarted(node, core))
+        else:
+            self._guard(lambda: self.checker.leader_restarted(node, core))
+
+
+_COUNTED = {Snapshotted: "snapshots persisted", Truncated: "truncations", Collected: "collections"}
 
 
 def start_group(
-    sim: Simulation, nodes: list[str], observer: Observer | None, max_batch: int = 64
+    sim: Simulation,
+    nodes: list[str],
+    observer: Observer | None,
+    max_batch: int = 64,
+    *,
+    replica_options: ReplicaOptions | None = None,
+    leader_options: LeaderOptions | None = None,
+    machine: type = KVStateMachine,
 ) -> None:
     """The three roles of the KV group on every node."""
-    options = ReplicaOptions(max_batch=max_batch)
+    options = replica_options or ReplicaOptions(max_batch=max_batch)
     for node in nodes:
         sim.spawn(node, AcceptorActor, GROUP, nodes, observer, name=role_name(GROUP, Role.ACCEPTOR))
-        sim.spawn(node, LeaderActor, GROUP, nodes, observer, name=role_name(GROUP, Role.LEADER))
+        sim.spawn(
+            node,
+            LeaderActor,
+            GROUP,
+            nodes,
+            observer,
+            leader_options,
+            name=role_name(GROUP, Role.LEADER),
+        )
         sim.spawn(
             node,
             ReplicaActor,
             GROUP,
             nodes,
-            KVStateMachine,
+            machine,
             observer,
             options,
             name=role_name(GROUP, Role.REPLICA),
@@ -99,6 +171,7 @@ class Outcome:
     operations: int
     faults: list[str]
     sim_time: float
+    counts: Counter[str] = dataclasses.field(default_factory=Counter)
 
 
 def _operation(rng: random.Random, client: str, n: int) -> tuple[str, str, Any]:
@@ -121,6 +194,7 @@ async def _client(
     rng: random.Random,
     until: float,
     after: int,
+    leases: bool = False,
 ) -> None:
     """Operations one at a time while the faults last, then ``after`` more."""
     home = rng.choice(nodes)
@@ -134,14 +208,17 @@ async def _client(
         command = Command(name, n, [f, key, value])
         op = history.invoke(name, f, key, value, time=sim.now)
         replica = home
+        ask: Request | Read = Read(command) if leases and f == "get" else Request(command)
         for _ in range(6):
             try:
                 result = await ActorRef(replica, role_name(GROUP, Role.REPLICA)).ask(
-                    Request(command), timeout=1.5
+                    ask, timeout=1.5
                 )
             except (AskTimeout, NodeDown, ActorNotFound):
                 replica = rng.choice(nodes)  # retry elsewhere: the same (client, seq) runs once
                 continue
+            if type(result) is Answered:
+                result = result.result
             history.ok(op, result, time=sim.now)
             break
         else:
@@ -210,7 +287,8 @@ def _active_leader(sim: Simulation, nodes: list[str]) -> str | None:
         if not sim_node.running:
             continue
         cell = sim.node(node).cells.get(role_name(GROUP, Role.LEADER))
-        if cell is not None and cell.instance is not None and cell.instance.core.is_active:
+        leader = getattr(cell.instance, "core", None) if cell is not None else None
+        if leader is not None and leader.is_active:
             return node
     return None
 
@@ -222,17 +300,27 @@ def run(
     operations: int = 5,
     fault_time: float = 6.0,
     settle_time: float = 60.0,
+    leases: bool = False,
 ) -> Outcome:
     """One seeded run (see the module documentation)."""
     names = [f"n{i + 1}" for i in range(nodes)]
     rng = random.Random(seed)
     history = History()
-    observer = Observer(names, ReplicaOptions().window)
+    replica_options = ReplicaOptions(snapshot_interval=SNAPSHOT_INTERVAL, log_tail=LOG_TAIL)
+    leader_options = LEASE if leases else LeaderOptions(collect_interval=COLLECT_INTERVAL)
+    observer = Observer(names, replica_options.window)
     faults: list[str] = []
     with Simulation(
         [*names, CLIENT_NODE], seed=seed, network=FAULTY, lose_unsynced="prefix"
     ) as sim:
-        start_group(sim, names, observer)
+        start_group(
+            sim,
+            names,
+            observer,
+            replica_options=replica_options,
+            leader_options=leader_options,
+            machine=ReadableKV if leases else KVStateMachine,
+        )
         until = sim.now + fault_time
 
         async def main() -> bool:
@@ -246,6 +334,7 @@ def run(
                         random.Random(rng.getrandbits(64)),
                         until,
                         operations,
+                        leases,
                     )
                 )
                 for i in range(clients)
@@ -260,5 +349,12 @@ def run(
 
         finished = sim.run(main, on=CLIENT_NODE, timeout=fault_time + settle_time + 30.0)
         return Outcome(
-            seed, history, observer.violations, finished, len(history.operations), faults, sim.now
+            seed,
+            history,
+            observer.violations,
+            finished,
+            len(history.operations),
+            faults,
+            sim.now,
+            observer.counts,
         )

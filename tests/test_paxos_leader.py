@@ -338,22 +338,25 @@ def test_proposals_below_a_replicas_slot_out_are_dropped() -> None:
     assert sent(leader.handle(propose(3, 5), 0.0), P2a)[0][1].slots.tolist() == [5]
 
 
-def test_decided_batches_are_forgotten_once_every_replica_applied_them() -> None:
+def test_decided_batches_are_forgotten_once_a_majority_of_replicas_applied_them() -> None:
     leader = active_leader()
     leader.handle(propose(1, 2), 0.0)
     leader.handle_all([p2b("n1", B(0, 0), 1, 2), p2b("n2", B(0, 0), 1, 2)], 0.0)
-    leader.handle_all([Applied("n1", 3), Applied("n2", 3)], 0.0)
+    leader.handle(Applied("n1", 3), 0.0)
     assert leader.decided(1) == batch("c1")
-    leader.handle(Applied("n3", 2), 0.0)
+    leader.handle(Applied("n2", 2), 0.0)
     assert (leader.decided(1), leader.decided(2)) == (None, batch("c2"))
+    assert leader.decisions_kept == 1
 
 
-def test_collection_is_safe_below_the_lowest_slot_out_once_every_replica_reported() -> None:
+def test_collection_is_safe_below_the_slot_a_majority_of_replicas_applied() -> None:
     leader = active_leader()
-    leader.handle_all([Applied("n1", 9), Applied("n2", 4)], 0.0)
+    leader.handle(Applied("n1", 9), 0.0)
     assert leader.collectable_below is None
-    leader.handle(Applied("n3", 6), 0.0)
+    leader.handle(Applied("n2", 4), 0.0)
     assert leader.collectable_below == 4
+    leader.handle(Applied("n3", 6), 0.0)
+    assert leader.collectable_below == 6  # the second highest of 9, 6, 4
 
 
 def test_a_replica_stuck_below_the_decided_slots_gets_them_again() -> None:

@@ -10,7 +10,8 @@ responses to deliver.
   liveness by pings and randomized back-off.
 - :class:`Replica` — proposes client commands in batches, applies decisions
   in slot order to a :class:`StateMachine`, answers its clients, catches up
-  from peers.
+  from peers (by snapshot when they truncated their logs), and serves reads
+  by the leader's lease when asked.
 
 See ``docs/paxos.md`` for the protocol as implemented.
 """
@@ -29,6 +30,9 @@ from actorfw.paxos.messages import (
     Collect,
     Command,
     Decision,
+    InstallSnapshot,
+    LeaseGrant,
+    LeaseRequest,
     P1a,
     P1b,
     P2a,
@@ -37,9 +41,13 @@ from actorfw.paxos.messages import (
     Pong,
     Progress,
     Propose,
+    Read,
+    ReadIndex,
+    ReadIndexReply,
     Request,
     Response,
     Role,
+    Sessions,
     Slots,
 )
 from actorfw.paxos.records import (
@@ -47,8 +55,11 @@ from actorfw.paxos.records import (
     Collected,
     Decided,
     LeaderBallot,
+    LeaseGranted,
     Promised,
     Record,
+    Snapshotted,
+    Truncated,
     pack_value,
     records_from_storage,
     storage_ops,
@@ -60,6 +71,7 @@ from actorfw.paxos.types import (
     Config,
     Effects,
     LeaderOptions,
+    Querying,
     ReplicaOptions,
     Snapshotting,
     StateMachine,
@@ -81,12 +93,16 @@ __all__ = [
     "Decided",
     "Decision",
     "Effects",
+    "InstallSnapshot",
     "InvariantViolation",
     "Invariants",
     "Leader",
     "LeaderBallot",
     "LeaderMode",
     "LeaderOptions",
+    "LeaseGrant",
+    "LeaseGranted",
+    "LeaseRequest",
     "P1a",
     "P1b",
     "P2a",
@@ -96,15 +112,22 @@ __all__ = [
     "Progress",
     "Promised",
     "Propose",
+    "Querying",
+    "Read",
+    "ReadIndex",
+    "ReadIndexReply",
     "Record",
     "Replica",
     "ReplicaOptions",
     "Request",
     "Response",
     "Role",
+    "Sessions",
     "Slots",
+    "Snapshotted",
     "Snapshotting",
     "StateMachine",
+    "Truncated",
     "format_ballot",
     "pack_value",
     "records_from_storage",

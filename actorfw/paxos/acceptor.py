@@ -29,7 +29,9 @@ Rules (van Renesse and Altinbuken's A1-A5, batched, plus collection):
    raises a *floor*; pvalues below it are dropped, and p2a entries for
    slots below it are refused as ``COLLECTED`` and reported as such in the
    p2b, and p1b answers carry the floor, so a leader never takes a collected
-   slot for an empty one.
+   slot for an empty one. A promise raised by a p2a is durable only in its
+   :class:`Accepted` records; a collection that deletes them first writes
+   the promise itself (:class:`Promised`), so no restart forgets it.
 5. Durability before speech: every raise of the promise, every accepted
    pvalue and every raise of the floor is returned in ``Effects.persist``
    (:class:`Promised`, :class:`Accepted`, :class:`Collected`) and must be
@@ -37,6 +39,33 @@ Rules (van Renesse and Altinbuken's A1-A5, batched, plus collection):
    p2a is implied by its :class:`Accepted` record. :meth:`Acceptor.restore`
    rebuilds the exact state from those records, so an acceptor restarted
    after a crash never accepts below a ballot it promised before.
+6. Leases (only when a leader asks for them). A :class:`LeaseRequest` for
+   ballot ``b`` at or above the promise is *granted*: the promise rises to
+   ``b`` (persisted), and until ``now + duration`` **on this acceptor's
+   clock** (``now`` being when it got the request, which is after the
+   leader sent it) the leader of ``b`` holds the acceptor's lease. While a
+   lease runs, a p1a or lease request whose ballot is above the promise
+   and belongs to *another* leader is refused (answered with the promise,
+   ``stats["leased_p1a"]``); the holder's own higher ballots, p2a and
+   collection are not affected. A request below the promise is refused
+   with the promise (the leader is preempted).
+7. A restarted acceptor has forgotten whose lease was running. Before its
+   first grant of a lease longer than any it granted before, it persists
+   the duration (:class:`LeaseGranted`); restored with one, it lets no
+   leader raise its promise by p1a or lease request for that long from the
+   time of its restart (``restore(now=...)``, else its first input). So a
+   lease it granted before a crash runs out before it adopts another
+   leader's ballot.
+
+Why rules 6 and 7 make a lease safe: the leader counts a lease from when it
+*sent* the request a quorum granted, and stops using it ``max_drift``
+before ``duration`` has passed on its own clock. Every acceptor of that
+quorum got the request later and counts ``duration`` on its own clock, so,
+as long as two clocks' rates disagree by at most ``max_drift`` over
+``duration``, each of them refuses other leaders until after the leader
+stopped using the lease. Any quorum another leader needs for phase 1
+includes one of them, so no other leader's ballot is adopted, and nothing
+is decided by anyone else, while the lease is in use.
 
 Errors: a message of another role's type is the caller's mistake
 (``TypeError``). A malformed message from a peer (negative ballot, slot and
@@ -46,6 +75,7 @@ dropped; the acceptor lives on.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -57,13 +87,15 @@ from actorfw.paxos.messages import (
     HANDLED_BY,
     Batch,
     Collect,
+    LeaseGrant,
+    LeaseRequest,
     P1a,
     P1b,
     P2a,
     P2b,
     Slots,
 )
-from actorfw.paxos.records import Accepted, Collected, Promised, Record
+from actorfw.paxos.records import Accepted, Collected, LeaseGranted, Promised, Record
 from actorfw.paxos.types import Config, Effects
 
 __all__ = ["Acceptor"]
@@ -72,6 +104,8 @@ _EMPTY = np.zeros(0, dtype=np.int64)
 _EMPTY.setflags(write=False)
 _COMPACT_MIN = 4096
 _MAX_LEADER: int = kb.MAX_LEADER
+_NOBODY = -1
+"""The lease holder of an acceptor restarted with leases pending: nobody may raise its promise."""
 
 
 class _Chunk:
@@ -125,8 +159,14 @@ class Acceptor:
         "_compact_at",
         "_entries",
         "_floor",
+        "_lease_holder",
+        "_lease_max",
+        "_lease_until",
+        "_now",
         "_out",
+        "_promise_written",
         "_promised",
+        "_restart_wait",
         "config",
         "me",
         "stats",
@@ -137,17 +177,31 @@ class Acceptor:
         self.config = config
         self.me = me
         self._promised: int = kb.NO_BALLOT
+        self._promise_written: int = kb.NO_BALLOT  # the ballot under the ``promised`` key
         self._floor = 0
         self._chunks: list[_Chunk] = []
         self._entries = 0
         self._compact_at = _COMPACT_MIN
+        self._now = -math.inf
+        self._lease_holder = _NOBODY
+        self._lease_until = -math.inf
+        self._lease_max = 0.0
+        self._restart_wait = False
         self._out = Effects()
         self.stats: Counter[str] = Counter()
-        """Counts of notable inputs: ``stale_p1a``, ``stale_p2a``, ``malformed``, ..."""
+        """Counts of notable inputs: ``stale_p1a``, ``leased_p1a``, ``malformed``, ..."""
 
     @classmethod
-    def restore(cls, config: Config, me: str, records: Iterable[Record]) -> Acceptor:
+    def restore(
+        cls, config: Config, me: str, records: Iterable[Record], *, now: float | None = None
+    ) -> Acceptor:
         """An acceptor rebuilt from the records it persisted before a crash (any order).
+
+        Args:
+            now: the time of the restart on this acceptor's clock. If it
+                ever granted leases, it lets no leader raise its promise
+                until ``now`` plus the longest lease it granted (rule 7);
+                None: count from its first input instead.
 
         Raises:
             TypeError: a record no acceptor writes (a leader's, say).
@@ -156,14 +210,23 @@ class Acceptor:
         for record in records:
             if isinstance(record, Promised):
                 acceptor._promised = max(acceptor._promised, record.ballot)
+                acceptor._promise_written = max(acceptor._promise_written, record.ballot)
             elif isinstance(record, Accepted):
                 acceptor._promised = max(acceptor._promised, record.ballot)
                 acceptor._append(_Chunk(record.slots, record.ballot, record.batches))
             elif isinstance(record, Collected):
                 acceptor._floor = max(acceptor._floor, record.floor)
+            elif isinstance(record, LeaseGranted):
+                acceptor._lease_max = max(acceptor._lease_max, record.duration)
             else:
                 raise TypeError(f"{record!r} is not an acceptor record")
         acceptor._reduce()
+        if acceptor._lease_max > 0:
+            if now is None:
+                acceptor._restart_wait = True
+            else:
+                acceptor._enter(now)
+                acceptor._lease_until = now + acceptor._lease_max
         return acceptor
 
     # -- state -------------------------------------------------------------------------
@@ -178,6 +241,22 @@ class Acceptor:
         """Slots below this were garbage-collected."""
         return self._floor
 
+    @property
+    def entries(self) -> int:
+        """Pvalues held in memory (before the periodic reduction drops superseded ones)."""
+        return self._entries
+
+    def lease(self) -> tuple[str | None, float]:
+        """``(holder, until)``: the leader address holding this acceptor's lease and its end.
+
+        ``until`` is on this acceptor's clock; the lease runs while
+        ``now < until``. The holder is None when no leader holds it (after
+        a restart, while any lease granted before the crash may run).
+        """
+        holder = self._lease_holder
+        address = None if holder == _NOBODY else self.config.leaders[holder]
+        return address, self._lease_until
+
     def accepted(self) -> tuple[Slots, Slots, tuple[Batch, ...]]:
         """The accepted pvalues, highest ballot per slot: ``(slots, ballots, batches)`` by slot."""
         chunk = self._reduce()
@@ -188,16 +267,22 @@ class Acceptor:
     # -- inputs ------------------------------------------------------------------------
 
     def handle(self, message: Any, now: float = 0.0) -> Effects:
-        """Take one message (``P1a``, ``P2a`` or ``Collect``); ``now`` is not used.
+        """Take one message (``P1a``, ``P2a``, ``Collect`` or ``LeaseRequest``).
+
+        ``now`` is this acceptor's clock (seconds, monotonic); only leases
+        use it (rules 6, 7), so a driver that never sees a lease request
+        may leave it at 0.
 
         Raises:
             TypeError: ``message`` is for another role.
         """
+        self._enter(now)
         self._dispatch(message)
         return self._flush()
 
     def handle_all(self, messages: Iterable[Any], now: float = 0.0) -> Effects:
         """Take several messages in order; one ``Effects`` for all of them."""
+        self._enter(now)
         for message in messages:
             self._dispatch(message)
         return self._flush()
@@ -228,6 +313,20 @@ class Acceptor:
             )
         handler(self, message)
 
+    def _enter(self, now: float) -> None:
+        self._now = max(self._now, now)
+        if self._restart_wait:
+            self._restart_wait = False
+            self._lease_until = self._now + self._lease_max
+
+    def _leased_against(self, ballot: int) -> bool:
+        """Would raising the promise to ``ballot`` break a running lease (rules 6, 7)?"""
+        return (
+            ballot > self._promised
+            and self._now < self._lease_until
+            and ballot & _MAX_LEADER != self._lease_holder
+        )
+
     def _leader_of(self, ballot: int) -> str | None:
         index: int = ballot & _MAX_LEADER
         if index >= len(self.config.leaders):
@@ -242,9 +341,15 @@ class Acceptor:
         if leader is None:
             self.stats["malformed"] += 1
             return
+        if self._leased_against(msg.ballot):
+            self.stats["leased_p1a"] += 1
+            self._out.send.append(
+                (leader, P1b(self.me, self._promised, self._floor, _EMPTY, _EMPTY, ()))
+            )
+            return
         promise, adopted = kb.phase1(self._promised, msg.ballot)
         if promise != self._promised:
-            self._promised = promise
+            self._promised = self._promise_written = promise
             self._out.persist.append(Promised(promise))
         if not adopted:
             self.stats["stale_p1a"] += 1
@@ -306,6 +411,39 @@ class Acceptor:
             return
         self._collect(msg.below)
 
+    def _on_lease_request(self, msg: LeaseRequest) -> None:
+        duration = msg.duration
+        if not (
+            _is_ballot(msg.ballot)
+            and type(msg.round) is int
+            and type(duration) in (int, float)
+            and 0 < duration < math.inf
+        ):
+            self.stats["malformed"] += 1
+            return
+        leader = self._leader_of(msg.ballot)
+        if leader is None:
+            self.stats["malformed"] += 1
+            return
+        if msg.ballot < self._promised or self._leased_against(msg.ballot):
+            self.stats["lease_refused"] += 1
+            self._out.send.append((leader, LeaseGrant(self.me, self._promised, msg.round)))
+            return
+        if msg.ballot > self._promised:
+            self._promised = self._promise_written = msg.ballot
+            self._out.persist.append(Promised(msg.ballot))
+        if duration > self._lease_max:
+            self._lease_max = float(duration)
+            self._out.persist.append(LeaseGranted(float(duration)))
+        holder = msg.ballot & _MAX_LEADER
+        until = self._now + duration
+        if holder == self._lease_holder:
+            until = max(until, self._lease_until)
+        self._lease_holder = holder
+        self._lease_until = until
+        self.stats["lease_granted"] += 1
+        self._out.send.append((leader, LeaseGrant(self.me, msg.ballot, msg.round)))
+
     # -- internals ---------------------------------------------------------------------
 
     def _collect(self, below: int) -> None:
@@ -320,6 +458,11 @@ class Acceptor:
             kept = _Chunk(chunk.slots[start:], ballots[start:], chunk.batches[start:])
             self._chunks = [kept] if len(kept.slots) else []
             self._entries = len(kept.slots)
+        if len(dropped) and self._promised > self._promise_written:
+            # The dropped Accepted records may be all that holds a promise a
+            # p2a raised (rule 5): write it before they go, in the same step.
+            self._promise_written = self._promised
+            self._out.persist.append(Promised(self._promised))
         self._floor = below
         self._out.persist.append(Collected(below, dropped))
 
@@ -373,5 +516,6 @@ _HANDLERS: dict[type, Callable[[Acceptor, Any], None]] = {
     P1a: Acceptor._on_p1a,
     P2a: Acceptor._on_p2a,
     Collect: Acceptor._on_collect,
+    LeaseRequest: Acceptor._on_lease_request,
 }
 """Message type -> handler: the acceptor's whole input alphabet."""

@@ -27,7 +27,21 @@ drives them by these rules:
    when the core produces its response (rule 2 applies), so an answered
    write is durable on a quorum and applied.
 6. A role rebuilds its core from its storage when it starts, so a restart
-   of the actor or of its node resumes where the durable state was.
+   of the actor or of its node resumes where the durable state was. A
+   restarted acceptor that ever granted leases counts its lease wait from
+   its start (see :mod:`actorfw.paxos.acceptor`, rule 7).
+7. Reads: a :class:`~actorfw.paxos.Read` asked of a replica on another node
+   than the leader's is passed on once to the leader's replica
+   (:class:`ForwardRead`), like a :class:`Submit`. There the core serves it
+   by lease or sends it through the log (see
+   :mod:`actorfw.paxos.replica`, rule 11); either way the asker gets an
+   :class:`Answered`.
+
+Sizes: a snapshot travels in one message
+(:class:`~actorfw.paxos.InstallSnapshot`). On node processes a message over
+``NodeConfig.max_message_size`` (64 MiB by default) is refused by the
+receiver, so a state machine whose snapshot encodes larger needs a larger
+limit on every node of the group.
 """
 
 from __future__ import annotations
@@ -44,7 +58,7 @@ from actorfw.core.refs import ActorRef, ReplyTo
 from actorfw.kernels import ballot as kb
 from actorfw.paxos.acceptor import Acceptor
 from actorfw.paxos.leader import Leader
-from actorfw.paxos.messages import HANDLED_BY, Command, Request, Role
+from actorfw.paxos.messages import HANDLED_BY, Command, Read, Request, Role
 from actorfw.paxos.records import Record, records_from_storage, storage_ops
 from actorfw.paxos.replica import Replica
 from actorfw.paxos.types import Config, Effects, LeaderOptions, ReplicaOptions, StateMachine
@@ -53,6 +67,7 @@ __all__ = [
     "AcceptorActor",
     "Answered",
     "Forward",
+    "ForwardRead",
     "LeaderActor",
     "LeaderIs",
     "Observer",
@@ -62,7 +77,13 @@ __all__ = [
 ]
 
 Observer = Callable[[Role, str, Any, Effects], None]
-"""Called after every core step with (role, node, core, effects): a hook for invariant checks."""
+"""Called after every core step with (role, node, core, effects): a hook for invariant checks.
+
+An observer may also have ``restarted(role, node, core)`` (called when a
+role rebuilt its core from storage) and ``delivered(role, node, sends)``
+(called with the ``(address, message)`` pairs of a step when they are sent,
+their records being durable).
+"""
 
 _ROLE_SUFFIX = {Role.ACCEPTOR: "acceptor", Role.LEADER: "leader", Role.REPLICA: "replica"}
 
@@ -111,6 +132,15 @@ class Submit:
 @dataclass(frozen=True)
 class Forward:
     """A :class:`Submit` passed on to the leader's replica, with whom to answer."""
+
+    command: Command
+    reply: ReplyTo
+
+
+@message(name="paxos.ForwardRead")
+@dataclass(frozen=True)
+class ForwardRead:
+    """A :class:`~actorfw.paxos.Read` passed on to the leader's replica, with whom to answer."""
 
     command: Command
     reply: ReplyTo
@@ -214,6 +244,8 @@ class _Role(Actor):
         )
 
     def _deliver(self, sends: list[tuple[str, Any]], responses: list[Any]) -> None:
+        if sends and self.observer is not None and hasattr(self.observer, "delivered"):
+            self.observer.delivered(self.role, self.me, sends)
         tell = self.context.tell
         for address, msg in sends:
             role = HANDLED_BY[type(msg)]
@@ -291,7 +323,7 @@ class AcceptorActor(_Role):
     role = Role.ACCEPTOR
 
     def on_start(self) -> None:
-        self.core = Acceptor.restore(self.config, self.me, self._records())
+        self.core = Acceptor.restore(self.config, self.me, self._records(), now=self.context.now())
         if self.observer is not None and hasattr(self.observer, "restarted"):
             self.observer.restarted(self.role, self.me, self.core)
 
@@ -325,6 +357,8 @@ class LeaderActor(_Role):
         self.core = Leader.restore(
             self.config, self.me, self._records(), self.context.random, self.options
         )
+        if self.observer is not None and hasattr(self.observer, "restarted"):
+            self.observer.restarted(self.role, self.me, self.core)
         self._reported: str | None = None
         self._step(self.core, self.core.start(self.context.now()))
 
@@ -396,6 +430,8 @@ class ReplicaActor(_Role):
     bare result), once the command is decided and applied (rule 5). A
     replica that knows another node leads passes a ``Submit`` on to that
     node's replica, so that replicas do not race each other for slots.
+    A :class:`~actorfw.paxos.Read` (a read-only command) is answered with
+    :class:`Answered` too, and passed on the same way (rule 7).
 
     Args:
         group, nodes, observer: as for :class:`AcceptorActor`.
@@ -451,6 +487,17 @@ class ReplicaActor(_Role):
             if waiter is not None:
                 self._waiting.setdefault((command.client, command.seq), []).append((waiter, True))
             return Request(command)
+        if kind is Read or kind is ForwardRead:
+            command = msg.command
+            waiter = reply if kind is Read else msg.reply
+            if kind is Read and self.leader and self.leader != self.me and waiter is not None:
+                # Only the leader's node can serve it by lease: pass it on once (rule 7).
+                target = ActorRef(self.leader, role_name(self.group, Role.REPLICA))
+                self.context.tell(target, ForwardRead(command, waiter))
+                return None
+            if waiter is not None:
+                self._waiting.setdefault((command.client, command.seq), []).append((waiter, True))
+            return Read(command)
         if reply is None:
             return msg
         if kind is Request:

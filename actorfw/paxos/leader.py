@@ -49,8 +49,36 @@ Rules:
 6. Proposals are first-come: the first batch a leader gets for a slot is
    the one it proposes (unless phase 1 found another). A proposal for a
    slot it knows decided is answered with the decision if it still holds
-   it; it keeps decided batches until every replica reported (with
-   :class:`Applied` or in a :class:`Propose`) that it applied them.
+   it; it keeps decided batches until a majority of replicas (``f+1`` of
+   ``2f+1``) reported (with :class:`Applied` or in a :class:`Propose`)
+   that they applied them. A replica further behind catches up from its
+   peers (by snapshot if need be), so a dead replica pins nothing.
+7. Collection: the slot below which a majority of replicas reported
+   applying everything (:attr:`Leader.collectable_below`) is decided and
+   durable at ``f+1`` replicas (they persist before reporting). Each time
+   it has moved ``collect_interval`` slots past the last collection, the
+   *active* leader sends ``Collect(that slot)`` to every acceptor. A lost
+   ``Collect`` is harmless: the next one raises the floor further. Slots
+   below a floor that an acceptor reports (in a p1b, or as ``collected`` in
+   a p2b) are decided: the leader never proposes into them (rule 2).
+8. Leases (``lease_duration`` set). On adoption, and then every
+   ``(lease_duration - max_drift) / 3``, the active leader sends
+   :class:`LeaseRequest` (``round`` numbered) to every acceptor and notes
+   when it **sent** it. When a quorum has granted round ``r`` under the
+   current ballot, the lease starts at round ``r``'s send time
+   ``lease_start`` (the latest such). The leader holds a valid lease while
+   it is active and ``now < lease_start + lease_duration - max_drift`` on
+   its own clock (``max_drift`` bounds how far two nodes' clock *rates*
+   may diverge over a lease: the assumption leases rest on; see
+   :mod:`actorfw.paxos.acceptor`, rules 6 and 7). Preemption ends it.
+9. Read index: a :class:`ReadIndex` from a replica is granted iff the
+   leader holds a valid lease at that moment; the answer's ``index`` is
+   one past the highest slot it knows decided, and at least one past every
+   slot its phase 1 reported (those may have been decided by an earlier
+   leader and must be re-decided first). Under a valid lease no other
+   leader can have a ballot adopted, so every write a client has seen
+   completed is below the index: a replica that has applied up to it
+   serves a linearizable read from its state.
 
 ``tick(now)`` drives every timer; ``next_deadline()`` is the earliest time
 at which ``tick`` has something to do, for a driver with one timer.
@@ -78,7 +106,10 @@ from actorfw.paxos.messages import (
     HANDLED_BY,
     Applied,
     Batch,
+    Collect,
     Decision,
+    LeaseGrant,
+    LeaseRequest,
     P1a,
     P1b,
     P2a,
@@ -86,6 +117,8 @@ from actorfw.paxos.messages import (
     Ping,
     Pong,
     Propose,
+    ReadIndex,
+    ReadIndexReply,
     Slots,
 )
 from actorfw.paxos.records import LeaderBallot, Record
@@ -278,9 +311,19 @@ class Leader:
         # what is known decided
         self._decided: dict[int, Batch] = {}
         self._decided_below = FIRST_SLOT
+        self._decided_top = FIRST_SLOT
+        self._adopt_top = FIRST_SLOT
         self._pruned_below = FIRST_SLOT
         self._floor = 0
+        self._collect_sent = FIRST_SLOT
         self._progress: dict[str, int] = {}
+        self._majority = len(config.replicas) // 2 + 1
+        # leases (rule 8)
+        self._lease_round = 0
+        self._lease_sent: dict[int, float] = {}
+        self._lease_votes: dict[int, int] = {}
+        self._lease_start = -math.inf
+        self._next_lease = math.inf
         # this step's output
         self._persist: list[Record] = []
         self._send: list[tuple[str, Any]] = []
@@ -354,13 +397,44 @@ class Leader:
 
     @property
     def collectable_below(self) -> int | None:
-        """A floor every replica has applied up to (their lowest reported ``slot_out``).
+        """A floor a majority of replicas has applied up to (rule 7).
 
-        Acceptors may ``collect`` below it; None until every replica reported.
+        The ``f+1``-th highest ``slot_out`` the replicas reported (``f+1``
+        of ``2f+1``: a majority). Acceptors may ``collect`` below it; None
+        until a majority reported.
         """
-        if len(self._progress) < len(self.config.replicas):
+        progress = self._progress
+        if len(progress) < self._majority:
             return None
-        return min(self._progress.values())
+        if len(progress) == 1:
+            return next(iter(progress.values()))
+        return sorted(progress.values(), reverse=True)[self._majority - 1]
+
+    @property
+    def decisions_kept(self) -> int:
+        """Decided batches held (for proposals of decided slots and stuck replicas)."""
+        return len(self._decided)
+
+    @property
+    def lease_until(self) -> float:
+        """Until when (on this leader's clock) it may serve reads by lease (rule 8).
+
+        ``-inf`` when it holds no lease (leases off, not active, or not
+        granted yet). The lease is valid while ``now <`` this.
+        """
+        duration = self.options.lease_duration
+        if duration is None or self._mode is not LeaderMode.ACTIVE:
+            return -math.inf
+        return self._lease_start + duration - self.options.max_drift
+
+    def has_lease(self, now: float) -> bool:
+        """Does it hold a valid lease at ``now`` (its own clock)?"""
+        return now < self.lease_until
+
+    @property
+    def read_index(self) -> int:
+        """The slot a replica must have applied up to before serving a read (rule 9)."""
+        return max(self._decided_below, self._decided_top, self._adopt_top)
 
     def decided(self, slot: int) -> Batch | None:
         """The batch this leader knows decided for ``slot``, if it still holds it."""
@@ -392,7 +466,10 @@ class Leader:
         return self._flush()
 
     def handle(self, message: Any, now: float) -> Effects:
-        """Take one message (``Propose``, ``Applied``, ``P1b``, ``P2b``, ``Ping`` or ``Pong``).
+        """Take one message of the leader's alphabet (see ``_HANDLERS`` at the end of the module).
+
+        ``Propose``, ``Applied``, ``P1b``, ``P2b``, ``Ping``, ``Pong``,
+        ``LeaseGrant`` or ``ReadIndex``.
 
         Raises:
             TypeError: ``message`` is for another role.
@@ -412,7 +489,7 @@ class Leader:
         return self._flush()
 
     def tick(self, now: float) -> Effects:
-        """Run the timers due at ``now``: pings, suspicion, back-off, scout and p2a re-sends."""
+        """Run the timers due at ``now``: pings, back-off, scout, p2a re-sends, lease renewals."""
         self._enter(now)
         _TICKS[self._mode](self)
         self._launch()
@@ -428,7 +505,9 @@ class Leader:
             return min(self._next_ping, self._heard_at + self.options.leader_timeout)
         if self._mode is LeaderMode.SCOUTING:
             return self._scout_deadline
-        return self._resend[0][0] if self._resend else None
+        deadline = self._resend[0][0] if self._resend else math.inf
+        deadline = min(deadline, self._next_lease)
+        return None if deadline == math.inf else deadline
 
     # -- dispatch ----------------------------------------------------------------------
 
@@ -504,13 +583,34 @@ class Leader:
                 self._send.append((msg.replica, Decision(np.array(slots, np.int64), batches)))
 
     def _progress_of(self, replica: str, slot_out: int) -> None:
-        """Record a replica's ``slot_out``: slots below it are decided; prune what all applied."""
+        """Record a replica's ``slot_out``: slots below it are decided (rules 6, 7).
+
+        What a majority applied is pruned, and collected when due.
+        """
+        before = self._progress.get(replica)
         self._progress[replica] = slot_out
         if slot_out > self._decided_below:
             self._decided_below = slot_out
+            self._decided_top = max(self._decided_top, slot_out)
             self._advance_decided()
-        if len(self._progress) == len(self.config.replicas):
-            self._prune(min(self._progress.values()))
+        if before is not None and slot_out <= before:
+            return  # the majority's floor cannot have risen
+        floor = self.collectable_below
+        if floor is None:
+            return
+        self._prune(floor)
+        interval = self.options.collect_interval
+        if (
+            interval is not None
+            and self._mode is LeaderMode.ACTIVE
+            and floor >= self._collect_sent + interval
+        ):
+            self._collect_sent = floor
+            self.stats["collect_sent"] += 1
+            collect = Collect(floor)
+            for acceptor in self.config.acceptors:
+                self._send.append((acceptor, collect))
+            self._collected(floor)
 
     def _prune(self, below: int) -> None:
         if below <= self._pruned_below:
@@ -586,10 +686,14 @@ class Leader:
         if floor > self._floor:
             self._floor = floor
             self._decided_below = max(self._decided_below, floor)
+            self._decided_top = max(self._decided_top, floor)
             self._advance_decided()
-        start = max(self._from_slot, self._floor)
+        # Never below a floor any answer reported: those slots are decided
+        # (and may be gone from the acceptors that collected them).
+        start = max(self._from_slot, self._floor, self._decided_below)
         queue = {s: b for s, b in self._queue.items() if s >= start and s not in self._decided}
         slots = np.concatenate([a.slots for a in answers])
+        self._adopt_top = start
         if len(slots):
             ballots = np.concatenate([a.ballots for a in answers])
             batches = [b for a in answers for b in a.batches]
@@ -601,6 +705,7 @@ class Leader:
             for slot in range(start, top):
                 if slot not in queue and slot not in self._decided:
                     queue[slot] = ()
+            self._adopt_top = max(start, top + 1)
         self._queue = dict(sorted(queue.items()))
         self._tally.reset()
         self._resend.clear()
@@ -608,6 +713,10 @@ class Leader:
         for leader in self.config.leaders:
             if leader != self.me:
                 self._send.append((leader, announce))
+        self._collect_sent = FIRST_SLOT  # a new term: collect again at the next report
+        self._end_lease()
+        if self.options.leases:
+            self._request_lease()
 
     # -- phase 2 -----------------------------------------------------------------------
 
@@ -670,12 +779,14 @@ class Leader:
     def _chosen(self, slots: Slots) -> None:
         inflight, decided = self._inflight, self._decided
         batches = []
-        for slot in slots.tolist():
+        numbers = slots.tolist()
+        for slot in numbers:
             batch = inflight.pop(slot)
             decided[slot] = batch
             batches.append(batch)
         self._chosen_slots.append(slots)
         self._chosen_batches.extend(batches)
+        self._decided_top = max(self._decided_top, max(numbers) + 1)
         if self._decided_below in decided:
             self._advance_decided()
 
@@ -691,7 +802,71 @@ class Leader:
             self._tally.close(np.array(dropped, dtype=np.int64))
         if floor > self._decided_below:
             self._decided_below = floor
+            self._decided_top = max(self._decided_top, floor)
             self._advance_decided()
+
+    # -- leases and reads (rules 8, 9) -------------------------------------------------------
+
+    def _request_lease(self) -> None:
+        duration = self.options.lease_duration
+        assert duration is not None
+        now = self._now
+        self._lease_round += 1
+        number = self._lease_round
+        self._lease_sent[number] = now
+        self._lease_votes[number] = 0
+        # A round older than a lease could not grant anything usable any more.
+        for old in [r for r, at in self._lease_sent.items() if at + duration <= now]:
+            del self._lease_sent[old]
+            del self._lease_votes[old]
+        self.stats["lease_requests"] += 1
+        request = LeaseRequest(self._ballot, number, duration)
+        for acceptor in self.config.acceptors:
+            self._send.append((acceptor, request))
+        self._next_lease = now + self.options.lease_renew_interval
+
+    def _end_lease(self) -> None:
+        self._lease_sent.clear()
+        self._lease_votes.clear()
+        self._lease_start = -math.inf
+        self._next_lease = math.inf
+
+    def _on_lease_grant(self, msg: LeaseGrant) -> None:
+        if not (
+            self.config.is_acceptor(msg.acceptor)
+            and type(msg.ballot) is int
+            and type(msg.round) is int
+        ):
+            self.stats["malformed"] += 1
+            return
+        if msg.ballot > self._ballot:
+            self._preempted(msg.ballot)
+            return
+        votes = self._lease_votes.get(msg.round)
+        if self._mode is not LeaderMode.ACTIVE or msg.ballot != self._ballot or votes is None:
+            self.stats["stale"] += 1
+            return
+        votes |= 1 << self.config.acceptor_index(msg.acceptor)
+        self._lease_votes[msg.round] = votes
+        if votes.bit_count() >= self.config.quorum:
+            start = self._lease_sent[msg.round]
+            if start > self._lease_start:
+                self._lease_start = start
+            for old in [r for r in self._lease_sent if r <= msg.round]:
+                del self._lease_sent[old]
+                del self._lease_votes[old]
+
+    def _on_read_index(self, msg: ReadIndex) -> None:
+        if not (self.config.is_replica(msg.replica) and type(msg.id) is int):
+            self.stats["malformed"] += 1
+            return
+        if self.has_lease(self._now):
+            self.stats["reads_granted"] += 1
+            reply = ReadIndexReply(self.me, msg.id, True, self.read_index)
+        else:
+            self.stats["reads_refused"] += 1
+            reply = ReadIndexReply(self.me, msg.id, False, 0)
+        self._send.append((msg.replica, reply))
 
     # -- liveness ----------------------------------------------------------------------
 
@@ -711,6 +886,7 @@ class Leader:
         self._tally.reset()
         self._resend.clear()
         self._p1b = {}
+        self._end_lease()
         self._mode = LeaderMode.PASSIVE
         self._follow(ballot, heard=True)
 
@@ -776,6 +952,8 @@ class Leader:
             slots = np.concatenate(again)
             self.stats["resent_p2a"] += 1
             self._send_p2a_again(slots)
+        if now >= self._next_lease:
+            self._request_lease()
 
     def _send_p2a_again(self, slots: Slots) -> None:
         step = self.options.max_slots_per_p2a
@@ -853,6 +1031,8 @@ _HANDLERS: dict[type, Callable[[Leader, Any], None]] = {
     P2b: Leader._on_p2b,
     Ping: Leader._on_ping,
     Pong: Leader._on_pong,
+    LeaseGrant: Leader._on_lease_grant,
+    ReadIndex: Leader._on_read_index,
 }
 """Message type -> handler: the leader's whole input alphabet."""
 

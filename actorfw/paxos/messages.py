@@ -38,6 +38,9 @@ __all__ = [
     "Collect",
     "Command",
     "Decision",
+    "InstallSnapshot",
+    "LeaseGrant",
+    "LeaseRequest",
     "P1a",
     "P1b",
     "P2a",
@@ -46,9 +49,13 @@ __all__ = [
     "Pong",
     "Progress",
     "Propose",
+    "Read",
+    "ReadIndex",
+    "ReadIndexReply",
     "Request",
     "Response",
     "Role",
+    "Sessions",
     "Slots",
 ]
 
@@ -107,11 +114,36 @@ class Request:
 @message(name="paxos.Response")
 @dataclass(frozen=True)
 class Response:
-    """The result of a client's command (replica -> client, addressed by client id)."""
+    """The result of a client's command (replica -> client, addressed by client id).
+
+    ``by_lease``: the command was a :class:`Read` served from the leader's
+    replica under a lease, outside the log (its result reflects the state
+    when it was served; a retry may see a newer one).
+    """
 
     client: str
     seq: int
     result: Any
+    by_lease: bool = False
+
+
+@message(name="paxos.Read")
+@dataclass(frozen=True)
+class Read:
+    """A client asks a replica for a read-only ``command`` (client -> replica).
+
+    With leases on (``LeaderOptions.lease_duration``) and a
+    :class:`~actorfw.paxos.Querying` state machine, the replica of the node
+    whose leader holds a lease answers it from its state once it has
+    applied every slot its leader knew decided when asked (the *read
+    index*), without the log. Anywhere else, or when the operation is not
+    read-only, it is a plain :class:`Request` of ``command`` through the
+    log. The command carries the client's next ``(client, seq)`` like any
+    other, so that falling back to the log keeps exactly-once (a read served
+    by lease leaves the client's session untouched; seq gaps are fine).
+    """
+
+    command: Command
 
 
 # -- replica -> leader ----------------------------------------------------------------
@@ -165,7 +197,9 @@ class P1b:
     """Phase 1b: an acceptor's promise (acceptor -> leader).
 
     ``ballot`` is the acceptor's promise after the p1a: equal to the p1a's
-    ballot if adopted, higher if not (then the pvalue arrays are empty).
+    ballot if adopted; higher if not (then the pvalue arrays are empty), or
+    lower if the acceptor refused because another leader's lease is running
+    there (the scout asks again later).
     ``floor``: slots below it were garbage-collected at this acceptor (they
     are decided). ``slots``/``ballots``/``batches`` are the accepted
     pvalues at or above ``max(from_slot, floor)``, the highest ballot per
@@ -214,13 +248,46 @@ class P2b:
 @message(name="paxos.Collect")
 @dataclass(frozen=True)
 class Collect:
-    """Garbage-collect pvalues below ``below`` (anyone -> acceptor).
+    """Garbage-collect pvalues below ``below`` (active leader -> every acceptor).
 
-    Send only once every replica has applied (or snapshotted) every slot
-    below ``below``.
+    Send only once a majority of replicas (``f+1`` of ``2f+1``) has applied
+    (durably, in its log or a snapshot) every slot below ``below``: a
+    replica behind it then catches up from a peer, by snapshot if need be.
     """
 
     below: int
+
+
+@message(name="paxos.LeaseRequest")
+@dataclass(frozen=True)
+class LeaseRequest:
+    """The active leader asks for a lease of ``duration`` seconds (leader -> every acceptor).
+
+    An acceptor that grants it promises, for ``duration`` seconds of its own
+    clock from when it got this, not to adopt a higher ballot of any other
+    leader. ``round`` numbers the leader's requests; the grant echoes it,
+    so the leader knows when it sent the request a quorum granted.
+    """
+
+    ballot: int
+    round: int
+    duration: float
+
+
+@message(name="paxos.LeaseGrant")
+@dataclass(frozen=True)
+class LeaseGrant:
+    """An acceptor's answer to :class:`LeaseRequest` (acceptor -> leader of the ballot).
+
+    ``ballot`` is the acceptor's promise after the request: the request's
+    ballot if it granted the lease; higher if it refused because it
+    promised a higher ballot (the leader is preempted); lower if it refused
+    because it holds another leader's running lease.
+    """
+
+    acceptor: str
+    ballot: int
+    round: int
 
 
 # -- leader -> replica ----------------------------------------------------------------
@@ -301,6 +368,61 @@ class CatchUpReply:
     batches: tuple[Batch, ...]
 
 
+@message(name="paxos.ReadIndex")
+@dataclass(frozen=True)
+class ReadIndex:
+    """A replica asks the leader of its node whether it may serve reads, and from where.
+
+    (replica -> the leader at the replica's own address). ``id`` is the
+    replica's number for the reads waiting on the answer.
+    """
+
+    replica: str
+    id: int
+
+
+@message(name="paxos.ReadIndexReply")
+@dataclass(frozen=True)
+class ReadIndexReply:
+    """The leader's answer to :class:`ReadIndex` (leader -> replica).
+
+    ``granted``: the leader was active and held a valid lease when it
+    answered; then ``index`` is the read index, one past the highest slot it
+    knew decided, and the replica serves the reads once its ``slot_out``
+    reaches it. Not granted: the reads go through the log.
+    """
+
+    leader: str
+    id: int
+    granted: bool
+    index: int
+
+
+Sessions: TypeAlias = dict[str, tuple[int, Any]]
+"""Client id -> ``(highest executed seq, its result)``: the replicas' exactly-once table."""
+
+
+@message(name="paxos.InstallSnapshot")
+@dataclass(frozen=True, eq=False)
+class InstallSnapshot:
+    """A peer's snapshot, for a replica behind its log (replica -> the asking replica).
+
+    The answer to a :class:`CatchUp` for slots the peer no longer holds in
+    its log. ``state`` (the state machine's
+    :meth:`~actorfw.paxos.Snapshotting.snapshot`) and ``sessions`` are the
+    state after applying every slot below ``slot``; ``slot_out`` is the
+    peer's (the asker keeps asking while behind it). One message carries
+    the whole state: it must fit the runtime's message limit (64 MiB by
+    default on node processes).
+    """
+
+    replica: str
+    slot_out: int
+    slot: int
+    state: Any
+    sessions: Sessions
+
+
 HANDLED_BY: dict[type, Role] = {
     Request: Role.REPLICA,
     Response: Role.CLIENT,
@@ -317,5 +439,11 @@ HANDLED_BY: dict[type, Role] = {
     Progress: Role.REPLICA,
     CatchUp: Role.REPLICA,
     CatchUpReply: Role.REPLICA,
+    InstallSnapshot: Role.REPLICA,
+    LeaseRequest: Role.ACCEPTOR,
+    LeaseGrant: Role.LEADER,
+    Read: Role.REPLICA,
+    ReadIndex: Role.LEADER,
+    ReadIndexReply: Role.REPLICA,
 }
 """Message type -> the role that handles it at the destination address."""

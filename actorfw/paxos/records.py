@@ -18,11 +18,22 @@ Records:
 - :class:`LeaderBallot` (leader): the leader is about to use ``ballot``.
   A leader must never reuse a ballot after a restart: two p2a with one
   ballot and different batches for a slot would break Paxos.
+- :class:`LeaseGranted` (acceptor): the longest lease it ever granted
+  (written before the first grant that long). A restarted acceptor does
+  not know whose lease may still be running, so it lets no leader raise its
+  promise for that long after it restarts.
 - :class:`Decided` (replica): ``batches[i]`` was applied at slot
   ``slot + i``. A replica's ``slot_out`` tells leaders and peers that every
   slot below it is decided and held there (leaders then skip those slots in
   phase 1), so its log must survive a crash; the restarted replica replays
   it into a fresh state machine.
+- :class:`Snapshotted` (replica): the state machine's snapshot and the
+  client sessions after applying every slot below ``slot``. A restarted
+  replica restores it, then replays the log from ``slot`` on.
+- :class:`Truncated` (replica): the log entries of slots
+  ``start .. below - 1`` are deleted (written in the same step as the
+  snapshot that covers them, so a crash never leaves a log with neither).
+  It has no key of its own and never comes back from storage.
 
 Storage layout (keys are bytes and scan in byte order; one namespace per
 role instance, so the keys need no role prefix):
@@ -35,8 +46,11 @@ key                  value
 ``acc/<slot>``       ``(ballot, batch)`` of the slot's accepted pvalue;
                      ``<slot>`` is 8 bytes big-endian, so slots scan in order
 ``ballot``           the leader's highest used ballot
+``lease``            the longest lease the acceptor granted (seconds)
 ``log/<slot>``       the batch a replica applied at the slot (8 bytes
                      big-endian)
+``snap``             ``(slot, state, sessions)`` of the replica's latest
+                     snapshot
 ===================  =======================================================
 
 Values are message values encoded with :func:`actorfw.core.codec.encode`
@@ -70,15 +84,18 @@ from typing import Any, TypeAlias
 import numpy as np
 
 from actorfw.core.codec import decode, encode
-from actorfw.paxos.messages import Batch, Slots
+from actorfw.paxos.messages import Batch, Sessions, Slots
 
 __all__ = [
     "Accepted",
     "Collected",
     "Decided",
     "LeaderBallot",
+    "LeaseGranted",
     "Promised",
     "Record",
+    "Snapshotted",
+    "Truncated",
     "pack_value",
     "records_from_storage",
     "storage_ops",
@@ -128,12 +145,52 @@ class Decided:
     batches: tuple[Batch, ...]
 
 
-Record: TypeAlias = Promised | Accepted | Collected | LeaderBallot | Decided
+@dataclass(frozen=True)
+class LeaseGranted:
+    """The acceptor grants leases of up to ``duration`` seconds (persist before the grant)."""
+
+    duration: float
+
+
+@dataclass(frozen=True, eq=False)
+class Snapshotted:
+    """The replica's state after applying every slot below ``slot``.
+
+    ``state`` is the state machine's snapshot, ``sessions`` the client
+    table (client -> ``(seq, result)``) that keeps commands exactly-once.
+    Persist before reporting a ``slot_out`` it covers.
+    """
+
+    slot: int
+    state: Any
+    sessions: Sessions
+
+
+@dataclass(frozen=True)
+class Truncated:
+    """The replica's log entries of slots ``start .. below - 1`` are deleted."""
+
+    start: int
+    below: int
+
+
+Record: TypeAlias = (
+    Promised
+    | Accepted
+    | Collected
+    | LeaseGranted
+    | LeaderBallot
+    | Decided
+    | Snapshotted
+    | Truncated
+)
 """Anything a role asks to persist."""
 
 PROMISED_KEY = b"promised"
 FLOOR_KEY = b"floor"
 BALLOT_KEY = b"ballot"
+LEASE_KEY = b"lease"
+SNAPSHOT_KEY = b"snap"
 ACCEPTED_PREFIX = b"acc/"
 LOG_PREFIX = b"log/"
 
@@ -219,6 +276,12 @@ def storage_ops(record: Record) -> list[tuple[bytes, bytes | None]]:
         return ops
     if isinstance(record, LeaderBallot):
         return [(BALLOT_KEY, pack_value(record.ballot))]
+    if isinstance(record, Snapshotted):
+        return [(SNAPSHOT_KEY, pack_value((record.slot, record.state, record.sessions)))]
+    if isinstance(record, Truncated):
+        return [(LOG_PREFIX + _U64.pack(slot), None) for slot in range(record.start, record.below)]
+    if isinstance(record, LeaseGranted):
+        return [(LEASE_KEY, pack_value(float(record.duration)))]
     raise TypeError(f"{record!r} is not a Paxos record")
 
 
@@ -249,6 +312,23 @@ def records_from_storage(items: Iterable[tuple[bytes, bytes]]) -> list[Record]:
             if not (type(stored) is tuple and len(stored) == 2 and type(stored[0]) is int):
                 raise ValueError(f"stored pvalue of slot {slot} is not (ballot, batch)")
             pvalues.append((slot, stored[0], stored[1]))
+            continue
+        if key == SNAPSHOT_KEY:
+            stored = unpack_value(value)
+            if not (
+                type(stored) is tuple
+                and len(stored) == 3
+                and type(stored[0]) is int
+                and type(stored[2]) is dict
+            ):
+                raise ValueError("stored snapshot is not (slot, state, sessions)")
+            records.append(Snapshotted(stored[0], stored[1], stored[2]))
+            continue
+        if key == LEASE_KEY:
+            duration = unpack_value(value)
+            if type(duration) is not float:
+                raise ValueError(f"stored lease duration is {duration!r}, not a float")
+            records.append(LeaseGranted(duration))
             continue
         if key in (PROMISED_KEY, FLOOR_KEY, BALLOT_KEY):
             number = unpack_value(value)

@@ -48,15 +48,44 @@ Rules:
 8. Durable log: the batches a step applies are returned as one
    :class:`~actorfw.paxos.records.Decided` record in ``Effects.persist``,
    so they are durable before the step's responses and reports leave (a
-   reported ``slot_out`` makes leaders skip those slots in phase 1: the
-   log must not be lost). :meth:`Replica.restore` replays the persisted
-   log into a fresh state machine (rebuilding the client sessions), then
-   the replica catches up from its peers. Snapshots and log truncation are
-   the next step (see :class:`~actorfw.paxos.types.Snapshotting`).
+   reported ``slot_out`` makes leaders skip those slots in phase 1, and
+   lets acceptors collect them: the log must not be lost).
+   :meth:`Replica.restore` restores the latest snapshot, then replays the
+   persisted log after it (rebuilding the client sessions), then the
+   replica catches up from its peers.
+9. Snapshots: with a :class:`~actorfw.paxos.types.Snapshotting` machine
+   and ``snapshot_interval`` set, once ``slot_out`` is that many slots past
+   the last snapshot, the step ends by snapshotting the machine and the
+   client sessions at ``slot_out`` (:class:`Snapshotted`), and dropping the
+   log below ``slot_out - log_tail`` (:class:`Truncated`), in the same
+   atomic write. The sessions travel with the state, so exactly-once
+   survives compaction, restarts and installs.
+10. Catch-up by snapshot: a peer asked for slots below its log's start
+    answers with :class:`InstallSnapshot`, a snapshot of its state at its
+    own ``slot_out`` (taken then, not the persisted one). The asker, if
+    behind that slot, installs it: the machine and sessions are replaced,
+    ``slot_out`` jumps to the snapshot's slot, held decisions and own
+    proposals below it are dropped (the commands of those proposals not run
+    according to the new sessions go back to the queue, and requests it
+    took that did run are answered from the sessions), its log restarts
+    empty at that slot, and the snapshot is persisted (replacing its log)
+    before the step's reports leave.
+11. Reads (:class:`Read`): a read-only operation (the machine is a
+    :class:`~actorfw.paxos.types.Querying` and says so) taken at a replica
+    that shares its address with a leader is not proposed: the replica
+    asks that leader for a read index (:class:`ReadIndex`, one for all the
+    reads of a step). If the leader holds a valid lease it grants an
+    index, and the replica answers each read (``Response.by_lease``) with
+    ``machine.query`` as soon as its ``slot_out`` reaches the index. If the
+    leader refuses (leases off, not leading, no lease), or does not answer
+    within ``propose_timeout``, the reads become ordinary requests through
+    the log: the fallback is always the log, never a redirect. A read
+    served by lease does not touch the client's session.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
@@ -73,14 +102,27 @@ from actorfw.paxos.messages import (
     CatchUpReply,
     Command,
     Decision,
+    InstallSnapshot,
     Progress,
     Propose,
+    Read,
+    ReadIndex,
+    ReadIndexReply,
     Request,
     Response,
+    Sessions,
     Slots,
 )
-from actorfw.paxos.records import Decided, Record
-from actorfw.paxos.types import FIRST_SLOT, Config, Effects, ReplicaOptions, StateMachine
+from actorfw.paxos.records import Decided, Record, Snapshotted, Truncated
+from actorfw.paxos.types import (
+    FIRST_SLOT,
+    Config,
+    Effects,
+    Querying,
+    ReplicaOptions,
+    Snapshotting,
+    StateMachine,
+)
 
 __all__ = ["Replica"]
 
@@ -95,6 +137,24 @@ def _slot_array(value: object) -> bool:
         and value.ndim == 1
         and value.flags.c_contiguous
     )
+
+
+def _valid_sessions(sessions: object) -> bool:
+    if type(sessions) is not dict:
+        return False
+    for client, session in sessions.items():
+        if not (
+            type(client) is str
+            and type(session) is tuple
+            and len(session) == 2
+            and type(session[0]) is int
+        ):
+            return False
+    return True
+
+
+def _valid_command(command: object) -> bool:
+    return type(command) is Command and type(command.client) is str and type(command.seq) is int
 
 
 def _valid_batches(batches: object, count: int) -> bool:
@@ -115,8 +175,11 @@ class Replica:
     Args:
         config: the configuration (the leaders to propose to, the peers).
         me: this replica's address, one of ``config.replicas``.
-        machine: the application, fresh (a restarted replica replays the
-            whole log into a new machine).
+        machine: the application, fresh (a restarted replica restores its
+            snapshot and replays its log into a new machine). A
+            :class:`~actorfw.paxos.Snapshotting` machine allows snapshots
+            and log truncation (rule 9), a
+            :class:`~actorfw.paxos.Querying` one reads by lease (rule 11).
         options: tuning.
 
     Raises:
@@ -153,7 +216,18 @@ class Replica:
         self._decisions: dict[int, Batch] = {}
         self._log: list[Batch] = []
         self._log_base = FIRST_SLOT
+        self._persisted_base = FIRST_SLOT
+        self._snapshot_slot = FIRST_SLOT
+        self._snapshot_record: Snapshotted | None = None
+        self._snapshots = isinstance(machine, Snapshotting)
+        self._queries = isinstance(machine, Querying) and config.is_leader(me)
         self._sessions: dict[str, tuple[int, Any]] = {}
+        # reads (rule 11): asked of the leader, then waiting for their index
+        self._read_batch: list[Command] = []
+        self._read_asks: dict[int, tuple[float, list[Command]]] = {}
+        self._read_id = 0
+        self._reads: list[tuple[int, int, Command]] = []  # heap of (index, order, command)
+        self._read_order = 0
         self._peer_progress: dict[str, int] = {}
         self._now = -math.inf
         self._next_status = -math.inf
@@ -167,6 +241,9 @@ class Replica:
         self._new_slots: list[int] = []
         self._new_batches: list[Batch] = []
         self._applied_from = FIRST_SLOT
+        self._step_from = FIRST_SLOT
+        self._step_batches: list[Batch] = []
+        self._last_applied: tuple[int, list[Batch]] = (FIRST_SLOT, [])
         self.stats: Counter[str] = Counter()
         """Counts of notable events: ``duplicate_request``, ``requeued``, ``catchup_asked``, ..."""
 
@@ -190,28 +267,56 @@ class Replica:
             ValueError: the persisted log has a gap or does not start at ``FIRST_SLOT``.
         """
         replica = cls(config, me, machine, options)
-        runs: list[Decided] = []
+        logged: dict[int, Batch] = {}
+        snapshot: Snapshotted | None = None
         for record in records:
-            if not isinstance(record, Decided):
+            if isinstance(record, Decided):
+                for i, batch in enumerate(record.batches):
+                    logged[record.slot + i] = batch
+            elif isinstance(record, Snapshotted):
+                if snapshot is None or record.slot > snapshot.slot:
+                    snapshot = record
+            else:
                 raise TypeError(f"{record!r} is not a replica record")
-            runs.append(record)
-        runs.sort(key=lambda r: r.slot)
-        for run in runs:
-            if run.slot > replica._slot_out:
+        slot = FIRST_SLOT
+        if snapshot is not None:
+            if not isinstance(machine, Snapshotting):
+                raise TypeError(
+                    f"replica {me!r} persisted a snapshot but its state machine "
+                    f"{type(machine).__name__} has no snapshot()/restore()"
+                )
+            machine.restore(snapshot.state)
+            replica._sessions = dict(snapshot.sessions)
+            slot = replica._snapshot_slot = snapshot.slot
+        # The log tail kept below the snapshot (not applied: the snapshot covers it).
+        base = slot
+        while base - 1 in logged:
+            base -= 1
+        replica._log = [logged[s] for s in range(base, slot)]
+        replica._log_base = replica._persisted_base = base
+        replica._slot_out = slot
+        above = sorted(s for s in logged if s >= slot)
+        if above and above[0] != slot:
+            raise ValueError(
+                f"replica {me!r}: the persisted log jumps from slot {slot} to {above[0]}"
+            )
+        for number in above:
+            if number != replica._slot_out:
                 raise ValueError(
                     f"replica {me!r}: the persisted log jumps from slot {replica._slot_out} "
-                    f"to {run.slot}"
+                    f"to {number}"
                 )
-            skip = replica._slot_out - run.slot
-            for batch in run.batches[skip:]:
-                replica._apply(batch)
-                replica._log.append(batch)
-            replica._slot_out = replica._slot_in = max(
-                replica._slot_out, run.slot + len(run.batches)
-            )
+            batch = logged[number]
+            replica._apply(batch)
+            replica._log.append(batch)
+            replica._slot_out += 1
+        replica._slot_in = replica._slot_out
         replica._responses = []
         replica._mine.clear()
         replica._applied_from = replica._slot_out
+        replica._step_from = replica._slot_out
+        replica._step_batches = []
+        replica._last_applied = (replica._slot_out, [])
         return replica
 
     # -- state -------------------------------------------------------------------------
@@ -228,8 +333,34 @@ class Replica:
 
     @property
     def log(self) -> list[Batch]:
-        """The applied batches, slot ``FIRST_SLOT`` first (do not modify)."""
+        """The applied batches still held, slot :attr:`log_base` first (do not modify)."""
         return self._log
+
+    @property
+    def log_base(self) -> int:
+        """The slot of ``log[0]``: older slots were truncated after a snapshot (rule 9)."""
+        return self._log_base
+
+    @property
+    def snapshot_slot(self) -> int:
+        """The slot of the latest snapshot taken, restored or installed (``FIRST_SLOT``: none)."""
+        return self._snapshot_slot
+
+    @property
+    def last_applied(self) -> tuple[int, list[Batch]]:
+        """``(first slot, batches)`` the last step applied, for invariant checkers.
+
+        The batches are slots ``first, first + 1, ...`` up to ``slot_out``;
+        ``first`` is above the previous ``slot_out`` only after installing
+        a snapshot there. A snapshot may already have truncated them from
+        :attr:`log`.
+        """
+        return self._last_applied
+
+    @property
+    def pending_reads(self) -> int:
+        """Reads waiting for the leader's read index or for the replica to reach it."""
+        return len(self._reads) + sum(len(c) for _, c in self._read_asks.values())
 
     def applied(self, slot: int) -> Batch | None:
         """The batch applied at ``slot``, or None if not applied (yet)."""
@@ -273,7 +404,10 @@ class Replica:
         return self._flush()
 
     def handle(self, message: Any, now: float) -> Effects:
-        """Take one message: ``Request``, ``Decision``, ``Progress``, ``CatchUp``, ``CatchUpReply``.
+        """Take one message of the replica's alphabet (see ``_HANDLERS`` at the end of the module).
+
+        ``Request``, ``Read``, ``Decision``, ``Progress``, ``CatchUp``,
+        ``CatchUpReply``, ``InstallSnapshot`` or ``ReadIndexReply``.
 
         Raises:
             TypeError: ``message`` is for another role.
@@ -292,7 +426,7 @@ class Replica:
         return self._flush()
 
     def tick(self, now: float) -> Effects:
-        """Run the timers due at ``now``: status reports, re-proposals, catch-up."""
+        """Run the timers due at ``now``: status reports, re-proposals, catch-up, read asks."""
         self._now = now = max(self._now, now)
         if now >= self._next_status:
             self._report()
@@ -304,6 +438,11 @@ class Replica:
                 self._proposed_at[slot] = now
                 self._new_slots.append(slot)
                 self._new_batches.append(self._proposals[slot])
+        unanswered = [i for i, (at, _) in self._read_asks.items() if at + timeout <= now]
+        for ask in unanswered:
+            self.stats["read_index_unanswered"] += 1
+            for command in self._read_asks.pop(ask)[1]:
+                self._on_command(command)  # rule 11: the log, then
         self._maybe_catch_up()
         self._propose()
         return self._flush()
@@ -314,8 +453,11 @@ class Replica:
         A fresh replica is due at once (its first status report).
         """
         deadline = self._next_status
+        timeout = self.options.propose_timeout
         if self._proposed_at:
-            deadline = min(deadline, min(self._proposed_at.values()) + self.options.propose_timeout)
+            deadline = min(deadline, min(self._proposed_at.values()) + timeout)
+        if self._read_asks:
+            deadline = min(deadline, min(at for at, _ in self._read_asks.values()) + timeout)
         if self._peers and self._behind():
             deadline = min(deadline, self._next_ask())
         return deadline
@@ -334,12 +476,70 @@ class Replica:
 
     def _on_request(self, msg: Request) -> None:
         command = msg.command
-        if not (
-            type(command) is Command and type(command.client) is str and type(command.seq) is int
-        ):
+        if not _valid_command(command):
             self.stats["malformed"] += 1
             return
         self._on_command(command)
+
+    def _on_read(self, msg: Read) -> None:
+        command = msg.command
+        if not _valid_command(command):
+            self.stats["malformed"] += 1
+            return
+        session = self._sessions.get(command.client)
+        if (
+            not self._queries
+            or (session is not None and command.seq <= session[0])
+            or not self._read_only(command.op)
+        ):
+            self.stats["read_through_log"] += 1
+            self._on_command(command)
+            return
+        self._read_batch.append(command)
+
+    def _read_only(self, op: Any) -> bool:
+        try:
+            return self.machine.is_read_only(op) is True  # type: ignore[attr-defined]
+        except Exception:  # a machine's bug must not stop the replica: use the log
+            self.stats["is_read_only_failed"] += 1
+            return False
+
+    def _on_read_index_reply(self, msg: ReadIndexReply) -> None:
+        if not (
+            self.config.is_leader(msg.leader)
+            and type(msg.id) is int
+            and type(msg.granted) is bool
+            and type(msg.index) is int
+        ):
+            self.stats["malformed"] += 1
+            return
+        ask = self._read_asks.pop(msg.id, None)
+        if ask is None:
+            self.stats["stale_read_index"] += 1
+            return
+        if not msg.granted:
+            self.stats["read_refused"] += len(ask[1])
+            for command in ask[1]:
+                self._on_command(command)
+            return
+        for command in ask[1]:
+            self._read_order += 1
+            heapq.heappush(self._reads, (msg.index, self._read_order, command))
+        self._serve_reads()
+
+    def _serve_reads(self) -> None:
+        """Answer the reads whose read index the replica has reached (rule 11)."""
+        reads = self._reads
+        if not reads or reads[0][0] > self._slot_out:
+            return
+        query = self.machine.query  # type: ignore[attr-defined]
+        while reads and reads[0][0] <= self._slot_out:
+            command = heapq.heappop(reads)[2]
+            key = (command.client, command.seq)
+            self._mine.discard(key)  # answered now; a copy through the log stays silent
+            self.stats["read_by_lease"] += 1
+            result = query(command.op)
+            self._responses.append(Response(command.client, command.seq, result, by_lease=True))
 
     def _on_command(self, command: Command) -> None:
         key = (command.client, command.seq)
@@ -374,6 +574,15 @@ class Replica:
         if not (msg.replica in self._peers and type(msg.from_slot) is int):
             self.stats["malformed"] += 1
             return
+        if msg.from_slot < self._log_base and self._snapshots:
+            # Rule 10: the asker needs slots this log no longer holds.
+            machine: Snapshotting = self.machine  # type: ignore[assignment]
+            self.stats["snapshot_sent"] += 1
+            snapshot = InstallSnapshot(
+                self.me, self._slot_out, self._slot_out, machine.snapshot(), dict(self._sessions)
+            )
+            self._send.append((msg.replica, snapshot))
+            return
         start = max(msg.from_slot, self._log_base)
         end = start + self.options.max_catchup_slots
         slots: list[int] = []
@@ -407,6 +616,72 @@ class Replica:
         if self._ask_helped and self._slot_out < msg.slot_out:
             self._ask(msg.replica)  # more to fetch: keep going without waiting for a tick
 
+    def _on_install_snapshot(self, msg: InstallSnapshot) -> None:
+        if not (
+            msg.replica in self._peers
+            and type(msg.slot_out) is int
+            and type(msg.slot) is int
+            and msg.slot >= FIRST_SLOT
+            and _valid_sessions(msg.sessions)
+        ):
+            self.stats["malformed"] += 1
+            return
+        progress = self._peer_progress
+        progress[msg.replica] = max(progress.get(msg.replica, 0), msg.slot_out)
+        if msg.slot <= self._slot_out or not self._snapshots:
+            self.stats["snapshot_useless"] += 1
+            self._ask_helped = False
+            return
+        self._install(msg.slot, msg.state, msg.sessions)
+        self._ask_helped = True
+        if self._slot_out < msg.slot_out:
+            self._ask(msg.replica)  # more to fetch from its log: at once
+
+    def _install(self, slot: int, state: Any, sessions: Sessions) -> None:
+        """Replace the state with a peer's snapshot at ``slot`` (rule 10)."""
+        machine: Snapshotting = self.machine  # type: ignore[assignment]
+        machine.restore(state)
+        self._sessions = dict(sessions)
+        self.stats["snapshot_installed"] += 1
+        self._snapshot_slot = slot
+        # Persist the machine's own snapshot, not the received object: restore() may
+        # have kept that object, and the slots applied next would change it.
+        self._snapshot_record = Snapshotted(slot, machine.snapshot(), self._sessions.copy())
+        self._log = []
+        self._log_base = slot
+        self._slot_out = slot
+        self._slot_in = max(self._slot_in, slot)
+        self._step_from = slot
+        self._step_batches = []
+        for number in [s for s in self._decisions if s < slot]:
+            del self._decisions[number]
+        lost = [s for s in self._proposals if s < slot]
+        for number in lost:
+            self._proposed_at.pop(number, None)
+            own = self._proposals.pop(number)
+            back = [c for c in own if not self._ran(c)]
+            if back:
+                self.stats["requeued"] += len(back)
+                self._requests.extendleft(reversed(back))
+        sessions_now = self._sessions
+        for key in [k for k in self._mine if self._ran_key(k)]:
+            self._mine.discard(key)
+            self._waiting.discard(key)
+            session = sessions_now[key[0]]
+            if session[0] == key[1]:
+                self._responses.append(Response(key[0], key[1], session[1]))
+        self._behind_since = None
+        if slot in self._decisions:
+            self._perform()
+        self._serve_reads()
+
+    def _ran(self, command: Command) -> bool:
+        return self._ran_key((command.client, command.seq))
+
+    def _ran_key(self, key: tuple[str, int]) -> bool:
+        session = self._sessions.get(key[0])
+        return session is not None and key[1] <= session[0]
+
     # -- deciding and applying -----------------------------------------------------------
 
     def _learn(self, slots: Slots, batches: tuple[Batch, ...]) -> None:
@@ -421,7 +696,7 @@ class Replica:
                     continue
             else:
                 known = self.applied(slot)
-                if known is None:  # below the log's start (future log truncation)
+                if known is None:  # below the log's start: truncated after a snapshot
                     continue
             if known is not batch and known != batch:
                 raise InvariantViolation(
@@ -445,10 +720,13 @@ class Replica:
                     self._requeue(own, batch)
             self._apply(batch)
             self._log.append(batch)
+            self._step_batches.append(batch)
             slot += 1
         self._slot_out = slot
         self._slot_in = max(self._slot_in, slot)
         self._behind_since = None  # progress: a new wait starts if still behind
+        if self._reads:
+            self._serve_reads()
 
     def _requeue(self, own: Batch, decided: Batch) -> None:
         """Rule 4: the commands of a lost proposal go back to the front of the queue."""
@@ -501,6 +779,7 @@ class Replica:
                 command = requests.popleft()
                 session = sessions.get(command.client)
                 if session is not None and command.seq <= session[0]:
+                    self._waiting.discard((command.client, command.seq))
                     continue  # executed meanwhile (another replica proposed it)
                 batch.append(command)
             if not batch:
@@ -556,20 +835,61 @@ class Replica:
         self._ask_helped = False
         self._send.append((peer, CatchUp(self.me, self._slot_out)))
 
+    def _snapshot_due(self) -> None:
+        """Rule 9: snapshot at ``slot_out`` and drop the log below the tail, if due."""
+        interval = self.options.snapshot_interval
+        if (
+            interval is None
+            or not self._snapshots
+            or self._slot_out - self._snapshot_slot < interval
+        ):
+            return
+        machine: Snapshotting = self.machine  # type: ignore[assignment]
+        slot = self._slot_out
+        self.stats["snapshots"] += 1
+        self._snapshot_slot = slot
+        self._snapshot_record = Snapshotted(slot, machine.snapshot(), dict(self._sessions))
+        base = max(self._log_base, slot - self.options.log_tail)
+        if base > self._log_base:
+            del self._log[: base - self._log_base]
+            self._log_base = base
+
     def _flush(self) -> Effects:
         if self._peers and self._behind():
             if self._behind_since is None:
                 self._behind_since = self._now
         else:
             self._behind_since = None
+        self._last_applied = (self._step_from, self._step_batches)
+        self._step_from = self._slot_out
+        self._step_batches = []
+        self._snapshot_due()
         persist: list[Record] = []
+        if self._snapshot_record is not None:
+            persist.append(self._snapshot_record)
+            self._snapshot_record = None
+        # Persisted log entries lie in [persisted_base, applied_from); drop those
+        # below the in-memory log (a snapshot covers them), write the new ones.
+        log_base = self._log_base
+        if self._persisted_base < log_base:
+            end = min(log_base, self._applied_from)
+            if self._persisted_base < end:
+                persist.append(Truncated(self._persisted_base, end))
+            self._persisted_base = log_base
         if self._slot_out > self._applied_from:
-            first = self._applied_from
-            log_base = self._log_base
-            persist.append(
-                Decided(first, tuple(self._log[first - log_base : self._slot_out - log_base]))
-            )
+            first = max(self._applied_from, log_base)
+            if first < self._slot_out:
+                persist.append(
+                    Decided(first, tuple(self._log[first - log_base : self._slot_out - log_base]))
+                )
             self._applied_from = self._slot_out
+        if self._applied_from < log_base:  # installed past its log: nothing below is kept
+            self._applied_from = log_base
+        if self._read_batch:
+            self._read_id += 1
+            self._read_asks[self._read_id] = (self._now, self._read_batch)
+            self._read_batch = []
+            self._send.append((self.me, ReadIndex(self.me, self._read_id)))
         send = self._send
         if self._new_slots:
             slots = np.array(self._new_slots, dtype=np.int64)
@@ -597,5 +917,8 @@ _HANDLERS: dict[type, Callable[[Replica, Any], None]] = {
     Progress: Replica._on_progress,
     CatchUp: Replica._on_catchup,
     CatchUpReply: Replica._on_catchup_reply,
+    InstallSnapshot: Replica._on_install_snapshot,
+    Read: Replica._on_read,
+    ReadIndexReply: Replica._on_read_index_reply,
 }
 """Message type -> handler: the replica's whole input alphabet."""

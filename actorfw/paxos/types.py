@@ -14,6 +14,7 @@ already counted: that is how Paxos loses safety.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -27,6 +28,7 @@ __all__ = [
     "Config",
     "Effects",
     "LeaderOptions",
+    "Querying",
     "ReplicaOptions",
     "Snapshotting",
     "StateMachine",
@@ -157,6 +159,21 @@ class LeaderOptions:
             makes every leader wait ``leader_timeout`` and then compete.
         resend_slots: decisions re-sent at once to a replica whose progress
             is stuck below what this leader decided.
+        collect_interval: the active leader sends :class:`~actorfw.paxos.Collect`
+            to every acceptor each time the slot that a majority of replicas
+            (``f+1`` of ``2f+1``) reported applied has moved this many slots
+            past the last one it collected at; None: it never collects.
+        lease_duration: leader leases (off with None, the default): the
+            active leader asks the acceptors for a lease of this many
+            seconds, renewed every ``(lease_duration - max_drift) / 3``,
+            and serves reads without the log while it holds one (see
+            :mod:`actorfw.paxos.leader`, rule 7).
+        max_drift: how far (in seconds) the *rates* of two nodes' clocks
+            may make them disagree over one ``lease_duration``: the leader
+            stops serving reads ``max_drift`` before its lease ends on its
+            own clock. **Leases are safe only if this bound holds** (clocks
+            need not agree on the time, only on how long a second is, to
+            within ``max_drift`` per ``lease_duration``).
     """
 
     window: int = 4096
@@ -169,6 +186,9 @@ class LeaderOptions:
     backoff_max: float = 3.0
     initial_leader: int | None = 0
     resend_slots: int = 512
+    collect_interval: int | None = 1024
+    lease_duration: float | None = None
+    max_drift: float = 0.1
 
     def __post_init__(self) -> None:
         _positive(self, ("window", "max_slots_per_p2a", "resend_slots"))
@@ -180,6 +200,39 @@ class LeaderOptions:
             raise ValueError("backoff_max must be at least backoff_base")
         if self.initial_leader is not None and self.initial_leader < 0:
             raise ValueError("initial_leader must be a leader index or None")
+        if self.collect_interval is not None:
+            _positive(self, ("collect_interval",))
+        if not (type(self.max_drift) in (int, float) and 0 <= self.max_drift < math.inf):
+            raise ValueError(
+                f"LeaderOptions.max_drift must be a finite number of seconds >= 0, "
+                f"not {self.max_drift!r}"
+            )
+        if self.lease_duration is not None:
+            _positive(self, ("lease_duration",))
+            if not self.lease_duration < math.inf:
+                raise ValueError("LeaderOptions.lease_duration must be finite")
+            if self.max_drift >= self.lease_duration:
+                raise ValueError(
+                    f"LeaderOptions.max_drift ({self.max_drift}s) must be below lease_duration "
+                    f"({self.lease_duration}s): a lease would never be usable; lengthen the "
+                    "lease or bound the drift tighter"
+                )
+
+    @property
+    def leases(self) -> bool:
+        """Are leader leases (and reads served by lease) on?"""
+        return self.lease_duration is not None
+
+    @property
+    def lease_renew_interval(self) -> float:
+        """How often an active leader renews its lease: a third of its usable length.
+
+        Raises:
+            ValueError: leases are off.
+        """
+        if self.lease_duration is None:
+            raise ValueError("leases are off (LeaderOptions.lease_duration is None)")
+        return (self.lease_duration - self.max_drift) / 3
 
 
 @message(name="paxos.ReplicaOptions")
@@ -200,6 +253,15 @@ class ReplicaOptions:
         catchup_timeout: re-ask (another peer) when a catch-up request gets
             no answer within this long.
         max_catchup_slots: decisions in one catch-up reply.
+        snapshot_interval: a replica whose state machine is
+            :class:`Snapshotting` snapshots it (with the client sessions)
+            every this many applied slots, persists the snapshot and drops
+            its log below it (keeping ``log_tail`` slots); None: never
+            (the log then grows without bound).
+        log_tail: applied slots kept in the log below the latest snapshot,
+            so that a peer a little behind catches up from the log rather
+            than by a whole snapshot. The log holds at most
+            ``snapshot_interval + log_tail - 1`` slots after any step.
     """
 
     window: int = 256
@@ -209,10 +271,16 @@ class ReplicaOptions:
     catchup_delay: float = 0.2
     catchup_timeout: float = 0.5
     max_catchup_slots: int = 1024
+    snapshot_interval: int | None = 1024
+    log_tail: int = 128
 
     def __post_init__(self) -> None:
         _positive(self, ("window", "max_batch", "max_catchup_slots"))
         _positive(self, ("propose_timeout", "status_interval", "catchup_delay", "catchup_timeout"))
+        if self.snapshot_interval is not None:
+            _positive(self, ("snapshot_interval",))
+        if type(self.log_tail) is not int or self.log_tail < 0:
+            raise ValueError(f"ReplicaOptions.log_tail must be an int >= 0, not {self.log_tail!r}")
 
 
 def _positive(options: object, names: tuple[str, ...]) -> None:
@@ -240,16 +308,51 @@ class StateMachine(Protocol):
 class Snapshotting(StateMachine, Protocol):
     """A state machine that can also save and reload its whole state.
 
-    Not used by the replica yet: the room left for snapshots, log
-    truncation and fast restarts.
+    A replica of such a machine snapshots it every
+    ``ReplicaOptions.snapshot_interval`` applied slots and truncates its
+    log, and a replica that fell behind the acceptors' collection floor
+    catches up by installing a peer's snapshot. The snapshot travels in one
+    message (:class:`~actorfw.paxos.InstallSnapshot`), so its encoding must
+    fit the runtime's message limit (64 MiB by default on node processes:
+    ``NodeConfig.max_message_size``).
     """
 
     def snapshot(self) -> Any:
-        """The whole state as a message value."""
+        """The whole state as a message value.
+
+        It must not change when the machine later applies more operations
+        (return a copy, or immutable values): the replica persists and sends
+        it after further steps.
+        """
         ...
 
     def restore(self, snapshot: Any) -> None:
-        """Replace the state with one :meth:`snapshot` returned."""
+        """Replace the state with one :meth:`snapshot` returned (perhaps on another node).
+
+        The machine may keep ``snapshot``'s objects as its state (the
+        replica does not use them afterwards).
+        """
+        ...
+
+
+@runtime_checkable
+class Querying(StateMachine, Protocol):
+    """A state machine that can tell read-only operations and run them without changing state.
+
+    Needed for reads served by a leader's lease
+    (:class:`~actorfw.paxos.Read`); without it every read goes through the
+    log like any command.
+    """
+
+    def is_read_only(self, operation: Any) -> bool:
+        """Does ``operation`` only read (so that :meth:`query` may run it)?
+
+        Must be deterministic and must not raise (say False when in doubt).
+        """
+        ...
+
+    def query(self, operation: Any) -> Any:
+        """Run a read-only ``operation`` without changing any state; return what ``apply`` would."""
         ...
 
 
