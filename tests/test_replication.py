@@ -9,9 +9,11 @@ import pytest
 
 from actorfw import Simulation
 from actorfw.check import History, KeyValue, check
+from actorfw.core.refs import ActorRef
 from actorfw.kv import KV, AsyncKV, KVError, KVStateMachine
-from actorfw.paxos.actors import Submit
+from actorfw.paxos.actors import ReplicaStatus, Submit, role_name
 from actorfw.paxos.messages import Command, Role
+from actorfw.paxos.types import LeaderOptions
 from actorfw.replication import Client, Unavailable, replicate
 
 
@@ -140,6 +142,35 @@ def test_concurrent_async_clients_are_linearizable() -> None:
 
         sim.run(main)
         assert check(history, KeyValue()).ok
+
+
+def slot_out(sim: Simulation, node: str) -> int:
+    async def ask() -> int:
+        state = await ActorRef(node, role_name("kv", Role.REPLICA)).ask(ReplicaStatus(), 1.0)
+        return int(state.slot_out)
+
+    return int(sim.run(ask))
+
+
+@pytest.mark.parametrize("leases", [False, True])
+def test_reads_go_through_the_log_unless_leases_are_on(leases: bool) -> None:
+    options = LeaderOptions(lease_duration=2.0, max_drift=0.2) if leases else None
+    with Simulation(nodes=3, seed=8) as sim:
+        group = replicate(sim, KVStateMachine, name="kv", leader_options=options)
+        kv = KV(group.client(client_id="c"))
+        kv.put("a", 1)
+        leader = kv.client.leader
+        assert leader is not None
+        if leases:  # wait until the new leader holds its first lease
+            sim.run_for(1.0)
+        before = slot_out(sim, leader)
+        assert [kv.get("a") for _ in range(5)] == [1] * 5
+        kv.put("a", 2)
+        assert kv.get("a") == 2
+        grew = slot_out(sim, leader) - before
+        # With leases the six reads were served from the leader's state: only the put took
+        # a slot. Without, every read took one too.
+        assert grew == (1 if leases else 7)
 
 
 def test_machines_must_be_importable_by_path() -> None:

@@ -27,8 +27,8 @@ class KV:
         self.client = client
 
     def get(self, key: str) -> Any:
-        """The value of ``key``, or None."""
-        return _result(self.client.call(["get", key]))
+        """The value of ``key``, or None (by the leader's lease when leases are on)."""
+        return _result(self.client.read(["get", key]))
 
     def put(self, key: str, value: Any) -> None:
         """Set ``key`` to ``value`` (not None)."""
@@ -59,8 +59,8 @@ class AsyncKV:
         self.client = client
 
     async def get(self, key: str) -> Any:
-        """The value of ``key``, or None."""
-        return _result(await self.client.call(["get", key]))
+        """The value of ``key``, or None (by the leader's lease when leases are on)."""
+        return _result(await self.client.read(["get", key]))
 
     async def put(self, key: str, value: Any) -> None:
         """Set ``key`` to ``value`` (not None)."""

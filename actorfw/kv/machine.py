@@ -80,6 +80,14 @@ class KVStateMachine:
             return data[key]
         raise KVError(f"unknown operation {f!r} (get, put, delete, cas, append)")
 
+    def is_read_only(self, operation: Any) -> bool:
+        """Whether ``operation`` is a ``get`` (which :meth:`query` may serve by lease)."""
+        return isinstance(operation, (list, tuple)) and operation[:1] in (["get"], ("get",))
+
+    def query(self, operation: Any) -> Any:
+        """Run a read-only operation without changing anything; what :meth:`apply` would return."""
+        return self.apply(operation)  # a get changes nothing
+
     def snapshot(self) -> dict[str, Any]:
         """The whole map, as a message value."""
         return dict(self.data)

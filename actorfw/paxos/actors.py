@@ -72,6 +72,8 @@ __all__ = [
     "LeaderIs",
     "Observer",
     "ReplicaActor",
+    "ReplicaState",
+    "ReplicaStatus",
     "Submit",
     "role_name",
 ]
@@ -152,6 +154,32 @@ class Answered:
     """The result of a submitted command, and the node that leads (a hint for the client)."""
 
     result: Any
+    leader: str
+
+
+@message(name="paxos.ReplicaStatus")
+@dataclass(frozen=True)
+class ReplicaStatus:
+    """Asked of a replica: where it is; answered at once with :class:`ReplicaState`."""
+
+
+@message(name="paxos.ReplicaState")
+@dataclass(frozen=True)
+class ReplicaState:
+    """A replica's progress, as it stands in memory (its storage may lag by one sync).
+
+    Attributes:
+        node: the replica's node.
+        slot_out: every slot below it is applied.
+        log_base: the first slot its log still holds (below: in the snapshot).
+        snapshot_slot: the slot its latest snapshot was taken at.
+        leader: the node it believes leads ("" if unknown).
+    """
+
+    node: str
+    slot_out: int
+    log_base: int
+    snapshot_slot: int
     leader: str
 
 
@@ -429,7 +457,8 @@ class ReplicaActor(_Role):
     names the leader) or a :class:`~actorfw.paxos.Request` (answered with the
     bare result), once the command is decided and applied (rule 5). A
     replica that knows another node leads passes a ``Submit`` on to that
-    node's replica, so that replicas do not race each other for slots.
+    node's replica, so that replicas do not race each other for slots. A
+    :class:`ReplicaStatus` ask is answered at once with its progress.
     A :class:`~actorfw.paxos.Read` (a read-only command) is answered with
     :class:`Answered` too, and passed on the same way (rule 7).
 
@@ -475,6 +504,15 @@ class ReplicaActor(_Role):
         kind = type(msg)
         if kind is LeaderIs:
             self.leader = msg.node
+            return None
+        if kind is ReplicaStatus:
+            if reply is not None:
+                core = self.core
+                reply.send(
+                    ReplicaState(
+                        self.me, core.slot_out, core.log_base, core.snapshot_slot, self.leader
+                    )
+                )
             return None
         if kind is Submit or kind is Forward:
             command = msg.command

@@ -344,7 +344,9 @@ class Leader:
         """A leader rebuilt after a crash from its persisted :class:`LeaderBallot` records.
 
         It starts passive, finds out who leads by pinging, and uses only
-        ballots above every one it used before.
+        ballots above every one it used before; except that the
+        ``initial_leader`` with no records (it never used a ballot) is at a
+        fresh start, and scouts at once.
 
         Raises:
             TypeError: a record no leader writes.
@@ -355,7 +357,9 @@ class Leader:
                 raise TypeError(f"{record!r} is not a leader record")
             used = max(used, record.ballot)
         leader = cls(config, me, rng, options, used_ballot=used)
-        leader._restored = True
+        # The initial leader that never used a ballot is at a fresh start: it scouts at
+        # once. Any other leader pings them all, to find who leads now.
+        leader._restored = used != kb.NO_BALLOT or leader.options.initial_leader != leader.index
         return leader
 
     # -- state -------------------------------------------------------------------------

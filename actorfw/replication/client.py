@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from actorfw.core.errors import ActorfwError, ActorNotFound, AskTimeout, NodeDown
 from actorfw.core.refs import ActorRef
 from actorfw.paxos.actors import Answered, Submit, role_name
-from actorfw.paxos.messages import Command, Role
+from actorfw.paxos.messages import Command, Read, Role
 
 __all__ = ["AsyncClient", "Client", "Runtime", "Unavailable", "new_client_id"]
 
@@ -89,9 +89,25 @@ class AsyncClient:
             Unavailable: no replica answered within ``deadline`` seconds.
             MessageRefused: ``op`` is not a message value.
         """
+        return await self._run(op, Submit)
+
+    async def read(self, op: Any) -> Any:
+        """Run a read-only ``op``; served by the leader's lease when leases are on.
+
+        With ``LeaderOptions.lease_duration`` set and a state machine that
+        can query (``is_read_only`` and ``query``; the KV store can), the
+        leader's node answers from its state without a round of consensus;
+        otherwise (or if ``op`` is not read-only) it goes through the log
+        like :meth:`call`. Either way the answer is linearizable, leases
+        under their clock-drift bound (see ``docs/replication.md``).
+        """
+        return await self._run(op, Read)
+
+    async def _run(self, op: Any, kind: type[Submit] | type[Read]) -> Any:
         async with self._lock:
             self.seq += 1
             command = Command(self.client_id, self.seq, op)
+            message = kind(command)
             loop = asyncio.get_running_loop()
             give_up = loop.time() + self.deadline
             attempts = 0
@@ -110,7 +126,7 @@ class AsyncClient:
                     replica = ActorRef(node, role_name(self.group, Role.REPLICA))
                     attempts += 1
                     try:
-                        answer = await replica.ask(Submit(command), min(self.timeout, remaining))
+                        answer = await replica.ask(message, min(self.timeout, remaining))
                     except (AskTimeout, NodeDown, ActorNotFound) as error:
                         if isinstance(error, ActorNotFound):
                             missing.add(node)
@@ -176,3 +192,7 @@ class Client:
     def call(self, op: Any) -> Any:
         """Run ``op`` exactly once and return its result (raises :class:`Unavailable`)."""
         return self.runtime.run(self.inner.call(op), on=self.on, timeout=self.inner.deadline + 5.0)
+
+    def read(self, op: Any) -> Any:
+        """Run a read-only ``op``, by the leader's lease when on (see :meth:`AsyncClient.read`)."""
+        return self.runtime.run(self.inner.read(op), on=self.on, timeout=self.inner.deadline + 5.0)

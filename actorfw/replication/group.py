@@ -104,10 +104,11 @@ def replicate(
         raise ValueError("a replicated group needs at least one node")
     path = _machine_path(machine)
     machine_arg: Any = machine if not isinstance(machine, str) and _local(runtime) else path
-    for node in members:
-        for cls, args, actor in group_roles(
-            name, members, machine_arg, leader_options, replica_options
-        ):
+    # Role by role across the members: every acceptor exists before the first
+    # leader scouts, so the first election needs no retry.
+    roles = group_roles(name, members, machine_arg, leader_options, replica_options)
+    for cls, args, actor in roles:
+        for node in members:
             runtime.spawn(node, cls, *args, name=actor)
     return ReplicatedGroup(runtime, name, members)
 

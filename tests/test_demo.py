@@ -1,0 +1,92 @@
+"""``actorfw demo`` runs, kills the leader, recovers, checks and cleans up; its report is honest."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from actorfw.check import History
+from actorfw.demo import DemoOptions, DemoReport, render
+
+
+@pytest.mark.timeout(120)
+def test_the_demo_survives_a_leader_kill_and_leaves_nothing(tmp_path: Path) -> None:
+    history = tmp_path / "history.jsonl"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "actorfw",
+            "demo",
+            "--duration",
+            "6",
+            "--clients",
+            "8",
+            "--seed",
+            "5",
+            "--json",
+            "--history",
+            str(history),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=110,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["passed"] is True and report["problems"] == []
+    assert report["verdict"] == "linearizable"
+    assert report["killed"] is not None and report["failover_s"] > 0
+    assert report["restarted"] == report["killed"] and report["catchup_s"] is not None
+    assert report["leader_changes"] >= 1 and report["leaders"][0] == report["killed"]
+    assert report["processes_left"] == 0 and report["files_left"] is False
+    assert "SIGKILL" in done.stderr  # the progress goes to stderr with --json
+    recorded = History.from_jsonl(history)
+    assert len(recorded) == report["operations"] > 0
+    assert sum(1 for op in recorded if op.status == "ok") == report["ok"]
+
+
+def report(**changes: object) -> DemoReport:
+    base = DemoReport(nodes=3, clients=4, duration=5.0, seed=1, operations=10, ok=10)
+    base.killed, base.failover_s, base.verdict = "n1", 1.5, "linearizable"
+    base.processes_left, base.files_left = 0, False
+    for name, value in changes.items():
+        setattr(base, name, value)
+    return base
+
+
+def test_a_clean_report_passes() -> None:
+    assert report().problems() == []
+    assert "passed" in render(report())
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"verdict": "NOT linearizable", "verdict_detail": "x"}, "history NOT linearizable"),
+        ({"verdict": "undecided"}, "history undecided"),
+        ({"ok": 0}, "no operation completed"),
+        ({"killed": None}, "never killed"),
+        ({"failover_s": None}, "no command committed under a new leader"),
+        ({"restarted": "n1", "catchup_s": None}, "did not catch up"),
+        ({"processes_left": 1}, "1 node process(es) left running"),
+        ({"files_left": True}, "temporary directory"),
+        ({"errors": ["client c1: boom"]}, "boom"),
+    ],
+)
+def test_anything_wrong_is_a_problem(changes: dict[str, object], problem: str) -> None:
+    problems = report(**changes).problems()
+    assert any(problem in p for p in problems), problems
+    assert "PROBLEM" in render(report(**changes))
+
+
+def test_options_are_checked() -> None:
+    with pytest.raises(ValueError, match="at least 3 nodes"):
+        DemoOptions(nodes=2)
+    with pytest.raises(ValueError, match="kill_at < restart_at"):
+        DemoOptions(kill_at=0.7, restart_at=0.5)
