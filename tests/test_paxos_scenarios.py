@@ -64,6 +64,7 @@ from actorfw.paxos import (
     Command,
     Decision,
     InstallSnapshot,
+    LeaderIs,
     LeaderMode,
     LeaderOptions,
     LeaseGrant,
@@ -651,6 +652,7 @@ WIRE_SAMPLES = [
     ReadIndex("n1", 7),
     ReadIndexReply("n1", 7, True, 42),
     Response("c1", 2, 5, by_lease=True),
+    LeaderIs("n2"),
 ]
 
 

@@ -13,10 +13,12 @@ drives them by these rules:
 
 1. The step's records are written to the role's durable storage in one
    atomic batch, at once.
-2. Its messages and client responses leave only once a ``sync()`` begun
-   after that write has completed. Syncs are group-committed: while one is
-   in flight, further steps write and queue, and the next sync covers them
-   all (many steps, one fsync).
+2. Its messages leave only once a ``sync()`` begun after that write has
+   completed. Syncs are group-committed: while one is in flight, further
+   steps write and queue, and the next sync covers them all (many steps,
+   one fsync). A sync starts only when a message waits for it: a write
+   nothing waits for (a follower's log between two reports) is made
+   durable by the next sync something needs.
 3. Effects leave in the order of their steps, and no step's effects leave
    before everything written so far is durable: a step that persisted
    nothing still waits for earlier writes it may depend on.
@@ -24,8 +26,13 @@ drives them by these rules:
    one timer for the core's ``next_deadline()``, and the timer's message is
    a ``tick``.
 5. Client requests are asks to a replica; the replica answers a request
-   when the core produces its response (rule 2 applies), so an answered
-   write is durable on a quorum and applied.
+   as soon as the core produces its response, without waiting for its own
+   write of the applied batch: the command was chosen, so it is durable on
+   a majority of acceptors already, and a replica that crashes before its
+   write relearns the decision and applies it again, to the same result
+   (what it *reports* to leaders and peers, which lets acceptors forget,
+   still waits for its storage, by rule 2). So an answered write is
+   durable on a quorum and applied.
 6. A role rebuilds its core from its storage when it starts, so a restart
    of the actor or of its node resumes where the durable state was. A
    restarted acceptor that ever granted leases counts its lease wait from
@@ -58,7 +65,7 @@ from actorfw.core.refs import ActorRef, ReplyTo
 from actorfw.kernels import ballot as kb
 from actorfw.paxos.acceptor import Acceptor
 from actorfw.paxos.leader import Leader
-from actorfw.paxos.messages import HANDLED_BY, Command, Read, Request, Role
+from actorfw.paxos.messages import HANDLED_BY, Command, LeaderIs, Propose, Read, Request, Role
 from actorfw.paxos.records import Record, records_from_storage, storage_ops
 from actorfw.paxos.replica import Replica
 from actorfw.paxos.types import Config, Effects, LeaderOptions, ReplicaOptions, StateMachine
@@ -107,14 +114,6 @@ class Synced:
     """Everything written up to ``generation`` is durable (rule 2)."""
 
     generation: int
-
-
-@message(name="paxos.actor.LeaderIs")
-@dataclass(frozen=True)
-class LeaderIs:
-    """From a leader actor to the replica of its node: who leads now ("" if unknown)."""
-
-    node: str
 
 
 @message(name="paxos.Submit")
@@ -201,6 +200,7 @@ class _Role(Actor):
     """What every role does: route, persist then send in order, keep one timer."""
 
     role: Role
+    core: Any
 
     def __init__(self, group: str, nodes: Any, observer: Observer | None = None) -> None:
         self.group = group
@@ -212,6 +212,7 @@ class _Role(Actor):
         self._syncing = False
         self._queue: deque[tuple[int, list[tuple[str, Any]], list[Any]]] = deque()
         self._refs: dict[tuple[str, Role], ActorRef] = {}
+        self._armed: float | None = None  # the deadline the tick timer is set for
 
     # -- rules 1-3 ------------------------------------------------------------------------
 
@@ -231,15 +232,21 @@ class _Role(Actor):
                             batch.put(key, value)
             self._written += 1
         needs = self._written
+        responses = effects.responses
+        if responses:  # rule 5: at once
+            self._answer(responses)
+            responses = []
         if not self._queue and needs <= self._durable:
-            self._deliver(effects.send, effects.responses)
-        elif effects.send or effects.responses:
-            self._queue.append((needs, effects.send, effects.responses))
+            self._deliver(effects.send, responses)
+        elif effects.send:
+            self._queue.append((needs, effects.send, responses))
         self._sync()
         self._rearm(core)
 
     def _sync(self) -> None:
-        if self._syncing or self._durable >= self._written:
+        # Only what waits to leave needs a sync (rule 2): writes that nothing waits for
+        # (a replica's log between its reports) go with the next sync that something needs.
+        if self._syncing or self._durable >= self._written or not self._queue:
             return
         self._syncing = True
         target = self._written
@@ -260,6 +267,7 @@ class _Role(Actor):
     def synced(self, msg: Synced) -> None:
         self._syncing = False
         self._durable = max(self._durable, msg.generation)
+        self._became_durable()
         while self._queue and self._queue[0][0] <= self._durable:
             _, sends, responses = self._queue.popleft()
             self._deliver(sends, responses)
@@ -270,6 +278,9 @@ class _Role(Actor):
         raise OSError(
             f"{role_name(self.group, self.role)} could not sync its storage: {msg.reason}"
         )
+
+    def _became_durable(self) -> None:
+        """Everything written up to ``self._durable`` is now durable (a hook)."""
 
     def _deliver(self, sends: list[tuple[str, Any]], responses: list[Any]) -> None:
         if sends and self.observer is not None and hasattr(self.observer, "delivered"):
@@ -333,10 +344,18 @@ class _Role(Actor):
 
     def _rearm(self, core: Any) -> None:
         deadline = core.next_deadline() if hasattr(core, "next_deadline") else None
+        if deadline == self._armed:
+            return  # the timer already set is the right one (most steps)
+        self._armed = deadline
         if deadline is None:
             self.context.cancel_timer("tick")
         else:
             self.context.start_timer("tick", Tick(), max(0.0, deadline - self.context.now()))
+
+    @handler
+    def tick(self, msg: Tick) -> None:
+        self._armed = None  # it fired
+        self._step(self.core, self.core.tick(self.context.now()))
 
 
 class AcceptorActor(_Role):
@@ -389,10 +408,6 @@ class LeaderActor(_Role):
             self.observer.restarted(self.role, self.me, self.core)
         self._reported: str | None = None
         self._step(self.core, self.core.start(self.context.now()))
-
-    @handler
-    def tick(self, msg: Tick) -> None:
-        self._step(self.core, self.core.tick(self.context.now()))
 
     def receive(self, msg: Any) -> None:
         messages = self._burst(self._taken(msg, self._reply_handle()))
@@ -492,6 +507,9 @@ class ReplicaActor(_Role):
         )
         if self.observer is not None and hasattr(self.observer, "restarted"):
             self.observer.restarted(self.role, self.me, self.core)
+        # slot_out as far as it is durable, and the generations that will raise it
+        self._durable_out: int = self.core.slot_out
+        self._outs: deque[tuple[int, int]] = deque()
         self._rearm(self.core)
 
     def receive(self, msg: Any) -> None:
@@ -499,12 +517,38 @@ class ReplicaActor(_Role):
         if messages:
             self._step(self.core, self.core.handle_all(messages, self.context.now()))
 
+    def _step(self, core: Any, effects: Effects) -> None:
+        # A Propose does not wait for this replica's storage: it carries the slot_out
+        # that is durable already (a lower slot_out is always true), not the one in
+        # memory, so the proposal goes to the leader at once (rule 2 still holds).
+        sends = effects.send
+        proposes = [pair for pair in sends if type(pair[1]) is Propose]
+        if proposes:
+            effects.send = [pair for pair in sends if type(pair[1]) is not Propose]
+        super()._step(core, effects)
+        if effects.persist:
+            self._outs.append((self._written, core.slot_out))
+        if proposes:
+            out = self._durable_out
+            self._deliver(
+                [
+                    (to, Propose(p.replica, min(out, p.slot_out), p.slots, p.batches))
+                    for to, p in proposes
+                ],
+                [],
+            )
+
+    def _became_durable(self) -> None:
+        outs = self._outs
+        while outs and outs[0][0] <= self._durable:
+            self._durable_out = max(self._durable_out, outs.popleft()[1])
+
     def _taken(self, msg: Any, reply: ReplyTo | None) -> Any:
         """Register who waits for ``msg``; returns what the core should see (None: nothing)."""
         kind = type(msg)
         if kind is LeaderIs:
             self.leader = msg.node
-            return None
+            return msg  # the core sends its proposals there
         if kind is ReplicaStatus:
             if reply is not None:
                 core = self.core
@@ -543,10 +587,6 @@ class ReplicaActor(_Role):
             self._waiting.setdefault((command.client, command.seq), []).append((reply, False))
             return msg
         return super()._taken(msg, reply)
-
-    @handler
-    def tick(self, msg: Tick) -> None:
-        self._step(self.core, self.core.tick(self.context.now()))
 
     def _answer(self, responses: list[Any]) -> None:
         for response in responses:

@@ -39,6 +39,7 @@ __all__ = [
     "Command",
     "Decision",
     "InstallSnapshot",
+    "LeaderIs",
     "LeaseGrant",
     "LeaseRequest",
     "P1a",
@@ -144,6 +145,19 @@ class Read:
     """
 
     command: Command
+
+
+@message(name="paxos.actor.LeaderIs")
+@dataclass(frozen=True)
+class LeaderIs:
+    """Who leads now, as the leader of a replica's node believes ("" if unknown).
+
+    From a leader (its actor) to the replica of its node. The replica then
+    sends its proposals to that leader only, and its pending ones to a new
+    leader at once (see :class:`~actorfw.paxos.Replica`, rule 3).
+    """
+
+    node: str
 
 
 # -- replica -> leader ----------------------------------------------------------------
@@ -425,6 +439,7 @@ class InstallSnapshot:
 
 HANDLED_BY: dict[type, Role] = {
     Request: Role.REPLICA,
+    LeaderIs: Role.REPLICA,
     Response: Role.CLIENT,
     Propose: Role.LEADER,
     Applied: Role.LEADER,

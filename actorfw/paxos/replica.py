@@ -22,10 +22,14 @@ Rules:
    into slots below ``slot_out + window``. So under load batches grow by
    themselves: requests that arrive while the window is full share slots.
    Proposals of one step travel in one :class:`Propose`.
-3. Proposals go to every leader (PMMC's choice): the active one proposes
-   them at once, and a passive one holds them, so a new leader already has
-   the pending proposals when it takes over. A proposal not decided within
-   ``propose_timeout`` is sent again (lost messages, a dead leader).
+3. Proposals go to the leader the replica's node believes leads
+   (:class:`LeaderIs`, from the leader of its node), else to every leader
+   (PMMC's choice: a passive leader holds them, so a new leader already
+   has them when it takes over). When the believed leader changes, every
+   pending proposal goes to the new one at once. A proposal not decided
+   within ``propose_timeout`` is sent again, to every leader (lost
+   messages, a dead leader, a wrong belief). Sending to one leader spares
+   the others decoding every command a third time.
 4. Re-queue (R3): when a slot is decided with a batch other than this
    replica's proposal for it, the proposal's commands that the decided
    batch does not hold go back to the front of the queue.
@@ -103,6 +107,7 @@ from actorfw.paxos.messages import (
     Command,
     Decision,
     InstallSnapshot,
+    LeaderIs,
     Progress,
     Propose,
     Read,
@@ -206,6 +211,8 @@ class Replica:
         self.machine = machine
         self.options = options if options is not None else ReplicaOptions()
         self._peers = tuple(r for r in config.replicas if r != me)
+        self._leader_hint = ""  # rule 3: where proposals go ("": every leader)
+        self._to_all = False  # this step's proposals go to every leader
         self._slot_in = FIRST_SLOT
         self._slot_out = FIRST_SLOT
         self._requests: deque[Command] = deque()
@@ -434,6 +441,7 @@ class Replica:
         due = [s for s, at in self._proposed_at.items() if at + timeout <= now]
         if due:
             self.stats["reproposed"] += len(due)
+            self._to_all = True  # rule 3: the leader we believed in may be gone
             for slot in due:
                 self._proposed_at[slot] = now
                 self._new_slots.append(slot)
@@ -480,6 +488,22 @@ class Replica:
             self.stats["malformed"] += 1
             return
         self._on_command(command)
+
+    def _on_leader_is(self, msg: LeaderIs) -> None:
+        node = msg.node
+        if type(node) is not str or (node and not self.config.is_leader(node)):
+            self.stats["malformed"] += 1
+            return
+        if node == self._leader_hint:
+            return
+        self._leader_hint = node
+        if node:  # rule 3: the pending proposals go to the new leader now
+            fresh = set(self._new_slots)
+            for slot, batch in self._proposals.items():
+                if slot not in fresh:
+                    self._proposed_at[slot] = self._now
+                    self._new_slots.append(slot)
+                    self._new_batches.append(batch)
 
     def _on_read(self, msg: Read) -> None:
         command = msg.command
@@ -895,10 +919,15 @@ class Replica:
             slots = np.array(self._new_slots, dtype=np.int64)
             slots.setflags(write=False)
             propose = Propose(self.me, self._slot_out, slots, tuple(self._new_batches))
-            for leader in self.config.leaders:
-                send.append((leader, propose))
+            hint = self._leader_hint
+            if hint and not self._to_all:
+                send.append((hint, propose))
+            else:
+                for leader in self.config.leaders:
+                    send.append((leader, propose))
             self._new_slots = []
             self._new_batches = []
+        self._to_all = False
         out = Effects(persist, send, self._responses)
         self._send = []
         self._responses = []
@@ -913,6 +942,7 @@ class Replica:
 
 _HANDLERS: dict[type, Callable[[Replica, Any], None]] = {
     Request: Replica._on_request,
+    LeaderIs: Replica._on_leader_is,
     Decision: Replica._on_decision,
     Progress: Replica._on_progress,
     CatchUp: Replica._on_catchup,
