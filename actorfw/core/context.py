@@ -76,6 +76,17 @@ class Context:
         """Send ``message`` to ``target`` from this actor (same as ``target.tell``)."""
         self._node.send(target, message, self._cell.ref)
 
+    def tell_checked(self, target: ActorRef, message: Any) -> None:
+        """Like :meth:`tell`, for a message built only from values already checked.
+
+        A tell to an actor of the same node normally checks that the message
+        is a message value (so that code behaves the same whether the target
+        is local or remote). A protocol that forwards values it received (and
+        so decoded, or checked) can skip that walk over them; a message that
+        leaves the node is encoded, and so checked, all the same.
+        """
+        self._node.send(target, message, self._cell.ref, True)
+
     send = tell  # the name refs use (see actorfw.core.refs.Endpoint)
 
     def reply(self, to: ReplyTo, value: Any, error: BaseException | None) -> None:

@@ -867,14 +867,22 @@ class Node:
 
     # -- sending -------------------------------------------------------------------------
 
-    def send(self, target: ActorRef, message: Any, sender: ActorRef | None) -> None:
-        """Tell ``target`` ``message`` from ``sender`` (rules 2 and 3)."""
+    def send(
+        self, target: ActorRef, message: Any, sender: ActorRef | None, checked: bool = False
+    ) -> None:
+        """Tell ``target`` ``message`` from ``sender`` (rules 2 and 3).
+
+        ``checked``: the caller vouches that ``message`` is a message value
+        (built from values that were checked already), so a local delivery
+        skips the check; a remote one encodes it, which checks it anyway.
+        """
         if type(target) is not ActorRef:
             raise TypeError(f"tell needs an ActorRef to send to, not {type(target).__name__}")
         if self._dead:
             return
         if target.node == self.id:
-            codec.check(message)
+            if not checked:
+                codec.check(message)
             self._enqueue(target.name, (message, sender, None, None))
             return
         body, buffers, plain = codec.encode(message)

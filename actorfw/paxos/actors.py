@@ -285,7 +285,8 @@ class _Role(Actor):
     def _deliver(self, sends: list[tuple[str, Any]], responses: list[Any]) -> None:
         if sends and self.observer is not None and hasattr(self.observer, "delivered"):
             self.observer.delivered(self.role, self.me, sends)
-        tell = self.context.tell
+        # The cores build their messages from values checked when they came in.
+        tell = self.context.tell_checked
         for address, msg in sends:
             role = HANDLED_BY[type(msg)]
             ref = self._refs.get((address, role))
