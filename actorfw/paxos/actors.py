@@ -190,6 +190,17 @@ class SyncFailed:
     reason: str
 
 
+_ROUTES: dict[type, tuple[type | None, type]] = {
+    Submit: (Forward, Request),
+    Forward: (None, Request),
+    Read: (ForwardRead, Read),
+    ForwardRead: (None, Read),
+}
+"""What a replica does with a client's command, by message type: the message to pass
+it on to the leader's replica in (None: it was passed on already), and the message
+its core takes."""
+
+
 def _config(nodes: Any) -> Config:
     if isinstance(nodes, Config):
         return nodes
@@ -559,28 +570,20 @@ class ReplicaActor(_Role):
                     )
                 )
             return None
-        if kind is Submit or kind is Forward:
+        route = _ROUTES.get(kind)
+        if route is not None:
+            passed_on, to_core = route
             command = msg.command
-            waiter = reply if kind is Submit else msg.reply
-            if kind is Submit and self.leader and self.leader != self.me and waiter is not None:
-                # Not the leader's node: pass it on once, so replicas do not race for slots.
+            waiter = msg.reply if passed_on is None else reply
+            if passed_on and self.leader and self.leader != self.me and waiter is not None:
+                # Not the leader's node: pass it on once. Replicas then do not race for
+                # slots, and a read can be served by the leader's lease (rule 7).
                 target = ActorRef(self.leader, role_name(self.group, Role.REPLICA))
-                self.context.tell(target, Forward(command, waiter))
+                self.context.tell(target, passed_on(command, waiter))
                 return None
             if waiter is not None:
                 self._waiting.setdefault((command.client, command.seq), []).append((waiter, True))
-            return Request(command)
-        if kind is Read or kind is ForwardRead:
-            command = msg.command
-            waiter = reply if kind is Read else msg.reply
-            if kind is Read and self.leader and self.leader != self.me and waiter is not None:
-                # Only the leader's node can serve it by lease: pass it on once (rule 7).
-                target = ActorRef(self.leader, role_name(self.group, Role.REPLICA))
-                self.context.tell(target, ForwardRead(command, waiter))
-                return None
-            if waiter is not None:
-                self._waiting.setdefault((command.client, command.seq), []).append((waiter, True))
-            return Read(command)
+            return to_core(command)
         if reply is None:
             return msg
         if kind is Request:
