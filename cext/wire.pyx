@@ -94,20 +94,23 @@ cdef class Envelope:
 cdef dict _BY_NAME = {}
 cdef dict _NAME_OF = {}
 cdef dict _FIELDS = {}
+cdef set _DIRECT = set()
+cdef object _object_new = object.__new__
 cdef object _REF = None
 cdef object _REPLY = None
 
 
-def bind(by_name, name_of, fields, ref_type, reply_type, refused, malformed):
+def bind(by_name, name_of, fields, ref_type, reply_type, refused, malformed, direct=None):
     """Give the codec the registry of message types; see the pure twin."""
-    global _BY_NAME, _NAME_OF, _FIELDS, _REF, _REPLY
+    global _BY_NAME, _NAME_OF, _FIELDS, _DIRECT, _REF, _REPLY
     _BY_NAME = by_name
     _NAME_OF = name_of
     _FIELDS = fields
+    _DIRECT = set() if direct is None else direct
     _REF = ref_type
     _REPLY = reply_type
     # The pure twin explains errors for both: it must know the same registry.
-    _twin.bind(by_name, name_of, fields, ref_type, reply_type, refused, malformed)
+    _twin.bind(by_name, name_of, fields, ref_type, reply_type, refused, malformed, direct)
 
 
 explain_refusal = _twin.explain_refusal
@@ -345,6 +348,10 @@ cdef object _build(str tag, object args, object buffers, int depth):
             if PyDict_GetItem(fields, key) == NULL:
                 raise _Bad()
         fields = _walk(fields, buffers, depth)
+        if cls in _DIRECT:
+            out = _object_new(cls)
+            (<dict>out.__dict__).update(<dict>fields)
+            return out
         try:
             return cls(**fields)
         except Exception:

@@ -57,6 +57,15 @@ class Send:
     payload: Any
 
 
+@message(name="test.SendAll")
+@dataclass(frozen=True)
+class SendAll:
+    """Tell each of ``targets`` ``payload`` with one ``tell_all``."""
+
+    targets: tuple[ActorRef, ...]
+    payload: Any
+
+
 @message(name="test.Watch")
 @dataclass(frozen=True)
 class Watch:
@@ -166,6 +175,10 @@ class Recorder(Actor):
     @handler
     def send(self, msg: Send) -> None:
         msg.target.tell(msg.payload)
+
+    @handler
+    def send_all(self, msg: SendAll) -> None:
+        self.context.tell_all(msg.targets, msg.payload)
 
     @handler
     def stop_self(self, msg: StopSelf) -> None:

@@ -31,6 +31,7 @@ from .actors import (
     Put,
     Recorder,
     Send,
+    SendAll,
     Sleep,
     SpawnChild,
     Spawner,
@@ -188,6 +189,35 @@ def test_messages_from_one_sender_arrive_in_order(cluster) -> None:
         cluster.tell(sender, Send(recorder, Put(i)))
     items = cluster.poll(recorder, Get(), until=lambda s: len(s["items"]) == 50)["items"]
     assert [v for v, _ in items] == list(range(50))
+
+
+def test_tell_all_reaches_every_target_in_order_here_and_on_other_nodes(cluster) -> None:
+    sender = cluster.spawn("n1", Recorder, name="snd")
+    targets = (
+        cluster.spawn("n1", Recorder, name="here"),
+        cluster.spawn("n2", Recorder, name="there"),
+        cluster.spawn("n3", Recorder, name="far"),
+        cluster.spawn("n3", Recorder, name="far2"),
+    )
+    for i in range(30):
+        cluster.tell(sender, SendAll(targets, Put((i, b"\x00" * (i % 3)))))
+    for target in targets:
+        items = cluster.poll(target, Get(), until=lambda s: len(s["items"]) == 30)["items"]
+        assert items == [[(i, b"\x00" * (i % 3)), "n1/snd"] for i in range(30)]
+
+
+def test_tell_all_refuses_a_bad_message_before_sending_anything(cluster) -> None:
+    sender = cluster.spawn("n1", Recorder, name="snd")
+    targets = (cluster.spawn("n1", Recorder, name="here"), cluster.spawn("n2", Recorder, name="t"))
+    for bad in (Put({1, 2}), Put(Unregistered(1))):
+        with pytest.raises(MessageRefused):
+            cluster.ask(sender, SendAll(targets, bad))
+        with pytest.raises(MessageRefused):
+            cluster.ask(sender, SendAll(targets[:1], bad))  # only a local target
+    cluster.tell(sender, SendAll(targets, Put("ok")))
+    for target in targets:
+        items = cluster.poll(target, Get(), until=lambda s: len(s["items"]) >= 1)["items"]
+        assert items == [["ok", "n1/snd"]]
 
 
 def test_an_async_handler_finishes_before_the_next_message_starts(cluster) -> None:

@@ -234,3 +234,44 @@ def test_registry_lookups() -> None:
 def test_the_body_is_plain_json_other_tools_can_read() -> None:
     body, _, _ = codec.encode(Point(1, 2))
     assert orjson.loads(body) == {"$m": ["test.codec.Point", {"x": 1, "y": 2}]}
+
+
+@message(name="test.codec.Checked")
+@dataclass(frozen=True)
+class Checked:
+    """Validates in ``__post_init__``: a decoder must call it."""
+
+    n: int
+
+    def __post_init__(self) -> None:
+        if self.n < 0:
+            raise ValueError("n must not be negative")
+
+
+@message(name="test.codec.Own")
+@dataclass(frozen=True, init=False)
+class Own:
+    """Its own ``__init__`` derives a field: a decoder must call it."""
+
+    n: int
+
+    def __init__(self, n: int) -> None:
+        object.__setattr__(self, "n", n * 2)
+
+
+def test_plain_message_classes_are_built_without_calling_init() -> None:
+    assert Point in codec._DIRECT and Shape in codec._DIRECT
+    assert Checked not in codec._DIRECT and Own not in codec._DIRECT
+    shape = Shape("s", (Point(1, 2),), ActorRef("n1", "a"))
+    back = round_trip(shape)
+    assert back == shape and hash(back) == hash(shape)
+    assert type(back) is Shape and vars(back) == vars(shape)
+    with pytest.raises(AttributeError):
+        back.name = "t"  # type: ignore[misc]  # still frozen
+
+
+def test_classes_with_their_own_init_logic_are_built_by_calling_it() -> None:
+    assert round_trip(Checked(3)) == Checked(3)
+    with pytest.raises(MalformedMessage, match="refused its fields: n must not be negative"):
+        codec.decode(b'{"$m":["test.codec.Checked",{"n":-1}]}')
+    assert round_trip(Own(2)).n == 8  # encoded as n=4, then built by __init__ again

@@ -108,6 +108,8 @@ class Envelope:
 _BY_NAME: dict[str, type] = {}
 _NAME_OF: dict[type, str] = {}
 _FIELDS: dict[type, tuple[str, ...]] = {}
+_DIRECT: set[type] = set()
+_object_new = object.__new__
 _REF: type = type(None)
 _REPLY: type = type(None)
 _REFUSED: type[Exception] = TypeError
@@ -122,15 +124,20 @@ def bind(
     reply_type: type,
     refused: type[Exception],
     malformed: type[Exception],
+    direct: set[type] | None = None,
 ) -> None:
     """Give the codec the registry of message types (live dicts) and the types and errors it uses.
 
     ``ref_type`` and ``reply_type`` are built from two-item lists
     (``(node, name)``, ``(node, corr)``) and read back through their
-    ``node``/``name``/``corr`` attributes.
+    ``node``/``name``/``corr`` attributes. ``direct`` (a live set) holds the
+    registered classes whose ``__init__`` only stores its arguments as
+    fields: the decoder builds those by filling a fresh instance's
+    ``__dict__``, without the call.
     """
-    global _BY_NAME, _NAME_OF, _FIELDS, _REF, _REPLY, _REFUSED, _MALFORMED
+    global _BY_NAME, _NAME_OF, _FIELDS, _DIRECT, _REF, _REPLY, _REFUSED, _MALFORMED
     _BY_NAME, _NAME_OF, _FIELDS = by_name, name_of, fields
+    _DIRECT = set() if direct is None else direct
     _REF, _REPLY, _REFUSED, _MALFORMED = ref_type, reply_type, refused, malformed
 
 
@@ -329,6 +336,10 @@ def _build_message(args: Any, buffers: Sequence[Any], depth: int) -> Any:
     expected = _FIELDS[cls]
     if len(fields) != len(expected) or any(f not in fields for f in expected):
         raise _bad(f"message {args[0]!r} has fields {sorted(fields)}, expected {sorted(expected)}")
+    if cls in _DIRECT:
+        built: Any = _object_new(cls)
+        built.__dict__.update(fields)
+        return built
     try:
         return cls(**fields)
     except Exception as exc:

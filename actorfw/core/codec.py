@@ -63,6 +63,34 @@ T = TypeVar("T", bound=type)
 _BY_NAME: dict[str, type] = {}
 _NAME_OF: dict[type, str] = {}
 _FIELDS: dict[type, tuple[str, ...]] = {}
+_DIRECT: set[type] = set()
+"""Registered classes a decoder builds without calling ``__init__`` (``_builds_directly``)."""
+
+
+def _builds_directly(klass: type) -> bool:
+    """Whether setting the fields in a fresh instance's ``__dict__`` is what ``__init__`` does.
+
+    True for the common message class: the ``__init__`` the dataclass
+    decorator wrote (not one of the class's own), no ``__post_init__``, every
+    field an ``__init__`` argument, instances with a ``__dict__``. A decoder
+    then skips the call (a frozen dataclass's ``__init__`` sets each field
+    through ``object.__setattr__``), which builds the value in less than half
+    the time. Anything else is built by calling the class.
+    """
+    init = klass.__dict__.get("__init__")
+    code = getattr(init, "__code__", None)
+    return (
+        bool(klass.__dataclass_params__.init)  # type: ignore[attr-defined]
+        and code is not None
+        and code.co_filename == "<string>"  # written by the dataclass decorator
+        and not hasattr(klass, "__post_init__")
+        and klass.__dictoffset__ != 0
+        and all(f.init for f in dataclasses.fields(klass))
+        and not any(
+            isinstance(f.type, dataclasses.InitVar) or f.type is dataclasses.InitVar
+            for f in klass.__dataclass_fields__.values()  # type: ignore[attr-defined]
+        )
+    )
 
 
 def message(cls: T | None = None, *, name: str | None = None) -> Any:
@@ -115,6 +143,10 @@ def message(cls: T | None = None, *, name: str | None = None) -> Any:
         _BY_NAME[key] = klass
         _NAME_OF[klass] = key
         _FIELDS[klass] = tuple(f.name for f in dataclasses.fields(klass) if f.init)
+        if _builds_directly(klass):
+            _DIRECT.add(klass)
+        else:
+            _DIRECT.discard(klass)
         return klass
 
     if cls is not None:
@@ -142,7 +174,16 @@ def registered_messages() -> dict[str, type]:
 
 def bind_kernel(module: Any) -> None:
     """Give a wire kernel module this registry (done for the active one at import)."""
-    module.bind(_BY_NAME, _NAME_OF, _FIELDS, ActorRef, ReplyTo, MessageRefused, MalformedMessage)
+    module.bind(
+        _BY_NAME,
+        _NAME_OF,
+        _FIELDS,
+        ActorRef,
+        ReplyTo,
+        MessageRefused,
+        MalformedMessage,
+        direct=_DIRECT,
+    )
 
 
 bind_kernel(_wire)

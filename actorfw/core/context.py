@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from actorfw.core.refs import DEFAULT_ASK_TIMEOUT, ActorRef, ReplyTo
@@ -86,6 +86,16 @@ class Context:
         leaves the node is encoded, and so checked, all the same.
         """
         self._node.send(target, message, self._cell.ref, True)
+
+    def tell_all(self, targets: Iterable[ActorRef], message: Any, checked: bool = False) -> None:
+        """Tell each of ``targets`` the same ``message``, encoding it once for all of them.
+
+        Equivalent to :meth:`tell` (or, with ``checked``, :meth:`tell_checked`)
+        to each target in order, but a message that leaves the node is
+        encoded once, not once per target: for a protocol that sends one
+        value to many peers (a leader's proposal to every acceptor, say).
+        """
+        self._node.send_all(list(targets), message, self._cell.ref, checked)
 
     send = tell  # the name refs use (see actorfw.core.refs.Endpoint)
 

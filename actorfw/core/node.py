@@ -894,6 +894,52 @@ class Node:
             ),
         )
 
+    def send_all(
+        self,
+        targets: list[ActorRef],
+        message: Any,
+        sender: ActorRef | None,
+        checked: bool = False,
+    ) -> None:
+        """Tell every one of ``targets`` the same ``message`` (rules 2 and 3), encoding it once.
+
+        The same as :meth:`send` to each target in turn, except that the body
+        is encoded once for all the targets off this node (and checked once
+        for those on it): a protocol sending one value to its peers pays for
+        one encoding, not one per peer. A refused message raises before any
+        target is sent anything.
+        """
+        for target in targets:
+            if type(target) is not ActorRef:
+                raise TypeError(f"tell needs an ActorRef to send to, not {type(target).__name__}")
+        if self._dead:
+            return
+        # Refused before anything is sent, as by send().
+        me = self.id
+        body, buffers, plain = b"", [], False
+        if any(target.node != me for target in targets):
+            body, buffers, plain = codec.encode(message)  # checks it too
+        elif not checked and targets:
+            codec.check(message)
+        for target in targets:
+            if target.node == me:
+                self._enqueue(target.name, (message, sender, None, None))
+                continue
+            self.stats.sent_remote += 1
+            self.transport.send(
+                target.node,
+                Envelope(
+                    TELL,
+                    self.id,
+                    target.name,
+                    sender.name if sender else None,
+                    0,
+                    body,
+                    list(buffers) if buffers else buffers,
+                    plain,
+                ),
+            )
+
     def ask(
         self, target: ActorRef, message: Any, timeout: float, sender: ActorRef | None
     ) -> asyncio.Future[Any]:

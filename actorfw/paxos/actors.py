@@ -296,14 +296,25 @@ class _Role(Actor):
     def _deliver(self, sends: list[tuple[str, Any]], responses: list[Any]) -> None:
         if sends and self.observer is not None and hasattr(self.observer, "delivered"):
             self.observer.delivered(self.role, self.me, sends)
-        # The cores build their messages from values checked when they came in.
-        tell = self.context.tell_checked
+        # The cores build their messages from values checked when they came in, and
+        # send one message object to several peers in a row (a P2a to every acceptor,
+        # a Decision to every replica): each run of them is encoded once.
+        tell_all = self.context.tell_all
+        refs = self._refs
+        run: list[ActorRef] = []
+        last: Any = None
         for address, msg in sends:
+            if msg is not last and run:
+                tell_all(run, last, True)
+                run = []
+            last = msg
             role = HANDLED_BY[type(msg)]
-            ref = self._refs.get((address, role))
+            ref = refs.get((address, role))
             if ref is None:
-                ref = self._refs[(address, role)] = ActorRef(address, role_name(self.group, role))
-            tell(ref, msg)
+                ref = refs[(address, role)] = ActorRef(address, role_name(self.group, role))
+            run.append(ref)
+        if run:
+            tell_all(run, last, True)
         if responses:
             self._answer(responses)
 
