@@ -66,6 +66,12 @@ class SendAll:
     payload: Any
 
 
+@message(name="test.GcInfo")
+@dataclass(frozen=True)
+class GcInfo:
+    """Ask for the process's garbage-collector thresholds and frozen object count."""
+
+
 @message(name="test.Watch")
 @dataclass(frozen=True)
 class Watch:
@@ -175,6 +181,12 @@ class Recorder(Actor):
     @handler
     def send(self, msg: Send) -> None:
         msg.target.tell(msg.payload)
+
+    @handler
+    def gc_info(self, msg: GcInfo) -> list[int]:
+        import gc
+
+        return [*gc.get_threshold(), gc.get_freeze_count()]
 
     @handler
     def send_all(self, msg: SendAll) -> None:

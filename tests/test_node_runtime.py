@@ -17,7 +17,7 @@ from actorfw import Actor, NodeDown, RemoteError, handler
 from actorfw.core.node import NodeConfig
 from actorfw.node import ActorSystem
 
-from .actors import Asker, Blast, Counter, Get, Put, Recorder, Send, Size, Sync, Tally
+from .actors import Asker, Blast, Counter, GcInfo, Get, Put, Recorder, Send, Size, Sync, Tally
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -218,3 +218,31 @@ def test_refs_and_values_cross_processes_both_ways(system: ActorSystem) -> None:
     sink = system.spawn("n2", Tally, name="sink")
     asker = system.spawn("n1", Asker, name="a")
     assert system.ask(asker, Send(sink, Size())) == [0, True, 0]
+
+
+def test_a_node_process_freezes_its_start_up_objects_and_sets_its_gc_thresholds(
+    system: ActorSystem,
+) -> None:
+    from actorfw.node.config import GC_THRESHOLD
+
+    ref = system.spawn("n2", Recorder, name="gc")
+    *threshold, frozen = system.ask(ref, GcInfo())
+    assert tuple(threshold) == GC_THRESHOLD
+    assert frozen > 1000  # the modules and classes loaded at start
+
+
+def test_gc_threshold_settings_are_checked_and_read_from_toml(tmp_path: Path) -> None:
+    from actorfw.node.config import GC_THRESHOLD, NodeSettings, load_settings
+
+    with pytest.raises(ValueError, match="gc_threshold is three positive ints"):
+        NodeSettings("n1", "ipc:///tmp/n1.sock", {}, "d", gc_threshold=(0, 10, 10))
+    base = 'name = "n1"\nlisten = "ipc:///tmp/n1.sock"\n'
+    cases = {"": GC_THRESHOLD, "gc_threshold = [700, 10, 10]\n": (700, 10, 10)}
+    cases["gc_threshold = []\n"] = None
+    for tuning, expected in cases.items():
+        path = tmp_path / "node.toml"
+        path.write_text(base + ("[tuning]\n" + tuning if tuning else ""))
+        assert load_settings(path).gc_threshold == expected
+    path.write_text(base + '[tuning]\ngc_threshold = "often"\n')
+    with pytest.raises(ValueError, match=r"\[tuning\] gc_threshold is a list of three ints"):
+        load_settings(path)

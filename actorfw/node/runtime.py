@@ -4,7 +4,9 @@
 it imports the node's apps, opens its storage in the data directory (or, with
 ``storage = "memory"``, keeps it in memory, where nothing survives a restart), reads
 and bumps its incarnation, binds its ROUTER, starts the engine and its
-configured top-level actors. :func:`run_node` is the body of a node process
+configured top-level actors. Once up, a node process freezes what it made
+at start out of garbage collection and sets the collector's thresholds
+(:func:`tune_gc`, ``NodeSettings.gc_threshold``). :func:`run_node` is the body of a node process
 (``actorfw node`` and :class:`~actorfw.node.system.ActorSystem` both use it):
 it runs until SIGTERM (or SIGINT when standalone, or the death of the parent
 process that started it), then stops gracefully — actors stopped newest
@@ -17,6 +19,7 @@ nobody is left to receive them.
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 import logging
 import os
@@ -32,7 +35,7 @@ from actorfw.node.config import NodeSettings
 from actorfw.node.storage import SqliteBackend
 from actorfw.node.transport import ZmqTransport
 
-__all__ = ["NodeRuntime", "next_incarnation", "run_node"]
+__all__ = ["NodeRuntime", "next_incarnation", "run_node", "tune_gc"]
 
 log = logging.getLogger("actorfw")
 
@@ -188,12 +191,29 @@ async def _serve(settings: NodeSettings, ready: Any, standalone: bool) -> None:
             ready.close()
         await runtime.stop()
         raise
+    tune_gc(settings.gc_threshold)
     if ready is not None:
         assert runtime.transport is not None
         ready.send(("ready", runtime.transport.bound))
         ready.close()
     await stop.wait()
     await runtime.stop(0.0 if everyone.is_set() else None)
+
+
+def tune_gc(threshold: tuple[int, int, int] | None) -> None:
+    """Set a node process's garbage collector up for message traffic (None: leave it).
+
+    What the node made while starting (modules, classes, its actors) lives
+    as long as the process: it is frozen out of every later collection
+    (``gc.freeze``), and the thresholds become ``threshold``. Collections
+    then run less often and each one looks at the objects messages made,
+    not at the whole heap.
+    """
+    if threshold is None:
+        return
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*threshold)
 
 
 def run_node(
