@@ -13,8 +13,9 @@ Theory of operation
    messages from one node to another stay in order (FIFO per pair).
 3. The first envelope of a turn of the event loop leaves at once; those
    that follow are queued per destination and flushed at the end of the
-   turn as one multipart message each (:mod:`actorfw.node.wire`), so a
-   lone ask pays no wait and a burst costs one send. Buffers (bytes, numpy
+   turn as one multipart message each (:mod:`actorfw.node.wire`) of at
+   most 1,024 envelopes or about 1 MiB of bodies and buffers, so a lone
+   ask pays no wait and a burst costs few sends. Buffers (bytes, numpy
    arrays) are sent zero-copy; they must not be changed after sending.
 4. Reading drains every ready message of a socket at each wake-up, up to a
    budget, then yields to the loop.
@@ -284,7 +285,13 @@ class ZmqTransport:
                 while (
                     end < len(envelopes) and end - start < _BATCH_ENVELOPES and size < _BATCH_BYTES
                 ):
-                    size += len(envelopes[end].body)
+                    envelope = envelopes[end]
+                    size += len(envelope.body)
+                    for buffer in envelope.buffers:
+                        # Buffers count too: a burst of large arrays goes out as
+                        # messages of about 1 MiB that the receiver takes as they
+                        # come, not as one huge multipart message it gets at the end.
+                        size += memoryview(buffer).nbytes
                     end += 1
                 if not self._send_batch(destination, envelopes[start:end]):
                     break
