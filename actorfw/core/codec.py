@@ -67,6 +67,15 @@ _DIRECT: set[type] = set()
 """Registered classes a decoder builds without calling ``__init__`` (``_builds_directly``)."""
 
 
+@dataclasses.dataclass(frozen=True)
+class _Probe:
+    x: int
+
+
+_GENERATED_IN = _Probe.__init__.__code__.co_filename
+"""Where the dataclass decorator's generated ``__init__`` methods say they come from."""
+
+
 def _builds_directly(klass: type) -> bool:
     """Whether setting the fields in a fresh instance's ``__dict__`` is what ``__init__`` does.
 
@@ -82,7 +91,7 @@ def _builds_directly(klass: type) -> bool:
     return (
         bool(klass.__dataclass_params__.init)  # type: ignore[attr-defined]
         and code is not None
-        and code.co_filename == "<string>"  # written by the dataclass decorator
+        and code.co_filename == _GENERATED_IN  # written by the dataclass decorator
         and not hasattr(klass, "__post_init__")
         and klass.__dictoffset__ != 0
         and all(f.init for f in dataclasses.fields(klass))
