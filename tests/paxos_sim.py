@@ -200,15 +200,20 @@ async def _client(
     home = rng.choice(nodes)
     n = 0
     calm_ops = 0
+    # The client contract of actorfw.replication: an id's first command goes through
+    # the log, and after a command it gave up on the client continues under a new id.
+    client_id, renewals, seq = name, 0, 0
     while calm_ops < after:
         n += 1
+        seq += 1
         if sim.now >= until:
             calm_ops += 1
         f, key, value = _operation(rng, name, n)
-        command = Command(name, n, [f, key, value])
+        command = Command(client_id, seq, [f, key, value])
         op = history.invoke(name, f, key, value, time=sim.now)
         replica = home
-        ask: Request | Read = Read(command) if leases and f == "get" else Request(command)
+        by_lease = leases and f == "get" and seq > 1
+        ask: Request | Read = Read(command) if by_lease else Request(command)
         for _ in range(6):
             try:
                 result = await ActorRef(replica, role_name(GROUP, Role.REPLICA)).ask(
@@ -223,6 +228,8 @@ async def _client(
             break
         else:
             history.info(op)  # gave up: it may or may not have happened
+            renewals += 1
+            client_id, seq = f"{name}~{renewals}", 0
         await asyncio.sleep(rng.uniform(0.0, 0.05))
 
 

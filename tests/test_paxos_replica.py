@@ -25,6 +25,7 @@ from actorfw.paxos import (
     ReplicaOptions,
     Request,
     Response,
+    SessionExpired,
     records_from_storage,
     storage_ops,
 )
@@ -188,7 +189,7 @@ def test_a_retry_of_a_command_that_ran_is_answered_from_the_session() -> None:
 
 def test_a_request_older_than_the_clients_last_is_ignored() -> None:
     r = replica()
-    r.handle(decision(1, (cmd("c1", 2),)), 0.0)
+    r.handle(decision(1, (cmd("c1", 1),), (cmd("c1", 2),)), 0.0)
     effects = r.request(cmd("c1", 1), 1.0)
     assert not effects
     assert r.stats["stale_request"] == 1
@@ -264,6 +265,59 @@ def test_a_restored_replica_replays_its_log_and_sessions_and_answers_nothing() -
     assert machine.data == {"k": 3}
     assert restored.session("a") == (2, 3)
     assert restored.request(cmd("a", 2), 1.0).responses == [Response("a", 2, 3)]
+
+
+def test_beyond_max_sessions_the_least_recently_active_clients_session_is_dropped() -> None:
+    r = replica(max_sessions=2)
+    r.handle(decision(1, (cmd("a"),), (cmd("b"),), (cmd("a", 2),), (cmd("c"),)), 0.0)
+    # a ran after b, so b's session was the oldest when c opened one.
+    assert r.session("b") is None
+    assert r.session("a") == (2, 3) and r.session("c") == (1, 4)
+    assert r.stats["sessions_dropped"] == 1
+    r.handle(decision(5, *((cmd(f"x{i}"),) for i in range(50))), 0.0)
+    assert sum(r.session(c) is not None for c in ["a", "c", *(f"x{i}" for i in range(50))]) == 2
+
+
+def test_a_command_of_a_client_whose_session_was_dropped_does_not_run() -> None:
+    r = replica(max_sessions=1)
+    r.handle(decision(1, (cmd("a"),), (cmd("b"),)), 0.0)  # b's session drops a's
+    r.request(cmd("a", 2), 1.0)
+    effects = r.handle(decision(3, (cmd("a", 2),), (cmd("a", 3),)), 1.0)
+    assert effects.responses == [Response("a", 2, SessionExpired("a", 2))]
+    assert r.machine.data == {"k": 2}  # neither ran: a retry could have run twice
+    assert r.session("a") is None and r.session("b") == (1, 2)
+    assert r.stats["session_expired"] == 2
+    # A new client id starts at 1 and runs.
+    r.request(cmd("a~1"), 2.0)
+    assert r.handle(decision(5, (cmd("a~1"),)), 2.0).responses == [Response("a~1", 1, 3)]
+
+
+def test_every_replica_drops_the_same_sessions_after_a_snapshot_and_a_restart() -> None:
+    r = replica(max_sessions=2, snapshot_interval=2, log_tail=0)
+    store: dict[bytes, bytes] = {}
+    for effects in (
+        r.handle(decision(1, (cmd("a"),), (cmd("b"),)), 0.0),
+        r.handle(decision(3, (cmd("a", 2),), (cmd("b", 2),), (cmd("a", 3),)), 0.0),
+    ):
+        for record in effects.persist:
+            for key, value in storage_ops(record):
+                if value is None:
+                    store.pop(key, None)
+                else:
+                    store[key] = value
+    assert b"snap" in store  # the sessions come back from a snapshot, not only the log
+    restored = Replica.restore(
+        CONFIG,
+        "n1",
+        KeyValueStore(),
+        records_from_storage(sorted(store.items())),
+        ReplicaOptions(max_sessions=2, snapshot_interval=2, log_tail=0),
+    )
+    assert restored.slot_out == 6
+    for core in (r, restored):
+        core.handle(decision(6, (cmd("c"),)), 0.0)
+        assert core.session("b") is None  # the least recently active, as before the restart
+        assert core.session("a") == (3, 5)
 
 
 def test_restore_refuses_a_log_with_a_gap() -> None:

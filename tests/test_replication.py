@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
-from actorfw import Simulation
+from actorfw import MessageRefused, Simulation
 from actorfw.check import History, KeyValue, check
 from actorfw.core.refs import ActorRef
 from actorfw.kv import KV, AsyncKV, KVError, KVStateMachine
 from actorfw.paxos.actors import ReplicaStatus, Submit, role_name
 from actorfw.paxos.messages import Command, Role
-from actorfw.paxos.types import LeaderOptions
-from actorfw.replication import Client, Unavailable, replicate
+from actorfw.paxos.types import LeaderOptions, ReplicaOptions
+from actorfw.replication import Client, SessionExpiredError, Unavailable, replicate
 
 
 class Counter:
@@ -77,6 +77,51 @@ def test_a_retried_command_runs_once() -> None:
 
         assert sim.run(main) == [10, 10]
         assert group.client(client_id="other").call(0) == 10
+
+
+def test_a_client_whose_session_was_dropped_gets_an_error_then_continues_under_a_new_id() -> None:
+    with Simulation(nodes=3, seed=8) as sim:
+        group = replicate(
+            sim, Counter, name="counter", replica_options=ReplicaOptions(max_sessions=2)
+        )
+        old, a, b = (group.client(client_id=name) for name in ("old", "a", "b"))
+        assert old.call(1) == 1
+        assert a.call(10) == 11
+        assert b.call(100) == 111  # the third session drops the least recent: old's
+        with pytest.raises(SessionExpiredError, match="dropped the session of client old "):
+            old.call(1000)
+        assert old.client_id == "old~1"
+        assert old.call(1) == 112  # 1000 never ran; old~1's session drops a's, the oldest
+        assert b.call(0) == 112
+        with pytest.raises(SessionExpiredError, match="client a "):
+            a.call(5)
+        assert a.call(5) == 117
+
+
+def test_a_client_continues_under_a_new_id_after_a_command_it_gave_up_on() -> None:
+    with Simulation(nodes=3, seed=9) as sim:
+        group = replicate(sim, Counter, name="counter")
+        nodes = list(sim.nodes)
+        client = group.client(client_id="c", timeout=0.5, deadline=3.0, on=nodes[0])
+        assert client.call(1) == 1
+        sim.crash(nodes[1])
+        sim.crash(nodes[2])
+        with pytest.raises(Unavailable):
+            client.call(10)  # may run later: the next command must not look like its successor
+        assert client.client_id == "c~1"
+        sim.restart(nodes[1])
+        sim.restart(nodes[2])
+        assert client.call(100) in (101, 111)
+
+
+def test_a_refused_operation_leaves_the_clients_numbering_alone() -> None:
+    with Simulation(nodes=3, seed=10) as sim:
+        group = replicate(sim, Counter, name="counter")
+        client = group.client(client_id="c")
+        with pytest.raises(MessageRefused):
+            client.call({1, 2})
+        assert (client.client_id, client.inner.seq) == ("c", 0)
+        assert client.call(1) == 1
 
 
 def test_client_fails_over_when_the_leader_crashes() -> None:
@@ -171,6 +216,10 @@ def test_reads_go_through_the_log_unless_leases_are_on(leases: bool) -> None:
         # With leases the six reads were served from the leader's state: only the put took
         # a slot. Without, every read took one too.
         assert grew == (1 if leases else 7)
+        # A client's first command opens its session through the log, even a read.
+        before = slot_out(sim, leader)
+        assert KV(group.client(client_id="fresh")).get("a") == 2
+        assert slot_out(sim, leader) - before == 1
 
 
 def test_machines_must_be_importable_by_path() -> None:

@@ -48,6 +48,7 @@ from actorfw.paxos.messages import (
     Request,
     Response,
     Role,
+    SessionExpired,
     Sessions,
     Slots,
 )
@@ -124,6 +125,7 @@ __all__ = [
     "Request",
     "Response",
     "Role",
+    "SessionExpired",
     "Sessions",
     "Slots",
     "Snapshotted",

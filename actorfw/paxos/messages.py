@@ -128,6 +128,26 @@ class Response:
     by_lease: bool = False
 
 
+@message(name="paxos.SessionExpired")
+@dataclass(frozen=True)
+class SessionExpired:
+    """The result of a command whose client has no session and whose ``seq`` is not 1.
+
+    A client's first command (``seq`` 1) opens its session, and a client
+    that abandons a command (no answer in time) continues under a new id
+    (see :mod:`actorfw.replication.client`). So a later command of a client
+    without a session means the replicas dropped its session (they keep
+    at most ``ReplicaOptions.max_sessions``): they can no longer tell
+    whether that command already ran, so it does not run now, and every
+    replica answers it with this value in place of a result. The client
+    must continue under a new id; the command may or may not have run
+    before.
+    """
+
+    client: str
+    seq: int
+
+
 @message(name="paxos.Read")
 @dataclass(frozen=True)
 class Read:

@@ -85,6 +85,19 @@ Rules:
     within ``propose_timeout``, the reads become ordinary requests through
     the log: the fallback is always the log, never a redirect. A read
     served by lease does not touch the client's session.
+12. Bounded sessions: a client opens its session with its first command
+    (``seq`` 1) through the log, and a client that abandons a command
+    continues under a new id (:mod:`actorfw.replication.client` does
+    both), so a command of a client without a session and with a ``seq``
+    above 1 comes from a client whose session was dropped. With
+    ``max_sessions`` set, applying the first command of a client when the
+    table is full first drops the session of the client that ran a command
+    longest ago (the table is kept in that order: a client's session moves
+    to the end whenever one of its commands runs, and snapshots keep the
+    order). Every replica applies the same commands in the same order, so
+    every replica drops the same sessions. A command of a dropped client
+    may have run before its session was dropped: it does not run, and it
+    is answered with :class:`~actorfw.paxos.SessionExpired`.
 """
 
 from __future__ import annotations
@@ -115,6 +128,7 @@ from actorfw.paxos.messages import (
     ReadIndexReply,
     Request,
     Response,
+    SessionExpired,
     Sessions,
     Slots,
 )
@@ -763,6 +777,7 @@ class Replica:
     def _apply(self, batch: Batch) -> None:
         sessions, mine, waiting = self._sessions, self._mine, self._waiting
         apply = self.machine.apply
+        limit = self.options.max_sessions
         for command in batch:
             client, seq = command.client, command.seq
             key = (client, seq)
@@ -775,7 +790,20 @@ class Replica:
                     if seq == session[0]:
                         self._responses.append(Response(client, seq, session[1]))
                 continue
+            if session is None and seq != 1:
+                # Rule 12: its session was dropped, and it may have run already.
+                self.stats["session_expired"] += 1
+                waiting.discard(key)
+                if key in mine:
+                    mine.discard(key)
+                    self._responses.append(Response(client, seq, SessionExpired(client, seq)))
+                continue
             result = apply(command.op)
+            if session is not None:
+                del sessions[client]  # to the end: its client is the most recently active
+            elif limit is not None and len(sessions) >= limit:
+                del sessions[next(iter(sessions))]  # the least recently active client
+                self.stats["sessions_dropped"] += 1
             sessions[client] = (seq, result)
             waiting.discard(key)
             if key in mine:

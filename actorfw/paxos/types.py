@@ -262,6 +262,15 @@ class ReplicaOptions:
             so that a peer a little behind catches up from the log rather
             than by a whole snapshot. The log holds at most
             ``snapshot_interval + log_tail - 1`` slots after any step.
+        max_sessions: client sessions kept at most (None: no bound). A
+            client's first command opens its session; when that would
+            exceed the bound, the session of the client that ran a command
+            longest ago is dropped first. Every replica applies the same
+            commands in the same order, so every replica drops the same
+            ones. A later command of a client whose session was dropped
+            does not run and is answered with
+            :class:`~actorfw.paxos.SessionExpired` (see
+            :mod:`actorfw.paxos.replica`, rule 12).
     """
 
     window: int = 256
@@ -273,9 +282,17 @@ class ReplicaOptions:
     max_catchup_slots: int = 1024
     snapshot_interval: int | None = 1024
     log_tail: int = 128
+    max_sessions: int | None = 10_000
 
     def __post_init__(self) -> None:
         _positive(self, ("window", "max_batch", "max_catchup_slots"))
+        if self.max_sessions is not None and (
+            type(self.max_sessions) is not int or self.max_sessions < 1
+        ):
+            raise ValueError(
+                f"ReplicaOptions.max_sessions must be a positive int or None, "
+                f"not {self.max_sessions!r}"
+            )
         _positive(self, ("propose_timeout", "status_interval", "catchup_delay", "catchup_timeout"))
         if self.snapshot_interval is not None:
             _positive(self, ("snapshot_interval",))

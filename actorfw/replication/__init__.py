@@ -3,7 +3,21 @@
 See ``docs/replication.md``.
 """
 
-from actorfw.replication.client import AsyncClient, Client, Unavailable, new_client_id
+from actorfw.replication.client import (
+    AsyncClient,
+    Client,
+    SessionExpiredError,
+    Unavailable,
+    new_client_id,
+)
 from actorfw.replication.group import ReplicatedGroup, replicate
 
-__all__ = ["AsyncClient", "Client", "ReplicatedGroup", "Unavailable", "new_client_id", "replicate"]
+__all__ = [
+    "AsyncClient",
+    "Client",
+    "ReplicatedGroup",
+    "SessionExpiredError",
+    "Unavailable",
+    "new_client_id",
+    "replicate",
+]

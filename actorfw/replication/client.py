@@ -6,6 +6,17 @@ command retried after a timeout or a leader change runs once and its retry
 gets the first answer. A client therefore keeps one command outstanding at
 a time (the async client serializes its calls).
 
+A command that did not complete (no answer in time, a cancelled call) may
+still run later. The client then continues under a new id (its first id
+with a ``~<n>`` suffix, starting again at 1), so that the replicas never
+see one id go on past a command they may not have run: a command of an id
+without a session, other than its first, can only mean that the replicas
+dropped that id's session (they keep ``ReplicaOptions.max_sessions``, the
+most recently active). Such a command does not run, and the client raises
+:class:`SessionExpiredError` and continues under a new id too. And since a
+read served by a leader's lease leaves the sessions alone, an id's first
+command always goes through the log, a read too: it opens the session.
+
 The client finds the leader by itself: it asks any replica, replicas pass
 commands on to the leader's replica, and every answer names the leader, so
 the next command goes straight there.
@@ -23,9 +34,16 @@ from typing import Any, Protocol
 from actorfw.core.errors import ActorfwError, ActorNotFound, AskTimeout, NodeDown
 from actorfw.core.refs import ActorRef
 from actorfw.paxos.actors import Answered, Submit, role_name
-from actorfw.paxos.messages import Command, Read, Role
+from actorfw.paxos.messages import Command, Read, Role, SessionExpired
 
-__all__ = ["AsyncClient", "Client", "Runtime", "Unavailable", "new_client_id"]
+__all__ = [
+    "AsyncClient",
+    "Client",
+    "Runtime",
+    "SessionExpiredError",
+    "Unavailable",
+    "new_client_id",
+]
 
 
 class Unavailable(ActorfwError):
@@ -33,6 +51,17 @@ class Unavailable(ActorfwError):
 
     The command may or may not have run; a later command of the same client
     starts a new sequence number, so do not assume either way.
+    """
+
+
+class SessionExpiredError(ActorfwError):
+    """The replicas had dropped this client's session: the command may or may not have run.
+
+    Replicas keep ``ReplicaOptions.max_sessions`` client sessions at most,
+    dropping the least recently active client's first; a command of a
+    client whose session was dropped does not run (its retry could
+    otherwise run twice). The client continues under a new id (its first
+    id with a ``~<n>`` suffix), so its next command runs normally.
     """
 
 
@@ -66,6 +95,9 @@ class AsyncClient:
         self.group = group
         self.nodes = list(nodes)
         self.client_id = client_id or new_client_id()
+        self._base_id = self.client_id
+        self._generation = 0
+        self._sent = False  # the command in hand may have reached a replica
         self.timeout = timeout
         self.deadline = deadline
         self.seq = 0
@@ -86,7 +118,10 @@ class AsyncClient:
         """Run ``op`` on the replicated state machine, exactly once; return its result.
 
         Raises:
-            Unavailable: no replica answered within ``deadline`` seconds.
+            Unavailable: no replica answered within ``deadline`` seconds
+                (the client continues under a new id).
+            SessionExpiredError: the replicas had dropped this client's
+                session (the client continues under a new id).
             MessageRefused: ``op`` is not a message value.
         """
         return await self._run(op, Submit)
@@ -105,47 +140,83 @@ class AsyncClient:
 
     async def _run(self, op: Any, kind: type[Submit] | type[Read]) -> Any:
         async with self._lock:
+            if self.seq == 0:
+                # An id's first command goes through the log, a read too: it opens
+                # the id's session, which a read served by lease would not.
+                kind = Submit
             self.seq += 1
             command = Command(self.client_id, self.seq, op)
-            message = kind(command)
-            loop = asyncio.get_running_loop()
-            give_up = loop.time() + self.deadline
-            attempts = 0
-            pause = 0.02
-            while True:
-                missing: set[str] = set()  # nodes that run no replica of the group
-                for node in self._candidates():
-                    remaining = give_up - loop.time()
-                    if remaining <= 0:
-                        raise Unavailable(
-                            f"no replica of group {self.group!r} answered command {self.seq} of "
-                            f"client {self.client_id} within {self.deadline:g}s ({attempts} "
-                            f"attempts on {', '.join(self.nodes)}); the group may have lost "
-                            "its quorum"
-                        )
-                    replica = ActorRef(node, role_name(self.group, Role.REPLICA))
-                    attempts += 1
-                    try:
-                        answer = await replica.ask(message, min(self.timeout, remaining))
-                    except (AskTimeout, NodeDown, ActorNotFound) as error:
-                        if isinstance(error, ActorNotFound):
-                            missing.add(node)
-                        self._next += 1
-                        if self.leader == node:
-                            self.leader = None
-                        continue
-                    if type(answer) is not Answered:
-                        raise TypeError(f"replica {replica.path} answered {answer!r}, not Answered")
-                    self.leader = answer.leader or node
-                    return answer.result
-                if missing == set(self.nodes):
+            try:
+                message = kind(command)
+                return await self._attempts(message)
+            except BaseException:
+                if self._sent:
+                    # The command may still run later: the replicas must never see
+                    # this id again with a higher seq and no session (rule 12 of
+                    # actorfw.paxos.replica), so the client starts over.
+                    self._renew()
+                else:
+                    self.seq -= 1  # nothing left: the number is free again
+                raise
+            finally:
+                self._sent = False
+
+    async def _attempts(self, message: Submit | Read) -> Any:
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + self.deadline
+        attempts = 0
+        pause = 0.02
+        seq = message.command.seq
+        while True:
+            missing: set[str] = set()  # nodes that run no replica of the group
+            for node in self._candidates():
+                remaining = give_up - loop.time()
+                if remaining <= 0:
                     raise Unavailable(
-                        f"no node runs a replica of group {self.group!r} (asked "
-                        f"{', '.join(self.nodes)}): is the group's name right?"
+                        f"no replica of group {self.group!r} answered command {seq} of "
+                        f"client {self.client_id} within {self.deadline:g}s ({attempts} "
+                        f"attempts on {', '.join(self.nodes)}); the group may have lost "
+                        "its quorum"
                     )
-                # A round without an answer: back off a little before the next.
-                await asyncio.sleep(min(pause, max(0.0, give_up - loop.time())))
-                pause = min(2 * pause, 0.5)
+                replica = ActorRef(node, role_name(self.group, Role.REPLICA))
+                attempts += 1
+                asked = replica.ask(message, min(self.timeout, remaining))
+                self._sent = True
+                try:
+                    answer = await asked
+                except (AskTimeout, NodeDown, ActorNotFound) as error:
+                    if isinstance(error, ActorNotFound):
+                        missing.add(node)
+                    self._next += 1
+                    if self.leader == node:
+                        self.leader = None
+                    continue
+                if type(answer) is not Answered:
+                    raise TypeError(f"replica {replica.path} answered {answer!r}, not Answered")
+                self.leader = answer.leader or node
+                if type(answer.result) is SessionExpired:
+                    raise SessionExpiredError(
+                        f"the replicas of group {self.group!r} had dropped the session of "
+                        f"client {self.client_id} (they keep the most recently active "
+                        f"clients' sessions, ReplicaOptions.max_sessions): command {seq} did "
+                        "not run now and may or may not have run before; the client "
+                        "continues under a new id"
+                    )
+                return answer.result
+            if missing == set(self.nodes):
+                raise Unavailable(
+                    f"no node runs a replica of group {self.group!r} (asked "
+                    f"{', '.join(self.nodes)}): is the group's name right?"
+                )
+            # A round without an answer: back off a little before the next.
+            await asyncio.sleep(min(pause, max(0.0, give_up - loop.time())))
+            pause = min(2 * pause, 0.5)
+
+    def _renew(self) -> None:
+        """Continue under a new id (derived from the first, so a simulation replays)."""
+        self._generation += 1
+        self.client_id = f"{self._base_id}~{self._generation}"
+        self.seq = 0
 
 
 class Runtime(Protocol):
@@ -190,7 +261,11 @@ class Client:
         return self.inner.leader
 
     def call(self, op: Any) -> Any:
-        """Run ``op`` exactly once and return its result (raises :class:`Unavailable`)."""
+        """Run ``op`` exactly once and return its result.
+
+        Raises :class:`Unavailable` or :class:`SessionExpiredError`, as
+        :meth:`AsyncClient.call` does.
+        """
         return self.runtime.run(self.inner.call(op), on=self.on, timeout=self.inner.deadline + 5.0)
 
     def read(self, op: Any) -> Any:
