@@ -133,8 +133,10 @@ class AsyncClient:
         can query (``is_read_only`` and ``query``; the KV store can), the
         leader's node answers from its state without a round of consensus;
         otherwise (or if ``op`` is not read-only) it goes through the log
-        like :meth:`call`. Either way the answer is linearizable, leases
-        under their clock-drift bound (see ``docs/replication.md``).
+        like :meth:`call`, and so does the first command of a client id
+        (it opens the client's session). Either way the answer is
+        linearizable, leases under their clock-drift bound (see
+        ``docs/replication.md``).
         """
         return await self._run(op, Read)
 
