@@ -90,6 +90,16 @@ KIND: dict[type, str] = {
 KINDS = frozenset(KIND.values())
 
 
+def apply_to(store: dict[bytes, bytes], effects: Effects) -> None:
+    """Write a step's records into ``store`` as a role's storage would."""
+    for record in effects.persist:
+        for key, value in storage_ops(record):
+            if value is None:
+                store.pop(key, None)
+            else:
+                store[key] = value
+
+
 class KeyValueStore:
     """The replicated application of the tests: a dict, with a counter per key.
 
@@ -268,13 +278,7 @@ class Cluster:
         if effects.persist and not self.store:
             self.stats["records"] += len(effects.persist)
         elif effects.persist:
-            store = self.storage[(role, node)]
-            for record in effects.persist:
-                for key, value in storage_ops(record):
-                    if value is None:
-                        store.pop(key, None)
-                    else:
-                        store[key] = value
+            apply_to(self.storage[(role, node)], effects)
         checker = self.checker
         if checker is not None:
             if role is Role.ACCEPTOR:

@@ -28,6 +28,7 @@ from actorfw.paxos import (
     storage_ops,
     unpack_value,
 )
+from tests.paxos_harness import apply_to
 
 CONFIG = Config.colocated(["n1", "n2", "n3"])
 
@@ -63,12 +64,7 @@ def acceptor_with(promised: int) -> Acceptor:
 def store_of(effects_list: list[Any]) -> dict[bytes, bytes]:
     store: dict[bytes, bytes] = {}
     for effects in effects_list:
-        for record in effects.persist:
-            for key, value in storage_ops(record):
-                if value is None:
-                    store.pop(key, None)
-                else:
-                    store[key] = value
+        apply_to(store, effects)
     return store
 
 

@@ -41,9 +41,8 @@ from actorfw.paxos import (
     Response,
     Role,
     records_from_storage,
-    storage_ops,
 )
-from tests.paxos_harness import Cluster, KeyValueStore
+from tests.paxos_harness import Cluster, KeyValueStore, apply_to
 
 CONFIG = Config.colocated(["n1", "n2", "n3"])
 LEASE = {"lease_duration": 1.0, "max_drift": 0.1}
@@ -59,15 +58,6 @@ def slots(*numbers: int) -> np.ndarray:
 
 def sent(effects: Effects, kind: type) -> list[tuple[str, Any]]:
     return [(to, m) for to, m in effects.send if type(m) is kind]
-
-
-def apply_to(store: dict[bytes, bytes], effects: Effects) -> None:
-    for record in effects.persist:
-        for key, value in storage_ops(record):
-            if value is None:
-                store.pop(key, None)
-            else:
-                store[key] = value
 
 
 # -- the acceptor (rules 6, 7) ---------------------------------------------------------------

@@ -29,7 +29,7 @@ from actorfw.paxos import (
     records_from_storage,
     storage_ops,
 )
-from tests.paxos_harness import KeyValueStore
+from tests.paxos_harness import KeyValueStore, apply_to
 
 CONFIG = Config.colocated(["n1", "n2", "n3"])
 
@@ -299,12 +299,7 @@ def test_every_replica_drops_the_same_sessions_after_a_snapshot_and_a_restart() 
         r.handle(decision(1, (cmd("a"),), (cmd("b"),)), 0.0),
         r.handle(decision(3, (cmd("a", 2),), (cmd("b", 2),), (cmd("a", 3),)), 0.0),
     ):
-        for record in effects.persist:
-            for key, value in storage_ops(record):
-                if value is None:
-                    store.pop(key, None)
-                else:
-                    store[key] = value
+        apply_to(store, effects)
     assert b"snap" in store  # the sessions come back from a snapshot, not only the log
     restored = Replica.restore(
         CONFIG,

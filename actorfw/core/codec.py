@@ -80,25 +80,21 @@ def _builds_directly(klass: type) -> bool:
     """Whether setting the fields in a fresh instance's ``__dict__`` is what ``__init__`` does.
 
     True for the common message class: the ``__init__`` the dataclass
-    decorator wrote (not one of the class's own), no ``__post_init__``, every
-    field an ``__init__`` argument, instances with a ``__dict__``. A decoder
+    decorator wrote (not one of the class's own), taking exactly the fields
+    (none ``init=False``, no ``InitVar``), no ``__post_init__``, instances
+    with a ``__dict__``. A decoder
     then skips the call (a frozen dataclass's ``__init__`` sets each field
     through ``object.__setattr__``), which builds the value in less than half
     the time. Anything else is built by calling the class.
     """
-    init = klass.__dict__.get("__init__")
-    code = getattr(init, "__code__", None)
+    code = getattr(klass.__dict__.get("__init__"), "__code__", None)
+    if code is None or code.co_filename != _GENERATED_IN:  # not the decorator's
+        return False
+    arguments = code.co_varnames[1 : code.co_argcount + code.co_kwonlyargcount]
     return (
-        bool(klass.__dataclass_params__.init)  # type: ignore[attr-defined]
-        and code is not None
-        and code.co_filename == _GENERATED_IN  # written by the dataclass decorator
+        arguments == tuple(f.name for f in dataclasses.fields(klass))
         and not hasattr(klass, "__post_init__")
         and klass.__dictoffset__ != 0
-        and all(f.init for f in dataclasses.fields(klass))
-        and not any(
-            isinstance(f.type, dataclasses.InitVar) or f.type is dataclasses.InitVar
-            for f in klass.__dataclass_fields__.values()  # type: ignore[attr-defined]
-        )
     )
 
 

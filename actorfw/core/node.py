@@ -921,23 +921,15 @@ class Node:
             body, buffers, plain = codec.encode(message)  # checks it too
         elif not checked and targets:
             codec.check(message)
+        name = sender.name if sender else None
         for target in targets:
             if target.node == me:
                 self._enqueue(target.name, (message, sender, None, None))
                 continue
+            # The envelopes share the body and the buffers: nothing changes them.
             self.stats.sent_remote += 1
             self.transport.send(
-                target.node,
-                Envelope(
-                    TELL,
-                    self.id,
-                    target.name,
-                    sender.name if sender else None,
-                    0,
-                    body,
-                    list(buffers) if buffers else buffers,
-                    plain,
-                ),
+                target.node, Envelope(TELL, me, target.name, name, 0, body, buffers, plain)
             )
 
     def ask(

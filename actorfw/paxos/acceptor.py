@@ -94,6 +94,7 @@ from actorfw.paxos.messages import (
     P2a,
     P2b,
     Slots,
+    is_slots,
 )
 from actorfw.paxos.records import Accepted, Collected, LeaseGranted, Promised, Record
 from actorfw.paxos.types import Config, Effects
@@ -126,15 +127,6 @@ class _Chunk:
 
 def _is_ballot(value: object) -> bool:
     return type(value) is int and 0 <= value <= 2**63 - 1
-
-
-def _slot_array(value: object) -> bool:
-    return (
-        isinstance(value, np.ndarray)
-        and value.dtype == np.int64
-        and value.ndim == 1
-        and value.flags.c_contiguous
-    )
 
 
 class Acceptor:
@@ -366,7 +358,7 @@ class Acceptor:
         slots, batches = msg.slots, msg.batches
         if not (
             _is_ballot(msg.ballot)
-            and _slot_array(slots)
+            and is_slots(slots)
             and type(batches) is tuple
             and len(batches) == len(slots)
         ):

@@ -120,6 +120,7 @@ from actorfw.paxos.messages import (
     ReadIndex,
     ReadIndexReply,
     Slots,
+    is_slots,
 )
 from actorfw.paxos.records import LeaderBallot, Record
 from actorfw.paxos.types import FIRST_SLOT, Config, Effects, LeaderOptions
@@ -240,15 +241,6 @@ def _valid_batches(batches: object, count: int) -> bool:
     if type(batches) is not tuple or len(batches) != count:
         return False
     return all(type(batch) is tuple for batch in batches)
-
-
-def _slot_array(value: object) -> bool:
-    return (
-        isinstance(value, np.ndarray)
-        and value.dtype == np.int64
-        and value.ndim == 1
-        and value.flags.c_contiguous
-    )
 
 
 class Leader:
@@ -537,7 +529,7 @@ class Leader:
         if not (
             self.config.is_replica(msg.replica)
             and type(msg.slot_out) is int
-            and _slot_array(slots)
+            and is_slots(slots)
             and _valid_batches(batches, len(slots))
         ):
             self.stats["malformed"] += 1
@@ -661,8 +653,8 @@ class Leader:
             self.config.is_acceptor(msg.acceptor)
             and type(msg.ballot) is int
             and type(msg.floor) is int
-            and _slot_array(msg.slots)
-            and _slot_array(msg.ballots)
+            and is_slots(msg.slots)
+            and is_slots(msg.ballots)
             and len(msg.ballots) == len(msg.slots)
             and _valid_batches(msg.batches, len(msg.slots))
         ):
@@ -762,8 +754,8 @@ class Leader:
         if not (
             self.config.is_acceptor(msg.acceptor)
             and type(msg.ballot) is int
-            and _slot_array(msg.slots)
-            and _slot_array(msg.collected)
+            and is_slots(msg.slots)
+            and is_slots(msg.collected)
         ):
             self.stats["malformed"] += 1
             return

@@ -64,6 +64,16 @@ Slots: TypeAlias = npt.NDArray[np.int64]
 """A one-dimensional numpy ``int64`` array of slots (or of ballots)."""
 
 
+def is_slots(value: object) -> bool:
+    """Whether a peer's ``value`` is a :data:`Slots` array (contiguous, as the kernels need)."""
+    return (
+        isinstance(value, np.ndarray)
+        and value.dtype == np.int64
+        and value.ndim == 1
+        and value.flags.c_contiguous
+    )
+
+
 @message(name="paxos.Command")
 @dataclass(frozen=True)
 class Command:

@@ -131,6 +131,7 @@ from actorfw.paxos.messages import (
     SessionExpired,
     Sessions,
     Slots,
+    is_slots,
 )
 from actorfw.paxos.records import Decided, Record, Snapshotted, Truncated
 from actorfw.paxos.types import (
@@ -147,15 +148,6 @@ __all__ = ["Replica"]
 
 _EMPTY = np.zeros(0, dtype=np.int64)
 _EMPTY.setflags(write=False)
-
-
-def _slot_array(value: object) -> bool:
-    return (
-        isinstance(value, np.ndarray)
-        and value.dtype == np.int64
-        and value.ndim == 1
-        and value.flags.c_contiguous
-    )
 
 
 def _valid_sessions(sessions: object) -> bool:
@@ -597,7 +589,7 @@ class Replica:
         self._requests.append(command)
 
     def _on_decision(self, msg: Decision) -> None:
-        if not (_slot_array(msg.slots) and _valid_batches(msg.batches, len(msg.slots))):
+        if not (is_slots(msg.slots) and _valid_batches(msg.batches, len(msg.slots))):
             self.stats["malformed"] += 1
             return
         self._learn(msg.slots, msg.batches)
@@ -642,7 +634,7 @@ class Replica:
         if not (
             msg.replica in self._peers
             and type(msg.slot_out) is int
-            and _slot_array(msg.slots)
+            and is_slots(msg.slots)
             and _valid_batches(msg.batches, len(msg.slots))
         ):
             self.stats["malformed"] += 1
