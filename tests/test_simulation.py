@@ -19,9 +19,10 @@ from actorfw import (
     handler,
     message,
 )
+from actorfw.core.node import ASK_TIMER_SLACK
 from actorfw.sim import SimulationTimeout
 
-from .actors import Counter, Get, Put, Recorder, Send, StartTimer, Sync, Timed
+from .actors import Counter, Deferred, Get, Put, Recorder, Send, StartTimer, Sync, Timed
 
 # -- virtual time --------------------------------------------------------------------------
 
@@ -292,6 +293,47 @@ def test_asks_to_a_crashed_node_fail_as_the_failure_detector_declares_it_down() 
         assert sim.run_until(lambda: sim.node("n1").membership.is_down("n2"), timeout=10.0)
         with pytest.raises(NodeDown):
             sim.ask(ref, Get(), on="n1", timeout=1.0)
+
+
+def test_asks_time_out_no_earlier_than_their_timeout_and_at_most_the_slack_later() -> None:
+    with Simulation(nodes=2, seed=3) as sim:
+        held = sim.spawn("n2", Deferred, name="held")  # answers nothing until told
+
+        async def main() -> list[tuple[float, float]]:
+            loop = asyncio.get_running_loop()
+            ended: list[tuple[float, float]] = []
+
+            async def one(delay: float, timeout: float) -> None:
+                await asyncio.sleep(delay)
+                began = loop.time()
+                with pytest.raises(AskTimeout, match=f"within {timeout:g}s"):
+                    await held.ask(Get(), timeout)
+                ended.append((timeout, loop.time() - began))
+
+            # Interleaved timeouts, and a short one asked last that is due first.
+            asks = [(i * 0.003, 0.05 if i % 2 else 0.2) for i in range(40)]
+            await asyncio.gather(*(one(d, t) for d, t in [*asks, (0.121, 0.01)]))
+            return ended
+
+        ended = sim.run(main, on="n1")
+        assert len(ended) == 41
+        for timeout, took in ended:
+            assert timeout - 1e-9 <= took <= timeout + ASK_TIMER_SLACK + 1e-9, (timeout, took)
+
+
+def test_answered_asks_leave_no_growing_queue_of_deadlines() -> None:
+    with Simulation(nodes=2, seed=3) as sim:
+        counter = sim.spawn("n2", Counter, name="c")
+
+        async def main() -> None:
+            for _ in range(20_000):
+                await counter.ask(Get(), 60.0)  # answered long before any deadline
+
+        sim.run(main, on="n1")
+        node = sim.node("n1")
+        queued = sum(len(queue) for queue in node._deadlines.values())
+        assert 0 < queued <= 2 * 4096
+        assert node.stats.ask_timeouts == 0
 
 
 # -- replay from one seed ------------------------------------------------------------------

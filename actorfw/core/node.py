@@ -23,7 +23,13 @@ Theory of operation
    with the peer, and answered with an error if it was an ask.
 4. Every ask ends exactly once for the asker: a reply, an error reply, a
    timeout, or :class:`~actorfw.NodeDown`. Later replies are counted and
-   dropped.
+   dropped. An ask times out no earlier than its timeout and at most
+   :data:`ASK_TIMER_SLACK` later: asks wait in one queue per timeout value
+   (in deadline order, as the clock only goes forward) under one loop
+   timer, which wakes for the earliest deadline and, when more are
+   queued, not again before the slack has passed. An answered ask costs
+   no timer operation, where one loop timer per ask would cost several
+   microseconds.
 5. A handler's exception is answered to its ask, then handed to the
    supervisor (:mod:`actorfw.core.supervision`); it never escapes the node.
    A message no handler takes (:class:`~actorfw.UnhandledMessage`) is not a
@@ -117,6 +123,13 @@ sending actor's name, or None), ``corr`` (the ask's correlation id on the
 asking node; 0 for tells), and ``body``, ``buffers``, ``plain`` (the encoded
 message, see :mod:`actorfw.core.codec`). The type is the wire kernel's.
 """
+
+
+ASK_TIMER_SLACK = 0.01
+"""Seconds an ask may time out late, so that one timer wake-up ends every ask due in that time."""
+
+_COMPACT_DEADLINES = 4096
+"""A deadline queue this long is rebuilt without its answered asks when they are most of it."""
 
 
 class Transport(Protocol):
@@ -383,7 +396,11 @@ class Node:
         self.rng = random.Random(derive_seed(seed, node_id, incarnation, NODE_TARGET))
         self.cells: dict[str, Cell] = {}
         self.roots: dict[str, Cell] = {}
-        self._pending: dict[int, tuple[asyncio.Future[Any], asyncio.TimerHandle | None, str]] = {}
+        # corr -> (future, target, timeout) of each ask not yet ended (rule 4)
+        self._pending: dict[int, tuple[asyncio.Future[Any], ActorRef, float]] = {}
+        self._deadlines: dict[float, deque[tuple[float, int]]] = {}  # timeout -> (deadline, corr)
+        self._ask_timer: asyncio.TimerHandle | None = None
+        self._ask_timer_at = math.inf
         self._corr = 0
         self._auto = 0
         self._dead = False
@@ -443,13 +460,15 @@ class Node:
             cell.mailbox.clear()
         self.cells.clear()
         self.roots.clear()
-        for future, handle, _ in self._pending.values():
-            if handle is not None:
-                handle.cancel()
+        for future, _, _ in self._pending.values():
             if not future.done():
                 future.set_exception(NodeDown(f"node {self.id} crashed"))
                 future.exception()  # mark retrieved: nobody may be left to await it
         self._pending.clear()
+        self._deadlines.clear()
+        if self._ask_timer is not None:
+            self._ask_timer.cancel()
+            self._ask_timer = None
         for waiter in self._stopped_waiters:
             if not waiter.done():
                 waiter.set_result(None)
@@ -965,8 +984,8 @@ class Node:
                 return future
         self._corr += 1
         corr = self._corr
-        handle = self.loop.call_later(timeout, self._ask_timeout, corr, target, timeout)
-        self._pending[corr] = (future, handle, target.node)
+        self._pending[corr] = (future, target, timeout)
+        self._add_deadline(corr, timeout)
         if local:
             self._enqueue(target.name, (message, sender, ReplyTo(self.id, corr), None))
         else:
@@ -990,23 +1009,56 @@ class Node:
         last = self.membership.last_heartbeat(peer)
         return math.inf if last is None else self.now() - last
 
-    def _ask_timeout(self, corr: int, target: ActorRef, timeout: float) -> None:
-        pending = self._pending.pop(corr, None)
-        if pending is None:
-            return
-        self.stats.ask_timeouts += 1
-        future = pending[0]
-        if not future.done():
-            future.set_exception(AskTimeout(f"no reply from {target.path} within {timeout:g}s"))
+    def _add_deadline(self, corr: int, timeout: float) -> None:
+        """Queue ask ``corr``'s deadline; wake earlier if it is the earliest (rule 4)."""
+        deadline = self.loop.time() + timeout
+        queue = self._deadlines.get(timeout)
+        if queue is None:
+            queue = self._deadlines[timeout] = deque()
+        elif len(queue) >= _COMPACT_DEADLINES and len(queue) > 2 * len(self._pending):
+            # Answered asks stay queued until their deadline; bound what they hold.
+            pending = self._pending
+            queue = self._deadlines[timeout] = deque(e for e in queue if e[1] in pending)
+        queue.append((deadline, corr))
+        if deadline < self._ask_timer_at:
+            self._arm_ask_timer(deadline)
+
+    def _arm_ask_timer(self, when: float) -> None:
+        if self._ask_timer is not None:
+            self._ask_timer.cancel()
+        self._ask_timer_at = when
+        self._ask_timer = self.loop.call_at(when, self._expire_asks)
+
+    def _expire_asks(self) -> None:
+        """Time out every ask whose deadline has come; wake again for the next (rule 4)."""
+        self._ask_timer = None
+        self._ask_timer_at = math.inf
+        now = self.loop.time()
+        earliest = math.inf
+        pending = self._pending
+        for timeout, queue in list(self._deadlines.items()):
+            while queue and queue[0][0] <= now:
+                entry = pending.pop(queue.popleft()[1], None)
+                if entry is not None:
+                    future, target, _ = entry
+                    self.stats.ask_timeouts += 1
+                    if not future.done():
+                        future.set_exception(
+                            AskTimeout(f"no reply from {target.path} within {timeout:g}s")
+                        )
+            if queue:
+                earliest = min(earliest, queue[0][0])
+            else:
+                del self._deadlines[timeout]
+        if earliest < math.inf:
+            self._arm_ask_timer(max(earliest, now + ASK_TIMER_SLACK))
 
     def _resolve(self, corr: int, value: Any, error: BaseException | None) -> None:
         pending = self._pending.pop(corr, None)
         if pending is None:
             self.stats.late_replies += 1
             return
-        future, handle, _ = pending
-        if handle is not None:
-            handle.cancel()
+        future = pending[0]
         if future.done():
             return
         if error is not None:
@@ -1358,11 +1410,9 @@ class Node:
         log.warning(
             "[%s] node %s is %s", self.id, peer, "down" if reason == "node-down" else "restarted"
         )
-        for corr, (future, handle, node) in list(self._pending.items()):
-            if node == peer:
+        for corr, (future, target, _) in list(self._pending.items()):
+            if target.node == peer:
                 del self._pending[corr]
-                if handle is not None:
-                    handle.cancel()
                 if not future.done():
                     future.set_exception(NodeDown(f"node {peer} is {reason.removeprefix('node-')}"))
         watched = self._remote_watches.pop(peer, {})
