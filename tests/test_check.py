@@ -396,6 +396,37 @@ def test_budget_running_out_gives_unknown_not_a_verdict() -> None:
     assert (result.verdict, result.unknown_keys) == (Verdict.UNKNOWN, ("x",))
 
 
+def test_many_operations_of_unknown_outcome_that_never_took_effect_are_decided_at_once() -> None:
+    # A five-node simulation whose clients were cut off for seconds: 84 of its 181
+    # operations have no outcome. Tried in time order, each of them doubled the
+    # search (undecided after minutes); tried after the completed ones, none is needed.
+    history = History.from_jsonl(
+        Path(__file__).parent / "testdata" / "check" / "clients-cut-off.jsonl"
+    )
+    assert sum(op.status is Status.INFO for op in history.operations) == 84
+    assert check(history, KeyValue(), timeout=60.0).verdict is Verdict.OK
+
+
+def test_an_operation_of_unknown_outcome_is_still_taken_when_a_read_needs_it() -> None:
+    history = History()
+    record(history, "a", "put", "x", 1, start=0, end=1)
+    for n in range(2, 40):
+        record(history, f"w{n}", "put", "x", n, start=2, end=INFO)  # outcome unknown
+    record(history, "r", "get", "x", start=3, end=4, output=39)  # only w39 explains it
+    record(history, "r", "get", "x", start=5, end=6, output=39)
+    assert check(history, KeyValue(), timeout=60.0).verdict is Verdict.OK
+
+
+def test_operations_of_unknown_outcome_do_not_hide_a_violation() -> None:
+    history = History()
+    record(history, "a", "put", "x", 1, start=0, end=1)
+    for n in range(2, 5):
+        record(history, f"w{n}", "put", "x", n, start=2, end=INFO)
+    record(history, "r", "get", "x", start=3, end=4, output=4)
+    record(history, "r", "get", "x", start=5, end=6, output=1)  # nothing writes 1 again
+    assert check(history, KeyValue(), timeout=60.0).verdict is Verdict.VIOLATION
+
+
 def test_negative_timeout_is_rejected() -> None:
     with pytest.raises(ValueError, match="timeout must be"):
         check(History(), KeyValue(), timeout=-1)

@@ -54,9 +54,10 @@ def legal(order: tuple[Operation, ...], model: Model) -> bool:
     return True
 
 
-def random_history(rng: random.Random, model: Model) -> History:
+def random_history(rng: random.Random, model: Model, unknown: float = 0.15) -> History:
     """A few operations on one key, small value domains and coarse times, so that
-    collisions, touching intervals and both verdicts are all common."""
+    collisions, touching intervals and both verdicts are all common; a share
+    ``unknown`` of them end with an unknown outcome."""
     history = History()
     values = [1, 2, 3] if isinstance(model, Register) else ["a", "b", "c"]
     reads: list[Any] = [None, *values]
@@ -78,9 +79,9 @@ def random_history(rng: random.Random, model: Model) -> History:
         start = float(rng.randint(0, 6))
         op = history.invoke(f"c{rng.randint(0, 3)}", f, "k", value, start)
         roll = rng.random()
-        if roll < 0.15:
+        if roll < unknown:
             history.info(op)
-        elif roll < 0.25:
+        elif roll < unknown + 0.1:
             history.fail(op, start + rng.randint(0, 3))
         else:
             history.ok(op, output, start + rng.randint(0, 3))
@@ -93,6 +94,21 @@ def test_checker_agrees_with_trying_every_order(model: Model) -> None:
     verdicts = set()
     for _ in range(600):
         history = random_history(rng, model)
+        expected = brute_force_linearizable(list(history), model)
+        result = check(history, model)
+        verdicts.add(result.verdict)
+        assert result.verdict is (Verdict.OK if expected else Verdict.VIOLATION), history.operations
+    assert verdicts == {Verdict.OK, Verdict.VIOLATION}
+
+
+@pytest.mark.parametrize("model", [KeyValue(), Register(initial=1)], ids=["kv", "register"])
+def test_checker_agrees_with_trying_every_order_when_many_outcomes_are_unknown(
+    model: Model,
+) -> None:
+    rng = random.Random(99)
+    verdicts = set()
+    for _ in range(600):
+        history = random_history(rng, model, unknown=0.4)
         expected = brute_force_linearizable(list(history), model)
         result = check(history, model)
         verdicts.add(result.verdict)

@@ -27,9 +27,21 @@ Theory of operation
    *linearize* that operation now: if the model accepts it in the current
    state, push (operation, old state), remove its call and return from the
    list ("lift") and start again from the head; if not, move to the next
-   entry. Reaching a return means the operation it ends was not linearized
-   while it could be: backtrack by popping the last operation, restoring its
-   state and its entries, and trying the entry after its call. The history
+   entry. Reaching a return means the operation it ends was not
+   linearized while it could be: backtrack by popping the last operation,
+   restoring its state and its entries, and trying the entry after its
+   call. That is the *time order*. In the *unknown-last order* each point
+   is scanned twice, for ``ok`` operations first and then, from the head
+   again, for ``info`` ones; a return backtracks only in the second scan,
+   and a popped operation's next entry is tried in the scan that chose it.
+   The first order suits a history whose ``info`` operations mostly took
+   effect (tried where they were invoked, they are found at once), the
+   second one whose ``info`` operations mostly did not (a client cut off
+   from the cluster gives up on commands that never reached it); with many
+   of them in flight, the wrong order explores every subset. Both are
+   complete. A partition with ``info`` operations is searched in both
+   orders side by side, 1,024 steps of one then of the other, until one
+   decides: at most twice the steps of the order that suits it. The history
    is linearizable as soon as every ``ok`` operation is linearized (the
    ``info`` ones left over are those that never took effect); it is not if
    the stack is empty when backtracking is needed.
@@ -75,8 +87,10 @@ states, but the search visits only those reachable in real-time order: for
 ``c`` operations in flight at any time, at most about ``n * 2**c`` sets, and
 a linearizable history is usually found on the first descent, in ``O(n * c)``
 steps. ``info`` operations stay in flight to the end, so each one on a key
-can double that key's search. A violation must rule out every reachable
-configuration, and each ddmin round repeats the search on a smaller history.
+can double that key's search in the order that does not suit the history
+(rule 4); refuting pays for every subset either way. A violation must rule
+out every reachable configuration, and each ddmin round repeats the search
+on a smaller history.
 """
 
 from __future__ import annotations
@@ -85,7 +99,7 @@ import enum
 import math
 import textwrap
 import time
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Generator, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -292,8 +306,48 @@ def _search(
     deadline: float,
     *,
     max_steps: float = math.inf,
+    unknown_last: bool = False,
 ) -> _Search:
+    """Run :func:`_searching` to its end."""
+    run = _searching(ops, model, deadline, max_steps, unknown_last)
+    while True:
+        try:
+            next(run)
+        except StopIteration as done:
+            result: _Search = done.value
+            return result
+
+
+def _decide(ops: Sequence[_Prepared], model: Model, deadline: float) -> _Search:
+    """Search ``ops`` in both orders of rule 4 side by side, a slice of steps each,
+    until one decides: at most twice the steps of the order that suits them."""
+    if all(p.known for p in ops):
+        return _search(ops, model, deadline)  # the two orders are the same
+    runs = [
+        _searching(ops, model, deadline, math.inf, unknown_last=False),
+        _searching(ops, model, deadline, math.inf, unknown_last=True),
+    ]
+    while True:
+        for run in runs:
+            try:
+                next(run)
+            except StopIteration as done:
+                result: _Search = done.value
+                return result
+
+
+def _searching(
+    ops: Sequence[_Prepared],
+    model: Model,
+    deadline: float,
+    max_steps: float,
+    unknown_last: bool,
+) -> Generator[None, None, _Search]:
     """Wing–Gong–Lowe search over one partition (rules 3 to 6 of the module docstring).
+
+    A generator that pauses every 1,024 steps and returns the outcome.
+    ``unknown_last``: scan each point for ``ok`` operations first, then for
+    ``info`` ones (rule 4); otherwise every call in time order.
 
     A violation comes with the longest valid order found (the deepest stack,
     copied when the search first backtracks from a new depth record).
@@ -320,6 +374,7 @@ def _search(
             call_pos[i] = pos
         else:
             ret_pos[i] = pos
+    known = [p.known for p in ops]
     fs = [p.op.f for p in ops]
     values = [p.value for p in ops]
     outputs = [p.output for p in ops]
@@ -338,15 +393,21 @@ def _search(
     peak = False
     steps = 0
     entry = nxt[0]
+    unknown_turn = False  # trying operations of unknown outcome (the second pass of a level)
     while remaining:
         if not steps & _CLOCK_EVERY:
             if monotonic() >= deadline:
                 return _Search(_Outcome.TIMEOUT, steps=steps)
             if steps > max_steps:
                 return _Search(_Outcome.GAVE_UP, steps=steps)
+            if steps:
+                yield  # a slice done (see _decide)
         steps += 1
         if is_call[entry]:
             i = owner[entry]
+            if unknown_last and known[i] is unknown_turn:  # not this scan's kind
+                entry = nxt[entry]
+                continue
             legal, after = step(state, fs[i], values[i], outputs[i])
             if legal:
                 config = (linearized | (1 << i), after)
@@ -365,8 +426,14 @@ def _search(
                     if len(stack) > record:
                         record, peak = len(stack), True
                     entry = nxt[0]
+                    unknown_turn = False
                     continue
             entry = nxt[entry]
+        elif unknown_last and not unknown_turn:
+            # The completed operations that could go here are tried; now those of
+            # unknown outcome, from the head again (rule 4, unknown-last order).
+            unknown_turn = True
+            entry = nxt[0]
         else:  # a return (or the tail): its operation should have been linearized by now
             if peak:
                 deepest, deepest_state, peak = tuple(j for j, _ in stack), state, False
@@ -384,6 +451,7 @@ def _search(
             prv[nxt[call]] = call
             # A read that was legal here could always go first (rule 5): no other
             # choice here can succeed, so backtrack again (through the tail).
+            unknown_turn = unknown_last and (not known[i] or read_only[i])
             entry = tail if read_only[i] else nxt[call]
     return _Search(_Outcome.LINEARIZABLE, tuple(j for j, _ in stack), state, steps)
 
@@ -682,7 +750,7 @@ def check(
     violating: dict[Hashable, _Search] = {}  # key -> the search that refuted it
     undecided: list[Hashable] = []
     for key, ops in partitions.items():
-        searched = _search(ops, model, deadline)
+        searched = _decide(ops, model, deadline)
         if searched.outcome is _Outcome.VIOLATION:
             violating[key] = searched
         elif searched.outcome is _Outcome.TIMEOUT:
