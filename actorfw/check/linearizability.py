@@ -309,13 +309,7 @@ def _search(
     unknown_last: bool = False,
 ) -> _Search:
     """Run :func:`_searching` to its end."""
-    run = _searching(ops, model, deadline, max_steps, unknown_last)
-    while True:
-        try:
-            next(run)
-        except StopIteration as done:
-            result: _Search = done.value
-            return result
+    return _first_to_end([_searching(ops, model, deadline, max_steps, unknown_last)])
 
 
 def _decide(ops: Sequence[_Prepared], model: Model, deadline: float) -> _Search:
@@ -323,10 +317,16 @@ def _decide(ops: Sequence[_Prepared], model: Model, deadline: float) -> _Search:
     until one decides: at most twice the steps of the order that suits them."""
     if all(p.known for p in ops):
         return _search(ops, model, deadline)  # the two orders are the same
-    runs = [
-        _searching(ops, model, deadline, math.inf, unknown_last=False),
-        _searching(ops, model, deadline, math.inf, unknown_last=True),
-    ]
+    return _first_to_end(
+        [
+            _searching(ops, model, deadline, math.inf, unknown_last=False),
+            _searching(ops, model, deadline, math.inf, unknown_last=True),
+        ]
+    )
+
+
+def _first_to_end(runs: list[Generator[None, None, _Search]]) -> _Search:
+    """Advance ``runs`` a slice each in turn; the outcome of the first to end."""
     while True:
         for run in runs:
             try:

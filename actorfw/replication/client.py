@@ -94,6 +94,8 @@ class AsyncClient:
             raise ValueError("a client needs the group's nodes")
         self.group = group
         self.nodes = list(nodes)
+        # One ref per node, made once: every attempt of every command uses one.
+        self._replicas = {node: ActorRef(node, role_name(group, Role.REPLICA)) for node in nodes}
         self.client_id = client_id or new_client_id()
         self._base_id = self.client_id
         self._generation = 0
@@ -180,7 +182,7 @@ class AsyncClient:
                         f"attempts on {', '.join(self.nodes)}); the group may have lost "
                         "its quorum"
                     )
-                replica = ActorRef(node, role_name(self.group, Role.REPLICA))
+                replica = self._replicas[node]
                 attempts += 1
                 asked = replica.ask(message, min(self.timeout, remaining))
                 self._sent = True
