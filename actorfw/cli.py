@@ -403,7 +403,7 @@ def _parser() -> argparse.ArgumentParser:
         "--clients",
         type=int,
         metavar="N",
-        help="concurrent clients for throughput (default 256; 4 with --quick)",
+        help="concurrent clients for throughput (default 1024; 4 with --quick)",
     )
     paxos.add_argument("--quick", action="store_true", help="tiny amounts: checks that it runs")
     paxos.set_defaults(run=_cmd_bench_paxos)

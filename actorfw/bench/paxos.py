@@ -21,7 +21,12 @@ submitted through the exactly-once clients from the driving process:
   flight is answered; the figure is the commands answered from the end of
   the warm-up to the last answer, divided by that time. Every client
   completes one command first (the leader is elected and known to every
-  client before the clock starts).
+  client before the clock starts). Beside it, the median time from submit
+  to answer of those commands (``load p50``): at that rate, each client
+  waits about ``clients / rate`` per command, mostly in queues.
+  The default of 1,024 clients keeps the cluster busy: with 256 a run on
+  the 2-core development machine left gaps in which the nodes waited for
+  the next burst, and each command cost the nodes about a quarter more CPU.
 - **latency**: one client, sequential commands after a short warm-up; the
   50th and 99th percentiles of the time from submit to answer.
 
@@ -68,7 +73,7 @@ __all__ = [
 
 SCALES: dict[str, dict[str, Any]] = {
     "full": {
-        "clients": 256,
+        "clients": 1024,
         "warmup": 1.0,
         "seconds": 5.0,
         "latency_warmup": 50,
@@ -127,6 +132,9 @@ class PaxosResult:
     raw_p99_us: float
     node_cpu_seconds: float | None = None
     """CPU time all node processes used during the throughput figure (None: unknown)."""
+    load_p50_us: float | None = None
+    """Median time from submit to answer of the commands counted for throughput: what
+    one of the ``clients`` waits per command at that rate (None: not measured)."""
 
     @property
     def node_cpu_us_per_command(self) -> float | None:
@@ -273,11 +281,12 @@ async def _throughput(
     warmup: float,
     seconds: float,
     cpu: Callable[[], float | None] = lambda: None,
-) -> tuple[int, float, float | None]:
-    """Throughput: ``(commands, seconds, cpu seconds)`` from the end of the warm-up.
+) -> tuple[int, float, float | None, list[float]]:
+    """Throughput: ``(commands, seconds, cpu seconds, latencies)`` from the end of the warm-up.
 
     The commands answered from the end of the warm-up to the last answer,
-    that time, and how much ``cpu()`` grew meanwhile (None if unknown).
+    that time, how much ``cpu()`` grew meanwhile (None if unknown), and the
+    seconds from submit to answer of each of those commands.
     """
     workers = [
         group.async_client(timeout=THROUGHPUT_TIMEOUT, deadline=60.0) for _ in range(clients)
@@ -296,14 +305,17 @@ async def _throughput(
     counts = [0] * clients
     last = [0] * clients
     finished = [end] * clients
+    times: list[float] = []
 
     async def work(j: int, client: Any) -> None:
         i = 1
         while True:
+            began = clock()
             await client.call(["put", f"c{j}-{i % KEYS_PER_CLIENT}", i])
             now = clock()
             if now >= start:
                 counts[j] += 1
+                times.append(now - began)
             if now >= end:
                 last[j], finished[j] = i, now
                 return
@@ -321,7 +333,7 @@ async def _throughput(
                 f"the replicated KV store holds {held!r} at {key!r}, but client {j} last wrote "
                 f"{last[j]} there"
             )
-    return sum(counts), max(finished) - start, cpu_used
+    return sum(counts), max(finished) - start, cpu_used, times
 
 
 async def _latencies(group: Any, warmup: int, count: int) -> list[float]:
@@ -383,7 +395,7 @@ def measure_configuration(
         window = settings["warmup"] + settings["seconds"]
         note(f"throughput, {clients} clients")
         pids = [system.pid(node) for node in system.nodes]
-        commands, seconds, cpu_used = system.run(
+        commands, seconds, cpu_used, loaded = system.run(
             _throughput(
                 group, clients, settings["warmup"], settings["seconds"], lambda: _cpu_seconds(pids)
             ),
@@ -410,6 +422,7 @@ def measure_configuration(
         raw_p50_us=_percentile(base, 0.5) * 1e6,
         raw_p99_us=_percentile(base, 0.99) * 1e6,
         node_cpu_seconds=cpu_used,
+        load_p50_us=_percentile(loaded, 0.5) * 1e6 if loaded else None,
     )
 
 
@@ -457,6 +470,7 @@ def render(results: Sequence[PaxosResult]) -> str:
             "batch",
             "clients",
             "commands/s",
+            "load p50",
             "p50",
             "p99",
             "raw p50",
@@ -467,6 +481,7 @@ def render(results: Sequence[PaxosResult]) -> str:
     ]
     for r in results:
         cpu = r.node_cpu_us_per_command
+        loaded = "-" if r.load_p50_us is None else f"{r.load_p50_us / 1000:,.1f} ms"
         rows.append(
             [
                 str(r.nodes),
@@ -474,6 +489,7 @@ def render(results: Sequence[PaxosResult]) -> str:
                 str(r.batch),
                 str(r.clients),
                 f"{r.commands_per_second:,.0f}",
+                loaded,
                 f"{r.p50_us:,.0f} µs",
                 f"{r.p99_us:,.0f} µs",
                 f"{r.raw_p50_us:,.1f} µs",
