@@ -13,6 +13,14 @@ Cases, each on IPC and on TCP (loopback, CURVE on both sides):
 
 Every ratio is actorfw over raw (above 1 is faster than raw, except for
 round trips where it is how many times slower).
+
+Each case runs in ``rounds`` rounds, each an actorfw measurement and a raw
+one back to back (actorfw first in even rounds, raw first in odd ones), on
+one cluster kept for the case. A throughput figure is the median of its
+rounds; a round-trip figure is the percentile of every round's times
+together. On a shared machine the load changes from second to second:
+interleaving gives both sides the same moments, and the median drops a
+round that another process spoiled, on either side.
 """
 
 from __future__ import annotations
@@ -20,7 +28,8 @@ from __future__ import annotations
 import dataclasses
 import statistics
 from collections.abc import Callable
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from actorfw.bench import raw
 from actorfw.bench.actors import Blast, Expect, Pinger, PingRun, Ponger, SendArrays, Sink, Source
@@ -30,13 +39,23 @@ __all__ = ["SCALES", "MessagingResult", "run_messaging"]
 SCALES: dict[str, dict[str, Any]] = {
     # messages per throughput case, asks per latency case, payload (size, count) pairs
     "full": {
-        "tells": 300_000,
-        "asks": 3_000,
-        "payloads": [(1 << 10, 20_000), (1 << 20, 400), (64 << 20, 8)],
+        "rounds": 3,
+        "tells": 150_000,
+        "asks": 1_000,
+        "payloads": [(1 << 10, 10_000), (1 << 20, 400), (64 << 20, 6)],
     },
-    "quick": {"tells": 2_000, "asks": 50, "payloads": [(1 << 10, 100), (1 << 20, 4)]},
+    "quick": {
+        "rounds": 1,
+        "tells": 2_000,
+        "asks": 50,
+        "payloads": [(1 << 10, 100), (1 << 20, 4)],
+    },
 }
-"""How much work each case does: ``full`` for figures, ``quick`` to check it runs."""
+"""How much work each case does: ``full`` for figures, ``quick`` to check it runs.
+
+``rounds`` of each case; per round, ``tells`` messages per throughput case,
+``asks`` round trips per latency case, and ``payloads`` as (size, count).
+"""
 
 APP = "actorfw.bench.actors"
 
@@ -74,7 +93,28 @@ def _timed(function: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
-def _tells(transport: str, count: int, senders: int) -> float:
+T = TypeVar("T")
+
+
+def _interleaved(
+    rounds: int, ours: Callable[[], T], theirs: Callable[[], T]
+) -> tuple[list[T], list[T]]:
+    """``rounds`` of both measurements back to back, alternating which goes first."""
+    mine: list[T] = []
+    base: list[T] = []
+    for n in range(rounds):
+        if n % 2:
+            base.append(theirs())
+            mine.append(ours())
+        else:
+            mine.append(ours())
+            base.append(theirs())
+    return mine, base
+
+
+def _tells(
+    transport: str, count: int, senders: int, rounds: int, baseline: Callable[[], float]
+) -> tuple[list[float], list[float]]:
     from actorfw.node import ActorSystem
 
     with ActorSystem(nodes=senders + 1, apps=[APP], transport=transport) as system:
@@ -82,27 +122,38 @@ def _tells(transport: str, count: int, senders: int) -> float:
         sink = system.spawn(sink_node, Sink, name="sink")
         sources = [system.spawn(node, Source, name="source") for node in system.nodes[:-1]]
         share = count // senders
+        done = [0]  # what the sink has had in all, over the rounds so far
 
         def run() -> None:
+            done[0] += share * senders
             for source in sources:
                 system.tell(source, Blast(sink, share))
-            system.ask(sink, Expect(share * senders), timeout=600.0)
+            system.ask(sink, Expect(done[0]), timeout=600.0)
 
-        return share * senders / _timed(run)
+        return _interleaved(rounds, lambda: share * senders / _timed(run), baseline)
 
 
-def _asks(transport: str, count: int) -> list[float]:
+def _asks(
+    transport: str, count: int, rounds: int, baseline: Callable[[], list[float]]
+) -> tuple[list[float], list[float]]:
     from actorfw.node import ActorSystem
 
     with ActorSystem(nodes=2, apps=[APP], transport=transport) as system:
         ponger = system.spawn("n2", Ponger, name="ponger")
         pinger = system.spawn("n1", Pinger, name="pinger")
         system.ask(pinger, PingRun(ponger, 20), timeout=60.0)  # connections warm
-        times: list[float] = system.ask(pinger, PingRun(ponger, count), timeout=600.0)
-        return times
+
+        def run() -> list[float]:
+            times: list[float] = system.ask(pinger, PingRun(ponger, count), timeout=600.0)
+            return times
+
+        mine, base = _interleaved(rounds, run, baseline)
+        return [t for times in mine for t in times], [t for times in base for t in times]
 
 
-def _payload(transport: str, size: int, count: int) -> float:
+def _payload(
+    transport: str, size: int, count: int, rounds: int, baseline: Callable[[], float]
+) -> tuple[list[float], list[float]]:
     from actorfw.node import ActorSystem
 
     with ActorSystem(
@@ -111,11 +162,14 @@ def _payload(transport: str, size: int, count: int) -> float:
         sink = system.spawn("n2", Sink, name="sink")
         source = system.spawn("n1", Source, name="source")
 
-        def run() -> None:
-            system.tell(source, SendArrays(sink, size, count))
-            system.ask(sink, Expect(count, size * count), timeout=600.0)
+        done = [0]  # arrays the sink has had in all, over the rounds so far
 
-        return size * count / _timed(run)
+        def run() -> None:
+            done[0] += count
+            system.tell(source, SendArrays(sink, size, count))
+            system.ask(sink, Expect(done[0], size * done[0]), timeout=600.0)
+
+        return _interleaved(rounds, lambda: size * count / _timed(run), baseline)
 
 
 def _size_name(size: int) -> str:
@@ -131,7 +185,11 @@ def run_messaging(
 ) -> list[MessagingResult]:
     """Run every messaging case with its baseline; returns the figures."""
     settings = SCALES[scale]
+    rounds: int = settings["rounds"]
+    tells: int = settings["tells"]
+    asks: int = settings["asks"]
     results = []
+    median = statistics.median
 
     def note(text: str) -> None:
         if progress is not None:
@@ -139,18 +197,19 @@ def run_messaging(
 
     for transport in transports:
         note(f"tell throughput ({transport})")
-        ours = _tells(transport, settings["tells"], 1)
-        theirs = raw.raw_tell(transport, settings["tells"])
-        results.append(MessagingResult("tell", transport, "msgs/s", ours, theirs))
+        ours, theirs = _tells(transport, tells, 1, rounds, partial(raw.raw_tell, transport, tells))
+        results.append(MessagingResult("tell", transport, "msgs/s", median(ours), median(theirs)))
 
         note(f"fan-in throughput ({transport})")
-        ours = _tells(transport, settings["tells"], 2)
-        theirs = raw.raw_fan_in(transport, settings["tells"], 2)
-        results.append(MessagingResult("fan-in 2:1", transport, "msgs/s", ours, theirs))
+        ours, theirs = _tells(
+            transport, tells, 2, rounds, partial(raw.raw_fan_in, transport, tells, 2)
+        )
+        results.append(
+            MessagingResult("fan-in 2:1", transport, "msgs/s", median(ours), median(theirs))
+        )
 
         note(f"ask round trips ({transport})")
-        mine = _asks(transport, settings["asks"])
-        base = raw.raw_round_trips(transport, settings["asks"])
+        mine, base = _asks(transport, asks, rounds, partial(raw.raw_round_trips, transport, asks))
         for label, q in (("ask p50", 0.5), ("ask p99", 0.99)):
             results.append(
                 MessagingResult(
@@ -169,11 +228,20 @@ def run_messaging(
 
         for size, count in settings["payloads"]:
             note(f"numpy {_size_name(size)} ({transport})")
-            ours = _payload(transport, size, count)
-            theirs = raw.raw_payload(transport, size, count)
+            ours, theirs = _payload(
+                transport,
+                size,
+                count,
+                rounds,
+                partial(raw.raw_payload, transport, size, count),
+            )
             results.append(
                 MessagingResult(
-                    f"numpy {_size_name(size)}", transport, "MB/s", ours / 1e6, theirs / 1e6
+                    f"numpy {_size_name(size)}",
+                    transport,
+                    "MB/s",
+                    median(ours) / 1e6,
+                    median(theirs) / 1e6,
                 )
             )
     return results
