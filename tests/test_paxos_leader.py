@@ -301,6 +301,18 @@ def test_unchosen_slots_are_sent_again_after_p2a_timeout() -> None:
     assert leader.stats["resent_p2a"] == 1
 
 
+def test_a_p2a_whose_slots_are_all_chosen_sets_no_deadline() -> None:
+    leader = active_leader(p2a_timeout=0.5)
+    leader.handle(propose(1), 0.0)
+    leader.handle(propose(2), 0.2)
+    assert leader.next_deadline() == pytest.approx(0.5)  # slot 1's p2a
+    leader.handle_all([p2b("n1", B(0, 0), 1), p2b("n2", B(0, 0), 1)], 0.3)
+    assert leader.next_deadline() == pytest.approx(0.7)  # slot 2's p2a, still waiting
+    leader.handle_all([p2b("n1", B(0, 0), 2), p2b("n2", B(0, 0), 2)], 0.4)
+    assert leader.next_deadline() is None  # nothing to re-send, no tick to pay for
+    assert sent(leader.tick(1.0), P2a) == []
+
+
 def test_slots_collected_at_an_acceptor_leave_phase_2() -> None:
     leader = active_leader()
     leader.handle(propose(1, 2, 3), 0.0)

@@ -32,7 +32,9 @@ Rules:
    *chosen* when a quorum of acceptors accepted it under the current
    ballot; the leader then sends one :class:`Decision` per replica holding
    every slot chosen in the step. p2a for slots not chosen within
-   ``p2a_timeout`` are re-sent (lost messages).
+   ``p2a_timeout`` are re-sent (lost messages); the deadline of a p2a
+   whose slots are all chosen is dropped at once, so that an idle or
+   sequential workload does not tick once per p2a for nothing.
 4. Preemption: a p1b or p2b carrying a higher ballot makes the leader
    passive. Slots in flight go back to its queue (a later adoption decides
    what they become).
@@ -785,6 +787,12 @@ class Leader:
         self._decided_top = max(self._decided_top, max(numbers) + 1)
         if self._decided_below in decided:
             self._advance_decided()
+        # Forget the re-send deadlines of p2a whose slots are all chosen now, so
+        # that the next deadline is that of a p2a still waiting: otherwise each
+        # p2a's deadline, met long after its slots were chosen, costs a tick.
+        resend, tally = self._resend, self._tally
+        while resend and not len(tally.still_open(resend[0][1])):
+            resend.popleft()
 
     def _collected(self, floor: int) -> None:
         """An acceptor collected slots below ``floor``: they are decided, stop proposing them."""
