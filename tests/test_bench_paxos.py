@@ -33,6 +33,8 @@ def test_bench_paxos_quick_json_reports_the_configuration_and_its_targets(
     assert 0 < result["p50_us"] <= result["p99_us"]
     # Every counted command was timed, and took longer than nothing.
     assert result["load_p50_us"] is not None and result["load_p50_us"] > 0
+    # The floor's quorum writes ran and were answered, each with its own number.
+    assert result["floor_p50_us"] is not None and result["floor_p50_us"] > 0
     assert 0 < result["raw_p50_us"] <= result["raw_p99_us"]
     assert result["p50_over_raw"] == pytest.approx(result["p50_us"] / result["raw_p50_us"])
     figures = {t["figure"] for t in doc["targets"]}

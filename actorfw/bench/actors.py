@@ -1,4 +1,8 @@
-"""Actors the messaging benchmarks run on node processes (their module is the nodes' app)."""
+"""Actors the benchmarks run on node processes (their module is the nodes' app).
+
+The messaging benchmarks use the sources, sinks and ping-pong actors; the
+replicated KV benchmark uses the quorum-write actors as its runtime floor.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,10 @@ __all__ = [
     "PingRun",
     "Pinger",
     "Ponger",
+    "QuorumFollower",
+    "QuorumLeader",
+    "QuorumSetup",
+    "QuorumWrite",
     "SendArrays",
     "Sink",
     "Source",
@@ -155,3 +163,120 @@ class Pinger(Actor):
             await msg.target.ask(Ping(i))
             times.append(now() - start)
         return times
+
+
+# -- the quorum write: the runtime's floor for a replicated command -------------------------
+
+FLOOR_KEY = b"floor"
+FLOOR_VALUE = b"v" * 200
+"""What each node writes and syncs per quorum write: about one accepted slot's record."""
+
+
+@message(name="bench.QuorumSetup")
+@dataclass(frozen=True)
+class QuorumSetup:
+    """Tell a :class:`QuorumLeader` its followers and how many writes make a quorum."""
+
+    followers: tuple[ActorRef, ...]
+    quorum: int
+
+
+@message(name="bench.QuorumWrite")
+@dataclass(frozen=True)
+class QuorumWrite:
+    """Asked of a :class:`QuorumLeader`: answered once a quorum of nodes synced write ``n``."""
+
+    n: int
+
+
+@message(name="bench.QuorumAccept")
+@dataclass(frozen=True)
+class QuorumAccept:
+    """Leader to follower: write and sync ``n``, then tell ``leader``."""
+
+    n: int
+    leader: ActorRef
+
+
+@message(name="bench.QuorumAccepted")
+@dataclass(frozen=True)
+class QuorumAccepted:
+    """Follower (or the leader's own storage) to leader: ``n`` is synced."""
+
+    n: int
+
+
+@message(name="bench.QuorumSynced")
+@dataclass(frozen=True)
+class QuorumSynced:
+    """An actor's own sync of ``n`` completed; ``leader`` is whom to tell (None: itself)."""
+
+    n: int
+    leader: ActorRef | None
+
+
+def _write_then(actor: Actor, n: int, leader: ActorRef | None) -> None:
+    """Write the floor's record, sync, then tell ``actor`` (on its loop) that it is durable."""
+    ctx = actor.context
+    ctx.storage.put(FLOOR_KEY, FLOOR_VALUE)
+    tell, me = ctx.tell, ctx.ref
+    ctx.storage.sync().add_done_callback(  # type: ignore[attr-defined]
+        lambda _: tell(me, QuorumSynced(n, leader))
+    )
+
+
+class QuorumLeader(Actor):
+    """The message pattern of a replicated command, with no protocol in it.
+
+    A :class:`QuorumWrite` from a client goes to every follower, each
+    writes a small record and syncs its storage before answering, the
+    leader does the same with its own; the client is answered once a
+    quorum (the leader included) has synced. What a replicated command
+    costs beyond this is the protocol's; this much, any protocol on the
+    same nodes and storage pays.
+    """
+
+    def on_start(self) -> None:
+        self.followers: tuple[ActorRef, ...] = ()
+        self.quorum = 1
+        self.waiting: dict[int, tuple[int, ReplyTo]] = {}
+
+    @handler
+    def setup(self, msg: QuorumSetup) -> None:
+        self.followers, self.quorum = msg.followers, msg.quorum
+
+    @handler
+    def write(self, msg: QuorumWrite) -> None:
+        self.waiting[msg.n] = (0, self.context.reply_later())
+        if self.followers:
+            self.context.tell_all(list(self.followers), QuorumAccept(msg.n, self.context.ref))
+        _write_then(self, msg.n, None)
+
+    @handler
+    def synced(self, msg: QuorumSynced) -> None:
+        self.accepted(QuorumAccepted(msg.n))
+
+    @handler
+    def accepted(self, msg: QuorumAccepted) -> None:
+        entry = self.waiting.get(msg.n)
+        if entry is None:
+            return  # answered already: a vote beyond the quorum
+        votes, reply = entry[0] + 1, entry[1]
+        if votes >= self.quorum:
+            del self.waiting[msg.n]
+            reply.send(msg.n)
+        else:
+            self.waiting[msg.n] = (votes, reply)
+
+
+class QuorumFollower(Actor):
+    """Writes and syncs what a :class:`QuorumLeader` sends, then says so."""
+
+    @handler
+    def accept(self, msg: QuorumAccept) -> None:
+        _write_then(self, msg.n, msg.leader)
+
+    @handler
+    def synced(self, msg: QuorumSynced) -> None:
+        if msg.leader is not None:
+            msg.leader.tell(QuorumAccepted(msg.n))

@@ -37,6 +37,16 @@ answer between processes. The ratios are latency over that round trip: how
 many raw round trips one committed command costs (a command needs at least
 two: client to leader, leader to acceptors and back, then the answer).
 
+A second floor, on the same cluster right after the latency: the message
+pattern of a replicated command with no protocol in it
+(:class:`~actorfw.bench.actors.QuorumLeader` on the first node, a
+:class:`~actorfw.bench.actors.QuorumFollower` on each other one): the client
+asks the leader actor, which tells every follower; each node writes a
+200-byte record and syncs its storage; the client is answered once a
+majority has synced. The ``floor p50`` of those sequential writes is what
+any protocol on these nodes and this storage pays per command; ``p50`` minus
+it is what Multi-Paxos and the state machine add.
+
 Beside the rate, the CPU time the node processes used during the throughput
 figure, per committed command (Linux only, from ``/proc``): on a shared
 machine the rate depends on what else runs, the cost of a command much less.
@@ -96,8 +106,8 @@ it; ``latency_warmup`` then ``latency`` sequential commands of one client;
 ``raw`` raw-pyzmq round trips.
 """
 
-APPS = ["actorfw.kv.machine", "actorfw.paxos.actors"]
-"""The modules every node imports: the state machine and the Paxos role actors."""
+APPS = ["actorfw.kv.machine", "actorfw.paxos.actors", "actorfw.bench.actors"]
+"""The modules every node imports: the state machine, the Paxos role actors, the floor's."""
 
 GROUP = "kv-bench"
 KEYS_PER_CLIENT = 64
@@ -135,6 +145,9 @@ class PaxosResult:
     load_p50_us: float | None = None
     """Median time from submit to answer of the commands counted for throughput: what
     one of the ``clients`` waits per command at that rate (None: not measured)."""
+    floor_p50_us: float | None = None
+    """Median of the quorum writes with no protocol in them, on the same cluster (None:
+    not measured): the part of ``p50_us`` that the nodes and their storage cost."""
 
     @property
     def node_cpu_us_per_command(self) -> float | None:
@@ -336,6 +349,23 @@ async def _throughput(
     return sum(counts), max(finished) - start, cpu_used, times
 
 
+async def _floor(leader: Any, warmup: int, count: int) -> list[float]:
+    """Seconds from ask to answer of ``count`` sequential quorum writes (no protocol)."""
+    from actorfw.bench.actors import QuorumWrite
+
+    for i in range(warmup):
+        await leader.ask(QuorumWrite(i), timeout=10.0)
+    clock = time.perf_counter
+    times = []
+    for i in range(warmup, warmup + count):
+        began = clock()
+        answered = await leader.ask(QuorumWrite(i), timeout=10.0)
+        times.append(clock() - began)
+        if answered != i:
+            raise RuntimeError(f"quorum write {i} was answered with {answered!r}")
+    return times
+
+
 async def _latencies(group: Any, warmup: int, count: int) -> list[float]:
     """Seconds from submit to answer of ``count`` sequential commands of one client."""
     client = group.async_client()
@@ -406,6 +436,17 @@ def measure_configuration(
             _latencies(group, settings["latency_warmup"], settings["latency"]),
             timeout=120.0 + settings["latency"] * 0.05,
         )
+        note("floor: quorum writes with no protocol")
+        from actorfw.bench.actors import QuorumFollower, QuorumLeader, QuorumSetup
+
+        first, *others = system.nodes
+        floor_leader = system.spawn(first, QuorumLeader, name="floor-leader")
+        followers = tuple(system.spawn(n, QuorumFollower, name="floor-follower") for n in others)
+        system.ask(floor_leader, QuorumSetup(followers, nodes // 2 + 1))
+        floor: list[float] = system.run(
+            _floor(floor_leader, settings["latency_warmup"], settings["latency"]),
+            timeout=120.0 + settings["latency"] * 0.05,
+        )
     note("raw pyzmq round trips")
     base = raw.raw_round_trips("ipc", settings["raw"])
     return PaxosResult(
@@ -423,6 +464,7 @@ def measure_configuration(
         raw_p99_us=_percentile(base, 0.99) * 1e6,
         node_cpu_seconds=cpu_used,
         load_p50_us=_percentile(loaded, 0.5) * 1e6 if loaded else None,
+        floor_p50_us=_percentile(floor, 0.5) * 1e6 if floor else None,
     )
 
 
@@ -473,6 +515,7 @@ def render(results: Sequence[PaxosResult]) -> str:
             "load p50",
             "p50",
             "p99",
+            "floor p50",
             "raw p50",
             "p50 / raw",
             "p99 / raw",
@@ -482,6 +525,7 @@ def render(results: Sequence[PaxosResult]) -> str:
     for r in results:
         cpu = r.node_cpu_us_per_command
         loaded = "-" if r.load_p50_us is None else f"{r.load_p50_us / 1000:,.1f} ms"
+        floor = "-" if r.floor_p50_us is None else f"{r.floor_p50_us:,.0f} µs"
         rows.append(
             [
                 str(r.nodes),
@@ -492,6 +536,7 @@ def render(results: Sequence[PaxosResult]) -> str:
                 loaded,
                 f"{r.p50_us:,.0f} µs",
                 f"{r.p99_us:,.0f} µs",
+                floor,
                 f"{r.raw_p50_us:,.1f} µs",
                 f"{r.p50_over_raw:,.1f}",
                 f"{r.p99_over_raw:,.1f}",
