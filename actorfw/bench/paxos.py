@@ -401,6 +401,7 @@ def measure_configuration(
         clients: concurrent clients for throughput (default: the scale's).
         progress: called with a short description before each step.
     """
+    from actorfw.bench.actors import QuorumFollower, QuorumLeader, QuorumSetup
     from actorfw.kv import KVStateMachine
     from actorfw.node import ActorSystem
     from actorfw.paxos.types import ReplicaOptions
@@ -437,8 +438,6 @@ def measure_configuration(
             timeout=120.0 + settings["latency"] * 0.05,
         )
         note("floor: quorum writes with no protocol")
-        from actorfw.bench.actors import QuorumFollower, QuorumLeader, QuorumSetup
-
         first, *others = system.nodes
         floor_leader = system.spawn(first, QuorumLeader, name="floor-leader")
         followers = tuple(system.spawn(n, QuorumFollower, name="floor-follower") for n in others)
