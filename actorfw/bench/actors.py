@@ -254,19 +254,22 @@ class QuorumLeader(Actor):
 
     @handler
     def synced(self, msg: QuorumSynced) -> None:
-        self.accepted(QuorumAccepted(msg.n))
+        self._vote(msg.n)  # its own write
 
     @handler
     def accepted(self, msg: QuorumAccepted) -> None:
-        entry = self.waiting.get(msg.n)
+        self._vote(msg.n)
+
+    def _vote(self, n: int) -> None:
+        entry = self.waiting.get(n)
         if entry is None:
             return  # answered already: a vote beyond the quorum
         votes, reply = entry[0] + 1, entry[1]
         if votes >= self.quorum:
-            del self.waiting[msg.n]
-            reply.send(msg.n)
+            del self.waiting[n]
+            reply.send(n)
         else:
-            self.waiting[msg.n] = (votes, reply)
+            self.waiting[n] = (votes, reply)
 
 
 class QuorumFollower(Actor):
