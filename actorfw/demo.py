@@ -46,16 +46,16 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from actorfw.check import History, KeyValue, Status, Verdict, check
-from actorfw.core.refs import ActorRef
 from actorfw.kv import KVStateMachine
-from actorfw.paxos.actors import ReplicaStatus, role_name
-from actorfw.paxos.messages import Role
-from actorfw.replication import AsyncClient, Unavailable, replicate
+from actorfw.protocols.paxos.messages import Role
+from actorfw.services.paxos import ReplicaStatus, role_name
+from actorfw.services.replication import AsyncClient, Unavailable, replicate
+from actorfw.values.refs import ActorRef
 
 __all__ = ["DemoOptions", "DemoReport", "render", "run_demo"]
 
 GROUP = "kv"
-_APPS = ["actorfw.kv.machine", "actorfw.paxos.actors"]
+_APPS = ["actorfw.kv.machine", "actorfw.services.paxos"]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from actorfw.paxos import LeaderOptions, ReplicaOptions
+from actorfw.protocols.paxos import LeaderOptions, ReplicaOptions
 from tests.paxos_harness import Cluster
 
 CASES = [(1, 6_400), (64, 6_400)]

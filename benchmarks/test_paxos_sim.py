@@ -17,8 +17,8 @@ import asyncio
 import pytest
 
 from actorfw import ActorRef, Simulation
-from actorfw.paxos import Command, Request, Role
-from actorfw.paxos.actors import role_name
+from actorfw.protocols.paxos import Command, Request, Role
+from actorfw.services.paxos import role_name
 from tests.paxos_sim import CALM, GROUP, start_group
 
 CLIENTS = 64

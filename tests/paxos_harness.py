@@ -23,8 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from actorfw.core.codec import decode, encode
-from actorfw.paxos import (
+from actorfw.protocols.paxos import (
     HANDLED_BY,
     Acceptor,
     Applied,
@@ -61,6 +60,7 @@ from actorfw.paxos import (
     records_from_storage,
     storage_ops,
 )
+from actorfw.values.codec import decode, encode
 
 KIND: dict[type, str] = {
     Request: "request",

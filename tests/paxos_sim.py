@@ -12,7 +12,7 @@ Compaction runs with tiny intervals (a snapshot every 4 applied slots,
 keeping 2 in the log; a collection every 4 slots a majority applied), so
 snapshots, truncation, collection and catch-up by snapshot all happen under
 the faults. ``leases=True`` turns leader leases on and sends every ``get``
-as a :class:`~actorfw.paxos.Read`.
+as a :class:`~actorfw.protocols.paxos.Read`.
 """
 
 from __future__ import annotations
@@ -26,9 +26,8 @@ from typing import Any
 
 from actorfw import ActorRef, AskTimeout, NetworkConfig, NodeDown, Simulation
 from actorfw.check import History
-from actorfw.core.errors import ActorNotFound
 from actorfw.kv import KVStateMachine
-from actorfw.paxos import (
+from actorfw.protocols.paxos import (
     Collected,
     Command,
     Config,
@@ -43,7 +42,8 @@ from actorfw.paxos import (
     Snapshotted,
     Truncated,
 )
-from actorfw.paxos.actors import AcceptorActor, Answered, LeaderActor, ReplicaActor, role_name
+from actorfw.services.paxos import AcceptorActor, Answered, LeaderActor, ReplicaActor, role_name
+from actorfw.values.errors import ActorNotFound
 
 GROUP = "kv"
 CLIENT_NODE = "clients"
@@ -58,7 +58,7 @@ LEASE = LeaderOptions(lease_duration=1.0, max_drift=0.05, collect_interval=COLLE
 
 
 class ReadableKV(KVStateMachine):
-    """The KV machine, able to serve ``get`` by lease (a :class:`~actorfw.paxos.Querying`)."""
+    """The KV machine, able to serve ``get`` by lease (a :class:`~actorfw.protocols.paxos.Querying`)."""
 
     def is_read_only(self, operation: Any) -> bool:
         return (
@@ -200,7 +200,7 @@ async def _client(
     home = rng.choice(nodes)
     n = 0
     calm_ops = 0
-    # The client contract of actorfw.replication: an id's first command goes through
+    # The client contract of actorfw.services.replication: an id's first command goes through
     # the log, and after a command it gave up on the client continues under a new id.
     client_id, renewals, seq = name, 0, 0
     while calm_ops < after:

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from actorfw import ActorRef, MalformedMessage, MessageRefused, Order, ReplyTo, message
-from actorfw.core import codec
+from actorfw.values import codec
 
 
 @message(name="test.codec.Point")

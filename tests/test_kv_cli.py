@@ -1,7 +1,7 @@
 """``actorfw kv`` against running clusters: every command, its output, its errors and exit codes.
 
 Two clusters: an :class:`~actorfw.node.ActorSystem` with the KV store started
-by :func:`~actorfw.replication.replicate`, and three ``actorfw node --config``
+by :func:`~actorfw.services.replication.replicate`, and three ``actorfw node --config``
 processes whose TOML files start it with ``[[replicated]]``.
 """
 
@@ -24,7 +24,7 @@ from actorfw.kv import KVStateMachine
 from actorfw.kv.cli import parse_value
 from actorfw.node import ActorSystem
 from actorfw.node.keys import generate_keys
-from actorfw.replication import replicate
+from actorfw.services.replication import replicate
 
 NODES = ["n1", "n2", "n3"]
 
@@ -32,7 +32,7 @@ NODES = ["n1", "n2", "n3"]
 @pytest.fixture(scope="module")
 def system() -> Iterator[ActorSystem]:
     """Three node processes running the KV store as group ``kv``."""
-    with ActorSystem(3, apps=["actorfw.kv.machine", "actorfw.paxos.actors"]) as system:
+    with ActorSystem(3, apps=["actorfw.kv.machine", "actorfw.services.paxos"]) as system:
         replicate(system, KVStateMachine, name="kv")
         yield system
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from actorfw.node.config import NodeSettings, RootSpec, load_settings
-from actorfw.paxos.types import LeaderOptions, ReplicaOptions
+from actorfw.protocols.paxos.types import LeaderOptions, ReplicaOptions
 
 TOP = """\
 name = "n2"
@@ -22,7 +22,7 @@ n1 = "ipc://n1.sock"
 """
 
 KV = "actorfw.kv.machine:KVStateMachine"
-ROLES = "actorfw.paxos.actors"
+ROLES = "actorfw.services.paxos"
 
 
 def settings_of(tmp_path: Path, text: str) -> NodeSettings:
@@ -95,7 +95,7 @@ def test_two_groups_each_get_their_three_roles(tmp_path: Path) -> None:
 def test_the_roles_are_those_replicate_spawns(tmp_path: Path) -> None:
     # replicate() on a runtime spawns (class, *args, name=...) on every node: record its calls.
     from actorfw.core.actor import actor_path
-    from actorfw.replication import replicate
+    from actorfw.services.replication import replicate
 
     class Recorder:
         def __init__(self) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from actorfw.kernels import ballot as kb
-from actorfw.paxos import (
+from actorfw.protocols.paxos import (
     Acceptor,
     Collect,
     Command,

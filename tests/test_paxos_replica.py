@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from actorfw.paxos import (
+from actorfw.protocols.paxos import (
     Applied,
     CatchUp,
     CatchUpReply,

@@ -53,9 +53,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from actorfw.core.codec import decode, encode
 from actorfw.kernels import ballot as kb
-from actorfw.paxos import (
+from actorfw.protocols.paxos import (
     HANDLED_BY,
     Applied,
     CatchUp,
@@ -86,6 +85,7 @@ from actorfw.paxos import (
     Role,
     format_ballot,
 )
+from actorfw.values.codec import decode, encode
 from tests.paxos_harness import KINDS, Cluster, Envelope
 
 SCENARIOS = sorted((Path(__file__).parent / "testdata" / "paxos").glob("*.txt"))

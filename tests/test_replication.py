@@ -9,12 +9,12 @@ import pytest
 
 from actorfw import MessageRefused, Simulation
 from actorfw.check import History, KeyValue, check
-from actorfw.core.refs import ActorRef
 from actorfw.kv import KV, AsyncKV, KVError, KVStateMachine
-from actorfw.paxos.actors import ReplicaStatus, Submit, role_name
-from actorfw.paxos.messages import Command, Role
-from actorfw.paxos.types import LeaderOptions, ReplicaOptions
-from actorfw.replication import Client, SessionExpiredError, Unavailable, replicate
+from actorfw.protocols.paxos.messages import Command, Role
+from actorfw.protocols.paxos.types import LeaderOptions, ReplicaOptions
+from actorfw.services.paxos import ReplicaStatus, Submit, role_name
+from actorfw.services.replication import Client, SessionExpiredError, Unavailable, replicate
+from actorfw.values.refs import ActorRef
 
 
 class Counter:

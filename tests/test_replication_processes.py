@@ -17,7 +17,7 @@ import pytest
 from actorfw.check import History, KeyValue, check
 from actorfw.kv import KVStateMachine
 from actorfw.node import ActorSystem
-from actorfw.replication import AsyncClient, Unavailable, replicate
+from actorfw.services.replication import AsyncClient, Unavailable, replicate
 
 KEYS = [f"k{i}" for i in range(6)]
 CLIENTS = 6
@@ -77,7 +77,7 @@ def progress(load: Load, more: int) -> Callable[[], bool]:
 
 @pytest.mark.timeout(180)
 def test_no_acknowledged_write_is_lost_across_sigkills() -> None:
-    with ActorSystem(3, apps=["actorfw.kv.machine", "actorfw.paxos.actors"]) as system:
+    with ActorSystem(3, apps=["actorfw.kv.machine", "actorfw.services.paxos"]) as system:
         nodes = list(system.nodes)
         replicate(system, KVStateMachine, name="kv")
         load = Load(nodes)

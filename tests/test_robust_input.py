@@ -17,10 +17,10 @@ import pytest
 import zmq
 
 from actorfw import ActorRef
-from actorfw.core import codec
 from actorfw.core.node import ASK, FAILURE, TELL, Envelope
 from actorfw.node import ActorSystem
 from actorfw.node.wire import decode_batch, encode_batch
+from actorfw.values import codec
 
 from .actors import Get, Put, Recorder
 

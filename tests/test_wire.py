@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from actorfw.core import codec
 from actorfw.core.node import ASK, FAILURE, REPLY, TELL, Envelope
 from actorfw.node.wire import WIRE_VERSION, MalformedBatch, decode_batch, encode_batch
+from actorfw.values import codec
 
 LIMIT = 1 << 20
 

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from actorfw import ActorRef, MalformedMessage, MessageRefused
-from actorfw.core import codec
+from actorfw.values import codec
 
 from .conftest import load_kernels
 from .test_codec import Point, values

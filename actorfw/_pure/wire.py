@@ -4,7 +4,7 @@ Two hot paths live here, one per message on every send and receive:
 
 - the *value codec*: the walk that checks a message value and turns it into
   JSON (orjson) plus raw buffers, and the walk back; its rules are those of
-  :mod:`actorfw.core.codec`, which owns the registry of message types and
+  :mod:`actorfw.values.codec`, which owns the registry of message types and
   hands it to this module with :func:`bind`;
 - the *batch* format between node processes, documented in
   :mod:`actorfw.node.wire`: many envelopes per ZeroMQ message, bodies
@@ -103,7 +103,7 @@ class Envelope:
         )
 
 
-# -- the registry, bound by actorfw.core.codec ----------------------------------------------
+# -- the registry, bound by actorfw.values.codec ----------------------------------------------
 
 _BY_NAME: dict[str, type] = {}
 _NAME_OF: dict[type, str] = {}
@@ -303,7 +303,7 @@ def check_value(value: Any) -> None:
 
 
 def encode_value(value: Any) -> tuple[bytes, list[Any], bool]:
-    """Encode a message value: ``(body, buffers, plain)`` (see :mod:`actorfw.core.codec`)."""
+    """Encode a message value: ``(body, buffers, plain)`` (see :mod:`actorfw.values.codec`)."""
     enc = _Encoder()
     try:
         tree = enc.walk(value, 0)

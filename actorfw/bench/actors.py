@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from actorfw.core.actor import Actor, handler
-from actorfw.core.codec import message
-from actorfw.core.refs import ActorRef, ReplyTo
+from actorfw.values.codec import message
+from actorfw.values.refs import ActorRef, ReplyTo
 
 __all__ = [
     "Blast",

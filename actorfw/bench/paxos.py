@@ -2,7 +2,7 @@
 
 Each configuration is a fresh cluster of node processes on one machine
 (:class:`~actorfw.node.ActorSystem` over IPC) running the Multi-Paxos roles
-of one KV group (:func:`~actorfw.replication.replicate` of
+of one KV group (:func:`~actorfw.services.replication.replicate` of
 :class:`~actorfw.kv.KVStateMachine`), chosen by:
 
 - the number of nodes (3 or 5: a quorum of 2 or 3 acceptors);
@@ -106,7 +106,7 @@ it; ``latency_warmup`` then ``latency`` sequential commands of one client;
 ``raw`` raw-pyzmq round trips.
 """
 
-APPS = ["actorfw.kv.machine", "actorfw.paxos.actors", "actorfw.bench.actors"]
+APPS = ["actorfw.kv.machine", "actorfw.services.paxos", "actorfw.bench.actors"]
 """The modules every node imports: the state machine, the Paxos role actors, the floor's."""
 
 GROUP = "kv-bench"
@@ -404,8 +404,8 @@ def measure_configuration(
     from actorfw.bench.actors import QuorumFollower, QuorumLeader, QuorumSetup
     from actorfw.kv import KVStateMachine
     from actorfw.node import ActorSystem
-    from actorfw.paxos.types import ReplicaOptions
-    from actorfw.replication import replicate
+    from actorfw.protocols.paxos.types import ReplicaOptions
+    from actorfw.services.replication import replicate
 
     settings = SCALES[scale]
     if clients is None:

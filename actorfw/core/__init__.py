@@ -5,9 +5,12 @@ processes) and imports neither sockets nor wall clocks.
 """
 
 from actorfw.core.actor import Actor, handler
-from actorfw.core.codec import message
 from actorfw.core.context import Context
-from actorfw.core.errors import (
+from actorfw.core.messages import Terminated
+from actorfw.core.storage import Storage
+from actorfw.core.supervision import AllForOne, Directive, OneForOne, SupervisorStrategy
+from actorfw.values.codec import message
+from actorfw.values.errors import (
     ActorfwError,
     ActorNotFound,
     AskTimeout,
@@ -18,10 +21,7 @@ from actorfw.core.errors import (
     RemoteError,
     UnhandledMessage,
 )
-from actorfw.core.messages import Terminated
-from actorfw.core.refs import ActorRef, ReplyTo
-from actorfw.core.storage import Storage
-from actorfw.core.supervision import AllForOne, Directive, OneForOne, SupervisorStrategy
+from actorfw.values.refs import ActorRef, ReplyTo
 
 __all__ = [
     "Actor",

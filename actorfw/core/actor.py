@@ -26,8 +26,8 @@ import typing
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
 
-from actorfw.core.codec import message_name
-from actorfw.core.errors import UnhandledMessage
+from actorfw.values.codec import message_name
+from actorfw.values.errors import UnhandledMessage
 
 if TYPE_CHECKING:
     from actorfw.core.context import Context

@@ -15,8 +15,8 @@ import random
 from collections.abc import Awaitable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from actorfw.core.refs import DEFAULT_ASK_TIMEOUT, ActorRef, ReplyTo
 from actorfw.core.storage import Storage
+from actorfw.values.refs import DEFAULT_ASK_TIMEOUT, ActorRef, ReplyTo
 
 if TYPE_CHECKING:
     from actorfw.core.actor import Actor
@@ -97,7 +97,7 @@ class Context:
         """
         self._node.send_all(list(targets), message, self._cell.ref, checked)
 
-    send = tell  # the name refs use (see actorfw.core.refs.Endpoint)
+    send = tell  # the name refs use (see actorfw.values.refs.Endpoint)
 
     def reply(self, to: ReplyTo, value: Any, error: BaseException | None) -> None:
         """Answer the ask ``to`` (what ``ReplyTo.send`` and ``ReplyTo.fail`` call)."""

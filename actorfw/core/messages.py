@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from actorfw.core.codec import message
-from actorfw.core.refs import ActorRef
+from actorfw.values.codec import message
+from actorfw.values.refs import ActorRef
 
 __all__ = [
     "Heartbeat",

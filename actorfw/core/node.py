@@ -17,7 +17,7 @@ Theory of operation
    the transport keeping order per pair of nodes (ZeroMQ does; the
    simulator does unless told to reorder).
 3. Messages to the same node skip serialization but are validated as if
-   they were sent (:func:`actorfw.core.codec.check`), so that what works
+   they were sent (:func:`actorfw.values.codec.check`), so that what works
    locally works across nodes. Everything from another node is decoded by
    the codec, which never evaluates anything; bad input is counted, logged
    with the peer, and answered with an error if it was an ask.
@@ -54,18 +54,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from actorfw.core import codec
 from actorfw.core.actor import Actor, actor_class, actor_path
 from actorfw.core.context import Context
-from actorfw.core.errors import (
-    ActorNotFound,
-    AskTimeout,
-    MalformedMessage,
-    MessageRefused,
-    NodeDown,
-    UnhandledMessage,
-    remote_error,
-)
 from actorfw.core.messages import (
     Heartbeat,
     LookupRequest,
@@ -76,11 +66,21 @@ from actorfw.core.messages import (
     UnwatchRequest,
     WatchRequest,
 )
-from actorfw.core.refs import ActorRef, ReplyTo, _current
 from actorfw.core.storage import Storage, StorageBackend
 from actorfw.core.supervision import Directive, SupervisorStrategy
 from actorfw.kernels import wire as _wire
 from actorfw.protocols.failure_detector import Membership, MembershipEvent
+from actorfw.values import codec
+from actorfw.values.errors import (
+    ActorNotFound,
+    AskTimeout,
+    MalformedMessage,
+    MessageRefused,
+    NodeDown,
+    UnhandledMessage,
+    remote_error,
+)
+from actorfw.values.refs import ActorRef, ReplyTo, _current
 
 __all__ = [
     "ASK",
@@ -121,7 +121,7 @@ Attributes: ``kind`` (``TELL``, ``ASK``, ``REPLY`` or ``FAILURE``),
 node; ``$node`` for the node protocol, empty for replies), ``sender`` (the
 sending actor's name, or None), ``corr`` (the ask's correlation id on the
 asking node; 0 for tells), and ``body``, ``buffers``, ``plain`` (the encoded
-message, see :mod:`actorfw.core.codec`). The type is the wire kernel's.
+message, see :mod:`actorfw.values.codec`). The type is the wire kernel's.
 """
 
 
@@ -1469,7 +1469,7 @@ def _failure(error: BaseException, actor: str) -> tuple[str, str, str, str]:
     kind = type(error)
     name = (
         kind.__name__
-        if kind.__module__ in ("builtins", "actorfw.core.errors")
+        if kind.__module__ in ("builtins", "actorfw.values.errors")
         else f"{kind.__module__}.{kind.__qualname__}"
     )
     if getattr(error, "type_name", None) and hasattr(error, "remote_traceback"):

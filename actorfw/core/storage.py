@@ -54,7 +54,7 @@ def _value(value: Any) -> bytes:
         return bytes(value)
     raise TypeError(
         f"a storage value must be bytes, not {type(value).__name__}; encode it first "
-        "(e.g. with orjson.dumps or actorfw.core.codec.encode)"
+        "(e.g. with orjson.dumps or actorfw.values.codec.encode)"
     )
 
 

@@ -8,7 +8,7 @@
 
 The command connects to the cluster as a client node (:func:`actorfw.node.connect`)
 and runs one operation through :class:`actorfw.kv.KV` over an exactly-once
-:class:`actorfw.replication.Client`, which finds the leader by itself.
+:class:`actorfw.services.replication.Client`, which finds the leader by itself.
 
 A cluster file tells it where the nodes are::
 
@@ -402,11 +402,11 @@ def _call(
     args: argparse.Namespace,
 ) -> int:
     """Run the operation through ``client``; print its result; the exit code."""
-    from actorfw.core.errors import ActorfwError, MessageRefused
     from actorfw.kv import KV, KVError
     from actorfw.node import SystemTimeout
-    from actorfw.replication import Client as ReplicatedClient
-    from actorfw.replication import Unavailable
+    from actorfw.services.replication import Client as ReplicatedClient
+    from actorfw.services.replication import Unavailable
+    from actorfw.values.errors import ActorfwError, MessageRefused
 
     command, arguments = operation
     replicated = ReplicatedClient(
@@ -463,11 +463,11 @@ _PROBE_TIMEOUT = 1.0
 
 def _probe(client: Client, target: _Target, timeout: float) -> dict[str, bool | None]:
     """Ask every node at once whether it hosts the group's replica (None: no answer in time)."""
-    from actorfw.core.errors import ActorfwError
     from actorfw.core.messages import LookupRequest
     from actorfw.core.node import NODE_TARGET
-    from actorfw.core.refs import ActorRef
     from actorfw.node import SystemTimeout
+    from actorfw.values.errors import ActorfwError
+    from actorfw.values.refs import ActorRef
 
     replica = _replica_name(target.group)
     nodes = list(target.nodes)
@@ -489,8 +489,8 @@ def _probe(client: Client, target: _Target, timeout: float) -> dict[str, bool | 
 
 
 def _replica_name(group: str) -> str:
-    from actorfw.paxos.actors import role_name
-    from actorfw.paxos.messages import Role
+    from actorfw.protocols.paxos.messages import Role
+    from actorfw.services.paxos import role_name
 
     return role_name(group, Role.REPLICA)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from actorfw.kv.machine import KVError
-from actorfw.replication.client import AsyncClient, Client
+from actorfw.services.replication.client import AsyncClient, Client
 
 __all__ = ["KV", "AsyncKV"]
 
@@ -21,7 +21,7 @@ def _result(value: Any) -> Any:
 
 
 class KV:
-    """A blocking client of a replicated KV store (wraps a :class:`~actorfw.replication.Client`)."""
+    """A blocking client of a replicated KV store (wraps a :class:`~actorfw.services.replication.Client`)."""
 
     def __init__(self, client: Client) -> None:
         self.client = client
@@ -52,7 +52,7 @@ class KV:
 class AsyncKV:
     """The same operations for ``async`` code.
 
-    Wraps an :class:`~actorfw.replication.AsyncClient`.
+    Wraps an :class:`~actorfw.services.replication.AsyncClient`.
     """
 
     def __init__(self, client: AsyncClient) -> None:

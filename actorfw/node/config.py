@@ -39,10 +39,10 @@ A TOML file for ``actorfw node --config node.toml``::
     max_batch = 64
 
 Each ``[[replicated]]`` section starts, on this node, the three actors that
-:func:`actorfw.replication.replicate` starts on each node of a group (the
+:func:`actorfw.services.replication.replicate` starts on each node of a group (the
 acceptor, replica and leader ``<name>-acceptor``, ``<name>-replica``,
 ``<name>-leader``), before the ``[[spawn]]`` actors, and adds the machine's
-module and ``actorfw.paxos.actors`` to ``apps``. Every member of a group must
+module and ``actorfw.services.paxos`` to ``apps``. Every member of a group must
 list the same ``nodes`` in the same order: a leader's identity in its
 ballots is its index in that list.
 """
@@ -61,7 +61,7 @@ from actorfw.core.node import NodeConfig
 from actorfw.node.transport import CurveSettings
 
 if TYPE_CHECKING:
-    from actorfw.paxos.types import LeaderOptions, ReplicaOptions
+    from actorfw.protocols.paxos.types import LeaderOptions, ReplicaOptions
 
 __all__ = [
     "DEFAULT_GROUP",
@@ -230,7 +230,7 @@ DEFAULT_GROUP = "kv"
 DEFAULT_MACHINE = "actorfw.kv.machine:KVStateMachine"
 """The state machine of a ``[[replicated]]`` section that gives none: the KV store."""
 
-PAXOS_APP = "actorfw.paxos.actors"
+PAXOS_APP = "actorfw.services.paxos"
 """The module of the Multi-Paxos role actors, added to ``apps`` by ``[[replicated]]``."""
 
 _REPLICATED_KEYS = ("name", "machine", "nodes", "leader", "replica")
@@ -363,8 +363,8 @@ def _replicated_roots(
         groups[group] = number
         machine, module = _machine(where, section.get("machine", DEFAULT_MACHINE))
         members = _members(where, section.get("nodes"), node, peers)
-        from actorfw.paxos.types import LeaderOptions, ReplicaOptions
-        from actorfw.replication.group import group_roles
+        from actorfw.protocols.paxos.types import LeaderOptions, ReplicaOptions
+        from actorfw.services.replication.group import group_roles
 
         leader = _options(where, "leader", LeaderOptions, section.get("leader"))
         replica = _options(where, "replica", ReplicaOptions, section.get("replica"))
@@ -430,7 +430,7 @@ def _members(where: str, value: Any, node: str, peers: dict[str, str]) -> list[s
             f"{where}: nodes {', '.join(strangers)} {'is' if len(strangers) == 1 else 'are'} "
             "neither this node nor one of its [peers]"
         )
-    from actorfw.paxos.types import Config
+    from actorfw.protocols.paxos.types import Config
 
     try:
         Config.colocated(value)

@@ -84,8 +84,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Final
 
-from actorfw.core.errors import ActorfwError
 from actorfw.core.storage import StorageBackend
+from actorfw.values.errors import ActorfwError
 
 __all__ = ["DEFAULT_FILENAME", "SCHEMA_VERSION", "SqliteBackend", "StorageError"]
 

@@ -40,14 +40,14 @@ from pathlib import Path
 from typing import Any
 
 from actorfw.core.actor import Actor, actor_path
-from actorfw.core.errors import ActorNotFound, AskTimeout, NodeDown
 from actorfw.core.messages import StatusRequest
 from actorfw.core.node import NODE_TARGET, Node, NodeConfig
-from actorfw.core.refs import DEFAULT_ASK_TIMEOUT, ActorRef
 from actorfw.core.storage import MemoryBackend
 from actorfw.node.config import NodeSettings, RootSpec
 from actorfw.node.runtime import run_node
 from actorfw.node.transport import CurveSettings, ZmqTransport
+from actorfw.values.errors import ActorNotFound, AskTimeout, NodeDown
+from actorfw.values.refs import DEFAULT_ASK_TIMEOUT, ActorRef
 
 __all__ = ["ActorSystem", "Client", "SystemTimeout", "connect"]
 

@@ -43,9 +43,9 @@ from typing import Any, cast
 import zmq
 from zmq.auth.thread import ThreadAuthenticator
 
-from actorfw.core.errors import MalformedMessage
 from actorfw.core.node import Envelope
 from actorfw.node.wire import MalformedBatch, decode_batch, encode_batch
+from actorfw.values.errors import MalformedMessage
 
 __all__ = ["CurveSettings", "TransportStats", "ZmqTransport"]
 

@@ -22,7 +22,7 @@ The batch frame (version 1), integers as unsigned LEB128 varints::
       varint  corr, the ask's correlation id (0 for a tell)
       varint  target length, then the target actor's name (UTF-8)
       [varint sender length, then the sender actor's name, if flag bit 1]
-      varint  body length, then the body (orjson, see actorfw.core.codec)
+      varint  body length, then the body (orjson, see actorfw.values.codec)
       varint  k, the number of buffer frames this envelope owns
 
 Small bodies ride inside the batch frame, so a batch of small messages is

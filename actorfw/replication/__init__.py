@@ -1,23 +1,15 @@
-"""Replicated state machines for users: :func:`replicate` and exactly-once clients.
+"""Deprecated: :func:`replicate` and its clients are in :mod:`actorfw.services.replication`
+(and :func:`actorfw.replicate`); re-exported here for one release."""
 
-See ``docs/replication.md``.
-"""
+import warnings
 
-from actorfw.replication.client import (
-    AsyncClient,
-    Client,
-    SessionExpiredError,
-    Unavailable,
-    new_client_id,
+from actorfw.services.replication import *  # noqa: F403
+from actorfw.services.replication import __all__ as _names
+
+warnings.warn(
+    "actorfw.replication moved to actorfw.services.replication",
+    DeprecationWarning,
+    stacklevel=2,
 )
-from actorfw.replication.group import ReplicatedGroup, replicate
 
-__all__ = [
-    "AsyncClient",
-    "Client",
-    "ReplicatedGroup",
-    "SessionExpiredError",
-    "Unavailable",
-    "new_client_id",
-    "replicate",
-]
+__all__ = list(_names)

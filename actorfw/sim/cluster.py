@@ -30,14 +30,14 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
 from actorfw.core.actor import Actor
-from actorfw.core.codec import message_name
-from actorfw.core.errors import ActorNotFound, AskTimeout, NodeDown
 from actorfw.core.node import Node, NodeConfig
-from actorfw.core.refs import DEFAULT_ASK_TIMEOUT, ActorRef
 from actorfw.core.storage import MemoryBackend
 from actorfw.core.supervision import Directive
 from actorfw.sim.loop import VirtualTimeLoop
 from actorfw.sim.network import NetworkConfig, SimNetwork
+from actorfw.values.codec import message_name
+from actorfw.values.errors import ActorNotFound, AskTimeout, NodeDown
+from actorfw.values.refs import DEFAULT_ASK_TIMEOUT, ActorRef
 
 __all__ = ["SimNode", "Simulation", "SimulationTimeout", "TraceEvent"]
 

@@ -14,7 +14,7 @@ import contextvars
 from collections.abc import Awaitable
 from typing import Any, Protocol
 
-from actorfw.core.errors import NoActorContext
+from actorfw.values.errors import NoActorContext
 
 __all__ = ["DEFAULT_ASK_TIMEOUT", "ActorRef", "Endpoint", "ReplyTo", "current_endpoint"]
 

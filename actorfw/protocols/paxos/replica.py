@@ -4,7 +4,7 @@ Theory of operation
 -------------------
 
 A replica holds a copy of the application (a deterministic
-:class:`~actorfw.paxos.StateMachine`) and the log of decided slots. Clients
+:class:`~actorfw.protocols.paxos.StateMachine`) and the log of decided slots. Clients
 send it requests; it proposes them to the leaders, batched many commands
 per slot, and applies decisions in slot order. Two counters drive it, as in
 PMMC: ``slot_in``, the next slot it may propose into, and ``slot_out``, the
@@ -16,7 +16,7 @@ Rules:
    order, with no gaps; the log of applied batches only grows. Every
    replica that applied slot ``s`` applied the same batch there (the
    leaders and acceptors guarantee it; a replica that is told two batches
-   for one slot raises :class:`~actorfw.paxos.invariants.InvariantViolation`).
+   for one slot raises :class:`~actorfw.protocols.paxos.invariants.InvariantViolation`).
 2. Window (R5): ``slot_out <= slot_in <= slot_out + window``. Requests
    wait in a queue and are proposed, up to ``max_batch`` per slot, only
    into slots below ``slot_out + window``. So under load batches grow by
@@ -50,14 +50,14 @@ Rules:
    again at once while still behind that peer.
 
 8. Durable log: the batches a step applies are returned as one
-   :class:`~actorfw.paxos.records.Decided` record in ``Effects.persist``,
+   :class:`~actorfw.protocols.paxos.records.Decided` record in ``Effects.persist``,
    so they are durable before the step's responses and reports leave (a
    reported ``slot_out`` makes leaders skip those slots in phase 1, and
    lets acceptors collect them: the log must not be lost).
    :meth:`Replica.restore` restores the latest snapshot, then replays the
    persisted log after it (rebuilding the client sessions), then the
    replica catches up from its peers.
-9. Snapshots: with a :class:`~actorfw.paxos.types.Snapshotting` machine
+9. Snapshots: with a :class:`~actorfw.protocols.paxos.types.Snapshotting` machine
    and ``snapshot_interval`` set, once ``slot_out`` is that many slots past
    the last snapshot, the step ends by snapshotting the machine and the
    client sessions at ``slot_out`` (:class:`Snapshotted`), and dropping the
@@ -75,7 +75,7 @@ Rules:
     empty at that slot, and the snapshot is persisted (replacing its log)
     before the step's reports leave.
 11. Reads (:class:`Read`): a read-only operation (the machine is a
-    :class:`~actorfw.paxos.types.Querying` and says so) taken at a replica
+    :class:`~actorfw.protocols.paxos.types.Querying` and says so) taken at a replica
     that shares its address with a leader is not proposed: the replica
     asks that leader for a read index (:class:`ReadIndex`, one for all the
     reads of a step). If the leader holds a valid lease it grants an
@@ -87,7 +87,7 @@ Rules:
     served by lease does not touch the client's session.
 12. Bounded sessions: a client opens its session with its first command
     (``seq`` 1) through the log, and a client that abandons a command
-    continues under a new id (:mod:`actorfw.replication.client` does
+    continues under a new id (:mod:`actorfw.services.replication.client` does
     both), so a command of a client without a session and with a ``seq``
     above 1 comes from a client whose session was dropped. With
     ``max_sessions`` set, applying the first command of a client when the
@@ -97,7 +97,7 @@ Rules:
     order). Every replica applies the same commands in the same order, so
     every replica drops the same sessions. A command of a dropped client
     may have run before its session was dropped: it does not run, and it
-    is answered with :class:`~actorfw.paxos.SessionExpired`.
+    is answered with :class:`~actorfw.protocols.paxos.SessionExpired`.
 """
 
 from __future__ import annotations
@@ -110,8 +110,8 @@ from typing import Any
 
 import numpy as np
 
-from actorfw.paxos.invariants import InvariantViolation
-from actorfw.paxos.messages import (
+from actorfw.protocols.paxos.invariants import InvariantViolation
+from actorfw.protocols.paxos.messages import (
     HANDLED_BY,
     Applied,
     Batch,
@@ -133,8 +133,8 @@ from actorfw.paxos.messages import (
     Slots,
     is_slots,
 )
-from actorfw.paxos.records import Decided, Record, Snapshotted, Truncated
-from actorfw.paxos.types import (
+from actorfw.protocols.paxos.records import Decided, Record, Snapshotted, Truncated
+from actorfw.protocols.paxos.types import (
     FIRST_SLOT,
     Config,
     Effects,
@@ -188,9 +188,9 @@ class Replica:
         me: this replica's address, one of ``config.replicas``.
         machine: the application, fresh (a restarted replica restores its
             snapshot and replays its log into a new machine). A
-            :class:`~actorfw.paxos.Snapshotting` machine allows snapshots
+            :class:`~actorfw.protocols.paxos.Snapshotting` machine allows snapshots
             and log truncation (rule 9), a
-            :class:`~actorfw.paxos.Querying` one reads by lease (rule 11).
+            :class:`~actorfw.protocols.paxos.Querying` one reads by lease (rule 11).
         options: tuning.
 
     Raises:

@@ -53,7 +53,7 @@ key                  value
                      snapshot
 ===================  =======================================================
 
-Values are message values encoded with :func:`actorfw.core.codec.encode`
+Values are message values encoded with :func:`actorfw.values.codec.encode`
 and framed as ``u32 n_buffers, n x u64 buffer length, u32 body length,
 body, buffers`` (all big-endian), so operations holding bytes or arrays
 survive too. Only the highest-ballot pvalue of each slot matters, and a
@@ -83,8 +83,8 @@ from typing import Any, TypeAlias
 
 import numpy as np
 
-from actorfw.core.codec import decode, encode
-from actorfw.paxos.messages import Batch, Sessions, Slots
+from actorfw.protocols.paxos.messages import Batch, Sessions, Slots
+from actorfw.values.codec import decode, encode
 
 __all__ = [
     "Accepted",

@@ -3,7 +3,7 @@
 ::
 
     from actorfw import Simulation
-    from actorfw.replication import replicate
+    from actorfw.services.replication import replicate
 
     class Counter:                        # deterministic: same commands, same results
         def __init__(self): self.n = 0
@@ -17,7 +17,7 @@
         assert client.call(5) == 5
 
 Each node runs the group's three Multi-Paxos roles (acceptor, leader,
-replica; see :mod:`actorfw.paxos.actors`); with ``2f+1`` nodes the group
+replica; see :mod:`actorfw.services.paxos`); with ``2f+1`` nodes the group
 survives ``f`` failed nodes. On node processes the state machine class is
 named by its import path and must be imported on every node (its module
 among the nodes' apps).
@@ -28,11 +28,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from actorfw.core.refs import ActorRef
-from actorfw.paxos.actors import AcceptorActor, LeaderActor, ReplicaActor, role_name
-from actorfw.paxos.messages import Role
-from actorfw.paxos.types import LeaderOptions, ReplicaOptions
-from actorfw.replication.client import AsyncClient, Client, Runtime
+from actorfw.protocols.paxos.messages import Role
+from actorfw.protocols.paxos.types import LeaderOptions, ReplicaOptions
+from actorfw.services.paxos import AcceptorActor, LeaderActor, ReplicaActor, role_name
+from actorfw.services.replication.client import AsyncClient, Client, Runtime
+from actorfw.values.refs import ActorRef
 
 __all__ = ["ReplicatedGroup", "group_roles", "replicate"]
 
@@ -65,7 +65,7 @@ class ReplicatedGroup:
         deadline: float = 10.0,
         on: str | None = None,
     ) -> Client:
-        """A blocking exactly-once client (see :class:`~actorfw.replication.Client`)."""
+        """A blocking exactly-once client (see :class:`~actorfw.services.replication.Client`)."""
         return Client(self.runtime, self.name, self.nodes, client_id, timeout, deadline, on)
 
     def async_client(

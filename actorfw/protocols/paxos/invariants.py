@@ -77,11 +77,11 @@ from typing import TYPE_CHECKING, Any
 from actorfw.kernels import ballot as kb
 
 if TYPE_CHECKING:
-    from actorfw.paxos.acceptor import Acceptor
-    from actorfw.paxos.leader import Leader
-    from actorfw.paxos.messages import Batch
-    from actorfw.paxos.replica import Replica
-    from actorfw.paxos.types import Config, Effects
+    from actorfw.protocols.paxos.acceptor import Acceptor
+    from actorfw.protocols.paxos.leader import Leader
+    from actorfw.protocols.paxos.messages import Batch
+    from actorfw.protocols.paxos.replica import Replica
+    from actorfw.protocols.paxos.types import Config, Effects
 
 __all__ = ["InvariantViolation", "Invariants", "format_ballot"]
 
@@ -165,7 +165,7 @@ class Invariants:
 
     def acceptor_step(self, name: str, acceptor: Acceptor, effects: Effects) -> None:
         """Check one acceptor step (rules 1, 2, 3, 5, 12)."""
-        from actorfw.paxos.records import Accepted, Collected
+        from actorfw.protocols.paxos.records import Accepted, Collected
 
         self.steps += 1
         before = self._promised.get(name, kb.NO_BALLOT)
@@ -202,7 +202,7 @@ class Invariants:
         Records the promises they reveal (p1b, p2b, lease grants) and counts
         the votes of its p2b (rules 1, 5, 6).
         """
-        from actorfw.paxos.messages import LeaseGrant, P1b, P2b
+        from actorfw.protocols.paxos.messages import LeaseGrant, P1b, P2b
 
         revealed = self._revealed.get(name, kb.NO_BALLOT)
         for message in messages:
@@ -305,8 +305,8 @@ class Invariants:
 
     def leader_step(self, name: str, leader: Leader, effects: Effects) -> None:
         """Check one leader step (rules 3, 4, 5, 6, 9, 13)."""
-        from actorfw.paxos.messages import Decision, P1a, P2a, ReadIndexReply
-        from actorfw.paxos.records import LeaderBallot
+        from actorfw.protocols.paxos.messages import Decision, P1a, P2a, ReadIndexReply
+        from actorfw.protocols.paxos.records import LeaderBallot
 
         self.steps += 1
         index = self.config.leader_index(name)
@@ -361,7 +361,7 @@ class Invariants:
 
         Records the highest ballot it used in them (rule 9 across a restart).
         """
-        from actorfw.paxos.messages import LeaseRequest, P1a, P2a
+        from actorfw.protocols.paxos.messages import LeaseRequest, P1a, P2a
 
         revealed = self._leader_revealed.get(name, kb.NO_BALLOT)
         for message in messages:
@@ -444,9 +444,9 @@ class Invariants:
 
     def replica_step(self, name: str, replica: Replica, effects: Effects) -> None:
         """Check one replica step (rules 6, 7, 8, 10, 11)."""
-        from actorfw.paxos.messages import CatchUpReply, InstallSnapshot
-        from actorfw.paxos.records import Snapshotted
-        from actorfw.paxos.types import FIRST_SLOT
+        from actorfw.protocols.paxos.messages import CatchUpReply, InstallSnapshot
+        from actorfw.protocols.paxos.records import Snapshotted
+        from actorfw.protocols.paxos.types import FIRST_SLOT
 
         self.steps += 1
         slot_in, slot_out = replica.slot_in, replica.slot_out

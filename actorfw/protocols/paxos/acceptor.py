@@ -83,7 +83,7 @@ from typing import Any
 import numpy as np
 
 from actorfw.kernels import ballot as kb
-from actorfw.paxos.messages import (
+from actorfw.protocols.paxos.messages import (
     HANDLED_BY,
     Batch,
     Collect,
@@ -96,8 +96,8 @@ from actorfw.paxos.messages import (
     Slots,
     is_slots,
 )
-from actorfw.paxos.records import Accepted, Collected, LeaseGranted, Promised, Record
-from actorfw.paxos.types import Config, Effects
+from actorfw.protocols.paxos.records import Accepted, Collected, LeaseGranted, Promised, Record
+from actorfw.protocols.paxos.types import Config, Effects
 
 __all__ = ["Acceptor"]
 

@@ -43,9 +43,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, TypeVar
 
-from actorfw.core.errors import MalformedMessage, MessageRefused
-from actorfw.core.refs import ActorRef, ReplyTo
 from actorfw.kernels import wire as _wire
+from actorfw.values.errors import MalformedMessage, MessageRefused
+from actorfw.values.refs import ActorRef, ReplyTo
 
 __all__ = [
     "bind_kernel",

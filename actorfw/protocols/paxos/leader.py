@@ -72,7 +72,7 @@ Rules:
    it is active and ``now < lease_start + lease_duration - max_drift`` on
    its own clock (``max_drift`` bounds how far two nodes' clock *rates*
    may diverge over a lease: the assumption leases rest on; see
-   :mod:`actorfw.paxos.acceptor`, rules 6 and 7). Preemption ends it.
+   :mod:`actorfw.protocols.paxos.acceptor`, rules 6 and 7). Preemption ends it.
 9. Read index: a :class:`ReadIndex` from a replica is granted iff the
    leader holds a valid lease at that moment; the answer's ``index`` is
    one past the highest slot it knows decided, and at least one past every
@@ -104,7 +104,7 @@ import numpy as np
 import numpy.typing as npt
 
 from actorfw.kernels import ballot as kb
-from actorfw.paxos.messages import (
+from actorfw.protocols.paxos.messages import (
     HANDLED_BY,
     Applied,
     Batch,
@@ -124,8 +124,8 @@ from actorfw.paxos.messages import (
     Slots,
     is_slots,
 )
-from actorfw.paxos.records import LeaderBallot, Record
-from actorfw.paxos.types import FIRST_SLOT, Config, Effects, LeaderOptions
+from actorfw.protocols.paxos.records import LeaderBallot, Record
+from actorfw.protocols.paxos.types import FIRST_SLOT, Config, Effects, LeaderOptions
 
 __all__ = ["Leader", "LeaderMode"]
 

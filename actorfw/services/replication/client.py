@@ -31,10 +31,10 @@ import socket
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from actorfw.core.errors import ActorfwError, ActorNotFound, AskTimeout, NodeDown
-from actorfw.core.refs import ActorRef
-from actorfw.paxos.actors import Answered, Submit, role_name
-from actorfw.paxos.messages import Command, Read, Role, SessionExpired
+from actorfw.protocols.paxos.messages import Command, Read, Role, SessionExpired
+from actorfw.services.paxos import Answered, Submit, role_name
+from actorfw.values.errors import ActorfwError, ActorNotFound, AskTimeout, NodeDown
+from actorfw.values.refs import ActorRef
 
 __all__ = [
     "AsyncClient",
@@ -74,7 +74,7 @@ class AsyncClient:
     """A client of one replicated group, for ``async`` code (actors, or a runtime's ``run``).
 
     Args:
-        group: the group's name (as given to :func:`~actorfw.replication.replicate`).
+        group: the group's name (as given to :func:`~actorfw.services.replication.replicate`).
         nodes: the group's nodes.
         client_id: this client's id, unique among the group's clients
             (default: a fresh random one); give one to replay a simulation.
@@ -157,7 +157,7 @@ class AsyncClient:
                 if self._sent:
                     # The command may still run later: the replicas must never see
                     # this id again with a higher seq and no session (rule 12 of
-                    # actorfw.paxos.replica), so the client starts over.
+                    # actorfw.protocols.paxos.replica), so the client starts over.
                     self._renew()
                 else:
                     self.seq -= 1  # nothing left: the number is free again

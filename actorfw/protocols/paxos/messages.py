@@ -1,7 +1,7 @@
 """The Multi-Paxos wire messages, and which role handles each.
 
 Every message is a frozen dataclass registered with
-:func:`actorfw.core.codec.message` under ``paxos.<Name>``, so it travels
+:func:`actorfw.values.codec.message` under ``paxos.<Name>``, so it travels
 between nodes as a message value. Batched slot and ballot lists are numpy
 ``int64`` arrays: the wire sends them as raw buffers (zero copy) and the
 ballot kernels take them as they are. A *batch* is a tuple of
@@ -27,7 +27,7 @@ from typing import Any, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-from actorfw.core.codec import message
+from actorfw.values.codec import message
 
 __all__ = [
     "HANDLED_BY",
@@ -145,7 +145,7 @@ class SessionExpired:
 
     A client's first command (``seq`` 1) opens its session, and a client
     that abandons a command (no answer in time) continues under a new id
-    (see :mod:`actorfw.replication.client`). So a later command of a client
+    (see :mod:`actorfw.services.replication.client`). So a later command of a client
     without a session means the replicas dropped its session (they keep
     at most ``ReplicaOptions.max_sessions``): they can no longer tell
     whether that command already ran, so it does not run now, and every
@@ -164,7 +164,7 @@ class Read:
     """A client asks a replica for a read-only ``command`` (client -> replica).
 
     With leases on (``LeaderOptions.lease_duration``) and a
-    :class:`~actorfw.paxos.Querying` state machine, the replica of the node
+    :class:`~actorfw.protocols.paxos.Querying` state machine, the replica of the node
     whose leader holds a lease answers it from its state once it has
     applied every slot its leader knew decided when asked (the *read
     index*), without the log. Anywhere else, or when the operation is not
@@ -184,7 +184,7 @@ class LeaderIs:
 
     From a leader (its actor) to the replica of its node. The replica then
     sends its proposals to that leader only, and its pending ones to a new
-    leader at once (see :class:`~actorfw.paxos.Replica`, rule 3).
+    leader at once (see :class:`~actorfw.protocols.paxos.Replica`, rule 3).
     """
 
     node: str
@@ -453,7 +453,7 @@ class InstallSnapshot:
 
     The answer to a :class:`CatchUp` for slots the peer no longer holds in
     its log. ``state`` (the state machine's
-    :meth:`~actorfw.paxos.Snapshotting.snapshot`) and ``sessions`` are the
+    :meth:`~actorfw.protocols.paxos.Snapshotting.snapshot`) and ``sessions`` are the
     state after applying every slot below ``slot``; ``slot_out`` is the
     peer's (the asker keeps asking while behind it). One message carries
     the whole state: it must fit the runtime's message limit (64 MiB by

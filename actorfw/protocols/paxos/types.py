@@ -3,7 +3,7 @@
 Every core method returns an :class:`Effects`. Its fields are listed in the
 order of obligation, and a driver must honour it:
 
-1. ``persist`` — write every record (see :mod:`actorfw.paxos.records`) in
+1. ``persist`` — write every record (see :mod:`actorfw.protocols.paxos.records`) in
    one atomic batch and **sync**;
 2. only then ``send`` the messages, and deliver the ``responses`` to clients.
 
@@ -18,10 +18,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from actorfw.core.codec import message
 from actorfw.kernels import ballot as kb
-from actorfw.paxos.messages import Response
-from actorfw.paxos.records import Record
+from actorfw.protocols.paxos.messages import Response
+from actorfw.protocols.paxos.records import Record
+from actorfw.values.codec import message
 
 __all__ = [
     "FIRST_SLOT",
@@ -140,7 +140,7 @@ class Config:
 @message(name="paxos.LeaderOptions")
 @dataclass(frozen=True)
 class LeaderOptions:
-    """Tuning of a :class:`~actorfw.paxos.Leader` (times in seconds).
+    """Tuning of a :class:`~actorfw.protocols.paxos.Leader` (times in seconds).
 
     Attributes:
         window: at most this many slots in phase 2 at once (the pipeline).
@@ -159,7 +159,7 @@ class LeaderOptions:
             makes every leader wait ``leader_timeout`` and then compete.
         resend_slots: decisions re-sent at once to a replica whose progress
             is stuck below what this leader decided.
-        collect_interval: the active leader sends :class:`~actorfw.paxos.Collect`
+        collect_interval: the active leader sends :class:`~actorfw.protocols.paxos.Collect`
             to every acceptor each time the slot that a majority of replicas
             (``f+1`` of ``2f+1``) reported applied has moved this many slots
             past the last one it collected at; None: it never collects.
@@ -167,7 +167,7 @@ class LeaderOptions:
             active leader asks the acceptors for a lease of this many
             seconds, renewed every ``(lease_duration - max_drift) / 3``,
             and serves reads without the log while it holds one (see
-            :mod:`actorfw.paxos.leader`, rule 7).
+            :mod:`actorfw.protocols.paxos.leader`, rule 7).
         max_drift: how far (in seconds) the *rates* of two nodes' clocks
             may make them disagree over one ``lease_duration``: the leader
             stops serving reads ``max_drift`` before its lease ends on its
@@ -238,7 +238,7 @@ class LeaderOptions:
 @message(name="paxos.ReplicaOptions")
 @dataclass(frozen=True)
 class ReplicaOptions:
-    """Tuning of a :class:`~actorfw.paxos.Replica` (times in seconds).
+    """Tuning of a :class:`~actorfw.protocols.paxos.Replica` (times in seconds).
 
     Attributes:
         window: PMMC's WINDOW: a replica proposes slots below
@@ -246,8 +246,8 @@ class ReplicaOptions:
         max_batch: at most this many commands in the batch of one slot.
         propose_timeout: re-propose a slot not decided after this long.
         status_interval: how often it reports ``slot_out`` to its peers
-            (:class:`~actorfw.paxos.messages.Progress`) and to the leaders
-            (:class:`~actorfw.paxos.messages.Applied`).
+            (:class:`~actorfw.protocols.paxos.messages.Progress`) and to the leaders
+            (:class:`~actorfw.protocols.paxos.messages.Applied`).
         catchup_delay: how long it tolerates being stuck behind a peer or a
             gap in its decisions before asking a peer to catch up.
         catchup_timeout: re-ask (another peer) when a catch-up request gets
@@ -269,8 +269,8 @@ class ReplicaOptions:
             commands in the same order, so every replica drops the same
             ones. A later command of a client whose session was dropped
             does not run and is answered with
-            :class:`~actorfw.paxos.SessionExpired` (see
-            :mod:`actorfw.paxos.replica`, rule 12).
+            :class:`~actorfw.protocols.paxos.SessionExpired` (see
+            :mod:`actorfw.protocols.paxos.replica`, rule 12).
     """
 
     window: int = 256
@@ -329,7 +329,7 @@ class Snapshotting(StateMachine, Protocol):
     ``ReplicaOptions.snapshot_interval`` applied slots and truncates its
     log, and a replica that fell behind the acceptors' collection floor
     catches up by installing a peer's snapshot. The snapshot travels in one
-    message (:class:`~actorfw.paxos.InstallSnapshot`), so its encoding must
+    message (:class:`~actorfw.protocols.paxos.InstallSnapshot`), so its encoding must
     fit the runtime's message limit (64 MiB by default on node processes:
     ``NodeConfig.max_message_size``).
     """
@@ -357,7 +357,7 @@ class Querying(StateMachine, Protocol):
     """A state machine that can tell read-only operations and run them without changing state.
 
     Needed for reads served by a leader's lease
-    (:class:`~actorfw.paxos.Read`); without it every read goes through the
+    (:class:`~actorfw.protocols.paxos.Read`); without it every read goes through the
     log like any command.
     """
 
@@ -381,7 +381,7 @@ class Effects:
         persist: records that must be durable (written and synced) before
             anything in ``send`` or ``responses`` leaves the node.
         send: ``(address, message)`` pairs to send once ``persist`` is
-            durable; :data:`~actorfw.paxos.messages.HANDLED_BY` says which
+            durable; :data:`~actorfw.protocols.paxos.messages.HANDLED_BY` says which
             role at ``address`` takes each message.
         responses: results for clients (replicas only), addressed by
             ``Response.client``; delivered once ``persist`` is durable.
