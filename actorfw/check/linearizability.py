@@ -99,12 +99,14 @@ import enum
 import math
 import textwrap
 import time
-from collections.abc import Callable, Generator, Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from actorfw.check.history import History, Operation, Status
-from actorfw.check.models import UNKNOWN, Model, freeze
+from actorfw.check.models import Model
+from actorfw.check.search import Outcome, Prepared, SearchResult, decide, prepare, search
+from actorfw.check.witness import shrink
 
 __all__ = ["CheckResult", "Verdict", "check"]
 
@@ -267,415 +269,6 @@ def _table(ops: Iterable[Operation]) -> list[str]:
     ] + ([f"  ... and {len(ordered) - _SHOWN} more"] if len(ordered) > _SHOWN else [])
 
 
-# -- the search ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Prepared:
-    """An operation ready for the search: frozen input and output, return time or +inf."""
-
-    op: Operation
-    value: Hashable
-    output: Hashable  # UNKNOWN for info
-    known: bool  # status ok: must be linearized
-    invoke: float
-    complete: float  # +inf for info
-
-
-class _Outcome(enum.Enum):
-    LINEARIZABLE = "linearizable"
-    VIOLATION = "violation"
-    TIMEOUT = "timeout"
-    GAVE_UP = "gave up"  # more steps than allowed: undecided, the clock aside
-
-
-@dataclass(frozen=True, slots=True)
-class _Search:
-    outcome: _Outcome
-    order: tuple[int, ...] = ()  # linearizable: a linearization; violation: a longest valid order
-    state: Hashable = None  # the model state after ``order``
-    steps: int = 0
-
-
-_CLOCK_EVERY = 1023  # read the clock when steps & _CLOCK_EVERY == 0
-
-
-def _search(
-    ops: Sequence[_Prepared],
-    model: Model,
-    deadline: float,
-    *,
-    max_steps: float = math.inf,
-    unknown_last: bool = False,
-) -> _Search:
-    """Run :func:`_searching` to its end."""
-    return _first_to_end([_searching(ops, model, deadline, max_steps, unknown_last)])
-
-
-def _decide(ops: Sequence[_Prepared], model: Model, deadline: float) -> _Search:
-    """Search ``ops`` in both orders of rule 4 side by side, a slice of steps each,
-    until one decides: at most twice the steps of the order that suits them."""
-    if all(p.known for p in ops):
-        return _search(ops, model, deadline)  # the two orders are the same
-    return _first_to_end(
-        [
-            _searching(ops, model, deadline, math.inf, unknown_last=False),
-            _searching(ops, model, deadline, math.inf, unknown_last=True),
-        ]
-    )
-
-
-def _first_to_end(runs: list[Generator[None, None, _Search]]) -> _Search:
-    """Advance ``runs`` a slice each in turn; the outcome of the first to end."""
-    while True:
-        for run in runs:
-            try:
-                next(run)
-            except StopIteration as done:
-                result: _Search = done.value
-                return result
-
-
-def _searching(
-    ops: Sequence[_Prepared],
-    model: Model,
-    deadline: float,
-    max_steps: float,
-    unknown_last: bool,
-) -> Generator[None, None, _Search]:
-    """Wing–Gong–Lowe search over one partition (rules 3 to 6 of the module docstring).
-
-    A generator that pauses every 1,024 steps and returns the outcome.
-    ``unknown_last``: scan each point for ``ok`` operations first, then for
-    ``info`` ones (rule 4); otherwise every call in time order.
-
-    A violation comes with the longest valid order found (the deepest stack,
-    copied when the search first backtracks from a new depth record).
-    """
-    n = len(ops)
-    events: list[tuple[float, int, int]] = []
-    for i, p in enumerate(ops):
-        events.append((p.invoke, 0, i))
-        if p.known:
-            events.append((p.complete, 1, i))
-    events.sort()
-    m = len(events)
-    tail = m + 1  # the list is positions 1..m between the head 0 and the tail m + 1
-    nxt = [*range(1, m + 2), tail]
-    prv = [0, *range(0, m + 1)]
-    is_call = [False] * (m + 2)
-    owner = [-1] * (m + 2)
-    call_pos = [0] * n
-    ret_pos = [-1] * n
-    for pos, (_, kind, i) in enumerate(events, start=1):
-        owner[pos] = i
-        if kind == 0:
-            is_call[pos] = True
-            call_pos[i] = pos
-        else:
-            ret_pos[i] = pos
-    known = [p.known for p in ops]
-    fs = [p.op.f for p in ops]
-    values = [p.value for p in ops]
-    outputs = [p.output for p in ops]
-    read_only = [p.known and model.is_read_only(p.op.f) for p in ops]
-    step = model.step
-    monotonic = time.monotonic
-
-    state = model.init()
-    linearized = 0
-    remaining = sum(1 for p in ops if p.known)
-    stack: list[tuple[int, Hashable]] = []
-    seen: set[tuple[int, Hashable]] = set()
-    deepest: tuple[int, ...] = ()
-    deepest_state = state
-    record = 0  # the greatest depth so far; ``peak``: the stack is at it, not yet copied
-    peak = False
-    steps = 0
-    entry = nxt[0]
-    unknown_turn = False  # trying operations of unknown outcome (the second pass of a level)
-    while remaining:
-        if not steps & _CLOCK_EVERY:
-            if monotonic() >= deadline:
-                return _Search(_Outcome.TIMEOUT, steps=steps)
-            if steps > max_steps:
-                return _Search(_Outcome.GAVE_UP, steps=steps)
-            if steps:
-                yield  # a slice done (see _decide)
-        steps += 1
-        if is_call[entry]:
-            i = owner[entry]
-            if unknown_last and known[i] is unknown_turn:  # not this scan's kind
-                entry = nxt[entry]
-                continue
-            legal, after = step(state, fs[i], values[i], outputs[i])
-            if legal:
-                config = (linearized | (1 << i), after)
-                if config not in seen:
-                    seen.add(config)
-                    stack.append((i, state))
-                    state = after
-                    linearized = config[0]
-                    nxt[prv[entry]] = nxt[entry]  # lift the call ...
-                    prv[nxt[entry]] = prv[entry]
-                    ret = ret_pos[i]
-                    if ret >= 0:  # ... and the return
-                        nxt[prv[ret]] = nxt[ret]
-                        prv[nxt[ret]] = prv[ret]
-                        remaining -= 1
-                    if len(stack) > record:
-                        record, peak = len(stack), True
-                    entry = nxt[0]
-                    unknown_turn = False
-                    continue
-            entry = nxt[entry]
-        elif unknown_last and not unknown_turn:
-            # The completed operations that could go here are tried; now those of
-            # unknown outcome, from the head again (rule 4, unknown-last order).
-            unknown_turn = True
-            entry = nxt[0]
-        else:  # a return (or the tail): its operation should have been linearized by now
-            if peak:
-                deepest, deepest_state, peak = tuple(j for j, _ in stack), state, False
-            if not stack:
-                return _Search(_Outcome.VIOLATION, deepest, deepest_state, steps)
-            i, state = stack.pop()
-            linearized ^= 1 << i
-            ret = ret_pos[i]
-            if ret >= 0:  # unlift in the reverse order
-                nxt[prv[ret]] = ret
-                prv[nxt[ret]] = ret
-                remaining += 1
-            call = call_pos[i]
-            nxt[prv[call]] = call
-            prv[nxt[call]] = call
-            # A read that was legal here could always go first (rule 5): no other
-            # choice here can succeed, so backtrack again (through the tail).
-            unknown_turn = unknown_last and (not known[i] or read_only[i])
-            entry = tail if read_only[i] else nxt[call]
-    return _Search(_Outcome.LINEARIZABLE, tuple(j for j, _ in stack), state, steps)
-
-
-# -- minimization --------------------------------------------------------------------
-
-
-class _OutOfTime(Exception):
-    """The budget ran out during minimization."""
-
-
-_MAX_CULPRITS = 8  # operations set aside, one search each, to find a reference order
-
-
-def _minimize(
-    ops: Sequence[_Prepared], model: Model, deadline: float, refuted: _Search
-) -> tuple[list[_Prepared], bool]:
-    """Shrink a non-linearizable partition (rule 7). Returns (witness, 1-minimal?).
-
-    ``refuted`` is the search that found ``ops`` not linearizable. First cut
-    the partition to a window around the first operation no valid order
-    explains (the *culprit*): drop what was invoked after it completed, then
-    as much as possible of what completed before it; then run ddmin. A
-    candidate whose search needs many more steps than refuting all of
-    ``ops`` took is left undecided (dropping reads can free the order of many
-    writes and blow the search up) and counts as not failing.
-    """
-    reference = _reference_order(ops, model, deadline, refuted)
-    if reference is None:
-        return list(ops), False
-    order, culprits = reference
-    needs = _dependencies(ops, model, order, culprits)
-    max_steps = _GIVE_UP_FACTOR * refuted.steps + _GIVE_UP_SLACK
-
-    def admissible(subset: Iterable[int], kept: set[int]) -> bool:
-        return all(not sources.isdisjoint(kept) for i in subset for sources in needs.get(i, ()))
-
-    def fails(subset: Sequence[int]) -> bool | None:
-        if not admissible(subset, set(subset)):
-            return False  # it would lose the write that a kept operation read
-        outcome = _search([ops[i] for i in subset], model, deadline, max_steps=max_steps).outcome
-        if outcome is _Outcome.TIMEOUT:
-            raise _OutOfTime
-        return None if outcome is _Outcome.GAVE_UP else outcome is _Outcome.VIOLATION
-
-    def closure(subset: Iterable[int]) -> list[int]:
-        kept = set(subset)
-        todo = list(kept)
-        while todo:
-            for sources in needs.get(todo.pop(), ()):
-                if sources.isdisjoint(kept):
-                    latest = max(sources, key=lambda j: (ops[j].invoke, j))
-                    kept.add(latest)
-                    todo.append(latest)
-        return sorted(kept)
-
-    items = list(range(len(ops)))
-    try:
-        if culprits:
-            culprit = min(culprits, key=lambda i: (ops[i].complete, i))
-            cut = closure(i for i in items if ops[i].invoke <= ops[culprit].complete)
-            if len(cut) < len(items) and fails(cut):
-                items = cut
-            starts = sorted(
-                {ops[i].complete for i in items if ops[i].complete < ops[culprit].invoke}
-            )
-            low, high = 0, len(starts) - 1
-            while low <= high:  # the latest start whose window still fails
-                middle = (low + high) // 2
-                cut = closure([culprit, *(i for i in items if ops[i].complete >= starts[middle])])
-                if fails(cut):
-                    items, low = cut, middle + 1
-                else:
-                    high = middle - 1
-        items, decided = _ddmin(items, fails)
-    except _OutOfTime as stop:
-        return [ops[i] for i in (stop.args[0] if stop.args else items)], False
-    return [ops[i] for i in items], decided
-
-
-def _reference_order(
-    ops: Sequence[_Prepared], model: Model, deadline: float, refuted: _Search
-) -> tuple[list[int], list[int]] | None:
-    """A model-legal order of most operations, and the ``ok`` ones it leaves out (culprits).
-
-    Set aside the unplaced ``ok`` operation that completes first after the
-    longest valid order found, search again, and repeat until what remains
-    is linearizable: its linearization is the reference. After
-    ``_MAX_CULPRITS`` tries, extend the longest valid order instead with the
-    other ``ok`` operations in invocation order where the model allows
-    (legal, though maybe not in real-time order). ``None`` if out of time.
-    """
-    remaining = list(range(len(ops)))
-    culprits: list[int] = []
-    searched = refuted
-    for _ in range(_MAX_CULPRITS):
-        if searched.outcome is _Outcome.LINEARIZABLE:
-            return [remaining[j] for j in searched.order], culprits
-        placed = set(searched.order)
-        first = min(
-            (j for j, i in enumerate(remaining) if ops[i].known and j not in placed),
-            key=lambda j: (ops[remaining[j]].complete, j),
-        )
-        culprits.append(remaining.pop(first))
-        searched = _search([ops[i] for i in remaining], model, deadline)
-        if searched.outcome is _Outcome.TIMEOUT:
-            return None
-    if searched.outcome is _Outcome.LINEARIZABLE:
-        return [remaining[j] for j in searched.order], culprits
-    order = [remaining[j] for j in searched.order]
-    placed = set(order)
-    state = searched.state
-    rest = [i for i in remaining if ops[i].known and i not in placed]
-    for i in sorted(rest, key=lambda i: (ops[i].invoke, i)):
-        legal, after = model.step(state, ops[i].op.f, ops[i].value, ops[i].output)
-        if legal:
-            order.append(i)
-            state = after
-        else:
-            culprits.append(i)
-    return order, culprits
-
-
-def _dependencies(
-    ops: Sequence[_Prepared], model: Model, order: Sequence[int], culprits: Sequence[int]
-) -> dict[int, list[frozenset[int]]]:
-    """For each operation, sets of operations of which a witness keeping it must keep one.
-
-    In the reference ``order``, an operation read from the last operation
-    before it that changed the state (none when it read the initial state,
-    or when it ignores the state as a put does). A culprit falls back on the
-    model's :meth:`~Model.observes` and :meth:`~Model.installs`: it needs one
-    of the operations that wrote a value it observed.
-    """
-    needs: dict[int, list[frozenset[int]]] = {}
-    state = model.init()
-    last_change: int | None = None
-    for i in order:
-        p = ops[i]
-        legal, after = model.step(state, p.op.f, p.value, p.output)
-        if not legal:  # a broken invariant: the order was checked step by step
-            raise AssertionError(f"reference order: {p.op} is not legal in {state!r}")
-        if last_change is not None and not _blind(model, p, after):
-            needs[i] = [frozenset((last_change,))]
-        if after != state:
-            last_change = i
-        state = after
-    writers: dict[Hashable, set[int]] = {}
-    for i, p in enumerate(ops):
-        for value in model.installs(p.op.f, p.value, p.output):
-            writers.setdefault(value, set()).add(i)
-    for i in culprits:
-        p = ops[i]
-        for value in model.observes(p.op.f, p.value, p.output):
-            sources = frozenset(writers.get(value, ())) - {i}
-            if sources:
-                needs.setdefault(i, []).append(sources)
-    return needs
-
-
-_PROBE = object()  # a state no model knows: an operation that ignores the state is blind to it
-
-
-def _blind(model: Model, p: _Prepared, after: Hashable) -> bool:
-    """Whether ``p`` ignores the state: legal from a state no model knows, to the same end."""
-    try:
-        legal, probed = model.step(_PROBE, p.op.f, p.value, p.output)
-    except Exception:  # a model may reject a state it does not know: not blind
-        return False
-    return legal and probed == after
-
-
-_GIVE_UP_FACTOR = 4
-_GIVE_UP_SLACK = 50_000
-
-
-def _ddmin(
-    items: list[int], fails: Callable[[Sequence[int]], bool | None]
-) -> tuple[list[int], bool]:
-    """Zeller's ddmin: a sublist of ``items`` (which fails) that still fails.
-
-    ``fails`` may answer ``None`` (undecided), taken as "does not fail".
-    Returns the sublist and whether it is 1-minimal: every single removal
-    was decided and does not fail.
-
-    Raises:
-        _OutOfTime: with the smallest failing list found so far as its argument.
-    """
-    granularity = 2
-    decided = True
-    try:
-        while len(items) >= 2:
-            size = len(items)
-            bounds = [size * k // granularity for k in range(granularity + 1)]
-            decided = True
-            smaller = None
-            for k in range(granularity):
-                answer = fails(items[bounds[k] : bounds[k + 1]])
-                decided = decided and answer is not None
-                if answer:
-                    smaller = items[bounds[k] : bounds[k + 1]]
-                    break
-            if smaller is not None:
-                items, granularity = smaller, 2
-                continue
-            if granularity > 2:  # with two chunks, the complements are the chunks
-                for k in range(granularity):
-                    complement = items[: bounds[k]] + items[bounds[k + 1] :]
-                    answer = fails(complement)
-                    decided = decided and answer is not None
-                    if answer:
-                        smaller = complement
-                        break
-                if smaller is not None:
-                    items, granularity = smaller, max(granularity - 1, 2)
-                    continue
-            if granularity >= size:
-                break
-            granularity = min(size, 2 * granularity)
-    except _OutOfTime:
-        raise _OutOfTime(items) from None
-    return items, decided or len(items) == 1
-
-
 # -- the entry point -----------------------------------------------------------------
 
 
@@ -731,7 +324,7 @@ def check(
     start = time.monotonic()
     deadline = math.inf if timeout is None else start + timeout
 
-    partitions: dict[Hashable, list[_Prepared]] = {}
+    partitions: dict[Hashable, list[Prepared]] = {}
     for op in history.operations if isinstance(history, History) else history:
         if not isinstance(op, Operation):
             raise TypeError(
@@ -745,15 +338,15 @@ def check(
         known = op.status is Status.OK
         if not known and model.is_read_only(op.f):
             continue
-        part.append(_prepare(op, known))
+        part.append(prepare(op, known))
 
-    violating: dict[Hashable, _Search] = {}  # key -> the search that refuted it
+    violating: dict[Hashable, SearchResult] = {}  # key -> the search that refuted it
     undecided: list[Hashable] = []
     for key, ops in partitions.items():
-        searched = _decide(ops, model, deadline)
-        if searched.outcome is _Outcome.VIOLATION:
+        searched = decide(ops, model, deadline)
+        if searched.outcome is Outcome.VIOLATION:
             violating[key] = searched
-        elif searched.outcome is _Outcome.TIMEOUT:
+        elif searched.outcome is Outcome.TIMEOUT:
             undecided.append(key)
 
     checked = sum(len(ops) for ops in partitions.values())
@@ -776,15 +369,15 @@ def check(
     key = next(iter(violating))
     ops = partitions[key]
     if minimize:
-        witness, minimized = _minimize(ops, model, deadline, violating[key])
+        witness, minimized = shrink(ops, model, deadline, violating[key])
     else:
         witness, minimized = list(ops), False
     # The refuting search already explains the whole partition; a witness needs its own.
-    explained = violating[key] if len(witness) == len(ops) else _search(witness, model, deadline)
+    explained = violating[key] if len(witness) == len(ops) else search(witness, model, deadline)
     order: tuple[Operation, ...] = ()
     state_after = None
     stuck: tuple[str, ...] = ()
-    if explained.outcome is _Outcome.VIOLATION:
+    if explained.outcome is Outcome.VIOLATION:
         order = tuple(witness[i].op for i in explained.order)
         state_after = model.describe_state(explained.state)
         stuck = _stuck(witness, explained, model)
@@ -802,7 +395,7 @@ def check(
     )
 
 
-def _stuck(witness: Sequence[_Prepared], explained: _Search, model: Model) -> tuple[str, ...]:
+def _stuck(witness: Sequence[Prepared], explained: SearchResult, model: Model) -> tuple[str, ...]:
     """Why each operation left out of the longest order cannot be linearized next."""
     done = set(explained.order)
     left = sorted((p for i, p in enumerate(witness) if i not in done), key=lambda p: p.invoke)
@@ -822,13 +415,3 @@ def _stuck(witness: Sequence[_Prepared], explained: _Search, model: Model) -> tu
     if len(left) > _STUCK_SHOWN:
         reasons.append(f"... and {len(left) - _STUCK_SHOWN} more")
     return tuple(reasons)
-
-
-def _prepare(op: Operation, known: bool) -> _Prepared:
-    try:
-        value = freeze(op.value)
-        output = freeze(op.output) if known else UNKNOWN
-    except TypeError as exc:
-        raise TypeError(f"operation {op.id} ({op.describe()}): {exc}") from None
-    complete = op.complete if known and op.complete is not None else math.inf
-    return _Prepared(op, value, output, known, op.invoke, complete)

@@ -176,6 +176,19 @@ def _check_pair(op: Operation, model: str) -> None:
         )
 
 
+def _cas(state: Hashable, value: Hashable, output: Hashable) -> tuple[bool, Hashable]:
+    """A compare-and-set of ``value`` = ``[expected, new]`` on ``state``: (legal, state after).
+
+    Its output is True (it swapped), False (it did not) or unknown (either).
+    """
+    expected, new = _pair(value)
+    if output is UNKNOWN:
+        return True, (new if state == expected else state)
+    if output:
+        return state == expected, new
+    return state != expected, state
+
+
 class KeyValue(Model):
     """A map from keys to values with get, put, delete, cas and append (see the module docstring).
 
@@ -201,12 +214,7 @@ class KeyValue(Model):
         if f == "put":
             return True, value
         if f == "cas":
-            expected, new = _pair(value)
-            if output is UNKNOWN:
-                return True, (new if state == expected else state)
-            if output:
-                return state == expected, new
-            return state != expected, state
+            return _cas(state, value, output)
         if f == "append":
             if state is None:
                 state = ""
@@ -319,12 +327,7 @@ class Register(Model):
         if f == "write":
             return True, value
         if f == "cas":
-            expected, new = _pair(value)
-            if output is UNKNOWN:
-                return True, (new if state == expected else state)
-            if output:
-                return state == expected, new
-            return state != expected, state
+            return _cas(state, value, output)
         raise AssertionError(f"register model: unvalidated operation {f!r}")
 
     def validate(self, op: Operation) -> None:

@@ -1,0 +1,227 @@
+"""Shrinking a violation to a small witness: rule 7 of :mod:`actorfw.check.linearizability`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable, Sequence
+
+from actorfw.check.models import Model
+from actorfw.check.search import Outcome, Prepared, SearchResult, search
+
+__all__ = ["OutOfTime", "shrink"]
+
+
+class OutOfTime(Exception):
+    """The budget ran out during minimization."""
+
+
+_MAX_CULPRITS = 8  # operations set aside, one search each, to find a reference order
+
+
+def shrink(
+    ops: Sequence[Prepared], model: Model, deadline: float, refuted: SearchResult
+) -> tuple[list[Prepared], bool]:
+    """Shrink a non-linearizable partition (rule 7). Returns (witness, 1-minimal?).
+
+    ``refuted`` is the search that found ``ops`` not linearizable. First cut
+    the partition to a window around the first operation no valid order
+    explains (the *culprit*): drop what was invoked after it completed, then
+    as much as possible of what completed before it; then run ddmin. A
+    candidate whose search needs many more steps than refuting all of
+    ``ops`` took is left undecided (dropping reads can free the order of many
+    writes and blow the search up) and counts as not failing.
+    """
+    reference = _reference_order(ops, model, deadline, refuted)
+    if reference is None:
+        return list(ops), False
+    order, culprits = reference
+    needs = _dependencies(ops, model, order, culprits)
+    max_steps = _GIVE_UP_FACTOR * refuted.steps + _GIVE_UP_SLACK
+
+    def admissible(subset: Iterable[int], kept: set[int]) -> bool:
+        return all(not sources.isdisjoint(kept) for i in subset for sources in needs.get(i, ()))
+
+    def fails(subset: Sequence[int]) -> bool | None:
+        if not admissible(subset, set(subset)):
+            return False  # it would lose the write that a kept operation read
+        outcome = search([ops[i] for i in subset], model, deadline, max_steps=max_steps).outcome
+        if outcome is Outcome.TIMEOUT:
+            raise OutOfTime
+        return None if outcome is Outcome.GAVE_UP else outcome is Outcome.VIOLATION
+
+    def closure(subset: Iterable[int]) -> list[int]:
+        kept = set(subset)
+        todo = list(kept)
+        while todo:
+            for sources in needs.get(todo.pop(), ()):
+                if sources.isdisjoint(kept):
+                    latest = max(sources, key=lambda j: (ops[j].invoke, j))
+                    kept.add(latest)
+                    todo.append(latest)
+        return sorted(kept)
+
+    items = list(range(len(ops)))
+    try:
+        if culprits:
+            culprit = min(culprits, key=lambda i: (ops[i].complete, i))
+            cut = closure(i for i in items if ops[i].invoke <= ops[culprit].complete)
+            if len(cut) < len(items) and fails(cut):
+                items = cut
+            starts = sorted(
+                {ops[i].complete for i in items if ops[i].complete < ops[culprit].invoke}
+            )
+            low, high = 0, len(starts) - 1
+            while low <= high:  # the latest start whose window still fails
+                middle = (low + high) // 2
+                cut = closure([culprit, *(i for i in items if ops[i].complete >= starts[middle])])
+                if fails(cut):
+                    items, low = cut, middle + 1
+                else:
+                    high = middle - 1
+        items, decided = _ddmin(items, fails)
+    except OutOfTime as stop:
+        return [ops[i] for i in (stop.args[0] if stop.args else items)], False
+    return [ops[i] for i in items], decided
+
+
+def _reference_order(
+    ops: Sequence[Prepared], model: Model, deadline: float, refuted: SearchResult
+) -> tuple[list[int], list[int]] | None:
+    """A model-legal order of most operations, and the ``ok`` ones it leaves out (culprits).
+
+    Set aside the unplaced ``ok`` operation that completes first after the
+    longest valid order found, search again, and repeat until what remains
+    is linearizable: its linearization is the reference. After
+    ``_MAX_CULPRITS`` tries, extend the longest valid order instead with the
+    other ``ok`` operations in invocation order where the model allows
+    (legal, though maybe not in real-time order). ``None`` if out of time.
+    """
+    remaining = list(range(len(ops)))
+    culprits: list[int] = []
+    searched = refuted
+    for _ in range(_MAX_CULPRITS):
+        if searched.outcome is Outcome.LINEARIZABLE:
+            return [remaining[j] for j in searched.order], culprits
+        placed = set(searched.order)
+        first = min(
+            (j for j, i in enumerate(remaining) if ops[i].known and j not in placed),
+            key=lambda j: (ops[remaining[j]].complete, j),
+        )
+        culprits.append(remaining.pop(first))
+        searched = search([ops[i] for i in remaining], model, deadline)
+        if searched.outcome is Outcome.TIMEOUT:
+            return None
+    if searched.outcome is Outcome.LINEARIZABLE:
+        return [remaining[j] for j in searched.order], culprits
+    order = [remaining[j] for j in searched.order]
+    placed = set(order)
+    state = searched.state
+    rest = [i for i in remaining if ops[i].known and i not in placed]
+    for i in sorted(rest, key=lambda i: (ops[i].invoke, i)):
+        legal, after = model.step(state, ops[i].op.f, ops[i].value, ops[i].output)
+        if legal:
+            order.append(i)
+            state = after
+        else:
+            culprits.append(i)
+    return order, culprits
+
+
+def _dependencies(
+    ops: Sequence[Prepared], model: Model, order: Sequence[int], culprits: Sequence[int]
+) -> dict[int, list[frozenset[int]]]:
+    """For each operation, sets of operations of which a witness keeping it must keep one.
+
+    In the reference ``order``, an operation read from the last operation
+    before it that changed the state (none when it read the initial state,
+    or when it ignores the state as a put does). A culprit falls back on the
+    model's :meth:`~Model.observes` and :meth:`~Model.installs`: it needs one
+    of the operations that wrote a value it observed.
+    """
+    needs: dict[int, list[frozenset[int]]] = {}
+    state = model.init()
+    last_change: int | None = None
+    for i in order:
+        p = ops[i]
+        legal, after = model.step(state, p.op.f, p.value, p.output)
+        if not legal:  # a broken invariant: the order was checked step by step
+            raise AssertionError(f"reference order: {p.op} is not legal in {state!r}")
+        if last_change is not None and not _blind(model, p, after):
+            needs[i] = [frozenset((last_change,))]
+        if after != state:
+            last_change = i
+        state = after
+    writers: dict[Hashable, set[int]] = {}
+    for i, p in enumerate(ops):
+        for value in model.installs(p.op.f, p.value, p.output):
+            writers.setdefault(value, set()).add(i)
+    for i in culprits:
+        p = ops[i]
+        for value in model.observes(p.op.f, p.value, p.output):
+            sources = frozenset(writers.get(value, ())) - {i}
+            if sources:
+                needs.setdefault(i, []).append(sources)
+    return needs
+
+
+_PROBE = object()  # a state no model knows: an operation that ignores the state is blind to it
+
+
+def _blind(model: Model, p: Prepared, after: Hashable) -> bool:
+    """Whether ``p`` ignores the state: legal from a state no model knows, to the same end."""
+    try:
+        legal, probed = model.step(_PROBE, p.op.f, p.value, p.output)
+    except Exception:  # a model may reject a state it does not know: not blind
+        return False
+    return legal and probed == after
+
+
+_GIVE_UP_FACTOR = 4
+_GIVE_UP_SLACK = 50_000
+
+
+def _ddmin(
+    items: list[int], fails: Callable[[Sequence[int]], bool | None]
+) -> tuple[list[int], bool]:
+    """Zeller's ddmin: a sublist of ``items`` (which fails) that still fails.
+
+    ``fails`` may answer ``None`` (undecided), taken as "does not fail".
+    Returns the sublist and whether it is 1-minimal: every single removal
+    was decided and does not fail.
+
+    Raises:
+        OutOfTime: with the smallest failing list found so far as its argument.
+    """
+    granularity = 2
+    decided = True
+    try:
+        while len(items) >= 2:
+            size = len(items)
+            bounds = [size * k // granularity for k in range(granularity + 1)]
+            decided = True
+            smaller = None
+            for k in range(granularity):
+                answer = fails(items[bounds[k] : bounds[k + 1]])
+                decided = decided and answer is not None
+                if answer:
+                    smaller = items[bounds[k] : bounds[k + 1]]
+                    break
+            if smaller is not None:
+                items, granularity = smaller, 2
+                continue
+            if granularity > 2:  # with two chunks, the complements are the chunks
+                for k in range(granularity):
+                    complement = items[: bounds[k]] + items[bounds[k + 1] :]
+                    answer = fails(complement)
+                    decided = decided and answer is not None
+                    if answer:
+                        smaller = complement
+                        break
+                if smaller is not None:
+                    items, granularity = smaller, max(granularity - 1, 2)
+                    continue
+            if granularity >= size:
+                break
+            granularity = min(size, 2 * granularity)
+    except OutOfTime:
+        raise OutOfTime(items) from None
+    return items, decided or len(items) == 1
