@@ -58,7 +58,10 @@ LEASE = LeaderOptions(lease_duration=1.0, max_drift=0.05, collect_interval=COLLE
 
 
 class ReadableKV(KVStateMachine):
-    """The KV machine, able to serve ``get`` by lease (a :class:`~actorfw.protocols.paxos.Querying`)."""
+    """The KV machine, able to serve ``get`` by lease.
+
+    (A :class:`~actorfw.protocols.paxos.Querying` machine.)
+    """
 
     def is_read_only(self, operation: Any) -> bool:
         return (

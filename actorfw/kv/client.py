@@ -21,7 +21,10 @@ def _result(value: Any) -> Any:
 
 
 class KV:
-    """A blocking client of a replicated KV store (wraps a :class:`~actorfw.services.replication.Client`)."""
+    """A blocking client of a replicated KV store.
+
+    It wraps a :class:`~actorfw.services.replication.Client`.
+    """
 
     def __init__(self, client: Client) -> None:
         self.client = client

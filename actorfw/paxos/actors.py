@@ -1,4 +1,4 @@
-"""Deprecated: the Paxos actors are in :mod:`actorfw.services.paxos` (re-exported here for one release).
+"""Deprecated: the Paxos actors are in :mod:`actorfw.services.paxos`, re-exported here.
 
 A node configuration that lists ``actorfw.paxos.actors`` in its apps still
 works; list ``actorfw.services.paxos`` instead.
