@@ -1,11 +1,15 @@
 """actorfw: an actor framework for Python whose nodes are OS processes talking over ZeroMQ.
 
-What is here so far: the actor core (actors, refs, typed messages, the
-context, supervision, durable storage), the deterministic simulator, the
-compiled kernels (vector clocks, Paxos ballots and pvalues) and the
-``actorfw`` command. See README.md for the road map.
+Write actors (:class:`Actor`, :func:`handler`, typed :func:`message`
+dataclasses), run them deterministically on a simulated cluster
+(:class:`Simulation`) or as node processes (:class:`ActorSystem` on one
+machine, :func:`connect` to nodes started with ``actorfw node``), and build
+on the services that ship with it: :func:`replicate` makes any
+deterministic state machine a Multi-Paxos group with exactly-once clients;
+:class:`VectorClock` is the compiled vector clock.
 
-The public API is what this module exports; everything else may change.
+The public API is what this module exports; the subpackages follow the
+layers of ``docs/development.md`` and may change between releases.
 """
 
 from __future__ import annotations
@@ -39,12 +43,15 @@ from actorfw.core import (
 from actorfw.kernels import KernelsInfo
 from actorfw.kernels import info as kernels_info
 from actorfw.kernels import vclock as _vclock
+from actorfw.node import ActorSystem, connect
+from actorfw.services.replication import replicate
 from actorfw.sim import NetworkConfig, Simulation
 
 __all__ = [
     "Actor",
     "ActorNotFound",
     "ActorRef",
+    "ActorSystem",
     "ActorfwError",
     "AllForOne",
     "AskTimeout",
@@ -67,9 +74,11 @@ __all__ = [
     "UnhandledMessage",
     "VectorClock",
     "__version__",
+    "connect",
     "handler",
     "kernels_info",
     "message",
+    "replicate",
 ]
 
 VectorClock = _vclock.VectorClock

@@ -49,7 +49,7 @@ from actorfw.check import History, KeyValue, Status, Verdict, check
 from actorfw.kv import KVStateMachine
 from actorfw.protocols.paxos.messages import Role
 from actorfw.services.paxos import ReplicaStatus, role_name
-from actorfw.services.replication import AsyncClient, Unavailable, replicate
+from actorfw.services.replication import AsyncGroupClient, Unavailable, replicate
 from actorfw.values.refs import ActorRef
 
 __all__ = ["DemoOptions", "DemoReport", "render", "run_demo"]
@@ -188,7 +188,7 @@ class _Workload:
     async def _client(self, index: int) -> None:
         options = self.options
         rng = random.Random(f"{self.seed}-{index}")
-        client = AsyncClient(
+        client = AsyncGroupClient(
             GROUP, self.nodes, f"demo-{self.seed}-{index}", options.timeout, deadline=10.0
         )
         name = f"c{index}"
@@ -361,7 +361,7 @@ def _drive(
     pids: set[int],
 ) -> None:
     # The group elects its first leader before the clock starts.
-    warm = AsyncClient(GROUP, workload.nodes, f"demo-{workload.seed}-warm")
+    warm = AsyncGroupClient(GROUP, workload.nodes, f"demo-{workload.seed}-warm")
     system.run(warm.call(["get", "k0"]), timeout=30.0)
     future = system.start(workload.run())
     start = time.monotonic()

@@ -13,7 +13,7 @@ from actorfw.kv import KV, AsyncKV, KVError, KVStateMachine
 from actorfw.protocols.paxos.messages import Command, Role
 from actorfw.protocols.paxos.types import LeaderOptions, ReplicaOptions
 from actorfw.services.paxos import ReplicaStatus, Submit, role_name
-from actorfw.services.replication import Client, SessionExpiredError, Unavailable, replicate
+from actorfw.services.replication import GroupClient, SessionExpiredError, Unavailable, replicate
 from actorfw.values.refs import ActorRef
 
 
@@ -156,7 +156,7 @@ def test_unavailable_without_a_quorum() -> None:
 def test_a_wrong_group_name_fails_at_once() -> None:
     with Simulation(nodes=3, seed=7) as sim:
         replicate(sim, Counter, name="counter")
-        client = Client(sim, "countr", list(sim.nodes), "c")
+        client = GroupClient(sim, "countr", list(sim.nodes), "c")
         started = sim.now
         with pytest.raises(Unavailable, match="is the group's name right"):
             client.call(1)

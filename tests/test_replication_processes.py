@@ -17,7 +17,7 @@ import pytest
 from actorfw.check import History, KeyValue, check
 from actorfw.kv import KVStateMachine
 from actorfw.node import ActorSystem
-from actorfw.services.replication import AsyncClient, Unavailable, replicate
+from actorfw.services.replication import AsyncGroupClient, Unavailable, replicate
 
 KEYS = [f"k{i}" for i in range(6)]
 CLIENTS = 6
@@ -39,7 +39,7 @@ class Load:
         await asyncio.gather(*(self.client(index) for index in range(CLIENTS)))
 
     async def client(self, index: int) -> None:
-        client = AsyncClient("kv", self.nodes, f"load-{index}", timeout=0.5, deadline=10.0)
+        client = AsyncGroupClient("kv", self.nodes, f"load-{index}", timeout=0.5, deadline=10.0)
         step = 0
         while not self.stopping:
             step += 1
@@ -103,7 +103,7 @@ def test_no_acknowledged_write_is_lost_across_sigkills() -> None:
         for op in load.history.pending:
             load.history.info(op)
 
-        reader = AsyncClient("kv", nodes, "final-reader", timeout=0.5, deadline=20.0)
+        reader = AsyncGroupClient("kv", nodes, "final-reader", timeout=0.5, deadline=20.0)
 
         async def final() -> dict[str, Any]:
             return {key: await reader.call(["get", key]) for key in KEYS}

@@ -8,7 +8,7 @@
 
 The command connects to the cluster as a client node (:func:`actorfw.node.connect`)
 and runs one operation through :class:`actorfw.kv.KV` over an exactly-once
-:class:`actorfw.services.replication.Client`, which finds the leader by itself.
+:class:`actorfw.services.replication.GroupClient`, which finds the leader by itself.
 
 A cluster file tells it where the nodes are::
 
@@ -404,7 +404,7 @@ def _call(
     """Run the operation through ``client``; print its result; the exit code."""
     from actorfw.kv import KV, KVError
     from actorfw.node import SystemTimeout
-    from actorfw.services.replication import Client as ReplicatedClient
+    from actorfw.services.replication import GroupClient as ReplicatedClient
     from actorfw.services.replication import Unavailable
     from actorfw.values.errors import ActorfwError, MessageRefused
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from actorfw.kv.machine import KVError
-from actorfw.services.replication.client import AsyncClient, Client
+from actorfw.services.replication.client import AsyncGroupClient, GroupClient
 
 __all__ = ["KV", "AsyncKV"]
 
@@ -23,10 +23,10 @@ def _result(value: Any) -> Any:
 class KV:
     """A blocking client of a replicated KV store.
 
-    It wraps a :class:`~actorfw.services.replication.Client`.
+    It wraps a :class:`~actorfw.services.replication.GroupClient`.
     """
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: GroupClient) -> None:
         self.client = client
 
     def get(self, key: str) -> Any:
@@ -55,10 +55,10 @@ class KV:
 class AsyncKV:
     """The same operations for ``async`` code.
 
-    Wraps an :class:`~actorfw.services.replication.AsyncClient`.
+    Wraps an :class:`~actorfw.services.replication.AsyncGroupClient`.
     """
 
-    def __init__(self, client: AsyncClient) -> None:
+    def __init__(self, client: AsyncGroupClient) -> None:
         self.client = client
 
     async def get(self, key: str) -> Any:

@@ -37,8 +37,8 @@ from actorfw.values.errors import ActorfwError, ActorNotFound, AskTimeout, NodeD
 from actorfw.values.refs import ActorRef
 
 __all__ = [
-    "AsyncClient",
-    "Client",
+    "AsyncGroupClient",
+    "GroupClient",
     "Runtime",
     "SessionExpiredError",
     "Unavailable",
@@ -70,7 +70,7 @@ def new_client_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
 
 
-class AsyncClient:
+class AsyncGroupClient:
     """A client of one replicated group, for ``async`` code (actors, or a runtime's ``run``).
 
     Args:
@@ -224,19 +224,19 @@ class AsyncClient:
 
 
 class Runtime(Protocol):
-    """What a sync client drives: a Simulation, an ActorSystem or a node Client."""
+    """What a sync client drives: a Simulation, an ActorSystem or a connected node client."""
 
     def run(self, main: Any, on: str | None = None, timeout: float = 60.0) -> Any:
         """Run a coroutine to completion and return its result."""
 
 
-class Client:
-    """A blocking client of one replicated group (see :class:`AsyncClient` for the rules).
+class GroupClient:
+    """A blocking client of one replicated group (see :class:`AsyncGroupClient` for the rules).
 
     Args:
         runtime: what runs the calls: a :class:`~actorfw.Simulation`, an
             :class:`~actorfw.node.ActorSystem` or a :class:`~actorfw.node.Client`.
-        group, nodes, client_id, timeout, deadline: as for :class:`AsyncClient`.
+        group, nodes, client_id, timeout, deadline: as for :class:`AsyncGroupClient`.
         on: the node a simulated client sends from (simulator only).
     """
 
@@ -252,7 +252,7 @@ class Client:
     ) -> None:
         self.runtime = runtime
         self.on = on
-        self.inner = AsyncClient(group, nodes, client_id, timeout, deadline)
+        self.inner = AsyncGroupClient(group, nodes, client_id, timeout, deadline)
 
     @property
     def client_id(self) -> str:
@@ -268,10 +268,10 @@ class Client:
         """Run ``op`` exactly once and return its result.
 
         Raises :class:`Unavailable` or :class:`SessionExpiredError`, as
-        :meth:`AsyncClient.call` does.
+        :meth:`AsyncGroupClient.call` does.
         """
         return self.runtime.run(self.inner.call(op), on=self.on, timeout=self.inner.deadline + 5.0)
 
     def read(self, op: Any) -> Any:
-        """Run a read-only ``op``, by the leader's lease when on (see :meth:`AsyncClient.read`)."""
+        """Run a read-only ``op`` (by lease when on), as :meth:`AsyncGroupClient.read` does."""
         return self.runtime.run(self.inner.read(op), on=self.on, timeout=self.inner.deadline + 5.0)

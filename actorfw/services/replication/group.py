@@ -31,7 +31,7 @@ from typing import Any
 from actorfw.protocols.paxos.messages import Role
 from actorfw.protocols.paxos.types import LeaderOptions, ReplicaOptions
 from actorfw.services.paxos import AcceptorActor, LeaderActor, ReplicaActor, role_name
-from actorfw.services.replication.client import AsyncClient, Client, Runtime
+from actorfw.services.replication.client import AsyncGroupClient, GroupClient, Runtime
 from actorfw.values.refs import ActorRef
 
 __all__ = ["ReplicatedGroup", "group_roles", "replicate"]
@@ -64,15 +64,15 @@ class ReplicatedGroup:
         timeout: float = 1.0,
         deadline: float = 10.0,
         on: str | None = None,
-    ) -> Client:
-        """A blocking exactly-once client (see :class:`~actorfw.services.replication.Client`)."""
-        return Client(self.runtime, self.name, self.nodes, client_id, timeout, deadline, on)
+    ) -> GroupClient:
+        """A blocking exactly-once client (a :class:`~actorfw.services.replication.GroupClient`)."""
+        return GroupClient(self.runtime, self.name, self.nodes, client_id, timeout, deadline, on)
 
     def async_client(
         self, client_id: str | None = None, timeout: float = 1.0, deadline: float = 10.0
-    ) -> AsyncClient:
+    ) -> AsyncGroupClient:
         """An exactly-once client for ``async`` code: actors, or a runtime's ``run``."""
-        return AsyncClient(self.name, self.nodes, client_id, timeout, deadline)
+        return AsyncGroupClient(self.name, self.nodes, client_id, timeout, deadline)
 
     def refs(self, role: Role) -> list[ActorRef]:
         """The refs of one role of the group, a node each."""
