@@ -45,6 +45,7 @@ from actorfw.kernels import info as kernels_info
 from actorfw.kernels import vclock as _vclock
 from actorfw.node import ActorSystem, connect
 from actorfw.services.replication import replicate
+from actorfw.values import remote_exception
 from actorfw.sim import NetworkConfig, Simulation
 
 __all__ = [
@@ -78,6 +79,7 @@ __all__ = [
     "handler",
     "kernels_info",
     "message",
+    "remote_exception",
     "replicate",
 ]
 

@@ -26,6 +26,7 @@ from actorfw.values.errors import (
     RemoteError,
     UnhandledMessage,
 )
+from actorfw.values.failures import remote_exception
 from actorfw.values.refs import DEFAULT_ASK_TIMEOUT, ActorRef, ReplyTo
 
 __all__ = [
@@ -48,4 +49,5 @@ __all__ = [
     "message_name",
     "message_type",
     "registered_messages",
+    "remote_exception",
 ]
