@@ -45,8 +45,8 @@ from actorfw.kernels import info as kernels_info
 from actorfw.kernels import vclock as _vclock
 from actorfw.node import ActorSystem, connect
 from actorfw.services.replication import replicate
-from actorfw.values import remote_exception
 from actorfw.sim import NetworkConfig, Simulation
+from actorfw.values import remote_exception
 
 __all__ = [
     "Actor",

@@ -178,7 +178,7 @@ def error_from_failure(value: Any) -> Exception | None:
                 error = cls(*args)
                 error.remote_traceback = remote_traceback  # type: ignore[attr-defined]
                 error.actor = actor  # type: ignore[attr-defined]
-            except Exception:  # noqa: BLE001 - the asker's class cannot take them back
+            except Exception:  # the asker's class cannot take these args back
                 pass
             else:
                 return error
