@@ -1,4 +1,4 @@
-"""Linearizability checking of recorded client histories.
+"""Checkers of recorded runs: linearizability of client histories, causal order of broadcasts.
 
 Record what clients did in a :class:`History` (or load one from JSON lines),
 then ask :func:`check` whether some one-at-a-time order of the operations,
@@ -15,11 +15,15 @@ consistent with their real-time order, is a legal run of a sequential model
     result = check(history, KeyValue(), timeout=10.0)
     print(result)   # linearizable (kv model): ...
 
-See ``docs/check.md`` for the format, the models and the algorithm.
+:func:`check_causal` checks that a causal broadcast delivered every message
+in causal order and exactly once, at every member.
+
+See ``docs/check.md`` for the format, the models and the algorithms.
 """
 
 from __future__ import annotations
 
+from actorfw.check.causal import CausalMessage, CausalResult, CausalViolation, check_causal
 from actorfw.check.history import FIELDS, Client, History, Key, Operation, Status
 from actorfw.check.linearizability import CheckResult, Verdict, check
 from actorfw.check.models import UNKNOWN, KeyValue, Model, Register, freeze
@@ -27,6 +31,9 @@ from actorfw.check.models import UNKNOWN, KeyValue, Model, Register, freeze
 __all__ = [
     "FIELDS",
     "UNKNOWN",
+    "CausalMessage",
+    "CausalResult",
+    "CausalViolation",
     "CheckResult",
     "Client",
     "History",
@@ -38,5 +45,6 @@ __all__ = [
     "Status",
     "Verdict",
     "check",
+    "check_causal",
     "freeze",
 ]
