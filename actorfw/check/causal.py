@@ -170,9 +170,9 @@ def check_causal(
         delivered = VectorClock()
         for position, mid in enumerate(order):
             total += 1
-            msg = messages.get(mid)
+            found = messages.get(mid)
             where = {"member": member, "message": mid, "position": position}
-            if msg is None:
+            if found is None:
                 return _fail(
                     total,
                     CausalViolation.MALFORMED,
@@ -187,6 +187,7 @@ def check_causal(
                     **where,
                 )
             seen.add(mid)
+            msg = found
             if not delivered.deliverable(msg.clock, msg.sender):
                 needed = _lacking(msg, delivered, by_sequence)
                 return _fail(

@@ -1,0 +1,27 @@
+"""Causal broadcast's sans-IO core: delivery in causal order with holdback (see ``delivery``)."""
+
+from actorfw.protocols.causal.delivery import (
+    CausalMember,
+    CausalOptions,
+    Data,
+    Delivery,
+    Effects,
+    Forgotten,
+    Logged,
+    Record,
+    Refusal,
+    Status,
+)
+
+__all__ = [
+    "CausalMember",
+    "CausalOptions",
+    "Data",
+    "Delivery",
+    "Effects",
+    "Forgotten",
+    "Logged",
+    "Record",
+    "Refusal",
+    "Status",
+]

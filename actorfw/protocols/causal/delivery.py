@@ -1,0 +1,459 @@
+"""Causal broadcast: delivery with holdback, de-duplication, anti-entropy and forgetting.
+
+One :class:`CausalMember` is one member of a causal broadcast group. The
+group's members are fixed (its configuration); each member broadcasts
+messages, and every member delivers every message exactly once, in causal
+order: a message is delivered only after everything that happened before
+it, whatever the network drops, duplicates, delays or reorders, and across
+crashes with restart. Concurrent messages may be delivered in different
+orders at different members; each delivery carries its clock, so the
+application can tell (:meth:`Delivery.concurrent_with`).
+
+Theory of operation
+-------------------
+
+A member's *delivered clock* ``v`` counts, for every member ``s``, how many
+of ``s``'s broadcasts it has delivered.
+
+1. **Stamping.** A member broadcasting its ``n``-th message stamps it with
+   ``v`` whose own entry is ``n``, and delivers it itself at once. The
+   message is persisted before it is sent or reported (rule 4), so a
+   restarted member never reuses a sequence number.
+2. **Delivery condition** (Birman, Schiper and Stephenson): a message from
+   ``s`` stamped ``m`` is delivered when ``v.deliverable(m, s)``:
+   ``m[s] == v[s] + 1`` and ``m[k] <= v[k]`` for every other ``k``.
+   Received messages wait in a holdback queue until then; an arrival scans
+   the queue with the kernel's ``deliverable_many`` until nothing more is
+   deliverable.
+3. **Exactly once.** A message whose sequence number is at most ``v[s]``
+   was delivered already, and one already held back is held once: both are
+   dropped (counted as duplicates).
+4. **Durability.** Every delivery (own broadcasts included) is persisted as
+   a :class:`Logged` record in the step that delivers it; its report to the
+   application (:attr:`Effects.deliveries`) and any message of the step
+   wait until that record is durable, and so do the messages of every later
+   step (the driver sends effects in step order, each once everything
+   written before it is durable): so a :class:`Status` never tells a peer
+   of a delivery that a crash could still undo, and a peer never forgets a
+   message on the word of a member that may lose it. A restart rebuilds ``v``, the log and
+   the stable floor from the records, so nothing delivered is lost and
+   nothing is reported twice (a delivery that was not yet durable when the
+   member crashed was not reported, and is delivered again).
+5. **Anti-entropy.** Every ``gossip_interval`` a member sends its delivered
+   clock to every peer (:class:`Status`). A member that hears a
+   :class:`Status` from ``p`` sends ``p`` the messages of its log that ``p``
+   lacks, at most ``max_resend`` per reply, in an order ``p`` can deliver
+   them as they come (a causal order, found by replaying delivery against
+   ``p``'s clock with the kernel's ``deliverable_many``; of those
+   deliverable at each point, the one with the fewest events before it
+   first, see rule 7). So a
+   member that was cut off, or whose copies were dropped, catches up from
+   any peer that delivered them; and the sender of a lost message need not
+   be alive.
+6. **Forgetting.** A member keeps the highest clock it heard from each peer
+   (in a :class:`Status`, or on a message a peer broadcast: what it had
+   delivered then). A message from ``s`` with sequence number at most the
+   least of those entries for ``s``, its own included, is *stable*: every
+   member delivered it, no one will ask for it again, and it leaves the log
+   (the :class:`Forgotten` record raises the floor). The log then holds
+   only what some member may still lack.
+7. **Bounds.** The holdback queue holds at most ``max_holdback`` messages.
+   An arrival that finds it full takes the place of the held message with
+   the most events before it (the sum of its stamp), if it has fewer; else
+   it is dropped. Either way the dropped message comes back by
+   anti-entropy. This keeps the queue live at any size: a message that is
+   held and not deliverable lacks one with fewer events before it, and so
+   on down to one that is deliverable; anti-entropy sends the deliverable
+   message with the fewest events first (rule 5), which has fewer than the
+   held one and so finds room. A message
+   more than ``max_ahead`` beyond what the member delivered from its
+   sender, from a non-member, or whose clock does not name its sender, is
+   refused: counted, and reported in :attr:`Effects.refused`, never
+   buffered. The log holds what is not yet stable: it grows only while a
+   member is unreachable, by what the others broadcast meanwhile (a stated
+   cost of causal broadcast with a fixed membership: remove a dead member
+   from the configuration to release it).
+
+The core never touches sockets, clocks or storage: time comes in as an
+argument to :meth:`CausalMember.tick`, and every step returns
+:class:`Effects`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from actorfw.kernels import vclock as _vclock
+
+__all__ = [
+    "CausalMember",
+    "CausalOptions",
+    "Data",
+    "Delivery",
+    "Effects",
+    "Forgotten",
+    "Logged",
+    "Record",
+    "Refusal",
+    "Status",
+]
+
+VectorClock = _vclock.VectorClock
+
+
+@dataclass(frozen=True)
+class Data:
+    """A broadcast message: its sender, its stamp (a clock) and the application's payload."""
+
+    sender: str
+    clock: Any
+    payload: Any
+
+
+@dataclass(frozen=True)
+class Status:
+    """Anti-entropy: ``member`` has delivered ``clock`` (rule 5); send it what it lacks."""
+
+    member: str
+    clock: Any
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A message delivered to the application, in causal order."""
+
+    sender: str
+    seq: int
+    clock: Any
+    payload: Any
+
+    def concurrent_with(self, other: Delivery) -> bool:
+        """Whether neither this message nor ``other`` happened before the other."""
+        return bool(self.clock.concurrent_with(other.clock))
+
+
+@dataclass(frozen=True)
+class Logged:
+    """Record: a delivered message, kept for peers that may lack it (rule 4)."""
+
+    sender: str
+    seq: int
+    clock: Any
+    payload: Any
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    """Record: every message from ``sender`` up to ``seq`` is stable and left the log (rule 6).
+
+    ``dropped`` lists the sequence numbers whose :class:`Logged` records it
+    deletes.
+    """
+
+    sender: str
+    seq: int
+    dropped: tuple[int, ...] = ()
+
+
+Record = Logged | Forgotten
+"""What a member persists."""
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A message refused by rule 7: who sent it (the peer it came from) and why."""
+
+    peer: str
+    reason: str
+
+
+@dataclass
+class Effects:
+    """What a step asks of its driver.
+
+    Attributes:
+        persist: records that must be durable before anything below leaves.
+        send: ``(member, message)`` pairs, sent once ``persist`` is durable.
+        deliveries: messages for the application, in causal order, reported
+            once ``persist`` is durable (rule 4).
+        refused: messages refused by rule 7 (for the driver to count and
+            log; nothing waits for them).
+    """
+
+    persist: list[Record] = field(default_factory=list)
+    send: list[tuple[str, Any]] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.persist or self.send or self.deliveries or self.refused)
+
+
+@dataclass(frozen=True)
+class CausalOptions:
+    """A member's tuning.
+
+    Attributes:
+        gossip_interval: seconds between two rounds of :class:`Status`.
+        max_holdback: messages held back at most (rule 7).
+        max_ahead: how far beyond the delivered count of its sender a
+            message may be and still be held back (rule 7).
+        max_resend: messages sent at most in answer to one :class:`Status`.
+    """
+
+    gossip_interval: float = 0.5
+    max_holdback: int = 10_000
+    max_ahead: int = 10_000
+    max_resend: int = 256
+
+    def __post_init__(self) -> None:
+        if not self.gossip_interval > 0:
+            raise ValueError(f"gossip_interval must be positive, not {self.gossip_interval!r}")
+        for name in ("max_holdback", "max_ahead", "max_resend"):
+            value = getattr(self, name)
+            if not (isinstance(value, int) and value >= 1):
+                raise ValueError(f"{name} must be a positive int, not {value!r}")
+
+
+def _weight(clock: Any) -> int:
+    """How many events a stamp says happened before (and including) its message."""
+    return sum(count for _, count in clock.items())
+
+
+class CausalMember:
+    """One member of a causal broadcast group (see the module's rules).
+
+    Args:
+        me: this member's name.
+        members: every member of the group, ``me`` included.
+        options: tuning.
+
+    Raises:
+        ValueError: ``me`` is not among ``members``, or a member is named twice.
+    """
+
+    def __init__(
+        self, me: str, members: Sequence[str], options: CausalOptions | None = None
+    ) -> None:
+        if len(set(members)) != len(members):
+            raise ValueError(f"a member is named twice in {list(members)}")
+        if me not in members:
+            raise ValueError(f"{me!r} is not one of the members {list(members)}")
+        self.me = me
+        self.members = tuple(members)
+        self.peers = tuple(m for m in members if m != me)
+        self.options = options or CausalOptions()
+        self.delivered = VectorClock()
+        """How many of each member's broadcasts this member delivered."""
+        self.floor: dict[str, int] = {}
+        """Per sender, the highest sequence number forgotten (rule 6)."""
+        self.log: dict[str, dict[int, Logged]] = {m: {} for m in members}
+        self.heard: dict[str, Any] = {m: VectorClock() for m in self.peers}
+        self.holdback: dict[tuple[str, int], Data] = {}
+        self.duplicates = 0
+        self.dropped = 0
+        self._next_gossip: float | None = None
+
+    # -- restart --------------------------------------------------------------------
+
+    @classmethod
+    def restore(
+        cls,
+        me: str,
+        members: Sequence[str],
+        records: Iterable[Record],
+        options: CausalOptions | None = None,
+    ) -> CausalMember:
+        """The member as its durable records left it (rule 4)."""
+        member = cls(me, members, options)
+        for record in records:
+            if isinstance(record, Forgotten):
+                member._forget(record.sender, record.seq)
+            elif record.seq > member.floor.get(record.sender, 0):
+                member.log.setdefault(record.sender, {})[record.seq] = record
+        for sender in set(member.floor) | set(member.log):
+            entries = member.log.get(sender, {})
+            count = max([member.floor.get(sender, 0), *entries])
+            if count:
+                member.delivered.increment(sender, count)
+        return member
+
+    # -- inputs ---------------------------------------------------------------------
+
+    def broadcast(self, payload: Any) -> Effects:
+        """Broadcast ``payload`` to the group (rule 1); delivered here at once."""
+        stamp = self.delivered.copy()
+        stamp.increment(self.me)
+        data = Data(self.me, stamp, payload)
+        effects = Effects()
+        self._deliver(data, effects)
+        effects.send.extend((peer, data) for peer in self.peers)
+        return effects
+
+    def handle_all(self, messages: Iterable[tuple[str, Any]], now: float) -> Effects:
+        """Take ``(peer, message)`` pairs that arrived: :class:`Data` or :class:`Status`."""
+        effects = Effects()
+        arrived = False
+        for peer, message in messages:
+            if type(message) is Data:
+                arrived = self._arrive(peer, message, effects) or arrived
+            elif type(message) is Status:
+                self._status(peer, message, effects)
+            else:
+                effects.refused.append(
+                    Refusal(peer, f"a causal member takes Data or Status, not {message!r}")
+                )
+        if arrived:
+            self._drain(effects)
+        self._collect(effects)
+        return effects
+
+    def tick(self, now: float) -> Effects:
+        """Time passes: a round of anti-entropy when due (rule 5)."""
+        effects = Effects()
+        if self._next_gossip is None or now >= self._next_gossip:
+            self._next_gossip = now + self.options.gossip_interval
+            status = Status(self.me, self.delivered.copy())
+            effects.send.extend((peer, status) for peer in self.peers)
+        return effects
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`tick` next has something to do (None: at the first tick)."""
+        return self._next_gossip
+
+    # -- the rules ------------------------------------------------------------------
+
+    def _arrive(self, peer: str, data: Data, effects: Effects) -> bool:
+        sender, clock = data.sender, data.clock
+        if sender not in self.log or peer not in self.log:
+            effects.refused.append(
+                Refusal(peer, f"{sender!r} (from {peer!r}) is not a member of {self.members}")
+            )
+            return False
+        if not isinstance(clock, VectorClock):
+            effects.refused.append(Refusal(peer, f"a stamp must be a VectorClock, not {clock!r}"))
+            return False
+        seq = clock.get(sender)
+        if seq < 1:
+            effects.refused.append(
+                Refusal(peer, f"the stamp {clock!r} does not name its sender {sender!r}")
+            )
+            return False
+        have = self.delivered.get(sender)
+        if seq <= have or (sender, seq) in self.holdback:
+            self.duplicates += 1
+            return False
+        if seq > have + self.options.max_ahead:
+            effects.refused.append(
+                Refusal(
+                    peer,
+                    f"message {seq} of {sender!r} is {seq - have} beyond the {have} delivered "
+                    f"(at most {self.options.max_ahead} may be held back)",
+                )
+            )
+            return False
+        if sender != self.me:
+            self._heard(sender, clock)
+        if len(self.holdback) >= self.options.max_holdback and not self._make_room(data):
+            self.dropped += 1  # anti-entropy brings it back (rule 7)
+            return False
+        self.holdback[(sender, seq)] = data
+        return True
+
+    def _make_room(self, data: Data) -> bool:
+        """Evict the held message with the most events before it, if ``data`` has fewer (rule 7)."""
+        weight = _weight(data.clock)
+        key, heaviest = max(self.holdback.items(), key=lambda item: _weight(item[1].clock))
+        if _weight(heaviest.clock) <= weight:
+            return False
+        del self.holdback[key]
+        self.dropped += 1
+        return True
+
+    def _drain(self, effects: Effects) -> None:
+        # Only a sender's next message can be deliverable (rule 2: m[s] == v[s] + 1), so
+        # each pass checks at most one held message per member, in one kernel call. The
+        # ones it finds stay deliverable while the others are delivered: a delivery from
+        # s raises only v[s], which no other sender's next message needs to be lower.
+        holdback, members = self.holdback, self.members
+        while holdback:
+            delivered = self.delivered
+            keys = [(s, delivered.get(s) + 1) for s in members]
+            held = [holdback[key] for key in keys if key in holdback]
+            if not held:
+                return
+            ready = delivered.deliverable_many([d.clock for d in held], [d.sender for d in held])
+            if not any(ready):
+                return
+            for data, ok in zip(held, ready, strict=True):
+                if ok:
+                    del holdback[(data.sender, data.clock.get(data.sender))]
+                    self._deliver(data, effects)
+
+    def _deliver(self, data: Data, effects: Effects) -> None:
+        seq = self.delivered.increment(data.sender)
+        logged = Logged(data.sender, seq, data.clock, data.payload)
+        self.log[data.sender][seq] = logged
+        effects.persist.append(logged)
+        effects.deliveries.append(Delivery(data.sender, seq, data.clock, data.payload))
+
+    def _status(self, peer: str, status: Status, effects: Effects) -> None:
+        if peer not in self.heard or status.member != peer:
+            effects.refused.append(
+                Refusal(peer, f"a Status from {peer!r} for {status.member!r}: not a peer")
+            )
+            return
+        if not isinstance(status.clock, VectorClock):
+            effects.refused.append(
+                Refusal(peer, f"a Status clock must be a VectorClock, not {status.clock!r}")
+            )
+            return
+        self._heard(peer, status.clock)
+        # Send what the peer lacks in an order it can deliver as it comes (rule 5): replay
+        # delivery against a copy of its clock, so no resend is wasted on a message that
+        # would wait in its holdback queue behind one not sent.
+        wants = status.clock.copy()
+        budget = self.options.max_resend
+        while budget:
+            nexts = []
+            for sender in self.members:
+                seq = max(wants.get(sender), self.floor.get(sender, 0)) + 1
+                logged = self.log[sender].get(seq)
+                if logged is not None:
+                    nexts.append(logged)
+            if not nexts:
+                return
+            ready = wants.deliverable_many([m.clock for m in nexts], [m.sender for m in nexts])
+            candidates = [m for m, ok in zip(nexts, ready, strict=True) if ok]
+            if not candidates:
+                return
+            # The one with the fewest events before it first: it finds room in a full
+            # holdback queue (rule 7), so a small budget still makes progress.
+            logged = min(candidates, key=lambda m: _weight(m.clock))
+            effects.send.append((peer, Data(logged.sender, logged.clock, logged.payload)))
+            wants.increment(logged.sender)
+            budget -= 1
+
+    def _heard(self, peer: str, clock: Any) -> None:
+        # A member's clock only grows: keep the pointwise maximum of what it said.
+        self.heard[peer].merge_in(clock)
+
+    def _collect(self, effects: Effects) -> None:
+        """Forget what every member delivered (rule 6)."""
+        for sender in self.members:
+            stable = min(
+                [self.delivered.get(sender), *(c.get(sender) for c in self.heard.values())]
+            )
+            if stable > self.floor.get(sender, 0):
+                dropped = self._forget(sender, stable)
+                effects.persist.append(Forgotten(sender, stable, dropped))
+
+    def _forget(self, sender: str, seq: int) -> tuple[int, ...]:
+        entries = self.log.setdefault(sender, {})
+        dropped = tuple(sorted(s for s in entries if s <= seq))
+        for old in dropped:
+            del entries[old]
+        self.floor[sender] = max(self.floor.get(sender, 0), seq)
+        return dropped
