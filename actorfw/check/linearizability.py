@@ -66,7 +66,9 @@ Theory of operation
    set aside the first operation the longest valid order could not place
    (a *culprit*) and search again, until the rest is linearizable; in its
    linearization an operation read from the last operation before it that
-   changed the state, unless it ignores the state (a put). Any subset of a
+   changed the state, unless it ignores the state (a put); only an
+   operation invoked before the reader completed can be its source (a
+   write that came after a read is never taken for what it read). Any subset of a
    valid order closed that way is itself linearizable, so the witness holds
    a real conflict, not a hole made by the shrinking. A culprit needs one of
    the operations that wrote a value it observed

@@ -135,7 +135,10 @@ def _dependencies(
     before it that changed the state (none when it read the initial state,
     or when it ignores the state as a put does). A culprit falls back on the
     model's :meth:`~Model.observes` and :meth:`~Model.installs`: it needs one
-    of the operations that wrote a value it observed.
+    of the operations that wrote a value it observed. Either way only an
+    operation invoked before the reader completed counts as a source (a
+    write that came after a read cannot be what it read); a read with no
+    such source needs nothing.
     """
     needs: dict[int, list[frozenset[int]]] = {}
     state = model.init()
@@ -145,7 +148,11 @@ def _dependencies(
         legal, after = model.step(state, p.op.f, p.value, p.output)
         if not legal:  # a broken invariant: the order was checked step by step
             raise AssertionError(f"reference order: {p.op} is not legal in {state!r}")
-        if last_change is not None and not _blind(model, p, after):
+        if (
+            last_change is not None
+            and _could_read(ops, i, last_change)
+            and not _blind(model, p, after)
+        ):
             needs[i] = [frozenset((last_change,))]
         if after != state:
             last_change = i
@@ -157,10 +164,16 @@ def _dependencies(
     for i in culprits:
         p = ops[i]
         for value in model.observes(p.op.f, p.value, p.output):
-            sources = frozenset(writers.get(value, ())) - {i}
+            sources = frozenset(j for j in writers.get(value, ()) if _could_read(ops, i, j))
             if sources:
                 needs.setdefault(i, []).append(sources)
     return needs
+
+
+def _could_read(ops: Sequence[Prepared], i: int, j: int) -> bool:
+    """Whether operation ``i`` could have read what ``j`` wrote: ``j`` is another operation,
+    invoked before ``i`` completed (touching counts, as in the search)."""
+    return j != i and ops[j].invoke <= ops[i].complete
 
 
 _PROBE = object()  # a state no model knows: an operation that ignores the state is blind to it

@@ -1,0 +1,111 @@
+"""The witness of a violation: itself not linearizable, and every read in it keeps a write
+it could have read (one invoked before the read completed)."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from actorfw.check import UNKNOWN, History, KeyValue, Operation, Register, Verdict, check
+
+
+def _history(rows: list[tuple[str, Any, Any, float, float]]) -> History:
+    history = History()
+    for n, (f, value, output, start, end) in enumerate(rows):
+        op = history.invoke(f"c{n}", f, "x", value, time=start)
+        history.ok(op, output, time=end)
+    return history
+
+
+def test_the_witness_keeps_the_write_before_the_read_not_a_later_write_of_the_same_value() -> None:
+    history = _history(
+        [
+            ("put", 1, None, 0, 1),
+            ("put", 2, None, 2, 3),
+            ("get", None, 1, 4, 5),
+            ("put", 1, None, 6, 7),  # invoked after the get completed: it cannot be what it read
+        ]
+    )
+    result = check(history, KeyValue())
+    assert result.verdict is Verdict.VIOLATION and result.minimized
+    assert [op.id for op in result.minimal] == [0, 1, 2]
+
+
+def _concurrent_store(seed: int, operations: int, values: int) -> list[Operation]:
+    """Operations of one register-like key with overlapping intervals, each applied at a point
+    inside its interval, values drawn from a few (so writes of the same value repeat)."""
+    rng = random.Random(seed)
+    planned = []
+    for n in range(operations):
+        start = rng.uniform(0, operations)
+        point = start + rng.uniform(0, 3)
+        end = point + rng.uniform(0, 3)
+        f = rng.choice(("get", "put", "put"))
+        planned.append((point, n, f, start, end, rng.randrange(values) if f == "put" else None))
+    state: Any = None
+    rows = []
+    for _, n, f, start, end, value in sorted(planned):
+        output = state if f == "get" else None
+        if f == "put":
+            state = value
+        rows.append((start, n, f, value, output, end))
+    history = History()
+    for start, n, f, value, output, end in sorted(rows):
+        op = history.invoke(f"c{n}", f, "x", value, time=start)
+        history.ok(op, output, time=end)
+    return history.operations
+
+
+def _witness_holds(
+    minimal: tuple[Operation, ...], history: list[Operation], read: str, write: str
+) -> None:
+    """The witness fails, and keeps for each read a write it could have read, if any exists."""
+    assert check(History.from_operations(minimal), KeyValue()).verdict is Verdict.VIOLATION
+
+    def sources(op: Operation, among: Any) -> list[Operation]:
+        return [
+            w for w in among if w.f == write and w.value == op.output and w.invoke <= op.complete
+        ]
+
+    for op in minimal:
+        if op.f == read and op.output not in (None, UNKNOWN) and sources(op, history):
+            assert sources(op, minimal), (
+                f"the witness keeps no write of {op.output!r} that {op.describe()} could have read"
+            )
+
+
+@settings(max_examples=80)
+@given(seed=st.integers(0, 2**32), operations=st.integers(4, 40), values=st.integers(2, 4))
+def test_every_witness_fails_and_every_read_in_it_keeps_a_write_it_could_have_read(
+    seed: int, operations: int, values: int
+) -> None:
+    ops = _concurrent_store(seed, operations, values)
+    rng = random.Random(seed)
+    reads = [op for op in ops if op.f == "get"]
+    if not reads:
+        return
+    target = rng.choice(reads)
+    stale = rng.choice([v for v in (None, *range(values)) if v != target.output])
+    corrupt = [dataclasses.replace(op, output=stale) if op is target else op for op in ops]
+    result = check(History.from_operations(corrupt), KeyValue(), timeout=30)
+    if result.verdict is Verdict.VIOLATION:
+        _witness_holds(result.minimal, corrupt, "get", "put")
+
+
+def test_a_register_witness_keeps_the_write_before_the_read() -> None:
+    history = History()
+    rows = [
+        ("write", 1, None, 0, 1),
+        ("write", 2, None, 2, 3),
+        ("read", None, 1, 4, 5),
+        ("write", 1, None, 6, 7),
+    ]
+    for n, (f, value, output, start, end) in enumerate(rows):
+        op = history.invoke(f"c{n}", f, "x", value, time=start)
+        history.ok(op, output, time=end)
+    result = check(history, Register())
+    assert [op.id for op in result.minimal] == [0, 1, 2]
