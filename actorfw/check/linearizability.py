@@ -17,7 +17,10 @@ Theory of operation
 2. **Partitions.** When the model is P-compositional (its
    :meth:`~actorfw.check.models.Model.partition_key` says so, as for
    :class:`~actorfw.check.models.KeyValue`), each key's operations are
-   checked alone: the history is linearizable iff every partition is.
+   checked alone: the history is linearizable iff every partition is. The
+   partitions are searched side by side, a slice of steps each in turn, so
+   one hard key cannot use up the time of the others; a violation on any
+   key ends the search at once, and each key gets its own verdict.
 3. **Events.** Each operation gives a *call* event at its invocation and,
    if ``ok``, a *return* event at its completion; ``info`` operations have no
    return. Events are sorted by time, calls before returns at equal times
@@ -56,8 +59,12 @@ Theory of operation
    already placed). So when backtracking undoes such a read, no other choice
    at that point is tried either; the search backtracks once more.
 6. **Budget.** The only clock read is :func:`time.monotonic`, every 1024
-   search steps (including before the first), against ``timeout``. When it
-   runs out the verdict is ``unknown``: no answer rather than a wrong one.
+   search steps (including before the first), against ``timeout``, less
+   the time that freeing the search's memo table will take (it is bounded
+   by ``max_memo``). When it runs out the verdict is ``unknown``: no answer
+   rather than a wrong one. :func:`check` returns within
+   :data:`TIMEOUT_SLACK` of its timeout. Shrinking a violation has a budget
+   of its own (``minimize_timeout``), taken after the verdict is known.
 7. **Minimization.** For a violation, the failing partition is shrunk to a
    small witness. Removing an operation is not always a weakening (drop the
    write a read returned and the read becomes "a value nobody wrote", true
@@ -101,16 +108,22 @@ import enum
 import math
 import textwrap
 import time
-from collections.abc import Hashable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from actorfw.check.history import History, Operation, Status
 from actorfw.check.models import Model
-from actorfw.check.search import Outcome, Prepared, SearchResult, decide, prepare, search
+from actorfw.check.search import Outcome, Prepared, SearchResult, deciding, prepare, search
 from actorfw.check.witness import shrink
 
-__all__ = ["CheckResult", "Verdict", "check"]
+__all__ = ["DEFAULT_MAX_MEMO", "TIMEOUT_SLACK", "CheckResult", "Verdict", "check"]
+
+DEFAULT_MAX_MEMO = 4_000_000
+"""Configurations a search remembers at most by default (about 600 MB at most)."""
+
+TIMEOUT_SLACK = 0.1
+"""Seconds :func:`check` may return after its timeout, at most (a stated bound, tested)."""
 
 
 class Verdict(enum.StrEnum):
@@ -147,6 +160,9 @@ class CheckResult:
         state_after: the model state after ``longest_order``, described.
         stuck: why each other operation of ``minimal`` cannot come next, one
             line each.
+        verdicts: every partition's (key's) own verdict: ``ok``,
+            ``violation``, or ``unknown`` (not decided in time, or not yet
+            when a violation on another key ended the search).
     """
 
     verdict: Verdict
@@ -163,6 +179,7 @@ class CheckResult:
     longest_order: tuple[Operation, ...] = ()
     state_after: str | None = None
     stuck: tuple[str, ...] = ()
+    verdicts: Mapping[Hashable, Verdict] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -280,6 +297,8 @@ def check(
     timeout: float | None = None,
     *,
     minimize: bool = True,
+    minimize_timeout: float | None = None,
+    max_memo: int | None = DEFAULT_MAX_MEMO,
 ) -> CheckResult:
     """Check whether ``history`` is linearizable against ``model``.
 
@@ -289,10 +308,20 @@ def check(
             :class:`~actorfw.check.models.KeyValue` or
             :class:`~actorfw.check.models.Register`.
         timeout: wall-clock seconds for the whole check, minimization
-            included (``None``: no limit). When it runs out before every
-            partition is decided the verdict is ``unknown``; a violation
-            already found stays a violation, with the witness found so far.
+            included (``None``: no limit); it returns within
+            :data:`TIMEOUT_SLACK` of it. Partitions are searched side by
+            side, a slice of steps each in turn, so each has its share of
+            the time (rule 2); one that runs out is reported ``unknown`` by
+            name while the others are decided. A violation on any partition
+            ends the search at once.
         minimize: shrink a violation to a small witness (rule 7).
+        minimize_timeout: seconds the shrinking may take at most, on top of
+            the search (and within ``timeout``); ``None``: what ``timeout``
+            leaves. The verdict does not wait on it: when it runs out, the
+            smallest witness found so far is reported, ``minimized`` False.
+        max_memo: configurations each search remembers at most (rule 5);
+            past that it goes on without remembering more, so memory stays
+            bounded (``None``: no bound). About 150 bytes each.
 
     Returns:
         A :class:`CheckResult`; ``str()`` of it explains the verdict.
@@ -323,6 +352,19 @@ def check(
         isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout >= 0
     ):
         raise ValueError(f"timeout must be None or a number of seconds >= 0, not {timeout!r}")
+    if minimize_timeout is not None and not (
+        isinstance(minimize_timeout, int | float)
+        and not isinstance(minimize_timeout, bool)
+        and minimize_timeout >= 0
+    ):
+        raise ValueError(
+            f"minimize_timeout must be None or a number of seconds >= 0, not {minimize_timeout!r}"
+        )
+    if max_memo is not None and not (
+        isinstance(max_memo, int) and not isinstance(max_memo, bool) and max_memo >= 0
+    ):
+        raise ValueError(f"max_memo must be None or an int >= 0, not {max_memo!r}")
+    memo = math.inf if max_memo is None else max_memo
     start = time.monotonic()
     deadline = math.inf if timeout is None else start + timeout
 
@@ -342,14 +384,7 @@ def check(
             continue
         part.append(prepare(op, known))
 
-    violating: dict[Hashable, SearchResult] = {}  # key -> the search that refuted it
-    undecided: list[Hashable] = []
-    for key, ops in partitions.items():
-        searched = decide(ops, model, deadline)
-        if searched.outcome is Outcome.VIOLATION:
-            violating[key] = searched
-        elif searched.outcome is Outcome.TIMEOUT:
-            undecided.append(key)
+    violating, verdicts, undecided = _decide_all(partitions, model, deadline, memo)
 
     checked = sum(len(ops) for ops in partitions.values())
     common: dict[str, Any] = {
@@ -358,6 +393,7 @@ def check(
         "operations_checked": checked,
         "violating_keys": tuple(violating),
         "unknown_keys": tuple(undecided),
+        "verdicts": verdicts,
     }
     if not violating:
         verdict = Verdict.UNKNOWN if undecided else Verdict.OK
@@ -370,12 +406,17 @@ def check(
 
     key = next(iter(violating))
     ops = partitions[key]
+    budget = deadline
+    if minimize_timeout is not None:
+        budget = min(deadline, time.monotonic() + minimize_timeout)
     if minimize:
-        witness, minimized = shrink(ops, model, deadline, violating[key])
+        witness, minimized = shrink(ops, model, budget, violating[key], max_memo=memo)
     else:
         witness, minimized = list(ops), False
     # The refuting search already explains the whole partition; a witness needs its own.
-    explained = violating[key] if len(witness) == len(ops) else search(witness, model, deadline)
+    explained = violating[key]
+    if len(witness) < len(ops):
+        explained = search(witness, model, budget, max_memo=memo)
     order: tuple[Operation, ...] = ()
     state_after = None
     stuck: tuple[str, ...] = ()
@@ -395,6 +436,44 @@ def check(
         stuck=stuck,
         **common,
     )
+
+
+def _decide_all(
+    partitions: dict[Hashable, list[Prepared]], model: Model, deadline: float, memo: float
+) -> tuple[dict[Hashable, SearchResult], dict[Hashable, Verdict], list[Hashable]]:
+    """Search every partition side by side, a slice each in turn, until all are decided,
+    one violates, or time runs out (rule 2).
+
+    Returns the refuting searches by key, every key's verdict (``unknown``: not
+    decided in time, or not yet when a violation ended the search), and the keys
+    that ran out of time.
+    """
+    verdicts = dict.fromkeys(partitions, Verdict.UNKNOWN)
+    running = {
+        key: deciding(ops, model, deadline, max_memo=memo) for key, ops in partitions.items()
+    }
+    violating: dict[Hashable, SearchResult] = {}
+    timed_out: list[Hashable] = []
+    try:
+        while running and not violating:
+            for key, run in list(running.items()):
+                try:
+                    next(run)
+                except StopIteration as done:
+                    del running[key]
+                    outcome = done.value.outcome
+                    if outcome is Outcome.VIOLATION:
+                        violating[key] = done.value
+                        verdicts[key] = Verdict.VIOLATION
+                        break
+                    if outcome is Outcome.LINEARIZABLE:
+                        verdicts[key] = Verdict.OK
+                    else:
+                        timed_out.append(key)
+    finally:
+        for run in running.values():
+            run.close()  # their memo tables go now, within the deadline
+    return violating, verdicts, timed_out
 
 
 def _stuck(witness: Sequence[Prepared], explained: SearchResult, model: Model) -> tuple[str, ...]:

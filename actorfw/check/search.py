@@ -17,7 +17,17 @@ from dataclasses import dataclass
 from actorfw.check.history import Operation
 from actorfw.check.models import UNKNOWN, Model, freeze
 
-__all__ = ["CLOCK_EVERY", "Outcome", "Prepared", "SearchResult", "decide", "prepare", "search"]
+__all__ = [
+    "CLOCK_EVERY",
+    "FREE_COST",
+    "Outcome",
+    "Prepared",
+    "SearchResult",
+    "decide",
+    "deciding",
+    "prepare",
+    "search",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +64,13 @@ class SearchResult:
 CLOCK_EVERY = 1023
 """The clock is read when ``steps & CLOCK_EVERY == 0`` (every 1,024 steps)."""
 
+FREE_COST = 3e-7
+"""Seconds reserved per memo entry for freeing the table before the deadline.
+
+Measured at about 0.2 us an entry (a set of ``(int, state)`` tuples); the
+reserve is half again as much, so a search that times out has released its
+memory by the deadline."""
+
 
 def search(
     ops: Sequence[Prepared],
@@ -62,33 +79,51 @@ def search(
     *,
     max_steps: float = math.inf,
     unknown_last: bool = False,
+    max_memo: float = math.inf,
 ) -> SearchResult:
     """Run :func:`_searching` to its end."""
-    return _first_to_end([_searching(ops, model, deadline, max_steps, unknown_last)])
+    return _to_end(_searching(ops, model, deadline, max_steps, unknown_last, max_memo))
 
 
-def decide(ops: Sequence[Prepared], model: Model, deadline: float) -> SearchResult:
+def deciding(
+    ops: Sequence[Prepared], model: Model, deadline: float, *, max_memo: float = math.inf
+) -> Generator[None, None, SearchResult]:
     """Search ``ops`` in both orders of rule 4 side by side, a slice of steps each,
-    until one decides: at most twice the steps of the order that suits them."""
-    if all(p.known for p in ops):
-        return search(ops, model, deadline)  # the two orders are the same
-    return _first_to_end(
-        [
-            _searching(ops, model, deadline, math.inf, unknown_last=False),
-            _searching(ops, model, deadline, math.inf, unknown_last=True),
-        ]
-    )
+    until one decides: at most twice the steps of the order that suits them.
 
-
-def _first_to_end(runs: list[Generator[None, None, SearchResult]]) -> SearchResult:
-    """Advance ``runs`` a slice each in turn; the outcome of the first to end."""
+    A generator that pauses after each slice (so that several partitions can
+    share the time, see :func:`~actorfw.check.linearizability.check`) and
+    returns the outcome. ``max_memo`` bounds each order's memo table.
+    """
+    runs = [_searching(ops, model, deadline, math.inf, False, max_memo)]
+    if not all(p.known for p in ops):  # otherwise the two orders are the same
+        runs.append(_searching(ops, model, deadline, math.inf, True, max_memo))
     while True:
         for run in runs:
             try:
                 next(run)
             except StopIteration as done:
+                for other in runs:
+                    other.close()  # its memo table goes now, not when collected
                 result: SearchResult = done.value
                 return result
+        yield
+
+
+def decide(
+    ops: Sequence[Prepared], model: Model, deadline: float, *, max_memo: float = math.inf
+) -> SearchResult:
+    """Run :func:`deciding` to its end."""
+    return _to_end(deciding(ops, model, deadline, max_memo=max_memo))
+
+
+def _to_end(run: Generator[None, None, SearchResult]) -> SearchResult:
+    while True:
+        try:
+            next(run)
+        except StopIteration as done:
+            result: SearchResult = done.value
+            return result
 
 
 def _searching(
@@ -97,12 +132,16 @@ def _searching(
     deadline: float,
     max_steps: float,
     unknown_last: bool,
+    max_memo: float = math.inf,
 ) -> Generator[None, None, SearchResult]:
     """Wing–Gong–Lowe search over one partition (rules 3 to 6 of the module docstring).
 
     A generator that pauses every 1,024 steps and returns the outcome.
     ``unknown_last``: scan each point for ``ok`` operations first, then for
-    ``info`` ones (rule 4); otherwise every call in time order.
+    ``info`` ones (rule 4); otherwise every call in time order. The memo
+    table holds at most ``max_memo`` configurations: past that the search
+    goes on without remembering more (still sound and complete, it may only
+    visit a configuration again).
 
     A violation comes with the longest valid order found (the deepest stack,
     copied when the search first backtracks from a new depth record).
@@ -151,7 +190,9 @@ def _searching(
     unknown_turn = False  # trying operations of unknown outcome (the second pass of a level)
     while remaining:
         if not steps & CLOCK_EVERY:
-            if monotonic() >= deadline:
+            # Stop early enough to free the memo table by the deadline too: freeing
+            # takes about 0.2 us an entry, which for millions is seconds.
+            if monotonic() + len(seen) * FREE_COST >= deadline:
                 return SearchResult(Outcome.TIMEOUT, steps=steps)
             if steps > max_steps:
                 return SearchResult(Outcome.GAVE_UP, steps=steps)
@@ -167,7 +208,8 @@ def _searching(
             if legal:
                 config = (linearized | (1 << i), after)
                 if config not in seen:
-                    seen.add(config)
+                    if len(seen) < max_memo:  # past the bound: search on, remember no more
+                        seen.add(config)
                     stack.append((i, state))
                     state = after
                     linearized = config[0]

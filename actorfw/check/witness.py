@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Hashable, Iterable, Sequence
 
 from actorfw.check.models import Model
@@ -18,7 +19,12 @@ _MAX_CULPRITS = 8  # operations set aside, one search each, to find a reference 
 
 
 def shrink(
-    ops: Sequence[Prepared], model: Model, deadline: float, refuted: SearchResult
+    ops: Sequence[Prepared],
+    model: Model,
+    deadline: float,
+    refuted: SearchResult,
+    *,
+    max_memo: float = math.inf,
 ) -> tuple[list[Prepared], bool]:
     """Shrink a non-linearizable partition (rule 7). Returns (witness, 1-minimal?).
 
@@ -28,14 +34,16 @@ def shrink(
     as much as possible of what completed before it; then run ddmin. A
     candidate whose search needs many more steps than refuting all of
     ``ops`` took is left undecided (dropping reads can free the order of many
-    writes and blow the search up) and counts as not failing.
+    writes and blow the search up) and counts as not failing; so is each
+    search for the reference order, and one that gives up leaves ``ops``
+    unshrunk. Every search remembers at most ``max_memo`` configurations.
     """
-    reference = _reference_order(ops, model, deadline, refuted)
+    max_steps = _GIVE_UP_FACTOR * refuted.steps + _GIVE_UP_SLACK
+    reference = _reference_order(ops, model, deadline, refuted, max_steps, max_memo)
     if reference is None:
         return list(ops), False
     order, culprits = reference
     needs = _dependencies(ops, model, order, culprits)
-    max_steps = _GIVE_UP_FACTOR * refuted.steps + _GIVE_UP_SLACK
 
     def admissible(subset: Iterable[int], kept: set[int]) -> bool:
         return all(not sources.isdisjoint(kept) for i in subset for sources in needs.get(i, ()))
@@ -43,7 +51,9 @@ def shrink(
     def fails(subset: Sequence[int]) -> bool | None:
         if not admissible(subset, set(subset)):
             return False  # it would lose the write that a kept operation read
-        outcome = search([ops[i] for i in subset], model, deadline, max_steps=max_steps).outcome
+        outcome = search(
+            [ops[i] for i in subset], model, deadline, max_steps=max_steps, max_memo=max_memo
+        ).outcome
         if outcome is Outcome.TIMEOUT:
             raise OutOfTime
         return None if outcome is Outcome.GAVE_UP else outcome is Outcome.VIOLATION
@@ -84,7 +94,12 @@ def shrink(
 
 
 def _reference_order(
-    ops: Sequence[Prepared], model: Model, deadline: float, refuted: SearchResult
+    ops: Sequence[Prepared],
+    model: Model,
+    deadline: float,
+    refuted: SearchResult,
+    max_steps: float,
+    max_memo: float,
 ) -> tuple[list[int], list[int]] | None:
     """A model-legal order of most operations, and the ``ok`` ones it leaves out (culprits).
 
@@ -93,7 +108,8 @@ def _reference_order(
     is linearizable: its linearization is the reference. After
     ``_MAX_CULPRITS`` tries, extend the longest valid order instead with the
     other ``ok`` operations in invocation order where the model allows
-    (legal, though maybe not in real-time order). ``None`` if out of time.
+    (legal, though maybe not in real-time order). ``None`` if out of time,
+    or if a search needs more than ``max_steps``.
     """
     remaining = list(range(len(ops)))
     culprits: list[int] = []
@@ -107,8 +123,10 @@ def _reference_order(
             key=lambda j: (ops[remaining[j]].complete, j),
         )
         culprits.append(remaining.pop(first))
-        searched = search([ops[i] for i in remaining], model, deadline)
-        if searched.outcome is Outcome.TIMEOUT:
+        searched = search(
+            [ops[i] for i in remaining], model, deadline, max_steps=max_steps, max_memo=max_memo
+        )
+        if searched.outcome in (Outcome.TIMEOUT, Outcome.GAVE_UP):
             return None
     if searched.outcome is Outcome.LINEARIZABLE:
         return [remaining[j] for j in searched.order], culprits
