@@ -7,6 +7,8 @@ Subcommands so far:
 - ``actorfw keys generate``: a CURVE key pair for a node.
 - ``actorfw kv``: get, put, delete, cas or append keys of a running
   replicated KV store (see ``actorfw.kv.cli``).
+- ``actorfw check``: is a recorded history (JSON lines) linearizable? The
+  verdict per key and the witness of a violation.
 - ``actorfw bench kernels``: compiled kernels against their pure-Python
   twins, as a table or (``--json``) as JSON.
 - ``actorfw bench messaging``: actors on node processes against raw pyzmq.
@@ -205,6 +207,73 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 1 if report.problems() else 0
 
 
+CHECK_EXIT = {"ok": 0, "violation": 1, "unknown": 3}
+"""``actorfw check``'s exit codes by verdict (2: bad arguments or an unreadable history)."""
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from actorfw.check import History, KeyValue, Model, Register, check
+
+    try:
+        history = History.from_jsonl(args.history)
+    except (OSError, ValueError) as error:
+        print(f"actorfw check: cannot read the history: {error}", file=sys.stderr)
+        return 2
+    if args.initial is not None and args.model != "register":
+        print("actorfw check: --initial is for --model register", file=sys.stderr)
+        return 2
+    model: Model = KeyValue()
+    if args.model == "register":
+        try:
+            initial = None if args.initial is None else json.loads(args.initial)
+        except ValueError as error:
+            print(f"actorfw check: --initial must be JSON: {error}", file=sys.stderr)
+            return 2
+        model = Register(initial=initial)
+    try:
+        result = check(
+            history,
+            model,
+            timeout=args.timeout,
+            minimize=not args.no_minimize,
+            minimize_timeout=args.minimize_timeout,
+        )
+    except (TypeError, ValueError) as error:
+        print(f"actorfw check: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        doc = {
+            "verdict": result.verdict.value,
+            "model": result.model,
+            "operations_checked": result.operations_checked,
+            "elapsed": result.elapsed,
+            "key": result.key,
+            "keys": [{"key": k, "verdict": v.value} for k, v in result.verdicts.items()],
+            "witness": [op.to_json() for op in result.minimal],
+            "minimized": result.minimized,
+        }
+        print(json.dumps(doc, indent=2, default=repr))
+    else:
+        print(result)
+        if len(result.verdicts) > 1:
+            counts: dict[str, int] = {}
+            for verdict in result.verdicts.values():
+                counts[verdict.value] = counts.get(verdict.value, 0) + 1
+            shown = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
+            print(f"\nkeys: {shown}")
+    return CHECK_EXIT[result.verdict.value]
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"seconds must be >= 0, not {text}")
+    return value
+
+
 def _cmd_bench_paxos(args: argparse.Namespace) -> int:
     from actorfw import __version__
     from actorfw.bench.paxos import check_targets, render, run_paxos
@@ -333,6 +402,40 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_kv_arguments(kv)
     kv.set_defaults(run=_cmd_kv)
+
+    checker = commands.add_parser(
+        "check",
+        help="is a recorded history linearizable? (see docs/check.md)",
+        description="Check a history in the JSON-lines format of docs/check.md for "
+        "linearizability: the verdict, every key's verdict, and the smallest witness of a "
+        "violation. Exit status: 0 linearizable, 1 not linearizable, 3 unknown (the time "
+        "ran out), 2 bad arguments or an unreadable history.",
+    )
+    checker.add_argument("history", help="the history file (JSON lines)")
+    checker.add_argument(
+        "--model",
+        choices=("kv", "register"),
+        default="kv",
+        help="the sequential model: a key-value map (get/put/delete/cas/append) or "
+        "read/write/cas registers (default kv)",
+    )
+    checker.add_argument(
+        "--initial", metavar="JSON", help="with --model register: every register's first value"
+    )
+    checker.add_argument(
+        "--timeout", type=_positive_seconds, metavar="S", help="seconds for the whole check"
+    )
+    checker.add_argument(
+        "--minimize-timeout",
+        type=_positive_seconds,
+        metavar="S",
+        help="seconds for shrinking a violation to its witness, at most",
+    )
+    checker.add_argument(
+        "--no-minimize", action="store_true", help="report the failing key whole, unshrunk"
+    )
+    checker.add_argument("--json", action="store_true", help="print the result as JSON")
+    checker.set_defaults(run=_cmd_check)
 
     bench = commands.add_parser("bench", help="run a benchmark suite and print its table")
     suites = bench.add_subparsers(dest="suite", metavar="suite", required=True)

@@ -1,0 +1,87 @@
+"""``actorfw check``: a history file's verdict, every key's, and the witness, from the shell."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from actorfw.check import History
+from actorfw.cli import main
+
+
+def _write(path: Path, reads: dict[str, int]) -> Path:
+    history = History()
+    for key, read in reads.items():
+        a = history.invoke("c1", "put", key, 1, time=0.0)
+        history.ok(a, None, time=1.0)
+        b = history.invoke("c2", "get", key, time=2.0)
+        history.ok(b, read, time=3.0)
+    history.to_jsonl(path)
+    return path
+
+
+def test_a_linearizable_history_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", str(_write(tmp_path / "h.jsonl", {"x": 1, "y": 1}))]) == 0
+    assert "linearizable (kv model)" in capsys.readouterr().out
+
+
+def test_a_violation_exits_1_and_shows_the_witness_and_every_keys_verdict(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _write(tmp_path / "h.jsonl", {"x": 1, "y": 2})
+    assert main(["check", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "not linearizable" in out and "get('y') -> 2" in out and "1 ok, 1 violation" in out
+    assert main(["check", str(path), "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["verdict"] == "violation" and doc["key"] == "y"
+    assert doc["keys"] == [{"key": "x", "verdict": "ok"}, {"key": "y", "verdict": "violation"}]
+    assert [op["operation"] for op in doc["witness"]] == ["get"]
+
+
+def test_out_of_time_exits_3(tmp_path: Path) -> None:
+    history = History()
+    for i in range(30):
+        op = history.invoke(f"w{i}", "put", "a", i, time=0.0)
+        history.ok(op, None, time=10.0)
+    op = history.invoke("r", "get", "a", time=11.0)
+    history.ok(op, 99, time=12.0)
+    history.to_jsonl(tmp_path / "hard.jsonl")
+    assert main(["check", str(tmp_path / "hard.jsonl"), "--timeout", "0.2"]) == 3
+
+
+def test_the_register_model_and_its_initial_value(tmp_path: Path) -> None:
+    history = History()
+    op = history.invoke("c1", "read", "r", time=0.0)
+    history.ok(op, 0, time=1.0)
+    history.to_jsonl(tmp_path / "r.jsonl")
+    path = str(tmp_path / "r.jsonl")
+    assert main(["check", path, "--model", "register", "--initial", "0"]) == 0
+    assert main(["check", path, "--model", "register"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["check", "{dir}/missing.jsonl"], "cannot read the history"),
+        (["check", "{dir}/bad.jsonl"], "line 1"),
+        (["check", "{dir}/h.jsonl", "--initial", "0"], "--initial is for --model register"),
+        (["check", "{dir}/h.jsonl", "--model", "register", "--initial", "[1,"], "must be JSON"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], says: str
+) -> None:
+    (tmp_path / "bad.jsonl").write_text("not json\n")
+    _write(tmp_path / "h.jsonl", {"x": 1})
+    assert main([a.format(dir=tmp_path) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert says in err and "Traceback" not in err
+
+
+def test_a_negative_timeout_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["check", str(_write(tmp_path / "h.jsonl", {"x": 1})), "--timeout", "-1"])
+    assert exit_.value.code == 2
