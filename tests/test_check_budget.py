@@ -133,3 +133,24 @@ def test_a_memo_bound_changes_no_verdict(max_memo: int | None) -> None:
 def test_bad_budget_arguments_are_refused(kwargs: dict[str, Any], says: str) -> None:
     with pytest.raises(ValueError, match=says):
         check(History(), KeyValue(), **kwargs)
+
+
+def test_a_step_budget_gives_the_same_verdict_however_long_the_steps_take(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    history = History()
+    _hard_key(history, "a", 12)
+    _good_key(history, "b")
+    small = check(history, KeyValue(), max_steps=2_000)
+    assert small.verdict is Verdict.UNKNOWN and small.unknown_keys == ("a",)
+    assert small.verdicts["b"] is Verdict.OK
+    ticks = iter(range(10**9))  # a clock racing ahead changes nothing without a timeout
+    monkeypatch.setattr(search_module.time, "monotonic", lambda: float(next(ticks)))
+    again = check(history, KeyValue(), max_steps=2_000)
+    assert (again.verdict, again.unknown_keys) == (small.verdict, small.unknown_keys)
+    assert check(history, KeyValue(), max_steps=10**8).verdict is Verdict.VIOLATION
+
+
+def test_a_bad_step_budget_is_refused() -> None:
+    with pytest.raises(ValueError, match="max_steps must be"):
+        check(History(), KeyValue(), max_steps=-5)

@@ -195,12 +195,13 @@ class CheckResult:
             )
         undecided = (
             f"{_plural(len(self.unknown_keys), 'partition')} of {self.partitions} left undecided "
-            f"when the time budget ran out ({_keys(self.unknown_keys)})"
+            f"when the time or step budget ran out ({_keys(self.unknown_keys)})"
         )
         if self.verdict is Verdict.UNKNOWN:
             return (
                 f"unknown ({self.model} model): no violation found, but {undecided}; "
-                "give check() a larger timeout, or record fewer concurrent or info operations"
+                "give check() a larger timeout or max_steps, or record fewer concurrent or info "
+                "operations"
             )
         lines = textwrap.wrap(
             f"not linearizable ({self.model} model): the {len(self.operations)} operations on "
@@ -299,6 +300,7 @@ def check(
     minimize: bool = True,
     minimize_timeout: float | None = None,
     max_memo: int | None = DEFAULT_MAX_MEMO,
+    max_steps: int | None = None,
 ) -> CheckResult:
     """Check whether ``history`` is linearizable against ``model``.
 
@@ -322,6 +324,10 @@ def check(
         max_memo: configurations each search remembers at most (rule 5);
             past that it goes on without remembering more, so memory stays
             bounded (``None``: no bound). About 150 bytes each.
+        max_steps: search steps each key may take at most (in each of the
+            two orders of rule 4); a key that needs more is ``unknown``.
+            Counted, not timed: a verdict under it is the same on every
+            machine, however busy (for tests; ``None``: no bound).
 
     Returns:
         A :class:`CheckResult`; ``str()`` of it explains the verdict.
@@ -360,6 +366,10 @@ def check(
         raise ValueError(
             f"minimize_timeout must be None or a number of seconds >= 0, not {minimize_timeout!r}"
         )
+    if max_steps is not None and not (
+        isinstance(max_steps, int) and not isinstance(max_steps, bool) and max_steps >= 0
+    ):
+        raise ValueError(f"max_steps must be None or an int >= 0, not {max_steps!r}")
     if max_memo is not None and not (
         isinstance(max_memo, int) and not isinstance(max_memo, bool) and max_memo >= 0
     ):
@@ -384,7 +394,8 @@ def check(
             continue
         part.append(prepare(op, known))
 
-    violating, verdicts, undecided = _decide_all(partitions, model, deadline, memo)
+    steps = math.inf if max_steps is None else max_steps
+    violating, verdicts, undecided = _decide_all(partitions, model, deadline, memo, steps)
 
     checked = sum(len(ops) for ops in partitions.values())
     common: dict[str, Any] = {
@@ -439,18 +450,23 @@ def check(
 
 
 def _decide_all(
-    partitions: dict[Hashable, list[Prepared]], model: Model, deadline: float, memo: float
+    partitions: dict[Hashable, list[Prepared]],
+    model: Model,
+    deadline: float,
+    memo: float,
+    steps: float,
 ) -> tuple[dict[Hashable, SearchResult], dict[Hashable, Verdict], list[Hashable]]:
     """Search every partition side by side, a slice each in turn, until all are decided,
     one violates, or time runs out (rule 2).
 
     Returns the refuting searches by key, every key's verdict (``unknown``: not
-    decided in time, or not yet when a violation ended the search), and the keys
-    that ran out of time.
+    decided in time or steps, or not yet when a violation ended the search), and
+    the keys that ran out of time or steps.
     """
     verdicts = dict.fromkeys(partitions, Verdict.UNKNOWN)
     running = {
-        key: deciding(ops, model, deadline, max_memo=memo) for key, ops in partitions.items()
+        key: deciding(ops, model, deadline, max_memo=memo, max_steps=steps)
+        for key, ops in partitions.items()
     }
     violating: dict[Hashable, SearchResult] = {}
     timed_out: list[Hashable] = []

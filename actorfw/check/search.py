@@ -86,18 +86,24 @@ def search(
 
 
 def deciding(
-    ops: Sequence[Prepared], model: Model, deadline: float, *, max_memo: float = math.inf
+    ops: Sequence[Prepared],
+    model: Model,
+    deadline: float,
+    *,
+    max_memo: float = math.inf,
+    max_steps: float = math.inf,
 ) -> Generator[None, None, SearchResult]:
     """Search ``ops`` in both orders of rule 4 side by side, a slice of steps each,
     until one decides: at most twice the steps of the order that suits them.
 
     A generator that pauses after each slice (so that several partitions can
     share the time, see :func:`~actorfw.check.linearizability.check`) and
-    returns the outcome. ``max_memo`` bounds each order's memo table.
+    returns the outcome. ``max_memo`` bounds each order's memo table, and
+    ``max_steps`` each order's steps (past them: ``GAVE_UP``).
     """
-    runs = [_searching(ops, model, deadline, math.inf, False, max_memo)]
+    runs = [_searching(ops, model, deadline, max_steps, False, max_memo)]
     if not all(p.known for p in ops):  # otherwise the two orders are the same
-        runs.append(_searching(ops, model, deadline, math.inf, True, max_memo))
+        runs.append(_searching(ops, model, deadline, max_steps, True, max_memo))
     while True:
         for run in runs:
             try:
