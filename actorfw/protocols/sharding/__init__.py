@@ -1,0 +1,21 @@
+"""Sharding's sans-IO pieces: keys to shards, placing shards on groups, the shard manager.
+
+- :func:`shard_of` — a key's shard, stable everywhere (BLAKE2b, not ``hash()``).
+- :func:`rebalance` — shards placed on groups: balanced, fewest moves, deterministic.
+- :class:`ShardManagerMachine` — the numbered sequence of configurations, as a
+  deterministic state machine to replicate with :func:`~actorfw.replicate`.
+"""
+
+from actorfw.protocols.sharding.keys import MAX_SHARDS, shard_of
+from actorfw.protocols.sharding.manager import Configuration, ShardingError, ShardManagerMachine
+from actorfw.protocols.sharding.rebalance import rebalance, targets
+
+__all__ = [
+    "MAX_SHARDS",
+    "Configuration",
+    "ShardManagerMachine",
+    "ShardingError",
+    "rebalance",
+    "shard_of",
+    "targets",
+]
