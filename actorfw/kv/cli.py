@@ -311,7 +311,8 @@ class _Target:
 
 def _target(args: argparse.Namespace) -> _Target:
     """The group, nodes, keys and client name from the arguments (raises _Usage)."""
-    from actorfw.node.config import DEFAULT_GROUP, load_curve
+    from actorfw.node.config import load_curve
+    from actorfw.services.replication.config import DEFAULT_GROUP
 
     if args.cluster:
         try:

@@ -155,7 +155,7 @@ class Forward:
 @message(name="paxos.ForwardRead")
 @dataclass(frozen=True)
 class ForwardRead:
-    """A :class:`~actorfw.protocols.paxos.Read` passed on to the leader's replica, with whom to answer."""
+    """A :class:`~actorfw.protocols.paxos.Read` passed on to the leader's replica, and its asker."""
 
     command: Command
     reply: ReplyTo

@@ -3,6 +3,7 @@
 See ``docs/replication.md``.
 """
 
+from actorfw.services.replication import config as config  # registers [[replicated]]
 from actorfw.services.replication.client import (
     AsyncGroupClient,
     GroupClient,
