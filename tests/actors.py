@@ -21,6 +21,7 @@ from actorfw import (
     Terminated,
     handler,
     message,
+    remote_exception,
 )
 from actorfw.core.supervision import always
 
@@ -201,6 +202,55 @@ class Recorder(Actor):
         await asyncio.sleep(msg.seconds)
         self.items.append(["slept", None])
         return "slept"
+
+
+@remote_exception(name="test.Overdrawn")
+class Overdrawn(Exception):
+    """A user's error with structured arguments, registered: it travels as itself."""
+
+    def __init__(self, account: str, missing: int) -> None:
+        super().__init__(account, missing)
+        self.account = account
+        self.missing = missing
+
+
+@message(name="test.Overdraw")
+@dataclass(frozen=True)
+class Overdraw:
+    """Raise :class:`Overdrawn` for ``account``, ``missing`` short."""
+
+    account: str
+    missing: int
+
+
+@message(name="test.TryOverdraw")
+@dataclass(frozen=True)
+class TryOverdraw:
+    """Ask ``target`` an :class:`Overdraw` and report what was caught."""
+
+    target: ActorRef
+    account: str
+    missing: int
+
+
+class Bank(Actor):
+    """Refuses every withdrawal with a registered exception."""
+
+    @handler
+    def overdraw(self, msg: Overdraw) -> None:
+        raise Overdrawn(msg.account, msg.missing)
+
+
+class Teller(Actor):
+    """Asks the bank and catches its registered exception by its own type."""
+
+    @handler
+    async def try_overdraw(self, msg: TryOverdraw) -> list[Any]:
+        try:
+            await msg.target.ask(Overdraw(msg.account, msg.missing), timeout=2.0)
+        except Overdrawn as error:
+            return ["caught", error.account, error.missing, error.actor]  # type: ignore[attr-defined]
+        return ["not raised"]
 
 
 class Parent(Actor):

@@ -21,12 +21,15 @@ from actorfw import (
 
 from .actors import (
     Asker,
+    Bank,
     CancelTimer,
     Deferred,
     Echo,
     Fail,
     Get,
     Lookup,
+    Overdraw,
+    Overdrawn,
     Parent,
     Put,
     Recorder,
@@ -38,7 +41,9 @@ from .actors import (
     SpawnOn,
     StartTimer,
     StopSelf,
+    Teller,
     Timed,
+    TryOverdraw,
     Unwatch,
     Watch,
     Watcher,
@@ -105,6 +110,15 @@ def test_a_handler_error_reaches_the_asker_with_its_type_name(cluster) -> None:
     assert "missing" in error.message
     assert "raise getattr(builtins, msg.error)(msg.text)" in error.remote_traceback
     assert error.actor == "n1/r"
+
+
+def test_a_registered_exception_reaches_an_asker_as_itself(cluster) -> None:
+    bank = cluster.spawn("n1", Bank, name="bank")
+    teller = cluster.spawn("n2", Teller, name="teller")
+    assert cluster.ask(teller, TryOverdraw(bank, "alice", 30)) == ["caught", "alice", 30, "n1/bank"]
+    with pytest.raises(Overdrawn) as caught:  # a driver's ask too
+        cluster.ask(bank, Overdraw("bob", 5), on="n2")
+    assert (caught.value.account, caught.value.missing) == ("bob", 5)
 
 
 def test_the_node_survives_a_handler_error_and_the_actor_answers_again(cluster) -> None:

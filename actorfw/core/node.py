@@ -48,7 +48,6 @@ import hashlib
 import logging
 import math
 import random
-import traceback
 import types
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -78,8 +77,8 @@ from actorfw.values.errors import (
     MessageRefused,
     NodeDown,
     UnhandledMessage,
-    remote_error,
 )
+from actorfw.values.failures import error_from_failure, failure_of
 from actorfw.values.refs import ActorRef, ReplyTo, _current
 
 __all__ = [
@@ -106,7 +105,6 @@ TELL, ASK, REPLY, FAILURE = 0, 1, 2, 3
 NODE_TARGET = "$node"
 """The target name of a node's own protocol (heartbeats, remote spawn, watch)."""
 
-_TRACEBACK_LIMIT = 8192
 _SENDER_CACHE = 4096
 
 
@@ -1081,15 +1079,15 @@ class Node:
             except MessageRefused as refused:
                 error = MessageRefused(f"the reply of {actor} was refused: {refused}")
         if error is not None:
-            failure = _failure(error, actor)
+            failure = failure_of(error, actor)
         if to.node == self.id:
             if error is not None:
-                self._resolve(to.corr, None, remote_error(*failure))
+                self._resolve(to.corr, None, error_from_failure(failure))
             else:
                 self._resolve(to.corr, value, None)
             return
         if error is not None:
-            body, buffers, plain = codec.encode(list(failure))
+            body, buffers, plain = codec.encode(failure)
             kind = FAILURE
         else:
             kind = REPLY
@@ -1131,12 +1129,13 @@ class Node:
         if kind == REPLY:
             self._resolve(envelope.corr, value, None)
         elif kind == FAILURE:
-            if not (type(value) is list and len(value) == 4 and all(type(v) is str for v in value)):
+            failed = error_from_failure(value)
+            if failed is None:
                 bad = MalformedMessage(f"node {envelope.source} sent a malformed error reply")
                 self._bad_input(envelope.source, bad)
                 self._resolve(envelope.corr, None, bad)
             else:
-                self._resolve(envelope.corr, None, remote_error(*value))
+                self._resolve(envelope.corr, None, failed)
         elif kind == TELL or kind == ASK:
             sender = None
             if envelope.sender is not None:
@@ -1176,8 +1175,8 @@ class Node:
             self._bad_input(peer, error)
 
     def _reply_remote_error(self, envelope: Envelope, error: BaseException) -> None:
-        failure = _failure(error, f"{self.id}/{envelope.target}")
-        body, buffers, plain = codec.encode(list(failure))
+        failure = failure_of(error, f"{self.id}/{envelope.target}")
+        body, buffers, plain = codec.encode(failure)
         self.transport.send(
             envelope.source,
             Envelope(FAILURE, self.id, "", None, envelope.corr, body, buffers, plain),
@@ -1463,19 +1462,3 @@ class Node:
             timer[0] = self.loop.call_later(timer[3], self._timer_fire, cell, key, gen)
         cell.mailbox.append((timer[4], cell.ref, None, (key, gen)))
         self._schedule(cell)
-
-
-def _failure(error: BaseException, actor: str) -> tuple[str, str, str, str]:
-    kind = type(error)
-    name = (
-        kind.__name__
-        if kind.__module__ in ("builtins", "actorfw.values.errors")
-        else f"{kind.__module__}.{kind.__qualname__}"
-    )
-    if getattr(error, "type_name", None) and hasattr(error, "remote_traceback"):
-        # Passing on an error that came from elsewhere: keep its origin.
-        return (error.type_name, error.message, error.remote_traceback, error.actor)  # type: ignore[attr-defined]
-    text = "".join(traceback.format_exception(kind, error, error.__traceback__))
-    if len(text) > _TRACEBACK_LIMIT:
-        text = text[: _TRACEBACK_LIMIT // 2] + "\n...\n" + text[-_TRACEBACK_LIMIT // 2 :]
-    return (name, str(error), text, actor)
