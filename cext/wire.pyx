@@ -21,7 +21,7 @@ from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.math cimport isfinite
 from libc.stdint cimport uint8_t, uint64_t
-from libc.string cimport memcmp, memcpy
+from libc.string cimport memchr, memcmp, memcpy
 
 import numpy as np
 import orjson
@@ -285,41 +285,51 @@ class _Bad(Exception):
 cdef object _walk(object node, object buffers, int depth):
     # ``depth`` counts the containers around ``node``, as the encoder does.
     cdef type kind = type(node)
-    cdef Py_ssize_t i, n
-    cdef object item, done, out, key, tag
     cdef PyObject *k
     cdef PyObject *v
     cdef Py_ssize_t pos = 0
-    if kind is not dict and kind is not list:
-        return node
     if kind is list:
         if depth >= _MAX_DEPTH:
             raise _Bad()
-        n = PyList_GET_SIZE(node)
-        out = None
-        for i in range(n):
-            item = <object>PyList_GET_ITEM(node, i)
-            done = _walk(item, buffers, depth + 1)
-            if out is None:
-                if done is not item:
-                    out = PyList_GetSlice(node, 0, i)
-                    out.append(done)
-            else:
-                out.append(done)
-        return node if out is None else out
+        return _walk_items(<list>node, buffers, depth + 1)
+    if kind is not dict:
+        return node
     if PyDict_Size(node) == 1:
         PyDict_Next(node, &pos, &k, &v)
-        key = <object>k
-        if (<str>key).startswith("$"):
-            return _build(key, <object>v, buffers, depth)
-        pos = 0
+        if (<str>k).startswith("$"):
+            return _build(<str>k, <object>v, buffers, depth)
     if depth >= _MAX_DEPTH:
         raise _Bad()
-    out = None
-    i = 0
+    return _walk_values(<dict>node, buffers, depth + 1)
+
+
+cdef list _walk_items(list node, object buffers, int depth):
+    """The list with each item walked at ``depth``: the same list if none changed."""
+    cdef Py_ssize_t i, n = PyList_GET_SIZE(node)
+    cdef object item, done
+    cdef list out = None
+    for i in range(n):
+        item = <object>PyList_GET_ITEM(node, i)
+        done = _walk(item, buffers, depth)
+        if out is None:
+            if done is not item:
+                out = PyList_GetSlice(node, 0, i)
+                out.append(done)
+        else:
+            out.append(done)
+    return node if out is None else out
+
+
+cdef dict _walk_values(dict node, object buffers, int depth):
+    """The dict with each value walked at ``depth``: the same dict if none changed."""
+    cdef PyObject *k
+    cdef PyObject *v
+    cdef Py_ssize_t pos = 0, i = 0
+    cdef object item, done
+    cdef dict out = None
     while PyDict_Next(node, &pos, &k, &v):
         item = <object>v
-        done = _walk(item, buffers, depth + 1)
+        done = _walk(item, buffers, depth)
         if out is None:
             if done is not item:
                 out = {}
@@ -351,9 +361,7 @@ cdef object _build(str tag, object args, object buffers, int depth):
         for key in expected:
             if PyDict_GetItem(fields, key) == NULL:
                 raise _Bad()
-        out = {}
-        for key, value in (<dict>fields).items():
-            out[key] = _walk(value, buffers, depth + 1)
+        out = _walk_values(<dict>fields, buffers, depth + 1)
         if cls in _DIRECT:
             built = _object_new(cls)
             (<dict>built.__dict__).update(<dict>out)
@@ -365,7 +373,7 @@ cdef object _build(str tag, object args, object buffers, int depth):
     if tag == "$t":
         if type(args) is not list or depth >= _MAX_DEPTH:
             raise _Bad()
-        return tuple([_walk(item, buffers, depth + 1) for item in <list>args])
+        return tuple(_walk_items(<list>args, buffers, depth + 1))
     if tag == "$r":
         if (
             type(args) is not list or len(args) != 2
@@ -391,10 +399,7 @@ cdef object _build(str tag, object args, object buffers, int depth):
         if type(args) is not dict or depth >= _MAX_DEPTH:
             raise _Bad()
         # A user dict whose own key starts with "$": walk its values, not its key.
-        out = {}
-        for key, value in (<dict>args).items():
-            out[key] = _walk(value, buffers, depth + 1)
-        return out
+        return _walk_values(<dict>args, buffers, depth + 1)
     if tag == "$a":
         return _twin._build_array(args, buffers, depth)  # rare and numpy-bound: the twin's code
     raise _Bad()
@@ -405,39 +410,59 @@ cdef enum:
     _SCAN_TOO_DEEP = 2      # lists and dicts nested more than MAX_DEPTH deep
 
 
+cdef uint8_t _CLASS[256]  # what a byte outside strings is to the scan: 0 nothing of interest
+DEF _DIGIT = 1
+DEF _QUOTE = 2
+DEF _OPEN = 3
+DEF _CLOSE = 4
+for _c in range(0x30, 0x3A):
+    _CLASS[_c] = _DIGIT
+_CLASS[0x22] = _QUOTE
+_CLASS[0x5B] = _OPEN
+_CLASS[0x7B] = _OPEN
+_CLASS[0x5D] = _CLOSE
+_CLASS[0x7D] = _CLOSE
+
+
 cdef int _scan(const uint8_t *p, Py_ssize_t n) noexcept nogil:
     """One pass over a body that orjson accepted: what the twin must look at more carefully.
 
     Outside strings, counts how deep brackets nest and how long runs of digits
-    are. The body is valid JSON, so a string is a quote, then characters where
-    a backslash escapes the next one, then a quote.
+    are. The body is valid JSON, so a string runs from a quote to the next
+    quote that is not preceded by an odd number of backslashes.
     """
-    cdef Py_ssize_t i = 0
+    cdef Py_ssize_t i = 0, back
     cdef int depth = 0, run = 0, found = 0
-    cdef uint8_t c
+    cdef uint8_t kind
+    cdef const uint8_t *quote
     while i < n:
-        c = p[i]
+        kind = _CLASS[p[i]]
         i += 1
-        if c >= 0x30 and c <= 0x39:  # a digit
+        if kind == 0:
+            run = 0
+        elif kind == _DIGIT:
             run += 1
             if run >= _LONG_DIGITS:
                 found |= _SCAN_LONG_DIGITS
-            continue
-        run = 0
-        if c == 0x22:  # a string: skip it
-            while i < n:
-                c = p[i]
-                i += 1
-                if c == 0x5C:  # backslash: skip the escaped character
-                    i += 1
-                elif c == 0x22:
-                    break
-        elif c == 0x5B or c == 0x7B:  # [ {
-            depth += 1
-            if depth > _MAX_DEPTH:
-                found |= _SCAN_TOO_DEEP
-        elif c == 0x5D or c == 0x7D:  # ] }
-            depth -= 1
+        else:
+            run = 0
+            if kind == _QUOTE:
+                while True:
+                    quote = <const uint8_t *>memchr(p + i, 0x22, n - i)
+                    if quote == NULL:
+                        return found
+                    i = quote - p + 1
+                    back = 0
+                    while p[i - 2 - back] == 0x5C:  # backslashes before the quote
+                        back += 1
+                    if back % 2 == 0:
+                        break
+            elif kind == _OPEN:
+                depth += 1
+                if depth > _MAX_DEPTH:
+                    found |= _SCAN_TOO_DEEP
+            else:
+                depth -= 1
     return found
 
 
