@@ -425,7 +425,7 @@ def _raw_bytes(data: object) -> bytes:
     if isinstance(data, str):
         raise TypeError("decode takes bytes, not str")
     try:
-        view = memoryview(data)  # type: ignore[call-overload]
+        view = memoryview(data)  # type: ignore[arg-type]
     except TypeError:
         raise TypeError(f"decode takes bytes, not {type(data).__name__}") from None
     with view:
