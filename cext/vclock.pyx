@@ -17,7 +17,8 @@ equal bytes, in every process whatever its intern order); a precomputed
 8-byte big-endian prefix of each name makes that sort integer compares.
 
 The intern table only grows; each distinct node id costs one entry for the
-life of the process.
+life of the process. Only accepted input is interned: arguments and
+encodings are checked in full first, so refused input leaves nothing.
 """
 
 cimport cython
@@ -418,15 +419,20 @@ cdef class VectorClock:
             self.n = other.n
             return
         pairs = entries.items() if isinstance(entries, Mapping) else entries
+        # Check every pair before interning any node id: refused input leaves
+        # nothing behind in the process-wide table.
+        checked = []
         for pair in pairs:
             node, count = pair
-            idx = _intern(node)
+            checked.append((_check_node(node), count))
             if not isinstance(count, int):
                 raise TypeError(
                     f"the counter for node {node!r} must be an int, not {type(count).__name__}"
                 )
             if count < 0 or count > MAX_COUNTER:
                 raise ValueError(f"the counter for node {node!r} is {count}; it must be in 0..2**64-1")
+        for node, count in checked:
+            idx = _intern(node)
             if count:
                 counts[idx] = count
             else:
@@ -523,29 +529,40 @@ cdef class VectorClock:
 
     # -- changing ------------------------------------------------------------
 
-    def increment(self, node, long long by=1):
+    def increment(self, node, by=1):
         """Count ``by`` (default 1) new events at ``node``; return its new counter.
 
         Raises:
+            TypeError: ``by`` is not an ``int`` (a float is refused, not rounded).
             ValueError: ``by`` is below 1.
-            OverflowError: the counter would pass ``2**64-1``.
+            OverflowError: the counter would pass ``2**64-1`` (so does any
+                ``by`` above it).
         """
-        cdef uint32_t idx = _intern(node)
+        cdef uint32_t idx
+        cdef uint64_t step
         cdef Py_ssize_t pos
+        if type(node) is not str or PyDict_GetItem(_index_of, node) == NULL:
+            _check_node(node)  # the twin's order: the node id first, then ``by``
+        if type(by) is not int and not isinstance(by, int):
+            raise TypeError(f"by must be an int, not {type(by).__name__}")
         if by < 1:
             raise ValueError(f"by must be at least 1, not {by}")
+        if by > MAX_COUNTER:
+            raise OverflowError(f"the counter for node {node!r} would exceed 2**64-1")
+        step = by
+        idx = _intern(node)
         pos = _find(self.e, self.n, idx)
         if pos < self.n and self.e[pos].node == idx:
-            if self.e[pos].count > _MAX_COUNT - <uint64_t>by:
+            if self.e[pos].count > _MAX_COUNT - step:
                 raise OverflowError(f"the counter for node {node!r} would exceed 2**64-1")
-            self.e[pos].count += <uint64_t>by
+            self.e[pos].count += step
             return self.e[pos].count
         self._reserve(self.n + 1)
         memmove(self.e + pos + 1, self.e + pos, (self.n - pos) * sizeof(Entry))
         self.e[pos].node = idx
-        self.e[pos].count = <uint64_t>by
+        self.e[pos].count = step
         self.n += 1
-        return by
+        return step
 
     def merge(self, VectorClock other not None):
         """A new clock, the pointwise maximum of this one and ``other``."""
@@ -830,8 +847,14 @@ cdef class VectorClock:
         cdef Py_buffer view
         if isinstance(data, str):
             raise TypeError("decode takes bytes, not str")
-        if PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0:
-            raise TypeError(f"decode takes bytes, not {type(data).__name__}")
+        try:
+            PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+        except (BufferError, ValueError):  # numpy: "ndarray is not C-contiguous"
+            raise TypeError(
+                f"decode takes a contiguous buffer; this {type(data).__name__} is not one"
+            ) from None
+        except TypeError:
+            raise TypeError(f"decode takes bytes, not {type(data).__name__}") from None
         try:
             return _decode(<const uint8_t *>view.buf, view.len)
         finally:
@@ -850,6 +873,10 @@ cdef inline bint _equal(VectorClock a, VectorClock b) noexcept:
 
 
 cdef VectorClock _decode(const uint8_t *buf, Py_ssize_t end):
+    # Two steps: check the whole input, then intern the node ids it brought.
+    # Refused input must leave nothing in the process-wide table (which only
+    # grows): a peer sending malformed clocks with ever new ids would make it
+    # grow without bound.
     cdef Py_ssize_t pos, size, i, name_at, counter_at
     cdef Py_ssize_t prev_at = 0, prev_size = 0
     cdef uint64_t count, value
@@ -858,6 +885,7 @@ cdef VectorClock _decode(const uint8_t *buf, Py_ssize_t end):
     cdef int c
     cdef uint32_t idx
     cdef bint in_order = True
+    cdef list unknown = None   # (entry position, node id, its UTF-8 bytes) of ids not yet interned
     if end == 0:
         raise ValueError("malformed vector clock: empty input")
     if buf[0] != _VERSION:
@@ -888,7 +916,7 @@ cdef VectorClock _decode(const uint8_t *buf, Py_ssize_t end):
                 )
         known = _find_bytes(buf + name_at, size, _hash_bytes(buf + name_at, size))
         if known >= 0:
-            idx = <uint32_t>known
+            clock.e[i].node = <uint32_t>known
         else:
             raw = PyBytes_FromStringAndSize(<const char *>(buf + name_at), size)
             try:
@@ -897,20 +925,27 @@ cdef VectorClock _decode(const uint8_t *buf, Py_ssize_t end):
                 raise ValueError(
                     f"malformed vector clock: node id at byte {name_at} is not valid UTF-8"
                 ) from None
-            idx = _add_name(node, raw)
+            if unknown is None:
+                unknown = []
+            unknown.append((i, node, raw))
         counter_at = name_at + size
         pos = _get_varint(buf, counter_at, end, &value, "counter")
         if value == 0:
             raise ValueError(f"malformed vector clock: zero counter at byte {counter_at}")
-        clock.e[i].node = idx
         clock.e[i].count = value
-        if i and clock.e[i - 1].node > idx:
-            in_order = False
         prev_at = name_at
         prev_size = size
     if pos != end:
         raise ValueError(f"malformed vector clock: {end - pos} trailing bytes at byte {pos}")
+    # Valid: now the new node ids may be interned.
+    if unknown is not None:
+        for i, node, raw in unknown:
+            clock.e[i].node = _add_name(node, raw)
     clock.n = <Py_ssize_t>count
+    for i in range(1, clock.n):
+        if clock.e[i - 1].node > clock.e[i].node:
+            in_order = False
+            break
     if not in_order:
         _sort_by_node(clock.e, clock.n)
     return clock

@@ -21,7 +21,7 @@ from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.math cimport isfinite
 from libc.stdint cimport uint8_t, uint64_t
-from libc.string cimport memcmp, memcpy
+from libc.string cimport memchr, memcmp, memcpy
 
 import numpy as np
 import orjson
@@ -46,7 +46,7 @@ __all__ = [
 DEF _PLAIN = 1
 DEF _HAS_SENDER = 2
 DEF _MAX_NAME = 4096
-DEF _MAX_TREE_DEPTH = 300
+DEF _LONG_DIGITS = 19  # a run of this many digits may be an integer past 64 bits
 
 cdef int _MAX_DEPTH = MAX_DEPTH
 cdef object _ndarray = np.ndarray
@@ -283,40 +283,53 @@ class _Bad(Exception):
 
 
 cdef object _walk(object node, object buffers, int depth):
+    # ``depth`` counts the containers around ``node``, as the encoder does.
     cdef type kind = type(node)
-    cdef Py_ssize_t i, n
-    cdef object item, done, out, key, tag
     cdef PyObject *k
     cdef PyObject *v
     cdef Py_ssize_t pos = 0
-    if kind is not dict and kind is not list:
-        return node
-    if depth >= _MAX_TREE_DEPTH:
-        raise _Bad()
     if kind is list:
-        n = PyList_GET_SIZE(node)
-        out = None
-        for i in range(n):
-            item = <object>PyList_GET_ITEM(node, i)
-            done = _walk(item, buffers, depth + 1)
-            if out is None:
-                if done is not item:
-                    out = PyList_GetSlice(node, 0, i)
-                    out.append(done)
-            else:
-                out.append(done)
-        return node if out is None else out
+        if depth >= _MAX_DEPTH:
+            raise _Bad()
+        return _walk_items(<list>node, buffers, depth + 1)
+    if kind is not dict:
+        return node
     if PyDict_Size(node) == 1:
         PyDict_Next(node, &pos, &k, &v)
-        key = <object>k
-        if (<str>key).startswith("$"):
-            return _build(key, <object>v, buffers, depth + 1)
-        pos = 0
-    out = None
-    i = 0
+        if (<str>k).startswith("$"):
+            return _build(<str>k, <object>v, buffers, depth)
+    if depth >= _MAX_DEPTH:
+        raise _Bad()
+    return _walk_values(<dict>node, buffers, depth + 1)
+
+
+cdef list _walk_items(list node, object buffers, int depth):
+    """The list with each item walked at ``depth``: the same list if none changed."""
+    cdef Py_ssize_t i, n = PyList_GET_SIZE(node)
+    cdef object item, done
+    cdef list out = None
+    for i in range(n):
+        item = <object>PyList_GET_ITEM(node, i)
+        done = _walk(item, buffers, depth)
+        if out is None:
+            if done is not item:
+                out = PyList_GetSlice(node, 0, i)
+                out.append(done)
+        else:
+            out.append(done)
+    return node if out is None else out
+
+
+cdef dict _walk_values(dict node, object buffers, int depth):
+    """The dict with each value walked at ``depth``: the same dict if none changed."""
+    cdef PyObject *k
+    cdef PyObject *v
+    cdef Py_ssize_t pos = 0, i = 0
+    cdef object item, done
+    cdef dict out = None
     while PyDict_Next(node, &pos, &k, &v):
         item = <object>v
-        done = _walk(item, buffers, depth + 1)
+        done = _walk(item, buffers, depth)
         if out is None:
             if done is not item:
                 out = {}
@@ -329,6 +342,7 @@ cdef object _walk(object node, object buffers, int depth):
 
 
 cdef object _build(str tag, object args, object buffers, int depth):
+    # ``depth`` is that of the value the tag stands for; container tags check it.
     cdef object cls, fields, expected, raw, name
     cdef Py_ssize_t index
     if tag == "$m":
@@ -336,7 +350,7 @@ cdef object _build(str tag, object args, object buffers, int depth):
             raise _Bad()
         name = args[0]
         fields = args[1]
-        if type(name) is not str or type(fields) is not dict:
+        if type(name) is not str or type(fields) is not dict or depth >= _MAX_DEPTH:
             raise _Bad()
         if PyDict_GetItem(_BY_NAME, name) == NULL:
             raise _Bad()
@@ -347,19 +361,19 @@ cdef object _build(str tag, object args, object buffers, int depth):
         for key in expected:
             if PyDict_GetItem(fields, key) == NULL:
                 raise _Bad()
-        fields = _walk(fields, buffers, depth)
+        out = _walk_values(<dict>fields, buffers, depth + 1)
         if cls in _DIRECT:
-            out = _object_new(cls)
-            (<dict>out.__dict__).update(<dict>fields)
-            return out
+            built = _object_new(cls)
+            (<dict>built.__dict__).update(<dict>out)
+            return built
         try:
-            return cls(**fields)
+            return cls(**out)
         except Exception:
             raise _Bad()
     if tag == "$t":
-        if type(args) is not list:
+        if type(args) is not list or depth >= _MAX_DEPTH:
             raise _Bad()
-        return tuple(_walk(args, buffers, depth))
+        return tuple(_walk_items(<list>args, buffers, depth + 1))
     if tag == "$r":
         if (
             type(args) is not list or len(args) != 2
@@ -382,29 +396,97 @@ cdef object _build(str tag, object args, object buffers, int depth):
             raise _Bad()
         return _REPLY(args[0], args[1])
     if tag == "$d":
-        if type(args) is not dict:
+        if type(args) is not dict or depth >= _MAX_DEPTH:
             raise _Bad()
         # A user dict whose own key starts with "$": walk its values, not its key.
-        out = {}
-        for key, value in args.items():
-            out[key] = _walk(value, buffers, depth)
-        return out
+        return _walk_values(<dict>args, buffers, depth + 1)
     if tag == "$a":
         return _twin._build_array(args, buffers, depth)  # rare and numpy-bound: the twin's code
     raise _Bad()
 
 
+cdef enum:
+    _SCAN_LONG_DIGITS = 1   # a run of 19 digits outside strings: maybe an integer past 64 bits
+    _SCAN_TOO_DEEP = 2      # lists and dicts nested more than MAX_DEPTH deep
+
+
+cdef uint8_t _CLASS[256]  # what a byte outside strings is to the scan: 0 nothing of interest
+DEF _DIGIT = 1
+DEF _QUOTE = 2
+DEF _OPEN = 3
+DEF _CLOSE = 4
+for _c in range(0x30, 0x3A):
+    _CLASS[_c] = _DIGIT
+_CLASS[0x22] = _QUOTE
+_CLASS[0x5B] = _OPEN
+_CLASS[0x7B] = _OPEN
+_CLASS[0x5D] = _CLOSE
+_CLASS[0x7D] = _CLOSE
+
+
+cdef int _scan(const uint8_t *p, Py_ssize_t n) noexcept nogil:
+    """One pass over a body that orjson accepted: what the twin must look at more carefully.
+
+    Outside strings, counts how deep brackets nest and how long runs of digits
+    are. The body is valid JSON, so a string runs from a quote to the next
+    quote that is not preceded by an odd number of backslashes.
+    """
+    cdef Py_ssize_t i = 0, back
+    cdef int depth = 0, run = 0, found = 0
+    cdef uint8_t kind
+    cdef const uint8_t *quote
+    while i < n:
+        kind = _CLASS[p[i]]
+        i += 1
+        if kind == 0:
+            run = 0
+        elif kind == _DIGIT:
+            run += 1
+            if run >= _LONG_DIGITS:
+                found |= _SCAN_LONG_DIGITS
+        else:
+            run = 0
+            if kind == _QUOTE:
+                while True:
+                    quote = <const uint8_t *>memchr(p + i, 0x22, n - i)
+                    if quote == NULL:
+                        return found
+                    i = quote - p + 1
+                    back = 0
+                    while p[i - 2 - back] == 0x5C:  # backslashes before the quote
+                        back += 1
+                    if back % 2 == 0:
+                        break
+            elif kind == _OPEN:
+                depth += 1
+                if depth > _MAX_DEPTH:
+                    found |= _SCAN_TOO_DEEP
+            else:
+                depth -= 1
+    return found
+
+
 def decode_value(body, buffers=(), plain=False):
-    """Rebuild a message value from :func:`encode_value`'s output."""
+    """Rebuild a message value from :func:`encode_value`'s output.
+
+    Whatever the input, the only error is the bound malformed error (see the
+    pure twin): anything unusual goes to the twin, which words the refusal.
+    """
+    cdef int found
+    if type(body) is not bytes:
+        return _twin.decode_value(body, buffers, plain)  # rare: the twin converts it
     try:
         tree = _loads(body)
     except _JSONDecodeError:
         return _twin.decode_value(body, buffers, plain)  # raises, worded by the twin
+    found = _scan(<const uint8_t *>PyBytes_AS_STRING(body), PyBytes_GET_SIZE(body))
+    if found & _SCAN_LONG_DIGITS or (plain and found & _SCAN_TOO_DEEP):
+        return _twin.decode_value(body, buffers, plain)  # careful checks, by the twin
     if plain:
         return tree
     try:
         return _walk(tree, buffers, 0)
-    except _Bad:
+    except Exception:
         return _twin.decode_value(body, buffers, plain)  # raises, worded by the twin
 
 
@@ -494,6 +576,8 @@ cdef inline bint _get_varint(const uint8_t *buf, Py_ssize_t *pos, Py_ssize_t end
             return False
         byte = buf[p]
         p += 1
+        if shift == 63 and byte > 1:
+            return False  # past 64 bits (the pure twin's value would exceed 2**64-1)
         value |= (byte & 0x7F) << shift
         if not byte & 0x80:
             break
@@ -509,7 +593,7 @@ def decode_batch(source, frames, Py_ssize_t max_message_size):
     """Split a received batch into envelopes; see the pure twin."""
     cdef Py_buffer view
     cdef list envelopes = [], oversized = []
-    cdef Py_ssize_t nframes = len(frames), index = 1, pos = 0, end, count, i, size, nbuf, j
+    cdef Py_ssize_t nframes = len(frames), index = 1, pos = 0, end, count, i, size, nbuf, j, body_at
     cdef uint64_t value, corr, length
     cdef const uint8_t *buf
     cdef int kind, flags
@@ -546,7 +630,8 @@ def decode_batch(source, frames, Py_ssize_t max_message_size):
                     if not _get_varint(buf, &pos, end, &corr):
                         bad = True
                         break
-                    if not _get_varint(buf, &pos, end, &length) or length > _MAX_NAME or pos + <Py_ssize_t>length > end:
+                    # Lengths are checked as unsigned 64-bit numbers before any cast.
+                    if not _get_varint(buf, &pos, end, &length) or length > _MAX_NAME or length > <uint64_t>(end - pos):
                         bad = True
                         break
                     # Envelopes of a batch mostly share their names: reuse the last string.
@@ -567,7 +652,7 @@ def decode_batch(source, frames, Py_ssize_t max_message_size):
                     pos += <Py_ssize_t>length
                     sender = None
                     if flags & _HAS_SENDER:
-                        if not _get_varint(buf, &pos, end, &length) or length > _MAX_NAME or pos + <Py_ssize_t>length > end:
+                        if not _get_varint(buf, &pos, end, &length) or length > _MAX_NAME or length > <uint64_t>(end - pos):
                             bad = True
                             break
                         if (
@@ -585,12 +670,12 @@ def decode_batch(source, frames, Py_ssize_t max_message_size):
                             last_sender_at = pos
                             last_sender_len = <Py_ssize_t>length
                         pos += <Py_ssize_t>length
-                    if not _get_varint(buf, &pos, end, &length) or pos + <Py_ssize_t>length > end:
+                    if not _get_varint(buf, &pos, end, &length) or length > <uint64_t>(end - pos):
                         bad = True
                         break
-                    body = PyBytes_FromStringAndSize(<const char *>(buf + pos), <Py_ssize_t>length)
+                    body_at = pos
                     pos += <Py_ssize_t>length
-                    if not _get_varint(buf, &pos, end, &value) or index + <Py_ssize_t>value > nframes:
+                    if not _get_varint(buf, &pos, end, &value) or value > <uint64_t>(nframes - index):
                         bad = True
                         break
                     nbuf = <Py_ssize_t>value
@@ -614,7 +699,8 @@ def decode_batch(source, frames, Py_ssize_t max_message_size):
                         env.buffers = []
                         oversized.append(env)
                     else:
-                        env.body = body
+                        # Copied only now that its size is known to be within the limit.
+                        env.body = PyBytes_FromStringAndSize(<const char *>(buf + body_at), <Py_ssize_t>length)
                         env.buffers = buffers
                         envelopes.append(env)
                 if not bad and (pos != end or index != nframes):

@@ -42,7 +42,7 @@ The compiled twin keeps the same contract with a different representation
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Union
 
 from actorfw._order import Order
@@ -192,8 +192,10 @@ class VectorClock:
         """Count ``by`` (default 1) new events at ``node``; return its new counter.
 
         Raises:
+            TypeError: ``by`` is not an ``int`` (a float is refused, not rounded).
             ValueError: ``by`` is below 1.
-            OverflowError: the counter would pass ``2**64-1``.
+            OverflowError: the counter would pass ``2**64-1`` (so does any
+                ``by`` above it).
         """
         _check_node(node)
         if not isinstance(by, int):
@@ -279,8 +281,8 @@ class VectorClock:
                 return False
         return sender in message._c
 
-    def compare_many(self, others: Sequence[VectorClock]) -> bytes:
-        """Compare this clock with each of ``others``, in one call.
+    def compare_many(self, others: Iterable[VectorClock]) -> bytes:
+        """Compare this clock with each of ``others`` (any iterable), in one call.
 
         Returns:
             ``bytes`` with one :class:`Order` value per clock, in order:
@@ -289,15 +291,19 @@ class VectorClock:
         compare = self.compare
         return bytes([compare(other) for other in others])
 
-    def deliverable_many(self, messages: Sequence[VectorClock], senders: Sequence[str]) -> bytes:
+    def deliverable_many(self, messages: Iterable[VectorClock], senders: Iterable[str]) -> bytes:
         """:meth:`deliverable` for each ``(messages[i], senders[i])``, in one call.
+
+        Both arguments may be any iterables (lists, tuples, generators).
 
         Returns:
             ``bytes`` with 1 where the message is deliverable, else 0.
 
         Raises:
-            ValueError: the two sequences differ in length.
+            ValueError: the two differ in length.
         """
+        messages = list(messages)
+        senders = list(senders)
         if len(messages) != len(senders):
             raise ValueError(
                 f"{len(messages)} message clocks but {len(senders)} senders; "
@@ -352,16 +358,19 @@ class VectorClock:
         return bytes(out)
 
     @staticmethod
-    def decode(data: bytes | bytearray | memoryview) -> VectorClock:
+    def decode(data: object) -> VectorClock:
         """Rebuild a clock from :meth:`encode`'s bytes.
 
+        Args:
+            data: any C-contiguous bytes-like object: ``bytes``,
+                ``bytearray``, ``memoryview``, ``array.array``, a numpy
+                array, ... (its raw bytes are read).
+
         Raises:
-            TypeError: ``data`` is not bytes-like.
+            TypeError: ``data`` is not a contiguous bytes-like object.
             ValueError: ``data`` is not a valid encoding; the message says why.
         """
-        if isinstance(data, str) or not isinstance(data, (bytes, bytearray, memoryview)):
-            raise TypeError(f"decode takes bytes, not {type(data).__name__}")
-        buf = bytes(data)
+        buf = _raw_bytes(data)
         end = len(buf)
         if end == 0:
             raise ValueError("malformed vector clock: empty input")
@@ -409,6 +418,22 @@ class VectorClock:
         clock = VectorClock.__new__(VectorClock)
         clock._c = entries
         return clock
+
+
+def _raw_bytes(data: object) -> bytes:
+    """The bytes of a C-contiguous buffer (what ``PyBUF_SIMPLE`` gives the compiled twin)."""
+    if isinstance(data, str):
+        raise TypeError("decode takes bytes, not str")
+    try:
+        view = memoryview(data)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"decode takes bytes, not {type(data).__name__}") from None
+    with view:
+        if not view.c_contiguous:
+            raise TypeError(
+                f"decode takes a contiguous buffer; this {type(data).__name__} is not one"
+            )
+        return view.tobytes()
 
 
 def _put_varint(out: bytearray, value: int) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -52,8 +53,14 @@ _KNOWN_FLAGS = _PLAIN | _HAS_SENDER
 _MAX_NAME = 4096
 MAX_DEPTH = 100
 """How deep containers (lists, dicts, tuples, messages) may nest in a message value."""
-_MAX_TREE_DEPTH = 300
+_MAX_VARINT = 2**64 - 1
+_MAX_DIMS = 64  # numpy's own limit on array dimensions
 _DEPTH = f"is nested too deeply to send (more than {MAX_DEPTH} levels)"
+_TOO_DEEP = f"nested too deeply (more than {MAX_DEPTH} levels)"
+_DIGITS = 19
+"""A run of this many digits may be an integer outside the 64-bit range (see ``_check_numbers``)."""
+_LONG_RUN = re.compile(rb"[0-9]{%d}" % _DIGITS)
+_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?', re.DOTALL)
 
 
 class MalformedBatch(ValueError):
@@ -316,6 +323,14 @@ def encode_value(value: Any) -> tuple[bytes, list[Any], bool]:
 
 
 # -- decoding values ------------------------------------------------------------------------
+#
+# Every failure of a decode is the bound MALFORMED error, whatever the input: a
+# builder's own checks word the common ones; anything else that a hostile body
+# makes numpy, a registered class or the walk raise is caught at the top
+# (decode_value) and reported as malformed too, so a caller only ever has to
+# catch one error. Depth counts as in the encoder: each list, dict, tuple or
+# message is one level, and a body nesting containers more than MAX_DEPTH deep
+# is refused, whether it is flagged plain or not.
 
 
 def _bad(why: str) -> Exception:
@@ -327,12 +342,14 @@ def _build_message(args: Any, buffers: Sequence[Any], depth: int) -> Any:
         type(args) is list and len(args) == 2 and type(args[0]) is str and type(args[1]) is dict
     ):
         raise _bad("a $m tag must hold [name, {fields}]")
+    if depth >= MAX_DEPTH:
+        raise _bad(_TOO_DEEP)
     cls = _BY_NAME.get(args[0])
     if cls is None:
         raise _bad(
             f"unknown message type {args[0]!r} (is it registered with @message on this node?)"
         )
-    fields = {k: _walk(v, buffers, depth) for k, v in args[1].items()}
+    fields = {k: _walk(v, buffers, depth + 1) for k, v in args[1].items()}
     expected = _FIELDS[cls]
     if len(fields) != len(expected) or any(f not in fields for f in expected):
         raise _bad(f"message {args[0]!r} has fields {sorted(fields)}, expected {sorted(expected)}")
@@ -358,13 +375,20 @@ def _build_array(args: Any, buffers: Sequence[Any], depth: int) -> Any:
     ):
         raise _bad("an $a tag must hold [buffer, dtype, shape]")
     raw = _buffer(args[0], buffers)
+    text = args[1]
     try:
-        dtype = np.dtype(args[1])
-    except TypeError:
-        raise _bad(f"unknown array dtype {args[1]!r}") from None
+        dtype = np.dtype(text)
+    except Exception:
+        raise _bad(f"unknown array dtype {text[:40]!r}") from None
+    # Only what the encoder writes: a dtype's own ``str``, of a plain item
+    # type (no sub-array, no Python objects) with a size.
+    if dtype.str != text or dtype.shape != () or dtype.itemsize == 0:
+        raise _bad(f"array dtype {text[:40]!r} is not one an encoder writes")
     if dtype.hasobject:
         raise _bad("arrays of Python objects are not accepted")
     shape = args[2]
+    if len(shape) > _MAX_DIMS:
+        raise _bad(f"an array of {len(shape)} dimensions (at most {_MAX_DIMS})")
     if not all(type(n) is int and n >= 0 for n in shape):
         raise _bad(f"bad array shape {shape!r}")
     size = memoryview(raw).nbytes
@@ -372,7 +396,10 @@ def _build_array(args: Any, buffers: Sequence[Any], depth: int) -> Any:
         raise _bad(
             f"array of shape {shape} and dtype {dtype} does not match its {size}-byte buffer"
         )
-    return np.frombuffer(raw, dtype=dtype).reshape(shape)
+    try:
+        return np.frombuffer(raw, dtype=dtype).reshape(shape)
+    except Exception as exc:
+        raise _bad(f"array of shape {shape} and dtype {dtype} cannot be built: {exc}") from None
 
 
 def _build_bytes(args: Any, buffers: Sequence[Any], depth: int) -> Any:
@@ -403,13 +430,17 @@ def _build_reply(args: Any, buffers: Sequence[Any], depth: int) -> Any:
 def _build_tuple(args: Any, buffers: Sequence[Any], depth: int) -> Any:
     if type(args) is not list:
         raise _bad("a $t tag must hold a list")
-    return tuple(_walk(v, buffers, depth) for v in args)
+    if depth >= MAX_DEPTH:
+        raise _bad(_TOO_DEEP)
+    return tuple([_walk(v, buffers, depth + 1) for v in args])
 
 
 def _build_dict(args: Any, buffers: Sequence[Any], depth: int) -> Any:
     if type(args) is not dict:
         raise _bad("a $d tag must hold an object")
-    return {k: _walk(v, buffers, depth) for k, v in args.items()}
+    if depth >= MAX_DEPTH:
+        raise _bad(_TOO_DEEP)
+    return {k: _walk(v, buffers, depth + 1) for k, v in args.items()}
 
 
 _TAGS: dict[str, Callable[[Any, Sequence[Any], int], Any]] = {
@@ -425,33 +456,98 @@ _TAGS: dict[str, Callable[[Any, Sequence[Any], int], Any]] = {
 
 
 def _walk(node: Any, buffers: Sequence[Any], depth: int) -> Any:
+    """Rebuild the value of a parsed body; ``depth`` counts the containers around ``node``."""
     kind = type(node)
-    if kind is not dict and kind is not list:
+    if kind is list:
+        if depth >= MAX_DEPTH:
+            raise _bad(_TOO_DEEP)
+        return [_walk(v, buffers, depth + 1) for v in node]
+    if kind is not dict:
         return node
-    if depth >= _MAX_TREE_DEPTH:
-        raise _bad("nested too deeply")
-    depth += 1
-    if kind is dict:
-        if len(node) == 1:
-            key = next(iter(node))
-            if key.startswith("$"):
-                build = _TAGS.get(key)
-                if build is None:
-                    raise _bad(f"unknown tag {key!r}")
-                return build(node[key], buffers, depth)
-        return {k: _walk(v, buffers, depth) for k, v in node.items()}
-    return [_walk(v, buffers, depth) for v in node]
+    if len(node) == 1:
+        key = next(iter(node))
+        if key.startswith("$"):
+            build = _TAGS.get(key)
+            if build is None:
+                raise _bad(f"unknown tag {key[:40]!r}")
+            return build(node[key], buffers, depth)
+    if depth >= MAX_DEPTH:
+        raise _bad(_TOO_DEEP)
+    return {k: _walk(v, buffers, depth + 1) for k, v in node.items()}
+
+
+def _too_deep(tree: Any) -> bool:
+    """Whether a parsed plain body nests lists and dicts more than MAX_DEPTH deep."""
+    stack = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        kind = type(node)
+        if kind is not list and kind is not dict:
+            continue
+        if depth >= MAX_DEPTH:
+            return True
+        stack.extend((child, depth + 1) for child in (node if kind is list else node.values()))
+    return False
+
+
+def _check_numbers(body: bytes) -> None:
+    """Refuse a body with an integer outside ``-2**63 .. 2**64-1``.
+
+    orjson reads such an integer as a float: without this check a peer could
+    slip in a float where the sender's encoder only ever writes integers
+    (codec rule 1). Only bodies with a run of 19 digits can hold one, so the
+    careful scan of every number token runs only for those.
+    """
+    if _LONG_RUN.search(body) is None:
+        return
+    for token in _TOKEN.finditer(body):
+        text = token.group()
+        if text[0] == 0x22 or b"." in text or b"e" in text or b"E" in text:  # a string, a float
+            continue
+        if not _INT_MIN <= int(text) <= _INT_MAX:
+            raise _bad(f"the integer {text[:40].decode()} is outside the 64-bit range")
+
+
+def _body_bytes(body: Any) -> bytes:
+    """A body as bytes: bytes-like objects and str are accepted, like orjson does."""
+    if type(body) is bytes:
+        return body
+    if isinstance(body, str):
+        try:
+            return body.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _bad("not valid JSON (a str that is not UTF-8)") from None
+    try:
+        return bytes(memoryview(body))
+    except TypeError:
+        raise _bad(f"not valid JSON (a body must be bytes, not {type(body).__name__})") from None
 
 
 def decode_value(body: Any, buffers: Sequence[Any] = (), plain: bool = False) -> Any:
-    """Rebuild a message value from :func:`encode_value`'s output (or raise the bound error)."""
+    """Rebuild a message value from :func:`encode_value`'s output (or raise the bound error).
+
+    Whatever ``body`` and ``buffers`` hold, the only error is the bound
+    malformed error: a body that is not JSON, a tag that does not fit, an
+    integer outside the 64-bit range, containers nested more than
+    ``MAX_DEPTH`` deep (plain bodies too), or anything a builder refuses.
+    """
+    data = _body_bytes(body)
     try:
-        tree = orjson.loads(body)
+        tree = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise _bad(f"not valid JSON ({exc})") from None
+    _check_numbers(data)
     if plain:
+        if type(tree) is list or type(tree) is dict:
+            if (data.count(b"[") + data.count(b"{") > MAX_DEPTH) and _too_deep(tree):
+                raise _bad(_TOO_DEEP)
         return tree
-    return _walk(tree, buffers, 0)
+    try:
+        return _walk(tree, buffers, 0)
+    except _MALFORMED:
+        raise
+    except Exception as exc:  # whatever a hostile body made a builder raise
+        raise _bad(f"cannot be rebuilt ({type(exc).__name__}: {str(exc)[:200]})") from None
 
 
 # -- batches --------------------------------------------------------------------------------
@@ -495,15 +591,15 @@ def encode_batch(envelopes: Sequence[Envelope]) -> list[Any]:
 class _Reader:
     __slots__ = ("data", "end", "pos")
 
-    def __init__(self, data: bytes) -> None:
-        self.data = data
+    def __init__(self, data: Any) -> None:
+        self.data = data  # bytes, or a memoryview of bytes: slicing copies nothing
         self.pos = 0
         self.end = len(data)
 
     def byte(self) -> int:
         if self.pos >= self.end:
             raise MalformedBatch(f"batch frame truncated at byte {self.pos}")
-        value = self.data[self.pos]
+        value: int = self.data[self.pos]
         self.pos += 1
         return value
 
@@ -514,21 +610,25 @@ class _Reader:
             byte = self.byte()
             value |= (byte & 0x7F) << shift
             if not byte & 0x80:
-                return value
+                break
             shift += 7
             if shift > 63:
                 raise MalformedBatch(f"varint at byte {start} is longer than 64 bits")
+        if value > _MAX_VARINT:
+            raise MalformedBatch(f"varint at byte {start} is longer than 64 bits")
+        return value
 
-    def chunk(self, what: str, limit: int) -> bytes:
+    def length(self, what: str, limit: int) -> int:
+        """Read a length and check that so many bytes follow (and at most ``limit``)."""
         size = self.varint()
-        if size > limit or self.pos + size > self.end:
+        if size > limit or size > self.end - self.pos:
             raise MalformedBatch(f"{what} of {size} bytes at byte {self.pos} does not fit")
-        data = self.data[self.pos : self.pos + size]
-        self.pos += size
-        return data
+        return size
 
     def text(self, what: str) -> str:
-        raw = self.chunk(what, _MAX_NAME)
+        size = self.length(what, _MAX_NAME)
+        raw = bytes(self.data[self.pos : self.pos + size])
+        self.pos += size
         try:
             return raw.decode("utf-8")
         except UnicodeDecodeError:
@@ -548,12 +648,14 @@ def decode_batch(
 
     Returns:
         ``(envelopes, oversized)``: envelopes for the engine, and envelopes
-        over the limit (with empty bodies) to refuse.
+        over the limit (with empty bodies) to refuse. Each body within the
+        limit is copied out of the batch frame; an oversized body is never
+        copied (its size is checked first).
     """
     if not frames:
         raise MalformedBatch("empty message")
     first = frames[0]
-    reader = _Reader(first if type(first) is bytes else bytes(first))
+    reader = _Reader(first if type(first) is bytes else memoryview(first).cast("B"))
     version = reader.byte()
     if version != WIRE_VERSION:
         raise MalformedBatch(f"wire version {version}; this node speaks {WIRE_VERSION}")
@@ -564,6 +666,7 @@ def decode_batch(
     oversized: list[Envelope] = []
     index = 1
     nframes = len(frames)
+    data = reader.data
     for _ in range(count):
         kind = reader.byte()
         if kind > 3:
@@ -574,22 +677,23 @@ def decode_batch(
         corr = reader.varint()
         target = reader.text("target name")
         sender = reader.text("sender name") if flags & _HAS_SENDER else None
-        body = reader.chunk("body", reader.end)
+        length = reader.length("body", reader.end)
+        at = reader.pos
+        reader.pos += length
         nbuf = reader.varint()
-        if index + nbuf > nframes:
+        if nbuf > nframes - index:
             raise MalformedBatch("the batch has fewer frames than its header announces")
         buffers = list(frames[index : index + nbuf]) if nbuf else []
         index += nbuf
-        size = len(body)
+        size = length
         for buffer in buffers:
             size += memoryview(buffer).nbytes
-        env = Envelope(kind, source, target, sender, corr, body, buffers, bool(flags & _PLAIN))
+        plain = bool(flags & _PLAIN)
         if size > max_message_size:
-            env.body = b""
-            env.buffers = []
-            oversized.append(env)
+            oversized.append(Envelope(kind, source, target, sender, corr, b"", [], plain))
         else:
-            envelopes.append(env)
+            body = bytes(data[at : at + length])
+            envelopes.append(Envelope(kind, source, target, sender, corr, body, buffers, plain))
     if reader.pos != reader.end:
         raise MalformedBatch(f"{reader.end - reader.pos} stray bytes after the last envelope")
     if index != nframes:

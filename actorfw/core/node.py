@@ -1119,7 +1119,12 @@ class Node:
         kind = envelope.kind
         try:
             value = codec.decode(envelope.body, envelope.buffers, envelope.plain)
-        except MalformedMessage as error:
+        except Exception as caught:  # the codec raises MalformedMessage; anything else is one too
+            error = (
+                caught
+                if isinstance(caught, MalformedMessage)
+                else MalformedMessage(f"malformed message body: {type(caught).__name__}: {caught}")
+            )
             self._bad_input(envelope.source, error)
             if kind == ASK:
                 self._reply_remote_error(envelope, error)

@@ -166,10 +166,15 @@ def load_curve(
         secret_file: this node's ``<name>.key_secret`` (written by ``actorfw keys generate``).
         peer_keys: a directory of ``<node>.key`` public key files, or a mapping
             of node id to such a file.
-    """
-    import zmq.auth
 
-    public, secret = zmq.auth.load_certificate(str(secret_file))
+    Raises:
+        ValueError: a key file cannot be read or holds a bad key (the
+            message names the file and the line), or the secret file holds
+            no secret key.
+    """
+    from actorfw.node.keys import read_key_file
+
+    public, secret = read_key_file(secret_file)
     if secret is None:
         raise ValueError(f"{secret_file} holds no secret key; pass the .key_secret file")
     if isinstance(peer_keys, dict):
@@ -181,7 +186,7 @@ def load_curve(
         files = {p.stem: p for p in sorted(folder.glob("*.key"))}
     peers = {}
     for name, path in files.items():
-        key, _ = zmq.auth.load_certificate(str(path))
+        key, _ = read_key_file(path)
         peers[name] = key
     return CurveSettings(public_key=public, secret_key=secret, peers=peers)
 

@@ -21,7 +21,12 @@ Theory of operation
    turns to idle. Buffers (bytes, numpy arrays) are sent zero-copy; they
    must not be changed after sending.
 4. Reading drains every ready message of a socket at each wake-up, up to a
-   budget, then yields to the loop.
+   budget, then yields to the loop. Whatever one batch or one envelope makes
+   the decoder or the engine raise is that batch's or envelope's failure
+   alone: it is reported as bad input and reading goes on (a reader that
+   stopped early would not be woken again for the messages still waiting).
+   Sockets refuse frames over :func:`~actorfw.node.wire.frame_limit` of the
+   size limit before reading them.
 5. On TCP with CURVE, the ROUTER only accepts peers whose public key is on
    the allow-list (a ZAP handler refuses and logs the others), and a
    message is accepted only if the identity it claims is the node the
@@ -44,7 +49,7 @@ import zmq
 from zmq.auth.thread import ThreadAuthenticator
 
 from actorfw.core.node import Envelope
-from actorfw.node.wire import MalformedBatch, decode_batch, encode_batch
+from actorfw.node.wire import decode_batch, encode_batch, frame_limit
 from actorfw.values.errors import MalformedMessage
 
 __all__ = ["CurveSettings", "TransportStats", "ZmqTransport"]
@@ -218,7 +223,7 @@ class ZmqTransport:
         router.setsockopt(zmq.LINGER, int(self.linger * 1000))
         router.setsockopt(zmq.SNDHWM, _HWM)
         router.setsockopt(zmq.RCVHWM, _HWM)
-        router.setsockopt(zmq.MAXMSGSIZE, max(self.max_message_size * 4, 1 << 20))
+        router.setsockopt(zmq.MAXMSGSIZE, frame_limit(self.max_message_size))
         _keep_alive(router)
         if self._secure(self.listen):
             if self.curve is None:
@@ -248,7 +253,7 @@ class ZmqTransport:
         sock.setsockopt(zmq.RCVHWM, _HWM)
         sock.setsockopt(zmq.RECONNECT_IVL, 100)
         sock.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
-        sock.setsockopt(zmq.MAXMSGSIZE, max(self.max_message_size * 4, 1 << 20))
+        sock.setsockopt(zmq.MAXMSGSIZE, frame_limit(self.max_message_size))
         _keep_alive(sock)
         if self._secure(endpoint):
             server_key = self.curve.peers.get(node) if self.curve is not None else None
@@ -363,24 +368,40 @@ class ZmqTransport:
         if self._closed or sock.closed:
             return
         got = 0
+        drained = False
         try:
             for _ in range(_READ_BUDGET):
                 try:
                     if not _ready(sock):
+                        drained = True
                         return
                     frames = _recv(sock)
                 except zmq.ZMQError:
+                    drained = True
                     return
                 got += 1
-                if peer is None:
-                    self._from_router(frames)
-                else:
-                    self._deliver(peer, frames)
-            # Budget spent: let other work run, then read on.
-            self.loop.call_soon(self._readable, sock, peer)
+                try:
+                    if peer is None:
+                        self._from_router(frames)
+                    else:
+                        self._deliver(peer, frames)
+                except Exception as error:  # one bad batch spoils only itself
+                    self._refuse(peer or "(unknown)", error)
         finally:
+            # Budget spent, or something raised: read on after other work. The
+            # socket's descriptor only signals new input, so a reader that
+            # stopped with messages waiting would never be woken for them.
+            if not drained:
+                self.loop.call_soon(self._readable, sock, peer)
             if got:
                 self.after_input()  # handle what came in now, not a loop turn later
+
+    def _refuse(self, peer: str, error: BaseException) -> None:
+        """Report input that could not be handled; a failing report is logged, never raised."""
+        try:
+            self.on_bad_input(peer, error)
+        except Exception:
+            log.exception("[%s] reporting bad input from %s failed", self.node_id, peer)
 
     def _from_router(self, frames: list[zmq.Frame]) -> None:
         if len(frames) < 2:
@@ -406,27 +427,36 @@ class ZmqTransport:
 
     def _deliver(self, source: str, frames: list[zmq.Frame]) -> None:
         self.stats.batches_received += 1
-        parts: list[Any] = [frames[0].bytes]
-        for frame in frames[1:]:
-            parts.append(frame.bytes if len(frame) < 65536 else frame.buffer)  # large: zero-copy
+        # Large frames are read in place (zero-copy): the batch frame too, so
+        # that an oversized body in it is never copied (decode_batch checks
+        # sizes before it copies a body out).
+        parts: list[Any] = [
+            frame.bytes if len(frame) < _ZERO_COPY else frame.buffer for frame in frames
+        ]
         try:
             envelopes, oversized = decode_batch(source, parts, self.max_message_size)
-        except MalformedBatch as error:
-            self.on_bad_input(source, error)
+        except Exception as error:  # MalformedBatch, or anything else: the batch is refused
+            self._refuse(source, error)
             return
         self.stats.envelopes_received += len(envelopes) + len(oversized)
         self.on_traffic(source)
         for env in oversized:
-            self.on_oversized(
-                env,
-                MalformedMessage(
-                    f"a message from {source} to {env.target or '(reply)'} exceeds the "
-                    f"{self.max_message_size}-byte limit"
-                ),
-            )
+            try:
+                self.on_oversized(
+                    env,
+                    MalformedMessage(
+                        f"a message from {source} to {env.target or '(reply)'} exceeds the "
+                        f"{self.max_message_size}-byte limit"
+                    ),
+                )
+            except Exception as error:
+                self._refuse(source, error)
         deliver = self.on_envelope
         for env in envelopes:
-            deliver(env)
+            try:
+                deliver(env)
+            except Exception as error:  # one bad envelope spoils only itself
+                self._refuse(source, error)
 
     # -- closing -------------------------------------------------------------------------
 

@@ -32,7 +32,10 @@ Rules:
 3. ``decode`` trusts nothing: any structure it does not expect, an unknown
    message name, fields that do not fit the registered class, a buffer
    index out of range or a buffer of the wrong size raise
-   :class:`MalformedMessage`. It never evaluates, unpickles or imports
+   :class:`MalformedMessage`, and so do the limits of rule 1 broken by a
+   peer (nesting past 100 levels, also in a plain body; an integer outside
+   the 64-bit range, which JSON would bring back as a float). Whatever the
+   input, it raises nothing else. It never evaluates, unpickles or imports
    anything. Registered classes are the only ones it instantiates.
 4. ``encode`` reports whether the body holds any tag; a body without tags is
    plain JSON and ``decode`` skips its walk (``plain=True``).
