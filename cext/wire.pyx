@@ -16,7 +16,7 @@ from cpython.dict cimport PyDict_GetItem, PyDict_Next, PyDict_SetItem, PyDict_Si
 from cpython.float cimport PyFloat_AS_DOUBLE
 from cpython.list cimport PyList_Append, PyList_GET_ITEM, PyList_GET_SIZE, PyList_GetSlice
 from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_AsUnsignedLongLong
-from cpython.object cimport PyObject
+from cpython.object cimport PyObject, PyObject_GenericSetAttr
 from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.math cimport isfinite
@@ -95,22 +95,28 @@ cdef dict _BY_NAME = {}
 cdef dict _NAME_OF = {}
 cdef dict _FIELDS = {}
 cdef set _DIRECT = set()
+cdef set _SLOTTED = set()
 cdef object _object_new = object.__new__
 cdef object _REF = None
 cdef object _REPLY = None
 
 
-def bind(by_name, name_of, fields, ref_type, reply_type, refused, malformed, direct=None):
+def bind(
+    by_name, name_of, fields, ref_type, reply_type, refused, malformed, direct=None, slotted=None
+):
     """Give the codec the registry of message types; see the pure twin."""
-    global _BY_NAME, _NAME_OF, _FIELDS, _DIRECT, _REF, _REPLY
+    global _BY_NAME, _NAME_OF, _FIELDS, _DIRECT, _SLOTTED, _REF, _REPLY
     _BY_NAME = by_name
     _NAME_OF = name_of
     _FIELDS = fields
     _DIRECT = set() if direct is None else direct
+    _SLOTTED = set() if slotted is None else slotted
     _REF = ref_type
     _REPLY = reply_type
     # The pure twin explains errors for both: it must know the same registry.
-    _twin.bind(by_name, name_of, fields, ref_type, reply_type, refused, malformed, direct)
+    _twin.bind(
+        by_name, name_of, fields, ref_type, reply_type, refused, malformed, direct, slotted
+    )
 
 
 explain_refusal = _twin.explain_refusal
@@ -365,6 +371,13 @@ cdef object _build(str tag, object args, object buffers, int depth):
         if cls in _DIRECT:
             built = _object_new(cls)
             (<dict>built.__dict__).update(<dict>out)
+            return built
+        if cls in _SLOTTED:
+            # A slotted frozen dataclass: set each slot past the class's frozen
+            # __setattr__, as its generated __init__ does (object.__setattr__).
+            built = _object_new(cls)
+            for key, value in (<dict>out).items():
+                PyObject_GenericSetAttr(built, key, value)
             return built
         try:
             return cls(**out)

@@ -116,7 +116,9 @@ _BY_NAME: dict[str, type] = {}
 _NAME_OF: dict[type, str] = {}
 _FIELDS: dict[type, tuple[str, ...]] = {}
 _DIRECT: set[type] = set()
+_SLOTTED: set[type] = set()
 _object_new = object.__new__
+_set_field = object.__setattr__
 _REF: type = type(None)
 _REPLY: type = type(None)
 _REFUSED: type[Exception] = TypeError
@@ -132,6 +134,7 @@ def bind(
     refused: type[Exception],
     malformed: type[Exception],
     direct: set[type] | None = None,
+    slotted: set[type] | None = None,
 ) -> None:
     """Give the codec the registry of message types (live dicts) and the types and errors it uses.
 
@@ -140,11 +143,14 @@ def bind(
     ``node``/``name``/``corr`` attributes. ``direct`` (a live set) holds the
     registered classes whose ``__init__`` only stores its arguments as
     fields: the decoder builds those by filling a fresh instance's
-    ``__dict__``, without the call.
+    ``__dict__``, without the call. ``slotted`` (a live set) holds such
+    classes whose fields are slots: the decoder sets each one past the
+    class's frozen ``__setattr__``, as the generated ``__init__`` does.
     """
-    global _BY_NAME, _NAME_OF, _FIELDS, _DIRECT, _REF, _REPLY, _REFUSED, _MALFORMED
+    global _BY_NAME, _NAME_OF, _FIELDS, _DIRECT, _SLOTTED, _REF, _REPLY, _REFUSED, _MALFORMED
     _BY_NAME, _NAME_OF, _FIELDS = by_name, name_of, fields
     _DIRECT = set() if direct is None else direct
+    _SLOTTED = set() if slotted is None else slotted
     _REF, _REPLY, _REFUSED, _MALFORMED = ref_type, reply_type, refused, malformed
 
 
@@ -356,6 +362,11 @@ def _build_message(args: Any, buffers: Sequence[Any], depth: int) -> Any:
     if cls in _DIRECT:
         built: Any = _object_new(cls)
         built.__dict__.update(fields)
+        return built
+    if cls in _SLOTTED:
+        built = _object_new(cls)
+        for key, value in fields.items():
+            _set_field(built, key, value)
         return built
     try:
         return cls(**fields)

@@ -6,7 +6,6 @@ replicated KV benchmark uses the quorum-write actors as its runtime floor.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -37,7 +36,6 @@ CHUNK = 1000
 
 
 @message(name="bench.Tick")
-@dataclass(frozen=True)
 class Tick:
     """One small message: the payload of the throughput benchmarks."""
 
@@ -45,7 +43,6 @@ class Tick:
 
 
 @message(name="bench.Blast")
-@dataclass(frozen=True)
 class Blast:
     """Send ``count`` ticks to ``target``, starting at ``start``."""
 
@@ -55,7 +52,6 @@ class Blast:
 
 
 @message(name="bench.SendArrays")
-@dataclass(frozen=True)
 class SendArrays:
     """Send ``count`` arrays of ``size`` bytes to ``target``."""
 
@@ -65,7 +61,6 @@ class SendArrays:
 
 
 @message(name="bench.Expect")
-@dataclass(frozen=True)
 class Expect:
     """Answer once ``count`` messages (or ``nbytes`` array bytes) have arrived in all."""
 
@@ -74,13 +69,11 @@ class Expect:
 
 
 @message(name="bench.Ping")
-@dataclass(frozen=True)
 class Ping:
     n: int
 
 
 @message(name="bench.PingRun")
-@dataclass(frozen=True)
 class PingRun:
     """Ask ``target`` ``count`` times in sequence; answer the round trips in seconds."""
 
@@ -173,7 +166,6 @@ FLOOR_VALUE = b"v" * 200
 
 
 @message(name="bench.QuorumSetup")
-@dataclass(frozen=True)
 class QuorumSetup:
     """Tell a :class:`QuorumLeader` its followers and how many writes make a quorum."""
 
@@ -182,7 +174,6 @@ class QuorumSetup:
 
 
 @message(name="bench.QuorumWrite")
-@dataclass(frozen=True)
 class QuorumWrite:
     """Asked of a :class:`QuorumLeader`: answered once a quorum of nodes synced write ``n``."""
 
@@ -190,7 +181,6 @@ class QuorumWrite:
 
 
 @message(name="bench.QuorumAccept")
-@dataclass(frozen=True)
 class QuorumAccept:
     """Leader to follower: write and sync ``n``, then tell ``leader``."""
 
@@ -199,7 +189,6 @@ class QuorumAccept:
 
 
 @message(name="bench.QuorumAccepted")
-@dataclass(frozen=True)
 class QuorumAccepted:
     """Follower (or the leader's own storage) to leader: ``n`` is synced."""
 
@@ -207,7 +196,6 @@ class QuorumAccepted:
 
 
 @message(name="bench.QuorumSynced")
-@dataclass(frozen=True)
 class QuorumSynced:
     """An actor's own sync of ``n`` completed; ``leader`` is whom to tell (None: itself)."""
 

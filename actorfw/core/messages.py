@@ -6,7 +6,6 @@ node engines (target ``$node``) and are not part of the user API.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from actorfw.values.codec import message
@@ -25,7 +24,6 @@ __all__ = [
 
 
 @message(name="actorfw.Terminated")
-@dataclass(frozen=True)
 class Terminated:
     """A watched actor is gone.
 
@@ -43,7 +41,6 @@ class Terminated:
 
 
 @message(name="actorfw.sys.Heartbeat")
-@dataclass(frozen=True)
 class Heartbeat:
     """I am alive; ``incarnation`` grows each time my node restarts."""
 
@@ -51,7 +48,6 @@ class Heartbeat:
 
 
 @message(name="actorfw.sys.Spawn")
-@dataclass(frozen=True)
 class SpawnRequest:
     """Spawn the registered actor class at ``actor_class`` (``module:QualName``) here."""
 
@@ -62,7 +58,6 @@ class SpawnRequest:
 
 
 @message(name="actorfw.sys.Lookup")
-@dataclass(frozen=True)
 class LookupRequest:
     """Is an actor called ``name`` alive on this node? (answered with a bool)"""
 
@@ -70,7 +65,6 @@ class LookupRequest:
 
 
 @message(name="actorfw.sys.Watch")
-@dataclass(frozen=True)
 class WatchRequest:
     """Tell ``watcher`` when the actor ``target`` of this node is gone."""
 
@@ -79,7 +73,6 @@ class WatchRequest:
 
 
 @message(name="actorfw.sys.Unwatch")
-@dataclass(frozen=True)
 class UnwatchRequest:
     """Forget a :class:`WatchRequest`."""
 
@@ -88,7 +81,6 @@ class UnwatchRequest:
 
 
 @message(name="actorfw.sys.TerminatedNotice")
-@dataclass(frozen=True)
 class TerminatedNotice:
     """``actor`` (on the sending node) is gone; deliver ``Terminated`` to ``watcher``."""
 
@@ -98,6 +90,5 @@ class TerminatedNotice:
 
 
 @message(name="actorfw.sys.Status")
-@dataclass(frozen=True)
 class StatusRequest:
     """What is this node's state? (answered with ``Node.status()``: actors, peers, counters)"""

@@ -56,7 +56,6 @@ from __future__ import annotations
 import sys
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from actorfw.core.actor import Actor, handler
@@ -117,13 +116,11 @@ def role_name(group: str, role: Role) -> str:
 
 
 @message(name="paxos.actor.Tick")
-@dataclass(frozen=True)
 class Tick:
     """Time for the core to look at its deadlines (rule 4)."""
 
 
 @message(name="paxos.actor.Synced")
-@dataclass(frozen=True)
 class Synced:
     """Everything written up to ``generation`` is durable (rule 2)."""
 
@@ -131,7 +128,6 @@ class Synced:
 
 
 @message(name="paxos.Submit")
-@dataclass(frozen=True)
 class Submit:
     """A client's command, asked of any replica; answered with :class:`Answered`.
 
@@ -144,7 +140,6 @@ class Submit:
 
 
 @message(name="paxos.Forward")
-@dataclass(frozen=True)
 class Forward:
     """A :class:`Submit` passed on to the leader's replica, with whom to answer."""
 
@@ -153,7 +148,6 @@ class Forward:
 
 
 @message(name="paxos.ForwardRead")
-@dataclass(frozen=True)
 class ForwardRead:
     """A :class:`~actorfw.protocols.paxos.Read` passed on to the leader's replica, and its asker."""
 
@@ -162,7 +156,6 @@ class ForwardRead:
 
 
 @message(name="paxos.Answered")
-@dataclass(frozen=True)
 class Answered:
     """The result of a submitted command, and the node that leads (a hint for the client)."""
 
@@ -171,13 +164,11 @@ class Answered:
 
 
 @message(name="paxos.ReplicaStatus")
-@dataclass(frozen=True)
 class ReplicaStatus:
     """Asked of a replica: where it is; answered at once with :class:`ReplicaState`."""
 
 
 @message(name="paxos.ReplicaState")
-@dataclass(frozen=True)
 class ReplicaState:
     """A replica's progress, as it stands in memory (its storage may lag by one sync).
 
@@ -197,7 +188,6 @@ class ReplicaState:
 
 
 @message(name="paxos.actor.SyncFailed")
-@dataclass(frozen=True)
 class SyncFailed:
     """A sync failed: the role fails, and its supervisor restarts it from storage."""
 

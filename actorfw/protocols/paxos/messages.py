@@ -21,7 +21,6 @@ driver that hosts several roles on one node dispatches by message type.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 import numpy as np
@@ -75,7 +74,6 @@ def is_slots(value: object) -> bool:
 
 
 @message(name="paxos.Command")
-@dataclass(frozen=True)
 class Command:
     """A client command: its identity ``(client, seq)`` and an opaque operation.
 
@@ -115,7 +113,6 @@ class Role(enum.Enum):
 
 
 @message(name="paxos.Request")
-@dataclass(frozen=True)
 class Request:
     """A client asks a replica to execute ``command`` (client -> replica)."""
 
@@ -123,7 +120,6 @@ class Request:
 
 
 @message(name="paxos.Response")
-@dataclass(frozen=True)
 class Response:
     """The result of a client's command (replica -> client, addressed by client id).
 
@@ -139,7 +135,6 @@ class Response:
 
 
 @message(name="paxos.SessionExpired")
-@dataclass(frozen=True)
 class SessionExpired:
     """The result of a command whose client has no session and whose ``seq`` is not 1.
 
@@ -159,7 +154,6 @@ class SessionExpired:
 
 
 @message(name="paxos.Read")
-@dataclass(frozen=True)
 class Read:
     """A client asks a replica for a read-only ``command`` (client -> replica).
 
@@ -178,7 +172,6 @@ class Read:
 
 
 @message(name="paxos.actor.LeaderIs")
-@dataclass(frozen=True)
 class LeaderIs:
     """Who leads now, as the leader of a replica's node believes ("" if unknown).
 
@@ -193,8 +186,7 @@ class LeaderIs:
 # -- replica -> leader ----------------------------------------------------------------
 
 
-@message(name="paxos.Propose")
-@dataclass(frozen=True, eq=False)
+@message(name="paxos.Propose", eq=False)
 class Propose:
     """A replica proposes ``batches[i]`` for ``slots[i]`` (replica -> every leader).
 
@@ -209,7 +201,6 @@ class Propose:
 
 
 @message(name="paxos.Applied")
-@dataclass(frozen=True)
 class Applied:
     """A replica's periodic report of its ``slot_out`` (replica -> every leader)."""
 
@@ -221,7 +212,6 @@ class Applied:
 
 
 @message(name="paxos.P1a")
-@dataclass(frozen=True)
 class P1a:
     """Phase 1a: prepare ``ballot`` (leader -> every acceptor).
 
@@ -235,8 +225,7 @@ class P1a:
     from_slot: int
 
 
-@message(name="paxos.P1b")
-@dataclass(frozen=True, eq=False)
+@message(name="paxos.P1b", eq=False)
 class P1b:
     """Phase 1b: an acceptor's promise (acceptor -> leader).
 
@@ -258,8 +247,7 @@ class P1b:
     batches: tuple[Batch, ...]
 
 
-@message(name="paxos.P2a")
-@dataclass(frozen=True, eq=False)
+@message(name="paxos.P2a", eq=False)
 class P2a:
     """Phase 2a: accept ``batches[i]`` for ``slots[i]`` under ``ballot`` (leader -> acceptors).
 
@@ -272,8 +260,7 @@ class P2a:
     batches: tuple[Batch, ...]
 
 
-@message(name="paxos.P2b")
-@dataclass(frozen=True, eq=False)
+@message(name="paxos.P2b", eq=False)
 class P2b:
     """Phase 2b: what an acceptor did with one p2a (acceptor -> leader).
 
@@ -290,7 +277,6 @@ class P2b:
 
 
 @message(name="paxos.Collect")
-@dataclass(frozen=True)
 class Collect:
     """Garbage-collect pvalues below ``below`` (active leader -> every acceptor).
 
@@ -303,7 +289,6 @@ class Collect:
 
 
 @message(name="paxos.LeaseRequest")
-@dataclass(frozen=True)
 class LeaseRequest:
     """The active leader asks for a lease of ``duration`` seconds (leader -> every acceptor).
 
@@ -319,7 +304,6 @@ class LeaseRequest:
 
 
 @message(name="paxos.LeaseGrant")
-@dataclass(frozen=True)
 class LeaseGrant:
     """An acceptor's answer to :class:`LeaseRequest` (acceptor -> leader of the ballot).
 
@@ -337,8 +321,7 @@ class LeaseGrant:
 # -- leader -> replica ----------------------------------------------------------------
 
 
-@message(name="paxos.Decision")
-@dataclass(frozen=True, eq=False)
+@message(name="paxos.Decision", eq=False)
 class Decision:
     """``batches[i]`` is decided for ``slots[i]`` (leader -> replicas)."""
 
@@ -350,7 +333,6 @@ class Decision:
 
 
 @message(name="paxos.Ping")
-@dataclass(frozen=True)
 class Ping:
     """A passive leader checks that another is alive (leader -> leader).
 
@@ -362,7 +344,6 @@ class Ping:
 
 
 @message(name="paxos.Pong")
-@dataclass(frozen=True)
 class Pong:
     """The answer to :class:`Ping` (leader -> leader).
 
@@ -380,7 +361,6 @@ class Pong:
 
 
 @message(name="paxos.Progress")
-@dataclass(frozen=True)
 class Progress:
     """A replica's periodic report of its ``slot_out`` (replica -> peer replicas)."""
 
@@ -389,7 +369,6 @@ class Progress:
 
 
 @message(name="paxos.CatchUp")
-@dataclass(frozen=True)
 class CatchUp:
     """A lagging replica asks a peer for decisions from ``from_slot`` on (replica -> replica)."""
 
@@ -397,8 +376,7 @@ class CatchUp:
     from_slot: int
 
 
-@message(name="paxos.CatchUpReply")
-@dataclass(frozen=True, eq=False)
+@message(name="paxos.CatchUpReply", eq=False)
 class CatchUpReply:
     """The decisions a peer holds from the asked slot on, a bounded run (replica -> replica).
 
@@ -413,7 +391,6 @@ class CatchUpReply:
 
 
 @message(name="paxos.ReadIndex")
-@dataclass(frozen=True)
 class ReadIndex:
     """A replica asks the leader of its node whether it may serve reads, and from where.
 
@@ -426,7 +403,6 @@ class ReadIndex:
 
 
 @message(name="paxos.ReadIndexReply")
-@dataclass(frozen=True)
 class ReadIndexReply:
     """The leader's answer to :class:`ReadIndex` (leader -> replica).
 
@@ -446,8 +422,7 @@ Sessions: TypeAlias = dict[str, tuple[int, Any]]
 """Client id -> ``(highest executed seq, its result)``: the replicas' exactly-once table."""
 
 
-@message(name="paxos.InstallSnapshot")
-@dataclass(frozen=True, eq=False)
+@message(name="paxos.InstallSnapshot", eq=False)
 class InstallSnapshot:
     """A peer's snapshot, for a replica behind its log (replica -> the asking replica).
 

@@ -138,7 +138,6 @@ class Config:
 
 
 @message(name="paxos.LeaderOptions")
-@dataclass(frozen=True)
 class LeaderOptions:
     """Tuning of a :class:`~actorfw.protocols.paxos.Leader` (times in seconds).
 
@@ -236,7 +235,6 @@ class LeaderOptions:
 
 
 @message(name="paxos.ReplicaOptions")
-@dataclass(frozen=True)
 class ReplicaOptions:
     """Tuning of a :class:`~actorfw.protocols.paxos.Replica` (times in seconds).
 
