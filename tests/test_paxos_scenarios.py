@@ -43,6 +43,7 @@ c1, any seq), ``c1:2`` (seq 2), or ``noop`` for the empty batch.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 from collections import Counter
@@ -658,7 +659,8 @@ WIRE_SAMPLES = [
 
 def _fields(message: Any) -> list[Any]:
     values = []
-    for value in vars(message).values():
+    for field in dataclasses.fields(message):
+        value = getattr(message, field.name)
         values.append(value.tolist() if isinstance(value, np.ndarray) else value)
     return values
 
