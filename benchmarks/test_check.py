@@ -14,7 +14,7 @@ import random
 import pytest
 
 from actorfw.check import History, KeyValue, Verdict, check
-from tests.test_check_store import Workload, simulate_kv_store, with_stale_read
+from tests.protocols.test_check_store import Workload, simulate_kv_store, with_stale_read
 
 ROUNDS = 5
 

@@ -1,7 +1,7 @@
 """Pure protocol throughput of the Multi-Paxos cores: decided commands per second.
 
 Three nodes, each running an acceptor, a leader and a replica, on the
-in-memory harness of the tests (``tests/paxos_harness.py``): no network, no
+in-memory harness of the tests (``tests/support/paxos_harness.py``): no network, no
 storage, no invariant checker. Clients send all their commands to the
 replica at ``n1`` at once (6,400 commands from 64 clients, each client's
 commands in sequence order; with one entry replica and no faults they are
@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from actorfw.protocols.paxos import LeaderOptions, ReplicaOptions
-from tests.paxos_harness import Cluster
+from tests.support.paxos_harness import Cluster
 
 CASES = [(1, 6_400), (64, 6_400)]
 """(commands per slot, commands per run)."""

@@ -19,7 +19,7 @@ import pytest
 from actorfw import ActorRef, Simulation
 from actorfw.protocols.paxos import Command, Request, Role
 from actorfw.services.paxos import role_name
-from tests.paxos_sim import CALM, GROUP, start_group
+from tests.support.paxos_sim import CALM, GROUP, start_group
 
 CLIENTS = 64
 RESULTS: dict[int, float] = {}

@@ -92,6 +92,6 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[Any]:
         from actorfw.node import ActorSystem
 
         with ActorSystem(
-            nodes=3, apps=["tests.actors"], node_config=NodeConfig(**TEST_NODE_CONFIG)
+            nodes=3, apps=["tests.support.actors"], node_config=NodeConfig(**TEST_NODE_CONFIG)
         ) as system:
             yield system

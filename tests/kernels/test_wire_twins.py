@@ -1,0 +1,161 @@
+"""The wire kernel: compiled and pure twins encode, decode and refuse alike."""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from actorfw import ActorRef, MalformedMessage, MessageRefused
+from actorfw.values import codec
+
+from tests.conftest import load_kernels
+from tests.values.test_codec import Point, values
+
+
+@pytest.fixture(scope="module")
+def twins() -> tuple[ModuleType, ModuleType]:
+    compiled, pure = load_kernels("compiled")["wire"], load_kernels("pure")["wire"]
+    codec.bind_kernel(compiled)
+    codec.bind_kernel(pure)
+    return compiled, pure
+
+
+def outcome(function: Any, *args: Any) -> Any:
+    try:
+        return ("ok", function(*args))
+    except (MessageRefused, MalformedMessage) as error:
+        return (type(error).__name__, str(error))
+
+
+def normalize(encoded: Any) -> Any:
+    kind, value = encoded
+    if kind != "ok":
+        return encoded
+    body, buffers, plain = value
+    return (bytes(body), [bytes(memoryview(b).cast("B")) for b in buffers], plain)
+
+
+@given(values)
+def test_both_encode_every_value_to_the_same_bytes(twins: Any, value: Any) -> None:
+    compiled, pure = twins
+    assert normalize(outcome(compiled.encode_value, value)) == normalize(
+        outcome(pure.encode_value, value)
+    )
+
+
+@given(values)
+def test_each_decodes_what_the_other_encoded(twins: Any, value: Any) -> None:
+    compiled, pure = twins
+    body, buffers, plain = pure.encode_value(value)
+    raw = [bytes(memoryview(b).cast("B")) for b in buffers]
+    assert repr(compiled.decode_value(body, raw, plain)) == repr(value)
+    body, buffers, plain = compiled.encode_value(value)
+    raw = [bytes(memoryview(b).cast("B")) for b in buffers]
+    assert repr(pure.decode_value(body, raw, plain)) == repr(value)
+
+
+REFUSED = [
+    {1, 2},
+    {"a": [1, {2}]},
+    Point(1, object()),
+    2**64,
+    {1: "x"},
+    np.int64(3),
+    bytearray(b"x"),
+    [[[[1, {3}]]]],
+    (ActorRef("n", "a"), lambda: 1),
+]
+
+
+@pytest.mark.parametrize("value", REFUSED, ids=range(len(REFUSED)))
+def test_both_refuse_with_the_same_words(twins: Any, value: Any) -> None:
+    compiled, pure = twins
+    assert outcome(compiled.check_value, value) == outcome(pure.check_value, value)
+    assert outcome(compiled.encode_value, value)[0] == "MessageRefused"
+    assert outcome(compiled.encode_value, value) == outcome(pure.encode_value, value)
+
+
+def test_both_refuse_nesting_past_the_limit_and_accept_it_below(twins: Any) -> None:
+    compiled, _ = twins
+    for depth, accepted in ((compiled.MAX_DEPTH, True), (compiled.MAX_DEPTH + 1, False)):
+        value: Any = 1
+        for _ in range(depth):
+            value = [value]
+        for twin in twins:
+            assert (outcome(twin.check_value, value)[0] == "ok") is accepted
+
+
+@given(st.binary(max_size=80))
+def test_both_agree_on_arbitrary_bodies(twins: Any, body: bytes) -> None:
+    compiled, pure = twins
+    assert repr(outcome(compiled.decode_value, body, [b"\x00" * 8], False)) == repr(
+        outcome(pure.decode_value, body, [b"\x00" * 8], False)
+    )
+
+
+@given(
+    values, st.lists(st.tuples(st.integers(0, 200), st.integers(0, 255)), min_size=1, max_size=3)
+)
+def test_both_agree_on_mutated_bodies(twins: Any, value: Any, edits: list[tuple[int, int]]) -> None:
+    compiled, pure = twins
+    body, buffers, _ = pure.encode_value(value)
+    data = bytearray(body)
+    for at, byte in edits:
+        data[at % len(data)] = byte
+    raw = [bytes(memoryview(b).cast("B")) for b in buffers]
+    assert repr(outcome(compiled.decode_value, bytes(data), raw, False)) == repr(
+        outcome(pure.decode_value, bytes(data), raw, False)
+    )
+
+
+def _show(envelopes: list[Any]) -> list[Any]:
+    return [
+        (e.kind, e.target, e.sender, e.corr, bytes(e.body), e.plain, len(e.buffers))
+        for e in envelopes
+    ]
+
+
+def batch_outcome(twin: ModuleType, frames: list[bytes]) -> Any:
+    try:
+        good, big = twin.decode_batch("peer", frames, 64)
+    except twin.MalformedBatch as error:
+        return ("malformed", str(error))
+    return (_show(good), _show(big))
+
+
+envelopes = st.lists(
+    st.tuples(
+        st.integers(0, 3),
+        st.text(max_size=8),
+        st.one_of(st.none(), st.text(min_size=1, max_size=8)),
+        st.integers(0, 2**64 - 1),
+        st.binary(max_size=100),
+        st.lists(st.binary(max_size=20), max_size=2),
+        st.booleans(),
+    ),
+    max_size=6,
+)
+
+
+@given(envelopes, st.lists(st.tuples(st.integers(0, 500), st.integers(0, 255)), max_size=3))
+def test_both_encode_and_decode_batches_alike_even_mutated(
+    twins: Any, items: list[Any], edits: list[Any]
+) -> None:
+    compiled, pure = twins
+    made = [
+        [twin.Envelope(k, "src", t, s, c, b, list(bufs), p) for k, t, s, c, b, bufs, p in items]
+        for twin in twins
+    ]
+    frames_c = [bytes(f) for f in compiled.encode_batch(made[0])]
+    frames_p = [bytes(f) for f in pure.encode_batch(made[1])]
+    assert frames_c == frames_p
+    data = bytearray(frames_c[0])
+    for at, byte in edits:
+        data[at % len(data)] = byte
+    frames = [bytes(data), *frames_c[1:]]
+    assert batch_outcome(compiled, frames) == batch_outcome(pure, frames)
