@@ -96,16 +96,19 @@ cdef dict _NAME_OF = {}
 cdef dict _FIELDS = {}
 cdef set _DIRECT = set()
 cdef set _SLOTTED = set()
+cdef object _CLOCK = None
 cdef object _object_new = object.__new__
 cdef object _REF = None
 cdef object _REPLY = None
 
 
 def bind(
-    by_name, name_of, fields, ref_type, reply_type, refused, malformed, direct=None, slotted=None
+    by_name, name_of, fields, ref_type, reply_type, refused, malformed, direct=None, slotted=None,
+    clock=None,
 ):
     """Give the codec the registry of message types; see the pure twin."""
-    global _BY_NAME, _NAME_OF, _FIELDS, _DIRECT, _SLOTTED, _REF, _REPLY
+    global _BY_NAME, _NAME_OF, _FIELDS, _DIRECT, _SLOTTED, _REF, _REPLY, _CLOCK
+    _CLOCK = clock
     _BY_NAME = by_name
     _NAME_OF = name_of
     _FIELDS = fields
@@ -115,7 +118,7 @@ def bind(
     _REPLY = reply_type
     # The pure twin explains errors for both: it must know the same registry.
     _twin.bind(
-        by_name, name_of, fields, ref_type, reply_type, refused, malformed, direct, slotted
+        by_name, name_of, fields, ref_type, reply_type, refused, malformed, direct, slotted, clock
     )
 
 
@@ -248,6 +251,10 @@ cdef class _Encoder:
         if kind is _REPLY:
             self.tagged = True
             return {"$p": [value.node, value.corr]}
+        if kind is _CLOCK:
+            self.tagged = True
+            self.buffers.append(value.encode())
+            return {"$v": len(self.buffers) - 1}
         raise _Refuse()
 
 
@@ -400,6 +407,13 @@ cdef object _build(str tag, object args, object buffers, int depth):
             raise _Bad()
         raw = buffers[args]
         return raw if type(raw) is bytes else bytes(raw)
+    if tag == "$v":
+        if type(args) is not int or args < 0 or args >= len(buffers) or _CLOCK is None:
+            raise _Bad()
+        try:
+            return _CLOCK.decode(buffers[args])
+        except (ValueError, TypeError, OverflowError):
+            raise _Bad()
     if tag == "$f":
         if args != "nan" and args != "inf" and args != "-inf":
             raise _Bad()

@@ -117,6 +117,7 @@ _NAME_OF: dict[type, str] = {}
 _FIELDS: dict[type, tuple[str, ...]] = {}
 _DIRECT: set[type] = set()
 _SLOTTED: set[type] = set()
+_CLOCK: type | None = None
 _object_new = object.__new__
 _set_field = object.__setattr__
 _REF: type = type(None)
@@ -135,6 +136,7 @@ def bind(
     malformed: type[Exception],
     direct: set[type] | None = None,
     slotted: set[type] | None = None,
+    clock: type | None = None,
 ) -> None:
     """Give the codec the registry of message types (live dicts) and the types and errors it uses.
 
@@ -146,8 +148,12 @@ def bind(
     ``__dict__``, without the call. ``slotted`` (a live set) holds such
     classes whose fields are slots: the decoder sets each one past the
     class's frozen ``__setattr__``, as the generated ``__init__`` does.
+    ``clock`` is the vector-clock class that travels as a ``$v`` tag (its
+    canonical encoding as a buffer, rebuilt by its ``decode``).
     """
     global _BY_NAME, _NAME_OF, _FIELDS, _DIRECT, _SLOTTED, _REF, _REPLY, _REFUSED, _MALFORMED
+    global _CLOCK
+    _CLOCK = clock
     _BY_NAME, _NAME_OF, _FIELDS = by_name, name_of, fields
     _DIRECT = set() if direct is None else direct
     _SLOTTED = set() if slotted is None else slotted
@@ -226,6 +232,10 @@ class _Encoder:
         if kind is _REPLY:
             self.tagged = True
             return {"$p": [value.node, value.corr]}
+        if kind is _CLOCK:
+            self.tagged = True
+            self.buffers.append(value.encode())
+            return {"$v": len(self.buffers) - 1}
         raise _Refuse
 
 
@@ -245,8 +255,13 @@ def _why_not(value: Any) -> str | None:
         if _INT_MIN <= value <= _INT_MAX:
             return None
         return f"is {value}, outside the 64-bit range a message can carry"
-    if kind is _REF or kind is _REPLY or kind in _NAME_OF:
+    if kind is _REF or kind is _REPLY or kind is _CLOCK or kind in _NAME_OF:
         return None
+    if type(value).__name__ == "VectorClock":
+        return (
+            f"is {_describe(value)}, a vector clock of the other kernel: send the active "
+            "one (actorfw.VectorClock)"
+        )
     if kind is np.ndarray:
         if value.dtype.hasobject:
             return "is a numpy array of Python objects; only plain dtypes can be sent"
@@ -418,6 +433,16 @@ def _build_bytes(args: Any, buffers: Sequence[Any], depth: int) -> Any:
     return raw if type(raw) is bytes else bytes(raw)
 
 
+def _build_clock(args: Any, buffers: Sequence[Any], depth: int) -> Any:
+    raw = _buffer(args, buffers)
+    if _CLOCK is None:
+        raise _bad("a $v tag, but no vector-clock type is bound")
+    try:
+        return _CLOCK.decode(raw)  # type: ignore[attr-defined]
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise _bad(f"a malformed vector clock: {exc}") from None
+
+
 def _build_float(args: Any, buffers: Sequence[Any], depth: int) -> Any:
     if args not in ("nan", "inf", "-inf"):
         raise _bad(f"bad $f value {args!r}")
@@ -463,6 +488,7 @@ _TAGS: dict[str, Callable[[Any, Sequence[Any], int], Any]] = {
     "$f": _build_float,
     "$p": _build_reply,
     "$d": _build_dict,
+    "$v": _build_clock,
 }
 
 

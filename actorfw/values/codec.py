@@ -11,6 +11,8 @@ A *message value* is one of:
 - ``bytes`` and numpy arrays (any dtype but ``object``), carried as raw
   buffers beside the body, never inside it;
 - :class:`~actorfw.ActorRef` and :class:`~actorfw.ReplyTo`;
+- :class:`~actorfw.VectorClock` (the active kernel's), carried as its
+  canonical encoding in a buffer (``{"$v": index}``);
 - an instance of a frozen dataclass registered with :func:`message`, whose
   fields hold message values.
 
@@ -46,6 +48,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, TypeVar, cast, dataclass_transform
 
+from actorfw.kernels import vclock as _vclock
 from actorfw.kernels import wire as _wire
 from actorfw.values.errors import MalformedMessage, MessageRefused
 from actorfw.values.refs import ActorRef, ReplyTo
@@ -202,6 +205,7 @@ def bind_kernel(module: Any) -> None:
         MalformedMessage,
         direct=_DIRECT,
         slotted=_SLOTTED,
+        clock=_vclock.VectorClock,
     )
 
 

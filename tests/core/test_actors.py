@@ -17,8 +17,8 @@ from actorfw import (
     MessageRefused,
     RemoteError,
     UnhandledMessage,
+    VectorClock,
 )
-
 from tests.support.actors import (
     Asker,
     Bank,
@@ -79,6 +79,8 @@ def test_ask_returns_what_the_handler_returned(cluster) -> None:
         {"k": {"$x": 1}},
         b"\x00\xff",
         {},
+        VectorClock({"n1": 3, "n2": 1}),
+        {"clocks": [VectorClock(), VectorClock({"é": 2**64 - 1})]},
     ],
     ids=[
         "none",
@@ -92,6 +94,8 @@ def test_ask_returns_what_the_handler_returned(cluster) -> None:
         "dict",
         "bytes",
         "empty",
+        "vector-clock",
+        "clocks-inside",
     ],
 )
 def test_message_values_arrive_as_themselves_across_nodes(cluster, value) -> None:

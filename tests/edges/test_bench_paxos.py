@@ -10,7 +10,6 @@ import pytest
 from actorfw.cli import main
 from actorfw.node import ActorSystem
 from actorfw.node.config import NodeSettings, load_settings
-
 from tests.support.actors import Counter, Get, Put, Sync
 
 

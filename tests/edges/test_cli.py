@@ -10,7 +10,6 @@ import pytest
 
 import actorfw
 from actorfw.cli import main
-
 from tests.conftest import load_kernels
 
 

@@ -10,7 +10,6 @@ import pytest
 
 import actorfw
 from actorfw import kernels
-
 from tests.conftest import load_kernels
 
 

@@ -23,7 +23,6 @@ from hypothesis import strategies as st
 
 from actorfw import MalformedMessage
 from actorfw.values import codec
-
 from tests.conftest import load_kernels
 from tests.values.test_codec import Point, values
 

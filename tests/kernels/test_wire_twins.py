@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from actorfw import ActorRef, MalformedMessage, MessageRefused
 from actorfw.values import codec
-
 from tests.conftest import load_kernels
 from tests.values.test_codec import Point, values
 

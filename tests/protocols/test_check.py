@@ -21,7 +21,6 @@ from actorfw.check import (
     Verdict,
     check,
 )
-
 from tests.protocols.test_check_store import Workload, simulate_kv_store, with_stale_read
 
 INFO = None  # ``end`` of an operation whose outcome is unknown

@@ -29,7 +29,6 @@ from actorfw.node.config import load_curve
 from actorfw.node.transport import ZmqTransport
 from actorfw.node.wire import decode_batch, encode_batch, frame_limit
 from actorfw.values import codec
-
 from tests.support.actors import Put, Recorder
 
 pytestmark = pytest.mark.hostile

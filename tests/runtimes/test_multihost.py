@@ -32,7 +32,6 @@ from actorfw import ActorRef, AskTimeout
 from actorfw.node import Client, connect
 from actorfw.node.config import load_curve
 from actorfw.node.keys import generate_keys
-
 from tests.support.actors import Asker, Get, Put, Recorder, Send, Watch, Watcher
 from tests.support.netns import Host, Network, network, skip_unless_netns
 

@@ -16,8 +16,19 @@ import pytest
 from actorfw import Actor, NodeDown, RemoteError, handler
 from actorfw.core.node import NodeConfig
 from actorfw.node import ActorSystem
-
-from tests.support.actors import Asker, Blast, Counter, GcInfo, Get, Put, Recorder, Send, Size, Sync, Tally
+from tests.support.actors import (
+    Asker,
+    Blast,
+    Counter,
+    GcInfo,
+    Get,
+    Put,
+    Recorder,
+    Send,
+    Size,
+    Sync,
+    Tally,
+)
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 

@@ -21,7 +21,6 @@ from actorfw.core.node import ASK, FAILURE, TELL, Envelope
 from actorfw.node import ActorSystem
 from actorfw.node.wire import decode_batch, encode_batch
 from actorfw.values import codec
-
 from tests.support.actors import Get, Put, Recorder
 
 LIMIT = 64 * 1024

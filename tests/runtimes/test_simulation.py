@@ -21,8 +21,17 @@ from actorfw import (
 )
 from actorfw.core.node import ASK_TIMER_SLACK
 from actorfw.sim import SimulationTimeout
-
-from tests.support.actors import Counter, Deferred, Get, Put, Recorder, Send, StartTimer, Sync, Timed
+from tests.support.actors import (
+    Counter,
+    Deferred,
+    Get,
+    Put,
+    Recorder,
+    Send,
+    StartTimer,
+    Sync,
+    Timed,
+)
 
 # -- virtual time --------------------------------------------------------------------------
 

@@ -76,7 +76,8 @@ propose_timeout = 0.25
         "counter-leader",
         "echo",
     ]
-    assert spawn[1].args == ("counter", members, "tests.services.test_replication:Counter", None, replica)
+    machine = "tests.services.test_replication:Counter"
+    assert spawn[1].args == ("counter", members, machine, None, replica)
     assert spawn[2].args == ("counter", members, None, leader)
     assert isinstance(spawn[2].args[3].leader_timeout, float)
     assert settings.apps == ["tests.support.actors", ROLES, "tests.services.test_replication"]
@@ -163,7 +164,10 @@ ERRORS = [
         "[[replicated]]\n[replicated.leader]\nbackoff_base = 2.0\nbackoff_max = 1.0",
         r"leader: backoff_max must be at least backoff_base",
     ),
-    ("[[spawn]]\nclass = 'tests.support.actors:Echo'\nname = 'kv-leader'\n[[replicated]]", r"'kv-leader'"),
+    (
+        "[[spawn]]\nclass = 'tests.support.actors:Echo'\nname = 'kv-leader'\n[[replicated]]",
+        r"'kv-leader'",
+    ),
     ("replikated = []", r"unknown key 'replikated'"),
 ]
 

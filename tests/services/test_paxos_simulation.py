@@ -26,7 +26,6 @@ from collections import Counter
 import pytest
 
 from actorfw.check import KeyValue, Status, Verdict, check
-
 from tests.support.paxos_sim import run
 
 SEEDS_PER_SIZE = 250

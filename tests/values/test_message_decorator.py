@@ -11,7 +11,6 @@ import pytest
 from actorfw import message
 from actorfw.values import codec
 from actorfw.values.codec import _DIRECT, _SLOTTED
-
 from tests.conftest import load_kernels
 
 
