@@ -77,14 +77,14 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
 from actorfw.kernels import ballot as kb
+from actorfw.protocols.dispatch import Dispatch
 from actorfw.protocols.paxos.messages import (
-    HANDLED_BY,
     Batch,
     Collect,
     LeaseGrant,
@@ -94,6 +94,7 @@ from actorfw.protocols.paxos.messages import (
     P2a,
     P2b,
     Slots,
+    handled_where,
     is_slots,
 )
 from actorfw.protocols.paxos.records import Accepted, Collected, LeaseGranted, Promised, Record
@@ -296,14 +297,7 @@ class Acceptor:
     # -- handlers ----------------------------------------------------------------------
 
     def _dispatch(self, message: Any) -> None:
-        handler = _HANDLERS.get(type(message))
-        if handler is None:
-            role = HANDLED_BY.get(type(message))
-            where = f"the {role.value}" if role is not None else "no Paxos role"
-            raise TypeError(
-                f"acceptor {self.me!r} got a {type(message).__name__}, which {where} handles"
-            )
-        handler(self, message)
+        _DISPATCH(self, self.me, message)
 
     def _enter(self, now: float) -> None:
         self._now = max(self._now, now)
@@ -504,10 +498,14 @@ class Acceptor:
         )
 
 
-_HANDLERS: dict[type, Callable[[Acceptor, Any], None]] = {
-    P1a: Acceptor._on_p1a,
-    P2a: Acceptor._on_p2a,
-    Collect: Acceptor._on_collect,
-    LeaseRequest: Acceptor._on_lease_request,
-}
+_DISPATCH: Dispatch[Acceptor] = Dispatch(
+    "acceptor",
+    {
+        P1a: Acceptor._on_p1a,
+        P2a: Acceptor._on_p2a,
+        Collect: Acceptor._on_collect,
+        LeaseRequest: Acceptor._on_lease_request,
+    },
+    handled_where,
+)
 """Message type -> handler: the acceptor's whole input alphabet."""

@@ -104,8 +104,8 @@ import numpy as np
 import numpy.typing as npt
 
 from actorfw.kernels import ballot as kb
+from actorfw.protocols.dispatch import Dispatch
 from actorfw.protocols.paxos.messages import (
-    HANDLED_BY,
     Applied,
     Batch,
     Collect,
@@ -122,6 +122,7 @@ from actorfw.protocols.paxos.messages import (
     ReadIndex,
     ReadIndexReply,
     Slots,
+    handled_where,
     is_slots,
 )
 from actorfw.protocols.paxos.records import LeaderBallot, Record
@@ -464,7 +465,7 @@ class Leader:
         return self._flush()
 
     def handle(self, message: Any, now: float) -> Effects:
-        """Take one message of the leader's alphabet (see ``_HANDLERS`` at the end of the module).
+        """Take one message of the leader's alphabet (see ``_DISPATCH`` at the end of the module).
 
         ``Propose``, ``Applied``, ``P1b``, ``P2b``, ``Ping``, ``Pong``,
         ``LeaseGrant`` or ``ReadIndex``.
@@ -515,14 +516,7 @@ class Leader:
         self._now = max(self._now, now)
 
     def _dispatch(self, message: Any) -> None:
-        handler = _HANDLERS.get(type(message))
-        if handler is None:
-            role = HANDLED_BY.get(type(message))
-            where = f"the {role.value}" if role is not None else "no Paxos role"
-            raise TypeError(
-                f"leader {self.me!r} got a {type(message).__name__}, which {where} handles"
-            )
-        handler(self, message)
+        _DISPATCH(self, self.me, message)
 
     # -- proposals and progress --------------------------------------------------------
 
@@ -1028,16 +1022,20 @@ class Leader:
         )
 
 
-_HANDLERS: dict[type, Callable[[Leader, Any], None]] = {
-    Propose: Leader._on_propose,
-    Applied: Leader._on_applied,
-    P1b: Leader._on_p1b,
-    P2b: Leader._on_p2b,
-    Ping: Leader._on_ping,
-    Pong: Leader._on_pong,
-    LeaseGrant: Leader._on_lease_grant,
-    ReadIndex: Leader._on_read_index,
-}
+_DISPATCH: Dispatch[Leader] = Dispatch(
+    "leader",
+    {
+        Propose: Leader._on_propose,
+        Applied: Leader._on_applied,
+        P1b: Leader._on_p1b,
+        P2b: Leader._on_p2b,
+        Ping: Leader._on_ping,
+        Pong: Leader._on_pong,
+        LeaseGrant: Leader._on_lease_grant,
+        ReadIndex: Leader._on_read_index,
+    },
+    handled_where,
+)
 """Message type -> handler: the leader's whole input alphabet."""
 
 _TICKS: dict[LeaderMode, Callable[[Leader], None]] = {

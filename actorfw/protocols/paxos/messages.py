@@ -57,6 +57,7 @@ __all__ = [
     "Role",
     "Sessions",
     "Slots",
+    "handled_where",
 ]
 
 Slots: TypeAlias = npt.NDArray[np.int64]
@@ -467,3 +468,9 @@ HANDLED_BY: dict[type, Role] = {
     ReadIndexReply: Role.REPLICA,
 }
 """Message type -> the role that handles it at the destination address."""
+
+
+def handled_where(kind: type) -> str:
+    """Which Paxos role takes messages of type ``kind``: "the leader", or "no Paxos role"."""
+    role = HANDLED_BY.get(kind)
+    return "no Paxos role" if role is None else f"the {role.value}"

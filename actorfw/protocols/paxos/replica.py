@@ -105,14 +105,14 @@ from __future__ import annotations
 import heapq
 import math
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
+from actorfw.protocols.dispatch import Dispatch
 from actorfw.protocols.paxos.invariants import InvariantViolation
 from actorfw.protocols.paxos.messages import (
-    HANDLED_BY,
     Applied,
     Batch,
     CatchUp,
@@ -131,6 +131,7 @@ from actorfw.protocols.paxos.messages import (
     SessionExpired,
     Sessions,
     Slots,
+    handled_where,
     is_slots,
 )
 from actorfw.protocols.paxos.records import Decided, Record, Snapshotted, Truncated
@@ -417,7 +418,7 @@ class Replica:
         return self._flush()
 
     def handle(self, message: Any, now: float) -> Effects:
-        """Take one message of the replica's alphabet (see ``_HANDLERS`` at the end of the module).
+        """Take one message of the replica's alphabet (see ``_DISPATCH`` at the end of the module).
 
         ``Request``, ``Read``, ``Decision``, ``Progress``, ``CatchUp``,
         ``CatchUpReply``, ``InstallSnapshot`` or ``ReadIndexReply``.
@@ -479,14 +480,7 @@ class Replica:
     # -- handlers ----------------------------------------------------------------------
 
     def _dispatch(self, message: Any) -> None:
-        handler = _HANDLERS.get(type(message))
-        if handler is None:
-            role = HANDLED_BY.get(type(message))
-            where = f"the {role.value}" if role is not None else "no Paxos role"
-            raise TypeError(
-                f"replica {self.me!r} got a {type(message).__name__}, which {where} handles"
-            )
-        handler(self, message)
+        _DISPATCH(self, self.me, message)
 
     def _on_request(self, msg: Request) -> None:
         command = msg.command
@@ -960,15 +954,19 @@ class Replica:
         )
 
 
-_HANDLERS: dict[type, Callable[[Replica, Any], None]] = {
-    Request: Replica._on_request,
-    LeaderIs: Replica._on_leader_is,
-    Decision: Replica._on_decision,
-    Progress: Replica._on_progress,
-    CatchUp: Replica._on_catchup,
-    CatchUpReply: Replica._on_catchup_reply,
-    InstallSnapshot: Replica._on_install_snapshot,
-    Read: Replica._on_read,
-    ReadIndexReply: Replica._on_read_index_reply,
-}
+_DISPATCH: Dispatch[Replica] = Dispatch(
+    "replica",
+    {
+        Request: Replica._on_request,
+        LeaderIs: Replica._on_leader_is,
+        Decision: Replica._on_decision,
+        Progress: Replica._on_progress,
+        CatchUp: Replica._on_catchup,
+        CatchUpReply: Replica._on_catchup_reply,
+        InstallSnapshot: Replica._on_install_snapshot,
+        Read: Replica._on_read,
+        ReadIndexReply: Replica._on_read_index_reply,
+    },
+    handled_where,
+)
 """Message type -> handler: the replica's whole input alphabet."""
