@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from actorfw.node.endpoints import ENDPOINT_FORMS, check_endpoint
 from actorfw.node.transport import CurveSettings
 
 if TYPE_CHECKING:
@@ -347,7 +348,11 @@ def _target(args: argparse.Namespace) -> _Target:
         if "/" in node or node.startswith("$"):
             raise _Usage(f"a node name has no '/' and does not start with '$': {node!r}")
         if not endpoint.startswith(("tcp://", "ipc://")):
-            raise _Usage(f"node {node}: endpoint {endpoint!r} is not tcp://HOST:PORT or ipc://PATH")
+            raise _Usage(f"node {node}: endpoint {endpoint!r} is not {ENDPOINT_FORMS}")
+        try:
+            check_endpoint(endpoint)
+        except ValueError as error:
+            raise _Usage(f"node {node}: {error}") from None
     secure = [n for n, e in cluster.nodes.items() if e.startswith("tcp://")]
     if secure and curve is None:
         raise _Usage(

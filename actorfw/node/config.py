@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from actorfw.core.node import NodeConfig
+from actorfw.node.endpoints import check_endpoint
 from actorfw.node.transport import CurveSettings
 
 __all__ = [
@@ -135,9 +136,12 @@ class NodeSettings:
                 f"node {self.name}: storage is 'sqlite' (durable, the default) or 'memory' "
                 f"(nothing survives a restart), not {self.storage!r}"
             )
-        for endpoint in [self.listen, *self.peers.values()]:
-            if not endpoint.startswith(("ipc://", "tcp://", "inproc://")):
-                raise ValueError(f"endpoint {endpoint!r} is not ipc://, tcp:// or inproc://")
+        try:
+            check_endpoint(self.listen, listen=True)
+            for endpoint in self.peers.values():
+                check_endpoint(endpoint)
+        except ValueError as error:
+            raise ValueError(f"node {self.name}: {error}") from None
         uses_tcp = any(e.startswith("tcp://") for e in [self.listen, *self.peers.values()])
         if uses_tcp and self.curve is None:
             raise ValueError(
