@@ -170,10 +170,15 @@ def load_curve(
         secret_file: this node's ``<name>.key_secret`` (written by ``actorfw keys generate``).
         peer_keys: a directory of ``<node>.key`` public key files, or a mapping
             of node id to such a file.
+
+    Raises:
+        FileNotFoundError: a key file does not exist (the message names it).
+        ValueError: the secret key file holds no secret key, or ``peer_keys``
+            is not a directory.
     """
     import zmq.auth
 
-    public, secret = zmq.auth.load_certificate(str(secret_file))
+    public, secret = zmq.auth.load_certificate(_key_file(secret_file))
     if secret is None:
         raise ValueError(f"{secret_file} holds no secret key; pass the .key_secret file")
     if isinstance(peer_keys, dict):
@@ -185,9 +190,16 @@ def load_curve(
         files = {p.stem: p for p in sorted(folder.glob("*.key"))}
     peers = {}
     for name, path in files.items():
-        key, _ = zmq.auth.load_certificate(str(path))
+        key, _ = zmq.auth.load_certificate(_key_file(path))
         peers[name] = key
     return CurveSettings(public_key=public, secret_key=secret, peers=peers)
+
+
+def _key_file(path: str | Path) -> str:
+    # ZeroMQ says only "Invalid certificate file" for a file that is not there.
+    if not Path(path).exists():
+        raise FileNotFoundError(f"key file {path} does not exist")
+    return str(path)
 
 
 _STORAGE_KINDS = ("sqlite", "memory")
