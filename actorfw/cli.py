@@ -314,8 +314,8 @@ def _parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="actorfw",
-        description="actorfw: actors in OS processes over ZeroMQ, with consensus, "
-        "sharding and causality built in.",
+        description="actorfw: actors in OS processes over ZeroMQ, a deterministic simulator, "
+        "and state machines replicated by Multi-Paxos.",
     )
     parser.add_argument("--version", action="version", version=f"actorfw {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="command", required=True)
@@ -325,7 +325,7 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo",
-        help="a replicated KV store survives the SIGKILL of its leader (about 30 s)",
+        help="a replicated KV store survives the SIGKILL of its leader (about 20 s)",
         description="Start node processes with a replicated KV store on durable storage, run "
         "clients against it, SIGKILL the leader mid-run and restart it, then check the whole "
         "history for linearizability and print a summary. Exits 1 if anything is wrong.",
