@@ -134,6 +134,8 @@ def load_cluster(path: str | Path) -> ClusterFile:
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"cluster file {path} does not exist") from None
     except OSError as error:
         raise ValueError(f"cluster file {path}: {error.strerror or error}") from None
     except tomllib.TOMLDecodeError as error:
