@@ -192,6 +192,7 @@ def _cmd_node(args: argparse.Namespace) -> int:
     except Exception as error:  # a ZeroMQ error binding or connecting, say
         print(f"actorfw node: {type(error).__name__}: {error}", file=sys.stderr)
         return 2
+    logging.getLogger("actorfw").info("[%s] node stopped", settings.name)
     return 0
 
 
