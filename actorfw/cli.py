@@ -28,6 +28,15 @@ from typing import Any
 __all__ = ["main"]
 
 
+def _os_error(error: OSError) -> str:
+    """An OSError as one line naming the path: ``history.jsonl does not exist``."""
+    if error.filename is None or not error.strerror:
+        return str(error)
+    if isinstance(error, FileNotFoundError):
+        return f"{error.filename} does not exist"
+    return f"{error.filename}: {error.strerror}"
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     import actorfw
 
@@ -88,8 +97,15 @@ def _cmd_keys_generate(args: argparse.Namespace) -> int:
 
     try:
         public, secret = generate_keys(args.name, args.dir, overwrite=args.overwrite)
-    except (FileExistsError, ValueError) as error:
+    except ValueError as error:
         print(f"actorfw keys generate: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        if error.filename is None:  # the key files are there already
+            reason = str(error)
+        else:
+            reason = f"cannot write the key pair into {args.dir}: {error.strerror}"
+        print(f"actorfw keys generate: {reason}", file=sys.stderr)
         return 2
     print(f"public key: {public}  (copy to every other node)")
     print(f"secret key: {secret}  (keep on this host only)")
@@ -102,12 +118,12 @@ def _cmd_kv(args: argparse.Namespace) -> int:
     return run(args)
 
 
-def _peer_pairs(items: list[str], what: str) -> dict[str, str]:
+def _peer_pairs(items: list[str], what: str, form: str) -> dict[str, str]:
     out = {}
     for item in items:
         name, sep, value = item.partition("=")
         if not sep or not name or not value:
-            raise ValueError(f"{what} {item!r} is not NAME=VALUE")
+            raise ValueError(f"{what} {item!r} is not {form}")
         out[name] = value
     return out
 
@@ -121,14 +137,21 @@ def _cmd_node(args: argparse.Namespace) -> int:
 
     try:
         if args.config:
-            settings = load_settings(args.config)
+            try:
+                settings = load_settings(args.config)
+            except FileNotFoundError as error:
+                if error.filename != args.config:
+                    raise
+                raise ValueError(f"configuration file {args.config} does not exist") from None
         else:
             if not args.name or not args.listen:
                 raise ValueError("give --config FILE, or at least --name and --listen")
             curve = None
             if args.key:
                 peer_keys: Any = (
-                    _peer_pairs(args.peer_key, "--peer-key") if args.peer_key else args.peer_keys
+                    _peer_pairs(args.peer_key, "--peer-key", "NAME=FILE")
+                    if args.peer_key
+                    else args.peer_keys
                 )
                 if not peer_keys:
                     raise ValueError(
@@ -138,27 +161,38 @@ def _cmd_node(args: argparse.Namespace) -> int:
             settings = NodeSettings(
                 name=args.name,
                 listen=args.listen,
-                peers=_peer_pairs(args.peer, "--peer"),
+                peers=_peer_pairs(args.peer, "--peer", "NAME=ENDPOINT"),
                 data_dir=args.data_dir or f"data-{args.name}",
                 apps=list(args.app),
                 curve=curve,
             )
         if args.storage:
             settings = dataclasses.replace(settings, storage=args.storage)
-    except (ValueError, OSError) as error:
+    except ValueError as error:
         print(f"actorfw node: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"actorfw node: {_os_error(error)}", file=sys.stderr)
         return 2
     level = getattr(logging, args.log_level.upper())
     try:
         run_node(settings, standalone=True, log_level=level)
     except KeyboardInterrupt:
         return 130
-    except (ValueError, LookupError, OSError, ImportError) as error:
+    except ImportError as error:
+        print(
+            f"actorfw node: {error}, imported for the node's apps ({', '.join(settings.apps)}): "
+            "is it installed, or on PYTHONPATH?",
+            file=sys.stderr,
+        )
+        return 2
+    except (ValueError, LookupError, OSError) as error:
         print(f"actorfw node: {error}", file=sys.stderr)
         return 2
     except Exception as error:  # a ZeroMQ error binding or connecting, say
         print(f"actorfw node: {type(error).__name__}: {error}", file=sys.stderr)
         return 2
+    logging.getLogger("actorfw").info("[%s] node stopped", settings.name)
     return 0
 
 
@@ -199,12 +233,33 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"actorfw demo: {error}", file=sys.stderr)
         return 2
+    if args.history is not None:
+        problem = _unwritable(args.history)
+        if problem:
+            print(f"actorfw demo: --history {args.history}: {problem}", file=sys.stderr)
+            return 2
     report = run_demo(options, sys.stderr if args.json else sys.stdout, args.history)
     if args.json:
         print(to_json(report))
     else:
         print(render(report))
     return 1 if report.problems() else 0
+
+
+def _unwritable(path: str) -> str | None:
+    """Why a file cannot be written at ``path`` (None: it can), without writing it."""
+    import os
+    from pathlib import Path
+
+    target = Path(path)
+    folder = target.parent
+    if target.is_dir():
+        return "is a directory"
+    if not folder.is_dir():
+        return f"the directory {folder} does not exist"
+    if not os.access(target if target.exists() else folder, os.W_OK):
+        return "permission denied"
+    return None
 
 
 CHECK_EXIT = {"ok": 0, "violation": 1, "unknown": 3}
@@ -216,7 +271,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
     try:
         history = History.from_jsonl(args.history)
-    except (OSError, ValueError) as error:
+    except OSError as error:
+        print(f"actorfw check: cannot read the history: {_os_error(error)}", file=sys.stderr)
+        return 2
+    except ValueError as error:
         print(f"actorfw check: cannot read the history: {error}", file=sys.stderr)
         return 2
     if args.initial is not None and args.model != "register":
@@ -274,6 +332,23 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {text}")
+    return value
+
+
+def _more_than_zero_seconds(text: str) -> float:
+    value = _positive_seconds(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"seconds must be > 0, not {text}")
+    return value
+
+
 def _cmd_bench_paxos(args: argparse.Namespace) -> int:
     from actorfw import __version__
     from actorfw.bench.paxos import check_targets, render, run_paxos
@@ -314,8 +389,8 @@ def _parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="actorfw",
-        description="actorfw: actors in OS processes over ZeroMQ, with consensus, "
-        "sharding and causality built in.",
+        description="actorfw: actors in OS processes over ZeroMQ, a deterministic simulator, "
+        "and state machines replicated by Multi-Paxos.",
     )
     parser.add_argument("--version", action="version", version=f"actorfw {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="command", required=True)
@@ -325,7 +400,7 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo",
-        help="a replicated KV store survives the SIGKILL of its leader (about 30 s)",
+        help="a replicated KV store survives the SIGKILL of its leader (about 20 s)",
         description="Start node processes with a replicated KV store on durable storage, run "
         "clients against it, SIGKILL the leader mid-run and restart it, then check the whole "
         "history for linearizability and print a summary. Exits 1 if anything is wrong.",
@@ -448,11 +523,15 @@ def _parser() -> argparse.ArgumentParser:
     kernels.add_argument("--json", action="store_true", help="print the figures as JSON")
     kernels.add_argument("--filter", metavar="TEXT", help="only cases whose name contains TEXT")
     kernels.add_argument(
-        "--repeats", type=int, default=5, metavar="N", help="timed repeats per case (default 5)"
+        "--repeats",
+        type=_positive_int,
+        default=5,
+        metavar="N",
+        help="timed repeats per case (default 5)",
     )
     kernels.add_argument(
         "--seconds",
-        type=float,
+        type=_more_than_zero_seconds,
         default=0.05,
         metavar="S",
         help="length of one repeat in seconds (default 0.05)",

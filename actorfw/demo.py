@@ -484,7 +484,10 @@ def _summarize(workload: _Workload, report: DemoReport, history_file: str | None
     if report.killed and report.failover_s is None and workload.failover_end and workload.kill:
         report.failover_s = workload.failover_end - workload.kill[1]
     if history_file is not None:
-        history.to_jsonl(history_file)
+        try:
+            history.to_jsonl(history_file)
+        except OSError as error:
+            report.errors.append(f"the history could not be written to {history_file}: {error}")
     result = check(history, KeyValue(), timeout=60.0)
     report.verdict = _VERDICTS[result.verdict]
     report.verdict_detail = str(result)

@@ -241,9 +241,10 @@ class _Encoder:
 
 def _describe(value: Any) -> str:
     kind = type(value)
-    if kind.__module__ == "builtins":
-        return f"a {kind.__name__}"
-    return f"a {kind.__module__}.{kind.__qualname__}"
+    name = kind.__name__
+    if kind.__module__ != "builtins":
+        name = f"{kind.__module__}.{kind.__qualname__}"
+    return f"{'an' if name[0] in 'aeiouAEIOU' else 'a'} {name}"
 
 
 def _why_not(value: Any) -> str | None:

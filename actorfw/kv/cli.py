@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from actorfw.node.endpoints import ENDPOINT_FORMS, check_endpoint
 from actorfw.node.transport import CurveSettings
 
 if TYPE_CHECKING:
@@ -79,10 +80,24 @@ _REPLICA_TIMEOUT = 1.0
 
 _CLUSTER_KEYS = ("group", "nodes", "keys")
 
+
+_JSON_EXAMPLES = '(42, 2.5, true, null, "42", [1, 2], {"a": 1})'
+
 _VALUES_HELP = (
-    "VALUE, EXPECTED and NEW are read as JSON when they parse as JSON (42, 2.5, true, null, "
-    '"42", [1, 2], {"a": 1}) and taken as the string given otherwise (blue); --string takes '
-    "them as strings always. EXPECTED null means: the key is absent."
+    f"VALUE, EXPECTED and NEW are read as JSON when they parse as JSON {_JSON_EXAMPLES} and "
+    "taken as the string given otherwise (blue); --string takes them as strings always. "
+    "EXPECTED null means: the key is absent. Each command's --help shows its own arguments."
+)
+
+_PUT_HELP = (
+    f"VALUE is read as JSON when it parses as JSON {_JSON_EXAMPLES} and taken as the string "
+    "given otherwise (blue); --string takes it as a string always."
+)
+
+_CAS_HELP = (
+    f"EXPECTED and NEW are read as JSON when they parse as JSON {_JSON_EXAMPLES} and taken as "
+    "the strings given otherwise (blue); --string takes them as strings always. EXPECTED null "
+    "means: the key is absent."
 )
 
 
@@ -119,6 +134,8 @@ def load_cluster(path: str | Path) -> ClusterFile:
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"cluster file {path} does not exist") from None
     except OSError as error:
         raise ValueError(f"cluster file {path}: {error.strerror or error}") from None
     except tomllib.TOMLDecodeError as error:
@@ -259,32 +276,43 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     commands = parser.add_subparsers(dest="kv_command", metavar="COMMAND", required=True)
     get = commands.add_parser(
-        "get", help="print the value of KEY as JSON (null when absent)", epilog=_VALUES_HELP
+        "get",
+        help="print the value of KEY as JSON (null when absent)",
+        description="Print the value of KEY as one line of JSON; null when the key is absent.",
     )
     get.add_argument("kv_key", metavar="KEY")
-    put = commands.add_parser("put", help="set KEY to VALUE", epilog=_VALUES_HELP)
+    put = commands.add_parser(
+        "put",
+        help="set KEY to VALUE",
+        description="Set KEY to VALUE; print nothing.",
+        epilog=_PUT_HELP,
+    )
     put.add_argument("kv_key", metavar="KEY")
     put.add_argument("kv_value", metavar="VALUE")
-    delete = commands.add_parser("delete", help="remove KEY")
+    put.add_argument("--string", action="store_true", help="take VALUE as a string")
+    delete = commands.add_parser(
+        "delete", help="remove KEY", description="Remove KEY (absent or not); print nothing."
+    )
     delete.add_argument("kv_key", metavar="KEY")
     cas = commands.add_parser(
         "cas",
         help="set KEY to NEW if it holds EXPECTED; print true if it did, false if not",
-        epilog=_VALUES_HELP,
+        description="Set KEY to NEW if it holds EXPECTED; print true if it did, false if not "
+        "(exit code 0 either way).",
+        epilog=_CAS_HELP,
     )
     cas.add_argument("kv_key", metavar="KEY")
     cas.add_argument("kv_expected", metavar="EXPECTED")
     cas.add_argument("kv_new", metavar="NEW")
+    cas.add_argument("--string", action="store_true", help="take EXPECTED and NEW as strings")
     append = commands.add_parser(
         "append",
         help="append TEXT to the string at KEY (absent: empty); print the new string as JSON",
+        description="Append TEXT, always taken as a string, to the string at KEY (an absent "
+        "key counts as empty); print the new string as JSON.",
     )
     append.add_argument("kv_key", metavar="KEY")
     append.add_argument("kv_text", metavar="TEXT")
-    for command in (put, cas):
-        command.add_argument(
-            "--string", action="store_true", help="take VALUE, EXPECTED and NEW as strings"
-        )
 
 
 def _pairs(items: list[str]) -> dict[str, str]:
@@ -347,7 +375,11 @@ def _target(args: argparse.Namespace) -> _Target:
         if "/" in node or node.startswith("$"):
             raise _Usage(f"a node name has no '/' and does not start with '$': {node!r}")
         if not endpoint.startswith(("tcp://", "ipc://")):
-            raise _Usage(f"node {node}: endpoint {endpoint!r} is not tcp://HOST:PORT or ipc://PATH")
+            raise _Usage(f"node {node}: endpoint {endpoint!r} is not {ENDPOINT_FORMS}")
+        try:
+            check_endpoint(endpoint)
+        except ValueError as error:
+            raise _Usage(f"node {node}: {error}") from None
     secure = [n for n, e in cluster.nodes.items() if e.startswith("tcp://")]
     if secure and curve is None:
         raise _Usage(

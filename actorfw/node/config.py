@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from actorfw.core.node import NodeConfig
+from actorfw.node.endpoints import check_endpoint
 from actorfw.node.transport import CurveSettings
 
 __all__ = [
@@ -135,9 +136,12 @@ class NodeSettings:
                 f"node {self.name}: storage is 'sqlite' (durable, the default) or 'memory' "
                 f"(nothing survives a restart), not {self.storage!r}"
             )
-        for endpoint in [self.listen, *self.peers.values()]:
-            if not endpoint.startswith(("ipc://", "tcp://", "inproc://")):
-                raise ValueError(f"endpoint {endpoint!r} is not ipc://, tcp:// or inproc://")
+        try:
+            check_endpoint(self.listen, listen=True)
+            for endpoint in self.peers.values():
+                check_endpoint(endpoint)
+        except ValueError as error:
+            raise ValueError(f"node {self.name}: {error}") from None
         uses_tcp = any(e.startswith("tcp://") for e in [self.listen, *self.peers.values()])
         if uses_tcp and self.curve is None:
             raise ValueError(
@@ -168,13 +172,14 @@ def load_curve(
             of node id to such a file.
 
     Raises:
+        FileNotFoundError: a key file does not exist (the message names it).
         ValueError: a key file cannot be read or holds a bad key (the
-            message names the file and the line), or the secret file holds
-            no secret key.
+            message names the file and the line), the secret file holds no
+            secret key, or ``peer_keys`` is not a directory.
     """
     from actorfw.node.keys import read_key_file
 
-    public, secret = read_key_file(secret_file)
+    public, secret = read_key_file(_key_file(secret_file))
     if secret is None:
         raise ValueError(f"{secret_file} holds no secret key; pass the .key_secret file")
     if isinstance(peer_keys, dict):
@@ -186,9 +191,16 @@ def load_curve(
         files = {p.stem: p for p in sorted(folder.glob("*.key"))}
     peers = {}
     for name, path in files.items():
-        key, _ = read_key_file(path)
+        key, _ = read_key_file(_key_file(path))
         peers[name] = key
     return CurveSettings(public_key=public, secret_key=secret, peers=peers)
+
+
+def _key_file(path: str | Path) -> str:
+    # ZeroMQ says only "Invalid certificate file" for a file that is not there.
+    if not Path(path).exists():
+        raise FileNotFoundError(f"key file {path} does not exist")
+    return str(path)
 
 
 _STORAGE_KINDS = ("sqlite", "memory")

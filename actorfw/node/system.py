@@ -44,6 +44,7 @@ from actorfw.core.messages import StatusRequest
 from actorfw.core.node import NODE_TARGET, Node, NodeConfig
 from actorfw.core.storage import MemoryBackend
 from actorfw.node.config import NodeSettings, RootSpec
+from actorfw.node.endpoints import check_endpoint
 from actorfw.node.runtime import run_node
 from actorfw.node.transport import CurveSettings, ZmqTransport
 from actorfw.values.errors import ActorNotFound, AskTimeout, NodeDown
@@ -90,6 +91,11 @@ class Client:
         curve: CURVE settings (this client's key pair must be on the nodes'
             allow-lists) for TCP endpoints.
         name: the client's node id (default: generated).
+
+    Raises:
+        ValueError: an endpoint is malformed (the message names the node and
+            the form expected), or a node is reached over ``tcp://`` and
+            ``curve`` is None.
     """
 
     def __init__(
@@ -98,6 +104,19 @@ class Client:
         curve: CurveSettings | None = None,
         name: str | None = None,
     ) -> None:
+        for node, endpoint in addresses.items():
+            try:
+                check_endpoint(endpoint)
+            except ValueError as error:
+                raise ValueError(f"node {node}: {error}") from None
+        tcp = [node for node, endpoint in addresses.items() if endpoint.startswith("tcp://")]
+        if tcp and curve is None:
+            raise ValueError(
+                f"{', '.join(tcp)} {'is' if len(tcp) == 1 else 'are'} reached over tcp://, which "
+                "needs CURVE keys: pass curve=load_curve(SECRET, PEER_KEYS) "
+                "(actorfw.node.config.load_curve: this client's .key_secret and a directory of "
+                "the nodes' .key files, from `actorfw keys generate`)"
+            )
         self._addresses = dict(addresses)
         self._client_id = name or f"client-{os.getpid()}-{next(_CLIENTS)}"
         self._curve = curve
@@ -555,7 +574,17 @@ def _ephemeral_keys(names: list[str], folder: Path) -> dict[str, CurveSettings]:
 def connect(
     addresses: dict[str, str], curve: CurveSettings | None = None, name: str | None = None
 ) -> Client:
-    """A :class:`Client` of a running cluster (close it when done, or use ``with``)."""
+    """A :class:`Client` of a running cluster (close it when done, or use ``with``).
+
+    Args:
+        addresses: node id to endpoint (``tcp://HOST:PORT`` or ``ipc://PATH``).
+        curve: this client's key pair and the nodes' public keys
+            (:func:`actorfw.node.config.load_curve`); required for ``tcp://``.
+        name: the client's node id; over ``tcp://``, the stem of its key file.
+
+    Raises:
+        ValueError: as :class:`Client` does.
+    """
     return Client(addresses, curve=curve, name=name)
 
 

@@ -243,7 +243,7 @@ def test_bad_arguments_exit_2_with_the_reason(
         ('[nodes]\nn1 = "ipc://a"\n[keys]\nsecret = "x"\n', "[keys] needs exactly 'secret'"),
         (
             '[nodes]\nn1 = "ipc://a"\n[keys]\nsecret = "no.key_secret"\npeers = "."\n',
-            "no.key_secret: cannot read it as a key file (No such file or directory)",
+            "no.key_secret does not exist",
         ),
         ("[nodes\n", "not valid TOML"),
     ],

@@ -102,7 +102,7 @@ def test_a_dict_that_looks_like_a_tag_is_escaped() -> None:
     [
         ({1, 2}, "message is a set"),
         ({"a": [1, {2}]}, "message['a'][1] is a set"),
-        (Point(1, object()), "message.y is a object"),
+        (Point(1, object()), "message.y is an object,"),
         (2**64, "outside the 64-bit range"),
         (-(2**63) - 1, "outside the 64-bit range"),
         ({1: "x"}, "dict keys must be str"),
