@@ -127,7 +127,7 @@ BLOCKS = [block for page in PAGES for block in page_blocks(page)]
 
 def test_the_docs_mark_their_runnable_examples() -> None:
     marked = {block.page.name for block in BLOCKS}
-    for page in ("README.md", "actors.md", "check.md", "replication.md", "testing.md"):
+    for page in ("README.md", "actors.md", "api.md", "check.md", "replication.md", "testing.md"):
         assert page in marked, f"{page} has no block marked runnable"
 
 
