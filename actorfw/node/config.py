@@ -197,7 +197,7 @@ def load_curve(
 
 
 def _key_file(path: str | Path) -> str:
-    # ZeroMQ says only "Invalid certificate file" for a file that is not there.
+    # Say plainly that the file is missing, rather than that it cannot be read as a key.
     if not Path(path).exists():
         raise FileNotFoundError(f"key file {path} does not exist")
     return str(path)

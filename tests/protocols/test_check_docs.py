@@ -16,8 +16,8 @@ def test_check_docs_example_prints_what_the_docs_show(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     text = DOC.read_text(encoding="utf-8")
-    example = re.search(r"## API\n\n```python\n(.*?)```", text, re.S)
-    shown = re.search(r"\nprints\n\n```\n(.*?)```", text, re.S)
+    example = re.search(r"## API\n\n(?:<!-- runnable -->\n)?```python\n(.*?)```", text, re.S)
+    shown = re.search(r"\nprints\n\n(?:<!-- output -->\n)?```\n(.*?)```", text, re.S)
     assert example is not None and shown is not None
     monkeypatch.chdir(tmp_path)  # the example writes history.jsonl
     printed = io.StringIO()
