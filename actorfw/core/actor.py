@@ -22,6 +22,7 @@ imported in its process.
 from __future__ import annotations
 
 import inspect
+import sys
 import typing
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
@@ -33,7 +34,15 @@ if TYPE_CHECKING:
     from actorfw.core.context import Context
     from actorfw.core.supervision import SupervisorStrategy
 
-__all__ = ["Actor", "actor_class", "actor_path", "handler"]
+__all__ = [
+    "Actor",
+    "actor_class",
+    "actor_path",
+    "handler",
+    "main_module_name",
+    "missing_actor_class",
+    "registered_actor_paths",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -41,14 +50,29 @@ _ACTOR_CLASSES: dict[str, type[Actor]] = {}
 _MISSING = object()
 
 
+def main_module_name(module: str) -> str:
+    """A module's name as every process knows it: the main script is ``__main__`` everywhere.
+
+    A node process started with the *spawn* method imports the parent's main
+    script again under the name ``__mp_main__``; classes defined there must
+    still have the paths (and messages the names) the parent gives them.
+    """
+    return "__main__" if module == "__mp_main__" else module
+
+
 def actor_path(cls: type) -> str:
     """The path an actor class is registered and spawned under: ``module:QualName``."""
-    return f"{cls.__module__}:{cls.__qualname__}"
+    return f"{main_module_name(cls.__module__)}:{cls.__qualname__}"
 
 
 def actor_class(path: str) -> type[Actor] | None:
     """The actor class registered under ``path``, if its module is imported here."""
     return _ACTOR_CLASSES.get(path)
+
+
+def registered_actor_paths() -> list[str]:
+    """The paths of every actor class defined in this process so far."""
+    return list(_ACTOR_CLASSES)
 
 
 @overload
@@ -206,3 +230,32 @@ class Actor:
             f"actor {self.context.ref.path} ({type(self).__qualname__}) has no handler for "
             f"{name} (it handles: {handled}); add a @handler for it or override receive()"
         )
+
+
+def missing_actor_class(path: str, node: str) -> str:
+    """Why the actor class at ``path`` is not here to spawn on ``node``, and what to do.
+
+    Three cases: a class of the main script that this process did not
+    import (it was not started from a script file), a module that is loaded
+    but has no such class (a wrong name), a module that is not loaded (not
+    in the node's apps).
+    """
+    module, _, name = path.partition(":")
+    if module == "__main__":
+        return (
+            f"actor class {name} is defined in the main script, which node {node} did not "
+            "import: run the program as a script file whose ActorSystem is under "
+            "'if __name__ == \"__main__\":' (node processes import that file again), or move "
+            "the class into a module and list it in the nodes' apps"
+        )
+    loaded = sys.modules.get(module)
+    if loaded is not None:
+        known = sorted(p.partition(":")[2] for p in _ACTOR_CLASSES if p.startswith(module + ":"))
+        return (
+            f"module {module} on node {node} has no actor class {name} (actor classes there: "
+            f"{', '.join(known) or 'none'}); check the class name"
+        )
+    return (
+        f"actor class {path} is not loaded on node {node}; import its module there: add "
+        f"{module} to the node's apps (the --app option, or apps = [...])"
+    )

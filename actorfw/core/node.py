@@ -53,7 +53,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from actorfw.core.actor import Actor, actor_class, actor_path
+from actorfw.core.actor import Actor, actor_class, actor_path, missing_actor_class
 from actorfw.core.context import Context
 from actorfw.core.messages import (
     Heartbeat,
@@ -1276,10 +1276,7 @@ class Node:
         cls = actor_class(request.actor_class)
         try:
             if cls is None:
-                raise LookupError(
-                    f"actor class {request.actor_class} is not loaded on node {self.id}; "
-                    "import its module there (e.g. with the node's --app option)"
-                )
+                raise LookupError(missing_actor_class(request.actor_class, self.id))
             ref = self.spawn(cls, *request.args, name=request.name, **request.kwargs)
         except Exception as error:
             if reply is not None:

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from actorfw.core.actor import actor_class
+from actorfw.core.actor import actor_class, missing_actor_class
 from actorfw.core.node import Node
 from actorfw.core.storage import MemoryBackend, StorageBackend
 from actorfw.node.config import NodeSettings
@@ -116,10 +116,7 @@ class NodeRuntime:
         for spec in settings.spawn:
             cls = actor_class(spec.actor_class)
             if cls is None:
-                raise LookupError(
-                    f"actor class {spec.actor_class} is not loaded on node {settings.name}; "
-                    "add its module to the node's apps"
-                )
+                raise LookupError(missing_actor_class(spec.actor_class, settings.name))
             engine.spawn(cls, *spec.args, name=spec.name, **spec.kwargs)
         log.info(
             "[%s] node up at %s (incarnation %d, %s storage)",

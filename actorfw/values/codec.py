@@ -118,7 +118,9 @@ def message(cls: T | None = None, *, name: str | None = None, eq: bool = True) -
     ``@message`` is registered as it is.
 
     Args:
-        name: the name it travels under; defaults to ``module.QualName``.
+        name: the name it travels under; defaults to ``module.QualName``
+            (a class of the main script is ``__main__.QualName`` in every
+            process, also in node processes that import the script again).
             Every node must register the class under the same name.
         eq: whether the made dataclass compares by value (as ``dataclass``'s
             ``eq``); only for a class that is not a dataclass yet.
@@ -144,7 +146,8 @@ def message(cls: T | None = None, *, name: str | None = None, eq: bool = True) -
                 f"message {klass.__qualname__} must be a frozen dataclass: "
                 "use @dataclass(frozen=True), or no @dataclass at all (@message makes one)"
             )
-        key = name or f"{klass.__module__}.{klass.__qualname__}"
+        module = "__main__" if klass.__module__ == "__mp_main__" else klass.__module__
+        key = name or f"{module}.{klass.__qualname__}"
         if not isinstance(key, str) or not key:
             raise ValueError(f"a message name must be a non-empty str, not {key!r}")
         existing = _BY_NAME.get(key)
