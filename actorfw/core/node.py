@@ -354,6 +354,8 @@ class Node:
             tell a restarted node from a slow one.
         config: tunables.
         tracer: hooks recording deliveries (the simulator's).
+        reachable: nodes it can send to without watching them (a client's);
+            an ask to a node neither here nor among ``peers`` fails at once.
     """
 
     def __init__(
@@ -368,6 +370,7 @@ class Node:
         config: NodeConfig | None = None,
         tracer: Tracer | None = None,
         log_time: bool = False,
+        reachable: tuple[str, ...] | list[str] = (),
     ) -> None:
         if not isinstance(node_id, str) or not node_id or "/" in node_id:
             raise ValueError(f"a node id must be a non-empty str without '/', not {node_id!r}")
@@ -389,6 +392,7 @@ class Node:
             join_timeout=self.config.join_timeout,
         )
         self.peers: list[str] = []
+        self._peer_set: set[str] = set(reachable) - {node_id}
         for peer in peers:
             self.add_peer(peer)
         self.rng = random.Random(derive_seed(seed, node_id, incarnation, NODE_TARGET))
@@ -422,6 +426,7 @@ class Node:
         """Track ``peer``: heartbeat it and watch its liveness."""
         if peer != self.id and peer not in self.peers:
             self.peers.append(peer)
+            self._peer_set.add(peer)
             self.membership.add(peer, self.loop.time())
 
     def start(self) -> None:
@@ -972,6 +977,15 @@ class Node:
             codec.check(message)
         else:
             body, buffers, plain = codec.encode(message)
+            if target.node not in self._peer_set:
+                future.set_exception(
+                    ActorNotFound(
+                        f"no node {target.node!r} in this cluster (nodes: "
+                        f"{', '.join(sorted([self.id, *self.peers]))}); the ask to "
+                        f"{target.path} was not sent"
+                    )
+                )
+                return future
             if self.membership.is_down(target.node):
                 future.set_exception(
                     NodeDown(

@@ -143,7 +143,15 @@ class Client:
         storage = MemoryBackend(
             lambda d, cb: loop.call_later(d, cb), lambda: 0.0, loop.create_future
         )
-        client = Node(self._client_id, loop, transport, storage, peers=[], config=NodeConfig())
+        client = Node(
+            self._client_id,
+            loop,
+            transport,
+            storage,
+            peers=[],
+            config=NodeConfig(),
+            reachable=list(self._addresses),
+        )
         transport.on_envelope = client.receive
         transport.on_oversized = client.reject
         transport.on_bad_input = client.bad_input

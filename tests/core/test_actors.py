@@ -116,6 +116,15 @@ def test_a_handler_error_reaches_the_asker_with_its_type_name(cluster) -> None:
     assert error.actor == "n1/r"
 
 
+def test_an_ask_to_a_node_not_in_the_cluster_fails_at_once(cluster) -> None:
+    stranger = ActorRef("n9", "anyone")
+    with pytest.raises(ActorNotFound, match="no node 'n9' in this cluster"):
+        cluster.ask(stranger, Get(), timeout=30.0)  # not after 30 s: at once
+    asker = cluster.spawn("n1", Asker, name="asker")
+    with pytest.raises(ActorNotFound, match="no node 'n9'"):
+        cluster.ask(asker, Send(stranger, Get()), timeout=30.0)
+
+
 def test_a_registered_exception_reaches_an_asker_as_itself(cluster) -> None:
     bank = cluster.spawn("n1", Bank, name="bank")
     teller = cluster.spawn("n2", Teller, name="teller")
