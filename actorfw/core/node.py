@@ -54,6 +54,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from actorfw.core.actor import Actor, actor_class, actor_path, missing_actor_class
+from actorfw.core.arguments import check_actor_class, check_target
 from actorfw.core.context import Context
 from actorfw.core.messages import (
     Heartbeat,
@@ -507,8 +508,7 @@ class Node:
         """
         if self._dead:
             raise NodeDown(f"node {self.id} is not running")
-        if not (isinstance(actor_cls, type) and issubclass(actor_cls, Actor)):
-            raise TypeError(f"spawn takes an Actor subclass, not {actor_cls!r}")
+        check_actor_class(actor_cls)
         if name is None:
             self._auto += 1
             local = f"{actor_cls.__name__.lower()}-{self._auto}"
@@ -962,8 +962,7 @@ class Node:
         Raises:
             MessageRefused: ``message`` is not a message value (raised here, at the call).
         """
-        if type(target) is not ActorRef:
-            raise TypeError(f"ask needs an ActorRef to send to, not {type(target).__name__}")
+        check_target(target, "ask")
         if not (isinstance(timeout, (int, float)) and timeout > 0):
             raise ValueError(
                 f"an ask timeout must be a positive number of seconds, not {timeout!r}"

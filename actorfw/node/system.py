@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from actorfw.core.actor import Actor, actor_path
+from actorfw.core.arguments import check_actor_class, check_target
 from actorfw.core.messages import StatusRequest
 from actorfw.core.node import NODE_TARGET, Node, NodeConfig
 from actorfw.core.storage import MemoryBackend
@@ -260,6 +261,7 @@ class Client:
         **kwargs: Any,
     ) -> ActorRef:
         """Start a top-level actor on ``node`` (its class must be imported there)."""
+        check_actor_class(actor_class)
         if node not in self._addresses:
             raise ValueError(f"no node {node!r} (nodes: {self.nodes})")
         ref: ActorRef = self.run(
@@ -269,6 +271,7 @@ class Client:
 
     def tell(self, target: ActorRef, message: Any, on: str | None = None) -> None:
         """Tell ``target`` from the client; returns at once."""
+        check_target(target, "tell")
         self._call_soon(self._client.send, target, message, None)
 
     def ask(
@@ -279,6 +282,7 @@ class Client:
         on: str | None = None,
     ) -> Any:
         """Ask ``target`` from the client and return the reply."""
+        check_target(target, "ask")
 
         async def main() -> Any:
             return await self._client.ask(target, message, timeout, None)

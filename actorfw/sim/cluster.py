@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
 from actorfw.core.actor import Actor
+from actorfw.core.arguments import check_actor_class, check_target
 from actorfw.core.node import Node, NodeConfig
 from actorfw.core.storage import MemoryBackend
 from actorfw.core.supervision import Directive
@@ -280,6 +281,7 @@ class Simulation:
         **kwargs: Any,
     ) -> ActorRef:
         """Start a top-level actor on ``node``; restarts of the node rebuild it from these."""
+        check_actor_class(actor_class)
         return self._sim_node(node).engine.spawn(actor_class, *args, name=name, **kwargs)
 
     def run(
@@ -323,6 +325,7 @@ class Simulation:
         on: str | None = None,
     ) -> Any:
         """Ask ``target`` from a client on ``on`` (default: the target's node); return the reply."""
+        check_target(target, "ask")
 
         async def main() -> Any:
             return await target.ask(message, timeout)
@@ -380,6 +383,7 @@ class Simulation:
 
     def tell(self, target: ActorRef, message: Any, on: str | None = None) -> None:
         """Tell ``target`` from a client on ``on`` (default: the target's node); returns at once."""
+        check_target(target, "tell")
         client = self._sim_node(on or self._near(target)).engine.client
         client.send(target, message)
 

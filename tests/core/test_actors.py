@@ -116,6 +116,16 @@ def test_a_handler_error_reaches_the_asker_with_its_type_name(cluster) -> None:
     assert error.actor == "n1/r"
 
 
+def test_the_same_mistake_gets_the_same_error_on_every_runtime(cluster) -> None:
+    with pytest.raises(TypeError, match=r"spawn takes an Actor subclass, not <class 'dict'>"):
+        cluster.spawn("n1", dict, name="d")
+    hint = r"needs an ActorRef to send to, not str \(for the actor 'target' on node 'n2': "
+    with pytest.raises(TypeError, match="ask " + hint):
+        cluster.ask("n2/target", Get())
+    with pytest.raises(TypeError, match="tell " + hint):
+        cluster.tell("n2/target", Get())
+
+
 def test_an_ask_to_a_node_not_in_the_cluster_fails_at_once(cluster) -> None:
     stranger = ActorRef("n9", "anyone")
     with pytest.raises(ActorNotFound, match="no node 'n9' in this cluster"):

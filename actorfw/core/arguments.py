@@ -1,0 +1,37 @@
+"""Checks of what callers pass the runtimes, shared so every runtime says the same thing.
+
+A mistake at a call (a string where a ref belongs, a class that is not an
+actor) is the caller's to fix; it raises ``TypeError`` at the call with the
+same words on the simulator, on node processes and in a connected client,
+before anything is sent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from actorfw.core.actor import Actor
+from actorfw.values.refs import ActorRef
+
+__all__ = ["check_actor_class", "check_target"]
+
+
+def check_target(target: Any, call: str) -> ActorRef:
+    """``target`` if it is an :class:`ActorRef`; else a ``TypeError`` saying how to make one."""
+    if type(target) is ActorRef:
+        return target
+    hint = ""
+    if isinstance(target, str) and target.count("/") == 1:
+        node, name = target.split("/")
+        hint = f" (for the actor {name!r} on node {node!r}: ActorRef({node!r}, {name!r}))"
+    raise TypeError(f"{call} needs an ActorRef to send to, not {type(target).__name__}{hint}")
+
+
+def check_actor_class(actor_class: Any) -> type[Actor]:
+    """``actor_class`` if it is an :class:`~actorfw.Actor` subclass; else a ``TypeError``."""
+    if isinstance(actor_class, type) and issubclass(actor_class, Actor):
+        return actor_class
+    raise TypeError(
+        f"spawn takes an Actor subclass, not {actor_class!r}: define a class that derives "
+        "from actorfw.Actor"
+    )
