@@ -8,36 +8,29 @@ simulator and on node processes.
 Theory of operation
 -------------------
 
-Every step of a core returns :class:`~actorfw.protocols.paxos.Effects`. The actor
-drives them by these rules:
+Each role is a :class:`~actorfw.services.driver.CoreActor`: the driver
+writes every step's records in one batch, group-commits syncs, sends the
+step's ``send`` in step order once durable, keeps one timer for the core's
+next deadline, and rebuilds the core from storage on every start (see
+:mod:`actorfw.protocols.effects` for the rules, stated once for every
+service). What is particular to Paxos:
 
-1. The step's records are written to the role's durable storage in one
-   atomic batch, at once.
-2. Its messages leave only once a ``sync()`` begun after that write has
-   completed. Syncs are group-committed: while one is in flight, further
-   steps write and queue, and the next sync covers them all (many steps,
-   one fsync). A sync starts only when a message waits for it: a write
-   nothing waits for (a follower's log between two reports) is made
-   durable by the next sync something needs.
-3. Effects leave in the order of their steps, and no step's effects leave
-   before everything written so far is durable: a step that persisted
-   nothing still waits for earlier writes it may depend on.
-4. The leader and the replica run on time: after each step the actor sets
-   one timer for the core's ``next_deadline()``, and the timer's message is
-   a ``tick``.
-5. Client requests are asks to a replica; the replica answers a request
-   as soon as the core produces its response, without waiting for its own
-   write of the applied batch: the command was chosen, so it is durable on
-   a majority of acceptors already, and a replica that crashes before its
-   write relearns the decision and applies it again, to the same result
-   (what it *reports* to leaders and peers, which lets acceptors forget,
-   still waits for its storage, by rule 2). So an answered write is
+1. Addresses: a message for an address goes to the role of that node that
+   :data:`~actorfw.protocols.paxos.messages.HANDLED_BY` names.
+2. What leaves at once: a replica's :class:`~actorfw.protocols.paxos.Propose`
+   (it carries the progress already durable, replica rule 13) and a
+   leader's :class:`LeaderIs` to the replica of its node.
+3. Answers: client requests are asks to a replica; the replica answers a
+   request as soon as the core produces its response, without waiting for
+   its own write of the applied batch: the command was chosen, so it is
+   durable on a majority of acceptors already, and a replica that crashes
+   before its write relearns the decision and applies it again, to the
+   same result (what it *reports* to leaders and peers, which lets
+   acceptors forget, still waits for its storage). So an answered write is
    durable on a quorum and applied.
-6. A role rebuilds its core from its storage when it starts, so a restart
-   of the actor or of its node resumes where the durable state was. A
-   restarted acceptor that ever granted leases counts its lease wait from
-   its start (see :mod:`actorfw.protocols.paxos.acceptor`, rule 7).
-7. Reads: a :class:`~actorfw.protocols.paxos.Read` asked of a replica on another node
+4. A restarted acceptor that ever granted leases counts its lease wait
+   from its start (see :mod:`actorfw.protocols.paxos.acceptor`, rule 7).
+5. Reads: a :class:`~actorfw.protocols.paxos.Read` asked of a replica on another node
    than the leader's is passed on once to the leader's replica
    (:class:`ForwardRead`), like a :class:`Submit`. There the core serves it
    by lease or sends it through the log (see
@@ -54,24 +47,20 @@ limit on every node of the group.
 from __future__ import annotations
 
 import sys
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from actorfw.core.actor import Actor, handler
-from actorfw.kernels import ballot as kb
 from actorfw.protocols.paxos.acceptor import Acceptor
 from actorfw.protocols.paxos.leader import Leader
 from actorfw.protocols.paxos.messages import (
     HANDLED_BY,
     Command,
     LeaderIs,
-    Propose,
     Read,
     Request,
     Role,
 )
-from actorfw.protocols.paxos.records import Record, records_from_storage, storage_ops
+from actorfw.protocols.paxos.records import CODEC
 from actorfw.protocols.paxos.replica import Replica
 from actorfw.protocols.paxos.types import (
     Config,
@@ -80,6 +69,7 @@ from actorfw.protocols.paxos.types import (
     ReplicaOptions,
     StateMachine,
 )
+from actorfw.services.driver import CoreActor
 from actorfw.values.codec import message
 from actorfw.values.refs import ActorRef, ReplyTo
 
@@ -113,18 +103,6 @@ _ROLE_SUFFIX = {Role.ACCEPTOR: "acceptor", Role.LEADER: "leader", Role.REPLICA: 
 def role_name(group: str, role: Role) -> str:
     """The actor name of a Paxos role of ``group`` on every node."""
     return f"{group}-{_ROLE_SUFFIX[role]}"
-
-
-@message(name="paxos.actor.Tick")
-class Tick:
-    """Time for the core to look at its deadlines (rule 4)."""
-
-
-@message(name="paxos.actor.Synced")
-class Synced:
-    """Everything written up to ``generation`` is durable (rule 2)."""
-
-    generation: int
 
 
 @message(name="paxos.Submit")
@@ -187,13 +165,6 @@ class ReplicaState:
     leader: str
 
 
-@message(name="paxos.actor.SyncFailed")
-class SyncFailed:
-    """A sync failed: the role fails, and its supervisor restarts it from storage."""
-
-    reason: str
-
-
 _ROUTES: dict[type, tuple[type | None, type]] = {
     Submit: (Forward, Request),
     Forward: (None, Request),
@@ -211,181 +182,27 @@ def _config(nodes: Any) -> Config:
     return Config.colocated(tuple(nodes))
 
 
-class _Role(Actor):
-    """What every role does: route, persist then send in order, keep one timer."""
+class _PaxosActor(CoreActor):
+    """A Paxos role on the driver: its records, and where its messages go."""
 
-    role: Role
-    core: Any
+    codec = CODEC
 
     def __init__(self, group: str, nodes: Any, observer: Observer | None = None) -> None:
+        super().__init__(observer)
         self.group = group
         self.config = _config(nodes)
-        self.me = self.context.node
-        self.observer = observer
-        self._written = 0
-        self._durable = 0
-        self._syncing = False
-        self._queue: deque[tuple[int, list[tuple[str, Any]], list[Any]]] = deque()
         self._refs: dict[tuple[str, Role], ActorRef] = {}
-        self._armed: float | None = None  # the deadline the tick timer is set for
 
-    # -- rules 1-3 ------------------------------------------------------------------------
-
-    def _records(self) -> list[Record]:
-        return records_from_storage(self.context.storage.scan())
-
-    def _step(self, core: Any, effects: Effects) -> None:
-        if self.observer is not None:
-            self.observer(self.role, self.me, core, effects)
-        if effects.persist:
-            with self.context.storage.batch() as batch:
-                for record in effects.persist:
-                    for key, value in storage_ops(record):
-                        if value is None:
-                            batch.delete(key)
-                        else:
-                            batch.put(key, value)
-            self._written += 1
-        needs = self._written
-        responses = effects.responses
-        if responses:  # rule 5: at once
-            self._answer(responses)
-            responses = []
-        if not self._queue and needs <= self._durable:
-            self._deliver(effects.send, responses)
-        elif effects.send:
-            self._queue.append((needs, effects.send, responses))
-        self._sync()
-        self._rearm(core)
-
-    def _sync(self) -> None:
-        # Only what waits to leave needs a sync (rule 2): writes that nothing waits for
-        # (a replica's log between its reports) go with the next sync that something needs.
-        if self._syncing or self._durable >= self._written or not self._queue:
-            return
-        self._syncing = True
-        target = self._written
-        tell, me = self.context.tell, self.context.ref
-
-        def done(future: Any) -> None:
-            if future.cancelled():
-                return
-            error = future.exception()
-            if error is not None:
-                tell(me, SyncFailed(f"{type(error).__name__}: {error}"))
-            else:
-                tell(me, Synced(target))
-
-        self.context.storage.sync().add_done_callback(done)  # type: ignore[attr-defined]
-
-    @handler
-    def synced(self, msg: Synced) -> None:
-        self._syncing = False
-        self._durable = max(self._durable, msg.generation)
-        self._became_durable()
-        while self._queue and self._queue[0][0] <= self._durable:
-            _, sends, responses = self._queue.popleft()
-            self._deliver(sends, responses)
-        self._sync()
-
-    @handler
-    def sync_failed(self, msg: SyncFailed) -> None:
-        raise OSError(
-            f"{role_name(self.group, self.role)} could not sync its storage: {msg.reason}"
-        )
-
-    def _became_durable(self) -> None:
-        """Everything written up to ``self._durable`` is now durable (a hook)."""
-
-    def _deliver(self, sends: list[tuple[str, Any]], responses: list[Any]) -> None:
-        if sends and self.observer is not None and hasattr(self.observer, "delivered"):
-            self.observer.delivered(self.role, self.me, sends)
-        # The cores build their messages from values checked when they came in, and
-        # send one message object to several peers in a row (a P2a to every acceptor,
-        # a Decision to every replica): each run of them is encoded once.
-        tell_all = self.context.tell_all
-        refs = self._refs
-        run: list[ActorRef] = []
-        last: Any = None
-        for address, msg in sends:
-            if msg is not last and run:
-                tell_all(run, last, True)
-                run = []
-            last = msg
-            role = HANDLED_BY[type(msg)]
-            ref = refs.get((address, role))
-            if ref is None:
-                ref = refs[(address, role)] = ActorRef(address, role_name(self.group, role))
-            run.append(ref)
-        if run:
-            tell_all(run, last, True)
-        if responses:
-            self._answer(responses)
-
-    def _answer(self, responses: list[Any]) -> None:
-        """Deliver client responses (only replicas produce them)."""
-
-    def _burst(self, first: Any) -> list[Any]:
-        """What the core should see of the message in hand and of those already waiting.
-
-        One core step then takes them all. Our own messages (``Synced``, ...)
-        are handled on the way; :meth:`_taken` says what each of the others
-        becomes for the core (None: nothing).
-        """
-        messages = [] if first is None else [first]
-        for msg, _, reply in self.context.take(self.BURST):
-            kind = type(msg)
-            if kind is Synced:
-                self.synced(msg)  # our own: it concerns earlier steps only
-            elif kind is SyncFailed:
-                self.sync_failed(msg)
-            elif kind is Tick:
-                continue  # the step re-arms the timer for whatever is due
-            else:
-                core_msg = self._taken(msg, reply)
-                if core_msg is not None:
-                    messages.append(core_msg)
-        return messages
-
-    def _reply_handle(self) -> ReplyTo | None:
-        """The current message's reply handle if it is an ask (we answer it ourselves)."""
-        try:
-            return self.context.reply_later()
-        except RuntimeError:
-            return None  # a tell: nobody waits for an answer
-
-    def _taken(self, msg: Any, reply: ReplyTo | None) -> Any:
-        """What the core sees of ``msg`` (None: nothing); answers asks it cannot."""
-        if reply is not None:
-            reply.fail(
-                TypeError(
-                    f"{type(msg).__name__} is not an ask to {role_name(self.group, self.role)}"
-                )
-            )
-        return msg
-
-    BURST = 1024
-    """Messages handled together in one core step at most."""
-
-    # -- rule 4 ---------------------------------------------------------------------------
-
-    def _rearm(self, core: Any) -> None:
-        deadline = core.next_deadline() if hasattr(core, "next_deadline") else None
-        if deadline == self._armed:
-            return  # the timer already set is the right one (most steps)
-        self._armed = deadline
-        if deadline is None:
-            self.context.cancel_timer("tick")
-        else:
-            self.context.start_timer("tick", Tick(), max(0.0, deadline - self.context.now()))
-
-    @handler
-    def tick(self, msg: Tick) -> None:
-        self._armed = None  # it fired
-        self._step(self.core, self.core.tick(self.context.now()))
+    def resolve(self, address: str, msg: Any) -> ActorRef:
+        """The role at ``address`` that takes ``msg`` (:data:`HANDLED_BY`)."""
+        role = HANDLED_BY[type(msg)]
+        ref = self._refs.get((address, role))
+        if ref is None:
+            ref = self._refs[(address, role)] = ActorRef(address, role_name(self.group, role))
+        return ref
 
 
-class AcceptorActor(_Role):
+class AcceptorActor(_PaxosActor):
     """The acceptor of ``group`` on this node (see :class:`~actorfw.protocols.paxos.Acceptor`).
 
     Args:
@@ -394,20 +211,14 @@ class AcceptorActor(_Role):
         observer: called after every step (invariant checks in tests).
     """
 
-    role = Role.ACCEPTOR
+    label = Role.ACCEPTOR
 
-    def on_start(self) -> None:
-        self.core = Acceptor.restore(self.config, self.me, self._records(), now=self.context.now())
-        if self.observer is not None and hasattr(self.observer, "restarted"):
-            self.observer.restarted(self.role, self.me, self.core)
-
-    def receive(self, msg: Any) -> None:
-        messages = self._burst(self._taken(msg, self._reply_handle()))
-        if messages:
-            self._step(self.core, self.core.handle_all(messages, self.context.now()))
+    def restore(self, records: list[Any]) -> Acceptor:
+        """The acceptor as its records left it (see rule 4 for its leases)."""
+        return Acceptor.restore(self.config, self.me, records, now=self.context.now())
 
 
-class LeaderActor(_Role):
+class LeaderActor(_PaxosActor):
     """The leader of ``group`` on this node (see :class:`~actorfw.protocols.paxos.Leader`).
 
     Args:
@@ -415,7 +226,7 @@ class LeaderActor(_Role):
         options: the leader's tuning.
     """
 
-    role = Role.LEADER
+    label = Role.LEADER
 
     def __init__(
         self,
@@ -427,38 +238,13 @@ class LeaderActor(_Role):
         super().__init__(group, nodes, observer)
         self.options = options or LeaderOptions()
 
-    def on_start(self) -> None:
-        self.core = Leader.restore(
-            self.config, self.me, self._records(), self.context.random, self.options
-        )
-        if self.observer is not None and hasattr(self.observer, "restarted"):
-            self.observer.restarted(self.role, self.me, self.core)
-        self._reported: str | None = None
-        self._step(self.core, self.core.start(self.context.now()))
-
-    def receive(self, msg: Any) -> None:
-        messages = self._burst(self._taken(msg, self._reply_handle()))
-        if messages:
-            self._step(self.core, self.core.handle_all(messages, self.context.now()))
-
-    def _step(self, core: Any, effects: Effects) -> None:
-        super()._step(core, effects)
-        leader = self.leader_node()
-        if leader != self._reported:
-            self._reported = leader
-            replica = ActorRef(self.me, role_name(self.group, Role.REPLICA))
-            self.context.tell(replica, LeaderIs(leader))
+    def restore(self, records: list[Any]) -> Leader:
+        """The leader as its records left it; it starts by following or scouting."""
+        return Leader.restore(self.config, self.me, records, self.context.random, self.options)
 
     def leader_node(self) -> str:
         """The node whose leader leads, as far as this one knows ("" if it does not)."""
-        if self.core.is_active:
-            return self.me
-        ballot = self.core.following
-        if ballot == kb.NO_BALLOT:
-            return ""
-        index = kb.ballot_leader(ballot)
-        leaders = self.config.leaders
-        return leaders[index] if index < len(leaders) else ""
+        return str(self.core.leader_node())
 
 
 def resolve_machine(machine: Any) -> Callable[[], StateMachine]:
@@ -492,17 +278,17 @@ def resolve_machine(machine: Any) -> Callable[[], StateMachine]:
     return factory
 
 
-class ReplicaActor(_Role):
+class ReplicaActor(_PaxosActor):
     """The replica of ``group`` on this node (see :class:`~actorfw.protocols.paxos.Replica`).
 
     Clients ask it a :class:`Submit` (answered with :class:`Answered`, which
     names the leader) or a :class:`~actorfw.protocols.paxos.Request` (answered with the
-    bare result), once the command is decided and applied (rule 5). A
+    bare result), once the command is decided and applied (rule 3). A
     replica that knows another node leads passes a ``Submit`` on to that
     node's replica, so that replicas do not race each other for slots. A
     :class:`ReplicaStatus` ask is answered at once with its progress.
     A :class:`~actorfw.protocols.paxos.Read` (a read-only command) is answered with
-    :class:`Answered` too, and passed on the same way (rule 7).
+    :class:`Answered` too, and passed on the same way (rule 5).
 
     Args:
         group, nodes, observer: as for :class:`AcceptorActor`.
@@ -511,7 +297,7 @@ class ReplicaActor(_Role):
         options: the replica's tuning.
     """
 
-    role = Role.REPLICA
+    label = Role.REPLICA
 
     def __init__(
         self,
@@ -528,49 +314,11 @@ class ReplicaActor(_Role):
         self._waiting: dict[tuple[str, int], list[tuple[ReplyTo, bool]]] = {}
         self.leader = ""
 
-    def on_start(self) -> None:
-        self.core = Replica.restore(
-            self.config, self.me, self.machine(), self._records(), self.options
-        )
-        if self.observer is not None and hasattr(self.observer, "restarted"):
-            self.observer.restarted(self.role, self.me, self.core)
-        # slot_out as far as it is durable, and the generations that will raise it
-        self._durable_out: int = self.core.slot_out
-        self._outs: deque[tuple[int, int]] = deque()
-        self._rearm(self.core)
+    def restore(self, records: list[Any]) -> Replica:
+        """The replica as its records left it: its snapshot, then its log replayed."""
+        return Replica.restore(self.config, self.me, self.machine(), records, self.options)
 
-    def receive(self, msg: Any) -> None:
-        messages = self._burst(self._taken(msg, self._reply_handle()))
-        if messages:
-            self._step(self.core, self.core.handle_all(messages, self.context.now()))
-
-    def _step(self, core: Any, effects: Effects) -> None:
-        # A Propose does not wait for this replica's storage: it carries the slot_out
-        # that is durable already (a lower slot_out is always true), not the one in
-        # memory, so the proposal goes to the leader at once (rule 2 still holds).
-        sends = effects.send
-        proposes = [pair for pair in sends if type(pair[1]) is Propose]
-        if proposes:
-            effects.send = [pair for pair in sends if type(pair[1]) is not Propose]
-        super()._step(core, effects)
-        if effects.persist:
-            self._outs.append((self._written, core.slot_out))
-        if proposes:
-            out = self._durable_out
-            self._deliver(
-                [
-                    (to, Propose(p.replica, min(out, p.slot_out), p.slots, p.batches))
-                    for to, p in proposes
-                ],
-                [],
-            )
-
-    def _became_durable(self) -> None:
-        outs = self._outs
-        while outs and outs[0][0] <= self._durable:
-            self._durable_out = max(self._durable_out, outs.popleft()[1])
-
-    def _taken(self, msg: Any, reply: ReplyTo | None) -> Any:
+    def admit(self, msg: Any, reply: ReplyTo | None) -> Any:
         """Register who waits for ``msg``; returns what the core should see (None: nothing)."""
         kind = type(msg)
         if kind is LeaderIs:
@@ -592,7 +340,7 @@ class ReplicaActor(_Role):
             waiter = msg.reply if passed_on is None else reply
             if passed_on and self.leader and self.leader != self.me and waiter is not None:
                 # Not the leader's node: pass it on once. Replicas then do not race for
-                # slots, and a read can be served by the leader's lease (rule 7).
+                # slots, and a read can be served by the leader's lease (rule 5).
                 target = ActorRef(self.leader, role_name(self.group, Role.REPLICA))
                 self.context.tell(target, passed_on(command, waiter))
                 return None
@@ -605,9 +353,10 @@ class ReplicaActor(_Role):
             command = msg.command
             self._waiting.setdefault((command.client, command.seq), []).append((reply, False))
             return msg
-        return super()._taken(msg, reply)
+        return super().admit(msg, reply)
 
-    def _answer(self, responses: list[Any]) -> None:
+    def answer(self, responses: list[Any]) -> None:
+        """Answer whoever waits for each response (rule 3)."""
         for response in responses:
             for reply, wrapped in self._waiting.pop((response.client, response.seq), ()):
                 reply.send(Answered(response.result, self.leader) if wrapped else response.result)

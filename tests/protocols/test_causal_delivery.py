@@ -33,7 +33,7 @@ def _vc(**entries: int) -> Any:
 def test_a_broadcast_is_delivered_at_once_and_sent_to_every_peer_after_its_record() -> None:
     member = CausalMember("n1", MEMBERS)
     effects = member.broadcast("hello")
-    assert [d.payload for d in effects.deliveries] == ["hello"]
+    assert [d.payload for d in effects.outputs] == ["hello"]
     assert effects.persist == [Logged("n1", 1, _vc(n1=1), "hello")]
     assert sorted(to for to, _ in effects.send) == ["n2", "n3"]
     assert all(msg == Data("n1", _vc(n1=1), "hello") for _, msg in effects.send)
@@ -44,9 +44,9 @@ def test_a_message_waits_for_what_happened_before_it() -> None:
     effect = Data("n2", _vc(n1=1, n2=1), "reply")  # n2 had delivered n1's first
     cause = Data("n1", _vc(n1=1), "question")
     first = member.handle_all([("n2", effect)], 0.0)
-    assert first.deliveries == [] and len(member.holdback) == 1
+    assert first.outputs == [] and len(member.holdback) == 1
     second = member.handle_all([("n1", cause)], 0.0)
-    assert [d.payload for d in second.deliveries] == ["question", "reply"]
+    assert [d.payload for d in second.outputs] == ["question", "reply"]
     assert member.holdback == {}
 
 
@@ -54,7 +54,7 @@ def test_duplicates_are_dropped_whether_delivered_or_held_back() -> None:
     member = CausalMember("n3", MEMBERS)
     data = Data("n1", _vc(n1=1), "x")
     later = Data("n1", _vc(n1=3), "z")
-    assert len(member.handle_all([("n1", data), ("n1", data)], 0.0).deliveries) == 1
+    assert len(member.handle_all([("n1", data), ("n1", data)], 0.0).outputs) == 1
     member.handle_all([("n1", later), ("n2", later)], 0.0)
     assert member.duplicates == 2
     assert len(member.holdback) == 1
@@ -78,7 +78,7 @@ def test_bad_input_is_refused_with_a_reason_and_not_held(
     effects = member.handle_all([(peer, message)], 0.0)
     assert [r.peer for r in effects.refused] == [peer]
     assert says in effects.refused[0].reason
-    assert member.holdback == {} and effects.deliveries == []
+    assert member.holdback == {} and effects.outputs == []
 
 
 def test_a_full_holdback_queue_drops_new_arrivals() -> None:
@@ -158,7 +158,7 @@ class Run:
     def sync(self, node: Node) -> None:
         for effects in node.unsynced:  # in step order (rule 4)
             node.durable.extend(effects.persist)
-            for delivery in effects.deliveries:
+            for delivery in effects.outputs:
                 mid = f"{delivery.sender}#{delivery.seq}"
                 node.app.append(mid)
                 if delivery.sender == node.name:

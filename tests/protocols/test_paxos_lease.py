@@ -57,7 +57,7 @@ def slots(*numbers: int) -> np.ndarray:
 
 
 def sent(effects: Effects, kind: type) -> list[tuple[str, Any]]:
-    return [(to, m) for to, m in effects.send if type(m) is kind]
+    return [(to, m) for to, m in effects.send + effects.send_now if type(m) is kind]
 
 
 # -- the acceptor (rules 6, 7) ---------------------------------------------------------------

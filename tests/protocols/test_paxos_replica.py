@@ -52,7 +52,7 @@ def decision(start: int, *batches: tuple[Command, ...]) -> Decision:
 
 def proposals(effects: Effects) -> list[Propose]:
     """The Propose messages of a step, one per leader; returns the first copy."""
-    found = [m for _, m in effects.send if type(m) is Propose]
+    found = [m for _, m in effects.send_now if type(m) is Propose]
     assert len(found) in (0, 3)
     return found[:1]
 
@@ -65,7 +65,7 @@ def proposed(effects: Effects) -> dict[int, tuple[Command, ...]]:
 
 
 def sent(effects: Effects, kind: type) -> list[tuple[str, Any]]:
-    return [(to, m) for to, m in effects.send if type(m) is kind]
+    return [(to, m) for to, m in effects.send + effects.send_now if type(m) is kind]
 
 
 # -- proposing -----------------------------------------------------------------------------
@@ -73,7 +73,7 @@ def sent(effects: Effects, kind: type) -> list[tuple[str, Any]]:
 
 def test_a_request_is_proposed_to_every_leader() -> None:
     effects = replica().request(cmd("c1"), 0.0)
-    assert [to for to, m in effects.send if type(m) is Propose] == ["n1", "n2", "n3"]
+    assert [to for to, m in effects.send_now if type(m) is Propose] == ["n1", "n2", "n3"]
     assert proposed(effects) == {1: (cmd("c1"),)}
 
 
@@ -120,9 +120,23 @@ def test_slots_already_decided_are_not_proposed_into() -> None:
 def test_a_proposal_carries_the_replicas_slot_out() -> None:
     r = replica()
     r.handle(decision(1, (cmd("x"),), (cmd("y"),)), 0.0)
+    r.made_durable(1)  # the decision's records are durable
     (message,) = proposals(r.request(cmd("a"), 0.0))
     assert message.slot_out == 3
     assert message.slots.tolist() == [3]
+
+
+def test_a_proposal_leaves_now_and_reports_only_durable_progress() -> None:
+    r = replica()
+    applied = r.handle(decision(1, (cmd("x"),), (cmd("y"),)), 0.0)
+    assert applied.persist  # slots 1-2 applied, written, not yet durable
+    effects = r.request(cmd("a"), 0.0)
+    (message,) = proposals(effects)
+    assert message.slot_out == 1  # rule 13: 3 would not survive a crash yet
+    assert not [m for _, m in effects.send if type(m) is Propose]
+    r.made_durable(1)
+    (message,) = proposals(r.request(cmd("b"), 0.0))
+    assert message.slot_out == 3 and message.slots.tolist() == [4]
 
 
 def test_an_undecided_proposal_is_proposed_again_after_propose_timeout() -> None:

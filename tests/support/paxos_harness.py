@@ -37,6 +37,7 @@ from actorfw.protocols.paxos import (
     InstallSnapshot,
     Invariants,
     Leader,
+    LeaderIs,
     LeaderMode,
     LeaderOptions,
     LeaseGrant,
@@ -242,6 +243,7 @@ class Cluster:
         self.groups: list[set[str]] | None = None
         self.stats: Counter[str] = Counter()
         self._ids = 0
+        self._persisting: dict[str, int] = {}  # a replica's steps that persisted, since restore
         self.started = False
 
     # -- building --------------------------------------------------------------------------
@@ -289,10 +291,20 @@ class Cluster:
                 checker.replica_step(node, self.replicas[node], effects)  # type: ignore[arg-type]
         if self.after_step is not None:
             self.after_step(role, node, self.core(role, node), effects)
+        if role is Role.REPLICA and effects.persist:
+            # This storage is durable at once: say so (rule 8 of actorfw.protocols.effects).
+            steps = self._persisting[node] = self._persisting.get(node, 0) + 1
+            self.replicas[node].made_durable(steps)  # type: ignore[union-attr]
         if lose_sends:
             return
         for dst, message in effects.send:
             self._enqueue(node, dst, message)
+        for dst, message in effects.send_now:
+            if type(message) is not LeaderIs:
+                self._enqueue(node, dst, message)
+            # A LeaderIs only narrows where a replica proposes (to one leader rather than to
+            # all, replica rule 3): this harness leaves replicas on PMMC's rule, to every
+            # leader, and the actor runtimes (tests/services) exercise the hint.
         for response in effects.responses:
             self._enqueue(node, response.client, response)
 
@@ -460,6 +472,7 @@ class Cluster:
                 self.config, node, self.machines[node], records, self.replica_options
             )
             self.replicas[node] = replica
+            self._persisting[node] = 0
             if self.checker is not None:
                 self.checker.replica_restarted(node, replica)
 

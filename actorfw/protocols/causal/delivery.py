@@ -30,7 +30,7 @@ of ``s``'s broadcasts it has delivered.
    dropped (counted as duplicates).
 4. **Durability.** Every delivery (own broadcasts included) is persisted as
    a :class:`Logged` record in the step that delivers it; its report to the
-   application (:attr:`Effects.deliveries`) and any message of the step
+   application (:class:`Delivery` values in ``Effects.outputs``) and any message of the step
    wait until that record is durable, and so do the messages of every later
    step (the driver sends effects in step order, each once everything
    written before it is durable): so a :class:`Status` never tells a peer
@@ -68,7 +68,7 @@ of ``s``'s broadcasts it has delivered.
    held one and so finds room. A message
    more than ``max_ahead`` beyond what the member delivered from its
    sender, from a non-member, or whose clock does not name its sender, is
-   refused: counted, and reported in :attr:`Effects.refused`, never
+   refused: counted, and reported (a :class:`Refusal`) in ``Effects.refused``, never
    buffered. The log holds what is not yet stable: it grows only while a
    member is unreachable, by what the others broadcast meanwhile (a stated
    cost of causal broadcast with a fixed membership: remove a dead member
@@ -82,10 +82,11 @@ argument to :meth:`CausalMember.tick`, and every step returns
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from actorfw.kernels import vclock as _vclock
+from actorfw.protocols.effects import Effects
 
 __all__ = [
     "CausalMember",
@@ -167,28 +168,6 @@ class Refusal:
 
     peer: str
     reason: str
-
-
-@dataclass
-class Effects:
-    """What a step asks of its driver.
-
-    Attributes:
-        persist: records that must be durable before anything below leaves.
-        send: ``(member, message)`` pairs, sent once ``persist`` is durable.
-        deliveries: messages for the application, in causal order, reported
-            once ``persist`` is durable (rule 4).
-        refused: messages refused by rule 7 (for the driver to count and
-            log; nothing waits for them).
-    """
-
-    persist: list[Record] = field(default_factory=list)
-    send: list[tuple[str, Any]] = field(default_factory=list)
-    deliveries: list[Delivery] = field(default_factory=list)
-    refused: list[Refusal] = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(self.persist or self.send or self.deliveries or self.refused)
 
 
 @dataclass(frozen=True)
@@ -397,7 +376,7 @@ class CausalMember:
         logged = Logged(data.sender, seq, data.clock, data.payload)
         self.log[data.sender][seq] = logged
         effects.persist.append(logged)
-        effects.deliveries.append(Delivery(data.sender, seq, data.clock, data.payload))
+        effects.outputs.append(Delivery(data.sender, seq, data.clock, data.payload))
 
     def _status(self, peer: str, status: Status, effects: Effects) -> None:
         if peer not in self.heard or status.member != peer:

@@ -280,6 +280,15 @@ class Acceptor:
             self._dispatch(message)
         return self._flush()
 
+    def tick(self, now: float) -> Effects:
+        """Nothing is ever due: an acceptor only answers (here for the driver's contract)."""
+        self._enter(now)
+        return self._flush()
+
+    def next_deadline(self) -> float | None:
+        """None: an acceptor acts only on messages."""
+        return None
+
     def collect(self, below: int) -> Effects:
         """Drop the pvalues of slots below ``below`` and refuse those slots from now on (rule 4).
 

@@ -110,6 +110,7 @@ from actorfw.protocols.paxos.messages import (
     Batch,
     Collect,
     Decision,
+    LeaderIs,
     LeaseGrant,
     LeaseRequest,
     P1a,
@@ -324,6 +325,8 @@ class Leader:
         self._send: list[tuple[str, Any]] = []
         self._chosen_slots: list[Slots] = []
         self._chosen_batches: list[Batch] = []
+        self._told: str | None = None  # who leads, as last told to this node's replica
+        self._tells = config.is_replica(me)
         self.stats: Counter[str] = Counter()
         """Counts of notable events: ``preempted``, ``stale``, ``malformed``, ``resent_p2a``, ..."""
 
@@ -434,6 +437,22 @@ class Leader:
     def read_index(self) -> int:
         """The slot a replica must have applied up to before serving a read (rule 9)."""
         return max(self._decided_below, self._decided_top, self._adopt_top)
+
+    def leader_node(self) -> str:
+        """The node whose leader leads, as far as this one knows ("" if it does not).
+
+        After every step in which this changes, the leader tells the replica
+        of its node (a :class:`LeaderIs` in ``Effects.send_now``), if its
+        node has one.
+        """
+        if self._mode is LeaderMode.ACTIVE:
+            return self.me
+        ballot = self._watch
+        if ballot == kb.NO_BALLOT:
+            return ""
+        index = kb.ballot_leader(ballot)
+        leaders = self.config.leaders
+        return leaders[index] if index < len(leaders) else ""
 
     def decided(self, slot: int) -> Batch | None:
         """The batch this leader knows decided for ``slot``, if it still holds it."""
@@ -1013,6 +1032,13 @@ class Leader:
         out = Effects(self._persist, send)
         self._persist = []
         self._send = []
+        if self._tells:
+            leader = self.leader_node()
+            if leader != self._told:
+                # The replica of this node proposes to that leader only (replica rule 3).
+                # True whatever the records say, so it need not wait for them.
+                self._told = leader
+                out.send_now.append((self.me, LeaderIs(leader)))
         return out
 
     def __repr__(self) -> str:

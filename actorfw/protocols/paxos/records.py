@@ -87,11 +87,13 @@ from actorfw.protocols.paxos.messages import Batch, Sessions, Slots
 from actorfw.values.codec import decode, encode
 
 __all__ = [
+    "CODEC",
     "Accepted",
     "Collected",
     "Decided",
     "LeaderBallot",
     "LeaseGranted",
+    "PaxosRecords",
     "Promised",
     "Record",
     "Snapshotted",
@@ -366,3 +368,24 @@ def records_from_storage(items: Iterable[tuple[bytes, bytes]]) -> list[Record]:
         records.append(Decided(logged[start][0], tuple(b for _, b in logged[start:end])))
         start = end
     return records
+
+
+class PaxosRecords:
+    """The Paxos roles' records as a :class:`~actorfw.protocols.effects.RecordCodec`.
+
+    :func:`storage_ops` and :func:`records_from_storage`, for a driver.
+    """
+
+    __slots__ = ()
+
+    def ops(self, record: Record) -> list[tuple[bytes, bytes | None]]:
+        """See :func:`storage_ops`."""
+        return storage_ops(record)
+
+    def load(self, items: Iterable[tuple[bytes, bytes]]) -> list[Record]:
+        """See :func:`records_from_storage`."""
+        return records_from_storage(items)
+
+
+CODEC = PaxosRecords()
+"""The codec every Paxos role's driver stores its records with."""

@@ -98,6 +98,12 @@ Rules:
     every replica drops the same sessions. A command of a dropped client
     may have run before its session was dropped: it does not run, and it
     is answered with :class:`~actorfw.protocols.paxos.SessionExpired`.
+13. Proposals leave now: a :class:`Propose` goes in ``Effects.send_now``,
+    not waiting for the step's records, and carries as its ``slot_out``
+    the progress that is durable (raised by :meth:`Replica.made_durable`),
+    never more. A lower ``slot_out`` is always true, so the proposal needs
+    no write of its own, and a request reaches the leader without waiting
+    for this replica's sync.
 """
 
 from __future__ import annotations
@@ -258,6 +264,10 @@ class Replica:
         self._step_from = FIRST_SLOT
         self._step_batches: list[Batch] = []
         self._last_applied: tuple[int, list[Batch]] = (FIRST_SLOT, [])
+        # rule 13: slot_out as far as it is durable, and the steps that will raise it
+        self._durable_out = FIRST_SLOT
+        self._persisting = 0  # steps that persisted anything
+        self._outs: deque[tuple[int, int]] = deque()  # (such a step, slot_out after it)
         self.stats: Counter[str] = Counter()
         """Counts of notable events: ``duplicate_request``, ``requeued``, ``catchup_asked``, ..."""
 
@@ -331,6 +341,7 @@ class Replica:
         replica._step_from = replica._slot_out
         replica._step_batches = []
         replica._last_applied = (replica._slot_out, [])
+        replica._durable_out = replica._slot_out
         return replica
 
     # -- state -------------------------------------------------------------------------
@@ -928,24 +939,39 @@ class Replica:
             self._read_asks[self._read_id] = (self._now, self._read_batch)
             self._read_batch = []
             self._send.append((self.me, ReadIndex(self.me, self._read_id)))
-        send = self._send
+        out = Effects(persist, self._send, self._responses)
         if self._new_slots:
+            # Rule 13: the proposal leaves now, with the progress that is durable.
             slots = np.array(self._new_slots, dtype=np.int64)
             slots.setflags(write=False)
-            propose = Propose(self.me, self._slot_out, slots, tuple(self._new_batches))
+            out_now = min(self._durable_out, self._slot_out)
+            propose = Propose(self.me, out_now, slots, tuple(self._new_batches))
             hint = self._leader_hint
             if hint and not self._to_all:
-                send.append((hint, propose))
+                out.send_now.append((hint, propose))
             else:
                 for leader in self.config.leaders:
-                    send.append((leader, propose))
+                    out.send_now.append((leader, propose))
             self._new_slots = []
             self._new_batches = []
         self._to_all = False
-        out = Effects(persist, send, self._responses)
+        if persist:
+            self._persisting += 1
+            self._outs.append((self._persisting, self._slot_out))
         self._send = []
         self._responses = []
         return out
+
+    def made_durable(self, steps: int) -> None:
+        """The records of the first ``steps`` steps that persisted anything are durable.
+
+        From the driver (rule 8 of :mod:`actorfw.protocols.effects`), counted
+        from this replica's restore; it raises the progress that proposals
+        report (rule 13).
+        """
+        outs = self._outs
+        while outs and outs[0][0] <= steps:
+            self._durable_out = max(self._durable_out, outs.popleft()[1])
 
     def __repr__(self) -> str:
         return (

@@ -1,15 +1,14 @@
 """Shared types of the Multi-Paxos cores: configuration, tuning, effects, the state machine.
 
-Every core method returns an :class:`Effects`. Its fields are listed in the
-order of obligation, and a driver must honour it:
-
-1. ``persist`` — write every record (see :mod:`actorfw.protocols.paxos.records`) in
-   one atomic batch and **sync**;
-2. only then ``send`` the messages, and deliver the ``responses`` to clients.
-
-A message that leaves before the records of its step are durable can make
-an acceptor forget, after a crash, a promise or a vote that a leader has
-already counted: that is how Paxos loses safety.
+Every core method returns an :class:`~actorfw.protocols.effects.Effects`,
+whose rules (:mod:`actorfw.protocols.effects`) every driver honours. For
+Paxos the one that matters most is rule 2: a message that left before the
+records of its step were durable could make an acceptor forget, after a
+crash, a promise or a vote that a leader has already counted: that is how
+Paxos loses safety. The cores put in ``send_now`` only what no crash can
+make false (a replica's proposal carries the progress already durable; a
+leader tells its node's replica who leads), and in ``responses`` only the
+results of chosen commands, durable on a quorum of acceptors.
 """
 
 from __future__ import annotations
@@ -19,8 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from actorfw.kernels import ballot as kb
-from actorfw.protocols.paxos.messages import Response
-from actorfw.protocols.paxos.records import Record
+from actorfw.protocols.effects import Effects
 from actorfw.values.codec import message
 
 __all__ = [
@@ -369,31 +367,3 @@ class Querying(StateMachine, Protocol):
     def query(self, operation: Any) -> Any:
         """Run a read-only ``operation`` without changing any state; return what ``apply`` would."""
         ...
-
-
-@dataclass(slots=True)
-class Effects:
-    """What a core's step asks of its driver, in the order of obligation.
-
-    Attributes:
-        persist: records that must be durable (written and synced) before
-            anything in ``send`` or ``responses`` leaves the node.
-        send: ``(address, message)`` pairs to send once ``persist`` is
-            durable; :data:`~actorfw.protocols.paxos.messages.HANDLED_BY` says which
-            role at ``address`` takes each message.
-        responses: results for clients (replicas only), addressed by
-            ``Response.client``; delivered once ``persist`` is durable.
-    """
-
-    persist: list[Record] = field(default_factory=list)
-    send: list[tuple[str, Any]] = field(default_factory=list)
-    responses: list[Response] = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(self.persist or self.send or self.responses)
-
-    def extend(self, other: Effects) -> None:
-        """Append ``other``'s effects after these (the order of obligation holds for both)."""
-        self.persist.extend(other.persist)
-        self.send.extend(other.send)
-        self.responses.extend(other.responses)
