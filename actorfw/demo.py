@@ -508,20 +508,24 @@ def render(report: DemoReport) -> str:
         return "-" if value is None else f"{value:.2f} ms"
 
     rows = [
-        ("operations", f"{report.operations:,} ({report.ok:,} ok, "
-         f"{report.indeterminate:,} indeterminate)"),
+        (
+            "operations",
+            f"{report.operations:,} ({report.ok:,} ok, {report.indeterminate:,} indeterminate)",
+        ),
         ("throughput", f"{report.throughput:,.0f} ops/s over {report.duration:.1f} s"),
         ("latency p50 / p99", f"{ms(report.latency_p50_ms)} / {ms(report.latency_p99_ms)}"),
         ("leader changes", f"{report.leader_changes} ({' -> '.join(report.leaders) or '-'})"),
         (
             "failover",
-            "-" if report.failover_s is None else
-            f"{report.failover_s:.2f} s without a leader after the SIGKILL of {report.killed}",
+            "-"
+            if report.failover_s is None
+            else f"{report.failover_s:.2f} s without a leader after the SIGKILL of {report.killed}",
         ),
         (
             "catch-up",
-            "-" if report.catchup_s is None else
-            f"{report.restarted} restarted {report.catchup_slots:,} slots behind, "
+            "-"
+            if report.catchup_s is None
+            else f"{report.restarted} restarted {report.catchup_slots:,} slots behind, "
             f"caught up in {report.catchup_s:.2f} s",
         ),
         ("history", f"{report.verdict} (checked in {report.check_s:.2f} s)"),

@@ -133,8 +133,11 @@ class CoreActor(Actor):
         """The actor that takes ``msg`` sent by the core to ``address``."""
         raise NotImplementedError(f"{type(self).__name__} must say where its messages go")
 
-    def admit(self, msg: Any, reply: ReplyTo | None) -> Any:
-        """What the core sees of ``msg`` (None: nothing); ``reply`` is set if it is an ask.
+    def admit(self, msg: Any, reply: ReplyTo | None, sender: ActorRef | None) -> Any:
+        """What the core sees of ``msg`` (None: nothing).
+
+        ``reply`` is set if ``msg`` is an ask, ``sender`` if it came from an
+        actor (not from a client).
 
         The default passes tells on and refuses asks with a ``TypeError``: a
         service that answers asks overrides it, keeps ``reply`` and answers
@@ -179,7 +182,7 @@ class CoreActor(Actor):
 
     def receive(self, msg: Any) -> None:
         """Hand ``msg``, and whatever else waits in the mailbox, to the core in one step."""
-        messages = self._burst(self.admit(msg, self._reply_handle()))
+        messages = self._burst(self.admit(msg, self._reply_handle(), self.context.sender))
         if messages:
             self.step(self.core.handle_all(messages, self.context.now()))
 
@@ -281,7 +284,7 @@ class CoreActor(Actor):
         :meth:`admit` says what each of the others becomes for the core.
         """
         messages = [] if first is None else [first]
-        for msg, _, reply in self.context.take(self.BURST):
+        for msg, sender, reply in self.context.take(self.BURST):
             kind = type(msg)
             if kind is Synced:
                 self.synced(msg)  # ours: it concerns earlier steps only
@@ -290,7 +293,7 @@ class CoreActor(Actor):
             elif kind is Tick:
                 continue  # the step re-arms the timer for whatever is due
             else:
-                core_msg = self.admit(msg, reply)
+                core_msg = self.admit(msg, reply, sender)
                 if core_msg is not None:
                     messages.append(core_msg)
         return messages

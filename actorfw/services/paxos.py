@@ -318,7 +318,7 @@ class ReplicaActor(_PaxosActor):
         """The replica as its records left it: its snapshot, then its log replayed."""
         return Replica.restore(self.config, self.me, self.machine(), records, self.options)
 
-    def admit(self, msg: Any, reply: ReplyTo | None) -> Any:
+    def admit(self, msg: Any, reply: ReplyTo | None, sender: ActorRef | None) -> Any:
         """Register who waits for ``msg``; returns what the core should see (None: nothing)."""
         kind = type(msg)
         if kind is LeaderIs:
@@ -353,7 +353,7 @@ class ReplicaActor(_PaxosActor):
             command = msg.command
             self._waiting.setdefault((command.client, command.seq), []).append((reply, False))
             return msg
-        return super().admit(msg, reply)
+        return super().admit(msg, reply, sender)
 
     def answer(self, responses: list[Any]) -> None:
         """Answer whoever waits for each response (rule 3)."""

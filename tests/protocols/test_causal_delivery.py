@@ -102,10 +102,30 @@ def test_what_every_member_delivered_is_forgotten() -> None:
     member.broadcast("a")
     member.broadcast("b")
     member.handle_all([("n2", Status("n2", _vc(n1=2)))], 0.0)
+    member.made_durable(2)  # both broadcasts are durable here, so reported
     assert len(member.log["n1"]) == 2  # n3 has not said
     effects = member.handle_all([("n3", Status("n3", _vc(n1=1)))], 0.0)
     assert effects.persist == [Forgotten("n1", 1, (1,))]
     assert list(member.log["n1"]) == [2]
+
+
+def test_a_member_forgets_only_what_is_durable_here() -> None:
+    member = CausalMember("n1", MEMBERS)
+    member.broadcast("a")
+    peers_have_it = [("n2", Status("n2", _vc(n1=1))), ("n3", Status("n3", _vc(n1=1)))]
+    assert not member.handle_all(peers_have_it, 0.0).persist  # not durable here yet (rule 4)
+    member.made_durable(1)
+    assert member.handle_all(peers_have_it, 0.0).persist == [Forgotten("n1", 1, (1,))]
+
+
+def test_a_restarted_member_reports_again_what_it_keeps_in_causal_order() -> None:
+    records: list[Record] = [
+        Logged("n2", 1, _vc(n1=1, n2=1), "reply"),
+        Logged("n1", 1, _vc(n1=1), "question"),
+    ]
+    member = CausalMember.restore("n1", MEMBERS, records)
+    outputs = member.start(0.0).outputs
+    assert [d.payload for d in outputs] == ["question", "reply"]
 
 
 def test_a_restored_member_resumes_its_clock_log_and_floor() -> None:
@@ -141,6 +161,8 @@ class Node:
     durable: list[Record] = field(default_factory=list)
     unsynced: list[Effects] = field(default_factory=list)
     app: list[str] = field(default_factory=list)  # what the application was told, in order
+    seen: set[str] = field(default_factory=set)  # the application drops what it saw (rule 4)
+    written: int = 0  # steps that persisted anything, since the core's restore
 
 
 @dataclass
@@ -153,22 +175,36 @@ class Run:
 
     def step(self, node: Node, effects: Effects) -> None:
         assert not effects.refused, effects.refused
+        node.written += bool(effects.persist)
         node.unsynced.append(effects)
 
     def sync(self, node: Node) -> None:
         for effects in node.unsynced:  # in step order (rule 4)
             node.durable.extend(effects.persist)
-            for delivery in effects.outputs:
-                mid = f"{delivery.sender}#{delivery.seq}"
-                node.app.append(mid)
-                if delivery.sender == node.name:
-                    self.messages[mid] = CausalMessage(delivery.sender, delivery.clock)
+            self.report(node, effects)
             self.network.extend((to, node.name, msg) for to, msg in effects.send)
         node.unsynced.clear()
+        node.core.made_durable(node.written)
+
+    def report(self, node: Node, effects: Effects) -> None:
+        for delivery in effects.outputs:
+            mid = f"{delivery.sender}#{delivery.seq}"
+            if mid not in node.seen:
+                node.seen.add(mid)
+                node.app.append(mid)
+            if delivery.sender == node.name:
+                self.messages[mid] = CausalMessage(delivery.sender, delivery.clock)
 
     def crash(self, node: Node) -> None:
-        node.unsynced.clear()  # the writes not synced are lost, and nothing of them left
+        # The writes not synced are lost, but for a prefix of them, which reached the disk
+        # although their sync never completed; nothing of those steps left.
+        kept = self.rng.randrange(len(node.unsynced) + 1)
+        for effects in node.unsynced[:kept]:
+            node.durable.extend(effects.persist)
+        node.unsynced.clear()
         node.core = CausalMember.restore(node.name, MEMBERS, node.durable, node.core.options)
+        node.written = 0
+        self.report(node, node.core.start(self.now))
 
     def transmit(self, index: int, drop: float, dup: float) -> None:
         to, sender, msg = self.network.pop(index)

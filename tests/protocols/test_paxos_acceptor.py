@@ -369,7 +369,7 @@ def test_packed_values_keep_bytes_and_arrays() -> None:
 
 
 def test_a_truncated_stored_value_is_refused() -> None:
-    with pytest.raises(ValueError, match="Paxos value"):
+    with pytest.raises(ValueError, match="stored value is"):
         unpack_value(pack_value((1, 2))[:-3])
 
 

@@ -462,3 +462,17 @@ class Counter(Actor):
     @handler
     def get(self, msg: Get) -> int:
         return self.count
+
+
+class Collector(Actor):
+    """Keeps every message it is told that has no handler here; ``Get`` answers them, in order."""
+
+    def __init__(self) -> None:
+        self.items: list[Any] = []
+
+    @handler
+    def get(self, msg: Get) -> list[Any]:
+        return list(self.items)
+
+    def receive(self, msg: Any) -> None:
+        self.items.append(msg)

@@ -103,7 +103,7 @@ class TallyActor(CoreActor):
     def resolve(self, address: str, msg: Any) -> ActorRef:
         return ActorRef(address, "tally")
 
-    def admit(self, msg: Any, reply: ReplyTo | None) -> Any:
+    def admit(self, msg: Any, reply: ReplyTo | None, sender: ActorRef | None) -> Any:
         if type(msg) is Add and reply is not None:
             if type(msg.amount) is not int:
                 reply.fail(TypeError(f"an amount is an int, not {msg.amount!r}"))
@@ -112,7 +112,7 @@ class TallyActor(CoreActor):
         if type(msg) is Heard and reply is not None:
             reply.send(dict(self.core.heard))
             return None
-        return super().admit(msg, reply)
+        return super().admit(msg, reply, sender)
 
     def output(self, outputs: list[Any]) -> None:
         for reply, count in outputs:

@@ -30,15 +30,23 @@ of ``s``'s broadcasts it has delivered.
    dropped (counted as duplicates).
 4. **Durability.** Every delivery (own broadcasts included) is persisted as
    a :class:`Logged` record in the step that delivers it; its report to the
-   application (:class:`Delivery` values in ``Effects.outputs``) and any message of the step
-   wait until that record is durable, and so do the messages of every later
-   step (the driver sends effects in step order, each once everything
-   written before it is durable): so a :class:`Status` never tells a peer
-   of a delivery that a crash could still undo, and a peer never forgets a
-   message on the word of a member that may lose it. A restart rebuilds ``v``, the log and
-   the stable floor from the records, so nothing delivered is lost and
-   nothing is reported twice (a delivery that was not yet durable when the
-   member crashed was not reported, and is delivered again).
+   application (:class:`Delivery` values in ``Effects.outputs``) and any
+   message of the step wait until that record is durable, and so do the
+   messages of every later step (the driver sends effects in step order,
+   each once everything written before it is durable): so a
+   :class:`Status` never tells a peer of a delivery that a crash could
+   still undo. A member forgets its own deliveries (rule 6) only once the
+   driver said they are durable, and so reported
+   (:meth:`CausalMember.made_durable`). A restart rebuilds ``v``, the log
+   and the stable floor from the records; a delivery that was not durable
+   when the member crashed was not reported, and is delivered again. A
+   write can also survive a crash without its sync having completed, so a
+   delivery can be durable and never reported: a restarted member therefore
+   reports again, first (:meth:`CausalMember.start`), every message it
+   still keeps, in a causal order. Across a restart, delivery to the
+   application is at least once; ``(sender, seq)`` names a message, so an
+   application that must see each once drops those it already saw. The log
+   holds only what is not yet stable, so the replay is bounded by it.
 5. **Anti-entropy.** Every ``gossip_interval`` a member sends its delivered
    clock to every peer (:class:`Status`). A member that hears a
    :class:`Status` from ``p`` sends ``p`` the messages of its log that ``p``
@@ -81,12 +89,15 @@ argument to :meth:`CausalMember.tick`, and every step returns
 
 from __future__ import annotations
 
+import math
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from actorfw.kernels import vclock as _vclock
 from actorfw.protocols.effects import Effects
+from actorfw.values.codec import message as _message
 
 __all__ = [
     "CausalMember",
@@ -104,6 +115,7 @@ __all__ = [
 VectorClock = _vclock.VectorClock
 
 
+@_message(name="causal.Data")
 @dataclass(frozen=True)
 class Data:
     """A broadcast message: its sender, its stamp (a clock) and the application's payload."""
@@ -113,6 +125,7 @@ class Data:
     payload: Any
 
 
+@_message(name="causal.Status")
 @dataclass(frozen=True)
 class Status:
     """Anti-entropy: ``member`` has delivered ``clock`` (rule 5); send it what it lacks."""
@@ -121,6 +134,7 @@ class Status:
     clock: Any
 
 
+@_message(name="causal.Delivery")
 @dataclass(frozen=True)
 class Delivery:
     """A message delivered to the application, in causal order."""
@@ -170,6 +184,7 @@ class Refusal:
     reason: str
 
 
+@_message(name="causal.Options")
 @dataclass(frozen=True)
 class CausalOptions:
     """A member's tuning.
@@ -232,8 +247,13 @@ class CausalMember:
         self.heard: dict[str, Any] = {m: VectorClock() for m in self.peers}
         self.holdback: dict[tuple[str, int], Data] = {}
         self.duplicates = 0
+        self.reported = VectorClock()
+        """How many of each member's broadcasts are durable here, so reported (rule 4)."""
+        self._persisting = 0  # steps that persisted anything (the driver counts the same)
+        self._step_delivered: list[tuple[str, int]] = []
+        self._unreported: deque[tuple[int, list[tuple[str, int]]]] = deque()
         self.dropped = 0
-        self._next_gossip: float | None = None
+        self._next_gossip = -math.inf  # due at the first tick
 
     # -- restart --------------------------------------------------------------------
 
@@ -257,7 +277,27 @@ class CausalMember:
             count = max([member.floor.get(sender, 0), *entries])
             if count:
                 member.delivered.increment(sender, count)
+        member.reported = member.delivered.copy()  # what survived a crash is on disk
         return member
+
+    def start(self, now: float) -> Effects:
+        """The first step after :meth:`restore`: report again what the log keeps (rule 4)."""
+        kept = [logged for entries in self.log.values() for logged in entries.values()]
+        kept.sort(key=lambda m: (_weight(m.clock), m.sender))  # a causal order
+        return Effects(outputs=[Delivery(m.sender, m.seq, m.clock, m.payload) for m in kept])
+
+    def made_durable(self, steps: int) -> None:
+        """The records of the first ``steps`` steps that persisted anything are durable.
+
+        Counted from the restore, as the driver counts (rule 8 of
+        :mod:`actorfw.protocols.effects`): their deliveries are reported, and
+        may be forgotten once stable (rule 6).
+        """
+        pending, reported = self._unreported, self.reported
+        while pending and pending[0][0] <= steps:
+            for sender, seq in pending.popleft()[1]:
+                if seq > reported.get(sender):
+                    reported.increment(sender, seq - reported.get(sender))
 
     # -- inputs ---------------------------------------------------------------------
 
@@ -269,7 +309,7 @@ class CausalMember:
         effects = Effects()
         self._deliver(data, effects)
         effects.send.extend((peer, data) for peer in self.peers)
-        return effects
+        return self._finish(effects)
 
     def handle_all(self, messages: Iterable[tuple[str, Any]], now: float) -> Effects:
         """Take ``(peer, message)`` pairs that arrived: :class:`Data` or :class:`Status`."""
@@ -287,19 +327,19 @@ class CausalMember:
         if arrived:
             self._drain(effects)
         self._collect(effects)
-        return effects
+        return self._finish(effects)
 
     def tick(self, now: float) -> Effects:
         """Time passes: a round of anti-entropy when due (rule 5)."""
         effects = Effects()
-        if self._next_gossip is None or now >= self._next_gossip:
+        if now >= self._next_gossip:
             self._next_gossip = now + self.options.gossip_interval
             status = Status(self.me, self.delivered.copy())
             effects.send.extend((peer, status) for peer in self.peers)
-        return effects
+        return self._finish(effects)
 
-    def next_deadline(self) -> float | None:
-        """When :meth:`tick` next has something to do (None: at the first tick)."""
+    def next_deadline(self) -> float:
+        """When :meth:`tick` next has something to do (``-inf`` before the first tick: now)."""
         return self._next_gossip
 
     # -- the rules ------------------------------------------------------------------
@@ -371,11 +411,20 @@ class CausalMember:
                     del holdback[(data.sender, data.clock.get(data.sender))]
                     self._deliver(data, effects)
 
+    def _finish(self, effects: Effects) -> Effects:
+        if effects.persist:
+            self._persisting += 1
+            if self._step_delivered:
+                self._unreported.append((self._persisting, self._step_delivered))
+                self._step_delivered = []
+        return effects
+
     def _deliver(self, data: Data, effects: Effects) -> None:
         seq = self.delivered.increment(data.sender)
         logged = Logged(data.sender, seq, data.clock, data.payload)
         self.log[data.sender][seq] = logged
         effects.persist.append(logged)
+        self._step_delivered.append((data.sender, seq))
         effects.outputs.append(Delivery(data.sender, seq, data.clock, data.payload))
 
     def _status(self, peer: str, status: Status, effects: Effects) -> None:
@@ -422,9 +471,7 @@ class CausalMember:
     def _collect(self, effects: Effects) -> None:
         """Forget what every member delivered (rule 6)."""
         for sender in self.members:
-            stable = min(
-                [self.delivered.get(sender), *(c.get(sender) for c in self.heard.values())]
-            )
+            stable = min([self.reported.get(sender), *(c.get(sender) for c in self.heard.values())])
             if stable > self.floor.get(sender, 0):
                 dropped = self._forget(sender, stable)
                 effects.persist.append(Forgotten(sender, stable, dropped))

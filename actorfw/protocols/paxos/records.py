@@ -84,7 +84,7 @@ from typing import Any, TypeAlias
 import numpy as np
 
 from actorfw.protocols.paxos.messages import Batch, Sessions, Slots
-from actorfw.values.codec import decode, encode
+from actorfw.values.packed import pack_value, unpack_value
 
 __all__ = [
     "CODEC",
@@ -196,60 +196,11 @@ SNAPSHOT_KEY = b"snap"
 ACCEPTED_PREFIX = b"acc/"
 LOG_PREFIX = b"log/"
 
-_U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
 
 
 def _slot_key(slot: int) -> bytes:
     return ACCEPTED_PREFIX + _U64.pack(slot)
-
-
-def pack_value(value: Any) -> bytes:
-    """A message value as one self-contained ``bytes`` (codec body plus its buffers).
-
-    Raises:
-        MessageRefused: ``value`` is not a message value.
-    """
-    body, buffers, _ = encode(value)
-    raw = [memoryview(b).cast("B") for b in buffers]
-    parts: list[bytes | memoryview] = [_U32.pack(len(raw))]
-    parts.extend(_U64.pack(r.nbytes) for r in raw)
-    parts.append(_U32.pack(len(body)))
-    parts.append(body)
-    parts.extend(raw)
-    return b"".join(parts)
-
-
-def unpack_value(data: bytes) -> Any:
-    """The message value :func:`pack_value` stored.
-
-    Raises:
-        ValueError: ``data`` is not a packed value (truncated or trailing bytes).
-        MalformedMessage: the body is not a message value encoding.
-    """
-    view = memoryview(data)
-    try:
-        (count,) = _U32.unpack_from(view, 0)
-        offset = 4
-        sizes = []
-        for _ in range(count):
-            sizes.append(_U64.unpack_from(view, offset)[0])
-            offset += 8
-        (body_size,) = _U32.unpack_from(view, offset)
-        offset += 4
-    except struct.error:
-        raise ValueError("stored Paxos value is truncated") from None
-    body = view[offset : offset + body_size]
-    offset += body_size
-    buffers = []
-    for size in sizes:
-        buffers.append(bytes(view[offset : offset + size]))
-        offset += size
-    if offset != len(view) or len(body) != body_size:
-        raise ValueError(
-            f"stored Paxos value is {len(view)} bytes but its header describes {offset}"
-        )
-    return decode(bytes(body), buffers)
 
 
 def storage_ops(record: Record) -> list[tuple[bytes, bytes | None]]:
