@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from actorfw import Simulation, SupervisorStrategy, kernels
-from actorfw.core.node import NodeConfig
+from actorfw.core.engine import NodeConfig
 
 # Derandomized by default so that every run of the suite checks the same
 # examples; `pytest --hypothesis-profile=explore` searches afresh.

@@ -1,4 +1,4 @@
-"""The actor core: actors, refs, messages, the context, supervision, storage, the node engine.
+"""The actor core: actors, refs, messages, the context, supervision, storage, the engine.
 
 Layer 3 of the design: it runs on any runtime (the simulator, node
 processes) and imports neither sockets nor wall clocks.

@@ -20,7 +20,8 @@ from actorfw.values.refs import DEFAULT_ASK_TIMEOUT, ActorRef, ReplyTo
 
 if TYPE_CHECKING:
     from actorfw.core.actor import Actor
-    from actorfw.core.node import Cell, Node
+    from actorfw.core.cell import Cell
+    from actorfw.core.engine import Engine
 
 __all__ = ["Context"]
 
@@ -28,14 +29,35 @@ __all__ = ["Context"]
 class Context:
     """What an actor can do; reach it as ``self.context`` (see the module documentation)."""
 
-    __slots__ = ("_cell", "_node", "_replied", "_reply", "_sender")
+    __slots__ = ("_cell", "_engine", "_replied", "_reply", "_sender")
 
-    def __init__(self, node: Node, cell: Cell) -> None:
-        self._node = node
+    def __init__(self, engine: Engine, cell: Cell) -> None:
+        self._engine = engine
         self._cell = cell
         self._sender: ActorRef | None = None
         self._reply: ReplyTo | None = None
         self._replied = False
+
+    # -- the engine's side ---------------------------------------------------------------
+
+    def enter(self, sender: ActorRef | None, reply: ReplyTo | None) -> None:
+        """The engine hands the actor a message from ``sender`` (an ask if ``reply`` is set).
+
+        For the engine; actors do not call it.
+        """
+        self._sender = sender
+        self._reply = reply
+        self._replied = False
+
+    def enter_hook(self) -> None:
+        """The engine runs one of the actor's hooks: no sender, nothing to answer."""
+        self._sender = None
+        self._reply = None
+
+    @property
+    def replied(self) -> bool:
+        """Did the actor take the current ask's answer over (:meth:`reply_later`)?"""
+        return self._replied
 
     # -- who and where -----------------------------------------------------------------
 
@@ -52,7 +74,7 @@ class Context:
     @property
     def node(self) -> str:
         """The id of the node this actor runs on."""
-        return self._node.id
+        return self._engine.id
 
     @property
     def sender(self) -> ActorRef | None:
@@ -74,7 +96,7 @@ class Context:
 
     def tell(self, target: ActorRef, message: Any) -> None:
         """Send ``message`` to ``target`` from this actor (same as ``target.tell``)."""
-        self._node.send(target, message, self._cell.ref)
+        self._engine.send(target, message, self._cell.ref)
 
     def tell_checked(self, target: ActorRef, message: Any) -> None:
         """Like :meth:`tell`, for a message built only from values already checked.
@@ -85,7 +107,7 @@ class Context:
         so decoded, or checked) can skip that walk over them; a message that
         leaves the node is encoded, and so checked, all the same.
         """
-        self._node.send(target, message, self._cell.ref, True)
+        self._engine.send(target, message, self._cell.ref, True)
 
     def tell_all(self, targets: Iterable[ActorRef], message: Any, checked: bool = False) -> None:
         """Tell each of ``targets`` the same ``message``, encoding it once for all of them.
@@ -95,19 +117,19 @@ class Context:
         encoded once, not once per target: for a protocol that sends one
         value to many peers (a leader's proposal to every acceptor, say).
         """
-        self._node.send_all(list(targets), message, self._cell.ref, checked)
+        self._engine.send_all(list(targets), message, self._cell.ref, checked)
 
     send = tell  # the name refs use (see actorfw.values.refs.Endpoint)
 
     def reply(self, to: ReplyTo, value: Any, error: BaseException | None) -> None:
         """Answer the ask ``to`` (what ``ReplyTo.send`` and ``ReplyTo.fail`` call)."""
-        self._node.send_reply(to, value, error, self._cell.ref.path)
+        self._engine.send_reply(to, value, error, self._cell.ref.path)
 
     def ask(
         self, target: ActorRef, message: Any, timeout: float = DEFAULT_ASK_TIMEOUT
     ) -> Awaitable[Any]:
         """Ask ``target``; await the result (same as ``target.ask``)."""
-        return self._node.ask(target, message, timeout, self._cell.ref)
+        return self._engine.ask(target, message, timeout, self._cell.ref)
 
     def reply_later(self) -> ReplyTo:
         """Take over the answer to the current ask; answer with the handle later.
@@ -135,7 +157,7 @@ class Context:
         triples, answering asks through their ``reply`` handles (``None`` for
         tells). Stops at a timer's message, which keeps its place.
         """
-        return self._node.take(self._cell, limit)
+        return self._engine.take(self._cell, limit)
 
     # -- the hierarchy -----------------------------------------------------------------
 
@@ -149,7 +171,7 @@ class Context:
             args, kwargs: passed to its constructor (again at each restart).
             name: unique among this actor's children; generated if None.
         """
-        return self._node.spawn(actor_class, *args, name=name, parent=self._cell, **kwargs)
+        return self._engine.spawn(actor_class, *args, name=name, parent=self._cell, **kwargs)
 
     async def spawn_on(
         self,
@@ -166,27 +188,27 @@ class Context:
         travel; the class must be imported on that node. Raises what the
         remote node answered if it could not (unknown class, name taken).
         """
-        return await self._node.spawn_remote(
+        return await self._engine.node_protocol.spawn_remote(
             node, actor_class, args, kwargs, name, timeout, self._cell.ref
         )
 
     def stop(self, target: ActorRef | None = None) -> None:
         """Stop this actor (no argument) or another actor of this node."""
-        self._node.stop_actor(target or self._cell.ref)
+        self._engine.stop_actor(target or self._cell.ref)
 
     def watch(self, target: ActorRef) -> None:
         """Get a :class:`~actorfw.Terminated` message when ``target`` stops or its node is lost."""
-        self._node.watch(self._cell, target)
+        self._engine.watches.watch(self._cell, target)
 
     def unwatch(self, target: ActorRef) -> None:
         """Stop watching ``target``."""
-        self._node.unwatch(self._cell, target)
+        self._engine.watches.unwatch(self._cell, target)
 
     # -- time, randomness, storage -----------------------------------------------------
 
     def now(self) -> float:
         """The runtime's monotonic time in seconds (virtual in the simulator)."""
-        return self._node.now()
+        return self._engine.now()
 
     def start_timer(self, key: Any, message: Any, delay: float, *, repeat: bool = False) -> None:
         """Deliver ``message`` to this actor after ``delay`` seconds (and every ``delay`` after).
@@ -195,11 +217,11 @@ class Context:
         cancelled or replaced timer never delivers, even if it already fired.
         Timers end when the actor stops or restarts.
         """
-        self._node.start_timer(self._cell, key, message, delay, repeat)
+        self._engine.timers.start(self._cell, key, message, delay, repeat)
 
     def cancel_timer(self, key: Any) -> None:
         """Cancel the timer under ``key`` (a no-op if there is none)."""
-        self._node.cancel_timer(self._cell, key)
+        self._engine.timers.cancel(self._cell, key)
 
     def timer_active(self, key: Any) -> bool:
         """Is a timer under ``key`` pending?"""
@@ -224,7 +246,7 @@ class Context:
 
     def actor_ref(self, name: str, node: str | None = None) -> ActorRef:
         """The ref of the actor ``name`` on ``node`` (default: this node), unchecked."""
-        return ActorRef(node or self._node.id, name)
+        return ActorRef(node or self._engine.id, name)
 
     async def lookup(
         self, name: str, node: str | None = None, timeout: float = DEFAULT_ASK_TIMEOUT
@@ -233,7 +255,7 @@ class Context:
 
         Returns None when no node that answered in time has it.
         """
-        return await self._node.lookup(name, node, timeout, self._cell.ref)
+        return await self._engine.node_protocol.lookup(name, node, timeout, self._cell.ref)
 
     def __repr__(self) -> str:
         return f"<Context of {self._cell.ref.path}>"

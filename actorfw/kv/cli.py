@@ -496,8 +496,8 @@ _PROBE_TIMEOUT = 1.0
 
 def _probe(client: Client, target: _Target, timeout: float) -> dict[str, bool | None]:
     """Ask every node at once whether it hosts the group's replica (None: no answer in time)."""
+    from actorfw.core.engine import NODE_TARGET
     from actorfw.core.messages import LookupRequest
-    from actorfw.core.node import NODE_TARGET
     from actorfw.node import SystemTimeout
     from actorfw.values.errors import ActorfwError
     from actorfw.values.refs import ActorRef

@@ -44,7 +44,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from actorfw.core.node import NodeConfig
+from actorfw.core.engine import NodeConfig
 from actorfw.node.endpoints import check_endpoint
 from actorfw.node.transport import CurveSettings
 

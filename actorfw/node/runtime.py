@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from actorfw.core.actor import actor_class, missing_actor_class
-from actorfw.core.node import Node
+from actorfw.core.engine import Engine
 from actorfw.core.storage import MemoryBackend, StorageBackend
 from actorfw.node.config import NodeSettings
 from actorfw.node.storage import SqliteBackend
@@ -71,7 +71,7 @@ class NodeRuntime:
 
     def __init__(self, settings: NodeSettings) -> None:
         self.settings = settings
-        self.engine: Node | None = None
+        self.engine: Engine | None = None
         self.transport: ZmqTransport | None = None
         self.storage: StorageBackend | None = None
 
@@ -93,7 +93,7 @@ class NodeRuntime:
             linger=settings.linger,
         )
         seed = int.from_bytes(os.urandom(8), "big")
-        engine = Node(
+        engine = Engine(
             settings.name,
             loop,
             transport,
@@ -103,11 +103,7 @@ class NodeRuntime:
             incarnation=incarnation,
             config=settings.engine,
         )
-        transport.on_envelope = engine.receive
-        transport.on_oversized = engine.reject
-        transport.on_bad_input = engine.bad_input
-        transport.after_input = engine.pump
-        transport.on_traffic = engine.heard_from
+        transport.attach(engine.inbound)
         transport.start()
         transport.connect_all()
         self.transport = transport
@@ -136,8 +132,8 @@ class NodeRuntime:
         """
         down: tuple[str, ...] = ()
         if self.engine is not None:
-            membership = self.engine.membership
-            down = tuple(p for p in self.engine.peers if membership.is_down(p))
+            liveness = self.engine.liveness
+            down = tuple(p for p in liveness.peers if liveness.is_down(p))
             await self.engine.stop()
         if self.transport is not None:
             self.transport.close(linger, unreachable=down)

@@ -41,8 +41,8 @@ from typing import Any
 
 from actorfw.core.actor import Actor, actor_path
 from actorfw.core.arguments import check_actor_class, check_target
+from actorfw.core.engine import NODE_TARGET, Engine, NodeConfig
 from actorfw.core.messages import StatusRequest
-from actorfw.core.node import NODE_TARGET, Node, NodeConfig
 from actorfw.core.storage import MemoryBackend
 from actorfw.node.config import NodeSettings, RootSpec
 from actorfw.node.endpoints import check_endpoint
@@ -127,7 +127,7 @@ class Client:
             target=self._loop.run_forever, name="actorfw-client", daemon=True
         )
         self._thread.start()
-        self._client: Node = self._call_soon(self._make_client)
+        self._client: Engine = self._call_soon(self._make_client)
         _LIVE.add(self)
 
     # -- plumbing ------------------------------------------------------------------------
@@ -136,7 +136,7 @@ class Client:
         future: Any = asyncio.run_coroutine_threadsafe(_as_coroutine(function, *args), self._loop)
         return future.result(30.0)
 
-    def _make_client(self) -> Node:
+    def _make_client(self) -> Engine:
         loop = asyncio.get_running_loop()
         transport = ZmqTransport(
             self._client_id, loop, None, self._addresses, curve=self._curve, linger=1.0
@@ -144,7 +144,7 @@ class Client:
         storage = MemoryBackend(
             lambda d, cb: loop.call_later(d, cb), lambda: 0.0, loop.create_future
         )
-        client = Node(
+        client = Engine(
             self._client_id,
             loop,
             transport,
@@ -153,11 +153,7 @@ class Client:
             config=NodeConfig(),
             reachable=list(self._addresses),
         )
-        transport.on_envelope = client.receive
-        transport.on_oversized = client.reject
-        transport.on_bad_input = client.bad_input
-        transport.after_input = client.pump
-        transport.on_traffic = client.heard_from
+        transport.attach(client.inbound)
         transport.start()
         # Open a connection to every node now: a node answers a client only over a
         # connection the client opened, and a command passed on to another node's
@@ -265,7 +261,9 @@ class Client:
         if node not in self._addresses:
             raise ValueError(f"no node {node!r} (nodes: {self.nodes})")
         ref: ActorRef = self.run(
-            lambda: self._client.spawn_remote(node, actor_class, args, kwargs, name, 10.0, None)
+            lambda: self._client.node_protocol.spawn_remote(
+                node, actor_class, args, kwargs, name, 10.0, None
+            )
         )
         return ref
 

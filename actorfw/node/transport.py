@@ -42,13 +42,12 @@ import asyncio
 import dataclasses
 import logging
 import os
-from collections.abc import Callable
 from typing import Any, cast
 
 import zmq
 from zmq.auth.thread import ThreadAuthenticator
 
-from actorfw.core.node import Envelope
+from actorfw.core.envelopes import Envelope, Receiver
 from actorfw.node.wire import decode_batch, encode_batch, frame_limit
 from actorfw.values.errors import MalformedMessage
 
@@ -151,6 +150,25 @@ class _Authenticator(ThreadAuthenticator):
         return False
 
 
+class _Detached:
+    """What a transport hands input to before it is attached: nothing keeps it."""
+
+    def receive(self, envelope: Envelope) -> None:
+        """Drop it."""
+
+    def reject(self, envelope: Envelope, error: BaseException) -> None:
+        """Drop it."""
+
+    def bad_input(self, peer: str, error: BaseException) -> None:
+        """Drop it."""
+
+    def heard_from(self, peer: str) -> None:
+        """Ignore it."""
+
+    def after_input(self) -> None:
+        """Nothing to do."""
+
+
 class ZmqTransport:
     """Carries envelopes between node processes (see the module rules).
 
@@ -193,12 +211,12 @@ class ZmqTransport:
         self._names_by_key: dict[bytes, str] = {}
         self._closed = False
         self.bound: str | None = None
-        # Set by the runtime: where decoded envelopes and bad input go.
-        self.on_envelope: Callable[[Envelope], None] = lambda env: None
-        self.on_oversized: Callable[[Envelope, BaseException], None] = lambda env, err: None
-        self.on_bad_input: Callable[[str, BaseException], None] = lambda peer, err: None
-        self.after_input: Callable[[], None] = lambda: None
-        self.on_traffic: Callable[[str], None] = lambda peer: None
+        self.inbound: Receiver = _Detached()
+        """Where decoded envelopes and bad input go (:meth:`attach`)."""
+
+    def attach(self, inbound: Receiver) -> None:
+        """Hand everything that comes in to ``inbound`` (an engine's ``inbound``)."""
+        self.inbound = inbound
 
     # -- sockets -------------------------------------------------------------------------
 
@@ -394,29 +412,33 @@ class ZmqTransport:
             if not drained:
                 self.loop.call_soon(self._readable, sock, peer)
             if got:
-                self.after_input()  # handle what came in now, not a loop turn later
+                self.inbound.after_input()  # handle what came in now, not a loop turn later
 
     def _refuse(self, peer: str, error: BaseException) -> None:
         """Report input that could not be handled; a failing report is logged, never raised."""
         try:
-            self.on_bad_input(peer, error)
+            self.inbound.bad_input(peer, error)
         except Exception:
             log.exception("[%s] reporting bad input from %s failed", self.node_id, peer)
 
     def _from_router(self, frames: list[zmq.Frame]) -> None:
         if len(frames) < 2:
-            self.on_bad_input("(unknown)", MalformedMessage("a message without routing identity"))
+            self.inbound.bad_input(
+                "(unknown)", MalformedMessage("a message without routing identity")
+            )
             return
         try:
             source = frames[0].bytes.decode("utf-8")
         except UnicodeDecodeError:
-            self.on_bad_input("(unknown)", MalformedMessage("a routing identity that is not UTF-8"))
+            self.inbound.bad_input(
+                "(unknown)", MalformedMessage("a routing identity that is not UTF-8")
+            )
             return
         if self.curve is not None and self._router is not None and self._secure(self.bound or ""):
             user = frames[1].get("User-Id")
             if user != source:
                 self.stats.spoofed += 1
-                self.on_bad_input(
+                self.inbound.bad_input(
                     source,
                     MalformedMessage(
                         f"the connection authenticated as {user!r} claims to be node {source!r}"
@@ -439,10 +461,10 @@ class ZmqTransport:
             self._refuse(source, error)
             return
         self.stats.envelopes_received += len(envelopes) + len(oversized)
-        self.on_traffic(source)
+        self.inbound.heard_from(source)
         for env in oversized:
             try:
-                self.on_oversized(
+                self.inbound.reject(
                     env,
                     MalformedMessage(
                         f"a message from {source} to {env.target or '(reply)'} exceeds the "
@@ -451,7 +473,7 @@ class ZmqTransport:
                 )
             except Exception as error:
                 self._refuse(source, error)
-        deliver = self.on_envelope
+        deliver = self.inbound.receive
         for env in envelopes:
             try:
                 deliver(env)

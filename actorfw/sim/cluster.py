@@ -1,7 +1,7 @@
 """The deterministic simulator: a whole cluster in one process, on virtual time, from one seed.
 
 A :class:`Simulation` runs any number of nodes, each a real
-:class:`~actorfw.core.node.Node` engine (the same code as on node
+:class:`~actorfw.core.engine.Engine` (the same code as on node
 processes), on one :class:`~actorfw.sim.loop.VirtualTimeLoop`, connected by a
 :class:`~actorfw.sim.network.SimNetwork` that can delay, drop, duplicate and
 reorder messages and partition nodes, with in-memory storage that loses
@@ -31,7 +31,7 @@ from typing import Any
 
 from actorfw.core.actor import Actor
 from actorfw.core.arguments import check_actor_class, check_target
-from actorfw.core.node import Node, NodeConfig
+from actorfw.core.engine import Engine, NodeConfig
 from actorfw.core.storage import MemoryBackend
 from actorfw.core.supervision import Directive
 from actorfw.sim.loop import VirtualTimeLoop
@@ -120,11 +120,11 @@ class SimNode:
             latency=lambda: sim.disk_latency(sim._rng_disk),
             make_future=sim.loop.create_future,
         )
-        self._engine: Node | None = None
+        self._engine: Engine | None = None
         self._specs: dict[str, _RootSpec] = {}
 
     @property
-    def engine(self) -> Node:
+    def engine(self) -> Engine:
         """The running engine (raises if the node is crashed)."""
         if self._engine is None or not self.running:
             raise RuntimeError(f"node {self.id} is not running (crashed, and not restarted)")
@@ -132,7 +132,7 @@ class SimNode:
 
     def _boot(self) -> None:
         sim = self._sim
-        engine = Node(
+        engine = Engine(
             self.id,
             sim.loop,
             sim.network.port(self.id),
@@ -262,7 +262,7 @@ class Simulation:
 
     # -- actors --------------------------------------------------------------------------
 
-    def node(self, node_id: str) -> Node:
+    def node(self, node_id: str) -> Engine:
         """The running engine of ``node_id`` (for inspection: stats, cells, storage)."""
         return self._sim_node(node_id).engine
 
@@ -374,7 +374,7 @@ class Simulation:
         origin = self._sim_node(on or next(n for n, s in self.nodes.items() if s.running))
 
         async def main() -> ActorRef | None:
-            return await origin.engine.lookup(name, node, DEFAULT_ASK_TIMEOUT, None)
+            return await origin.engine.node_protocol.lookup(name, node, DEFAULT_ASK_TIMEOUT, None)
 
         found: ActorRef | None = self.run(
             main, on=origin.id, timeout=4 * DEFAULT_ASK_TIMEOUT * len(self.nodes)

@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from actorfw.core.node import ASK, FAILURE, REPLY, TELL, Envelope
+from actorfw.core.engine import ASK, FAILURE, REPLY, TELL, Envelope
 
 if TYPE_CHECKING:
     from actorfw.sim.cluster import Simulation
@@ -246,7 +246,9 @@ class SimNetwork:
             return
         self.delivered += 1
         sim._record("recv", destination, f"<-{envelope.source} {_describe(envelope)}")
-        node.engine.receive(envelope)
+        inbound = node.engine.inbound  # the contract every transport keeps (Receiver)
+        inbound.heard_from(envelope.source)
+        inbound.receive(envelope)
 
 
 def _describe(envelope: Envelope) -> str:

@@ -23,13 +23,14 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from actorfw import ActorRef
-from actorfw.core.node import ASK, FAILURE, REPLY, TELL, Envelope
+from actorfw.core.engine import ASK, FAILURE, REPLY, TELL, Envelope
 from actorfw.node import ActorSystem
 from actorfw.node.config import load_curve
 from actorfw.node.transport import ZmqTransport
 from actorfw.node.wire import decode_batch, encode_batch, frame_limit
 from actorfw.values import codec
 from tests.support.actors import Put, Recorder
+from tests.support.inbound import Sink
 
 pytestmark = pytest.mark.hostile
 
@@ -307,8 +308,9 @@ def test_the_transport_reads_on_when_a_callback_raises(tmp_path: Path) -> None:
             delivered.append(env)
             raise RuntimeError("a handler that raises")
 
-        transport.on_envelope = explode
-        transport.on_bad_input = lambda peer, error: refused.append((peer, error))
+        transport.attach(
+            Sink(receive=explode, bad_input=lambda peer, error: refused.append((peer, error)))
+        )
         context = zmq.Context()
         sock = raw_peer(context, endpoint, b"a")
         try:
@@ -334,7 +336,7 @@ def test_the_transport_never_copies_an_oversized_body(tmp_path: Path) -> None:
     async def main() -> None:
         transport, endpoint = _listening(tmp_path, limit=64 << 10)
         oversized: list[Envelope] = []
-        transport.on_oversized = lambda env, error: oversized.append(env)
+        transport.attach(Sink(reject=lambda env, error: oversized.append(env)))
         context = zmq.Context()
         sock = raw_peer(context, endpoint, b"a")
         size = 3 << 19  # 1.5 MiB: over the limit, within the frame limit

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from actorfw import Actor, NodeDown, RemoteError, handler
-from actorfw.core.node import NodeConfig
+from actorfw.core.engine import NodeConfig
 from actorfw.node import ActorSystem
 from tests.support.actors import (
     Asker,

@@ -17,7 +17,7 @@ import pytest
 import zmq
 
 from actorfw import ActorRef
-from actorfw.core.node import ASK, FAILURE, TELL, Envelope
+from actorfw.core.engine import ASK, FAILURE, TELL, Envelope
 from actorfw.node import ActorSystem
 from actorfw.node.wire import decode_batch, encode_batch
 from actorfw.values import codec

@@ -19,7 +19,7 @@ from actorfw import (
     handler,
     message,
 )
-from actorfw.core.node import ASK_TIMER_SLACK
+from actorfw.core.engine import ASK_TIMER_SLACK
 from actorfw.sim import SimulationTimeout
 from tests.support.actors import (
     Counter,
@@ -180,13 +180,13 @@ def test_a_node_cut_off_is_declared_down_then_readmitted_after_healing() -> None
     with Simulation(nodes=3, seed=2) as sim:
         sim.run_for(2.0)
         sim.partition(["n1"], ["n2", "n3"])
-        assert sim.run_until(lambda: sim.node("n2").membership.is_down("n1"), timeout=10.0)
+        assert sim.run_until(lambda: sim.node("n2").liveness.is_down("n1"), timeout=10.0)
         down_at = sim.now
         with pytest.raises(NodeDown, match="node n1 is declared down"):
             sim.ask(ActorRef("n1", "anyone"), Get(), on="n2")
         assert sim.now == down_at  # failed fast, not after a timeout
         sim.heal()
-        assert sim.run_until(lambda: not sim.node("n2").membership.is_down("n1"), timeout=10.0)
+        assert sim.run_until(lambda: not sim.node("n2").liveness.is_down("n1"), timeout=10.0)
 
 
 def test_latency_may_follow_any_distribution_drawn_from_the_seed() -> None:
@@ -299,7 +299,7 @@ def test_asks_to_a_crashed_node_fail_as_the_failure_detector_declares_it_down() 
         sim.crash("n2")
         with pytest.raises((AskTimeout, NodeDown)):
             sim.ask(ref, Get(), on="n1", timeout=1.0)
-        assert sim.run_until(lambda: sim.node("n1").membership.is_down("n2"), timeout=10.0)
+        assert sim.run_until(lambda: sim.node("n1").liveness.is_down("n2"), timeout=10.0)
         with pytest.raises(NodeDown):
             sim.ask(ref, Get(), on="n1", timeout=1.0)
 
@@ -340,7 +340,7 @@ def test_answered_asks_leave_no_growing_queue_of_deadlines() -> None:
 
         sim.run(main, on="n1")
         node = sim.node("n1")
-        queued = sum(len(queue) for queue in node._deadlines.values())
+        queued = node.asks.queued_deadlines()
         assert 0 < queued <= 2 * 4096
         assert node.stats.ask_timeouts == 0
 

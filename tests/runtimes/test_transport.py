@@ -6,8 +6,9 @@ import asyncio
 import time
 from pathlib import Path
 
-from actorfw.core.node import TELL, Envelope
+from actorfw.core.engine import TELL, Envelope
 from actorfw.node.transport import ZmqTransport
+from tests.support.inbound import Sink
 
 
 async def _pair(folder: Path) -> tuple[ZmqTransport, ZmqTransport, list[Envelope]]:
@@ -16,7 +17,7 @@ async def _pair(folder: Path) -> tuple[ZmqTransport, ZmqTransport, list[Envelope
     a = ZmqTransport("a", loop, addresses["a"], {"b": addresses["b"]})
     b = ZmqTransport("b", loop, addresses["b"], {"a": addresses["a"]})
     received: list[Envelope] = []
-    b.on_envelope = received.append
+    b.attach(Sink(receive=received.append))
     a.start()
     b.start()
     a.connect_all()

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from actorfw.core.node import ASK, FAILURE, REPLY, TELL, Envelope
+from actorfw.core.engine import ASK, FAILURE, REPLY, TELL, Envelope
 from actorfw.node.wire import WIRE_VERSION, MalformedBatch, decode_batch, encode_batch
 from actorfw.values import codec
 

@@ -1,0 +1,54 @@
+"""Dead letters: messages for an actor that is not here, or no longer takes them.
+
+A dead letter is counted (``stats.dead_letters``), logged at INFO with a
+hint (the node's top-level actors), rate-limited, and refused to an asker
+with :class:`~actorfw.ActorNotFound`; a timer's message for an actor that
+is gone is dropped silently.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from actorfw.core.cell import Entry
+from actorfw.values.errors import ActorNotFound
+
+if TYPE_CHECKING:
+    from actorfw.core.engine import Engine
+
+__all__ = ["DeadLetters"]
+
+
+class DeadLetters:
+    """Where an engine's undeliverable messages go (see the module documentation)."""
+
+    __slots__ = ("_engine",)
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def __call__(self, name: str, entry: Entry, why: str) -> None:
+        """``entry`` cannot be delivered to ``name`` (``why``): count, log, refuse an ask."""
+        engine = self._engine
+        message, sender, reply, timer = entry
+        if timer is not None:
+            return  # a timer of an actor that is gone
+        engine.stats.dead_letters += 1
+        if why == "not found":
+            known = ", ".join(sorted(n for n in engine.cells if "/" not in n)[:8]) or "none"
+            text = (
+                f"actor {name!r} is not on node {engine.id} (known there: {known}); "
+                "was it spawned on another node, or has it stopped?"
+            )
+        else:
+            text = f"actor {engine.id}/{name} is {why}; the message was not delivered"
+        engine.rate_limited(
+            logging.INFO,
+            "dead letter: %s from %s: %s",
+            type(message).__name__,
+            sender.path if sender else "(no sender)",
+            text,
+        )
+        if reply is not None:
+            engine.send_reply(reply, None, ActorNotFound(text), f"{engine.id}/{name}")

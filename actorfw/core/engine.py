@@ -1,0 +1,595 @@
+"""The engine: what every runtime runs to host the actors of one node.
+
+An :class:`Engine` hosts the actors of one node and moves their messages:
+it sends, asks, replies, and gives each actor with messages its turn. It
+sits on three things a runtime provides: an asyncio event loop (real, or
+the simulator's virtual-time loop), a :class:`Transport` that carries
+envelopes to other nodes, and a :class:`~actorfw.core.storage.StorageBackend`.
+The rest is done by collaborators, each in its own module:
+
+========================================  ============================================
+:class:`~actorfw.core.asks.Asks`           pending asks and their deadlines
+:class:`~actorfw.core.inbound.Inbound`     envelopes from other nodes, bad input
+:class:`~actorfw.core.node_protocol.NodeProtocol`  what nodes ask of each other
+:class:`~actorfw.core.liveness.Liveness`   heartbeats and the failure detector
+:class:`~actorfw.core.watches.Watches`     watches, across nodes
+:class:`~actorfw.core.lifecycle.Lifecycle`  spawning, supervision, stopping
+:class:`~actorfw.core.timers.Timers`       actors' timers
+========================================  ============================================
+
+Theory of operation
+-------------------
+
+1. One message at a time per actor: a cell takes the next message only
+   when the previous handler (and any ``async`` continuation of it) is done.
+2. Delivery is at-most-once and FIFO per sender–receiver pair: local
+   messages go straight into the mailbox in send order, remote ones rely on
+   the transport keeping order per pair of nodes (ZeroMQ does; the
+   simulator does unless told to reorder).
+3. Messages to the same node skip serialization but are validated as if
+   they were sent (:func:`actorfw.values.codec.check`), so that what works
+   locally works across nodes. Everything from another node is decoded by
+   the codec, which never evaluates anything; bad input is counted, logged
+   with the peer, and answered with an error if it was an ask.
+4. Every ask ends exactly once for the asker: a reply, an error reply, a
+   timeout, or :class:`~actorfw.NodeDown` (see :mod:`actorfw.core.asks`
+   for the timeouts, late by at most :data:`ASK_TIMER_SLACK`).
+5. A handler's exception is answered to its ask, then handed to the
+   supervisor (:mod:`actorfw.core.supervision`); it never escapes the engine.
+   A message no handler takes (:class:`~actorfw.UnhandledMessage`) is not a
+   failure: it is counted, logged, and refused to an asker.
+6. A crash (:meth:`Engine.crash`) ends everything at once: no hook runs, no
+   message is sent, and anything the actors' cancelled code still tries is
+   dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import dataclasses
+import logging
+import random
+import types
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from actorfw.core.arguments import check_target
+from actorfw.core.asks import ASK_TIMER_SLACK, Asks
+from actorfw.core.cell import RUNNING, STOPPING, Cell, Entry, bound_handler, derive_seed
+from actorfw.core.dead_letters import DeadLetters
+from actorfw.core.envelopes import ASK, FAILURE, REPLY, TELL, Envelope
+from actorfw.core.inbound import Inbound
+from actorfw.core.lifecycle import Lifecycle
+from actorfw.core.liveness import Liveness
+from actorfw.core.logs import RateLimitedLog
+from actorfw.core.node_protocol import NODE_TARGET, NodeProtocol
+from actorfw.core.storage import StorageBackend
+from actorfw.core.supervision import Directive, SupervisorStrategy
+from actorfw.core.timers import Timers
+from actorfw.core.watches import Watches
+from actorfw.values import codec
+from actorfw.values.errors import MessageRefused, NodeDown
+from actorfw.values.failures import error_from_failure, failure_of
+from actorfw.values.refs import ActorRef, ReplyTo, _current
+
+if TYPE_CHECKING:
+    from actorfw.core.actor import Actor
+
+__all__ = [
+    "ASK",
+    "ASK_TIMER_SLACK",
+    "FAILURE",
+    "NODE_TARGET",
+    "REPLY",
+    "TELL",
+    "ClientEndpoint",
+    "Engine",
+    "Envelope",
+    "NodeConfig",
+    "NodeStats",
+    "Tracer",
+    "Transport",
+    "derive_seed",
+]
+
+log = logging.getLogger("actorfw")
+
+
+class Transport(Protocol):
+    """Carries envelopes to other nodes (ZeroMQ sockets, or the simulated network).
+
+    A transport that batches may also have a ``flush()`` method, which the
+    engine calls after each round of actor turns.
+    """
+
+    def send(self, destination: str, envelope: Envelope) -> None:
+        """Send ``envelope`` to node ``destination``; never blocks, may drop."""
+
+
+class Tracer(Protocol):
+    """Hooks the simulator uses to record what happens, in order."""
+
+    def delivered(self, node: str, actor: str, sender: ActorRef | None, message: Any) -> None:
+        """A handler is about to run on ``message``."""
+
+    def timer(self, node: str, actor: str, key: Any) -> None:
+        """A timer fired."""
+
+    def failed(self, node: str, actor: str, error: BaseException, directive: Directive) -> None:
+        """A handler raised, and its supervisor chose ``directive``."""
+
+
+@dataclasses.dataclass
+class NodeConfig:
+    """Tunables of an engine.
+
+    Attributes:
+        heartbeat_interval: seconds between heartbeats to each peer.
+        phi_threshold, acceptable_pause, min_std, join_timeout: the failure
+            detector's (see :mod:`actorfw.protocols.failure_detector`).
+        mailbox_batch: messages one actor handles before yielding the loop.
+        root_strategy: how the node supervises top-level actors.
+        dead_letter_log_limit: dead-letter lines logged per ``log_window``;
+            the rest are counted and summed up.
+        log_window: seconds of the rate-limiting window.
+    """
+
+    heartbeat_interval: float = 0.5
+    phi_threshold: float = 8.0
+    acceptable_pause: float = 1.5
+    min_std: float = 0.1
+    join_timeout: float = 5.0
+    mailbox_batch: int = 1024
+    root_strategy: SupervisorStrategy = dataclasses.field(default_factory=SupervisorStrategy)
+    dead_letter_log_limit: int = 5
+    log_window: float = 10.0
+
+
+@dataclasses.dataclass
+class NodeStats:
+    """Counters of an engine (what happened since it started)."""
+
+    delivered: int = 0
+    sent_remote: int = 0
+    received_remote: int = 0
+    dead_letters: int = 0
+    unhandled: int = 0
+    malformed: int = 0
+    late_replies: int = 0
+    ask_timeouts: int = 0
+    failures: int = 0
+    restarts: int = 0
+    stale: int = 0
+
+
+class ClientEndpoint:
+    """Sends on behalf of code outside any actor (a driver, a test, a CLI) from one node.
+
+    Messages it sends have no sender; asks are answered to it.
+    """
+
+    __slots__ = ("_engine",)
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    @property
+    def node(self) -> str:
+        """The node this client sends from."""
+        return self._engine.id
+
+    def send(self, target: ActorRef, message: Any) -> None:
+        """Send ``message`` to ``target`` with no sender."""
+        self._engine.send(target, message, None)
+
+    def ask(self, target: ActorRef, message: Any, timeout: float) -> Awaitable[Any]:
+        """Ask ``target``; an awaitable of the reply."""
+        return self._engine.ask(target, message, timeout, None)
+
+    def reply(self, to: ReplyTo, value: Any, error: BaseException | None) -> None:
+        """Answer a deferred ask."""
+        self._engine.send_reply(to, value, error, f"{self._engine.id}/(client)")
+
+    def bind(self) -> contextvars.Context:
+        """A copy of the current context in which tells and asks go through this client.
+
+        Run driver code in it, e.g. ``loop.create_task(main(), context=client.bind())``.
+        """
+        ctx = contextvars.copy_context()
+        ctx.run(_current.set, self)
+        return ctx
+
+
+class Engine:
+    """An engine hosting one node's actors; see the module documentation.
+
+    Args:
+        node_id: this node's id, unique in the cluster.
+        loop: the event loop everything runs on.
+        transport: carries envelopes to peers.
+        storage: the node's durable store.
+        peers: the other nodes, heartbeated and watched for liveness.
+        seed: the root of every random source here (actors, supervision).
+        incarnation: grows with each restart of the node; peers use it to
+            tell a restarted node from a slow one.
+        config: tunables.
+        tracer: hooks recording deliveries (the simulator's).
+        log_time: put the runtime's time in actors' log lines.
+        reachable: nodes it can send to without watching them (a client's);
+            an ask to a node neither here nor among ``peers`` fails at once.
+    """
+
+    def __init__(
+        self,
+        node_id: str,
+        loop: asyncio.AbstractEventLoop,
+        transport: Transport,
+        storage: StorageBackend,
+        peers: list[str] | tuple[str, ...] = (),
+        seed: int = 0,
+        incarnation: int = 0,
+        config: NodeConfig | None = None,
+        tracer: Tracer | None = None,
+        log_time: bool = False,
+        reachable: tuple[str, ...] | list[str] = (),
+    ) -> None:
+        if not isinstance(node_id, str) or not node_id or "/" in node_id:
+            raise ValueError(f"a node id must be a non-empty str without '/', not {node_id!r}")
+        self.id = node_id
+        self.loop = loop
+        self.transport = transport
+        self.storage_backend = storage
+        self.seed = seed
+        self.incarnation = incarnation
+        self.config = config or NodeConfig()
+        self.tracer = tracer
+        self.log_time = log_time
+        self.stats = NodeStats()
+        self.rng = random.Random(derive_seed(seed, node_id, incarnation, NODE_TARGET))
+        self.cells: dict[str, Cell] = {}
+        self.roots: dict[str, Cell] = {}
+        self.client = ClientEndpoint(self)
+        self.asks = Asks(loop, self.stats)
+        self.timers = Timers(self)
+        self.watches = Watches(self)
+        self.lifecycle = Lifecycle(self)
+        self.node_protocol = NodeProtocol(self)
+        self.inbound = Inbound(self)
+        self.liveness = Liveness(self, tuple(peers), tuple(reachable))
+        self.rate_limited = RateLimitedLog(
+            log,
+            f"[{node_id}] ",
+            self.now,
+            self.config.dead_letter_log_limit,
+            self.config.log_window,
+        )
+        self.dead_letters = DeadLetters(self)
+        self._dead = False
+        self._started = False
+        self._runnable: deque[Cell] = deque()  # cells with messages, waiting for their turn
+        self._pump_scheduled = False
+        self._flush: Callable[[], None] | None = getattr(transport, "flush", None)
+        self._protocol_refs: dict[str, ActorRef] = {}
+
+    # -- the node -------------------------------------------------------------------------
+
+    def add_peer(self, peer: str) -> None:
+        """Track ``peer``: heartbeat it and watch its liveness."""
+        self.liveness.add(peer)
+
+    def protocol_of(self, node: str) -> ActorRef:
+        """The address of ``node``'s node protocol."""
+        ref = self._protocol_refs.get(node)
+        if ref is None:
+            ref = self._protocol_refs[node] = ActorRef(node, NODE_TARGET)
+        return ref
+
+    def start(self) -> None:
+        """Start heartbeating peers (actors may be spawned before or after)."""
+        if self._started:
+            return
+        self._started = True
+        self.liveness.start()
+
+    def now(self) -> float:
+        """The runtime's monotonic time."""
+        return self.loop.time()
+
+    @property
+    def alive(self) -> bool:
+        """False once the engine crashed or stopped."""
+        return not self._dead
+
+    def crash(self) -> None:
+        """End everything at once, as a process kill would (rule 6)."""
+        if self._dead:
+            return
+        self._dead = True
+        self.liveness.stop()
+        self.lifecycle.crash()
+        self.asks.crash(self.id)
+        self.lifecycle.wake_stop_waiters()
+
+    async def stop(self) -> None:
+        """Stop gracefully: stop top-level actors newest first, let their hooks run, then end."""
+        if self._dead:
+            return
+        await self.lifecycle.stop_all()
+        if not self._dead:
+            self.crash()
+
+    # -- actors -------------------------------------------------------------------------------
+
+    def spawn(
+        self,
+        actor_cls: type[Actor],
+        *args: Any,
+        name: str | None = None,
+        parent: Cell | None = None,
+        **kwargs: Any,
+    ) -> ActorRef:
+        """Start an actor here (a child of ``parent``, or top-level); returns its ref.
+
+        Raises:
+            TypeError: ``actor_cls`` is not an Actor subclass.
+            ValueError: the name is malformed or taken.
+        """
+        return self.lifecycle.spawn(actor_cls, args, kwargs, name, parent)
+
+    def stop_actor(self, target: ActorRef) -> None:
+        """Stop a local actor (and its children); a no-op if it is already gone."""
+        if target.node != self.id:
+            raise ValueError(f"stop() stops actors of this node ({self.id}), not {target.path}")
+        cell = self.cells.get(target.name)
+        if cell is not None:
+            self.lifecycle.stop(cell, "stopped")
+
+    # -- turns --------------------------------------------------------------------------------
+
+    def schedule(self, cell: Cell) -> None:
+        """Give ``cell`` a turn if it has messages and may take them."""
+        if cell.mailbox and not cell.scheduled and not cell.busy and cell.state is RUNNING:
+            cell.scheduled = True
+            self._runnable.append(cell)
+            if not self._pump_scheduled:
+                self._pump_scheduled = True
+                self.loop.call_soon(self._pump)
+
+    def _pump(self) -> None:
+        self._pump_scheduled = False
+        self.pump()
+
+    def pump(self) -> None:
+        """Give every actor with messages one turn (up to ``mailbox_batch`` of them), then flush.
+
+        Runs on its own at the next loop turn after messages arrive; a
+        transport calls it right after a burst of input, so that what came
+        in is handled, and what that sent goes out, in the same turn.
+        """
+        if self._dead:
+            return
+        runnable = self._runnable
+        for _ in range(len(runnable)):  # one round: actors rescheduled meanwhile wait for the next
+            self._drain(runnable.popleft())
+        if self._flush is not None:
+            self._flush()
+
+    def _drain(self, cell: Cell) -> None:
+        cell.scheduled = False
+        if self._dead:
+            return
+        budget = self.config.mailbox_batch
+        mailbox = cell.mailbox
+        token = _current.set(cell.context)  # the actor's door, for refs used in its handlers
+        try:
+            while mailbox and cell.state is RUNNING and not cell.busy and budget > 0:
+                budget -= 1
+                self._invoke(cell, mailbox.popleft())
+        finally:
+            _current.reset(token)
+        self.schedule(cell)
+
+    def _invoke(self, cell: Cell, entry: Entry) -> None:
+        message, sender, reply, timer = entry
+        if timer is not None:
+            key, generation = timer
+            if not self.timers.current(cell, key, generation):
+                return
+            if self.tracer is not None:
+                self.tracer.timer(self.id, cell.name, key)
+        self.stats.delivered += 1
+        if self.tracer is not None:
+            self.tracer.delivered(self.id, cell.name, sender, message)
+        ctx = cell.context
+        ctx.enter(sender, reply)
+        try:
+            handle = cell.handlers.get(type(message))
+            if handle is None:
+                handle = cell.handlers[type(message)] = bound_handler(cell, type(message))
+            result = handle(message)
+            if type(result) is types.CoroutineType:
+                cell.busy = True
+                task = self.loop.create_task(result, context=contextvars.copy_context())
+                cell.task = task
+                task.add_done_callback(lambda t: self.lifecycle.handler_done(cell, reply, t))
+                return
+        except Exception as error:
+            self.lifecycle.handler_failed(cell, reply, error)
+            return
+        if reply is not None and not ctx.replied:
+            self.send_reply(reply, result, None, cell.ref.path)
+
+    def take(self, cell: Cell, limit: int) -> list[tuple[Any, ActorRef | None, ReplyTo | None]]:
+        """Pop up to ``limit`` waiting messages of ``cell`` (see ``Context.take``)."""
+        mailbox = cell.mailbox
+        taken: list[tuple[Any, ActorRef | None, ReplyTo | None]] = []
+        while mailbox and len(taken) < limit and mailbox[0][3] is None:  # stop at a timer's
+            message, sender, reply, _ = mailbox.popleft()
+            self.stats.delivered += 1
+            if self.tracer is not None:
+                self.tracer.delivered(self.id, cell.name, sender, message)
+            taken.append((message, sender, reply))
+        return taken
+
+    # -- sending ------------------------------------------------------------------------------
+
+    def send(
+        self, target: ActorRef, message: Any, sender: ActorRef | None, checked: bool = False
+    ) -> None:
+        """Tell ``target`` ``message`` from ``sender`` (rules 2 and 3).
+
+        ``checked``: the caller vouches that ``message`` is a message value
+        (built from values that were checked already), so a local delivery
+        skips the check; a remote one encodes it, which checks it anyway.
+        """
+        if type(target) is not ActorRef:
+            raise TypeError(f"tell needs an ActorRef to send to, not {type(target).__name__}")
+        if self._dead:
+            return
+        if target.node == self.id:
+            if not checked:
+                codec.check(message)
+            self.enqueue(target.name, (message, sender, None, None))
+            return
+        body, buffers, plain = codec.encode(message)
+        self.stats.sent_remote += 1
+        self.transport.send(
+            target.node,
+            Envelope(
+                TELL, self.id, target.name, sender.name if sender else None, 0, body, buffers, plain
+            ),
+        )
+
+    def send_all(
+        self,
+        targets: list[ActorRef],
+        message: Any,
+        sender: ActorRef | None,
+        checked: bool = False,
+    ) -> None:
+        """Tell every one of ``targets`` the same ``message`` (rules 2 and 3), encoding it once.
+
+        The same as :meth:`send` to each target in turn, except that the body
+        is encoded once for all the targets off this node (and checked once
+        for those on it): a protocol sending one value to its peers pays for
+        one encoding, not one per peer. A refused message raises before any
+        target is sent anything.
+        """
+        for target in targets:
+            if type(target) is not ActorRef:
+                raise TypeError(f"tell needs an ActorRef to send to, not {type(target).__name__}")
+        if self._dead:
+            return
+        # Refused before anything is sent, as by send().
+        me = self.id
+        body, buffers, plain = b"", [], False
+        if any(target.node != me for target in targets):
+            body, buffers, plain = codec.encode(message)  # checks it too
+        elif not checked and targets:
+            codec.check(message)
+        name = sender.name if sender else None
+        for target in targets:
+            if target.node == me:
+                self.enqueue(target.name, (message, sender, None, None))
+                continue
+            # The envelopes share the body and the buffers: nothing changes them.
+            self.stats.sent_remote += 1
+            self.transport.send(
+                target.node, Envelope(TELL, me, target.name, name, 0, body, buffers, plain)
+            )
+
+    def ask(
+        self, target: ActorRef, message: Any, timeout: float, sender: ActorRef | None
+    ) -> asyncio.Future[Any]:
+        """Ask ``target``; a future of the reply (rule 4).
+
+        Raises:
+            MessageRefused: ``message`` is not a message value (raised here, at the call).
+        """
+        check_target(target, "ask")
+        if not (isinstance(timeout, (int, float)) and timeout > 0):
+            raise ValueError(
+                f"an ask timeout must be a positive number of seconds, not {timeout!r}"
+            )
+        future: asyncio.Future[Any] = self.loop.create_future()
+        if self._dead:
+            future.set_exception(NodeDown(f"node {self.id} is not running"))
+            return future
+        local = target.node == self.id
+        if local:
+            codec.check(message)
+        else:
+            body, buffers, plain = codec.encode(message)
+            refusal = self.liveness.unreachable(target)
+            if refusal is not None:
+                future.set_exception(refusal)
+                return future
+        corr = self.asks.open(future, target, timeout)
+        if local:
+            self.enqueue(target.name, (message, sender, ReplyTo(self.id, corr), None))
+        else:
+            self.stats.sent_remote += 1
+            self.transport.send(
+                target.node,
+                Envelope(
+                    ASK,
+                    self.id,
+                    target.name,
+                    sender.name if sender else None,
+                    corr,
+                    body,
+                    buffers,
+                    plain,
+                ),
+            )
+        return future
+
+    def send_reply(self, to: ReplyTo, value: Any, error: BaseException | None, actor: str) -> None:
+        """Answer the ask ``to`` with ``value`` or ``error``; ``actor`` is who answers (a path)."""
+        if self._dead:
+            return
+        if type(to) is not ReplyTo:
+            raise TypeError(f"a reply goes to a ReplyTo, not {type(to).__name__}")
+        if error is None:
+            try:
+                if to.node == self.id:
+                    codec.check(value)
+                else:
+                    body, buffers, plain = codec.encode(value)
+            except MessageRefused as refused:
+                error = MessageRefused(f"the reply of {actor} was refused: {refused}")
+        if error is not None:
+            failure = failure_of(error, actor)
+        if to.node == self.id:
+            if error is not None:
+                self.asks.resolve(to.corr, None, error_from_failure(failure))
+            else:
+                self.asks.resolve(to.corr, value, None)
+            return
+        if error is not None:
+            body, buffers, plain = codec.encode(failure)
+            kind = FAILURE
+        else:
+            kind = REPLY
+        self.stats.sent_remote += 1
+        self.transport.send(
+            to.node, Envelope(kind, self.id, "", None, to.corr, body, buffers, plain)
+        )
+
+    # -- receiving ----------------------------------------------------------------------------
+
+    def enqueue(self, name: str, entry: Entry) -> None:
+        """Put ``entry`` in the mailbox of the actor ``name`` here (a dead letter if none)."""
+        cell = self.cells.get(name)
+        if cell is None or cell.state >= STOPPING:
+            self.dead_letters(name, entry, "not found" if cell is None else "stopping")
+            return
+        cell.mailbox.append(entry)
+        if not cell.scheduled and not cell.busy and cell.state is RUNNING:
+            cell.scheduled = True
+            self._runnable.append(cell)
+            if not self._pump_scheduled:
+                self._pump_scheduled = True
+                self.loop.call_soon(self._pump)

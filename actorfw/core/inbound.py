@@ -1,0 +1,122 @@
+"""Envelopes from other nodes: decoded by the codec, then delivered, answered or refused.
+
+Everything that comes from another node is decoded by
+:mod:`actorfw.values.codec`, which never evaluates anything. A body that
+does not decode is bad input: counted and logged with the peer
+(rate-limited), answered with an error if it was an ask, and ends the ask
+it answers if it was a reply. Nothing from a peer can make the engine
+raise.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from actorfw.core.envelopes import ASK, FAILURE, REPLY, TELL, Envelope, Receiver
+from actorfw.core.node_protocol import NODE_TARGET
+from actorfw.values import codec
+from actorfw.values.errors import MalformedMessage
+from actorfw.values.failures import error_from_failure, failure_of
+from actorfw.values.refs import ActorRef, ReplyTo
+
+if TYPE_CHECKING:
+    from actorfw.core.engine import Engine
+
+__all__ = ["Inbound"]
+
+_SENDER_CACHE = 4096
+"""Refs of remote senders kept per peer (rebuilt from scratch when full)."""
+
+
+class Inbound:
+    """Takes one engine's input from its transport: the engine's :class:`Receiver`.
+
+    See the module documentation.
+    """
+
+    __slots__ = ("_engine", "_senders")
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._senders: dict[str, dict[str, ActorRef]] = {}  # refs of recent remote senders
+
+    def receive(self, envelope: Envelope) -> None:
+        """Take an envelope from another node; never raises for bad input."""
+        engine = self._engine
+        if not engine.alive:
+            return
+        engine.stats.received_remote += 1
+        kind = envelope.kind
+        try:
+            value = codec.decode(envelope.body, envelope.buffers, envelope.plain)
+        except Exception as caught:  # the codec raises MalformedMessage; anything else is one too
+            error = (
+                caught
+                if isinstance(caught, MalformedMessage)
+                else MalformedMessage(f"malformed message body: {type(caught).__name__}: {caught}")
+            )
+            self.reject(envelope, error)
+            return
+        if kind == REPLY:
+            engine.asks.resolve(envelope.corr, value, None)
+        elif kind == FAILURE:
+            failed = error_from_failure(value)
+            if failed is None:
+                bad = MalformedMessage(f"node {envelope.source} sent a malformed error reply")
+                self.bad_input(envelope.source, bad)
+                engine.asks.resolve(envelope.corr, None, bad)
+            else:
+                engine.asks.resolve(envelope.corr, None, failed)
+        elif kind == TELL or kind == ASK:
+            sender = None
+            if envelope.sender is not None:
+                known = self._senders.get(envelope.source)
+                if known is None:
+                    known = self._senders[envelope.source] = {}
+                sender = known.get(envelope.sender)
+                if sender is None:
+                    if len(known) >= _SENDER_CACHE:
+                        known.clear()
+                    sender = known[envelope.sender] = ActorRef(envelope.source, envelope.sender)
+            reply = ReplyTo(envelope.source, envelope.corr) if kind == ASK else None
+            if envelope.target == NODE_TARGET:
+                engine.node_protocol.handle(value, reply, envelope.source)
+            else:
+                engine.enqueue(envelope.target, (value, sender, reply, None))
+        else:
+            self.bad_input(envelope.source, MalformedMessage(f"unknown envelope kind {kind!r}"))
+
+    def reject(self, envelope: Envelope, error: BaseException) -> None:
+        """Refuse an envelope that could not be decoded (or was too big): count, log, answer."""
+        engine = self._engine
+        if not engine.alive:
+            return
+        self.bad_input(envelope.source, error)
+        if envelope.kind == ASK:
+            failure = failure_of(error, f"{engine.id}/{envelope.target}")
+            body, buffers, plain = codec.encode(failure)
+            engine.transport.send(
+                envelope.source,
+                Envelope(FAILURE, engine.id, "", None, envelope.corr, body, buffers, plain),
+            )
+        elif envelope.kind in (REPLY, FAILURE):
+            engine.asks.resolve(envelope.corr, None, error)
+
+    def bad_input(self, peer: str, error: BaseException) -> None:
+        """Count and log (rate-limited) input from ``peer`` that could not be understood."""
+        engine = self._engine
+        if engine.alive:
+            engine.stats.malformed += 1
+            engine.rate_limited(logging.WARNING, "bad input from node %s: %s", peer, error)
+
+    def heard_from(self, peer: str) -> None:
+        """Traffic came from ``peer``: evidence it is alive (see the failure detector)."""
+        self._engine.liveness.heard_from(peer)
+
+    def after_input(self) -> None:
+        """Handle what came in now, and send what that sends (one round of turns)."""
+        self._engine.pump()
+
+
+_CONTRACT: type[Receiver] = Inbound  # mypy checks that Inbound keeps the contract

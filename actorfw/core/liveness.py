@@ -1,0 +1,137 @@
+"""The liveness of peer nodes: heartbeats out, the failure detector's verdicts in.
+
+Every ``heartbeat_interval`` the engine sends each peer a
+:class:`~actorfw.core.messages.Heartbeat` with its incarnation, and runs
+the failure detector (:mod:`actorfw.protocols.failure_detector`). Any
+traffic from a peer is evidence that it lives (:meth:`Liveness.heard_from`).
+A peer declared down, or seen with a new incarnation (it restarted), is
+*lost*: every ask to it ends with :class:`~actorfw.NodeDown` and every
+watch of its actors with :class:`~actorfw.Terminated`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from typing import TYPE_CHECKING
+
+from actorfw.core.messages import Heartbeat
+from actorfw.protocols.failure_detector import Membership, MembershipEvent
+from actorfw.values.errors import ActorNotFound, NodeDown
+from actorfw.values.refs import ActorRef
+
+if TYPE_CHECKING:
+    from actorfw.core.engine import Engine
+
+__all__ = ["Liveness"]
+
+log = logging.getLogger("actorfw")
+
+
+class Liveness:
+    """An engine's peers and what it believes of them (see the module documentation).
+
+    Args:
+        engine: the engine.
+        peers: the other nodes, heartbeated and watched.
+        reachable: nodes it may send to without watching them (a client's).
+    """
+
+    __slots__ = ("_beat_handle", "_engine", "known", "membership", "peers")
+
+    def __init__(self, engine: Engine, peers: tuple[str, ...], reachable: tuple[str, ...]) -> None:
+        config = engine.config
+        self._engine = engine
+        self.membership = Membership(
+            threshold=config.phi_threshold,
+            acceptable_pause=config.acceptable_pause,
+            min_std=config.min_std,
+            first_interval=config.heartbeat_interval,
+            join_timeout=config.join_timeout,
+        )
+        self.peers: list[str] = []
+        """The peers, in the order they were added."""
+        self.known: set[str] = set(reachable) - {engine.id}
+        """Every node an ask may go to: the peers and the reachable nodes."""
+        self._beat_handle: asyncio.TimerHandle | None = None
+        for peer in peers:
+            self.add(peer)
+
+    def add(self, peer: str) -> None:
+        """Track ``peer``: heartbeat it and watch its liveness."""
+        engine = self._engine
+        if peer != engine.id and peer not in self.peers:
+            self.peers.append(peer)
+            self.known.add(peer)
+            self.membership.add(peer, engine.loop.time())
+
+    def start(self) -> None:
+        """Begin heartbeating the peers."""
+        if self.peers:
+            self._beat_handle = self._engine.loop.call_later(0.0, self._beat)
+
+    def stop(self) -> None:
+        """Stop heartbeating (the engine crashed)."""
+        if self._beat_handle is not None:
+            self._beat_handle.cancel()
+            self._beat_handle = None
+
+    def is_down(self, peer: str) -> bool:
+        """Is ``peer`` declared down?"""
+        return self.membership.is_down(peer)
+
+    def silence(self, peer: str) -> float:
+        """Seconds since ``peer`` was last heard from (infinite if never)."""
+        last = self.membership.last_heartbeat(peer)
+        return math.inf if last is None else self._engine.now() - last
+
+    def unreachable(self, target: ActorRef) -> BaseException | None:
+        """Why an ask to ``target``, on another node, cannot be sent now (None: it can)."""
+        node = target.node
+        if node not in self.known:
+            return ActorNotFound(
+                f"no node {node!r} in this cluster (nodes: "
+                f"{', '.join(sorted([self._engine.id, *self.peers]))}); the ask to "
+                f"{target.path} was not sent"
+            )
+        if self.is_down(node):
+            return NodeDown(
+                f"node {node} is declared down (no heartbeat for "
+                f"{self.silence(node):.1f}s); the ask to {target.path} was not sent"
+            )
+        return None
+
+    def heard_from(self, peer: str) -> None:
+        """Traffic came from ``peer``: evidence it is alive."""
+        self.membership.seen(peer, self._engine.loop.time())
+
+    def heartbeat(self, peer: str, incarnation: int) -> None:
+        """``peer`` sent a heartbeat as incarnation ``incarnation``."""
+        if peer not in self.peers:
+            return  # not a peer of ours (a client, say): its liveness is not tracked
+        engine = self._engine
+        for event in self.membership.heartbeat(peer, incarnation, engine.now()):
+            if event is MembershipEvent.RESTARTED:
+                self._lost(peer, "node-restarted")
+            elif event is MembershipEvent.UP:
+                log.info("[%s] node %s is up (incarnation %d)", engine.id, peer, incarnation)
+
+    def _beat(self) -> None:
+        engine = self._engine
+        if not engine.alive:
+            return
+        beat = Heartbeat(engine.incarnation)
+        for peer in self.peers:
+            engine.send(engine.protocol_of(peer), beat, None)
+        for peer, _ in self.membership.tick(engine.now()):
+            self._lost(peer, "node-down")
+        self._beat_handle = engine.loop.call_later(engine.config.heartbeat_interval, self._beat)
+
+    def _lost(self, peer: str, reason: str) -> None:
+        engine = self._engine
+        log.warning(
+            "[%s] node %s is %s", engine.id, peer, "down" if reason == "node-down" else "restarted"
+        )
+        engine.asks.node_lost(peer, reason.removeprefix("node-"))
+        engine.watches.node_lost(peer, reason)
