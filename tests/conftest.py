@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from types import ModuleType
-from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 from actorfw import Simulation, SupervisorStrategy, kernels
+from actorfw.core.cluster import Cluster
 from actorfw.core.engine import NodeConfig
 
 # Derandomized by default so that every run of the suite checks the same
@@ -79,7 +79,7 @@ TEST_NODE_CONFIG = dict(
 
 
 @pytest.fixture(params=RUNTIMES)
-def cluster(request: pytest.FixtureRequest) -> Iterator[Any]:
+def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
     """A running 3-node cluster (``n1``, ``n2``, ``n3``) on each runtime.
 
     It offers ``spawn``, ``tell``, ``ask``, ``poll``, ``run``, ``crash`` and

@@ -59,7 +59,7 @@ from actorfw.core.arguments import check_target
 from actorfw.core.asks import ASK_TIMER_SLACK, Asks
 from actorfw.core.cell import RUNNING, STOPPING, Cell, Entry, bound_handler, derive_seed
 from actorfw.core.dead_letters import DeadLetters
-from actorfw.core.envelopes import ASK, FAILURE, REPLY, TELL, Envelope
+from actorfw.core.envelopes import ASK, FAILURE, REPLY, TELL, Envelope, Receiver
 from actorfw.core.inbound import Inbound
 from actorfw.core.lifecycle import Lifecycle
 from actorfw.core.liveness import Liveness
@@ -92,6 +92,7 @@ __all__ = [
     "Tracer",
     "Transport",
     "derive_seed",
+    "start_engine",
 ]
 
 log = logging.getLogger("actorfw")
@@ -106,6 +107,9 @@ class Transport(Protocol):
 
     def send(self, destination: str, envelope: Envelope) -> None:
         """Send ``envelope`` to node ``destination``; never blocks, may drop."""
+
+    def attach(self, inbound: Receiver) -> None:
+        """Hand what comes in from now on to ``inbound`` (the engine's)."""
 
 
 class Tracer(Protocol):
@@ -584,6 +588,10 @@ class Engine:
         """Put ``entry`` in the mailbox of the actor ``name`` here (a dead letter if none)."""
         cell = self.cells.get(name)
         if cell is None or cell.state >= STOPPING:
+            if name == NODE_TARGET:  # this node's own protocol, asked from here
+                message, _, reply, _ = entry
+                self.node_protocol.handle(message, reply, self.id)
+                return
             self.dead_letters(name, entry, "not found" if cell is None else "stopping")
             return
         cell.mailbox.append(entry)
@@ -593,3 +601,21 @@ class Engine:
             if not self._pump_scheduled:
                 self._pump_scheduled = True
                 self.loop.call_soon(self._pump)
+
+
+def start_engine(
+    node_id: str,
+    loop: asyncio.AbstractEventLoop,
+    transport: Transport,
+    storage: StorageBackend,
+    **options: Any,
+) -> Engine:
+    """An engine on ``transport``, whose input it takes, started: how every runtime makes one.
+
+    ``options`` are :class:`Engine`'s other arguments. The runtime then
+    spawns its top-level actors.
+    """
+    engine = Engine(node_id, loop, transport, storage, **options)
+    transport.attach(engine.inbound)
+    engine.start()
+    return engine

@@ -54,7 +54,7 @@ from actorfw.node.endpoints import ENDPOINT_FORMS, check_endpoint
 from actorfw.node.transport import CurveSettings
 
 if TYPE_CHECKING:
-    from actorfw.node.system import Client
+    from actorfw.node.system import Connection
 
 __all__ = [
     "EXIT_FAILED",
@@ -429,7 +429,7 @@ def _operation(args: argparse.Namespace) -> tuple[str, tuple[Any, ...]]:
 
 
 def _call(
-    client: Client,
+    client: Connection,
     target: _Target,
     operation: tuple[str, tuple[Any, ...]],
     args: argparse.Namespace,
@@ -494,7 +494,7 @@ _PROBE_TIMEOUT = 1.0
 # Seconds the diagnosis of a failed operation waits for each node.
 
 
-def _probe(client: Client, target: _Target, timeout: float) -> dict[str, bool | None]:
+def _probe(client: Connection, target: _Target, timeout: float) -> dict[str, bool | None]:
     """Ask every node at once whether it hosts the group's replica (None: no answer in time)."""
     from actorfw.core.engine import NODE_TARGET
     from actorfw.core.messages import LookupRequest

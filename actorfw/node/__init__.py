@@ -2,11 +2,11 @@
 
 from actorfw.node.config import NodeSettings, RootSpec, load_settings
 from actorfw.node.runtime import NodeRuntime, run_node
-from actorfw.node.system import ActorSystem, Client, SystemTimeout, connect
+from actorfw.node.system import ActorSystem, Connection, SystemTimeout, connect
 
 __all__ = [
     "ActorSystem",
-    "Client",
+    "Connection",
     "NodeRuntime",
     "NodeSettings",
     "RootSpec",
@@ -15,3 +15,11 @@ __all__ = [
     "load_settings",
     "run_node",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name == "Client":
+        from actorfw.node import system
+
+        return system.Client  # warns: renamed Connection
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

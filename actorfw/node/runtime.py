@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from actorfw.core.actor import actor_class, missing_actor_class
-from actorfw.core.engine import Engine
+from actorfw.core.engine import Engine, start_engine
 from actorfw.core.storage import MemoryBackend, StorageBackend
 from actorfw.node.config import NodeSettings
 from actorfw.node.storage import SqliteBackend
@@ -93,7 +93,7 @@ class NodeRuntime:
             linger=settings.linger,
         )
         seed = int.from_bytes(os.urandom(8), "big")
-        engine = Engine(
+        engine = start_engine(
             settings.name,
             loop,
             transport,
@@ -103,12 +103,10 @@ class NodeRuntime:
             incarnation=incarnation,
             config=settings.engine,
         )
-        transport.attach(engine.inbound)
         transport.start()
         transport.connect_all()
         self.transport = transport
         self.engine = engine
-        engine.start()
         for spec in settings.spawn:
             cls = actor_class(spec.actor_class)
             if cls is None:

@@ -34,6 +34,7 @@ import shutil
 import signal
 import tempfile
 import threading
+import warnings
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from pathlib import Path
@@ -41,17 +42,17 @@ from typing import Any
 
 from actorfw.core.actor import Actor, actor_path
 from actorfw.core.arguments import check_actor_class, check_target
-from actorfw.core.engine import NODE_TARGET, Engine, NodeConfig
+from actorfw.core.cluster import find_actor, poll_until
+from actorfw.core.engine import NODE_TARGET, Engine, NodeConfig, start_engine
 from actorfw.core.messages import StatusRequest
 from actorfw.core.storage import MemoryBackend
 from actorfw.node.config import NodeSettings, RootSpec
 from actorfw.node.endpoints import check_endpoint
 from actorfw.node.runtime import run_node
 from actorfw.node.transport import CurveSettings, ZmqTransport
-from actorfw.values.errors import ActorNotFound, AskTimeout, NodeDown
 from actorfw.values.refs import DEFAULT_ASK_TIMEOUT, ActorRef
 
-__all__ = ["ActorSystem", "Client", "SystemTimeout", "connect"]
+__all__ = ["ActorSystem", "Connection", "SystemTimeout", "connect"]
 
 log = logging.getLogger("actorfw")
 
@@ -60,7 +61,7 @@ class SystemTimeout(AssertionError):
     """A driver call did not finish in time."""
 
 
-_LIVE: weakref.WeakSet[Client] = weakref.WeakSet()
+_LIVE: weakref.WeakSet[Connection] = weakref.WeakSet()
 _CLIENTS = itertools.count(1)
 
 
@@ -79,8 +80,8 @@ class _Member:
         self.roots: dict[str, RootSpec] = {}
 
 
-class Client:
-    """A client node in a background thread, driving a cluster from code outside it.
+class Connection:
+    """A connection to a cluster: a client node in a background thread, driving it from outside.
 
     It is a node of its own (``client-<pid>-...``) that sends to the
     cluster's nodes and is answered over the connections it opens; it hosts
@@ -144,7 +145,7 @@ class Client:
         storage = MemoryBackend(
             lambda d, cb: loop.call_later(d, cb), lambda: 0.0, loop.create_future
         )
-        client = Engine(
+        client = start_engine(
             self._client_id,
             loop,
             transport,
@@ -153,7 +154,6 @@ class Client:
             config=NodeConfig(),
             reachable=list(self._addresses),
         )
-        transport.attach(client.inbound)
         transport.start()
         # Open a connection to every node now: a node answers a client only over a
         # connection the client opened, and a command passed on to another node's
@@ -166,6 +166,9 @@ class Client:
     def nodes(self) -> list[str]:
         """The node ids this client knows."""
         return list(self._addresses)
+
+    in_process = False
+    """Actors run in node processes: what they are given must be importable there by path."""
 
     def close(self) -> None:
         """Stop the client's thread and close its sockets."""
@@ -194,7 +197,7 @@ class Client:
         if transport is not None:
             transport.close(linger=0.0)
 
-    def __enter__(self) -> Client:
+    def __enter__(self) -> Connection:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -301,45 +304,17 @@ class Client:
         Raises:
             SystemTimeout: ``timeout`` seconds passed first; says the last reply.
         """
-        last: Any = None
-
-        async def main() -> Any:
-            nonlocal last
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + timeout
-            while True:
-                try:
-                    last = await self._client.ask(target, message, min(interval * 20, 5.0), None)
-                    if until(last):
-                        return last
-                except (AskTimeout, NodeDown, ActorNotFound) as error:
-                    last = error
-                if loop.time() + interval > deadline:
-                    raise SystemTimeout(
-                        f"{target.path} never answered {type(message).__name__} as wanted within "
-                        f"{timeout:g}s; last answer: {last!r}"
-                    )
-                await asyncio.sleep(interval)
-
-        return self.run(main, timeout=timeout + 10.0)
+        return self.run(
+            lambda: poll_until(target, message, until, timeout, interval, SystemTimeout),
+            timeout=timeout + 10.0,
+        )
 
     def lookup(self, name: str, node: str | None = None, on: str | None = None) -> ActorRef | None:
         """Find a living actor by name, on ``node`` or on any node."""
         candidates = [node] if node is not None else self.nodes
-
-        async def main() -> ActorRef | None:
-            for candidate in candidates:
-                try:
-                    found = await self._client.ask(
-                        ActorRef(candidate, NODE_TARGET), _lookup(name), 5.0, None
-                    )
-                except (AskTimeout, NodeDown):
-                    continue
-                if found is True:
-                    return ActorRef(candidate, name)
-            return None
-
-        found: ActorRef | None = self.run(main, timeout=10.0 * len(candidates) + 5.0)
+        found: ActorRef | None = self.run(
+            lambda: find_actor(name, candidates, 5.0), timeout=10.0 * len(candidates) + 5.0
+        )
         return found
 
     def status(self, node: str, timeout: float = 5.0) -> dict[str, Any]:
@@ -350,7 +325,7 @@ class Client:
         return result
 
 
-class ActorSystem(Client):
+class ActorSystem(Connection):
     """A local cluster of node processes (see the module documentation).
 
     Args:
@@ -583,8 +558,8 @@ def _ephemeral_keys(names: list[str], folder: Path) -> dict[str, CurveSettings]:
 
 def connect(
     addresses: dict[str, str], curve: CurveSettings | None = None, name: str | None = None
-) -> Client:
-    """A :class:`Client` of a running cluster (close it when done, or use ``with``).
+) -> Connection:
+    """A :class:`Connection` of a running cluster (close it when done, or use ``with``).
 
     Args:
         addresses: node id to endpoint (``tcp://HOST:PORT`` or ``ipc://PATH``).
@@ -593,16 +568,21 @@ def connect(
         name: the client's node id; over ``tcp://``, the stem of its key file.
 
     Raises:
-        ValueError: as :class:`Client` does.
+        ValueError: as :class:`Connection` does.
     """
-    return Client(addresses, curve=curve, name=name)
-
-
-def _lookup(name: str) -> Any:
-    from actorfw.core.messages import LookupRequest
-
-    return LookupRequest(name)
+    return Connection(addresses, curve=curve, name=name)
 
 
 async def _as_coroutine(function: Callable[..., Any], *args: Any) -> Any:
     return function(*args)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Client":
+        warnings.warn(
+            "actorfw.node.Client was renamed Connection (what connect() returns)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return Connection
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -40,6 +40,7 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from actorfw.core.cluster import Cluster
 from actorfw.protocols.causal import CausalMember, CausalOptions, Delivery
 from actorfw.protocols.causal.records import CODEC
 from actorfw.services.driver import CoreActor
@@ -271,7 +272,7 @@ class CausalMemberActor(CoreActor):
 class CausalGroup:
     """A causal broadcast group started by :func:`causal_group`; its members by node."""
 
-    def __init__(self, cluster: Any, name: str, members: Sequence[str]) -> None:
+    def __init__(self, cluster: Cluster, name: str, members: Sequence[str]) -> None:
         self.cluster = cluster
         self.name = name
         self.members = tuple(members)
@@ -304,7 +305,7 @@ class CausalGroup:
 
 
 def causal_group(
-    cluster: Any,
+    cluster: Cluster,
     name: str,
     members: Iterable[str] | None = None,
     *,
@@ -314,9 +315,9 @@ def causal_group(
 ) -> CausalGroup:
     """Start causal broadcast group ``name`` with a member on each of ``members``.
 
-    ``cluster`` is a :class:`~actorfw.Simulation` or an
-    :class:`~actorfw.node.ActorSystem` (whose nodes import
-    ``actorfw.services.causal``); ``members`` defaults to all its nodes.
+    ``cluster`` is any :class:`~actorfw.core.cluster.Cluster` (on node
+    processes, the nodes import ``actorfw.services.causal``); ``members``
+    defaults to all its nodes.
     ``subscribers`` names, per node, the actor told that member's deliveries.
     """
     nodes = list(cluster.nodes if members is None else members)

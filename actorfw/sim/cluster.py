@@ -31,13 +31,13 @@ from typing import Any
 
 from actorfw.core.actor import Actor
 from actorfw.core.arguments import check_actor_class, check_target
-from actorfw.core.engine import Engine, NodeConfig
+from actorfw.core.cluster import find_actor, poll_until
+from actorfw.core.engine import Engine, NodeConfig, start_engine
 from actorfw.core.storage import MemoryBackend
 from actorfw.core.supervision import Directive
 from actorfw.sim.loop import VirtualTimeLoop
 from actorfw.sim.network import NetworkConfig, SimNetwork
 from actorfw.values.codec import message_name
-from actorfw.values.errors import ActorNotFound, AskTimeout, NodeDown
 from actorfw.values.refs import DEFAULT_ASK_TIMEOUT, ActorRef
 
 __all__ = ["SimNode", "Simulation", "SimulationTimeout", "TraceEvent"]
@@ -132,7 +132,7 @@ class SimNode:
 
     def _boot(self) -> None:
         sim = self._sim
-        engine = Engine(
+        engine = start_engine(
             self.id,
             sim.loop,
             sim.network.port(self.id),
@@ -146,7 +146,6 @@ class SimNode:
         )
         self._engine = engine
         self.running = True
-        engine.start()
         for name, spec in list(self._specs.items()):
             try:
                 engine.spawn(spec.actor_class, *spec.args, name=name, **spec.kwargs)
@@ -239,6 +238,9 @@ class Simulation:
         loop.close()
 
     # -- time ----------------------------------------------------------------------------
+
+    in_process = True
+    """Actors run in this process: a class may be passed where a path is otherwise needed."""
 
     @property
     def now(self) -> float:
@@ -348,36 +350,20 @@ class Simulation:
         Raises:
             SimulationTimeout: ``timeout`` virtual seconds passed first; says the last reply.
         """
-        deadline = self.now + timeout
-        last: Any = None
-
-        async def main() -> Any:
-            nonlocal last
-            while True:
-                try:
-                    last = await target.ask(message, min(interval * 20, 5.0))
-                    if until(last):
-                        return last
-                except (AskTimeout, NodeDown, ActorNotFound) as error:
-                    last = error
-                if self.now + interval > deadline:
-                    raise SimulationTimeout(
-                        f"{target.path} never answered {type(message).__name__} as wanted within "
-                        f"{timeout:g} virtual seconds; last answer: {last!r}"
-                    )
-                await asyncio.sleep(interval)
-
-        return self.run(main, on=on or self._near(target), timeout=timeout + 10.0)
+        return self.run(
+            lambda: poll_until(target, message, until, timeout, interval, SimulationTimeout),
+            on=on or self._near(target),
+            timeout=timeout + 10.0,
+        )
 
     def lookup(self, name: str, node: str | None = None, on: str | None = None) -> ActorRef | None:
-        """Find a living actor by name (on ``node``, or any node), asking from ``on``."""
-        origin = self._sim_node(on or next(n for n, s in self.nodes.items() if s.running))
-
-        async def main() -> ActorRef | None:
-            return await origin.engine.node_protocol.lookup(name, node, DEFAULT_ASK_TIMEOUT, None)
-
+        """Find a living actor by name (on ``node``, or any running node), asking from ``on``."""
+        origin = on or self._first_running()
+        candidates = [node] if node is not None else [n for n, s in self.nodes.items() if s.running]
         found: ActorRef | None = self.run(
-            main, on=origin.id, timeout=4 * DEFAULT_ASK_TIMEOUT * len(self.nodes)
+            lambda: find_actor(name, candidates, DEFAULT_ASK_TIMEOUT),
+            on=origin,
+            timeout=4 * DEFAULT_ASK_TIMEOUT * len(self.nodes),
         )
         return found
 

@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from actorfw.core.engine import ASK, FAILURE, REPLY, TELL, Envelope
+from actorfw.core.envelopes import ASK, FAILURE, REPLY, TELL, Envelope, Receiver
 
 if TYPE_CHECKING:
     from actorfw.sim.cluster import Simulation
@@ -107,7 +107,12 @@ class _Port:
         self._source = source
 
     def send(self, destination: str, envelope: Envelope) -> None:
+        """Send ``envelope`` to ``destination`` across the simulated network."""
         self._network.send(self._source, destination, envelope)
+
+    def attach(self, inbound: Receiver) -> None:
+        """What arrives for this node goes to ``inbound`` (its engine's, this incarnation's)."""
+        self._network.attach(self._source, inbound)
 
 
 class SimNetwork:
@@ -120,6 +125,7 @@ class SimNetwork:
         self._groups: dict[str, int] | None = None
         self._cut: set[tuple[str, str]] = set()  # links cut one by one (both directions)
         self._channels: dict[tuple[str, str], _Channel] = {}
+        self._receivers: dict[str, Receiver] = {}
         self.sent = 0
         self.dropped = 0
         self.duplicated = 0
@@ -140,6 +146,10 @@ class SimNetwork:
     def port(self, node: str) -> _Port:
         """The transport for ``node``'s engine."""
         return _Port(self, node)
+
+    def attach(self, node: str, inbound: Receiver) -> None:
+        """Hand what arrives for ``node`` to ``inbound`` (its engine's ``Receiver``)."""
+        self._receivers[node] = inbound
 
     # -- partitions ----------------------------------------------------------------------
 
@@ -246,7 +256,7 @@ class SimNetwork:
             return
         self.delivered += 1
         sim._record("recv", destination, f"<-{envelope.source} {_describe(envelope)}")
-        inbound = node.engine.inbound  # the contract every transport keeps (Receiver)
+        inbound = self._receivers[destination]  # the contract every transport keeps
         inbound.heard_from(envelope.source)
         inbound.receive(envelope)
 

@@ -29,7 +29,7 @@ import pytest
 import zmq.auth
 
 from actorfw import ActorRef, AskTimeout
-from actorfw.node import Client, connect
+from actorfw.node import Connection, connect
 from actorfw.node.config import load_curve
 from actorfw.node.keys import generate_keys
 from tests.support.actors import Asker, Get, Put, Recorder, Send, Watch, Watcher
@@ -86,14 +86,14 @@ class Cluster:
     keys: Path
     allowed: Path
     nodes: dict[str, NodeProcess] = field(default_factory=dict)
-    client: Client | None = None
+    client: Connection | None = None
 
     @property
     def addresses(self) -> dict[str, str]:
         return {name: f"tcp://{node.host.address}:{PORT}" for name, node in self.nodes.items()}
 
     @property
-    def driver(self) -> Client:
+    def driver(self) -> Connection:
         assert self.client is not None
         return self.client
 
@@ -351,7 +351,7 @@ def test_a_healed_host_is_readmitted_and_answers_asks_again(healthy: Cluster) ->
 
 
 @contextlib.contextmanager
-def intruder(cluster: Cluster) -> Iterator[tuple[Client, str]]:
+def intruder(cluster: Cluster) -> Iterator[tuple[Connection, str]]:
     """A client with a valid key pair of its own that is not on the nodes' allow-list."""
     folder = cluster.keys.parent / unique("intruder")
     public, secret = generate_keys("intruder", folder)

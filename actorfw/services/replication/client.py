@@ -29,8 +29,9 @@ import os
 import secrets
 import socket
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
+from actorfw.core.cluster import Cluster
 from actorfw.protocols.paxos.messages import Command, Read, Role, SessionExpired
 from actorfw.services.paxos import Answered, Submit, role_name
 from actorfw.values.errors import ActorfwError, ActorNotFound, AskTimeout, NodeDown
@@ -223,11 +224,8 @@ class AsyncGroupClient:
         self.seq = 0
 
 
-class Runtime(Protocol):
-    """What a sync client drives: a Simulation, an ActorSystem or a connected node client."""
-
-    def run(self, main: Any, on: str | None = None, timeout: float = 60.0) -> Any:
-        """Run a coroutine to completion and return its result."""
+Runtime = Cluster
+"""What a sync client drives: any :class:`~actorfw.core.cluster.Cluster` (it uses ``run``)."""
 
 
 class GroupClient:
@@ -235,7 +233,7 @@ class GroupClient:
 
     Args:
         runtime: what runs the calls: a :class:`~actorfw.Simulation`, an
-            :class:`~actorfw.node.ActorSystem` or a :class:`~actorfw.node.Client`.
+            :class:`~actorfw.node.ActorSystem` or a :class:`~actorfw.node.Connection`.
         group, nodes, client_id, timeout, deadline: as for :class:`AsyncGroupClient`.
         on: the node a simulated client sends from (simulator only).
     """

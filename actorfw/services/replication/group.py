@@ -28,10 +28,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from actorfw.core.cluster import Cluster
 from actorfw.protocols.paxos.messages import Role
 from actorfw.protocols.paxos.types import LeaderOptions, ReplicaOptions
 from actorfw.services.paxos import AcceptorActor, LeaderActor, ReplicaActor, role_name
-from actorfw.services.replication.client import AsyncGroupClient, GroupClient, Runtime
+from actorfw.services.replication.client import AsyncGroupClient, GroupClient
 from actorfw.values.refs import ActorRef
 
 __all__ = ["ReplicatedGroup", "group_roles", "replicate"]
@@ -53,7 +54,7 @@ def _machine_path(machine: Any) -> str:
 class ReplicatedGroup:
     """A running replicated state machine: its name and nodes, and clients for it."""
 
-    def __init__(self, runtime: Runtime, name: str, nodes: Sequence[str]) -> None:
+    def __init__(self, runtime: Cluster, name: str, nodes: Sequence[str]) -> None:
         self.runtime = runtime
         self.name = name
         self.nodes = list(nodes)
@@ -80,7 +81,7 @@ class ReplicatedGroup:
 
 
 def replicate(
-    runtime: Any,
+    runtime: Cluster,
     machine: Any,
     nodes: Sequence[str] | None = None,
     name: str = "rsm",
@@ -90,8 +91,9 @@ def replicate(
     """Start ``machine`` replicated on ``nodes`` of ``runtime``; returns the group.
 
     Args:
-        runtime: a :class:`~actorfw.Simulation` or an :class:`~actorfw.node.ActorSystem`
-            (anything with ``spawn(node, cls, *args, name=...)`` and ``run``).
+        runtime: the cluster (a :class:`~actorfw.core.cluster.Cluster`: a
+            :class:`~actorfw.Simulation`, an :class:`~actorfw.node.ActorSystem`
+            or a connected client).
         machine: the state machine class (or ``"module:QualName"``): a
             deterministic class with ``apply(op) -> result``, ideally with
             ``snapshot()`` and ``restore(snapshot)`` (see ``docs/replication.md``).
@@ -103,7 +105,7 @@ def replicate(
     if not members:
         raise ValueError("a replicated group needs at least one node")
     path = _machine_path(machine)
-    machine_arg: Any = machine if not isinstance(machine, str) and _local(runtime) else path
+    machine_arg: Any = machine if not isinstance(machine, str) and runtime.in_process else path
     # Role by role across the members: every acceptor exists before the first
     # leader scouts, so the first election needs no retry.
     roles = group_roles(name, members, machine_arg, leader_options, replica_options)
@@ -135,10 +137,3 @@ def group_roles(
         ),
         (LeaderActor, (group, members, None, leader_options), role_name(group, Role.LEADER)),
     ]
-
-
-def _local(runtime: Any) -> bool:
-    # The simulator spawns in this process: a class may be passed as it is.
-    from actorfw.sim import Simulation
-
-    return isinstance(runtime, Simulation)

@@ -1,0 +1,43 @@
+"""Every way of driving a cluster offers the one Cluster interface, with the same behaviour."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from actorfw import Simulation
+from actorfw.core.cluster import Cluster, FaultyCluster
+from actorfw.core.messages import StatusRequest
+from actorfw.node import ActorSystem, connect
+from actorfw.values.refs import ActorRef
+from tests.support.actors import Get, Recorder
+
+
+def test_the_simulation_an_actor_system_and_a_connected_client_are_clusters() -> None:
+    with Simulation(nodes=2) as sim:
+        assert isinstance(sim, FaultyCluster) and sim.in_process
+    with ActorSystem(2, apps=["tests.support.actors"]) as system:
+        assert isinstance(system, FaultyCluster) and not system.in_process
+        addresses = {node: system.endpoint(node) for node in system.nodes}
+        with connect(addresses) as client:
+            assert isinstance(client, Cluster) and not isinstance(client, FaultyCluster)
+            ref = client.spawn("n2", Recorder, name="r")
+            assert client.lookup("r") == ref
+            assert client.poll(ref, Get(), until=lambda state: state["items"] == [])["items"] == []
+            assert client.ask(ActorRef("n1", "$node"), StatusRequest())["node"] == "n1"
+
+
+def test_a_nodes_own_protocol_answers_asks_from_that_node(cluster: Any) -> None:
+    # From a client on n1 itself in the simulator; from the client's own node otherwise.
+    status = cluster.ask(ActorRef("n1", "$node"), StatusRequest(), on="n1")
+    assert status["node"] == "n1" and sorted(status["peers"]) == ["n2", "n3"]
+
+
+def test_lookup_and_poll_say_the_same_on_every_runtime(cluster: Any) -> None:
+    ref = cluster.spawn("n3", Recorder, name="found")
+    assert cluster.lookup("found") == ref
+    assert cluster.lookup("found", node="n2") is None
+    assert cluster.lookup("nowhere") is None
+    with pytest.raises(AssertionError, match=r"never answered Get as wanted within 0\.5s"):
+        cluster.poll(ref, Get(), until=lambda state: False, timeout=0.5)
