@@ -82,47 +82,26 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Final
 
 from actorfw.core.storage import StorageBackend
-from actorfw.values.errors import ActorfwError
+from actorfw.node.sqlite_file import (
+    DEFAULT_FILENAME,
+    SCHEMA_VERSION,
+    Layer,
+    StorageError,
+    check_item,
+    check_namespace,
+    commit_layer,
+    connect,
+    open_store,
+)
 
 __all__ = ["DEFAULT_FILENAME", "SCHEMA_VERSION", "SqliteBackend", "StorageError"]
 
-DEFAULT_FILENAME: Final = "storage.sqlite3"
-"""The conventional name of a node's store in its data directory: ``<data_dir>/storage.sqlite3``."""
 
-SCHEMA_VERSION: Final = 1
-"""The layout this module writes (``PRAGMA user_version`` of the file)."""
-
-APPLICATION_ID: Final = 0x61637466  # "actf": marks the file as an actorfw store
-BUSY_TIMEOUT: Final = 5.0  # seconds SQLite retries a lock held by another connection
-JOURNAL_SIZE_LIMIT: Final = 64 * 1024 * 1024  # truncate the WAL back to this after a checkpoint
-
-Layer = dict[str, dict[bytes, bytes | None]]  # namespace -> key -> value, None for a delete
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS kv (
-    namespace TEXT NOT NULL,
-    key BLOB NOT NULL,
-    value BLOB NOT NULL,
-    PRIMARY KEY (namespace, key)
-) WITHOUT ROWID
-"""
-_COLUMNS = [("namespace", "TEXT"), ("key", "BLOB"), ("value", "BLOB")]
 _GET = "SELECT value FROM kv WHERE namespace = ? AND key = ?"
 _SCAN_ALL = "SELECT key, value FROM kv WHERE namespace = ? AND key >= ? ORDER BY key"
 _SCAN_RANGE = "SELECT key, value FROM kv WHERE namespace = ? AND key >= ? AND key < ? ORDER BY key"
-_PUT = "INSERT OR REPLACE INTO kv (namespace, key, value) VALUES (?, ?, ?)"
-_DELETE = "DELETE FROM kv WHERE namespace = ? AND key = ?"
-
-
-class StorageError(ActorfwError):
-    """The node's durable store failed: its file is not a usable store, or a commit failed.
-
-    The message names the file. A failed commit leaves its writes pending
-    (still visible to reads) and the next ``sync()`` retries them.
-    """
 
 
 def _prefix_end(prefix: bytes) -> bytes | None:
@@ -228,115 +207,15 @@ class SqliteBackend(StorageBackend):
         self._writer: sqlite3.Connection | None = None  # used on the commit thread only
         self._reader: sqlite3.Connection | None = None  # used on the loop thread only
         try:
-            self._executor.submit(self._open_writer).result()
-            self._reader = self._connect(check_same_thread=False)
+            self._writer = self._executor.submit(
+                open_store, self._path, self._created_dirs
+            ).result()
+            self._reader = connect(self._path, check_same_thread=False)
             self._reader.execute("PRAGMA synchronous = FULL")
             self._reader.execute("PRAGMA query_only = ON")
         except BaseException:
             self._shutdown()
             raise
-
-    # -- opening ------------------------------------------------------------------------------
-
-    def _connect(self, check_same_thread: bool) -> sqlite3.Connection:
-        try:
-            return sqlite3.connect(
-                self._path,
-                timeout=BUSY_TIMEOUT,
-                isolation_level=None,  # autocommit: transactions are explicit
-                check_same_thread=check_same_thread,
-            )
-        except sqlite3.Error as exc:
-            raise StorageError(f"cannot open the storage file {str(self._path)!r}: {exc}") from exc
-
-    def _open_writer(self) -> None:
-        """Open the writing connection, check or create the schema (on the commit thread).
-
-        The file is identified before anything is written to it, so a
-        foreign database is refused untouched.
-        """
-        existed = self._path.exists()
-        conn = self._connect(check_same_thread=True)
-        self._writer = conn
-        name = repr(str(self._path))
-        try:
-            app_id, version, tables = self._identify(conn)
-        except sqlite3.DatabaseError as exc:
-            raise StorageError(
-                f"the storage file {name} is corrupted or not a SQLite database ({exc}); "
-                "move it aside (or restore it from a replica or a backup), or give the node "
-                "another path"
-            ) from exc
-        fresh = app_id == 0 and version == 0 and not tables
-        if not fresh:
-            self._check_identity(conn, app_id, version, tables)
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise StorageError(
-                f"the storage file {name} cannot use SQLite's WAL mode (journal mode stays "
-                f"{mode!r}); put it on a local file system that supports shared memory maps"
-            )
-        conn.execute("PRAGMA synchronous = FULL")  # fsync the WAL at every COMMIT
-        conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
-        if fresh:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.execute(_SCHEMA)
-                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-        if not existed:
-            # Make the new file's directory entry (and those of the directories
-            # created for it) durable; SQLite syncs the directory for the -wal
-            # file it creates, not for the main file.
-            for directory in [self._path.parent, *(d.parent for d in self._created_dirs)]:
-                fd = os.open(directory, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-
-    @staticmethod
-    def _identify(conn: sqlite3.Connection) -> tuple[int, int, list[str]]:
-        """The file's application id, layout version and table names (reads only)."""
-        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        tables = [
-            row[0]
-            for row in conn.execute(
-                "SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name"
-            ).fetchall()
-        ]
-        return app_id, version, tables
-
-    def _check_identity(
-        self, conn: sqlite3.Connection, app_id: int, version: int, tables: list[str]
-    ) -> None:
-        """Refuse a database that is not an actorfw store of a layout this code reads."""
-        name = repr(str(self._path))
-        if app_id != APPLICATION_ID:
-            raise StorageError(
-                f"the storage file {name} is a SQLite database but not an actorfw store "
-                f"(application_id {app_id:#x}, tables {tables}); give the node a path of its own"
-            )
-        if version > SCHEMA_VERSION:
-            raise StorageError(
-                f"the storage file {name} has layout version {version}, newer than this "
-                f"actorfw's {SCHEMA_VERSION}; run it with the actorfw that wrote it"
-            )
-        columns = [
-            (row[1], str(row[2]).upper())
-            for row in conn.execute("PRAGMA table_info(kv)").fetchall()
-        ]
-        if columns != _COLUMNS:
-            raise StorageError(
-                f"the storage file {name} is an actorfw store with a damaged schema (table kv "
-                f"has columns {columns}, expected {_COLUMNS}); restore it from a replica or a "
-                "backup"
-            )
 
     # -- the contract -------------------------------------------------------------------------
 
@@ -436,27 +315,9 @@ class SqliteBackend(StorageBackend):
     def _check_op(self, op: tuple[str, bytes, bytes | None]) -> None:
         namespace, key, value = op
         if namespace not in self._namespaces:
-            if not isinstance(namespace, str):
-                raise TypeError(
-                    f"a storage namespace must be a str, not {type(namespace).__name__}"
-                )
-            try:
-                namespace.encode("utf-8")
-            except UnicodeEncodeError as exc:
-                raise TypeError(
-                    f"the storage namespace {namespace!r} is not valid UTF-8 text: {exc}"
-                ) from None
+            check_namespace(namespace)
             self._namespaces.add(namespace)
-        if type(key) is not bytes:
-            raise TypeError(
-                f"a backend key must be bytes, not {type(key).__name__}; write through "
-                "backend.namespace(name), whose Storage view converts str keys"
-            )
-        if value is not None and type(value) is not bytes:
-            raise TypeError(
-                f"a backend value must be bytes or None, not {type(value).__name__}; write "
-                "through backend.namespace(name), whose Storage view converts values"
-            )
+        check_item(key, value)
 
     def sync(self) -> asyncio.Future[None]:
         """A future that completes once every write applied so far is committed and fsynced.
@@ -514,36 +375,9 @@ class SqliteBackend(StorageBackend):
 
     def _commit(self, layer: Layer) -> None:
         """Write ``layer`` in one transaction and return once it is durable (commit thread)."""
-        puts = [
-            (namespace, key, value)
-            for namespace, space in layer.items()
-            for key, value in space.items()
-            if value is not None
-        ]
-        deletes = [
-            (namespace, key)
-            for namespace, space in layer.items()
-            for key, value in space.items()
-            if value is None
-        ]
-        if self._before_commit is not None:
-            self._before_commit(len(puts) + len(deletes))
         conn = self._writer
         assert conn is not None, "the commit thread runs only while the writer is open"
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            if puts:
-                conn.executemany(_PUT, puts)
-            if deletes:
-                conn.executemany(_DELETE, deletes)
-            conn.execute("COMMIT")  # WAL + synchronous=FULL: returns after the fsync
-        except BaseException:
-            if conn.in_transaction:
-                try:
-                    conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass  # SQLite may already have rolled back; the commit failed either way
-            raise
+        commit_layer(conn, layer, self._before_commit)
 
     def _commit_ended(self, inflight: concurrent.futures.Future[None]) -> None:
         """Tell the loop a commit ended (on the commit thread, or at once if already done)."""
