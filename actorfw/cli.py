@@ -137,12 +137,7 @@ def _cmd_node(args: argparse.Namespace) -> int:
 
     try:
         if args.config:
-            try:
-                settings = load_settings(args.config)
-            except FileNotFoundError as error:
-                if error.filename != args.config:
-                    raise
-                raise ValueError(f"configuration file {args.config} does not exist") from None
+            settings = load_settings(args.config)
         else:
             if not args.name or not args.listen:
                 raise ValueError("give --config FILE, or at least --name and --listen")

@@ -45,7 +45,6 @@ import asyncio
 import json
 import math
 import sys
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -129,23 +128,10 @@ def load_cluster(path: str | Path) -> ClusterFile:
         ValueError: the file is missing or malformed, a key is unknown, or a
             key file cannot be read (the message names the file and the key).
     """
-    from actorfw.node.config import load_curve
+    from actorfw.node.config import load_curve, read_toml
 
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ValueError(f"cluster file {path} does not exist") from None
-    except OSError as error:
-        raise ValueError(f"cluster file {path}: {error.strerror or error}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ValueError(f"{path}: not valid TOML: {error}") from None
-    unknown = sorted(set(raw) - set(_CLUSTER_KEYS))
-    if unknown:
-        raise ValueError(
-            f"{path}: unknown key{'s' if len(unknown) > 1 else ''} "
-            f"{', '.join(repr(k) for k in unknown)} (known: {', '.join(_CLUSTER_KEYS)})"
-        )
+    raw = read_toml(path, "cluster file", tuple(_CLUSTER_KEYS))
     group = raw.get("group")
     if group is not None and (not isinstance(group, str) or not group):
         raise ValueError(f"{path}: group must be a non-empty string, not {group!r}")

@@ -56,6 +56,7 @@ __all__ = [
     "SectionParser",
     "load_curve",
     "load_settings",
+    "read_toml",
     "register_section",
     "registered_sections",
 ]
@@ -274,6 +275,35 @@ def registered_sections() -> tuple[str, ...]:
     return tuple(sorted(_SECTIONS))
 
 
+def read_toml(path: Path, what: str, known: tuple[str, ...]) -> dict[str, Any]:
+    """The top-level table of the TOML file at ``path``, strictly: every key must be ``known``.
+
+    ``what`` names the file in errors (``"configuration file"``).
+
+    Raises:
+        ValueError: the file does not exist or cannot be read, is not TOML,
+            or has a key not in ``known`` (the message names the file).
+    """
+    try:
+        return _known_keys(path, tomllib.loads(path.read_text(encoding="utf-8")), known)
+    except FileNotFoundError:
+        raise ValueError(f"{what} {path} does not exist") from None
+    except OSError as error:
+        raise ValueError(f"{what} {path}: {error.strerror or error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ValueError(f"{path}: not valid TOML: {error}") from None
+
+
+def _known_keys(path: Path, raw: dict[str, Any], known: tuple[str, ...]) -> dict[str, Any]:
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise ValueError(
+            f"{path}: unknown key{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(repr(k) for k in unknown)} (known: {', '.join(known)})"
+        )
+    return raw
+
+
 def load_settings(path: str | Path) -> NodeSettings:
     """Read a node's TOML configuration (see the module documentation).
 
@@ -286,17 +316,7 @@ def load_settings(path: str | Path) -> NodeSettings:
             malformed (the message names the file and the key).
     """
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as error:
-        raise ValueError(f"{path}: not valid TOML: {error}") from None
-    known = (*_TOP_LEVEL_KEYS, *registered_sections())
-    unknown = sorted(set(raw) - set(known))
-    if unknown:
-        raise ValueError(
-            f"{path}: unknown key{'s' if len(unknown) > 1 else ''} "
-            f"{', '.join(repr(k) for k in unknown)} (known: {', '.join(known)})"
-        )
+    raw = read_toml(path, "configuration file", (*_TOP_LEVEL_KEYS, *registered_sections()))
     for key in ("name", "listen"):
         if key not in raw:
             raise ValueError(f"{path}: missing {key!r}")
