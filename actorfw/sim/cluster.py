@@ -207,7 +207,9 @@ class Simulation:
         self.trace: list[TraceEvent] = []
         self._deliveries = 0
         self._tracer = _Tracer(self)
-        self.network = SimNetwork(self, network or NetworkConfig(), self._rng_net)
+        self.network = SimNetwork(
+            names, self.loop, network or NetworkConfig(), self._rng_net, self._record
+        )
         self.nodes: dict[str, SimNode] = {name: SimNode(self, name) for name in names}
         self._closed = False
         for node in self.nodes.values():
@@ -226,9 +228,10 @@ class Simulation:
         if self._closed:
             return
         self._closed = True
-        for node in self.nodes.values():
+        for name, node in self.nodes.items():
             if node.running and node._engine is not None:
                 node._engine.crash()
+                self.network.detach(name)
                 node.running = False
         loop = self.loop
         for _ in range(10):
@@ -395,6 +398,7 @@ class Simulation:
             raise RuntimeError(f"node {node_id} is already crashed")
         node._remember_roots()
         node.engine.crash()
+        self.network.detach(node_id)
         node.running = False
         rng = self._rng_crash if self.lose_unsynced == "prefix" else None
         survived = node.storage.crash(rng)

@@ -18,8 +18,11 @@ which decides its fate with the network's own random source, in this order:
 6. At arrival, a message for a node that crashed since it was sent is lost
    (the connection it travelled on is gone).
 
-Everything is recorded in the simulation's trace, so a run can be read back
-message by message.
+Everything is told to the network's recorder (the simulation's trace), so a
+run can be read back message by message. The network knows nodes only by
+name, and each node's engine only by what it attached
+(:class:`~actorfw.core.envelopes.Receiver`): a crash detaches it, a restart
+attaches a new one.
 """
 
 from __future__ import annotations
@@ -34,9 +37,12 @@ from typing import TYPE_CHECKING, Any
 from actorfw.core.envelopes import ASK, FAILURE, REPLY, TELL, Envelope, Receiver
 
 if TYPE_CHECKING:
-    from actorfw.sim.cluster import Simulation
+    import asyncio
 
-__all__ = ["Latency", "NetworkConfig", "SimNetwork"]
+__all__ = ["Latency", "NetworkConfig", "Recorder", "SimNetwork"]
+
+Recorder = Callable[[str, str, str], None]
+"""Where the network reports what it does: ``record(kind, node, detail)``."""
 
 Latency = tuple[float, float] | Callable[[random.Random], float]
 """``(low, high)`` seconds, drawn uniformly, or a function of the network's random source."""
@@ -94,7 +100,7 @@ class _Channel:
 
     def __init__(self) -> None:
         self.last = 0.0
-        self.queue: deque[tuple[Envelope, int]] = deque()
+        self.queue: deque[tuple[Envelope, Receiver | None]] = deque()
 
 
 class _Port:
@@ -116,16 +122,33 @@ class _Port:
 
 
 class SimNetwork:
-    """The network of a :class:`~actorfw.sim.Simulation` (see the module rules)."""
+    """The network of a :class:`~actorfw.sim.Simulation` (see the module rules).
 
-    def __init__(self, sim: Simulation, config: NetworkConfig, rng: random.Random) -> None:
-        self._sim = sim
+    Args:
+        nodes: the names of the nodes it joins.
+        loop: the simulation's loop (its clock, and where arrivals are scheduled).
+        config: latency and faults.
+        rng: the network's own random source.
+        record: told of every send, drop, duplicate and arrival.
+    """
+
+    def __init__(
+        self,
+        nodes: Iterable[str],
+        loop: asyncio.AbstractEventLoop,
+        config: NetworkConfig,
+        rng: random.Random,
+        record: Recorder,
+    ) -> None:
+        self._nodes = tuple(nodes)
+        self._loop = loop
+        self._record = record
         self._config = config
         self._rng = rng
         self._groups: dict[str, int] | None = None
         self._cut: set[tuple[str, str]] = set()  # links cut one by one (both directions)
         self._channels: dict[tuple[str, str], _Channel] = {}
-        self._receivers: dict[str, Receiver] = {}
+        self._receivers: dict[str, Receiver | None] = {}  # None: the node is down
         self.sent = 0
         self.dropped = 0
         self.duplicated = 0
@@ -140,12 +163,16 @@ class SimNetwork:
         """Change the network mid-run: a new config, or some fields of the current one."""
         new = config if config is not None else dataclasses.replace(self._config, **changes)
         self._config = new
-        self._sim._record("network", "-", repr(new))
+        self._record("network", "-", repr(new))
         return new
 
     def port(self, node: str) -> _Port:
         """The transport for ``node``'s engine."""
         return _Port(self, node)
+
+    def detach(self, node: str) -> None:
+        """``node`` crashed: what is on its way to it is lost (rule 6)."""
+        self._receivers[node] = None
 
     def attach(self, node: str, inbound: Receiver) -> None:
         """Hand what arrives for ``node`` to ``inbound`` (its engine's ``Receiver``)."""
@@ -162,18 +189,18 @@ class SimNetwork:
         assignment: dict[str, int] = {}
         for index, group in enumerate(lists):
             for node in group:
-                if node not in self._sim.nodes:
+                if node not in self._nodes:
                     raise ValueError(
-                        f"no node {node!r} in this simulation (nodes: {list(self._sim.nodes)})"
+                        f"no node {node!r} in this simulation (nodes: {list(self._nodes)})"
                     )
                 if node in assignment:
                     raise ValueError(f"node {node!r} is in two groups")
                 assignment[node] = index
         rest = len(lists)
-        for node in self._sim.nodes:
+        for node in self._nodes:
             assignment.setdefault(node, rest)
         self._groups = assignment
-        self._sim._record("partition", "-", " | ".join(",".join(sorted(g)) for g in lists))
+        self._record("partition", "-", " | ".join(",".join(sorted(g)) for g in lists))
 
     def cut(self, a: str, b: str) -> None:
         """Cut the link between ``a`` and ``b`` (both ways), leaving every other link.
@@ -182,19 +209,19 @@ class SimNetwork:
         alone leaves n2 a bridge that reaches both.
         """
         for node in (a, b):
-            if node not in self._sim.nodes:
+            if node not in self._nodes:
                 raise ValueError(
-                    f"no node {node!r} in this simulation (nodes: {list(self._sim.nodes)})"
+                    f"no node {node!r} in this simulation (nodes: {list(self._nodes)})"
                 )
         self._cut.add((a, b))
         self._cut.add((b, a))
-        self._sim._record("cut", "-", f"{a}-{b}")
+        self._record("cut", "-", f"{a}-{b}")
 
     def heal(self) -> None:
         """Remove the partition and every cut link."""
         self._groups = None
         self._cut.clear()
-        self._sim._record("heal", "-", "")
+        self._record("heal", "-", "")
 
     def connected(self, a: str, b: str) -> bool:
         """Can ``a`` reach ``b`` now?"""
@@ -206,59 +233,57 @@ class SimNetwork:
 
     def send(self, source: str, destination: str, envelope: Envelope) -> None:
         """Carry ``envelope`` from ``source`` to ``destination`` (rules 1-5)."""
-        sim = self._sim
+        record = self._record
         self.sent += 1
-        target = sim.nodes.get(destination)
-        if target is None:
+        if destination not in self._nodes:
             self.dropped += 1
-            sim._record("drop", source, f"->{destination} no such node {_describe(envelope)}")
+            record("drop", source, f"->{destination} no such node {_describe(envelope)}")
             return
         if not self.connected(source, destination):
             self.dropped += 1
-            sim._record("drop", source, f"->{destination} partitioned {_describe(envelope)}")
+            record("drop", source, f"->{destination} partitioned {_describe(envelope)}")
             return
         config = self._config
         rng = self._rng
         if config.drop and rng.random() < config.drop:
             self.dropped += 1
-            sim._record("drop", source, f"->{destination} lost {_describe(envelope)}")
+            record("drop", source, f"->{destination} lost {_describe(envelope)}")
             return
         copies = 1
         if config.duplicate and rng.random() < config.duplicate:
             copies = 2
             self.duplicated += 1
-            sim._record("dup", source, f"->{destination} {_describe(envelope)}")
-        loop = sim.loop
-        incarnation = target.incarnation
+            record("dup", source, f"->{destination} {_describe(envelope)}")
+        loop = self._loop
+        receiver = self._receivers.get(destination)  # the connection it travels on
         for _ in range(copies):
             when = loop.time() + config.sample(rng)
             if config.reorder:
-                loop.call_at(when, self._arrive, destination, envelope, incarnation)
+                loop.call_at(when, self._arrive, destination, envelope, receiver)
             else:
                 channel = self._channels.get((source, destination))
                 if channel is None:
                     channel = self._channels[(source, destination)] = _Channel()
                 when = max(when, channel.last)
                 channel.last = when
-                channel.queue.append((envelope, incarnation))
+                channel.queue.append((envelope, receiver))
                 loop.call_at(when, self._arrive_next, channel, destination)
 
     def _arrive_next(self, channel: _Channel, destination: str) -> None:
-        envelope, incarnation = channel.queue.popleft()
-        self._arrive(destination, envelope, incarnation)
+        envelope, receiver = channel.queue.popleft()
+        self._arrive(destination, envelope, receiver)
 
-    def _arrive(self, destination: str, envelope: Envelope, incarnation: int) -> None:
-        sim = self._sim
-        node = sim.nodes[destination]
-        if not node.running or node.incarnation != incarnation:
+    def _arrive(self, destination: str, envelope: Envelope, receiver: Receiver | None) -> None:
+        if receiver is None or self._receivers.get(destination) is not receiver:
             self.dropped += 1
-            sim._record("drop", envelope.source, f"->{destination} node-gone {_describe(envelope)}")
+            self._record(
+                "drop", envelope.source, f"->{destination} node-gone {_describe(envelope)}"
+            )
             return
         self.delivered += 1
-        sim._record("recv", destination, f"<-{envelope.source} {_describe(envelope)}")
-        inbound = self._receivers[destination]  # the contract every transport keeps
-        inbound.heard_from(envelope.source)
-        inbound.receive(envelope)
+        self._record("recv", destination, f"<-{envelope.source} {_describe(envelope)}")
+        receiver.heard_from(envelope.source)  # the contract every transport keeps
+        receiver.receive(envelope)
 
 
 def _describe(envelope: Envelope) -> str:
