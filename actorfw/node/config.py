@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from actorfw.core.engine import NodeConfig
+from actorfw.core.spawn import SpawnSpec
 from actorfw.node.endpoints import check_endpoint
 from actorfw.node.transport import CurveSettings
 
@@ -65,15 +66,9 @@ GC_THRESHOLD: tuple[int, int, int] = (10_000, 10, 10)
 """A node process's garbage-collector thresholds by default (see ``NodeSettings.gc_threshold``)."""
 
 
-@dataclasses.dataclass(frozen=True)
-class RootSpec:
-    """A top-level actor a node starts at every start."""
-
-    actor_class: str
-    """``module:QualName`` of an actor class in one of the node's apps."""
-    name: str
-    args: tuple[Any, ...] = ()
-    kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+RootSpec = SpawnSpec
+"""A top-level actor a node starts at every start (a :class:`~actorfw.core.spawn.SpawnSpec`;
+from a configuration file, its ``actor_class`` is a ``module:QualName`` path)."""
 
 
 @dataclasses.dataclass

@@ -28,7 +28,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from actorfw.core.actor import actor_class, missing_actor_class
 from actorfw.core.engine import Engine, start_engine
 from actorfw.core.storage import MemoryBackend, StorageBackend
 from actorfw.node.config import NodeSettings
@@ -108,10 +107,7 @@ class NodeRuntime:
         self.transport = transport
         self.engine = engine
         for spec in settings.spawn:
-            cls = actor_class(spec.actor_class)
-            if cls is None:
-                raise LookupError(missing_actor_class(spec.actor_class, settings.name))
-            engine.spawn(cls, *spec.args, name=spec.name, **spec.kwargs)
+            spec.start(engine)
         log.info(
             "[%s] node up at %s (incarnation %d, %s storage)",
             settings.name,

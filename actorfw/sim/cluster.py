@@ -33,6 +33,7 @@ from actorfw.core.actor import Actor
 from actorfw.core.arguments import check_actor_class, check_target
 from actorfw.core.cluster import find_actor, poll_until
 from actorfw.core.engine import Engine, NodeConfig, start_engine
+from actorfw.core.spawn import SpawnSpec, root_specs
 from actorfw.core.storage import MemoryBackend
 from actorfw.core.supervision import Directive
 from actorfw.sim.loop import VirtualTimeLoop
@@ -100,13 +101,6 @@ class _Tracer:
         self._sim._record("fail", node, f"{actor} {type(error).__name__} -> {directive.value}")
 
 
-@dataclasses.dataclass
-class _RootSpec:
-    actor_class: type[Actor]
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any]
-
-
 class SimNode:
     """One simulated node: its engine (while running), its storage, what it rebuilds on restart."""
 
@@ -121,7 +115,7 @@ class SimNode:
             make_future=sim.loop.create_future,
         )
         self._engine: Engine | None = None
-        self._specs: dict[str, _RootSpec] = {}
+        self._specs: list[SpawnSpec] = []
 
     @property
     def engine(self) -> Engine:
@@ -146,19 +140,18 @@ class SimNode:
         )
         self._engine = engine
         self.running = True
-        for name, spec in list(self._specs.items()):
+        for spec in list(self._specs):
             try:
-                engine.spawn(spec.actor_class, *spec.args, name=name, **spec.kwargs)
+                spec.start(engine)
             except Exception as error:
-                sim._record("fail", self.id, f"{name} could not be rebuilt: {type(error).__name__}")
-                del self._specs[name]
+                sim._record(
+                    "fail", self.id, f"{spec.name} could not be rebuilt: {type(error).__name__}"
+                )
+                self._specs.remove(spec)
 
     def _remember_roots(self) -> None:
         if self._engine is not None:
-            self._specs = {
-                name: _RootSpec(cell.actor_class, cell.args, cell.kwargs)
-                for name, cell in self._engine.roots.items()
-            }
+            self._specs = root_specs(self._engine)
 
 
 class Simulation:
