@@ -1,0 +1,28 @@
+"""The examples run as a user runs them: from their directory, as a script."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_chat_room_shows_every_reply_after_the_question_on_every_node() -> None:
+    folder = ROOT / "examples" / "chat"
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "chat.py"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    rooms = [line for line in done.stdout.splitlines() if line[:3] in ("n1:", "n2:", "n3:")]
+    assert len(rooms) == 3
+    for room in rooms:
+        posts = room.split(": ", 1)[1].split(" | ")
+        assert posts[0] == "alice: lunch at noon?"
+        assert sorted(posts[1:]) == ["bob: yes, see you there", "carol: can't, meeting"]
+    assert "replies are concurrent" in done.stdout or "had seen the other" in done.stdout
