@@ -11,16 +11,20 @@ from typing import Any
 import numpy as np
 
 from actorfw.core.actor import Actor, handler
+from actorfw.protocols.causal import Delivery
+from actorfw.services.causal import Broadcast
 from actorfw.values.codec import message
 from actorfw.values.refs import ActorRef, ReplyTo
 
 __all__ = [
     "Blast",
     "Expect",
+    "FanOut",
     "Ping",
     "PingRun",
     "Pinger",
     "Ponger",
+    "Post",
     "QuorumFollower",
     "QuorumLeader",
     "QuorumSetup",
@@ -68,6 +72,24 @@ class Expect:
     nbytes: int = 0
 
 
+@message(name="bench.FanOut")
+class FanOut:
+    """Send ``count`` ticks to every one of ``targets`` (one ``tell_all`` each), from ``start``."""
+
+    targets: tuple[ActorRef, ...]
+    count: int
+    start: int = 0
+
+
+@message(name="bench.Post")
+class Post:
+    """Broadcast ``count`` ticks through the causal group member ``member``, from ``start``."""
+
+    member: ActorRef
+    count: int
+    start: int = 0
+
+
 @message(name="bench.Ping")
 class Ping:
     n: int
@@ -94,6 +116,24 @@ class Source(Actor):
             self.context.start_timer("blast", Blast(msg.target, msg.count, end), 0.0)
 
     @handler
+    def fan_out(self, msg: FanOut) -> None:
+        end = min(msg.count, msg.start + CHUNK)
+        tell_all = self.context.tell_all
+        for i in range(msg.start, end):
+            tell_all(msg.targets, Tick(i))
+        if end < msg.count:
+            self.context.start_timer("fan", FanOut(msg.targets, msg.count, end), 0.0)
+
+    @handler
+    def post(self, msg: Post) -> None:
+        end = min(msg.count, msg.start + CHUNK)
+        tell = msg.member.tell
+        for i in range(msg.start, end):
+            tell(Broadcast(Tick(i)))
+        if end < msg.count:
+            self.context.start_timer("post", Post(msg.member, msg.count, end), 0.0)
+
+    @handler
     def arrays(self, msg: SendArrays) -> None:
         payload = np.zeros(msg.size, dtype=np.uint8)
         for _ in range(msg.count):
@@ -113,6 +153,10 @@ class Sink(Actor):
         self.count += 1
         if self.waiting:
             self._settle()
+
+    @handler
+    def delivery(self, msg: Delivery) -> None:
+        self.tick(msg.payload)  # a causal group's delivery of a tick
 
     @handler(np.ndarray)  # type: ignore[arg-type]
     def array(self, msg: Any) -> None:

@@ -44,9 +44,8 @@ from actorfw.core.cluster import Cluster
 from actorfw.protocols.causal import CausalMember, CausalOptions, Delivery
 from actorfw.protocols.causal.records import CODEC
 from actorfw.services.driver import CoreActor
-from actorfw.values.codec import message
+from actorfw.values.codec import check, message
 from actorfw.values.errors import MessageRefused
-from actorfw.values.packed import pack_value
 from actorfw.values.refs import ActorRef, ReplyTo
 
 __all__ = [
@@ -175,6 +174,7 @@ class CausalMemberActor(CoreActor):
         self._recent: deque[Delivery] = deque(maxlen=keep)
         self._next_index = 0
         self._refused = 0
+        self._posts: list[tuple[Any, ReplyTo | None]] = []  # broadcasts of the burst in hand
 
     def restore(self, records: list[Any]) -> CausalMember:
         """The member as its records left it (it then reports again what it keeps)."""
@@ -203,19 +203,30 @@ class CausalMemberActor(CoreActor):
             super().admit(msg, reply, sender)
         return None
 
+    def receive(self, msg: Any) -> None:
+        """One step for the broadcasts of the burst, then one for the peers' messages."""
+        self._posts = []
+        messages = self._burst(self.admit(msg, self._reply_handle(), self.context.sender))
+        posts, self._posts = self._posts, []
+        if posts:
+            effects = self.core.broadcast_all([payload for payload, _ in posts])
+            for (_, reply), delivery in zip(posts, effects.outputs, strict=True):
+                if reply is not None:
+                    self._waiting[delivery.seq] = reply
+            self.step(effects)
+        if messages:
+            self.step(self.core.handle_all(messages, self.context.now()))
+
     def _broadcast(self, payload: Any, reply: ReplyTo | None) -> None:
         try:
-            pack_value(payload)  # a payload that cannot be stored cannot be broadcast
+            check(payload)  # a payload that cannot be stored cannot be broadcast
         except MessageRefused as error:
             if reply is not None:
                 reply.fail(error)
             else:
                 log.warning("%s: a broadcast refused: %s", member_name(self.group), error)
             return
-        effects = self.core.broadcast(payload)
-        if reply is not None:
-            self._waiting[effects.outputs[0].seq] = reply
-        self.step(effects)
+        self._posts.append((payload, reply))
 
     def output(self, outputs: list[Any]) -> None:
         """Deliveries, durable now: answer own broadcasts, keep them, tell the subscriber."""

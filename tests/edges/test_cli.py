@@ -72,3 +72,14 @@ def test_a_missing_subcommand_is_a_usage_error(capsys: pytest.CaptureFixture[str
     with pytest.raises(SystemExit) as exit_info:
         main([])
     assert exit_info.value.code == 2
+
+
+def test_bench_causal_json_reports_each_size_beside_plain_tells(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["bench", "causal", "--quick", "--json", "--kernels", "compiled"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    (result,) = doc["results"]
+    assert result["members"] == 3 and result["kernels"] == "compiled"
+    assert result["causal"] > 0 and result["tells"] > 0
+    assert result["ratio"] == pytest.approx(result["causal"] / result["tells"])

@@ -303,12 +303,23 @@ class CausalMember:
 
     def broadcast(self, payload: Any) -> Effects:
         """Broadcast ``payload`` to the group (rule 1); delivered here at once."""
-        stamp = self.delivered.copy()
-        stamp.increment(self.me)
-        data = Data(self.me, stamp, payload)
+        return self.broadcast_all([payload])
+
+    def broadcast_all(self, payloads: Iterable[Any]) -> Effects:
+        """Broadcast each of ``payloads``, in order, in one step (one write for all of them).
+
+        Each is stamped after the one before (rule 1), so they are delivered
+        in this order everywhere; ``Effects.outputs`` holds their
+        :class:`Delivery` values in the same order.
+        """
         effects = Effects()
-        self._deliver(data, effects)
-        effects.send.extend((peer, data) for peer in self.peers)
+        peers = self.peers
+        for payload in payloads:
+            stamp = self.delivered.copy()
+            stamp.increment(self.me)
+            data = Data(self.me, stamp, payload)
+            self._deliver(data, effects)
+            effects.send.extend((peer, data) for peer in peers)
         return self._finish(effects)
 
     def handle_all(self, messages: Iterable[tuple[str, Any]], now: float) -> Effects:
