@@ -223,6 +223,8 @@ class Engine:
         log_time: put the runtime's time in actors' log lines.
         reachable: nodes it can send to without watching them (a client's);
             an ask to a node neither here nor among ``peers`` fails at once.
+        probed: nodes it watches by asking them for heartbeats, which they
+            do not send it (a client's; see :mod:`actorfw.core.liveness`).
     """
 
     def __init__(
@@ -238,6 +240,7 @@ class Engine:
         tracer: Tracer | None = None,
         log_time: bool = False,
         reachable: tuple[str, ...] | list[str] = (),
+        probed: tuple[str, ...] | list[str] = (),
     ) -> None:
         if not isinstance(node_id, str) or not node_id or "/" in node_id:
             raise ValueError(f"a node id must be a non-empty str without '/', not {node_id!r}")
@@ -261,7 +264,7 @@ class Engine:
         self.lifecycle = Lifecycle(self)
         self.node_protocol = NodeProtocol(self)
         self.inbound = Inbound(self)
-        self.liveness = Liveness(self, tuple(peers), tuple(reachable))
+        self.liveness = Liveness(self, tuple(peers), tuple(reachable), tuple(probed))
         self.rate_limited = RateLimitedLog(
             log,
             f"[{node_id}] ",
@@ -505,9 +508,18 @@ class Engine:
             )
 
     def ask(
-        self, target: ActorRef, message: Any, timeout: float, sender: ActorRef | None
+        self,
+        target: ActorRef,
+        message: Any,
+        timeout: float,
+        sender: ActorRef | None,
+        *,
+        even_if_down: bool = False,
     ) -> asyncio.Future[Any]:
         """Ask ``target``; a future of the reply (rule 4).
+
+        An ask to a node declared down is refused with :class:`~actorfw.NodeDown`
+        before it leaves, unless ``even_if_down`` (a liveness probe).
 
         Raises:
             MessageRefused: ``message`` is not a message value (raised here, at the call).
@@ -526,7 +538,7 @@ class Engine:
             codec.check(message)
         else:
             body, buffers, plain = codec.encode(message)
-            refusal = self.liveness.unreachable(target)
+            refusal = self.liveness.unreachable(target, even_if_down)
             if refusal is not None:
                 future.set_exception(refusal)
                 return future

@@ -32,15 +32,28 @@ log = logging.getLogger("actorfw")
 class Liveness:
     """An engine's peers and what it believes of them (see the module documentation).
 
+    A client (which hosts no actors, and which nodes do not heartbeat) watches
+    the nodes it reaches by *probing* them instead: it asks each node's
+    protocol a :class:`~actorfw.core.messages.Heartbeat` every interval, and
+    the answer is the evidence that the node lives. So a client's asks to a
+    node that died end with :class:`~actorfw.NodeDown` too, as an actor's do.
+
     Args:
         engine: the engine.
         peers: the other nodes, heartbeated and watched.
         reachable: nodes it may send to without watching them (a client's).
+        probed: of ``reachable``, the nodes to watch by probing (a client's).
     """
 
-    __slots__ = ("_beat_handle", "_engine", "known", "membership", "peers")
+    __slots__ = ("_beat_handle", "_engine", "_probed", "known", "membership", "peers")
 
-    def __init__(self, engine: Engine, peers: tuple[str, ...], reachable: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        peers: tuple[str, ...],
+        reachable: tuple[str, ...],
+        probed: tuple[str, ...] = (),
+    ) -> None:
         config = engine.config
         self._engine = engine
         self.membership = Membership(
@@ -55,7 +68,9 @@ class Liveness:
         self.known: set[str] = set(reachable) - {engine.id}
         """Every node an ask may go to: the peers and the reachable nodes."""
         self._beat_handle: asyncio.TimerHandle | None = None
-        for peer in peers:
+        self._probed = frozenset(probed) - {engine.id}
+        self.known.update(self._probed)
+        for peer in (*peers, *sorted(self._probed)):
             self.add(peer)
 
     def add(self, peer: str) -> None:
@@ -86,7 +101,7 @@ class Liveness:
         last = self.membership.last_heartbeat(peer)
         return math.inf if last is None else self._engine.now() - last
 
-    def unreachable(self, target: ActorRef) -> BaseException | None:
+    def unreachable(self, target: ActorRef, even_if_down: bool = False) -> BaseException | None:
         """Why an ask to ``target``, on another node, cannot be sent now (None: it can)."""
         node = target.node
         if node not in self.known:
@@ -95,7 +110,7 @@ class Liveness:
                 f"{', '.join(sorted([self._engine.id, *self.peers]))}); the ask to "
                 f"{target.path} was not sent"
             )
-        if self.is_down(node):
+        if not even_if_down and self.is_down(node):
             return NodeDown(
                 f"node {node} is declared down (no heartbeat for "
                 f"{self.silence(node):.1f}s); the ask to {target.path} was not sent"
@@ -113,7 +128,14 @@ class Liveness:
         engine = self._engine
         for event in self.membership.heartbeat(peer, incarnation, engine.now()):
             if event is MembershipEvent.RESTARTED:
-                self._lost(peer, "node-restarted")
+                if peer in self._probed:
+                    # A probe learns of a restart late, maybe after asks went to the new
+                    # incarnation: those will be answered. Asks to the old one time out.
+                    log.info(
+                        "[%s] node %s restarted (incarnation %d)", engine.id, peer, incarnation
+                    )
+                else:
+                    self._lost(peer, "node-restarted")
             elif event is MembershipEvent.UP:
                 log.info("[%s] node %s is up (incarnation %d)", engine.id, peer, incarnation)
 
@@ -122,11 +144,30 @@ class Liveness:
         if not engine.alive:
             return
         beat = Heartbeat(engine.incarnation)
+        probed = self._probed
         for peer in self.peers:
-            engine.send(engine.protocol_of(peer), beat, None)
+            if peer in probed:
+                self._probe(peer, beat)
+            else:
+                engine.send(engine.protocol_of(peer), beat, None)
         for peer, _ in self.membership.tick(engine.now()):
             self._lost(peer, "node-down")
         self._beat_handle = engine.loop.call_later(engine.config.heartbeat_interval, self._beat)
+
+    def _probe(self, peer: str, beat: Heartbeat) -> None:
+        """Ask ``peer``'s protocol for a heartbeat: its answer is traffic from it."""
+        engine = self._engine
+        # Even to a node declared down: its answer is how the client learns it is back.
+        timeout = max(4 * engine.config.heartbeat_interval, 1.0)
+        future = engine.ask(engine.protocol_of(peer), beat, timeout, None, even_if_down=True)
+        future.add_done_callback(lambda answered: self._probed_answer(peer, answered))
+
+    def _probed_answer(self, peer: str, answered: asyncio.Future[object]) -> None:
+        if answered.cancelled() or answered.exception() is not None:
+            return  # a lost probe is what the failure detector counts, not an error
+        incarnation = answered.result()
+        if type(incarnation) is int and self._engine.alive:
+            self.heartbeat(peer, incarnation)  # the node's answer is its heartbeat
 
     def _lost(self, peer: str, reason: str) -> None:
         engine = self._engine

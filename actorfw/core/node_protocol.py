@@ -67,6 +67,7 @@ class NodeProtocol:
 
     def _heartbeat(self, message: Heartbeat, reply: ReplyTo | None, source: str) -> None:
         self._engine.liveness.heartbeat(source, message.incarnation)
+        self._answer(reply, self._engine.incarnation, None)  # a client's probe
 
     def _spawn(self, request: SpawnRequest, reply: ReplyTo | None, source: str) -> None:
         engine = self._engine

@@ -153,6 +153,7 @@ class Connection:
             peers=[],
             config=NodeConfig(),
             reachable=list(self._addresses),
+            probed=list(self._addresses),
         )
         transport.start()
         # Open a connection to every node now: a node answers a client only over a

@@ -10,6 +10,7 @@ from actorfw import Simulation
 from actorfw.core.cluster import Cluster, FaultyCluster
 from actorfw.core.messages import StatusRequest
 from actorfw.node import ActorSystem, connect
+from actorfw.values.errors import NodeDown
 from actorfw.values.refs import ActorRef
 from tests.support.actors import Get, Recorder
 
@@ -41,3 +42,17 @@ def test_lookup_and_poll_say_the_same_on_every_runtime(cluster: Any) -> None:
     assert cluster.lookup("nowhere") is None
     with pytest.raises(AssertionError, match=r"never answered Get as wanted within 0\.5s"):
         cluster.poll(ref, Get(), until=lambda state: False, timeout=0.5)
+
+
+def test_an_ask_to_a_crashed_node_ends_with_node_down_on_every_runtime(cluster: Any) -> None:
+    # Drivers outside actors learn of a dead node as actors do: the simulator's driver
+    # sits on a node, a connection probes the nodes it reaches.
+    ref = cluster.spawn("n2", Recorder, name="r")
+    assert cluster.ask(ref, Get())["instance"] >= 1
+    cluster.crash("n2")
+    with pytest.raises(NodeDown):
+        cluster.ask(ref, Get(), timeout=60.0, on="n1")  # long before the timeout
+    with pytest.raises(NodeDown, match="declared down"):
+        cluster.ask(ref, Get(), timeout=60.0, on="n1")  # now refused before it leaves
+    cluster.restart("n2")
+    assert cluster.poll(ref, Get(), until=lambda state: state["items"] == [], on="n1")

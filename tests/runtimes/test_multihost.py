@@ -28,7 +28,7 @@ from typing import IO, Any
 import pytest
 import zmq.auth
 
-from actorfw import ActorRef, AskTimeout
+from actorfw import ActorRef, AskTimeout, NodeDown
 from actorfw.node import Connection, connect
 from actorfw.node.config import load_curve
 from actorfw.node.keys import generate_keys
@@ -99,10 +99,10 @@ class Cluster:
 
     def peer_view(self, node: str, peer: str) -> dict[str, Any]:
         """What ``node`` believes of ``peer`` (``state``, ``incarnation``, ``phi``); {} if it
-        does not answer within a second."""
+        does not answer within a second (or the driver holds it down)."""
         try:
             view: dict[str, Any] = self.driver.status(node, timeout=1.0)["peers"][peer]
-        except AskTimeout:
+        except (AskTimeout, NodeDown):
             return {}
         return view
 
