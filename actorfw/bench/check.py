@@ -251,8 +251,8 @@ SCALES: dict[str, list[CheckCase]] = {
         # hard: many overlapping writes of one key
         _case(200, 1, 15, violation=True),
         _case(200, 1, 20, violation=True),
-        _case(1_000, 1, 30, 0.01),
-        _case(2_000, 1, 50),
+        _case(500, 1, 20, 0.01),
+        _case(1_000, 1, 20),
     ],
 }
 """The cases of each scale: ``quick`` runs in seconds; ``full`` spans 100 to 100,000

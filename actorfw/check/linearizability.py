@@ -49,7 +49,10 @@ Theory of operation
    ``info`` ones left over are those that never took effect); it is not if
    the stack is empty when backtracking is needed.
 5. **Pruning.** A configuration is the set of linearized operations (a
-   bitset in a Python ``int``) and the model state. The search enters each
+   bitset: compact words in the compiled kernel, see
+   :mod:`actorfw._pure.search`) and the model state (interned as an id).
+   The search runs in the kernel of :mod:`actorfw.kernels`, a slice of
+   steps at a time (:mod:`actorfw.check.search`). The search enters each
    configuration at most once (Lowe's memoization), as one that was entered
    before either led to success (the search would have stopped) or cannot.
    And a completed read (:meth:`~actorfw.check.models.Model.is_read_only`)
