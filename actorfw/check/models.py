@@ -96,6 +96,9 @@ UNKNOWN: Final = _Unknown()
 """The output passed to :meth:`Model.step` for an operation whose outcome is unknown."""
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def freeze(value: Any) -> Hashable:
     """``value`` in a hashable form: lists and tuples as tuples, dicts as frozensets of items.
 
@@ -105,6 +108,8 @@ def freeze(value: Any) -> Hashable:
     Raises:
         TypeError: ``value`` holds something that is neither JSON data nor hashable.
     """
+    if type(value) in _SCALARS:  # most values: no ABC check needed
+        return value
     if isinstance(value, list | tuple):
         return tuple(freeze(item) for item in value)
     if isinstance(value, dict):
