@@ -109,7 +109,8 @@ def freeze(value: Any) -> Hashable:
         TypeError: ``value`` holds something that is neither JSON data nor hashable.
     """
     if type(value) in _SCALARS:  # most values: no ABC check needed
-        return value
+        scalar: Hashable = value
+        return scalar
     if isinstance(value, list | tuple):
         return tuple(freeze(item) for item in value)
     if isinstance(value, dict):
