@@ -11,6 +11,8 @@ Attributes:
     vclock: the active vector-clock kernel module.
     ballot: the active ballot and pvalue kernel module.
     wire: the active wire envelope and message-value codec module.
+    search: the active linearizability search kernel (the hot loop of
+        :mod:`actorfw.check.search`).
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ import importlib
 import os
 from types import ModuleType
 
-__all__ = ["KERNELS", "KernelsInfo", "ballot", "info", "load", "vclock", "wire"]
+__all__ = ["KERNELS", "KernelsInfo", "ballot", "info", "load", "search", "vclock", "wire"]
 
-KERNELS = ("vclock", "ballot", "wire")
+KERNELS = ("vclock", "ballot", "wire", "search")
 """The names of the kernel modules, the same under ``_cext`` and ``_pure``."""
 
 _PURE_ON = ("1", "true", "yes", "on")
@@ -92,6 +94,7 @@ _modules = load(_IMPLEMENTATION)
 vclock: ModuleType = _modules["vclock"]
 ballot: ModuleType = _modules["ballot"]
 wire: ModuleType = _modules["wire"]
+search: ModuleType = _modules["search"]
 
 
 def info() -> KernelsInfo:

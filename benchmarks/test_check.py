@@ -5,16 +5,27 @@ builds its history once (not timed) and times whole ``check`` calls, a few
 rounds of one call each, as a check of 10,000 operations takes from tens of
 milliseconds to seconds. The normal test run (``--benchmark-disable``)
 checks each case once and asserts only the verdict.
+
+``test_check_kernel`` times the cases of ``actorfw bench check`` (its
+quick ones; ``ACTORFW_CHECK_BENCH=full`` for the large ones) on the
+compiled search kernel and on its pure twin, the time to the verdict and,
+for a planted violation, to the minimized witness; the summary gives the
+ratio.
 """
 
 from __future__ import annotations
 
+import functools
+import os
 import random
 
 import pytest
 
+from actorfw.bench.check import CheckCase, check_cases
 from actorfw.check import History, KeyValue, Verdict, check
 from tests.protocols.test_check_store import Workload, simulate_kv_store, with_stale_read
+
+from .conftest import RESULTS, kernel_modules
 
 ROUNDS = 5
 
@@ -58,3 +69,38 @@ def test_check_and_minimize_one_stale_read(benchmark) -> None:  # type: ignore[n
     benchmark.extra_info["operations"] = len(history)
     result = benchmark.pedantic(check, args=(history, KeyValue()), rounds=ROUNDS, iterations=1)
     assert result.verdict is Verdict.VIOLATION and result.minimized
+
+
+KERNEL_CASES = check_cases(os.environ.get("ACTORFW_CHECK_BENCH", "quick"))
+FIGURES = [
+    (case, figure)
+    for case in KERNEL_CASES
+    for figure in (("verdict", "witness") if case.violation else ("verdict",))
+]
+
+
+@functools.cache
+def kernel_history(case: CheckCase) -> History:
+    return case.history()
+
+
+@pytest.mark.parametrize("implementation", ["compiled", "pure"])
+@pytest.mark.parametrize(
+    ("case", "figure"), FIGURES, ids=[f"{case.name}-{figure}" for case, figure in FIGURES]
+)
+def test_check_kernel(benchmark, case: CheckCase, figure: str, implementation: str) -> None:  # type: ignore[no-untyped-def]
+    kernel = kernel_modules(implementation)["search"]
+    history = kernel_history(case)
+    benchmark.group = f"check {case.name} to {figure}"
+    benchmark.extra_info["operations"] = len(history)
+    result = benchmark.pedantic(
+        check,
+        args=(history, KeyValue()),
+        kwargs={"minimize": figure == "witness", "kernel": kernel},
+        rounds=3,
+        iterations=1,
+    )
+    assert result.verdict is (Verdict.VIOLATION if case.violation else Verdict.OK)
+    stats = getattr(benchmark, "stats", None)
+    if stats is not None:
+        RESULTS[f"check {case.name} to {figure}"][implementation] = stats.stats.median

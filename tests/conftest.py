@@ -55,6 +55,12 @@ def ballot(request: pytest.FixtureRequest) -> ModuleType:
     return load_kernels(request.param)["ballot"]
 
 
+@pytest.fixture(params=IMPLEMENTATIONS)
+def search_kernel(request: pytest.FixtureRequest) -> ModuleType:
+    """The linearizability search kernel module, compiled then pure."""
+    return load_kernels(request.param)["search"]
+
+
 @pytest.fixture(scope="session")
 def compiled() -> dict[str, ModuleType]:
     """The compiled kernel modules by name."""

@@ -49,7 +49,10 @@ Theory of operation
    ``info`` ones left over are those that never took effect); it is not if
    the stack is empty when backtracking is needed.
 5. **Pruning.** A configuration is the set of linearized operations (a
-   bitset in a Python ``int``) and the model state. The search enters each
+   bitset: compact words in the compiled kernel, see
+   :mod:`actorfw._pure.search`) and the model state (interned as an id).
+   The search runs in the kernel of :mod:`actorfw.kernels`, a slice of
+   steps at a time (:mod:`actorfw.check.search`). The search enters each
    configuration at most once (Lowe's memoization), as one that was entered
    before either led to success (the search would have stopped) or cannot.
    And a completed read (:meth:`~actorfw.check.models.Model.is_read_only`)
@@ -110,11 +113,20 @@ import textwrap
 import time
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 from actorfw.check.history import History, Operation, Status
 from actorfw.check.models import Model
-from actorfw.check.search import Outcome, Prepared, SearchResult, deciding, prepare, search
+from actorfw.check.search import (
+    Outcome,
+    Prepared,
+    SearchResult,
+    Steps,
+    deciding,
+    prepare,
+    search,
+)
 from actorfw.check.witness import shrink
 
 __all__ = ["DEFAULT_MAX_MEMO", "TIMEOUT_SLACK", "CheckResult", "Verdict", "check"]
@@ -301,6 +313,7 @@ def check(
     minimize_timeout: float | None = None,
     max_memo: int | None = DEFAULT_MAX_MEMO,
     max_steps: int | None = None,
+    kernel: ModuleType | None = None,
 ) -> CheckResult:
     """Check whether ``history`` is linearizable against ``model``.
 
@@ -328,6 +341,10 @@ def check(
             two orders of rule 4); a key that needs more is ``unknown``.
             Counted, not timed: a verdict under it is the same on every
             machine, however busy (for tests; ``None``: no bound).
+        kernel: the search kernel module to run (``None``: the one
+            :mod:`actorfw.kernels` selected); a benchmark passes
+            ``actorfw.kernels.load("pure")["search"]`` to time the pure
+            twin beside the compiled kernel in one process.
 
     Returns:
         A :class:`CheckResult`; ``str()`` of it explains the verdict.
@@ -395,7 +412,8 @@ def check(
         part.append(prepare(op, known))
 
     steps = math.inf if max_steps is None else max_steps
-    violating, verdicts, undecided = _decide_all(partitions, model, deadline, memo, steps)
+    tables = {key: Steps(model, kernel, memo) for key in partitions}
+    violating, verdicts, undecided = _decide_all(partitions, tables, model, deadline, memo, steps)
 
     checked = sum(len(ops) for ops in partitions.values())
     common: dict[str, Any] = {
@@ -421,13 +439,15 @@ def check(
     if minimize_timeout is not None:
         budget = min(deadline, time.monotonic() + minimize_timeout)
     if minimize:
-        witness, minimized = shrink(ops, model, budget, violating[key], max_memo=memo)
+        witness, minimized = shrink(
+            ops, model, budget, violating[key], max_memo=memo, steps=tables[key]
+        )
     else:
         witness, minimized = list(ops), False
     # The refuting search already explains the whole partition; a witness needs its own.
     explained = violating[key]
     if len(witness) < len(ops):
-        explained = search(witness, model, budget, max_memo=memo)
+        explained = search(witness, model, budget, max_memo=memo, steps=tables[key])
     order: tuple[Operation, ...] = ()
     state_after = None
     stuck: tuple[str, ...] = ()
@@ -451,6 +471,7 @@ def check(
 
 def _decide_all(
     partitions: dict[Hashable, list[Prepared]],
+    tables: dict[Hashable, Steps],
     model: Model,
     deadline: float,
     memo: float,
@@ -465,7 +486,7 @@ def _decide_all(
     """
     verdicts = dict.fromkeys(partitions, Verdict.UNKNOWN)
     running = {
-        key: deciding(ops, model, deadline, max_memo=memo, max_steps=steps)
+        key: deciding(ops, model, deadline, max_memo=memo, max_steps=steps, steps=tables[key])
         for key, ops in partitions.items()
     }
     violating: dict[Hashable, SearchResult] = {}

@@ -31,6 +31,13 @@ Theory of operation
    :meth:`Model.installs` name the values read and written, so that a
    minimal witness keeps a write whose value a kept read returned (otherwise
    every stale read would shrink to "a read of a value never written").
+6. For speed a model may say that an operation acts on its state as one
+   operation of a register does (:meth:`Model.as_register`): a read of a
+   value, a write, a compare-and-set with a known or unknown outcome. The
+   search kernel then decides it by comparing interned states, without
+   calling :meth:`Model.step`. It must describe exactly what ``step`` does;
+   the checker only uses it when the class that defines ``as_register``
+   also defines ``step``.
 
 Operations of :class:`KeyValue` (per key; ``None`` is "absent"):
 
@@ -89,6 +96,9 @@ UNKNOWN: Final = _Unknown()
 """The output passed to :meth:`Model.step` for an operation whose outcome is unknown."""
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def freeze(value: Any) -> Hashable:
     """``value`` in a hashable form: lists and tuples as tuples, dicts as frozensets of items.
 
@@ -98,6 +108,9 @@ def freeze(value: Any) -> Hashable:
     Raises:
         TypeError: ``value`` holds something that is neither JSON data nor hashable.
     """
+    if type(value) in _SCALARS:  # most values: no ABC check needed
+        scalar: Hashable = value
+        return scalar
     if isinstance(value, list | tuple):
         return tuple(freeze(item) for item in value)
     if isinstance(value, dict):
@@ -156,6 +169,22 @@ class Model(abc.ABC):
         """A short human form of ``state`` for reports."""
         return repr(state)
 
+    def as_register(
+        self, f: str, value: Hashable, output: Hashable
+    ) -> tuple[str, Hashable, Hashable] | None:
+        """This operation as an operation on a register whose value is the state, if it is one.
+
+        One of ``("read", v, None)`` (legal iff the state is ``v``; no
+        change), ``("write", v, None)`` (the state becomes ``v``),
+        ``("cas", e, v)`` (legal iff the state is ``e``; it becomes ``v``),
+        ``("cas-failed", e, None)`` (legal iff the state is not ``e``; no
+        change), ``("cas-maybe", e, v)`` (``v`` if the state is ``e``, else
+        no change) or ``("nop", None, None)``; ``None`` when the operation is
+        none of these (the checker then calls :meth:`step`). States compare
+        by equality. The default: ``None`` for every operation (rule 6).
+        """
+        return None
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
@@ -174,6 +203,20 @@ def _check_pair(op: Operation, model: str) -> None:
         raise _op_error(
             op, f"the {model} model's cas takes value [expected, new], not {op.value!r}"
         )
+
+
+def _register_cas(value: Hashable, output: Hashable) -> tuple[str, Hashable, Hashable]:
+    """A compare-and-set of ``value`` = ``[expected, new]`` described for the search kernel."""
+    expected, new = _pair(value)
+    if output is UNKNOWN:
+        return "cas-maybe", expected, new
+    if output:
+        return "cas", expected, new
+    return "cas-failed", expected, None
+
+
+def _register_read(output: Hashable) -> tuple[str, Hashable, Hashable]:
+    return ("nop", None, None) if output is UNKNOWN else ("read", output, None)
 
 
 def _cas(state: Hashable, value: Hashable, output: Hashable) -> tuple[bool, Hashable]:
@@ -294,6 +337,21 @@ class KeyValue(Model):
         """The key's value, or "absent"."""
         return "absent" if state is None else repr(state)
 
+    def as_register(
+        self, f: str, value: Hashable, output: Hashable
+    ) -> tuple[str, Hashable, Hashable] | None:
+        """get, put, delete and cas as register operations (delete writes ``None``);
+        append is not one."""
+        if f == "get":
+            return _register_read(output)
+        if f == "put":
+            return "write", value, None
+        if f == "delete":
+            return "write", None, None
+        if f == "cas":
+            return _register_cas(value, output)
+        return None
+
 
 class Register(Model):
     """Read/write/cas registers, one per key, each starting at ``initial``.
@@ -371,6 +429,18 @@ class Register(Model):
         if f == "cas" and output is not False:
             return (_pair(value)[1],)
         return ()
+
+    def as_register(
+        self, f: str, value: Hashable, output: Hashable
+    ) -> tuple[str, Hashable, Hashable] | None:
+        """Every operation of a register is one."""
+        if f == "read":
+            return _register_read(output)
+        if f == "write":
+            return "write", value, None
+        if f == "cas":
+            return _register_cas(value, output)
+        return None
 
     def __repr__(self) -> str:
         return f"Register(initial={self.initial!r})"

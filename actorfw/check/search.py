@@ -13,7 +13,10 @@ import math
 import time
 from collections.abc import Generator, Hashable, Sequence
 from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
 
+from actorfw import kernels
 from actorfw.check.history import Operation
 from actorfw.check.models import UNKNOWN, Model, freeze
 
@@ -23,6 +26,7 @@ __all__ = [
     "Outcome",
     "Prepared",
     "SearchResult",
+    "Steps",
     "decide",
     "deciding",
     "prepare",
@@ -64,12 +68,114 @@ class SearchResult:
 CLOCK_EVERY = 1023
 """The clock is read when ``steps & CLOCK_EVERY == 0`` (every 1,024 steps)."""
 
-FREE_COST = 3e-7
+FREE_COST: float = kernels.search.FREE_COST
 """Seconds reserved per memo entry for freeing the table before the deadline.
 
-Measured at about 0.2 us an entry (a set of ``(int, state)`` tuples); the
-reserve is half again as much, so a search that times out has released its
-memory by the deadline."""
+The active kernel's figure (:mod:`actorfw.kernels`): the pure twin keeps a
+``set`` of tuples, about 0.2 us an entry to free (the reserve is half again
+as much); the compiled kernel an arena of words, about 6 ns an entry (the
+reserve: 10 ns).
+So a search that times out has released its memory by the deadline."""
+
+
+class Steps:
+    """A partition's model transitions as the search kernel sees them.
+
+    Model states are interned as small integer ids (equal states, one id)
+    and each operation is registered once with the kernel's
+    ``Transitions`` table: as a register opcode when the model describes
+    it as one (:meth:`~actorfw.check.models.Model.as_register`), so the
+    kernel decides it by comparing ids, else as a call of
+    :meth:`~actorfw.check.models.Model.step` whose answers the table
+    remembers. One ``Steps`` serves every search of the same partition (the
+    verdict and the re-searches of minimization), so each (operation,
+    state) pair costs one model step in all.
+
+    Args:
+        model: the sequential specification.
+        kernel: the search kernel module (``None``: the one
+            :mod:`actorfw.kernels` selected).
+        limit: transitions the table remembers at most (memory stays
+            bounded; past it the model is asked again).
+    """
+
+    def __init__(
+        self, model: Model, kernel: ModuleType | None = None, limit: float = math.inf
+    ) -> None:
+        self.model = model
+        self.kernel: ModuleType = kernels.search if kernel is None else kernel
+        self.states: list[Hashable] = []
+        self._ids: dict[Hashable, int] = {}
+        self._ops: list[Prepared] = []
+        self._registered: dict[int, int] = {}  # id() of a Prepared (kept in _ops) to its op id
+        self._opcodes = _describes_registers(model)
+        self._codes = {name: getattr(self.kernel, code) for name, code in _OPCODES.items()}
+        self.table: Any = self.kernel.Transitions(self._step, limit)
+        self.initial = self.intern(model.init())
+
+    def intern(self, state: Hashable) -> int:
+        """The id of ``state`` (a new one for a state not seen before)."""
+        found = self._ids.get(state)
+        if found is None:
+            found = len(self.states)
+            self._ids[state] = found
+            self.states.append(state)
+        return found
+
+    def op(self, p: Prepared) -> int:
+        """The id of operation ``p`` in the kernel's table (registered on first use)."""
+        found = self._registered.get(id(p))
+        if found is not None:
+            return found
+        described = self.model.as_register(p.op.f, p.value, p.output) if self._opcodes else None
+        # A value unequal to itself (NaN) would break "equal states, one id": the model decides.
+        if described is not None and described[1] == described[1] and described[2] == described[2]:
+            kind, a, b = described
+            found = int(self.table.add(self._codes[kind], self.intern(a), self.intern(b)))
+        else:
+            found = int(self.table.add(self.kernel.STEP, 0, 0))
+        self._ops.append(p)
+        self._registered[id(p)] = found
+        return found
+
+    def _step(self, op: int, state: int) -> int:
+        p = self._ops[op]
+        legal, after = self.model.step(self.states[state], p.op.f, p.value, p.output)
+        return self.intern(after) if legal else -1
+
+    def start(self, ops: Sequence[Prepared], unknown_last: bool, max_memo: float) -> Any:
+        """A kernel ``Search`` of ``ops`` in the given order of rule 4."""
+        model = self.model
+        return self.kernel.Search(
+            self.table,
+            [self.op(p) for p in ops],
+            [p.invoke for p in ops],
+            [p.complete for p in ops],
+            [p.known for p in ops],
+            [p.known and model.is_read_only(p.op.f) for p in ops],
+            self.initial,
+            unknown_last,
+            max_memo,
+        )
+
+
+_OPCODES = {
+    "read": "READ",
+    "write": "WRITE",
+    "cas": "CAS_OK",
+    "cas-failed": "CAS_FAIL",
+    "cas-maybe": "CAS_MAYBE",
+    "nop": "NOP",
+}
+
+
+def _describes_registers(model: Model) -> bool:
+    """Whether ``model``'s :meth:`~Model.as_register` describes its own ``step``: both are
+    defined by the same class (a subclass that changes ``step`` alone is asked each step)."""
+    mro = type(model).__mro__
+    stepper = next(c for c in mro if "step" in vars(c))
+    describer = next(c for c in mro if "as_register" in vars(c))
+    return stepper is describer
 
 
 def search(
@@ -80,9 +186,10 @@ def search(
     max_steps: float = math.inf,
     unknown_last: bool = False,
     max_memo: float = math.inf,
+    steps: Steps | None = None,
 ) -> SearchResult:
-    """Run :func:`_searching` to its end."""
-    return _to_end(_searching(ops, model, deadline, max_steps, unknown_last, max_memo))
+    """Run :func:`_searching` to its end (``steps``: the partition's transitions, shared)."""
+    return _to_end(_searching(ops, model, deadline, max_steps, unknown_last, max_memo, steps))
 
 
 def deciding(
@@ -92,6 +199,7 @@ def deciding(
     *,
     max_memo: float = math.inf,
     max_steps: float = math.inf,
+    steps: Steps | None = None,
 ) -> Generator[None, None, SearchResult]:
     """Search ``ops`` in both orders of rule 4 side by side, a slice of steps each,
     until one decides: at most twice the steps of the order that suits them.
@@ -99,21 +207,26 @@ def deciding(
     A generator that pauses after each slice (so that several partitions can
     share the time, see :func:`~actorfw.check.linearizability.check`) and
     returns the outcome. ``max_memo`` bounds each order's memo table, and
-    ``max_steps`` each order's steps (past them: ``GAVE_UP``).
+    ``max_steps`` each order's steps (past them: ``GAVE_UP``). ``steps``:
+    the partition's transitions, shared by both orders (``None``: new ones).
     """
-    runs = [_searching(ops, model, deadline, max_steps, False, max_memo)]
+    if steps is None:
+        steps = Steps(model)
+    runs = [_searching(ops, model, deadline, max_steps, False, max_memo, steps)]
     if not all(p.known for p in ops):  # otherwise the two orders are the same
-        runs.append(_searching(ops, model, deadline, max_steps, True, max_memo))
-    while True:
-        for run in runs:
-            try:
-                next(run)
-            except StopIteration as done:
-                for other in runs:
-                    other.close()  # its memo table goes now, not when collected
-                result: SearchResult = done.value
-                return result
-        yield
+        runs.append(_searching(ops, model, deadline, max_steps, True, max_memo, steps))
+    try:
+        while True:
+            for run in runs:
+                try:
+                    next(run)
+                except StopIteration as done:
+                    result: SearchResult = done.value
+                    return result
+            yield
+    finally:
+        for other in runs:
+            other.close()  # its memo table goes now, not when collected
 
 
 def decide(
@@ -139,124 +252,43 @@ def _searching(
     max_steps: float,
     unknown_last: bool,
     max_memo: float = math.inf,
+    steps: Steps | None = None,
 ) -> Generator[None, None, SearchResult]:
     """Wing–Gong–Lowe search over one partition (rules 3 to 6 of the module docstring).
 
-    A generator that pauses every 1,024 steps and returns the outcome.
-    ``unknown_last``: scan each point for ``ok`` operations first, then for
-    ``info`` ones (rule 4); otherwise every call in time order. The memo
-    table holds at most ``max_memo`` configurations: past that the search
-    goes on without remembering more (still sound and complete, it may only
-    visit a configuration again).
+    A generator that runs the search kernel (:mod:`actorfw.kernels`) 1,024
+    steps at a time, reads the clock between slices, pauses, and returns the
+    outcome. ``unknown_last``: scan each point for ``ok`` operations first,
+    then for ``info`` ones (rule 4); otherwise every call in time order. The
+    memo table holds at most ``max_memo`` configurations: past that the
+    search goes on without remembering more (still sound and complete, it
+    may only visit a configuration again).
 
     A violation comes with the longest valid order found (the deepest stack,
     copied when the search first backtracks from a new depth record).
     """
-    n = len(ops)
-    events: list[tuple[float, int, int]] = []
-    for i, p in enumerate(ops):
-        events.append((p.invoke, 0, i))
-        if p.known:
-            events.append((p.complete, 1, i))
-    events.sort()
-    m = len(events)
-    tail = m + 1  # the list is positions 1..m between the head 0 and the tail m + 1
-    nxt = [*range(1, m + 2), tail]
-    prv = [0, *range(0, m + 1)]
-    is_call = [False] * (m + 2)
-    owner = [-1] * (m + 2)
-    call_pos = [0] * n
-    ret_pos = [-1] * n
-    for pos, (_, kind, i) in enumerate(events, start=1):
-        owner[pos] = i
-        if kind == 0:
-            is_call[pos] = True
-            call_pos[i] = pos
-        else:
-            ret_pos[i] = pos
-    known = [p.known for p in ops]
-    fs = [p.op.f for p in ops]
-    values = [p.value for p in ops]
-    outputs = [p.output for p in ops]
-    read_only = [p.known and model.is_read_only(p.op.f) for p in ops]
-    step = model.step
+    if steps is None:
+        steps = Steps(model)
+    kernel = steps.kernel
+    run = steps.start(ops, unknown_last, max_memo)
+    free_cost: float = kernel.FREE_COST
     monotonic = time.monotonic
-
-    state = model.init()
-    linearized = 0
-    remaining = sum(1 for p in ops if p.known)
-    stack: list[tuple[int, Hashable]] = []
-    seen: set[tuple[int, Hashable]] = set()
-    deepest: tuple[int, ...] = ()
-    deepest_state = state
-    record = 0  # the greatest depth so far; ``peak``: the stack is at it, not yet copied
-    peak = False
-    steps = 0
-    entry = nxt[0]
-    unknown_turn = False  # trying operations of unknown outcome (the second pass of a level)
-    while remaining:
-        if not steps & CLOCK_EVERY:
-            # Stop early enough to free the memo table by the deadline too: freeing
-            # takes about 0.2 us an entry, which for millions is seconds.
-            if monotonic() + len(seen) * FREE_COST >= deadline:
-                return SearchResult(Outcome.TIMEOUT, steps=steps)
-            if steps > max_steps:
-                return SearchResult(Outcome.GAVE_UP, steps=steps)
-            if steps:
-                yield  # a slice done (see _decide)
-        steps += 1
-        if is_call[entry]:
-            i = owner[entry]
-            if unknown_last and known[i] is unknown_turn:  # not this scan's kind
-                entry = nxt[entry]
-                continue
-            legal, after = step(state, fs[i], values[i], outputs[i])
-            if legal:
-                config = (linearized | (1 << i), after)
-                if config not in seen:
-                    if len(seen) < max_memo:  # past the bound: search on, remember no more
-                        seen.add(config)
-                    stack.append((i, state))
-                    state = after
-                    linearized = config[0]
-                    nxt[prv[entry]] = nxt[entry]  # lift the call ...
-                    prv[nxt[entry]] = prv[entry]
-                    ret = ret_pos[i]
-                    if ret >= 0:  # ... and the return
-                        nxt[prv[ret]] = nxt[ret]
-                        prv[nxt[ret]] = prv[ret]
-                        remaining -= 1
-                    if len(stack) > record:
-                        record, peak = len(stack), True
-                    entry = nxt[0]
-                    unknown_turn = False
-                    continue
-            entry = nxt[entry]
-        elif unknown_last and not unknown_turn:
-            # The completed operations that could go here are tried; now those of
-            # unknown outcome, from the head again (rule 4, unknown-last order).
-            unknown_turn = True
-            entry = nxt[0]
-        else:  # a return (or the tail): its operation should have been linearized by now
-            if peak:
-                deepest, deepest_state, peak = tuple(j for j, _ in stack), state, False
-            if not stack:
-                return SearchResult(Outcome.VIOLATION, deepest, deepest_state, steps)
-            i, state = stack.pop()
-            linearized ^= 1 << i
-            ret = ret_pos[i]
-            if ret >= 0:  # unlift in the reverse order
-                nxt[prv[ret]] = ret
-                prv[nxt[ret]] = ret
-                remaining += 1
-            call = call_pos[i]
-            nxt[prv[call]] = call
-            prv[nxt[call]] = call
-            # A read that was legal here could always go first (rule 5): no other
-            # choice here can succeed, so backtrack again (through the tail).
-            unknown_turn = unknown_last and (not known[i] or read_only[i])
-            entry = tail if read_only[i] else nxt[call]
-    return SearchResult(Outcome.LINEARIZABLE, tuple(j for j, _ in stack), state, steps)
+    try:
+        outcome = run.run(0)
+        while outcome == kernel.RUNNING:
+            done = run.steps
+            # Stop early enough to free the memo table by the deadline too.
+            if monotonic() + run.memo_size * free_cost >= deadline:
+                return SearchResult(Outcome.TIMEOUT, steps=done)
+            if done > max_steps:
+                return SearchResult(Outcome.GAVE_UP, steps=done)
+            if done:
+                yield  # a slice done (see deciding)
+            outcome = run.run(done + CLOCK_EVERY + 1)
+        found = Outcome.LINEARIZABLE if outcome == kernel.LINEARIZABLE else Outcome.VIOLATION
+        return SearchResult(found, run.order(), steps.states[run.state], run.steps)
+    finally:
+        run.close()
 
 
 def prepare(op: Operation, known: bool) -> Prepared:

@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable, Hashable, Iterable, Sequence
 
 from actorfw.check.models import Model
-from actorfw.check.search import Outcome, Prepared, SearchResult, search
+from actorfw.check.search import Outcome, Prepared, SearchResult, Steps, search
 
 __all__ = ["OutOfTime", "shrink"]
 
@@ -25,6 +25,7 @@ def shrink(
     refuted: SearchResult,
     *,
     max_memo: float = math.inf,
+    steps: Steps | None = None,
 ) -> tuple[list[Prepared], bool]:
     """Shrink a non-linearizable partition (rule 7). Returns (witness, 1-minimal?).
 
@@ -36,10 +37,13 @@ def shrink(
     ``ops`` took is left undecided (dropping reads can free the order of many
     writes and blow the search up) and counts as not failing; so is each
     search for the reference order, and one that gives up leaves ``ops``
-    unshrunk. Every search remembers at most ``max_memo`` configurations.
+    unshrunk. Every search remembers at most ``max_memo`` configurations;
+    ``steps`` (the partition's transitions) is shared by all of them.
     """
+    if steps is None:
+        steps = Steps(model)
     max_steps = _GIVE_UP_FACTOR * refuted.steps + _GIVE_UP_SLACK
-    reference = _reference_order(ops, model, deadline, refuted, max_steps, max_memo)
+    reference = _reference_order(ops, model, deadline, refuted, max_steps, max_memo, steps)
     if reference is None:
         return list(ops), False
     order, culprits = reference
@@ -52,7 +56,12 @@ def shrink(
         if not admissible(subset, set(subset)):
             return False  # it would lose the write that a kept operation read
         outcome = search(
-            [ops[i] for i in subset], model, deadline, max_steps=max_steps, max_memo=max_memo
+            [ops[i] for i in subset],
+            model,
+            deadline,
+            max_steps=max_steps,
+            max_memo=max_memo,
+            steps=steps,
         ).outcome
         if outcome is Outcome.TIMEOUT:
             raise OutOfTime
@@ -100,6 +109,7 @@ def _reference_order(
     refuted: SearchResult,
     max_steps: float,
     max_memo: float,
+    steps: Steps,
 ) -> tuple[list[int], list[int]] | None:
     """A model-legal order of most operations, and the ``ok`` ones it leaves out (culprits).
 
@@ -124,7 +134,12 @@ def _reference_order(
         )
         culprits.append(remaining.pop(first))
         searched = search(
-            [ops[i] for i in remaining], model, deadline, max_steps=max_steps, max_memo=max_memo
+            [ops[i] for i in remaining],
+            model,
+            deadline,
+            max_steps=max_steps,
+            max_memo=max_memo,
+            steps=steps,
         )
         if searched.outcome in (Outcome.TIMEOUT, Outcome.GAVE_UP):
             return None
