@@ -29,6 +29,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from actorfw.bench.commands import add_bench_commands, positive_seconds
+
 __all__ = ["main"]
 
 
@@ -49,50 +51,6 @@ def _cmd_info(args: argparse.Namespace) -> int:
     print(f"kernels: {info.implementation} (selected by {info.selected_by})")
     for name, path in info.modules.items():
         print(f"  {name}: {path}")
-    return 0
-
-
-def _cmd_bench_kernels(args: argparse.Namespace) -> int:
-    from actorfw import __version__, kernels
-    from actorfw.bench import kernel_cases, measure, render_table
-
-    try:
-        modules = {impl: kernels.load(impl) for impl in ("compiled", "pure")}
-    except ImportError as exc:
-        print(f"actorfw bench kernels: {exc}", file=sys.stderr)
-        return 2
-    cases = [c for c in kernel_cases() if args.filter is None or args.filter in c.name]
-    if not cases:
-        print(f"actorfw bench kernels: no case matches {args.filter!r}", file=sys.stderr)
-        return 2
-    repeats, per_repeat = (1, 0.002) if args.quick else (args.repeats, args.seconds)
-
-    def progress(case: object) -> None:
-        if not args.json and sys.stderr.isatty():
-            print(f"\r\033[Kmeasuring {getattr(case, 'name', case)} ...", end="", file=sys.stderr)
-
-    results = measure(
-        cases, modules, repeats=repeats, seconds_per_repeat=per_repeat, progress=progress
-    )
-    if not args.json and sys.stderr.isatty():
-        print("\r\033[K", end="", file=sys.stderr)
-    if args.json:
-        doc = {
-            "actorfw": __version__,
-            "python": platform.python_version(),
-            "machine": platform.machine(),
-            "repeats": repeats,
-            "seconds_per_repeat": per_repeat,
-            "statistic": "best repeat",
-            "results": [m.as_dict() for m in results],
-        }
-        print(json.dumps(doc, indent=2))
-    else:
-        print(
-            f"actorfw {__version__} kernels, compiled vs pure Python "
-            f"(best of {repeats} repeats; ratio = pure / compiled)\n"
-        )
-        print(render_table(results))
     return 0
 
 
@@ -195,33 +153,6 @@ def _cmd_node(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_bench_messaging(args: argparse.Namespace) -> int:
-    from actorfw import __version__
-    from actorfw.bench.messaging import render, run_messaging
-
-    def progress(text: str) -> None:
-        if not args.json:
-            print(f"measuring {text} ...", file=sys.stderr, flush=True)
-
-    transports = tuple(args.transport) if args.transport else ("ipc", "tcp")
-    results = run_messaging("quick" if args.quick else "full", transports, progress)
-    if args.json:
-        doc = {
-            "actorfw": __version__,
-            "python": platform.python_version(),
-            "scale": "quick" if args.quick else "full",
-            "results": [r.as_dict() for r in results],
-        }
-        print(json.dumps(doc, indent=2))
-    else:
-        print(
-            f"actorfw {__version__} messaging between node processes, beside raw pyzmq "
-            "in the same run (ratio = actorfw / raw)\n"
-        )
-        print(render(results))
-    return 0
-
-
 def _cmd_demo(args: argparse.Namespace) -> int:
     from actorfw.demo import DemoOptions, render, run_demo, to_json
 
@@ -319,135 +250,6 @@ def _cmd_check(args: argparse.Namespace) -> int:
             shown = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
             print(f"\nkeys: {shown}")
     return CHECK_EXIT[result.verdict.value]
-
-
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"seconds must be >= 0, not {text}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {text}")
-    return value
-
-
-def _more_than_zero_seconds(text: str) -> float:
-    value = _positive_seconds(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"seconds must be > 0, not {text}")
-    return value
-
-
-def _cmd_bench_causal(args: argparse.Namespace) -> int:
-    from actorfw import __version__
-    from actorfw.bench.causal import render, run_causal
-
-    def progress(text: str) -> None:
-        if not args.json:
-            print(f"measuring {text} ...", file=sys.stderr, flush=True)
-
-    kernels = tuple(args.kernels) if args.kernels else ("compiled", "pure")
-    results = run_causal("quick" if args.quick else "full", kernels, progress)
-    if args.json:
-        doc = {
-            "actorfw": __version__,
-            "python": platform.python_version(),
-            "scale": "quick" if args.quick else "full",
-            "results": [r.as_dict() for r in results],
-        }
-        print(json.dumps(doc, indent=2))
-    else:
-        print(
-            f"actorfw {__version__} causal broadcast on node processes, beside the same "
-            "traffic as plain tells in the same run (ratio = causal / tells)\n"
-        )
-        print(render(results))
-    return 0
-
-
-def _cmd_bench_paxos(args: argparse.Namespace) -> int:
-    from actorfw import __version__
-    from actorfw.bench.paxos import check_targets, render, run_paxos
-
-    def progress(text: str) -> None:
-        if not args.json:
-            print(f"measuring {text} ...", file=sys.stderr, flush=True)
-
-    scale = "quick" if args.quick else "full"
-    nodes = tuple(args.nodes) if args.nodes else (3, 5)
-    storages = tuple(args.storage) if args.storage else ("sqlite", "memory")
-    batches = tuple(args.batch) if args.batch else (1, 64)
-    try:
-        results = run_paxos(scale, nodes, storages, batches, args.clients, progress)
-    except ValueError as error:
-        print(f"actorfw bench paxos: {error}", file=sys.stderr)
-        return 2
-    if args.json:
-        doc = {
-            "actorfw": __version__,
-            "python": platform.python_version(),
-            "scale": scale,
-            "results": [r.as_dict() for r in results],
-            "targets": [c.as_dict() for c in check_targets(results)],
-        }
-        print(json.dumps(doc, indent=2))
-    else:
-        print(
-            f"actorfw {__version__} replicated KV store on node processes (ipc), beside a raw "
-            "pyzmq round trip in the same run (ratio = latency / raw round trip)\n"
-        )
-        print(render(results))
-    return 0
-
-
-def _cmd_bench_check(args: argparse.Namespace) -> int:
-    from actorfw import __version__, kernels
-    from actorfw.bench.check import check_cases, measure_check, render_check
-
-    try:
-        modules = {impl: kernels.load(impl)["search"] for impl in ("compiled", "pure")}
-    except ImportError as exc:
-        print(f"actorfw bench check: {exc}", file=sys.stderr)
-        return 2
-    scale = "full" if args.full else "quick"
-    cases = [c for c in check_cases(scale) if args.filter is None or args.filter in c.name]
-    if not cases:
-        print(f"actorfw bench check: no case matches {args.filter!r}", file=sys.stderr)
-        return 2
-
-    def progress(name: str) -> None:
-        if not args.json:
-            print(f"measuring {name} ...", file=sys.stderr, flush=True)
-
-    results = measure_check(cases, modules, args.repeats, args.timeout, progress)
-    if args.json:
-        doc = {
-            "actorfw": __version__,
-            "python": platform.python_version(),
-            "scale": scale,
-            "repeats": args.repeats,
-            "timeout": args.timeout,
-            "statistic": "best repeat",
-            "results": [m.as_dict() for m in results],
-        }
-        print(json.dumps(doc, indent=2))
-    else:
-        print(
-            f"actorfw {__version__} linearizability checker, compiled search kernel beside its "
-            f"pure twin in the same run (best of {args.repeats}; ratio = pure / compiled)\n"
-        )
-        print(render_check(results))
-    return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -564,11 +366,11 @@ def _parser() -> argparse.ArgumentParser:
         "--initial", metavar="JSON", help="with --model register: every register's first value"
     )
     checker.add_argument(
-        "--timeout", type=_positive_seconds, metavar="S", help="seconds for the whole check"
+        "--timeout", type=positive_seconds, metavar="S", help="seconds for the whole check"
     )
     checker.add_argument(
         "--minimize-timeout",
-        type=_positive_seconds,
+        type=positive_seconds,
         metavar="S",
         help="seconds for shrinking a violation to its witness, at most",
     )
@@ -578,126 +380,7 @@ def _parser() -> argparse.ArgumentParser:
     checker.add_argument("--json", action="store_true", help="print the result as JSON")
     checker.set_defaults(run=_cmd_check)
 
-    bench = commands.add_parser("bench", help="run a benchmark suite and print its table")
-    suites = bench.add_subparsers(dest="suite", metavar="suite", required=True)
-    kernels = suites.add_parser(
-        "kernels",
-        help="compiled kernels against their pure-Python twins",
-        description="Time every kernel operation compiled and pure, in the same run, and "
-        "print the time per call of each and their ratio.",
-    )
-    kernels.add_argument("--json", action="store_true", help="print the figures as JSON")
-    kernels.add_argument("--filter", metavar="TEXT", help="only cases whose name contains TEXT")
-    kernels.add_argument(
-        "--repeats",
-        type=_positive_int,
-        default=5,
-        metavar="N",
-        help="timed repeats per case (default 5)",
-    )
-    kernels.add_argument(
-        "--seconds",
-        type=_more_than_zero_seconds,
-        default=0.05,
-        metavar="S",
-        help="length of one repeat in seconds (default 0.05)",
-    )
-    kernels.add_argument(
-        "--quick", action="store_true", help="one very short repeat: checks that it runs"
-    )
-    kernels.set_defaults(run=_cmd_bench_kernels)
-    messaging = suites.add_parser(
-        "messaging",
-        help="actors on node processes against raw pyzmq",
-        description="Tell throughput, fan-in, ask round trips and numpy payloads between node "
-        "processes, each beside raw pyzmq doing the same work in the same run.",
-    )
-    messaging.add_argument("--json", action="store_true", help="print the figures as JSON")
-    messaging.add_argument(
-        "--transport", action="append", choices=["ipc", "tcp"], help="only this transport (repeat)"
-    )
-    messaging.add_argument("--quick", action="store_true", help="tiny amounts: checks that it runs")
-    messaging.set_defaults(run=_cmd_bench_messaging)
-    causal = suites.add_parser(
-        "causal",
-        help="causal broadcast groups on node processes against plain tells",
-        description="Deliveries per second of causal broadcast groups of 3, 5 and 8 members "
-        "on node processes, each beside the same traffic as plain tells in the same run, on "
-        "the compiled kernels and on their pure twins.",
-    )
-    causal.add_argument("--json", action="store_true", help="print the figures as JSON")
-    causal.add_argument(
-        "--kernels", action="append", choices=["compiled", "pure"], help="only these (repeat)"
-    )
-    causal.add_argument("--quick", action="store_true", help="tiny amounts: checks that it runs")
-    causal.set_defaults(run=_cmd_bench_causal)
-    paxos = suites.add_parser(
-        "paxos",
-        help="the replicated KV store on node processes",
-        description="Committed commands per second (many concurrent clients) and one client's "
-        "latency p50/p99 of the Multi-Paxos replicated KV store on node processes, for each "
-        "number of nodes, storage and batch size, beside a raw pyzmq round trip measured in "
-        "the same run. A full run takes a few minutes.",
-    )
-    paxos.add_argument("--json", action="store_true", help="print the figures as JSON")
-    paxos.add_argument(
-        "--nodes",
-        action="append",
-        type=int,
-        metavar="N",
-        help="cluster size (repeat; default 3, 5)",
-    )
-    paxos.add_argument(
-        "--storage",
-        action="append",
-        choices=["sqlite", "memory"],
-        help="the nodes' storage (repeat; default both)",
-    )
-    paxos.add_argument(
-        "--batch",
-        action="append",
-        type=int,
-        metavar="N",
-        help="commands at most per slot, ReplicaOptions.max_batch (repeat; default 1, 64)",
-    )
-    paxos.add_argument(
-        "--clients",
-        type=int,
-        metavar="N",
-        help="concurrent clients for throughput (default 1024; 4 with --quick)",
-    )
-    paxos.add_argument("--quick", action="store_true", help="tiny amounts: checks that it runs")
-    paxos.set_defaults(run=_cmd_bench_paxos)
-    checks = suites.add_parser(
-        "check",
-        help="the linearizability checker, compiled kernel against its pure twin",
-        description="Generate histories (linearizable, and with a planted stale read; with "
-        "and without operations of unknown outcome; hard ones with many overlapping writes of "
-        "one key), check each with the compiled search kernel and its pure twin in the same "
-        "run, and print the time to the verdict and to the minimized witness, and the ratio. "
-        "The default cases take seconds; --full spans 100 to 100,000 operations, 1 to 100 "
-        "keys and 2 to 50 clients, and takes minutes.",
-    )
-    checks.add_argument("--json", action="store_true", help="print the figures as JSON")
-    checks.add_argument(
-        "--full", action="store_true", help="the large cases too (minutes, not seconds)"
-    )
-    checks.add_argument("--filter", metavar="TEXT", help="only cases whose name contains TEXT")
-    checks.add_argument(
-        "--repeats",
-        type=_positive_int,
-        default=3,
-        metavar="N",
-        help="checks per kernel and figure; the best is kept (default 3)",
-    )
-    checks.add_argument(
-        "--timeout",
-        type=_more_than_zero_seconds,
-        default=60.0,
-        metavar="S",
-        help="each check's timeout in seconds (default 60)",
-    )
-    checks.set_defaults(run=_cmd_bench_check)
+    add_bench_commands(commands)
     return parser
 
 

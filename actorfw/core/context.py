@@ -194,7 +194,7 @@ class Context:
 
     def stop(self, target: ActorRef | None = None) -> None:
         """Stop this actor (no argument) or another actor of this node."""
-        self._engine.stop_actor(target or self._cell.ref)
+        self._engine.lifecycle.stop_actor(target or self._cell.ref)
 
     def watch(self, target: ActorRef) -> None:
         """Get a :class:`~actorfw.Terminated` message when ``target`` stops or its node is lost."""

@@ -282,10 +282,6 @@ class Engine:
 
     # -- the node -------------------------------------------------------------------------
 
-    def add_peer(self, peer: str) -> None:
-        """Track ``peer``: heartbeat it and watch its liveness."""
-        self.liveness.add(peer)
-
     def protocol_of(self, node: str) -> ActorRef:
         """The address of ``node``'s node protocol."""
         ref = self._protocol_refs.get(node)
@@ -344,14 +340,6 @@ class Engine:
             ValueError: the name is malformed or taken.
         """
         return self.lifecycle.spawn(actor_cls, args, kwargs, name, parent)
-
-    def stop_actor(self, target: ActorRef) -> None:
-        """Stop a local actor (and its children); a no-op if it is already gone."""
-        if target.node != self.id:
-            raise ValueError(f"stop() stops actors of this node ({self.id}), not {target.path}")
-        cell = self.cells.get(target.name)
-        if cell is not None:
-            self.lifecycle.stop(cell, "stopped")
 
     # -- turns --------------------------------------------------------------------------------
 

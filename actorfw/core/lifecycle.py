@@ -277,6 +277,15 @@ class Lifecycle:
 
     # -- stopping ---------------------------------------------------------------------------
 
+    def stop_actor(self, target: ActorRef) -> None:
+        """Stop a local actor (and its children); a no-op if it is already gone."""
+        engine = self._engine
+        if target.node != engine.id:
+            raise ValueError(f"stop() stops actors of this node ({engine.id}), not {target.path}")
+        cell = engine.cells.get(target.name)
+        if cell is not None:
+            self.stop(cell, "stopped")
+
     def stop(self, cell: Cell, reason: str) -> None:
         """Stop ``cell``: its children first, then its ``on_stop``; ``reason`` goes to watchers."""
         if cell.state >= STOPPING:

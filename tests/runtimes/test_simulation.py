@@ -282,7 +282,7 @@ def test_a_restarted_node_rebuilds_its_top_level_actors_but_not_stopped_ones() -
         kept = sim.spawn("n1", Recorder, "kept", name="kept")
         gone = sim.spawn("n1", Recorder, "gone", name="gone")
         sim.ask(kept, Put("lost at the crash"))
-        sim.node("n1").stop_actor(gone)
+        sim.node("n1").lifecycle.stop_actor(gone)
         sim.crash("n1")
         with pytest.raises(AskTimeout):
             sim.ask(kept, Get(), on="n2", timeout=1.0)
