@@ -75,6 +75,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from actorfw.kernels import ballot as kb
+from actorfw.protocols.paxos.types import InvariantViolation
 
 if TYPE_CHECKING:
     from actorfw.protocols.paxos.acceptor import Acceptor
@@ -84,10 +85,6 @@ if TYPE_CHECKING:
     from actorfw.protocols.paxos.types import Config, Effects
 
 __all__ = ["InvariantViolation", "Invariants", "format_ballot"]
-
-
-class InvariantViolation(AssertionError):
-    """A Paxos invariant broke: a bug in the protocol code (never a peer's fault)."""
 
 
 def format_ballot(ballot: int) -> str:

@@ -117,7 +117,6 @@ from typing import Any
 import numpy as np
 
 from actorfw.protocols.dispatch import Dispatch
-from actorfw.protocols.paxos.invariants import InvariantViolation
 from actorfw.protocols.paxos.messages import (
     Applied,
     Batch,
@@ -145,6 +144,7 @@ from actorfw.protocols.paxos.types import (
     FIRST_SLOT,
     Config,
     Effects,
+    InvariantViolation,
     Querying,
     ReplicaOptions,
     Snapshotting,

@@ -25,6 +25,7 @@ __all__ = [
     "FIRST_SLOT",
     "Config",
     "Effects",
+    "InvariantViolation",
     "LeaderOptions",
     "Querying",
     "ReplicaOptions",
@@ -37,6 +38,15 @@ FIRST_SLOT = 1
 
 MAX_ACCEPTORS = 64
 """Acceptors a configuration may list (a leader tallies votes in a 64-bit mask)."""
+
+
+class InvariantViolation(AssertionError):
+    """A Paxos invariant broke: a bug in the protocol code (never a peer's fault).
+
+    The cores raise it where they find one (a replica told two batches for
+    one slot); :class:`~actorfw.protocols.paxos.invariants.Invariants` raises
+    it when it checks a run from outside.
+    """
 
 
 @dataclass(frozen=True)
