@@ -58,6 +58,17 @@ class Dispatch(Generic[C]):
             raise self.refusal(me, message)
         handler(core, message)
 
+    def handler(self, me: str, message: Any) -> Callable[[C, Any], None]:
+        """The handler for ``message``, for a core that checks the message before handling it.
+
+        Raises:
+            TypeError: the core does not take messages of that type.
+        """
+        handler = self.table.get(type(message))
+        if handler is None:
+            raise self.refusal(me, message)
+        return handler
+
     def refusal(self, me: str, message: Any) -> TypeError:
         """The error for ``message``, outside the alphabet, given to the core at ``me``."""
         kind = type(message)

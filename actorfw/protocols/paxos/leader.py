@@ -85,6 +85,15 @@ Rules:
 ``tick(now)`` drives every timer; ``next_deadline()`` is the earliest time
 at which ``tick`` has something to do, for a driver with one timer.
 
+The rules' parts are collaborators of :class:`Leader`: a
+:class:`~actorfw.protocols.paxos.scout.Scout` (phase 1, rule 2),
+:class:`~actorfw.protocols.paxos.commanders.Commanders` (phase 2, rule 3),
+a :class:`~actorfw.protocols.paxos.ledger.Ledger` (what is decided and what
+the replicas applied, rules 6, 7 and 9), a
+:class:`~actorfw.protocols.paxos.follower.Follower` (rule 5) and a
+:class:`~actorfw.protocols.paxos.leases.LeaseKeeper` (rule 8). The leader
+holds the ballot and the mode, moves between modes, and routes messages.
+
 Errors: a message of another role's type is the caller's mistake
 (``TypeError``); a malformed message from a peer is counted in ``stats``
 and dropped; stale messages (older ballots) are counted and ignored.
@@ -93,18 +102,20 @@ and dropped; stale messages (older ballots) are counted and ignored.
 from __future__ import annotations
 
 import enum
-import itertools
 import math
 import random
-from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from actorfw.kernels import ballot as kb
 from actorfw.protocols.dispatch import Dispatch
+from actorfw.protocols.paxos.commanders import Commanders
+from actorfw.protocols.paxos.follower import Follower
+from actorfw.protocols.paxos.leases import LeaseKeeper
+from actorfw.protocols.paxos.ledger import Ledger
 from actorfw.protocols.paxos.messages import (
     Applied,
     Batch,
@@ -112,10 +123,7 @@ from actorfw.protocols.paxos.messages import (
     Decision,
     LeaderIs,
     LeaseGrant,
-    LeaseRequest,
-    P1a,
     P1b,
-    P2a,
     P2b,
     Ping,
     Pong,
@@ -124,27 +132,13 @@ from actorfw.protocols.paxos.messages import (
     ReadIndexReply,
     Slots,
     handled_where,
-    is_slots,
 )
 from actorfw.protocols.paxos.records import LeaderBallot, Record
+from actorfw.protocols.paxos.scout import Scout, adoption
 from actorfw.protocols.paxos.types import FIRST_SLOT, Config, Effects, LeaderOptions
+from actorfw.protocols.paxos.wellformed import well_formed
 
 __all__ = ["Leader", "LeaderMode"]
-
-_EMPTY = np.zeros(0, dtype=np.int64)
-_EMPTY.setflags(write=False)
-_POPCOUNT8 = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
-
-
-def _popcount(words: npt.NDArray[np.uint64]) -> npt.NDArray[np.integer[Any]]:
-    """Set bits per uint64 (``numpy.bitwise_count`` where numpy has it, numpy >= 2)."""
-    count = getattr(np, "bitwise_count", None)
-    if count is not None:
-        return count(words)  # type: ignore[no-any-return]
-    counted: npt.NDArray[np.integer[Any]] = _POPCOUNT8[words.view(np.uint8).reshape(-1, 8)].sum(
-        axis=1
-    )
-    return counted
 
 
 class LeaderMode(enum.Enum):
@@ -156,95 +150,6 @@ class LeaderMode(enum.Enum):
     """Running phase 1 for its ballot."""
     ACTIVE = "active"
     """Its ballot is adopted: running phase 2 for each proposal."""
-
-
-class _Tally:
-    """Votes of the acceptors for the slots in phase 2 under the current ballot.
-
-    A bitmask of voters per slot in a numpy array indexed by ``slot - base``,
-    so counting a p2b of hundreds of slots is a few array operations.
-    """
-
-    __slots__ = ("_base", "_open", "_quorum", "_votes")
-
-    def __init__(self, quorum: int) -> None:
-        self._quorum = quorum
-        self._base = 0
-        self._votes = np.zeros(0, dtype=np.uint64)
-        self._open = np.zeros(0, dtype=np.bool_)
-
-    def reset(self) -> None:
-        self._base = 0
-        self._votes = np.zeros(0, dtype=np.uint64)
-        self._open = np.zeros(0, dtype=np.bool_)
-
-    def _fit(self, lo: int, hi: int) -> None:
-        """Make room for slots ``lo..hi``, dropping closed space below the lowest open slot."""
-        size = len(self._open)
-        if size and self._base <= lo and hi < self._base + size:
-            return
-        open_index = np.flatnonzero(self._open)
-        if len(open_index):
-            lo = min(lo, self._base + int(open_index[0]))
-            hi = max(hi, self._base + int(open_index[-1]))
-        span = hi - lo + 1
-        new_size = 1 << max(10, (2 * span - 1).bit_length())
-        votes = np.zeros(new_size, dtype=np.uint64)
-        is_open = np.zeros(new_size, dtype=np.bool_)
-        if len(open_index):
-            moved = open_index + (self._base - lo)
-            votes[moved] = self._votes[open_index]
-            is_open[moved] = True
-        self._base, self._votes, self._open = lo, votes, is_open
-
-    def open(self, slots: Slots) -> None:
-        """Start counting votes for ``slots`` (from none)."""
-        if not len(slots):
-            return
-        self._fit(int(slots.min()), int(slots.max()))
-        index = slots - self._base
-        self._votes[index] = 0
-        self._open[index] = True
-
-    def close(self, slots: Slots) -> None:
-        """Stop counting ``slots`` (they are decided some other way)."""
-        index = self._index_of_open(slots)
-        self._open[index] = False
-
-    def _index_of_open(self, slots: Slots) -> Slots:
-        index = slots - self._base
-        inside = (index >= 0) & (index < len(self._open))
-        if not inside.all():
-            index = index[inside]
-        return index[self._open[index]]
-
-    def vote(self, slots: Slots, bit: int) -> Slots:
-        """Count acceptor ``bit``'s votes for ``slots``; returns the slots that reached a quorum."""
-        index = self._index_of_open(slots)
-        if not len(index):
-            return _EMPTY
-        votes = self._votes[index] | np.uint64(bit)
-        self._votes[index] = votes
-        done = index[_popcount(votes) >= self._quorum]
-        if len(done):
-            self._open[done] = False
-        chosen: Slots = done + self._base
-        return chosen
-
-    def still_open(self, slots: Slots) -> Slots:
-        """The slots among ``slots`` still waiting for a quorum."""
-        return self._index_of_open(slots) + self._base
-
-
-def _valid_batches(batches: object, count: int) -> bool:
-    """Shape check of a peer's batches: a tuple of ``count`` tuples.
-
-    The commands inside are checked by the replicas, which open them; a
-    leader only passes them on.
-    """
-    if type(batches) is not tuple or len(batches) != count:
-        return False
-    return all(type(batch) is tuple for batch in batches)
 
 
 class Leader:
@@ -282,53 +187,20 @@ class Leader:
         self.me = me
         self.index = config.leader_index(me)
         self.options = options if options is not None else LeaderOptions()
-        self._rng = rng
+        self.stats: Counter[str] = Counter()
+        """Counts of notable events: ``preempted``, ``stale``, ``malformed``, ``resent_p2a``, ..."""
         self._restored = used_ballot != kb.NO_BALLOT
         self._used: int = used_ballot
         self._ballot: int = used_ballot
         self._mode = LeaderMode.PASSIVE
         self._started = False
         self._now = -math.inf
-        # following another leader (PASSIVE)
-        self._watch: int = kb.NO_BALLOT
-        self._heard_at = -math.inf
-        self._next_ping = -math.inf
-        self._scout_at: float | None = None
-        self._preemptions = 0
-        # phase 1 (SCOUTING)
-        self._p1b: dict[str, P1b] = {}
-        self._from_slot = FIRST_SLOT
-        self._scout_deadline = math.inf
-        # phase 2 (ACTIVE)
-        self._queue: dict[int, Batch] = {}
-        self._inflight: dict[int, Batch] = {}
-        self._tally = _Tally(config.quorum)
-        self._resend: deque[tuple[float, Slots]] = deque()
-        # what is known decided
-        self._decided: dict[int, Batch] = {}
-        self._decided_below = FIRST_SLOT
-        self._decided_top = FIRST_SLOT
-        self._adopt_top = FIRST_SLOT
-        self._pruned_below = FIRST_SLOT
-        self._floor = 0
-        self._collect_sent = FIRST_SLOT
-        self._progress: dict[str, int] = {}
-        self._majority = len(config.replicas) // 2 + 1
-        # leases (rule 8)
-        self._lease_round = 0
-        self._lease_sent: dict[int, float] = {}
-        self._lease_votes: dict[int, int] = {}
-        self._lease_start = -math.inf
-        self._next_lease = math.inf
-        # this step's output
-        self._persist: list[Record] = []
-        self._send: list[tuple[str, Any]] = []
-        self._chosen_slots: list[Slots] = []
-        self._chosen_batches: list[Batch] = []
-        self._told: str | None = None  # who leads, as last told to this node's replica
-        self._tells = config.is_replica(me)
-        self.stats: Counter[str] = Counter()
-        """Counts of notable events: ``preempted``, ``stale``, ``malformed``, ``resent_p2a``, ..."""
+        self._follower = Follower(config, me, self.index, self.options, rng, self.stats)
+        self._scout = Scout(config, self.options, self.stats)
+        self._phase2 = Commanders(config, self.options, self.stats)
+        self._ledger = Ledger(config, self.options, self._phase2.forget_decided)
+        self._leases = LeaseKeeper(config, self.options, self.stats)
+        self._out = _Output(config, me)
 
     @classmethod
     def restore(
@@ -349,11 +221,7 @@ class Leader:
         Raises:
             TypeError: a record no leader writes.
         """
-        used = kb.NO_BALLOT
-        for record in records:
-            if not isinstance(record, LeaderBallot):
-                raise TypeError(f"{record!r} is not a leader record")
-            used = max(used, record.ballot)
+        used = LeaderBallot.highest(records)
         leader = cls(config, me, rng, options, used_ballot=used)
         # The initial leader that never used a ballot is at a fresh start: it scouts at
         # once. Any other leader pings them all, to find who leads now.
@@ -380,54 +248,40 @@ class Leader:
     @property
     def following(self) -> int:
         """The ballot of the leader it follows while passive (``NO_BALLOT``: unknown)."""
-        return self._watch
+        return self._follower.watch
 
     @property
     def decided_below(self) -> int:
         """Every slot below this is known to be decided."""
-        return self._decided_below
+        return self._ledger.below
 
     @property
     def in_flight(self) -> int:
         """Slots in phase 2 under the current ballot, not chosen yet."""
-        return len(self._inflight)
+        return len(self._phase2.inflight)
 
     @property
     def queued(self) -> int:
         """Proposals held but not in phase 2 (passive, or beyond the window)."""
-        return len(self._queue)
+        return len(self._phase2.queue)
 
     @property
     def collectable_below(self) -> int | None:
-        """A floor a majority of replicas has applied up to (rule 7).
-
-        The ``f+1``-th highest ``slot_out`` the replicas reported (``f+1``
-        of ``2f+1``: a majority). Acceptors may ``collect`` below it; None
-        until a majority reported.
-        """
-        progress = self._progress
-        if len(progress) < self._majority:
-            return None
-        if len(progress) == 1:
-            return next(iter(progress.values()))
-        return sorted(progress.values(), reverse=True)[self._majority - 1]
+        """A floor a majority of replicas applied up to (rule 7); None until a majority reported."""
+        return self._ledger.collectable_below
 
     @property
     def decisions_kept(self) -> int:
         """Decided batches held (for proposals of decided slots and stuck replicas)."""
-        return len(self._decided)
+        return len(self._ledger.batches)
 
     @property
     def lease_until(self) -> float:
-        """Until when (on this leader's clock) it may serve reads by lease (rule 8).
+        """Until when (its own clock) it may serve reads by lease (rule 8): ``-inf`` with no lease.
 
-        ``-inf`` when it holds no lease (leases off, not active, or not
-        granted yet). The lease is valid while ``now <`` this.
+        The lease is valid while ``now <`` this.
         """
-        duration = self.options.lease_duration
-        if duration is None or self._mode is not LeaderMode.ACTIVE:
-            return -math.inf
-        return self._lease_start + duration - self.options.max_drift
+        return self._leases.until(self._mode is LeaderMode.ACTIVE)
 
     def has_lease(self, now: float) -> bool:
         """Does it hold a valid lease at ``now`` (its own clock)?"""
@@ -436,7 +290,7 @@ class Leader:
     @property
     def read_index(self) -> int:
         """The slot a replica must have applied up to before serving a read (rule 9)."""
-        return max(self._decided_below, self._decided_top, self._adopt_top)
+        return self._ledger.read_index
 
     def leader_node(self) -> str:
         """The node whose leader leads, as far as this one knows ("" if it does not).
@@ -447,16 +301,11 @@ class Leader:
         """
         if self._mode is LeaderMode.ACTIVE:
             return self.me
-        ballot = self._watch
-        if ballot == kb.NO_BALLOT:
-            return ""
-        index = kb.ballot_leader(ballot)
-        leaders = self.config.leaders
-        return leaders[index] if index < len(leaders) else ""
+        return self._follower.leader()
 
     def decided(self, slot: int) -> Batch | None:
         """The batch this leader knows decided for ``slot``, if it still holds it."""
-        return self._decided.get(slot)
+        return self._ledger.batches.get(slot)
 
     # -- inputs ------------------------------------------------------------------------
 
@@ -478,9 +327,9 @@ class Leader:
             if initial == self.index:
                 self._start_scout()
             else:
-                self._follow(kb.make_ballot(0, initial), heard=True)
+                self._follow(kb.make_ballot(0, initial))
         else:
-            self._follow(kb.NO_BALLOT, heard=True)
+            self._follow(kb.NO_BALLOT)
         return self._flush()
 
     def handle(self, message: Any, now: float) -> Effects:
@@ -493,10 +342,7 @@ class Leader:
             TypeError: ``message`` is for another role.
             RuntimeError: :meth:`start` was not called.
         """
-        self._enter(now)
-        self._dispatch(message)
-        self._launch()
-        return self._flush()
+        return self.handle_all((message,), now)
 
     def handle_all(self, messages: Iterable[Any], now: float) -> Effects:
         """Take several messages in order; their p2a and decisions go out batched together."""
@@ -509,7 +355,16 @@ class Leader:
     def tick(self, now: float) -> Effects:
         """Run the timers due at ``now``: pings, back-off, scout, p2a re-sends, lease renewals."""
         self._enter(now)
-        _TICKS[self._mode](self)
+        now, send = self._now, self._out.send
+        if self._mode is LeaderMode.PASSIVE:
+            if self._follower.tick(now, send):
+                self._start_scout()
+        elif self._mode is LeaderMode.SCOUTING:
+            self._scout.tick(self._ballot, now, send)
+        else:
+            self._phase2.resend_due(self._ballot, now, send)
+            if now >= self._leases.next_request:
+                self._leases.request(self._ballot, now, send)
         self._launch()
         return self._flush()
 
@@ -518,16 +373,12 @@ class Leader:
         if not self._started:
             return None
         if self._mode is LeaderMode.PASSIVE:
-            if self._scout_at is not None:
-                return min(self._scout_at, self._next_ping)
-            return min(self._next_ping, self._heard_at + self.options.leader_timeout)
+            return self._follower.next_deadline()
         if self._mode is LeaderMode.SCOUTING:
-            return self._scout_deadline
-        deadline = self._resend[0][0] if self._resend else math.inf
-        deadline = min(deadline, self._next_lease)
+            return self._scout.deadline
+        deadline = self._phase2.next_deadline()
+        deadline = min(math.inf if deadline is None else deadline, self._leases.next_request)
         return None if deadline == math.inf else deadline
-
-    # -- dispatch ----------------------------------------------------------------------
 
     def _enter(self, now: float) -> None:
         if not self._started:
@@ -535,245 +386,102 @@ class Leader:
         self._now = max(self._now, now)
 
     def _dispatch(self, message: Any) -> None:
-        _DISPATCH(self, self.me, message)
+        handler = _DISPATCH.handler(self.me, message)
+        if well_formed(message, self.config, self.me):
+            handler(self, message)
+        else:
+            self.stats["malformed"] += 1
 
-    # -- proposals and progress --------------------------------------------------------
+    # -- proposals, progress, collection (rules 6, 7) ------------------------------------
 
     def _on_propose(self, msg: Propose) -> None:
-        slots, batches = msg.slots, msg.batches
-        if not (
-            self.config.is_replica(msg.replica)
-            and type(msg.slot_out) is int
-            and is_slots(slots)
-            and _valid_batches(batches, len(slots))
-        ):
-            self.stats["malformed"] += 1
-            return
         self._progress_of(msg.replica, msg.slot_out)
-        known_slots: list[int] = []
-        known_batches: list[Batch] = []
-        below = self._decided_below
-        queue, inflight, decided = self._queue, self._inflight, self._decided
-        for slot, batch in zip(slots.tolist(), batches, strict=True):
-            if slot < below or slot in decided:
-                held = decided.get(slot)
-                if held is not None:
-                    known_slots.append(slot)
-                    known_batches.append(held)
-                continue
-            if slot in inflight or slot in queue:
-                continue
-            queue[slot] = batch
-        if known_slots:
+        known = self._ledger.sort_proposals(msg.slots, msg.batches, self._phase2.hold)
+        if known is not None:
             self.stats["answered_decided_proposal"] += 1
-            self._send.append(
-                (msg.replica, Decision(np.array(known_slots, np.int64), tuple(known_batches)))
-            )
+            self._out.send.append((msg.replica, known))
 
     def _on_applied(self, msg: Applied) -> None:
-        if not (self.config.is_replica(msg.replica) and type(msg.slot_out) is int):
-            self.stats["malformed"] += 1
-            return
-        before = self._progress.get(msg.replica)
+        before = self._ledger.progress.get(msg.replica)
         self._progress_of(msg.replica, msg.slot_out)
-        if (
-            self._mode is LeaderMode.ACTIVE
-            and before == msg.slot_out
-            and msg.slot_out < self._decided_below
-        ):
-            # The replica did not move since its last report although this
-            # leader decided more: its decisions were lost. Re-send them.
-            slots = [
-                s
-                for s in range(msg.slot_out, msg.slot_out + self.options.resend_slots)
-                if s in self._decided
-            ]
-            if slots:
+        if self._mode is LeaderMode.ACTIVE and before == msg.slot_out:
+            # The replica did not move since its last report: re-send what it may have lost.
+            lost = self._ledger.decisions_from(msg.slot_out)
+            if lost is not None:
                 self.stats["resent_decisions"] += 1
-                batches = tuple(self._decided[s] for s in slots)
-                self._send.append((msg.replica, Decision(np.array(slots, np.int64), batches)))
+                self._out.send.append((msg.replica, lost))
 
     def _progress_of(self, replica: str, slot_out: int) -> None:
-        """Record a replica's ``slot_out``: slots below it are decided (rules 6, 7).
-
-        What a majority applied is pruned, and collected when due.
-        """
-        before = self._progress.get(replica)
-        self._progress[replica] = slot_out
-        if slot_out > self._decided_below:
-            self._decided_below = slot_out
-            self._decided_top = max(self._decided_top, slot_out)
-            self._advance_decided()
-        if before is not None and slot_out <= before:
-            return  # the majority's floor cannot have risen
-        floor = self.collectable_below
-        if floor is None:
-            return
-        self._prune(floor)
-        interval = self.options.collect_interval
-        if (
-            interval is not None
-            and self._mode is LeaderMode.ACTIVE
-            and floor >= self._collect_sent + interval
-        ):
-            self._collect_sent = floor
+        """Record a replica's ``slot_out``; collect what a majority applied, when due."""
+        floor = self._ledger.progress_of(replica, slot_out, self._mode is LeaderMode.ACTIVE)
+        if floor is not None:
             self.stats["collect_sent"] += 1
             collect = Collect(floor)
-            for acceptor in self.config.acceptors:
-                self._send.append((acceptor, collect))
+            self._out.send.extend((acceptor, collect) for acceptor in self.config.acceptors)
             self._collected(floor)
 
-    def _prune(self, below: int) -> None:
-        if below <= self._pruned_below:
+    def _collected(self, floor: int) -> None:
+        """An acceptor collected slots below ``floor``: they are decided, stop proposing them."""
+        if floor <= self._ledger.floor:
             return
-        decided = self._decided
-        if below - self._pruned_below > len(decided):
-            self._decided = {s: b for s, b in decided.items() if s >= below}
-        else:
-            for slot in range(self._pruned_below, below):
-                decided.pop(slot, None)
-        self._pruned_below = below
+        self._phase2.collected(floor)
+        self._ledger.collected(floor)
 
-    def _advance_decided(self) -> None:
-        below = self._decided_below
-        decided = self._decided
-        while below in decided:
-            below += 1
-        self._decided_below = below
-        queue = self._queue
-        if queue and (next(iter(queue)) < below or len(queue) > self.options.window):
-            self._queue = {s: b for s, b in queue.items() if s >= below and s not in decided}
-
-    # -- phase 1 -----------------------------------------------------------------------
+    # -- phase 1 (rule 2) ---------------------------------------------------------------
 
     def _start_scout(self) -> None:
-        ballot = kb.next_ballot(max(self._used, self._ballot, self._watch), self.index)
+        follower = self._follower
+        ballot = kb.next_ballot(max(self._used, self._ballot, follower.watch), self.index)
         self._used = self._ballot = ballot
-        self._persist.append(LeaderBallot(ballot))
+        self._out.persist.append(LeaderBallot(ballot))
         self._mode = LeaderMode.SCOUTING
-        self._scout_at = None
-        self._p1b = {}
-        self._from_slot = max(self._decided_below, self._floor, FIRST_SLOT)
+        follower.scout_at = None
+        ledger = self._ledger
         self.stats["scouts"] += 1
-        self._send_p1a(self.config.acceptors)
-
-    def _send_p1a(self, acceptors: Iterable[str]) -> None:
-        message = P1a(self._ballot, self._from_slot)
-        for acceptor in acceptors:
-            self._send.append((acceptor, message))
-        self._scout_deadline = self._now + self.options.scout_timeout
+        self._scout.begin(
+            ballot, max(ledger.below, ledger.floor, FIRST_SLOT), self._now, self._out.send
+        )
 
     def _on_p1b(self, msg: P1b) -> None:
-        if not (
-            self.config.is_acceptor(msg.acceptor)
-            and type(msg.ballot) is int
-            and type(msg.floor) is int
-            and is_slots(msg.slots)
-            and is_slots(msg.ballots)
-            and len(msg.ballots) == len(msg.slots)
-            and _valid_batches(msg.batches, len(msg.slots))
-        ):
-            self.stats["malformed"] += 1
-            return
         if msg.ballot > self._ballot:
             self._preempted(msg.ballot)
-            return
-        if self._mode is not LeaderMode.SCOUTING or msg.ballot != self._ballot:
+        elif self._mode is not LeaderMode.SCOUTING or msg.ballot != self._ballot:
             self.stats["stale"] += 1
-            return
-        self._p1b[msg.acceptor] = msg
-        if len(self._p1b) >= self.config.quorum:
+        elif self._scout.answer(msg):
             self._adopt()
 
     def _adopt(self) -> None:
         """Phase 1 succeeded: re-propose what acceptors accepted, fill gaps, go active (rule 2)."""
-        answers = list(self._p1b.values())
-        self._p1b = {}
+        answers = self._scout.take_answers()
         self._mode = LeaderMode.ACTIVE
-        self._watch = self._ballot
-        self._preemptions = max(0, self._preemptions - 1)
+        follower = self._follower
+        follower.watch = self._ballot
+        follower.preemptions = max(0, follower.preemptions - 1)
         self.stats["adopted"] += 1
-        floor = max(a.floor for a in answers)
-        if floor > self._floor:
-            self._floor = floor
-            self._decided_below = max(self._decided_below, floor)
-            self._decided_top = max(self._decided_top, floor)
-            self._advance_decided()
+        ledger = self._ledger
+        ledger.adopted_floor(max(a.floor for a in answers))
         # Never below a floor any answer reported: those slots are decided
         # (and may be gone from the acceptors that collected them).
-        start = max(self._from_slot, self._floor, self._decided_below)
-        queue = {s: b for s, b in self._queue.items() if s >= start and s not in self._decided}
-        slots = np.concatenate([a.slots for a in answers])
-        self._adopt_top = start
-        if len(slots):
-            ballots = np.concatenate([a.ballots for a in answers])
-            batches = [b for a in answers for b in a.batches]
-            best_slots, _, index = kb.pmax(slots, ballots)
-            for slot, i in zip(best_slots.tolist(), index.tolist(), strict=True):
-                if slot >= start and slot not in self._decided:
-                    queue[slot] = batches[i]
-            top = int(best_slots[-1])
-            for slot in range(start, top):
-                if slot not in queue and slot not in self._decided:
-                    queue[slot] = ()
-            self._adopt_top = max(start, top + 1)
-        self._queue = dict(sorted(queue.items()))
-        self._tally.reset()
-        self._resend.clear()
+        start = max(self._scout.from_slot, ledger.floor, ledger.below)
+        queue, ledger.adopt_top = adoption(answers, start, self._phase2.queue, ledger.batches)
+        self._phase2.adopt(queue)
         announce = Pong(self.me, self._ballot, True)
-        for leader in self.config.leaders:
-            if leader != self.me:
-                self._send.append((leader, announce))
-        self._collect_sent = FIRST_SLOT  # a new term: collect again at the next report
-        self._end_lease()
+        self._out.send.extend((lead, announce) for lead in self.config.leaders if lead != self.me)
+        ledger.new_term()
+        self._leases.end()
         if self.options.leases:
-            self._request_lease()
+            self._leases.request(self._ballot, self._now, self._out.send)
 
-    # -- phase 2 -----------------------------------------------------------------------
+    # -- phase 2 (rule 3) ---------------------------------------------------------------
 
     def _launch(self) -> None:
-        """Put queued proposals into phase 2, within the window (rule 3)."""
-        if self._mode is not LeaderMode.ACTIVE or not self._queue:
-            return
-        room = self.options.window - len(self._inflight)
-        if room <= 0:
-            return
-        queue, inflight, decided = self._queue, self._inflight, self._decided
-        below = self._decided_below
-        taken = list(itertools.islice(queue, room))
-        slots: list[int] = []
-        batches: list[Batch] = []
-        for slot in taken:
-            batch = queue.pop(slot)
-            if slot < below or slot in decided:
-                continue
-            inflight[slot] = batch
-            slots.append(slot)
-            batches.append(batch)
-        if slots:
-            self._send_p2a(np.array(slots, dtype=np.int64), batches)
-
-    def _send_p2a(self, slots: Slots, batches: list[Batch]) -> None:
-        self._tally.open(slots)
-        step = self.options.max_slots_per_p2a
-        deadline = self._now + self.options.p2a_timeout
-        for start in range(0, len(slots), step):
-            chunk = slots[start : start + step]
-            chunk.setflags(write=False)
-            message = P2a(self._ballot, chunk, tuple(batches[start : start + step]))
-            for acceptor in self.config.acceptors:
-                self._send.append((acceptor, message))
-            self._resend.append((deadline, chunk))
+        if self._mode is LeaderMode.ACTIVE:
+            ledger = self._ledger
+            self._phase2.launch(
+                self._ballot, self._now, ledger.below, ledger.batches, self._out.send
+            )
 
     def _on_p2b(self, msg: P2b) -> None:
-        if not (
-            self.config.is_acceptor(msg.acceptor)
-            and type(msg.ballot) is int
-            and is_slots(msg.slots)
-            and is_slots(msg.collected)
-        ):
-            self.stats["malformed"] += 1
-            return
         if msg.ballot > self._ballot:
             self._preempted(msg.ballot)
             return
@@ -783,269 +491,109 @@ class Leader:
             self.stats["stale"] += 1
             return
         bit = 1 << self.config.acceptor_index(msg.acceptor)
-        chosen = self._tally.vote(msg.slots, bit)
-        if len(chosen):
-            self._chosen(chosen)
+        slots, batches = self._phase2.vote(msg.slots, bit)
+        if batches:
+            self._out.chosen(slots, batches)
+            self._ledger.chosen(slots, batches)
 
-    def _chosen(self, slots: Slots) -> None:
-        inflight, decided = self._inflight, self._decided
-        batches = []
-        numbers = slots.tolist()
-        for slot in numbers:
-            batch = inflight.pop(slot)
-            decided[slot] = batch
-            batches.append(batch)
-        self._chosen_slots.append(slots)
-        self._chosen_batches.extend(batches)
-        self._decided_top = max(self._decided_top, max(numbers) + 1)
-        if self._decided_below in decided:
-            self._advance_decided()
-        # Forget the re-send deadlines of p2a whose slots are all chosen now, so
-        # that the next deadline is that of a p2a still waiting: otherwise each
-        # p2a's deadline, met long after its slots were chosen, costs a tick.
-        resend, tally = self._resend, self._tally
-        while resend and not len(tally.still_open(resend[0][1])):
-            resend.popleft()
-
-    def _collected(self, floor: int) -> None:
-        """An acceptor collected slots below ``floor``: they are decided, stop proposing them."""
-        if floor <= self._floor:
-            return
-        self._floor = floor
-        dropped = [s for s in self._inflight if s < floor]
-        for slot in dropped:
-            del self._inflight[slot]
-        if dropped:
-            self._tally.close(np.array(dropped, dtype=np.int64))
-        if floor > self._decided_below:
-            self._decided_below = floor
-            self._decided_top = max(self._decided_top, floor)
-            self._advance_decided()
-
-    # -- leases and reads (rules 8, 9) -------------------------------------------------------
-
-    def _request_lease(self) -> None:
-        duration = self.options.lease_duration
-        assert duration is not None
-        now = self._now
-        self._lease_round += 1
-        number = self._lease_round
-        self._lease_sent[number] = now
-        self._lease_votes[number] = 0
-        # A round older than a lease could not grant anything usable any more.
-        for old in [r for r, at in self._lease_sent.items() if at + duration <= now]:
-            del self._lease_sent[old]
-            del self._lease_votes[old]
-        self.stats["lease_requests"] += 1
-        request = LeaseRequest(self._ballot, number, duration)
-        for acceptor in self.config.acceptors:
-            self._send.append((acceptor, request))
-        self._next_lease = now + self.options.lease_renew_interval
-
-    def _end_lease(self) -> None:
-        self._lease_sent.clear()
-        self._lease_votes.clear()
-        self._lease_start = -math.inf
-        self._next_lease = math.inf
+    # -- leases and reads (rules 8, 9) ---------------------------------------------------
 
     def _on_lease_grant(self, msg: LeaseGrant) -> None:
-        if not (
-            self.config.is_acceptor(msg.acceptor)
-            and type(msg.ballot) is int
-            and type(msg.round) is int
-        ):
-            self.stats["malformed"] += 1
-            return
         if msg.ballot > self._ballot:
             self._preempted(msg.ballot)
             return
-        votes = self._lease_votes.get(msg.round)
-        if self._mode is not LeaderMode.ACTIVE or msg.ballot != self._ballot or votes is None:
-            self.stats["stale"] += 1
-            return
-        votes |= 1 << self.config.acceptor_index(msg.acceptor)
-        self._lease_votes[msg.round] = votes
-        if votes.bit_count() >= self.config.quorum:
-            start = self._lease_sent[msg.round]
-            if start > self._lease_start:
-                self._lease_start = start
-            for old in [r for r in self._lease_sent if r <= msg.round]:
-                del self._lease_sent[old]
-                del self._lease_votes[old]
+        current = self._mode is LeaderMode.ACTIVE and msg.ballot == self._ballot
+        self._leases.granted(msg, current)
 
     def _on_read_index(self, msg: ReadIndex) -> None:
-        if not (self.config.is_replica(msg.replica) and type(msg.id) is int):
-            self.stats["malformed"] += 1
-            return
-        if self.has_lease(self._now):
-            self.stats["reads_granted"] += 1
-            reply = ReadIndexReply(self.me, msg.id, True, self.read_index)
-        else:
-            self.stats["reads_refused"] += 1
-            reply = ReadIndexReply(self.me, msg.id, False, 0)
-        self._send.append((msg.replica, reply))
+        granted = self.has_lease(self._now)
+        self.stats["reads_granted" if granted else "reads_refused"] += 1
+        index = self.read_index if granted else 0
+        self._out.send.append((msg.replica, ReadIndexReply(self.me, msg.id, granted, index)))
 
-    # -- liveness ----------------------------------------------------------------------
+    # -- liveness (rules 4, 5) ------------------------------------------------------------
 
     def _preempted(self, ballot: int) -> None:
         """A higher ballot exists: become passive and follow its leader (rule 4)."""
         if self._mode is LeaderMode.PASSIVE:
-            if ballot > self._watch:
-                self._follow(ballot, heard=True)
+            if ballot > self._follower.watch:
+                self._follow(ballot)
             return
         self.stats["preempted"] += 1
-        self._preemptions += 1
-        if self._inflight:
-            merged = dict(self._inflight)
-            merged.update(self._queue)
-            self._queue = merged
-            self._inflight = {}
-        self._tally.reset()
-        self._resend.clear()
-        self._p1b = {}
-        self._end_lease()
+        self._follower.preemptions += 1
+        self._phase2.stand_down()
+        self._scout.stop()
+        self._leases.end()
+        self._follow(ballot)
+
+    def _follow(self, ballot: int) -> None:
         self._mode = LeaderMode.PASSIVE
-        self._follow(ballot, heard=True)
-
-    def _follow(self, ballot: int, *, heard: bool) -> None:
-        self._mode = LeaderMode.PASSIVE
-        self._watch = max(self._watch, ballot)
-        if heard:
-            self._heard_at = self._now
-        self._scout_at = None
-        self._next_ping = self._now
-
-    def _watched_leader(self) -> str | None:
-        if self._watch == kb.NO_BALLOT:
-            return None
-        index: int = self._watch & kb.MAX_LEADER
-        if index == self.index or index >= len(self.config.leaders):
-            return None
-        return self.config.leaders[index]
-
-    def _tick_passive(self) -> None:
-        now = self._now
-        if self._scout_at is not None and now >= self._scout_at:
-            self._start_scout()
-            return
-        if self._scout_at is None and now >= self._heard_at + self.options.leader_timeout:
-            self._suspect()
-        if now >= self._next_ping:
-            watched = self._watched_leader()
-            if watched is not None and self._scout_at is None:
-                targets: Iterable[str] = (watched,)
-            else:
-                targets = (a for a in self.config.leaders if a != self.me)
-            message = Ping(self.me, self._watch)
-            for target in targets:
-                self._send.append((target, message))
-            self._next_ping = now + self.options.ping_interval
-
-    def _suspect(self) -> None:
-        """The followed leader is silent: plan to scout after a random back-off (rule 5)."""
-        self.stats["suspected"] += 1
-        span = min(
-            self.options.backoff_max,
-            self.options.backoff_base * 2 ** min(self._preemptions, 30),
-        )
-        self._scout_at = self._now + self._rng.uniform(0.0, span)
-        self._next_ping = self._now  # ask everyone at once who leads now
-
-    def _tick_scouting(self) -> None:
-        if self._now >= self._scout_deadline:
-            self.stats["resent_p1a"] += 1
-            self._send_p1a(a for a in self.config.acceptors if a not in self._p1b)
-
-    def _tick_active(self) -> None:
-        now = self._now
-        resend = self._resend
-        again: list[Slots] = []
-        while resend and resend[0][0] <= now:
-            _, slots = resend.popleft()
-            waiting = self._tally.still_open(slots)
-            if len(waiting):
-                again.append(waiting)
-        if again:
-            slots = np.concatenate(again)
-            self.stats["resent_p2a"] += 1
-            self._send_p2a_again(slots)
-        if now >= self._next_lease:
-            self._request_lease()
-
-    def _send_p2a_again(self, slots: Slots) -> None:
-        step = self.options.max_slots_per_p2a
-        deadline = self._now + self.options.p2a_timeout
-        inflight = self._inflight
-        for start in range(0, len(slots), step):
-            chunk = slots[start : start + step]
-            chunk.setflags(write=False)
-            message = P2a(self._ballot, chunk, tuple(inflight[s] for s in chunk.tolist()))
-            for acceptor in self.config.acceptors:
-                self._send.append((acceptor, message))
-            self._resend.append((deadline, chunk))
+        self._follower.follow(ballot, self._now)
 
     def _on_ping(self, msg: Ping) -> None:
-        if not (self.config.is_leader(msg.leader) and type(msg.ballot) is int):
-            self.stats["malformed"] += 1
-            return
         if self._mode is LeaderMode.PASSIVE:
-            reply = Pong(self.me, self._watch, False)
+            reply = Pong(self.me, self._follower.watch, False)
         else:
             reply = Pong(self.me, self._ballot, True)
-        self._send.append((msg.leader, reply))
+        self._out.send.append((msg.leader, reply))
 
     def _on_pong(self, msg: Pong) -> None:
-        if not (
-            self.config.is_leader(msg.leader)
-            and type(msg.ballot) is int
-            and type(msg.active) is bool
-        ):
-            self.stats["malformed"] += 1
-            return
-        if self._mode is not LeaderMode.PASSIVE:
-            if msg.active and msg.ballot > self._ballot:
-                self._preempted(msg.ballot)  # another leader leads a higher ballot
-            return
-        if msg.active and msg.ballot >= self._watch:
-            # The leader of the highest known ballot is alive and leading.
-            self._watch = msg.ballot
-            self._heard_at = self._now
-            self._scout_at = None
-        elif not msg.active and msg.ballot > self._watch:
-            # It follows a higher ballot: follow that one's leader too.
-            self._follow(msg.ballot, heard=True)
+        if self._mode is LeaderMode.PASSIVE:
+            self._follower.pong(msg, self._now)
+        elif msg.active and msg.ballot > self._ballot:
+            self._preempted(msg.ballot)  # another leader leads a higher ballot
 
     def _flush(self) -> Effects:
-        send = self._send
-        if self._chosen_slots:
-            slots = (
-                self._chosen_slots[0]
-                if len(self._chosen_slots) == 1
-                else np.concatenate(self._chosen_slots)
-            )
-            slots.setflags(write=False)
-            decision = Decision(slots, tuple(self._chosen_batches))
-            for replica in self.config.replicas:
-                send.append((replica, decision))
-            self._chosen_slots = []
-            self._chosen_batches = []
-        out = Effects(self._persist, send)
-        self._persist = []
-        self._send = []
-        if self._tells:
-            leader = self.leader_node()
-            if leader != self._told:
-                # The replica of this node proposes to that leader only (replica rule 3).
-                # True whatever the records say, so it need not wait for them.
-                self._told = leader
-                out.send_now.append((self.me, LeaderIs(leader)))
-        return out
+        return self._out.flush(self.leader_node())
 
     def __repr__(self) -> str:
         return (
             f"<Leader {self.me} {self._mode.value} ballot={self._ballot} "
-            f"following={self._watch} in_flight={len(self._inflight)} queued={len(self._queue)}>"
+            f"following={self._follower.watch} in_flight={self.in_flight} queued={self.queued}>"
         )
+
+
+class _Output:
+    """What a leader's step produces, gathered until the step ends."""
+
+    __slots__ = ("_batches", "_me", "_replicas", "_slots", "_tells", "_told", "persist", "send")
+
+    def __init__(self, config: Config, me: str) -> None:
+        self._me = me
+        self._replicas = config.replicas
+        self.persist: list[Record] = []
+        self.send: list[tuple[str, Any]] = []
+        self._slots: list[Slots] = []
+        self._batches: list[Batch] = []
+        self._told: str | None = None  # who leads, as last told to this node's replica
+        self._tells = config.is_replica(me)
+
+    def chosen(self, slots: Slots, batches: list[Batch]) -> None:
+        """Slots chosen in this step: one :class:`Decision` per replica holds them all."""
+        self._slots.append(slots)
+        self._batches.extend(batches)
+
+    def flush(self, leader_node: str) -> Effects:
+        """The step's effects; ``leader_node`` is who leads as the step ends."""
+        send = self.send
+        if self._slots:
+            chosen = self._slots
+            slots = chosen[0] if len(chosen) == 1 else np.concatenate(chosen)
+            slots.setflags(write=False)
+            decision = Decision(slots, tuple(self._batches))
+            for replica in self._replicas:
+                send.append((replica, decision))
+            self._slots = []
+            self._batches = []
+        out = Effects(self.persist, send)
+        self.persist = []
+        self.send = []
+        if self._tells and leader_node != self._told:
+            # The replica of this node proposes to that leader only (replica rule 3).
+            # True whatever the records say, so it need not wait for them.
+            self._told = leader_node
+            out.send_now.append((self._me, LeaderIs(leader_node)))
+        return out
 
 
 _DISPATCH: Dispatch[Leader] = Dispatch(
@@ -1063,10 +611,3 @@ _DISPATCH: Dispatch[Leader] = Dispatch(
     handled_where,
 )
 """Message type -> handler: the leader's whole input alphabet."""
-
-_TICKS: dict[LeaderMode, Callable[[Leader], None]] = {
-    LeaderMode.PASSIVE: Leader._tick_passive,
-    LeaderMode.SCOUTING: Leader._tick_scouting,
-    LeaderMode.ACTIVE: Leader._tick_active,
-}
-"""Mode -> what a tick does in it."""

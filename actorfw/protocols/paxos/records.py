@@ -83,6 +83,7 @@ from typing import Any, TypeAlias
 
 import numpy as np
 
+from actorfw.kernels import ballot as kb
 from actorfw.protocols.paxos.messages import Batch, Sessions, Slots
 from actorfw.values.packed import pack_value, unpack_value
 
@@ -137,6 +138,20 @@ class LeaderBallot:
     """The leader uses ``ballot`` from now on (persist before its p1a leaves)."""
 
     ballot: int
+
+    @staticmethod
+    def highest(records: Iterable[object]) -> int:
+        """The highest ballot a leader's records say it used (``NO_BALLOT``: none).
+
+        Raises:
+            TypeError: a record no leader writes.
+        """
+        used: int = kb.NO_BALLOT
+        for record in records:
+            if not isinstance(record, LeaderBallot):
+                raise TypeError(f"{record!r} is not a leader record")
+            used = max(used, record.ballot)
+        return used
 
 
 @dataclass(frozen=True)
