@@ -104,21 +104,29 @@ Rules:
     never more. A lower ``slot_out`` is always true, so the proposal needs
     no write of its own, and a request reaches the leader without waiting
     for this replica's sync.
+
+The rules' parts are collaborators of :class:`Replica`:
+:class:`~actorfw.protocols.paxos.clients.Clients` (sessions, the queue of
+requests, answers owed: rules 5, 6, 12),
+:class:`~actorfw.protocols.paxos.proposals.Proposals` (rules 2, 3, 13),
+:class:`~actorfw.protocols.paxos.replica_log.ReplicaLog` (the log and its
+records: rules 8, 9, 10), :class:`~actorfw.protocols.paxos.reads.LeaseReads`
+(rule 11) and :class:`~actorfw.protocols.paxos.catchup.CatchUpPlan` (rule 7).
+The replica holds ``slot_in``, ``slot_out`` and the decisions waiting to be
+applied, applies them, and routes messages.
 """
 
 from __future__ import annotations
 
-import heapq
 import math
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-import numpy as np
-
 from actorfw.protocols.dispatch import Dispatch
+from actorfw.protocols.paxos.catchup import CatchUpPlan
+from actorfw.protocols.paxos.clients import Clients
 from actorfw.protocols.paxos.messages import (
-    Applied,
     Batch,
     CatchUp,
     CatchUpReply,
@@ -127,19 +135,17 @@ from actorfw.protocols.paxos.messages import (
     InstallSnapshot,
     LeaderIs,
     Progress,
-    Propose,
     Read,
-    ReadIndex,
     ReadIndexReply,
     Request,
-    Response,
-    SessionExpired,
     Sessions,
     Slots,
     handled_where,
-    is_slots,
 )
-from actorfw.protocols.paxos.records import Decided, Record, Snapshotted, Truncated
+from actorfw.protocols.paxos.proposals import Proposals
+from actorfw.protocols.paxos.reads import LeaseReads
+from actorfw.protocols.paxos.records import Record, Snapshotted
+from actorfw.protocols.paxos.replica_log import ReplicaLog
 from actorfw.protocols.paxos.types import (
     FIRST_SLOT,
     Config,
@@ -150,41 +156,9 @@ from actorfw.protocols.paxos.types import (
     Snapshotting,
     StateMachine,
 )
+from actorfw.protocols.paxos.wellformed import well_formed
 
 __all__ = ["Replica"]
-
-_EMPTY = np.zeros(0, dtype=np.int64)
-_EMPTY.setflags(write=False)
-
-
-def _valid_sessions(sessions: object) -> bool:
-    if type(sessions) is not dict:
-        return False
-    for client, session in sessions.items():
-        if not (
-            type(client) is str
-            and type(session) is tuple
-            and len(session) == 2
-            and type(session[0]) is int
-        ):
-            return False
-    return True
-
-
-def _valid_command(command: object) -> bool:
-    return type(command) is Command and type(command.client) is str and type(command.seq) is int
-
-
-def _valid_batches(batches: object, count: int) -> bool:
-    if type(batches) is not tuple or len(batches) != count:
-        return False
-    for batch in batches:
-        if type(batch) is not tuple:
-            return False
-        for command in batch:
-            if type(command) is not Command:
-                return False
-    return True
 
 
 class Replica:
@@ -223,53 +197,25 @@ class Replica:
         self.me = me
         self.machine = machine
         self.options = options if options is not None else ReplicaOptions()
-        self._peers = tuple(r for r in config.replicas if r != me)
-        self._leader_hint = ""  # rule 3: where proposals go ("": every leader)
-        self._to_all = False  # this step's proposals go to every leader
+        self.stats: Counter[str] = Counter()
+        """Counts of notable events: ``duplicate_request``, ``requeued``, ``catchup_asked``, ..."""
         self._slot_in = FIRST_SLOT
         self._slot_out = FIRST_SLOT
-        self._requests: deque[Command] = deque()
-        self._waiting: set[tuple[str, int]] = set()
-        self._mine: set[tuple[str, int]] = set()
-        self._proposals: dict[int, Batch] = {}
-        self._proposed_at: dict[int, float] = {}
+        self._proposals = Proposals(config, me, self.stats)
         self._decisions: dict[int, Batch] = {}
-        self._log: list[Batch] = []
-        self._log_base = FIRST_SLOT
-        self._persisted_base = FIRST_SLOT
-        self._snapshot_slot = FIRST_SLOT
-        self._snapshot_record: Snapshotted | None = None
         self._snapshots = isinstance(machine, Snapshotting)
-        self._queries = isinstance(machine, Querying) and config.is_leader(me)
-        self._sessions: dict[str, tuple[int, Any]] = {}
-        # reads (rule 11): asked of the leader, then waiting for their index
-        self._read_batch: list[Command] = []
-        self._read_asks: dict[int, tuple[float, list[Command]]] = {}
-        self._read_id = 0
-        self._reads: list[tuple[int, int, Command]] = []  # heap of (index, order, command)
-        self._read_order = 0
-        self._peer_progress: dict[str, int] = {}
+        self._clients = Clients(self.options.max_sessions, self.stats)
+        self._log = ReplicaLog()
+        reader = machine if isinstance(machine, Querying) and config.is_leader(me) else None
+        self._reads = LeaseReads(me, reader, self._clients, self.stats)
+        peers = tuple(r for r in config.replicas if r != me)
+        self._catchup = CatchUpPlan(me, peers, self.options, self.stats)
         self._now = -math.inf
-        self._next_status = -math.inf
-        self._behind_since: float | None = None
-        self._asked_at = -math.inf
-        self._ask_helped = True
-        self._catchup_turn = 0
         # this step's output
         self._send: list[tuple[str, Any]] = []
-        self._responses: list[Response] = []
-        self._new_slots: list[int] = []
-        self._new_batches: list[Batch] = []
-        self._applied_from = FIRST_SLOT
         self._step_from = FIRST_SLOT
         self._step_batches: list[Batch] = []
         self._last_applied: tuple[int, list[Batch]] = (FIRST_SLOT, [])
-        # rule 13: slot_out as far as it is durable, and the steps that will raise it
-        self._durable_out = FIRST_SLOT
-        self._persisting = 0  # steps that persisted anything
-        self._outs: deque[tuple[int, int]] = deque()  # (such a step, slot_out after it)
-        self.stats: Counter[str] = Counter()
-        """Counts of notable events: ``duplicate_request``, ``requeued``, ``catchup_asked``, ..."""
 
     @classmethod
     def restore(
@@ -291,57 +237,9 @@ class Replica:
             ValueError: the persisted log has a gap or does not start at ``FIRST_SLOT``.
         """
         replica = cls(config, me, machine, options)
-        logged: dict[int, Batch] = {}
-        snapshot: Snapshotted | None = None
-        for record in records:
-            if isinstance(record, Decided):
-                for i, batch in enumerate(record.batches):
-                    logged[record.slot + i] = batch
-            elif isinstance(record, Snapshotted):
-                if snapshot is None or record.slot > snapshot.slot:
-                    snapshot = record
-            else:
-                raise TypeError(f"{record!r} is not a replica record")
-        slot = FIRST_SLOT
-        if snapshot is not None:
-            if not isinstance(machine, Snapshotting):
-                raise TypeError(
-                    f"replica {me!r} persisted a snapshot but its state machine "
-                    f"{type(machine).__name__} has no snapshot()/restore()"
-                )
-            machine.restore(snapshot.state)
-            replica._sessions = dict(snapshot.sessions)
-            slot = replica._snapshot_slot = snapshot.slot
-        # The log tail kept below the snapshot (not applied: the snapshot covers it).
-        base = slot
-        while base - 1 in logged:
-            base -= 1
-        replica._log = [logged[s] for s in range(base, slot)]
-        replica._log_base = replica._persisted_base = base
-        replica._slot_out = slot
-        above = sorted(s for s in logged if s >= slot)
-        if above and above[0] != slot:
-            raise ValueError(
-                f"replica {me!r}: the persisted log jumps from slot {slot} to {above[0]}"
-            )
-        for number in above:
-            if number != replica._slot_out:
-                raise ValueError(
-                    f"replica {me!r}: the persisted log jumps from slot {replica._slot_out} "
-                    f"to {number}"
-                )
-            batch = logged[number]
-            replica._apply(batch)
-            replica._log.append(batch)
-            replica._slot_out += 1
-        replica._slot_in = replica._slot_out
-        replica._responses = []
-        replica._mine.clear()
-        replica._applied_from = replica._slot_out
-        replica._step_from = replica._slot_out
-        replica._step_batches = []
-        replica._last_applied = (replica._slot_out, [])
-        replica._durable_out = replica._slot_out
+        slot = replica._log.replay(me, records, machine, replica._clients)
+        replica._slot_in = replica._slot_out = replica._step_from = slot
+        replica._last_applied = (slot, [])
         return replica
 
     # -- state -------------------------------------------------------------------------
@@ -359,17 +257,17 @@ class Replica:
     @property
     def log(self) -> list[Batch]:
         """The applied batches still held, slot :attr:`log_base` first (do not modify)."""
-        return self._log
+        return self._log.batches
 
     @property
     def log_base(self) -> int:
         """The slot of ``log[0]``: older slots were truncated after a snapshot (rule 9)."""
-        return self._log_base
+        return self._log.base
 
     @property
     def snapshot_slot(self) -> int:
         """The slot of the latest snapshot taken, restored or installed (``FIRST_SLOT``: none)."""
-        return self._snapshot_slot
+        return self._log.snapshot_slot
 
     @property
     def last_applied(self) -> tuple[int, list[Batch]]:
@@ -385,33 +283,30 @@ class Replica:
     @property
     def pending_reads(self) -> int:
         """Reads waiting for the leader's read index or for the replica to reach it."""
-        return len(self._reads) + sum(len(c) for _, c in self._read_asks.values())
+        return self._reads.pending
 
     def applied(self, slot: int) -> Batch | None:
         """The batch applied at ``slot``, or None if not applied (yet)."""
-        index = slot - self._log_base
-        if 0 <= index < len(self._log):
-            return self._log[index]
-        return None
+        return self._log.applied(slot)
 
     def decided(self, slot: int) -> Batch | None:
         """The batch known decided for ``slot`` (applied or waiting to be), or None."""
-        batch = self.applied(slot)
+        batch = self._log.applied(slot)
         return batch if batch is not None else self._decisions.get(slot)
 
     @property
     def pending_requests(self) -> int:
         """Requests waiting for a slot."""
-        return len(self._requests)
+        return len(self._clients.requests)
 
     @property
     def proposals(self) -> dict[int, Batch]:
         """This replica's proposals not decided yet, by slot (do not modify)."""
-        return self._proposals
+        return self._proposals.pending
 
     def session(self, client: str) -> tuple[int, Any] | None:
         """``(highest executed seq, its result)`` of ``client``, or None."""
-        return self._sessions.get(client)
+        return self._clients.sessions.get(client)
 
     # -- inputs ------------------------------------------------------------------------
 
@@ -424,7 +319,7 @@ class Replica:
         if type(command) is not Command:
             raise TypeError(f"request() takes a Command, not {type(command).__name__}")
         self._now = max(self._now, now)
-        self._on_command(command)
+        self._clients.take(command)
         self._propose()
         return self._flush()
 
@@ -437,39 +332,28 @@ class Replica:
         Raises:
             TypeError: ``message`` is for another role.
         """
-        self._now = max(self._now, now)
-        self._dispatch(message)
-        self._propose()
-        return self._flush()
+        return self.handle_all((message,), now)
 
     def handle_all(self, messages: Iterable[Any], now: float) -> Effects:
         """Take several messages in order: their proposals go out batched in one ``Propose``."""
         self._now = max(self._now, now)
         for message in messages:
-            self._dispatch(message)
+            handler = _DISPATCH.handler(self.me, message)
+            if well_formed(message, self.config, self.me):
+                handler(self, message)
+            else:
+                self.stats["malformed"] += 1
         self._propose()
         return self._flush()
 
     def tick(self, now: float) -> Effects:
         """Run the timers due at ``now``: status reports, re-proposals, catch-up, read asks."""
         self._now = now = max(self._now, now)
-        if now >= self._next_status:
-            self._report()
+        self._catchup.report_due(now, self._slot_out, self.config.leaders, self._send)
         timeout = self.options.propose_timeout
-        due = [s for s, at in self._proposed_at.items() if at + timeout <= now]
-        if due:
-            self.stats["reproposed"] += len(due)
-            self._to_all = True  # rule 3: the leader we believed in may be gone
-            for slot in due:
-                self._proposed_at[slot] = now
-                self._new_slots.append(slot)
-                self._new_batches.append(self._proposals[slot])
-        unanswered = [i for i, (at, _) in self._read_asks.items() if at + timeout <= now]
-        for ask in unanswered:
-            self.stats["read_index_unanswered"] += 1
-            for command in self._read_asks.pop(ask)[1]:
-                self._on_command(command)  # rule 11: the log, then
-        self._maybe_catch_up()
+        self._proposals.resend_due(now, timeout)
+        self._reads.unanswered(now, timeout)  # rule 11: the log, then
+        self._catchup.maybe_ask(now, self._slot_out, self._decisions, self._send)
         self._propose()
         return self._flush()
 
@@ -478,244 +362,103 @@ class Replica:
 
         A fresh replica is due at once (its first status report).
         """
-        deadline = self._next_status
         timeout = self.options.propose_timeout
-        if self._proposed_at:
-            deadline = min(deadline, min(self._proposed_at.values()) + timeout)
-        if self._read_asks:
-            deadline = min(deadline, min(at for at, _ in self._read_asks.values()) + timeout)
-        if self._peers and self._behind():
-            deadline = min(deadline, self._next_ask())
+        deadline = min(
+            self._catchup.next_status,
+            self._proposals.next_deadline(timeout),
+            self._reads.next_deadline(timeout),
+        )
+        catchup = self._catchup
+        if catchup.peers and catchup.behind(self._slot_out, self._decisions):
+            deadline = min(deadline, catchup.next_ask(self._now))
         return deadline
 
     # -- handlers ----------------------------------------------------------------------
 
-    def _dispatch(self, message: Any) -> None:
-        _DISPATCH(self, self.me, message)
-
     def _on_request(self, msg: Request) -> None:
-        command = msg.command
-        if not _valid_command(command):
-            self.stats["malformed"] += 1
-            return
-        self._on_command(command)
+        self._clients.take(msg.command)
 
     def _on_leader_is(self, msg: LeaderIs) -> None:
-        node = msg.node
-        if type(node) is not str or (node and not self.config.is_leader(node)):
-            self.stats["malformed"] += 1
-            return
-        if node == self._leader_hint:
-            return
-        self._leader_hint = node
-        if node:  # rule 3: the pending proposals go to the new leader now
-            fresh = set(self._new_slots)
-            for slot, batch in self._proposals.items():
-                if slot not in fresh:
-                    self._proposed_at[slot] = self._now
-                    self._new_slots.append(slot)
-                    self._new_batches.append(batch)
+        self._proposals.leader_is(msg.node, self._now)
 
     def _on_read(self, msg: Read) -> None:
-        command = msg.command
-        if not _valid_command(command):
-            self.stats["malformed"] += 1
-            return
-        session = self._sessions.get(command.client)
-        if (
-            not self._queries
-            or (session is not None and command.seq <= session[0])
-            or not self._read_only(command.op)
-        ):
-            self.stats["read_through_log"] += 1
-            self._on_command(command)
-            return
-        self._read_batch.append(command)
-
-    def _read_only(self, op: Any) -> bool:
-        try:
-            return self.machine.is_read_only(op) is True  # type: ignore[attr-defined]
-        except Exception:  # a machine's bug must not stop the replica: use the log
-            self.stats["is_read_only_failed"] += 1
-            return False
+        self._reads.take(msg.command)
 
     def _on_read_index_reply(self, msg: ReadIndexReply) -> None:
-        if not (
-            self.config.is_leader(msg.leader)
-            and type(msg.id) is int
-            and type(msg.granted) is bool
-            and type(msg.index) is int
-        ):
-            self.stats["malformed"] += 1
-            return
-        ask = self._read_asks.pop(msg.id, None)
-        if ask is None:
-            self.stats["stale_read_index"] += 1
-            return
-        if not msg.granted:
-            self.stats["read_refused"] += len(ask[1])
-            for command in ask[1]:
-                self._on_command(command)
-            return
-        for command in ask[1]:
-            self._read_order += 1
-            heapq.heappush(self._reads, (msg.index, self._read_order, command))
-        self._serve_reads()
-
-    def _serve_reads(self) -> None:
-        """Answer the reads whose read index the replica has reached (rule 11)."""
-        reads = self._reads
-        if not reads or reads[0][0] > self._slot_out:
-            return
-        query = self.machine.query  # type: ignore[attr-defined]
-        while reads and reads[0][0] <= self._slot_out:
-            command = heapq.heappop(reads)[2]
-            key = (command.client, command.seq)
-            self._mine.discard(key)  # answered now; a copy through the log stays silent
-            self.stats["read_by_lease"] += 1
-            result = query(command.op)
-            self._responses.append(Response(command.client, command.seq, result, by_lease=True))
-
-    def _on_command(self, command: Command) -> None:
-        key = (command.client, command.seq)
-        session = self._sessions.get(command.client)
-        if session is not None and command.seq <= session[0]:
-            if command.seq == session[0]:
-                self.stats["answered_from_session"] += 1
-                self._responses.append(Response(command.client, command.seq, session[1]))
-            else:
-                self.stats["stale_request"] += 1
-            return
-        self._mine.add(key)
-        if key in self._waiting:
-            self.stats["duplicate_request"] += 1
-            return
-        self._waiting.add(key)
-        self._requests.append(command)
+        self._reads.answered(msg, self._slot_out)
 
     def _on_decision(self, msg: Decision) -> None:
-        if not (is_slots(msg.slots) and _valid_batches(msg.batches, len(msg.slots))):
-            self.stats["malformed"] += 1
-            return
         self._learn(msg.slots, msg.batches)
 
     def _on_progress(self, msg: Progress) -> None:
-        if not (msg.replica in self._peers and type(msg.slot_out) is int):
-            self.stats["malformed"] += 1
-            return
-        self._peer_progress[msg.replica] = msg.slot_out
+        self._catchup.progress[msg.replica] = msg.slot_out
 
     def _on_catchup(self, msg: CatchUp) -> None:
-        if not (msg.replica in self._peers and type(msg.from_slot) is int):
-            self.stats["malformed"] += 1
-            return
-        if msg.from_slot < self._log_base and self._snapshots:
+        log = self._log
+        if msg.from_slot < log.base and self._snapshots:
             # Rule 10: the asker needs slots this log no longer holds.
             machine: Snapshotting = self.machine  # type: ignore[assignment]
             self.stats["snapshot_sent"] += 1
             snapshot = InstallSnapshot(
-                self.me, self._slot_out, self._slot_out, machine.snapshot(), dict(self._sessions)
+                self.me,
+                self._slot_out,
+                self._slot_out,
+                machine.snapshot(),
+                dict(self._clients.sessions),
             )
             self._send.append((msg.replica, snapshot))
             return
-        start = max(msg.from_slot, self._log_base)
+        start = max(msg.from_slot, log.base)
         end = start + self.options.max_catchup_slots
-        slots: list[int] = []
-        batches: list[Batch] = []
-        applied_end = min(end, self._slot_out)
-        if start < applied_end:
-            slots.extend(range(start, applied_end))
-            batches.extend(self._log[start - self._log_base : applied_end - self._log_base])
-        for slot in range(max(start, self._slot_out), end):
-            batch = self._decisions.get(slot)
-            if batch is not None:
-                slots.append(slot)
-                batches.append(batch)
+        slots, batches = log.decided_between(start, end, self._slot_out, self._decisions)
         self.stats["catchup_answered"] += 1
-        reply = CatchUpReply(self.me, self._slot_out, np.array(slots, np.int64), tuple(batches))
+        reply = CatchUpReply(self.me, self._slot_out, slots, batches)
         self._send.append((msg.replica, reply))
 
     def _on_catchup_reply(self, msg: CatchUpReply) -> None:
-        if not (
-            msg.replica in self._peers
-            and type(msg.slot_out) is int
-            and is_slots(msg.slots)
-            and _valid_batches(msg.batches, len(msg.slots))
-        ):
-            self.stats["malformed"] += 1
-            return
-        self._peer_progress[msg.replica] = msg.slot_out
+        catchup = self._catchup
+        catchup.progress[msg.replica] = msg.slot_out
         before = self._slot_out
         self._learn(msg.slots, msg.batches)
-        self._ask_helped = self._slot_out > before
-        if self._ask_helped and self._slot_out < msg.slot_out:
-            self._ask(msg.replica)  # more to fetch: keep going without waiting for a tick
+        catchup.helped = self._slot_out > before
+        if catchup.helped and self._slot_out < msg.slot_out:
+            catchup.ask(msg.replica, self._now, self._slot_out, self._send)  # more: at once
 
     def _on_install_snapshot(self, msg: InstallSnapshot) -> None:
-        if not (
-            msg.replica in self._peers
-            and type(msg.slot_out) is int
-            and type(msg.slot) is int
-            and msg.slot >= FIRST_SLOT
-            and _valid_sessions(msg.sessions)
-        ):
-            self.stats["malformed"] += 1
-            return
-        progress = self._peer_progress
+        catchup = self._catchup
+        progress = catchup.progress
         progress[msg.replica] = max(progress.get(msg.replica, 0), msg.slot_out)
         if msg.slot <= self._slot_out or not self._snapshots:
             self.stats["snapshot_useless"] += 1
-            self._ask_helped = False
+            catchup.helped = False
             return
         self._install(msg.slot, msg.state, msg.sessions)
-        self._ask_helped = True
+        catchup.helped = True
         if self._slot_out < msg.slot_out:
-            self._ask(msg.replica)  # more to fetch from its log: at once
+            catchup.ask(msg.replica, self._now, self._slot_out, self._send)  # more: at once
 
     def _install(self, slot: int, state: Any, sessions: Sessions) -> None:
         """Replace the state with a peer's snapshot at ``slot`` (rule 10)."""
         machine: Snapshotting = self.machine  # type: ignore[assignment]
         machine.restore(state)
-        self._sessions = dict(sessions)
+        clients = self._clients
+        clients.installed(sessions)
         self.stats["snapshot_installed"] += 1
-        self._snapshot_slot = slot
         # Persist the machine's own snapshot, not the received object: restore() may
         # have kept that object, and the slots applied next would change it.
-        self._snapshot_record = Snapshotted(slot, machine.snapshot(), self._sessions.copy())
-        self._log = []
-        self._log_base = slot
+        self._log.install(Snapshotted(slot, machine.snapshot(), clients.sessions.copy()))
         self._slot_out = slot
         self._slot_in = max(self._slot_in, slot)
         self._step_from = slot
         self._step_batches = []
         for number in [s for s in self._decisions if s < slot]:
             del self._decisions[number]
-        lost = [s for s in self._proposals if s < slot]
-        for number in lost:
-            self._proposed_at.pop(number, None)
-            own = self._proposals.pop(number)
-            back = [c for c in own if not self._ran(c)]
-            if back:
-                self.stats["requeued"] += len(back)
-                self._requests.extendleft(reversed(back))
-        sessions_now = self._sessions
-        for key in [k for k in self._mine if self._ran_key(k)]:
-            self._mine.discard(key)
-            self._waiting.discard(key)
-            session = sessions_now[key[0]]
-            if session[0] == key[1]:
-                self._responses.append(Response(key[0], key[1], session[1]))
-        self._behind_since = None
+        for own in self._proposals.lost_below(slot):
+            clients.requeue([c for c in own if not clients.ran(c)])
+        self._catchup.moved()
         if slot in self._decisions:
             self._perform()
-        self._serve_reads()
-
-    def _ran(self, command: Command) -> bool:
-        return self._ran_key((command.client, command.seq))
-
-    def _ran_key(self, key: tuple[str, int]) -> bool:
-        session = self._sessions.get(key[0])
-        return session is not None and key[1] <= session[0]
+        self._reads.serve(self._slot_out)
 
     # -- deciding and applying -----------------------------------------------------------
 
@@ -730,7 +473,7 @@ class Replica:
                     decisions[slot] = batch
                     continue
             else:
-                known = self.applied(slot)
+                known = self._log.applied(slot)
                 if known is None:  # below the log's start: truncated after a snapshot
                     continue
             if known is not batch and known != batch:
@@ -743,223 +486,64 @@ class Replica:
 
     def _perform(self) -> None:
         decisions, proposals = self._decisions, self._proposals
+        clients, apply, log = self._clients, self.machine.apply, self._log.batches
         slot = self._slot_out
         while True:
             batch = decisions.pop(slot, None)
             if batch is None:
                 break
-            own = proposals.pop(slot, None)
-            if own is not None:
-                del self._proposed_at[slot]
-                if own is not batch and own != batch:
-                    self._requeue(own, batch)
-            self._apply(batch)
-            self._log.append(batch)
+            own = proposals.decided(slot)
+            if own is not None and own is not batch and own != batch:
+                # Rule 4: the commands of a lost proposal go back to the front.
+                taken = {(c.client, c.seq) for c in batch}
+                clients.requeue([c for c in own if (c.client, c.seq) not in taken])
+            clients.apply(batch, apply)
+            log.append(batch)
             self._step_batches.append(batch)
             slot += 1
         self._slot_out = slot
         self._slot_in = max(self._slot_in, slot)
-        self._behind_since = None  # progress: a new wait starts if still behind
-        if self._reads:
-            self._serve_reads()
+        self._catchup.moved()
+        self._reads.serve(self._slot_out)
 
-    def _requeue(self, own: Batch, decided: Batch) -> None:
-        """Rule 4: the commands of a lost proposal go back to the front of the queue."""
-        taken = {(c.client, c.seq) for c in decided}
-        back = [c for c in own if (c.client, c.seq) not in taken]
-        if back:
-            self.stats["requeued"] += len(back)
-            self._requests.extendleft(reversed(back))
-
-    def _apply(self, batch: Batch) -> None:
-        sessions, mine, waiting = self._sessions, self._mine, self._waiting
-        apply = self.machine.apply
-        limit = self.options.max_sessions
-        for command in batch:
-            client, seq = command.client, command.seq
-            key = (client, seq)
-            session = sessions.get(client)
-            if session is not None and seq <= session[0]:
-                # Already executed (decided twice: re-proposed elsewhere): answer, do not run.
-                waiting.discard(key)
-                if key in mine:
-                    mine.discard(key)
-                    if seq == session[0]:
-                        self._responses.append(Response(client, seq, session[1]))
-                continue
-            if session is None and seq != 1:
-                # Rule 12: its session was dropped, and it may have run already.
-                self.stats["session_expired"] += 1
-                waiting.discard(key)
-                if key in mine:
-                    mine.discard(key)
-                    self._responses.append(Response(client, seq, SessionExpired(client, seq)))
-                continue
-            result = apply(command.op)
-            if session is not None:
-                del sessions[client]  # to the end: its client is the most recently active
-            elif limit is not None and len(sessions) >= limit:
-                del sessions[next(iter(sessions))]  # the least recently active client
-                self.stats["sessions_dropped"] += 1
-            sessions[client] = (seq, result)
-            waiting.discard(key)
-            if key in mine:
-                mine.discard(key)
-                self._responses.append(Response(client, seq, result))
-
-    # -- proposing ---------------------------------------------------------------------
+    # -- proposing and reporting ---------------------------------------------------------
 
     def _propose(self) -> None:
         """Fill the window with batches of queued requests (rules 2, 3)."""
-        requests = self._requests
-        if not requests:
-            return
-        limit = self._slot_out + self.options.window
-        max_batch = self.options.max_batch
-        sessions, decisions = self._sessions, self._decisions
-        slot = self._slot_in
-        now = self._now
-        while slot < limit and requests:
-            if slot in decisions:
-                slot += 1
-                continue
-            batch: list[Command] = []
-            while requests and len(batch) < max_batch:
-                command = requests.popleft()
-                session = sessions.get(command.client)
-                if session is not None and command.seq <= session[0]:
-                    self._waiting.discard((command.client, command.seq))
-                    continue  # executed meanwhile (another replica proposed it)
-                batch.append(command)
-            if not batch:
-                break
-            proposal = tuple(batch)
-            self._proposals[slot] = proposal
-            self._proposed_at[slot] = now
-            self._new_slots.append(slot)
-            self._new_batches.append(proposal)
-            slot += 1
-        self._slot_in = slot
-
-    # -- status and catch-up -------------------------------------------------------------
-
-    def _report(self) -> None:
-        self._next_status = self._now + self.options.status_interval
-        progress = Progress(self.me, self._slot_out)
-        for peer in self._peers:
-            self._send.append((peer, progress))
-        applied = Applied(self.me, self._slot_out)
-        for leader in self.config.leaders:
-            self._send.append((leader, applied))
-
-    def _behind(self) -> bool:
-        decisions = self._decisions
-        if decisions and self._slot_out not in decisions:
-            return True
-        return any(p > self._slot_out for p in self._peer_progress.values())
-
-    def _next_ask(self) -> float:
-        """When a stuck replica may ask a peer (again) for decisions (rule 7)."""
-        return max(
-            (self._behind_since if self._behind_since is not None else self._now)
-            + self.options.catchup_delay,
-            self._asked_at + self.options.catchup_timeout,
-        )
-
-    def _maybe_catch_up(self) -> None:
-        if not self._peers or not self._behind() or self._now < self._next_ask():
-            return
-        progress = self._peer_progress
-        ahead = max(self._peers, key=lambda p: progress.get(p, -1))
-        if progress.get(ahead, -1) <= self._slot_out or not self._ask_helped:
-            # Nobody is known to be ahead (a gap only), or the last ask did not
-            # help (unanswered, or the peer lacked the slots): take peers in turn.
-            ahead = self._peers[self._catchup_turn % len(self._peers)]
-            self._catchup_turn += 1
-        self._ask(ahead)
-
-    def _ask(self, peer: str) -> None:
-        self.stats["catchup_asked"] += 1
-        self._asked_at = self._now
-        self._ask_helped = False
-        self._send.append((peer, CatchUp(self.me, self._slot_out)))
+        if self._clients.requests:
+            self._slot_in = self._proposals.fill(
+                self._slot_in,
+                self._slot_out + self.options.window,
+                self._decisions,
+                self._clients,
+                self.options.max_batch,
+                self._now,
+            )
 
     def _snapshot_due(self) -> None:
         """Rule 9: snapshot at ``slot_out`` and drop the log below the tail, if due."""
         interval = self.options.snapshot_interval
-        if (
-            interval is None
-            or not self._snapshots
-            or self._slot_out - self._snapshot_slot < interval
-        ):
-            return
-        machine: Snapshotting = self.machine  # type: ignore[assignment]
         slot = self._slot_out
-        self.stats["snapshots"] += 1
-        self._snapshot_slot = slot
-        self._snapshot_record = Snapshotted(slot, machine.snapshot(), dict(self._sessions))
-        base = max(self._log_base, slot - self.options.log_tail)
-        if base > self._log_base:
-            del self._log[: base - self._log_base]
-            self._log_base = base
+        if self._snapshots and interval is not None and slot - self._log.snapshot_slot >= interval:
+            machine: Snapshotting = self.machine  # type: ignore[assignment]
+            self.stats["snapshots"] += 1
+            record = Snapshotted(slot, machine.snapshot(), dict(self._clients.sessions))
+            self._log.snapshot(record, self.options.log_tail)
 
     def _flush(self) -> Effects:
-        if self._peers and self._behind():
-            if self._behind_since is None:
-                self._behind_since = self._now
-        else:
-            self._behind_since = None
+        self._catchup.end_of_step(self._now, self._slot_out, self._decisions)
         self._last_applied = (self._step_from, self._step_batches)
         self._step_from = self._slot_out
         self._step_batches = []
         self._snapshot_due()
-        persist: list[Record] = []
-        if self._snapshot_record is not None:
-            persist.append(self._snapshot_record)
-            self._snapshot_record = None
-        # Persisted log entries lie in [persisted_base, applied_from); drop those
-        # below the in-memory log (a snapshot covers them), write the new ones.
-        log_base = self._log_base
-        if self._persisted_base < log_base:
-            end = min(log_base, self._applied_from)
-            if self._persisted_base < end:
-                persist.append(Truncated(self._persisted_base, end))
-            self._persisted_base = log_base
-        if self._slot_out > self._applied_from:
-            first = max(self._applied_from, log_base)
-            if first < self._slot_out:
-                persist.append(
-                    Decided(first, tuple(self._log[first - log_base : self._slot_out - log_base]))
-                )
-            self._applied_from = self._slot_out
-        if self._applied_from < log_base:  # installed past its log: nothing below is kept
-            self._applied_from = log_base
-        if self._read_batch:
-            self._read_id += 1
-            self._read_asks[self._read_id] = (self._now, self._read_batch)
-            self._read_batch = []
-            self._send.append((self.me, ReadIndex(self.me, self._read_id)))
-        out = Effects(persist, self._send, self._responses)
-        if self._new_slots:
-            # Rule 13: the proposal leaves now, with the progress that is durable.
-            slots = np.array(self._new_slots, dtype=np.int64)
-            slots.setflags(write=False)
-            out_now = min(self._durable_out, self._slot_out)
-            propose = Propose(self.me, out_now, slots, tuple(self._new_batches))
-            hint = self._leader_hint
-            if hint and not self._to_all:
-                out.send_now.append((hint, propose))
-            else:
-                for leader in self.config.leaders:
-                    out.send_now.append((leader, propose))
-            self._new_slots = []
-            self._new_batches = []
-        self._to_all = False
-        if persist:
-            self._persisting += 1
-            self._outs.append((self._persisting, self._slot_out))
+        persist = self._log.records(self._slot_out)
+        self._reads.ask(self._now, self._send)
+        clients = self._clients
+        out = Effects(persist, self._send, clients.responses)
+        # Rule 13: the proposals leave now, with the progress that is durable.
+        self._proposals.send(min(self._log.durable_out, self._slot_out), out.send_now)
         self._send = []
-        self._responses = []
+        clients.responses = []
         return out
 
     def made_durable(self, steps: int) -> None:
@@ -969,14 +553,12 @@ class Replica:
         from this replica's restore; it raises the progress that proposals
         report (rule 13).
         """
-        outs = self._outs
-        while outs and outs[0][0] <= steps:
-            self._durable_out = max(self._durable_out, outs.popleft()[1])
+        self._log.made_durable(steps)
 
     def __repr__(self) -> str:
         return (
             f"<Replica {self.me} slot_in={self._slot_in} slot_out={self._slot_out} "
-            f"queued={len(self._requests)} proposed={len(self._proposals)}>"
+            f"queued={len(self._clients.requests)} proposed={len(self._proposals.pending)}>"
         )
 
 
