@@ -84,7 +84,7 @@ if TYPE_CHECKING:
     from actorfw.protocols.paxos.replica import Replica
     from actorfw.protocols.paxos.types import Config, Effects
 
-__all__ = ["InvariantViolation", "Invariants", "format_ballot"]
+__all__ = ["Choices", "InvariantViolation", "Invariants", "format_ballot"]
 
 
 def format_ballot(ballot: int) -> str:
@@ -129,10 +129,7 @@ class Invariants:
         self._revealed: dict[str, int] = {}
         self._leader_revealed: dict[str, int] = {}
         self._promised: dict[str, int] = {}
-        self._proposed: dict[tuple[int, int], Batch] = {}
-        self._votes: dict[tuple[int, int], set[str]] = {}
-        self._chosen: dict[int, tuple[int, Batch]] = {}
-        self._decided: dict[int, Batch] = {}
+        self._choices = Choices(config.quorum, strict=strict)
         self._slot_out: dict[str, int] = {}
         self._leader_ballot: dict[str, int] = {}
         self._scout_ballot: dict[str, int] = {}
@@ -148,11 +145,11 @@ class Invariants:
 
     def chosen(self) -> dict[int, tuple[int, Batch]]:
         """Slot -> ``(ballot, batch)`` of the first quorum seen accepting it."""
-        return dict(self._chosen)
+        return dict(self._choices.chosen)
 
     def decided(self) -> dict[int, Batch]:
         """Slot -> the batch announced or applied as decided there."""
-        return dict(self._decided)
+        return dict(self._choices.decided)
 
     def answers(self) -> dict[tuple[str, int], Any]:
         """``(client, seq)`` -> the result replicas answered."""
@@ -191,7 +188,7 @@ class Invariants:
                     f"only {format_ballot(after)}"
                 )
             for slot, batch in zip(record.slots.tolist(), record.batches, strict=True):
-                self._accepted(name, ballot, slot, batch)
+                self._choices.accepted(name, ballot, slot, batch, vote=not self.lossy_storage)
 
     def acceptor_sent(self, name: str, messages: Iterable[Any]) -> None:
         """Messages acceptor ``name`` actually sent, its step's records durable (``lossy_storage``).
@@ -209,9 +206,9 @@ class Invariants:
             if kind is P2b and self.lossy_storage:
                 ballot = message.ballot
                 for slot in message.slots.tolist():
-                    batch = self._proposed.get((slot, ballot))
+                    batch = self._choices.proposed_batches.get((slot, ballot))
                     if batch is not None:  # (rule 3 was checked when it accepted)
-                        self._vote(name, ballot, slot, batch)
+                        self._choices.vote(name, ballot, slot, batch)
         self._revealed[name] = revealed
 
     def acceptor_restarted(self, name: str, acceptor: Acceptor) -> None:
@@ -244,59 +241,11 @@ class Invariants:
         previous = self._floors.get(name, 0)
         if self.strict:
             for slot in range(max(previous, 1), floor):
-                if slot not in self._decided:
+                if slot not in self._choices.decided:
                     raise InvariantViolation(
                         f"rule 12: acceptor {name} collected slot {slot}, which was never decided"
                     )
         self._floors[name] = max(previous, floor)
-
-    def _accepted(self, name: str, ballot: int, slot: int, batch: Batch) -> None:
-        key = (slot, ballot)
-        proposed = self._proposed.get(key)
-        if proposed is None:
-            if self.strict:
-                raise InvariantViolation(
-                    f"rule 3: acceptor {name} accepted slot {slot} at {format_ballot(ballot)}, "
-                    "which no leader proposed"
-                )
-            self._proposed[key] = batch
-        elif proposed is not batch and proposed != batch:
-            raise InvariantViolation(
-                f"rule 3: acceptor {name} accepted {batch!r} for slot {slot} at "
-                f"{format_ballot(ballot)}, but {proposed!r} was proposed"
-            )
-        self._check_against_chosen(slot, ballot, batch, f"acceptor {name} accepted")
-        if not self.lossy_storage:
-            self._vote(name, ballot, slot, batch)
-
-    def _vote(self, name: str, ballot: int, slot: int, batch: Batch) -> None:
-        """Acceptor ``name``'s durable vote for ``batch`` at ``(slot, ballot)`` (rules 5, 6)."""
-        key = (slot, ballot)
-        voters = self._votes.setdefault(key, set())
-        voters.add(name)
-        if len(voters) >= self.config.quorum:
-            chosen = self._chosen.get(slot)
-            if chosen is None:
-                self._chosen[slot] = (ballot, batch)
-                known = self._decided.get(slot)
-                if known is not None and known != batch:
-                    raise InvariantViolation(
-                        f"rule 6: slot {slot} was decided as {known!r} before {batch!r} was chosen"
-                    )
-            elif chosen[1] is not batch and chosen[1] != batch:
-                raise InvariantViolation(
-                    f"rule 5: two batches chosen for slot {slot}: {chosen[1]!r} at "
-                    f"{format_ballot(chosen[0])} and {batch!r} at {format_ballot(ballot)}"
-                )
-
-    def _check_against_chosen(self, slot: int, ballot: int, batch: Batch, who: str) -> None:
-        chosen = self._chosen.get(slot)
-        if chosen is not None and ballot >= chosen[0] and chosen[1] is not batch:
-            if chosen[1] != batch:
-                raise InvariantViolation(
-                    f"rule 5: {who} {batch!r} for slot {slot} at {format_ballot(ballot)}, but "
-                    f"{chosen[1]!r} was chosen there at {format_ballot(chosen[0])}"
-                )
 
     # -- leaders -------------------------------------------------------------------------
 
@@ -333,14 +282,14 @@ class Invariants:
                 self._check_own_ballot(name, index, message.ballot)
                 self._check_phase2(name, message.ballot)
                 for slot, batch in zip(message.slots.tolist(), message.batches, strict=True):
-                    self._proposed_p2a(name, message.ballot, slot, batch)
+                    self._choices.proposed(name, message.ballot, slot, batch)
             elif kind is P1a:
                 seen.add(id(message))
                 self._check_own_ballot(name, index, message.ballot)
             elif kind is Decision:
                 seen.add(id(message))
                 for slot, batch in zip(message.slots.tolist(), message.batches, strict=True):
-                    self._decide(slot, batch, f"leader {name} announced")
+                    self._choices.decide(slot, batch, f"leader {name} announced")
             elif kind is ReadIndexReply and message.granted:
                 self._check_lease(name, leader.ballot)
 
@@ -406,37 +355,6 @@ class Invariants:
             )
         self._phase2_ballots.add(ballot)
 
-    def _proposed_p2a(self, name: str, ballot: int, slot: int, batch: Batch) -> None:
-        key = (slot, ballot)
-        known = self._proposed.get(key)
-        if known is None:
-            self._proposed[key] = batch
-        elif known is not batch and known != batch:
-            raise InvariantViolation(
-                f"rule 3: leader {name} proposed two batches for slot {slot} at "
-                f"{format_ballot(ballot)}: {known!r} and {batch!r}"
-            )
-        self._check_against_chosen(slot, ballot, batch, f"leader {name} proposed")
-
-    def _decide(self, slot: int, batch: Batch, who: str) -> None:
-        known = self._decided.get(slot)
-        if known is None:
-            chosen = self._chosen.get(slot)
-            if chosen is None:
-                if self.strict:
-                    raise InvariantViolation(
-                        f"rule 6: {who} {batch!r} for slot {slot}, which no quorum accepted"
-                    )
-            elif chosen[1] is not batch and chosen[1] != batch:
-                raise InvariantViolation(
-                    f"rule 6: {who} {batch!r} for slot {slot}, but {chosen[1]!r} was chosen"
-                )
-            self._decided[slot] = batch
-        elif known is not batch and known != batch:
-            raise InvariantViolation(
-                f"rule 6: {who} {batch!r} for slot {slot}, but {known!r} was decided there"
-            )
-
     # -- replicas ------------------------------------------------------------------------
 
     def replica_step(self, name: str, replica: Replica, effects: Effects) -> None:
@@ -479,7 +397,7 @@ class Invariants:
                 "persisting a snapshot covering it"
             )
         for index, batch in enumerate(applied):
-            self._decide(first + index, batch, f"replica {name} applied")
+            self._choices.decide(first + index, batch, f"replica {name} applied")
         self._slot_out[name] = slot_out
         self._applied_max[name] = max(self._applied_max.get(name, FIRST_SLOT), slot_out)
         if not slot_out <= slot_in <= slot_out + self.window:
@@ -491,7 +409,7 @@ class Invariants:
             kind = type(message)
             if kind is CatchUpReply:
                 for slot, batch in zip(message.slots.tolist(), message.batches, strict=True):
-                    self._decide(slot, batch, f"replica {name} passed on")
+                    self._choices.decide(slot, batch, f"replica {name} passed on")
             elif kind is InstallSnapshot:
                 who = f"replica {name} sent"
                 self._snapshot(message.slot, message.state, message.sessions, who)
@@ -517,7 +435,7 @@ class Invariants:
                 f"{len(log)} applied slots from {base}"
             )
         for index, batch in enumerate(log):
-            self._decide(base + index, batch, f"replica {name} restored")
+            self._choices.decide(base + index, batch, f"replica {name} restored")
         self._slot_out[name] = replica.slot_out
 
     def _snapshot(self, slot: int, state: Any, sessions: Any, who: str) -> None:
@@ -530,4 +448,108 @@ class Invariants:
             raise InvariantViolation(
                 f"rule 11: {who} a snapshot of slot {slot} that differs from another one of that "
                 f"slot: {state!r} / {sessions!r} vs {known[0]!r} / {known[1]!r}"
+            )
+
+
+class Choices:
+    """What was proposed, voted, chosen and decided per slot; rules 3, 5 and 6 checked as it grows.
+
+    The part of :class:`Invariants` about slots rather than roles.
+
+    Args:
+        quorum: the acceptors' quorum.
+        strict: see :class:`Invariants`.
+    """
+
+    def __init__(self, quorum: int, *, strict: bool) -> None:
+        self._quorum = quorum
+        self.strict = strict
+        self.proposed_batches: dict[tuple[int, int], Batch] = {}
+        """``(slot, ballot)`` -> the batch proposed there."""
+        self._votes: dict[tuple[int, int], set[str]] = {}
+        self.chosen: dict[int, tuple[int, Batch]] = {}
+        """Slot -> ``(ballot, batch)`` of the first quorum seen accepting it."""
+        self.decided: dict[int, Batch] = {}
+        """Slot -> the batch announced or applied as decided there."""
+
+    def accepted(self, name: str, ballot: int, slot: int, batch: Batch, *, vote: bool) -> None:
+        """Acceptor ``name`` accepted ``batch`` at ``(slot, ballot)``; ``vote``: count it now."""
+        key = (slot, ballot)
+        proposed = self.proposed_batches.get(key)
+        if proposed is None:
+            if self.strict:
+                raise InvariantViolation(
+                    f"rule 3: acceptor {name} accepted slot {slot} at {format_ballot(ballot)}, "
+                    "which no leader proposed"
+                )
+            self.proposed_batches[key] = batch
+        elif proposed is not batch and proposed != batch:
+            raise InvariantViolation(
+                f"rule 3: acceptor {name} accepted {batch!r} for slot {slot} at "
+                f"{format_ballot(ballot)}, but {proposed!r} was proposed"
+            )
+        self._check_against_chosen(slot, ballot, batch, f"acceptor {name} accepted")
+        if vote:
+            self.vote(name, ballot, slot, batch)
+
+    def vote(self, name: str, ballot: int, slot: int, batch: Batch) -> None:
+        """Acceptor ``name``'s durable vote for ``batch`` at ``(slot, ballot)`` (rules 5, 6)."""
+        key = (slot, ballot)
+        voters = self._votes.setdefault(key, set())
+        voters.add(name)
+        if len(voters) >= self._quorum:
+            chosen = self.chosen.get(slot)
+            if chosen is None:
+                self.chosen[slot] = (ballot, batch)
+                known = self.decided.get(slot)
+                if known is not None and known != batch:
+                    raise InvariantViolation(
+                        f"rule 6: slot {slot} was decided as {known!r} before {batch!r} was chosen"
+                    )
+            elif chosen[1] is not batch and chosen[1] != batch:
+                raise InvariantViolation(
+                    f"rule 5: two batches chosen for slot {slot}: {chosen[1]!r} at "
+                    f"{format_ballot(chosen[0])} and {batch!r} at {format_ballot(ballot)}"
+                )
+
+    def _check_against_chosen(self, slot: int, ballot: int, batch: Batch, who: str) -> None:
+        chosen = self.chosen.get(slot)
+        if chosen is not None and ballot >= chosen[0] and chosen[1] is not batch:
+            if chosen[1] != batch:
+                raise InvariantViolation(
+                    f"rule 5: {who} {batch!r} for slot {slot} at {format_ballot(ballot)}, but "
+                    f"{chosen[1]!r} was chosen there at {format_ballot(chosen[0])}"
+                )
+
+    def proposed(self, name: str, ballot: int, slot: int, batch: Batch) -> None:
+        """Leader ``name`` sent a p2a of ``batch`` at ``(slot, ballot)`` (rules 3, 5)."""
+        key = (slot, ballot)
+        known = self.proposed_batches.get(key)
+        if known is None:
+            self.proposed_batches[key] = batch
+        elif known is not batch and known != batch:
+            raise InvariantViolation(
+                f"rule 3: leader {name} proposed two batches for slot {slot} at "
+                f"{format_ballot(ballot)}: {known!r} and {batch!r}"
+            )
+        self._check_against_chosen(slot, ballot, batch, f"leader {name} proposed")
+
+    def decide(self, slot: int, batch: Batch, who: str) -> None:
+        """``who`` announced, passed on or applied ``batch`` as decided at ``slot`` (rule 6)."""
+        known = self.decided.get(slot)
+        if known is None:
+            chosen = self.chosen.get(slot)
+            if chosen is None:
+                if self.strict:
+                    raise InvariantViolation(
+                        f"rule 6: {who} {batch!r} for slot {slot}, which no quorum accepted"
+                    )
+            elif chosen[1] is not batch and chosen[1] != batch:
+                raise InvariantViolation(
+                    f"rule 6: {who} {batch!r} for slot {slot}, but {chosen[1]!r} was chosen"
+                )
+            self.decided[slot] = batch
+        elif known is not batch and known != batch:
+            raise InvariantViolation(
+                f"rule 6: {who} {batch!r} for slot {slot}, but {known!r} was decided there"
             )
