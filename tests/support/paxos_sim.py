@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import random
 from collections import Counter
 from collections.abc import Callable
@@ -175,6 +176,8 @@ class Outcome:
     faults: list[str]
     sim_time: float
     counts: Counter[str] = dataclasses.field(default_factory=Counter)
+    trace_digest: str = ""
+    """A SHA-256 of the run's whole trace: equal digests, the same run, delivery by delivery."""
 
 
 def _operation(rng: random.Random, client: str, n: int) -> tuple[str, str, Any]:
@@ -364,4 +367,5 @@ def run(
             faults,
             sim.now,
             observer.counts,
+            hashlib.sha256(sim.trace_text().encode()).hexdigest(),
         )

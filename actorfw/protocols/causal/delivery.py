@@ -272,7 +272,7 @@ class CausalMember:
                 member._forget(record.sender, record.seq)
             elif record.seq > member.floor.get(record.sender, 0):
                 member.log.setdefault(record.sender, {})[record.seq] = record
-        for sender in set(member.floor) | set(member.log):
+        for sender in sorted(set(member.floor) | set(member.log)):  # same order every process
             entries = member.log.get(sender, {})
             count = max([member.floor.get(sender, 0), *entries])
             if count:

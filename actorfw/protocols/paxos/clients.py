@@ -41,7 +41,9 @@ class Clients:
         self.responses: list[Response] = []
         """This step's answers."""
         self._waiting: set[tuple[str, int]] = set()  # (client, seq) queued or proposed
-        self._mine: set[tuple[str, int]] = set()  # (client, seq) taken here: answer them
+        # (client, seq) taken here, to answer: a dict, so that answering them in a loop
+        # goes in the order they came, not in an order that str hashes change per process.
+        self._mine: dict[tuple[str, int], None] = {}
 
     def ran(self, command: Command) -> bool:
         """Has ``command`` run (by the sessions)?"""
@@ -59,7 +61,7 @@ class Clients:
             else:
                 self.stats["stale_request"] += 1
             return
-        self._mine.add(key)
+        self._mine[key] = None
         if key in self._waiting:
             self.stats["duplicate_request"] += 1
             return
@@ -68,7 +70,7 @@ class Clients:
 
     def answered(self, command: Command) -> None:
         """``command`` was answered another way (by lease): a copy through the log stays silent."""
-        self._mine.discard((command.client, command.seq))
+        self._mine.pop((command.client, command.seq), None)
 
     def requeue(self, commands: list[Command]) -> None:
         """Put ``commands`` back at the front of the queue, in order (rule 4)."""
@@ -102,7 +104,7 @@ class Clients:
                 # Already executed (decided twice: re-proposed elsewhere): answer, do not run.
                 waiting.discard(key)
                 if key in mine:
-                    mine.discard(key)
+                    del mine[key]
                     if seq == session[0]:
                         responses.append(Response(client, seq, session[1]))
                 continue
@@ -111,7 +113,7 @@ class Clients:
                 self.stats["session_expired"] += 1
                 waiting.discard(key)
                 if key in mine:
-                    mine.discard(key)
+                    del mine[key]
                     responses.append(Response(client, seq, SessionExpired(client, seq)))
                 continue
             result = apply(command.op)
@@ -123,14 +125,14 @@ class Clients:
             sessions[client] = (seq, result)
             waiting.discard(key)
             if key in mine:
-                mine.discard(key)
+                del mine[key]
                 responses.append(Response(client, seq, result))
 
     def installed(self, sessions: Sessions) -> None:
         """A snapshot's sessions replace these; the commands owed that ran there are answered."""
         self.sessions = dict(sessions)
         for key in [k for k in self._mine if self._ran_key(k)]:
-            self._mine.discard(key)
+            del self._mine[key]
             self._waiting.discard(key)
             session = self.sessions[key[0]]
             if session[0] == key[1]:
