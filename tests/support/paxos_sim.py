@@ -226,8 +226,15 @@ async def _client(
                 result = await ActorRef(replica, role_name(GROUP, Role.REPLICA)).ask(
                     ask, timeout=1.5
                 )
-            except (AskTimeout, NodeDown, ActorNotFound):
+            except AskTimeout:
                 replica = rng.choice(nodes)  # retry elsewhere: the same (client, seq) runs once
+                continue
+            except (NodeDown, ActorNotFound):
+                # Refused at once (the node is known down, or restarting): back off before
+                # the next try, or a client cut off from every replica would retry forever
+                # without the virtual clock moving.
+                replica = rng.choice(nodes)
+                await asyncio.sleep(rng.uniform(0.05, 0.2))
                 continue
             if type(result) is Answered:
                 result = result.result
