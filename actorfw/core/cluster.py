@@ -88,7 +88,11 @@ class Cluster(Protocol):
         ...
 
     def lookup(self, name: str, node: str | None = None, on: str | None = None) -> ActorRef | None:
-        """A living actor called ``name`` (on ``node``, or any node), or None."""
+        """A living actor called ``name`` (on ``node``, or any node), or None.
+
+        Raises:
+            NodeDown, AskTimeout: ``node`` is given and is down or does not answer.
+        """
         ...
 
 
@@ -139,16 +143,25 @@ async def poll_until(
         await asyncio.sleep(interval)
 
 
-async def find_actor(name: str, candidates: Iterable[str], timeout: float) -> ActorRef | None:
+async def find_actor(
+    name: str, candidates: Iterable[str], timeout: float, *, only: bool = False
+) -> ActorRef | None:
     """Ask each candidate node, in turn, whether a living actor ``name`` runs there.
 
     Runs inside a runtime's ``run``. A node that does not answer within
-    ``timeout`` (or is down) is passed over.
+    ``timeout`` (or is down) is passed over, unless it is the ``only`` one
+    the caller named: then its error is raised, for "that node cannot say"
+    is not "no such actor".
+
+    Raises:
+        NodeDown, AskTimeout: ``only``, and the node is down or silent.
     """
     for node in candidates:
         try:
             found = await ActorRef(node, NODE_TARGET).ask(LookupRequest(name), timeout)
         except (AskTimeout, NodeDown):
+            if only:
+                raise
             continue
         if found is True:
             return ActorRef(node, name)

@@ -254,6 +254,9 @@ class Context:
         """Find a living actor by name: here, on ``node``, or on any known node.
 
         Returns None when no node that answered in time has it.
+
+        Raises:
+            NodeDown, AskTimeout: ``node`` is given and is down or does not answer.
         """
         return await self._engine.node_protocol.lookup(name, node, timeout, self._cell.ref)
 

@@ -146,6 +146,8 @@ class NodeProtocol:
                     engine.protocol_of(peer), LookupRequest(name), timeout, sender
                 )
             except (AskTimeout, NodeDown):
+                if node is not None:
+                    raise  # the node asked for cannot say: not the same as "no such actor"
                 continue
             if found is True:
                 return ActorRef(peer, name)

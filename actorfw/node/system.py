@@ -311,10 +311,15 @@ class Connection:
         )
 
     def lookup(self, name: str, node: str | None = None, on: str | None = None) -> ActorRef | None:
-        """Find a living actor by name, on ``node`` or on any node."""
+        """Find a living actor by name, on ``node`` or on any node.
+
+        Raises:
+            NodeDown, AskTimeout: ``node`` is given and is down or does not answer.
+        """
         candidates = [node] if node is not None else self.nodes
         found: ActorRef | None = self.run(
-            lambda: find_actor(name, candidates, 5.0), timeout=10.0 * len(candidates) + 5.0
+            lambda: find_actor(name, candidates, 5.0, only=node is not None),
+            timeout=10.0 * len(candidates) + 5.0,
         )
         return found
 

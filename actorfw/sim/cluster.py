@@ -353,11 +353,15 @@ class Simulation:
         )
 
     def lookup(self, name: str, node: str | None = None, on: str | None = None) -> ActorRef | None:
-        """Find a living actor by name (on ``node``, or any running node), asking from ``on``."""
+        """Find a living actor by name (on ``node``, or any running node), asking from ``on``.
+
+        Raises:
+            NodeDown, AskTimeout: ``node`` is given and is down or does not answer.
+        """
         origin = on or self._first_running()
         candidates = [node] if node is not None else [n for n, s in self.nodes.items() if s.running]
         found: ActorRef | None = self.run(
-            lambda: find_actor(name, candidates, DEFAULT_ASK_TIMEOUT),
+            lambda: find_actor(name, candidates, DEFAULT_ASK_TIMEOUT, only=node is not None),
             on=origin,
             timeout=4 * DEFAULT_ASK_TIMEOUT * len(self.nodes),
         )

@@ -15,6 +15,7 @@ from actorfw import (
     ActorRef,
     AskTimeout,
     MessageRefused,
+    NodeDown,
     RemoteError,
     UnhandledMessage,
     VectorClock,
@@ -288,6 +289,15 @@ def test_lookup_finds_an_actor_here_on_a_named_node_or_anywhere(cluster) -> None
     assert cluster.ask(spawner, Lookup("needle")) == ActorRef("n3", "needle")
     assert cluster.ask(spawner, Lookup("needle", "n2")) is None
     assert cluster.ask(spawner, Lookup("hay")) is None
+
+
+def test_lookup_on_a_named_node_that_is_down_says_so_rather_than_no_such_actor(cluster) -> None:
+    spawner = cluster.spawn("n1", Spawner, name="s")
+    cluster.spawn("n3", Recorder, name="needle")
+    cluster.crash("n3")
+    with pytest.raises((NodeDown, AskTimeout)):
+        cluster.ask(spawner, Lookup("needle", "n3"), timeout=30.0)
+    assert cluster.ask(spawner, Lookup("needle"), timeout=30.0) is None  # anywhere: passed over
 
 
 # -- supervision -------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from actorfw import Simulation
 from actorfw.core.cluster import Cluster, FaultyCluster
 from actorfw.core.messages import StatusRequest
 from actorfw.node import ActorSystem, connect
-from actorfw.values.errors import NodeDown
+from actorfw.values.errors import AskTimeout, NodeDown
 from actorfw.values.refs import ActorRef
 from tests.support.actors import Get, Recorder
 
@@ -42,6 +42,15 @@ def test_lookup_and_poll_say_the_same_on_every_runtime(cluster: Any) -> None:
     assert cluster.lookup("nowhere") is None
     with pytest.raises(AssertionError, match=r"never answered Get as wanted within 0\.5s"):
         cluster.poll(ref, Get(), until=lambda state: False, timeout=0.5)
+
+
+def test_lookup_on_a_named_node_that_is_down_raises_on_every_runtime(cluster: Any) -> None:
+    ref = cluster.spawn("n2", Recorder, name="r")
+    assert cluster.lookup("r", node="n2") == ref
+    cluster.crash("n2")
+    with pytest.raises((NodeDown, AskTimeout)):  # not None: "no such actor" would be a lie
+        cluster.lookup("r", node="n2", on="n1")
+    assert cluster.lookup("r", on="n1") is None  # any node: a down one is passed over
 
 
 def test_an_ask_to_a_crashed_node_ends_with_node_down_on_every_runtime(cluster: Any) -> None:

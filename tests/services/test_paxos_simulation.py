@@ -87,7 +87,10 @@ def test_simulated_runs_snapshot_truncate_collect_install_and_read_by_lease() ->
         assert seen[what] > 0, f"no {what} in 8 runs: {dict(seen)}"
 
 
-_DIGEST = "from tests.support.paxos_sim import run; print(run({seed}, nodes=3, clients=5).trace_digest)"
+_DIGEST = (
+    "from tests.support.paxos_sim import run; "
+    "print(run({seed}, nodes=3, clients=5).trace_digest)"
+)
 
 
 def _digest_in_a_process(seed: int, hash_seed: int) -> str:
