@@ -88,8 +88,7 @@ def test_simulated_runs_snapshot_truncate_collect_install_and_read_by_lease() ->
 
 
 _DIGEST = (
-    "from tests.support.paxos_sim import run; "
-    "print(run({seed}, nodes=3, clients=5).trace_digest)"
+    "from tests.support.paxos_sim import run; print(run({seed}, nodes=3, clients=5).trace_digest)"
 )
 
 
