@@ -106,7 +106,12 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
                 the original exception is chained.
         """
         self._check_closed()  # type: ignore[attr-defined]
-        self._check_running()  # type: ignore[attr-defined]
+        if self.is_running():
+            raise RuntimeError(
+                "a blocking simulation call was made from code running on the simulation's "
+                "own loop (inside run or an actor): it would wait for itself; await the "
+                "ref's ask instead"
+            )
         self._thread_id = threading.get_ident()
         events._set_running_loop(self)
         try:

@@ -65,3 +65,12 @@ def test_an_ask_to_a_crashed_node_ends_with_node_down_on_every_runtime(cluster: 
         cluster.ask(ref, Get(), timeout=60.0, on="n1")  # now refused before it leaves
     cluster.restart("n2")
     assert cluster.poll(ref, Get(), until=lambda state: state["items"] == [], on="n1")
+
+
+def test_a_blocking_call_inside_run_says_to_await_instead_on_every_runtime(cluster: Any) -> None:
+    async def main() -> Any:
+        return cluster.ask(ActorRef("n1", "$node"), StatusRequest(), timeout=3.0)
+
+    with pytest.raises(RuntimeError, match="would wait for itself; await the ref's ask instead"):
+        cluster.run(main)
+    assert cluster.ask(ActorRef("n1", "$node"), StatusRequest())["node"] == "n1"  # still fine
