@@ -3,7 +3,12 @@
 A dead letter is counted (``stats.dead_letters``), logged at INFO with a
 hint (the node's top-level actors), rate-limited, and refused to an asker
 with :class:`~actorfw.ActorNotFound`; a timer's message for an actor that
-is gone is dropped silently.
+is gone is dropped silently. Two kinds are expected, and logged at DEBUG
+instead of INFO (still counted, still refused): a message registered as
+``routine`` (a periodic report a protocol expects to lose, e.g. to a peer
+role not spawned yet while a group starts), and any dead letter while the
+node stops gracefully (its actors go down one by one while peers still
+talk to them).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from actorfw.core.cell import Entry
+from actorfw.values.codec import is_routine
 from actorfw.values.errors import ActorNotFound
 
 if TYPE_CHECKING:
@@ -44,7 +50,7 @@ class DeadLetters:
         else:
             text = f"actor {engine.id}/{name} is {why}; the message was not delivered"
         engine.rate_limited(
-            logging.INFO,
+            logging.DEBUG if engine.stopping or is_routine(type(message)) else logging.INFO,
             "dead letter: %s from %s: %s",
             type(message).__name__,
             sender.path if sender else "(no sender)",

@@ -274,6 +274,8 @@ class Engine:
         )
         self.dead_letters = DeadLetters(self)
         self._dead = False
+        self.stopping = False
+        """Is the engine stopping gracefully (its actors going down, newest first)?"""
         self._started = False
         self._runnable: deque[Cell] = deque()  # cells with messages, waiting for their turn
         self._pump_scheduled = False
@@ -319,6 +321,7 @@ class Engine:
         """Stop gracefully: stop top-level actors newest first, let their hooks run, then end."""
         if self._dead:
             return
+        self.stopping = True
         await self.lifecycle.stop_all()
         if not self._dead:
             self.crash()

@@ -50,7 +50,12 @@ class RateLimitedLog:
         self._suppressed = 0
 
     def __call__(self, level: int, fmt: str, *args: Any) -> None:
-        """Log ``fmt % args`` at ``level``, unless this window's lines are spent."""
+        """Log ``fmt % args`` at ``level``, unless this window's lines are spent.
+
+        A line at a level the logger does not log spends nothing.
+        """
+        if not self._logger.isEnabledFor(level):
+            return
         now = self._clock()
         if now - self._start >= self._window:
             if self._suppressed:

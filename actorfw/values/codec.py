@@ -58,6 +58,7 @@ __all__ = [
     "check",
     "decode",
     "encode",
+    "is_routine",
     "message",
     "message_name",
     "message_type",
@@ -73,6 +74,8 @@ _DIRECT: set[type] = set()
 """Registered classes a decoder builds without calling ``__init__`` (``_builds_directly``)."""
 _SLOTTED: set[type] = set()
 """The same, for slotted classes: their fields are set one by one, not through ``__dict__``."""
+_ROUTINE: set[type] = set()
+"""Registered classes marked ``routine``: their dead letters are logged at DEBUG."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,7 +112,9 @@ def _builds_directly(klass: type) -> bool:
 
 
 @dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field,))
-def message(cls: T | None = None, *, name: str | None = None, eq: bool = True) -> Any:
+def message(
+    cls: T | None = None, *, name: str | None = None, eq: bool = True, routine: bool = False
+) -> Any:
     """Register a message type (a class decorator); a plain class becomes a frozen dataclass.
 
     A class that is not a dataclass yet is made one: frozen (messages are
@@ -124,6 +129,11 @@ def message(cls: T | None = None, *, name: str | None = None, eq: bool = True) -
             Every node must register the class under the same name.
         eq: whether the made dataclass compares by value (as ``dataclass``'s
             ``eq``); only for a class that is not a dataclass yet.
+        routine: a periodic report or heartbeat that a protocol expects to
+            lose now and then (to a peer that is not started yet, or has
+            stopped). Such a message that finds no actor is still counted
+            as a dead letter, but logged at DEBUG, not INFO, so that a
+            cluster's start-up is not a burst of warnings-to-be.
 
     Raises:
         TypeError: the class is a dataclass that is not frozen, or not a class.
@@ -169,6 +179,7 @@ def message(cls: T | None = None, *, name: str | None = None, eq: bool = True) -
         _FIELDS[klass] = tuple(f.name for f in dataclasses.fields(klass) if f.init)
         _DIRECT.discard(klass)
         _SLOTTED.discard(klass)
+        (_ROUTINE.add if routine else _ROUTINE.discard)(klass)
         if _builds_directly(klass):
             (_DIRECT if klass.__dictoffset__ != 0 else _SLOTTED).add(klass)
         return klass
@@ -181,6 +192,11 @@ def message(cls: T | None = None, *, name: str | None = None, eq: bool = True) -
 def message_name(cls: type) -> str | None:
     """The name a message class is registered under, or None."""
     return _NAME_OF.get(cls)
+
+
+def is_routine(cls: type) -> bool:
+    """Was ``cls`` registered as a ``routine`` message (see :func:`message`)?"""
+    return cls in _ROUTINE
 
 
 def message_type(name: str) -> type | None:

@@ -228,6 +228,37 @@ def test_dead_letters_are_counted_and_logged_at_a_limited_rate(
     assert "'ghost' is not on node n1" in lines[0]
 
 
+def test_a_routine_messages_dead_letters_are_counted_but_logged_only_at_debug(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    from actorfw.protocols.paxos.messages import Applied
+
+    caplog.set_level(logging.INFO, logger="actorfw")
+    with Simulation(nodes=1, seed=1) as sim:
+        sim.tell(ActorRef("n1", "rsm-leader"), Applied("n1", 3))  # a status report, routine
+        sim.tell(ActorRef("n1", "ghost"), Put(1))
+        sim.run_for(1.0)
+        assert sim.node("n1").stats.dead_letters == 2
+    lines = [r.getMessage() for r in caplog.records if "dead letter" in r.getMessage()]
+    assert len(lines) == 1 and "Put" in lines[0]
+
+
+def test_dead_letters_while_a_node_stops_gracefully_are_logged_only_at_debug(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    caplog.set_level(logging.INFO, logger="actorfw")
+    with Simulation(nodes=2, seed=1) as sim:
+        sim.node("n1").stopping = True  # as Engine.stop() sets it, before its actors go down
+        sim.tell(ActorRef("n1", "ghost"), Put(1), on="n2")
+        sim.run_for(1.0)
+        assert sim.node("n1").stats.dead_letters == 1
+    assert not [r for r in caplog.records if "dead letter" in r.getMessage()]
+
+
 def test_the_trace_can_be_saved(tmp_path: object) -> None:
     from pathlib import Path
 

@@ -8,6 +8,8 @@ and reads) must also be linearizable.
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -118,3 +120,28 @@ def test_no_acknowledged_write_is_lost_across_sigkills() -> None:
         assert not missing, f"{key}: acknowledged appends lost: {sorted(missing)[:5]}"
     result = check(load.history, KeyValue(), timeout=60.0)
     assert result.ok, str(result)
+
+
+_START_UP = """
+import logging
+from actorfw.kv import KVStateMachine
+from actorfw.node import ActorSystem
+from actorfw.services.replication import replicate
+
+if __name__ == "__main__":
+    with ActorSystem(3, log_level=logging.INFO) as system:
+        client = replicate(system, KVStateMachine).client()
+        assert client.call(("put", "x", 1)) is None
+"""
+
+
+def test_a_group_starts_on_node_processes_without_a_burst_of_dead_letters(tmp_path: Any) -> None:
+    # The roles start one after another, so early status reports find no peer role yet:
+    # routine messages, counted but not logged at INFO. The nodes log at INFO here.
+    script = tmp_path / "start_up.py"
+    script.write_text(_START_UP)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert "node up" in done.stderr  # the nodes' INFO lines were captured
+    assert "dead letter" not in done.stderr, done.stderr

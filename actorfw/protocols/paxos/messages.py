@@ -201,7 +201,7 @@ class Propose:
     batches: tuple[Batch, ...]
 
 
-@message(name="paxos.Applied")
+@message(name="paxos.Applied", routine=True)
 class Applied:
     """A replica's periodic report of its ``slot_out`` (replica -> every leader)."""
 
@@ -333,7 +333,7 @@ class Decision:
 # -- leader <-> leader ----------------------------------------------------------------
 
 
-@message(name="paxos.Ping")
+@message(name="paxos.Ping", routine=True)
 class Ping:
     """A passive leader checks that another is alive (leader -> leader).
 
@@ -344,7 +344,7 @@ class Ping:
     ballot: int
 
 
-@message(name="paxos.Pong")
+@message(name="paxos.Pong", routine=True)
 class Pong:
     """The answer to :class:`Ping` (leader -> leader).
 
@@ -361,7 +361,7 @@ class Pong:
 # -- replica <-> replica --------------------------------------------------------------
 
 
-@message(name="paxos.Progress")
+@message(name="paxos.Progress", routine=True)
 class Progress:
     """A replica's periodic report of its ``slot_out`` (replica -> peer replicas)."""
 
