@@ -36,6 +36,14 @@ service). What is particular to Paxos:
    by lease or sends it through the log (see
    :mod:`actorfw.protocols.paxos.replica`, rule 11); either way the asker gets an
    :class:`Answered`.
+6. Answers go back the way the request came: a replica that passed a
+   command on keeps its asker, and the leader's replica answers that
+   replica (:class:`Relayed`), never the client itself, so a client that
+   reaches any live member gets its answer, whatever it can reach of the
+   rest. A replica holds at most :data:`RELAY_LIMIT` passed-on commands,
+   each for :data:`RELAY_TIMEOUT` seconds; past either, the oldest is
+   forgotten and its asker's ask times out (the client retries, exactly
+   once).
 
 Sizes: a snapshot travels in one message
 (:class:`~actorfw.protocols.paxos.InstallSnapshot`). On node processes a message over
@@ -47,6 +55,7 @@ limit on every node of the group.
 from __future__ import annotations
 
 import sys
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -74,6 +83,8 @@ from actorfw.values.codec import message
 from actorfw.values.refs import ActorRef, ReplyTo
 
 __all__ = [
+    "RELAY_LIMIT",
+    "RELAY_TIMEOUT",
     "AcceptorActor",
     "Answered",
     "Forward",
@@ -81,6 +92,7 @@ __all__ = [
     "LeaderActor",
     "LeaderIs",
     "Observer",
+    "Relayed",
     "ReplicaActor",
     "ReplicaState",
     "ReplicaStatus",
@@ -98,6 +110,12 @@ their records being durable).
 """
 
 _ROLE_SUFFIX = {Role.ACCEPTOR: "acceptor", Role.LEADER: "leader", Role.REPLICA: "replica"}
+
+RELAY_LIMIT = 65_536
+"""Commands a replica holds after passing them on, waiting for :class:`Relayed` (rule 6)."""
+
+RELAY_TIMEOUT = 60.0
+"""Seconds a passed-on command waits for :class:`Relayed` before it is forgotten."""
 
 
 def role_name(group: str, role: Role) -> str:
@@ -119,18 +137,32 @@ class Submit:
 
 @message(name="paxos.Forward")
 class Forward:
-    """A :class:`Submit` passed on to the leader's replica, with whom to answer."""
+    """A :class:`Submit` passed on to the leader's replica by the replica that took it.
+
+    The leader's replica answers the sender with :class:`Relayed` (rule 6).
+    """
 
     command: Command
-    reply: ReplyTo
 
 
 @message(name="paxos.ForwardRead")
 class ForwardRead:
-    """A :class:`~actorfw.protocols.paxos.Read` passed on to the leader's replica, and its asker."""
+    """A :class:`~actorfw.protocols.paxos.Read` passed on to the leader's replica, as a Forward."""
 
     command: Command
-    reply: ReplyTo
+
+
+@message(name="paxos.Relayed")
+class Relayed:
+    """The answer to a :class:`Forward` or :class:`ForwardRead`, for the replica that sent it.
+
+    That replica answers its asker with :class:`Answered` (rule 6).
+    """
+
+    client: str
+    seq: int
+    result: Any
+    leader: str
 
 
 @message(name="paxos.Answered")
@@ -164,6 +196,9 @@ class ReplicaState:
     snapshot_slot: int
     leader: str
 
+
+_BARE, _ANSWERED, _RELAY = 0, 1, 2
+"""How a waiter of a replica is answered: the bare result, :class:`Answered`, :class:`Relayed`."""
 
 _ROUTES: dict[type, tuple[type | None, type]] = {
     Submit: (Forward, Request),
@@ -310,8 +345,12 @@ class ReplicaActor(_PaxosActor):
         super().__init__(group, nodes, observer)
         self.machine = resolve_machine(machine)
         self.options = options or ReplicaOptions()
-        # (client, seq) -> who waits, and whether they asked with Submit (answer Answered)
-        self._waiting: dict[tuple[str, int], list[tuple[ReplyTo, bool]]] = {}
+        # (client, seq) -> who waits, and how to answer: the bare result, Answered, or
+        # Relayed to the replica that passed the command on (rule 6)
+        self._waiting: dict[tuple[str, int], list[tuple[ReplyTo | ActorRef, int]]] = {}
+        # (client, seq) -> (until when, the askers) of commands passed on to the leader's
+        # replica; in the order they were passed on, so that the oldest goes first
+        self._relays: OrderedDict[tuple[str, int], tuple[float, list[ReplyTo]]] = OrderedDict()
         self.leader = ""
 
     def restore(self, records: list[Any]) -> Replica:
@@ -337,26 +376,79 @@ class ReplicaActor(_PaxosActor):
         if route is not None:
             passed_on, to_core = route
             command = msg.command
-            waiter = msg.reply if passed_on is None else reply
-            if passed_on and self.leader and self.leader != self.me and waiter is not None:
+            if type(command) is not Command:
+                return to_core(command)  # the core counts it malformed
+            key = (command.client, command.seq)
+            if passed_on is None:  # passed on by another replica: answer it (rule 6)
+                if sender is None or not self._is_peer(sender):
+                    self.refused([f"a {kind.__name__} from {sender}, not a replica of the group"])
+                    return None
+                self._waiting.setdefault(key, []).append((sender, _RELAY))
+                return to_core(command)
+            if reply is not None and self.leader and self.leader != self.me:
                 # Not the leader's node: pass it on once. Replicas then do not race for
                 # slots, and a read can be served by the leader's lease (rule 5).
+                self._hold(key, reply)
                 target = ActorRef(self.leader, role_name(self.group, Role.REPLICA))
-                self.context.tell(target, passed_on(command, waiter))
+                self.context.tell(target, passed_on(command))
                 return None
-            if waiter is not None:
-                self._waiting.setdefault((command.client, command.seq), []).append((waiter, True))
+            if reply is not None:
+                self._waiting.setdefault(key, []).append((reply, _ANSWERED))
             return to_core(command)
+        if kind is Relayed:
+            self._relayed(msg, sender)
+            return None
         if reply is None:
             return msg
         if kind is Request:
             command = msg.command
-            self._waiting.setdefault((command.client, command.seq), []).append((reply, False))
+            self._waiting.setdefault((command.client, command.seq), []).append((reply, _BARE))
             return msg
         return super().admit(msg, reply, sender)
 
+    def _is_peer(self, sender: ActorRef) -> bool:
+        """Is ``sender`` the replica of this group on another of its nodes?"""
+        return (
+            sender.node != self.me
+            and self.config.is_replica(sender.node)
+            and sender.name == role_name(self.group, Role.REPLICA)
+        )
+
+    def _hold(self, key: tuple[str, int], reply: ReplyTo) -> None:
+        """Keep the asker of a command passed on, until :class:`Relayed` comes (rule 6)."""
+        relays = self._relays
+        now = self.context.now()
+        while relays and (next(iter(relays.values()))[0] <= now or len(relays) >= RELAY_LIMIT):
+            relays.popitem(last=False)  # its asker times out, and the client retries
+        held = relays.get(key)
+        if held is None:
+            relays[key] = (now + RELAY_TIMEOUT, [reply])
+        else:
+            held[1].append(reply)
+
+    def _relayed(self, msg: Relayed, sender: ActorRef | None) -> None:
+        if not (
+            sender is not None
+            and self._is_peer(sender)
+            and type(msg.client) is str
+            and type(msg.seq) is int
+        ):
+            self.refused([f"a Relayed from {sender}, not a replica of the group, or malformed"])
+            return
+        held = self._relays.pop((msg.client, msg.seq), None)
+        if held is not None:
+            answer = Answered(msg.result, msg.leader if type(msg.leader) is str else "")
+            for reply in held[1]:
+                reply.send(answer)
+
     def answer(self, responses: list[Any]) -> None:
-        """Answer whoever waits for each response (rule 3)."""
+        """Answer whoever waits for each response (rules 3, 6)."""
         for response in responses:
-            for reply, wrapped in self._waiting.pop((response.client, response.seq), ()):
-                reply.send(Answered(response.result, self.leader) if wrapped else response.result)
+            for target, how in self._waiting.pop((response.client, response.seq), ()):
+                if isinstance(target, ActorRef):  # _RELAY
+                    relayed = Relayed(response.client, response.seq, response.result, self.leader)
+                    self.context.tell(target, relayed)
+                elif how == _ANSWERED:
+                    target.send(Answered(response.result, self.leader))
+                else:
+                    target.send(response.result)

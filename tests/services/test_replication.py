@@ -141,6 +141,43 @@ def test_client_fails_over_when_the_leader_crashes() -> None:
         assert kv.get("k") == "v2"
 
 
+def test_a_client_cut_off_from_the_leader_gets_its_answers_through_another_replica() -> None:
+    # Answers go back the way the command came: the replica the client reached passes it
+    # on to the leader's and relays the answer, so the link to the leader is not needed.
+    with Simulation(nodes=["n1", "n2", "n3", "c"], seed=3) as sim:
+        group = replicate(sim, Counter, nodes=["n1", "n2", "n3"], name="counter")
+        assert group.client(client_id="warm", on="c").call(1) == 1
+        leader = next(
+            n
+            for n in ("n1", "n2", "n3")
+            if sim.ask(
+                ActorRef(n, role_name("counter", Role.REPLICA)), ReplicaStatus(), on=n
+            ).leader
+            == n
+        )
+        sim.network.cut("c", leader)
+        follower = next(n for n in ("n1", "n2", "n3") if n != leader)
+        replica = ActorRef(follower, role_name("counter", Role.REPLICA))
+        answered = sim.ask(replica, Submit(Command("direct", 1, 10)), on="c", timeout=5.0)
+        assert (answered.result, answered.leader) == (11, leader)
+        client = group.client(client_id="c1", timeout=1.0, on="c")
+        assert [client.call(n) for n in (5, 2)] == [16, 18]
+        assert client.leader != leader  # it keeps to the replica that relays
+
+
+def test_a_forward_or_relay_from_outside_the_group_is_refused() -> None:
+    from actorfw.services.paxos import Forward, Relayed
+
+    with Simulation(nodes=["n1", "n2", "n3", "x"], seed=3) as sim:
+        group = replicate(sim, Counter, nodes=["n1", "n2", "n3"], name="counter")
+        assert group.client(client_id="warm").call(1) == 1
+        replica = ActorRef("n1", role_name("counter", Role.REPLICA))
+        sim.tell(replica, Forward(Command("intruder", 1, 100)), on="x")
+        sim.tell(replica, Relayed("warm", 1, "forged", "n1"), on="x")
+        sim.run_for(2.0)
+        assert group.client(client_id="after").call(1) == 2  # the intruder's 100 never ran
+
+
 def test_unavailable_without_a_quorum() -> None:
     with Simulation(nodes=3, seed=5) as sim:
         group = replicate(sim, Counter, name="counter")

@@ -145,3 +145,27 @@ def test_a_group_starts_on_node_processes_without_a_burst_of_dead_letters(tmp_pa
     )
     assert "node up" in done.stderr  # the nodes' INFO lines were captured
     assert "dead letter" not in done.stderr, done.stderr
+
+
+def test_a_connection_that_cannot_reach_the_leader_gets_its_answers_through_another_replica(
+    tmp_path: Any,
+) -> None:
+    # Only the leader's endpoint is wrong: the replica the connection reaches passes each
+    # command on to the leader's and relays the answer back (answers never need a link
+    # from the leader to the client).
+    from actorfw.node import connect
+    from actorfw.services.replication import GroupClient
+
+    with ActorSystem(3, apps=["actorfw.kv.machine"]) as system:
+        warm = replicate(system, KVStateMachine, name="kv").client(client_id="warm")
+        warm.call(("put", "x", 1))
+        leader = warm.leader
+        assert leader is not None
+        addresses = {node: system.endpoint(node) for node in system.nodes}
+        addresses[leader] = f"ipc://{tmp_path}/nobody-listens-here.sock"
+        with connect(addresses) as connection:
+            client = GroupClient(connection, "kv", list(system.nodes), "c1", timeout=2.0)
+            assert client.call(("get", "x")) == 1
+            client.call(("put", "x", 2))
+            assert client.call(("get", "x")) == 2
+            assert client.leader != leader

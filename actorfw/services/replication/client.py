@@ -18,8 +18,10 @@ read served by a leader's lease leaves the sessions alone, an id's first
 command always goes through the log, a read too: it opens the session.
 
 The client finds the leader by itself: it asks any replica, replicas pass
-commands on to the leader's replica, and every answer names the leader, so
-the next command goes straight there.
+commands on to the leader's replica (and relay its answer back), and every
+answer names the leader, so the next command goes straight there; unless
+this client could not reach the leader, in which case it keeps asking the
+replica that relayed the answer.
 """
 
 from __future__ import annotations
@@ -107,6 +109,10 @@ class AsyncGroupClient:
         self.leader: str | None = None
         self._lock = asyncio.Lock()
         self._next = 0
+        # Nodes whose replica did not answer the last time this client asked it: an
+        # answer relayed by another replica that names one of them as leader does not
+        # send the next command there (the link from here may be what fails).
+        self._unreached: set[str] = set()
 
     def _candidates(self) -> list[str]:
         # The known leader first, then the others in turn.
@@ -192,13 +198,18 @@ class AsyncGroupClient:
                 except (AskTimeout, NodeDown, ActorNotFound) as error:
                     if isinstance(error, ActorNotFound):
                         missing.add(node)
+                    self._unreached.add(node)
                     self._next += 1
                     if self.leader == node:
                         self.leader = None
                     continue
                 if type(answer) is not Answered:
                     raise TypeError(f"replica {replica.path} answered {answer!r}, not Answered")
-                self.leader = answer.leader or node
+                # Go to the leader next time, unless this client could not reach it:
+                # then to the replica that passed the command on and relayed the answer.
+                self._unreached.discard(node)
+                leader = answer.leader
+                self.leader = leader if leader and leader not in self._unreached else node
                 if type(answer.result) is SessionExpired:
                     raise SessionExpiredError(
                         f"the replicas of group {self.group!r} had dropped the session of "
