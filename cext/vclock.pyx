@@ -18,7 +18,12 @@ equal bytes, in every process whatever its intern order); a precomputed
 
 The intern table only grows; each distinct node id costs one entry for the
 life of the process. Only accepted input is interned: arguments and
-encodings are checked in full first, so refused input leaves nothing.
+encodings are checked in full first, so refused input leaves nothing. The
+table holds at most ``MAX_NODE_IDS`` (65,536) ids, a few megabytes at
+most: a clock that names a new node id past that is refused (``ValueError``,
+a malformed body if it came off the wire), so a peer sending clocks with
+ever new ids cannot grow the process. The pure twin keeps no table (its
+clocks are dicts, freed with them) and has no such limit.
 """
 
 cimport cython
@@ -50,6 +55,10 @@ MAX_NODE_ID_BYTES = 255
 ENCODING_VERSION = 1
 
 DEF _MAX_NAME = 255
+DEF _MAX_NAMES = 65536
+
+MAX_NODE_IDS = _MAX_NAMES
+"""Distinct node ids this process interns at most (see the module documentation)."""
 DEF _VERSION = 1
 DEF _SMALL_SORT = 24
 
@@ -166,6 +175,13 @@ cdef str _check_node(object node):
     return str(node)
 
 
+def _table_full(node):
+    return (
+        f"vector clock names node id {node[:20]!r}, new to this process, which already "
+        f"interned the limit of {_MAX_NAMES} distinct node ids"
+    )
+
+
 cdef uint32_t _add_name(str node, bytes raw) except? 0xFFFFFFFF:
     """Intern a checked node id whose UTF-8 bytes are ``raw``."""
     global _info, _info_cap
@@ -174,8 +190,8 @@ cdef uint32_t _add_name(str node, bytes raw) except? 0xFFFFFFFF:
     cdef uint64_t key = 0
     cdef Py_ssize_t k, size = PyBytes_GET_SIZE(raw)
     cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(raw)
-    if idx >= 0xFFFFFFFE:
-        raise OverflowError("too many distinct node ids in this process")
+    if idx >= _MAX_NAMES:
+        raise ValueError(_table_full(node))
     if idx >= _info_cap:
         grown = <Name *>PyMem_Realloc(_info, (_info_cap * 2 + 64) * sizeof(Name))
         if grown == NULL:
@@ -937,8 +953,10 @@ cdef VectorClock _decode(const uint8_t *buf, Py_ssize_t end):
         prev_size = size
     if pos != end:
         raise ValueError(f"malformed vector clock: {end - pos} trailing bytes at byte {pos}")
-    # Valid: now the new node ids may be interned.
+    # Valid: now the new node ids may be interned, if they all fit.
     if unknown is not None:
+        if len(_names) + len(unknown) > _MAX_NAMES:
+            raise ValueError(_table_full(unknown[0][1]))
         for i, node, raw in unknown:
             clock.e[i].node = _add_name(node, raw)
     clock.n = <Py_ssize_t>count

@@ -207,3 +207,55 @@ def test_deliverable_many_and_compare_many_take_generators(vclock: VC) -> None:
     assert here.compare_many(m for m in messages) == here.compare_many(messages)
     with pytest.raises(ValueError, match="one sender per message"):
         here.deliverable_many((m for m in messages), iter(["a"]))
+
+
+_FILL_THE_TABLE = """
+from actorfw._cext import vclock
+
+limit = vclock.MAX_NODE_IDS
+clock = vclock.VectorClock()
+known = vclock.VectorClock({"seen": 1})
+encoded_new = vclock.VectorClock({"never-seen-before": 1}).encode()
+filled = 0
+while True:  # new ids until the table is full
+    try:
+        vclock.VectorClock({f"x{filled}": 1})
+    except ValueError:
+        break
+    filled += 1
+    assert filled <= limit, "the table took more ids than its limit"
+names = vclock.VectorClock({"x0": 5, f"x{filled - 1}": 1})
+for step in ("increment", "decode", "init"):
+    try:
+        if step == "increment":
+            clock.increment("one-too-many")
+        elif step == "decode":
+            vclock.VectorClock.decode(vclock.VectorClock({"another-new-one": 2}).encode())
+        else:
+            vclock.VectorClock({"and-another": 3})
+    except ValueError as error:
+        assert "interned the limit of 65536 distinct node ids" in str(error), error
+    else:
+        raise AssertionError(step + " took a node id past the table's limit")
+assert vclock.VectorClock.decode(encoded_new).get("never-seen-before") == 1  # known ids work
+assert known.merge(names).get("x0") == 5
+print("refused past", limit, filled > limit - 10)
+"""
+
+
+def test_the_compiled_intern_table_is_bounded_and_refuses_new_ids_when_full() -> None:
+    # In a process of its own: filling the process-wide table would starve every
+    # later test of this one.
+    import subprocess
+    import sys
+
+    pytest.importorskip("actorfw._cext.vclock")
+    done = subprocess.run(
+        [sys.executable, "-c", _FILL_THE_TABLE],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "refused past 65536 True"
