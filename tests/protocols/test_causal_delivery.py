@@ -16,6 +16,7 @@ from actorfw.protocols.causal import (
     CausalMember,
     CausalOptions,
     Data,
+    DataRun,
     Effects,
     Forgotten,
     Logged,
@@ -68,7 +69,13 @@ def test_duplicates_are_dropped_whether_delivered_or_held_back() -> None:
         ("n2", Data("n2", {"n2": 1}, "x"), "must be a VectorClock"),
         ("n2", Data("n2", _vc(n2=10_001), "x"), "beyond the 0 delivered"),
         ("n2", Status("n1", _vc()), "not a peer"),
-        ("n2", "hello", "takes Data or Status"),
+        ("n2", "hello", "takes Data, DataRun or Status"),
+        ("n2", Data(["n2"], _vc(n2=1), "x"), "not a member"),
+        ("n2", DataRun("n2", _vc(n2=1), ["x", "y"]), "payloads in a tuple"),
+        ("n2", DataRun("n2", _vc(n2=1), ()), "payloads in a tuple, not 0 of them"),
+        ("n2", DataRun("n2", _vc(n2=1), ("x",) * 10_001), "not 10001 of them"),
+        ("n2", DataRun("n2", {"n2": 1}, ("x", "y")), "must be a VectorClock"),
+        ("n2", DataRun("n9", _vc(n9=1), ("x", "y")), "not a member"),
     ],
 )
 def test_bad_input_is_refused_with_a_reason_and_not_held(
@@ -79,6 +86,22 @@ def test_bad_input_is_refused_with_a_reason_and_not_held(
     assert [r.peer for r in effects.refused] == [peer]
     assert says in effects.refused[0].reason
     assert member.holdback == {} and effects.outputs == []
+
+
+def test_a_steps_broadcasts_travel_as_one_run_that_peers_deliver_in_order() -> None:
+    sender, receiver = CausalMember("n1", MEMBERS), CausalMember("n2", MEMBERS)
+    sender.broadcast("first")
+    effects = sender.broadcast_all(["a", "b", "c"])
+    runs = [msg for _, msg in effects.send]
+    assert [to for to, _ in effects.send] == ["n2", "n3"] and runs[0] is runs[1]
+    assert type(runs[0]) is DataRun and runs[0].clock == _vc(n1=2)
+    assert runs[0].payloads == ("a", "b", "c")
+    # The run arrives before the message it follows: it is held back, then delivered after.
+    assert receiver.handle_all([("n1", runs[0])], 0.0).outputs == []
+    first = Data("n1", _vc(n1=1), "first")
+    delivered = receiver.handle_all([("n1", first)], 0.0).outputs
+    assert [(d.seq, d.payload) for d in delivered] == [(1, "first"), (2, "a"), (3, "b"), (4, "c")]
+    assert [d.clock for d in delivered] == [d.clock for d in sender.start(0.0).outputs]
 
 
 def test_a_full_holdback_queue_drops_new_arrivals() -> None:

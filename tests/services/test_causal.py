@@ -153,6 +153,7 @@ class RecordingMember(CausalMemberActor):
         super().output(outputs)
 
 
+@pytest.mark.simulation(seeds=300)
 def test_every_member_delivers_once_in_causal_order_under_every_fault(sim_seed: int) -> None:
     seed = sim_seed
     TOLD.clear()

@@ -18,7 +18,11 @@ of ``s``'s broadcasts it has delivered.
 1. **Stamping.** A member broadcasting its ``n``-th message stamps it with
    ``v`` whose own entry is ``n``, and delivers it itself at once. The
    message is persisted before it is sent or reported (rule 4), so a
-   restarted member never reuses a sequence number.
+   restarted member never reuses a sequence number. The broadcasts of one
+   step travel to each peer as one :class:`DataRun`: their stamps differ
+   only in the sender's own entry, one apart, so the run carries the first
+   stamp and the payloads, and the receiver takes it as the :class:`Data`
+   messages it stands for, in order.
 2. **Delivery condition** (Birman, Schiper and Stephenson): a message from
    ``s`` stamped ``m`` is delivered when ``v.deliverable(m, s)``:
    ``m[s] == v[s] + 1`` and ``m[k] <= v[k]`` for every other ``k``.
@@ -103,6 +107,7 @@ __all__ = [
     "CausalMember",
     "CausalOptions",
     "Data",
+    "DataRun",
     "Delivery",
     "Effects",
     "Forgotten",
@@ -123,6 +128,20 @@ class Data:
     sender: str
     clock: Any
     payload: Any
+
+
+@_message(name="causal.DataRun")
+@dataclass(frozen=True)
+class DataRun:
+    """Consecutive broadcasts of one sender in one step (rule 1), as one message.
+
+    The ``i``-th payload (from 0) stands for a :class:`Data` stamped
+    ``clock`` with the sender's own entry raised by ``i``.
+    """
+
+    sender: str
+    clock: Any
+    payloads: tuple[Any, ...]
 
 
 @_message(name="causal.Status")
@@ -313,27 +332,40 @@ class CausalMember:
         :class:`Delivery` values in the same order.
         """
         effects = Effects()
-        peers = self.peers
+        first = None
+        sent: list[Any] = []
         for payload in payloads:
             stamp = self.delivered.copy()
             stamp.increment(self.me)
-            data = Data(self.me, stamp, payload)
-            self._deliver(data, effects)
-            effects.send.extend((peer, data) for peer in peers)
+            if first is None:
+                first = stamp
+            self._deliver(Data(self.me, stamp, payload), effects)
+            sent.append(payload)
+        if first is not None:
+            message = (
+                Data(self.me, first, sent[0])
+                if len(sent) == 1
+                else DataRun(self.me, first, tuple(sent))
+            )
+            effects.send.extend((peer, message) for peer in self.peers)
         return self._finish(effects)
 
     def handle_all(self, messages: Iterable[tuple[str, Any]], now: float) -> Effects:
-        """Take ``(peer, message)`` pairs that arrived: :class:`Data` or :class:`Status`."""
+        """Take ``(peer, message)`` pairs that arrived: Data, DataRun or Status."""
         effects = Effects()
         arrived = False
         for peer, message in messages:
-            if type(message) is Data:
+            kind = type(message)
+            if kind is Data:
                 arrived = self._arrive(peer, message, effects) or arrived
-            elif type(message) is Status:
+            elif kind is DataRun:
+                for data in self._unroll(peer, message, effects):
+                    arrived = self._arrive(peer, data, effects) or arrived
+            elif kind is Status:
                 self._status(peer, message, effects)
             else:
                 effects.refused.append(
-                    Refusal(peer, f"a causal member takes Data or Status, not {message!r}")
+                    Refusal(peer, f"a causal member takes Data, DataRun or Status, not {message!r}")
                 )
         if arrived:
             self._drain(effects)
@@ -357,7 +389,7 @@ class CausalMember:
 
     def _arrive(self, peer: str, data: Data, effects: Effects) -> bool:
         sender, clock = data.sender, data.clock
-        if sender not in self.log or peer not in self.log:
+        if type(sender) is not str or sender not in self.log or peer not in self.log:
             effects.refused.append(
                 Refusal(peer, f"{sender!r} (from {peer!r}) is not a member of {self.members}")
             )
@@ -391,6 +423,26 @@ class CausalMember:
             return False
         self.holdback[(sender, seq)] = data
         return True
+
+    def _unroll(self, peer: str, run: DataRun, effects: Effects) -> list[Data]:
+        """The :class:`Data` messages a run stands for (rule 1); none if it is malformed."""
+        payloads, clock = run.payloads, run.clock
+        limit = self.options.max_ahead
+        if type(payloads) is not tuple or not 0 < len(payloads) <= limit:
+            what = f"{len(payloads)} of them" if type(payloads) is tuple else repr(payloads)[:40]
+            effects.refused.append(
+                Refusal(peer, f"a DataRun holds 1 to {limit} payloads in a tuple, not {what}")
+            )
+            return []
+        sender = run.sender
+        if not isinstance(clock, VectorClock) or type(sender) is not str or sender not in self.log:
+            return [Data(sender, clock, payloads[0])]  # refused once by _arrive, with its reason
+        unrolled = [Data(sender, clock, payloads[0])]
+        for payload in payloads[1:]:
+            clock = clock.copy()
+            clock.increment(sender)
+            unrolled.append(Data(sender, clock, payload))
+        return unrolled
 
     def _make_room(self, data: Data) -> bool:
         """Evict the held message with the most events before it, if ``data`` has fewer (rule 7)."""
