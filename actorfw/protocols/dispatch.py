@@ -53,10 +53,7 @@ class Dispatch(Generic[C]):
         Raises:
             TypeError: the core does not take messages of that type.
         """
-        handler = self.table.get(type(message))
-        if handler is None:
-            raise self.refusal(me, message)
-        handler(core, message)
+        self.handler(me, message)(core, message)
 
     def handler(self, me: str, message: Any) -> Callable[[C, Any], None]:
         """The handler for ``message``, for a core that checks the message before handling it.

@@ -136,7 +136,7 @@ from actorfw.protocols.paxos.messages import (
 from actorfw.protocols.paxos.records import LeaderBallot, Record
 from actorfw.protocols.paxos.scout import Scout, adoption
 from actorfw.protocols.paxos.types import FIRST_SLOT, Config, Effects, LeaderOptions
-from actorfw.protocols.paxos.wellformed import well_formed
+from actorfw.protocols.paxos.wellformed import handle_checked
 
 __all__ = ["Leader", "LeaderMode"]
 
@@ -386,11 +386,7 @@ class Leader:
         self._now = max(self._now, now)
 
     def _dispatch(self, message: Any) -> None:
-        handler = _DISPATCH.handler(self.me, message)
-        if well_formed(message, self.config, self.me):
-            handler(self, message)
-        else:
-            self.stats["malformed"] += 1
+        handle_checked(_DISPATCH, self, message)
 
     # -- proposals, progress, collection (rules 6, 7) ------------------------------------
 

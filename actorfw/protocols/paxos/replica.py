@@ -156,7 +156,7 @@ from actorfw.protocols.paxos.types import (
     Snapshotting,
     StateMachine,
 )
-from actorfw.protocols.paxos.wellformed import well_formed
+from actorfw.protocols.paxos.wellformed import handle_checked
 
 __all__ = ["Replica"]
 
@@ -338,11 +338,7 @@ class Replica:
         """Take several messages in order: their proposals go out batched in one ``Propose``."""
         self._now = max(self._now, now)
         for message in messages:
-            handler = _DISPATCH.handler(self.me, message)
-            if well_formed(message, self.config, self.me):
-                handler(self, message)
-            else:
-                self.stats["malformed"] += 1
+            handle_checked(_DISPATCH, self, message)
         self._propose()
         return self._flush()
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from actorfw.protocols.dispatch import Dispatch
 from actorfw.protocols.paxos.messages import (
     Applied,
     CatchUp,
@@ -45,7 +46,7 @@ from actorfw.protocols.paxos.messages import (
 )
 from actorfw.protocols.paxos.types import FIRST_SLOT, Config
 
-__all__ = ["well_formed"]
+__all__ = ["handle_checked", "well_formed"]
 
 
 def well_formed(message: Any, config: Config, me: str) -> bool:
@@ -56,6 +57,20 @@ def well_formed(message: Any, config: Config, me: str) -> bool:
     """
     check = _CHECKS.get(type(message))
     return check is None or check(message, config, me)
+
+
+def handle_checked(table: Dispatch[Any], core: Any, message: Any) -> None:
+    """Hand ``message`` to ``core``'s handler in ``table`` if it is well formed.
+
+    A leader's or replica's step: a message of another role is a ``TypeError``
+    (from ``table``); a malformed one is counted in ``core.stats["malformed"]``
+    and dropped.
+    """
+    handler = table.handler(core.me, message)
+    if well_formed(message, core.config, core.me):
+        handler(core, message)
+    else:
+        core.stats["malformed"] += 1
 
 
 def _shaped_batches(batches: object, count: int) -> bool:
