@@ -40,6 +40,7 @@ from actorfw.core import (
     handler,
     message,
 )
+from actorfw.core.engine import NodeConfig
 from actorfw.kernels import KernelsInfo
 from actorfw.kernels import info as kernels_info
 from actorfw.kernels import vclock as _vclock
@@ -63,6 +64,7 @@ __all__ = [
     "MessageRefused",
     "NetworkConfig",
     "NoActorContext",
+    "NodeConfig",
     "NodeDown",
     "OneForOne",
     "Order",

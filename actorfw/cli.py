@@ -252,6 +252,52 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return CHECK_EXIT[result.verdict.value]
 
 
+def _cmd_trace(args: argparse.Namespace) -> int:
+    from actorfw.check.trace import TraceError, load_trace
+
+    try:
+        trace = load_trace(args.paths)
+        if args.before:
+            a, b = args.before
+            verdict = trace.happened_before(a, b)
+            after = trace.happened_before(b, a)
+            relation = (
+                "happened before"
+                if verdict
+                else "happened after"
+                if after
+                else ("is concurrent with" if a != b else "is")
+            )
+            print(f"{a} {relation} {b}")
+            return 0 if verdict else 1
+        shown = None
+        if args.concurrent:
+            shown = trace.concurrent(args.concurrent)
+        elif args.past:
+            shown = trace.causal_past(args.past)
+    except TraceError as error:
+        print(f"actorfw trace: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"actorfw trace: cannot read the trace: {_os_error(error)}", file=sys.stderr)
+        return 2
+    if shown is not None:
+        for event in shown:
+            print(f"{event.id}  {event.describe()}")
+        return 0
+    if args.shiviz:
+        with open(args.shiviz, "w", encoding="utf-8") as out:
+            out.write(trace.to_shiviz())
+        print(f"wrote {len(trace)} events to {args.shiviz} (open it in ShiViz)")
+    else:
+        for event in trace.events:
+            print(f"{event.id}  {event.describe()}")
+    problems = trace.gaps()
+    if problems:
+        print(f"warning: {len(problems)} gaps, e.g. {problems[0]}", file=sys.stderr)
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     from actorfw import __version__
 
@@ -379,6 +425,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     checker.add_argument("--json", action="store_true", help="print the result as JSON")
     checker.set_defaults(run=_cmd_check)
+
+    tracer = commands.add_parser(
+        "trace",
+        help="question a causal trace (see docs/causality.md)",
+        description="Read the causal trace a run recorded (NodeConfig.trace_dir: one "
+        "<node>.trace.jsonl per node) and list its events, or answer one question. Event "
+        "ids are node:counter. Exit status: 0 (and for --before: A happened before B), "
+        "1 (--before: it did not), 2 bad arguments or an unreadable trace.",
+    )
+    tracer.add_argument("paths", nargs="+", help="trace files, or directories of them")
+    asked = tracer.add_mutually_exclusive_group()
+    asked.add_argument(
+        "--before", nargs=2, metavar=("A", "B"), help="did event A happen before event B?"
+    )
+    asked.add_argument("--concurrent", metavar="A", help="the events concurrent with A")
+    asked.add_argument("--past", metavar="A", help="the causal past of A")
+    asked.add_argument(
+        "--shiviz", metavar="FILE", help="write the trace in ShiViz's log format to FILE"
+    )
+    tracer.set_defaults(run=_cmd_trace)
 
     add_bench_commands(commands)
     return parser

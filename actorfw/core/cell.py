@@ -83,6 +83,20 @@ class ActorLog(logging.LoggerAdapter):  # type: ignore[type-arg]
         self._engine = engine
         self._path = path
 
+    def log(self, level: int, msg: Any, *args: Any, **kwargs: Any) -> None:
+        """Log a line; with causal tracing on, a line at INFO or above is recorded with the clock.
+
+        Recorded whatever level the logger lets through: the trace is its own sink.
+        """
+        causal = self._engine.causal
+        if causal is not None and level >= logging.INFO:
+            try:
+                text = str(msg) % args if args else str(msg)
+            except (TypeError, ValueError):
+                text = str(msg)
+            causal.logged(self._path, text)
+        super().log(level, msg, *args, **kwargs)
+
     def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
         """Prefix the line with the actor's path (and the engine's time if it logs time)."""
         if self._engine.log_time:

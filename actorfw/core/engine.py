@@ -68,6 +68,7 @@ from actorfw.core.node_protocol import NODE_TARGET, NodeProtocol
 from actorfw.core.storage import StorageBackend
 from actorfw.core.supervision import Directive, SupervisorStrategy
 from actorfw.core.timers import Timers
+from actorfw.core.tracing import CausalTrace
 from actorfw.core.watches import Watches
 from actorfw.values import codec
 from actorfw.values.errors import MessageRefused, NodeDown
@@ -138,6 +139,8 @@ class NodeConfig:
         dead_letter_log_limit: dead-letter lines logged per ``log_window``;
             the rest are counted and summed up.
         log_window: seconds of the rate-limiting window.
+        trace_dir: a directory to record this node's causal trace in (see
+            :mod:`actorfw.core.tracing`); None (the default) traces nothing.
     """
 
     heartbeat_interval: float = 0.5
@@ -149,6 +152,7 @@ class NodeConfig:
     root_strategy: SupervisorStrategy = dataclasses.field(default_factory=SupervisorStrategy)
     dead_letter_log_limit: int = 5
     log_window: float = 10.0
+    trace_dir: str | None = None
 
 
 @dataclasses.dataclass
@@ -252,6 +256,9 @@ class Engine:
         self.incarnation = incarnation
         self.config = config or NodeConfig()
         self.tracer = tracer
+        self.causal: CausalTrace | None = (
+            CausalTrace(self.config.trace_dir, node_id) if self.config.trace_dir else None
+        )
         self.log_time = log_time
         self.stats = NodeStats()
         self.rng = random.Random(derive_seed(seed, node_id, incarnation, NODE_TARGET))
@@ -312,6 +319,8 @@ class Engine:
         if self._dead:
             return
         self._dead = True
+        if self.causal is not None:
+            self.causal.close()
         self.liveness.stop()
         self.lifecycle.crash()
         self.asks.crash(self.id)
@@ -451,6 +460,8 @@ class Engine:
                 codec.check(message)
             self.enqueue(target.name, (message, sender, None, None))
             return
+        if self.causal is not None and target.name != NODE_TARGET:
+            message = self.causal.outgoing(_path(sender), target.node, message)
         body, buffers, plain = codec.encode(message)
         self.stats.sent_remote += 1
         self.transport.send(
@@ -484,7 +495,11 @@ class Engine:
         me = self.id
         body, buffers, plain = b"", [], False
         if any(target.node != me for target in targets):
-            body, buffers, plain = codec.encode(message)  # checks it too
+            sent = message
+            if self.causal is not None:
+                peers = ",".join(sorted({t.node for t in targets if t.node != me}))
+                sent = self.causal.outgoing(_path(sender), peers, message)
+            body, buffers, plain = codec.encode(sent)  # checks it too
         elif not checked and targets:
             codec.check(message)
         name = sender.name if sender else None
@@ -528,7 +543,12 @@ class Engine:
         if local:
             codec.check(message)
         else:
-            body, buffers, plain = codec.encode(message)
+            if self.causal is not None and target.name != NODE_TARGET:
+                body, buffers, plain = codec.encode(
+                    self.causal.outgoing(_path(sender), target.node, message)
+                )
+            else:
+                body, buffers, plain = codec.encode(message)
             refusal = self.liveness.unreachable(target, even_if_down)
             if refusal is not None:
                 future.set_exception(refusal)
@@ -559,10 +579,17 @@ class Engine:
             return
         if type(to) is not ReplyTo:
             raise TypeError(f"a reply goes to a ReplyTo, not {type(to).__name__}")
+        causal = self.causal
+        if causal is not None and actor == f"{self.id}/{NODE_TARGET}":
+            causal = None  # the node protocol's traffic is not traced, either way
         if error is None:
             try:
                 if to.node == self.id:
                     codec.check(value)
+                elif causal is not None:
+                    body, buffers, plain = codec.encode(
+                        causal.outgoing(actor, to.node, value, "reply")
+                    )
                 else:
                     body, buffers, plain = codec.encode(value)
             except MessageRefused as refused:
@@ -576,7 +603,12 @@ class Engine:
                 self.asks.resolve(to.corr, value, None)
             return
         if error is not None:
-            body, buffers, plain = codec.encode(failure)
+            if causal is not None:
+                body, buffers, plain = codec.encode(
+                    causal.outgoing(actor, to.node, failure, "failure")
+                )
+            else:
+                body, buffers, plain = codec.encode(failure)
             kind = FAILURE
         else:
             kind = REPLY
@@ -604,6 +636,11 @@ class Engine:
             if not self._pump_scheduled:
                 self._pump_scheduled = True
                 self.loop.call_soon(self._pump)
+
+
+def _path(sender: ActorRef | None) -> str:
+    """Who sends, as a trace records it."""
+    return sender.path if sender is not None else "(client)"
 
 
 def start_engine(

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from actorfw.core.envelopes import ASK, FAILURE, REPLY, TELL, Envelope, Receiver
 from actorfw.core.node_protocol import NODE_TARGET
+from actorfw.core.tracing import Traced
 from actorfw.values import codec
 from actorfw.values.errors import MalformedMessage
 from actorfw.values.failures import error_from_failure, failure_of
@@ -58,6 +59,16 @@ class Inbound:
             )
             self.reject(envelope, error)
             return
+        if type(value) is Traced:  # from a tracing node: take the body out (and merge its clock)
+            causal = engine.causal
+            if causal is None:
+                value = value.body
+            else:
+                actor = (
+                    f"{engine.id}/{envelope.target}" if kind == TELL or kind == ASK else "(asker)"
+                )
+                what = "reply" if kind == REPLY else "failure" if kind == FAILURE else None
+                value = causal.incoming(value, actor, envelope.source, what)
         if kind == REPLY:
             engine.asks.resolve(envelope.corr, value, None)
         elif kind == FAILURE:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.support.shiviz import parse_shiviz
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,3 +30,22 @@ def test_the_chat_room_shows_every_reply_after_the_question_on_every_node() -> N
         assert posts[0] == "alice: lunch at noon?"
         assert sorted(posts[1:]) == ["bob: yes, see you there", "carol: can't, meeting"]
     assert "replies are concurrent" in done.stdout or "had seen the other" in done.stdout
+
+
+def test_the_chat_rooms_trace_opens_as_a_shiviz_log(tmp_path: Path) -> None:
+    folder = ROOT / "examples" / "chat"
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "chat.py", "--trace", str(tmp_path)],
+        check=False,
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    events = parse_shiviz((tmp_path / "chat.shiviz").read_text())
+    assert {host for _, host, _ in events} == {"n1", "n2", "n3"}
+    assert f"trace: {len(events)} events on n1, n2, n3" in done.stdout
+    assert re.search(
+        r"bob's reply leaves n2 at n2:\d+; \d+ sends on n3 are concurrent", done.stdout
+    )
