@@ -25,7 +25,7 @@ import json
 import os
 from collections.abc import Iterable
 
-__all__ = ["SHIVIZ_REGEX", "Trace", "TraceError", "TraceEvent", "load_trace"]
+__all__ = ["SHIVIZ_REGEX", "CausalEvent", "Trace", "TraceError", "load_trace"]
 
 SHIVIZ_REGEX = r"(?<event>.*)\n(?<host>\S*) (?<clock>{.*})"
 """The parsing expression written on the first line of a ShiViz export."""
@@ -36,7 +36,7 @@ class TraceError(ValueError):
 
 
 @dataclasses.dataclass(frozen=True)
-class TraceEvent:
+class CausalEvent:
     """One recorded event.
 
     Attributes:
@@ -83,14 +83,14 @@ class Trace:
         TraceError: two events with one id.
     """
 
-    def __init__(self, events: Iterable[TraceEvent]) -> None:
-        by_id: dict[str, TraceEvent] = {}
+    def __init__(self, events: Iterable[CausalEvent]) -> None:
+        by_id: dict[str, CausalEvent] = {}
         for event in events:
             if event.id in by_id:
                 raise TraceError(f"two events are {event.id}")
             by_id[event.id] = event
         self._by_id = by_id
-        self.events: list[TraceEvent] = sorted(by_id.values(), key=lambda e: (e.node, e.counter))
+        self.events: list[CausalEvent] = sorted(by_id.values(), key=lambda e: (e.node, e.counter))
         """Every event, node by node, each node's in order."""
 
     def __len__(self) -> int:
@@ -101,7 +101,7 @@ class Trace:
         """The nodes that recorded events, sorted."""
         return sorted({event.node for event in self.events})
 
-    def event(self, event_id: str) -> TraceEvent:
+    def event(self, event_id: str) -> CausalEvent:
         """The event ``node:counter``.
 
         Raises:
@@ -117,7 +117,7 @@ class Trace:
         first, second = self.event(a), self.event(b)
         return first is not second and _precedes(first, second)
 
-    def concurrent(self, a: str) -> list[TraceEvent]:
+    def concurrent(self, a: str) -> list[CausalEvent]:
         """The events concurrent with ``a``: neither before nor after it."""
         event = self.event(a)
         return [
@@ -126,7 +126,7 @@ class Trace:
             if other is not event and not _precedes(other, event) and not _precedes(event, other)
         ]
 
-    def causal_past(self, a: str) -> list[TraceEvent]:
+    def causal_past(self, a: str) -> list[CausalEvent]:
         """The events that happened before ``a``."""
         event = self.event(a)
         return [other for other in self.events if other is not event and _precedes(other, event)]
@@ -159,13 +159,13 @@ class Trace:
         return "\n".join(lines) + "\n"
 
 
-def _precedes(a: TraceEvent, b: TraceEvent) -> bool:
+def _precedes(a: CausalEvent, b: CausalEvent) -> bool:
     """a.clock <= b.clock, by a's own entry (the clocks are a node's events' clocks)."""
     return a.counter <= b.clock.get(a.node, 0)
 
 
-def _read(path: str) -> list[TraceEvent]:
-    events: list[TraceEvent] = []
+def _read(path: str) -> list[CausalEvent]:
+    events: list[CausalEvent] = []
     node: str | None = None
     with open(path, encoding="utf-8") as lines:
         for number, line in enumerate(lines, 1):
@@ -196,7 +196,7 @@ def _read(path: str) -> list[TraceEvent]:
             kind, actor, peer, what = (record.get(k, "") for k in ("kind", "actor", "peer", "what"))
             if not all(isinstance(f, str) for f in (kind, actor, peer, what)):
                 raise TraceError(f"{path}:{number}: a field is not a string")
-            events.append(TraceEvent(node, clock[node], kind, actor, peer, what, clock))
+            events.append(CausalEvent(node, clock[node], kind, actor, peer, what, clock))
     return events
 
 
@@ -219,7 +219,7 @@ def load_trace(paths: Iterable[str]) -> Trace:
             files.append(path)
     if not files:
         raise TraceError("no trace files (a traced node writes <node>.trace.jsonl)")
-    events: list[TraceEvent] = []
+    events: list[CausalEvent] = []
     for file in files:
         events.extend(_read(file))
     return Trace(events)

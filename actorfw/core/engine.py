@@ -68,7 +68,7 @@ from actorfw.core.node_protocol import NODE_TARGET, NodeProtocol
 from actorfw.core.storage import StorageBackend
 from actorfw.core.supervision import Directive, SupervisorStrategy
 from actorfw.core.timers import Timers
-from actorfw.core.tracing import CausalTrace
+from actorfw.core.tracing import TraceRecorder
 from actorfw.core.watches import Watches
 from actorfw.values import codec
 from actorfw.values.errors import MessageRefused, NodeDown
@@ -256,8 +256,8 @@ class Engine:
         self.incarnation = incarnation
         self.config = config or NodeConfig()
         self.tracer = tracer
-        self.causal: CausalTrace | None = (
-            CausalTrace(self.config.trace_dir, node_id) if self.config.trace_dir else None
+        self.causal: TraceRecorder | None = (
+            TraceRecorder(self.config.trace_dir, node_id) if self.config.trace_dir else None
         )
         self.log_time = log_time
         self.stats = NodeStats()

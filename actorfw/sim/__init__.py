@@ -1,6 +1,6 @@
 """The deterministic simulation runtime: a cluster in one process, on virtual time."""
 
-from actorfw.sim.cluster import SimNode, Simulation, SimulationTimeout, TraceEvent
+from actorfw.sim.cluster import SimNode, Simulation, SimulationTimeout, TraceEvent, causal_traces
 from actorfw.sim.loop import SimulationIdle, VirtualTimeLoop
 from actorfw.sim.network import NetworkConfig, SimNetwork
 
@@ -13,4 +13,5 @@ __all__ = [
     "SimulationTimeout",
     "TraceEvent",
     "VirtualTimeLoop",
+    "causal_traces",
 ]

@@ -23,10 +23,11 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import random
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
 from typing import Any
 
 from actorfw.core.actor import Actor
@@ -154,6 +155,25 @@ class SimNode:
             self._specs = root_specs(self._engine)
 
 
+_causal_traces: list[list[Any]] = []  # [directory, simulations made], innermost last
+
+
+@contextlib.contextmanager
+def causal_traces(directory: str) -> Iterator[str]:
+    """Record the causal trace of every simulation made inside, under ``directory``.
+
+    Each :class:`Simulation` created in the block whose ``node_config`` has
+    no ``trace_dir`` of its own records into ``directory/sim1``, ``sim2``, ...
+    (see :mod:`actorfw.core.tracing`). The test kit uses it to write a
+    failing seed's trace; read one with ``actorfw trace``.
+    """
+    _causal_traces.append([directory, 0])
+    try:
+        yield directory
+    finally:
+        _causal_traces.pop()
+
+
 class Simulation:
     """A simulated cluster (see the module documentation).
 
@@ -196,6 +216,10 @@ class Simulation:
         self._disk_latency = disk_latency
         self.lose_unsynced = lose_unsynced
         self.node_config = node_config or NodeConfig()
+        if _causal_traces and self.node_config.trace_dir is None:
+            _causal_traces[-1][1] += 1
+            where = os.path.join(_causal_traces[-1][0], f"sim{_causal_traces[-1][1]}")
+            self.node_config = dataclasses.replace(self.node_config, trace_dir=where)
         self.tracing = trace
         self.trace: list[TraceEvent] = []
         self._deliveries = 0

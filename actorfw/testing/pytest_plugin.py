@@ -3,11 +3,18 @@
 Options:
     ``--sim-seeds N``: run each test that takes ``sim_seed`` with seeds 0..N-1.
     ``--sim-seed S``: run them with seed S only (what a failure tells you to run).
+
+A seed that fails is run once more, at once, with causal tracing on (the
+same seed replays the same run); its trace is written under
+``.actorfw-traces/`` of the test run's root directory, and the report says
+where, beside the replay command.
 """
 
 from __future__ import annotations
 
+import re
 import shlex
+import shutil
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -75,12 +82,28 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = outcome.get_result()
     seed = getattr(item, "callspec", None) and item.callspec.params.get("sim_seed")  # type: ignore[attr-defined]
     if report.failed and seed is not None:
-        report.sections.append(
-            (
-                "simulation seed",
-                f"failed with seed {seed}; replay it with:\n  {replay_command(item.nodeid, seed)}",
-            )
-        )
+        text = f"failed with seed {seed}; replay it with:\n  {replay_command(item.nodeid, seed)}"
+        if call.when == "call":
+            text += "\n" + _trace_failure(item)
+        report.sections.append(("simulation seed", text))
+
+
+def _trace_failure(item: pytest.Item) -> str:
+    """Run the failed test again with causal tracing on; where its trace went."""
+    from actorfw.sim import causal_traces
+
+    name = re.sub(r"[^A-Za-z0-9_.=-]+", "_", item.nodeid.rsplit("/", 1)[-1])
+    directory = item.config.rootpath / ".actorfw-traces" / name
+    shutil.rmtree(directory, ignore_errors=True)
+    with causal_traces(str(directory)):
+        try:
+            item.runtest()
+            again = "the traced rerun did not fail (does the test depend on more than its seed?)"
+        except Exception:  # the failure replayed, as it should
+            again = "the traced rerun failed too"
+    if not directory.exists():
+        return f"{again}; it made no simulation to trace"
+    return f"{again}; its causal trace: actorfw trace {directory}/sim1"
 
 
 @pytest.fixture

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from actorfw.check.trace import load_trace
+
 PROBE = """
 import pytest
 from actorfw import Actor, handler
@@ -35,8 +37,12 @@ def test_a_failing_seed_prints_the_command_that_replays_it(pytester: pytest.Pyte
             "*test_fails_on_seed_two?seed=2?*",
             "*failed with seed 2; replay it with:*",
             "*pytest test_probe.py::test_fails_on_seed_two --sim-seed=2*",
+            "*the traced rerun failed too; its causal trace: actorfw trace *sim1",
         ]
     )
+    traced = pytester.path / ".actorfw-traces" / "test_probe.py_test_fails_on_seed_two_seed=2_"
+    trace = load_trace([str(traced / "sim1")])
+    assert trace.nodes == ["n1", "n2"]  # the ask crossed from n2 to n1 and back
 
 
 def test_sim_seed_runs_only_that_seed(pytester: pytest.Pytester) -> None:

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from actorfw import Actor, ActorSystem, NodeConfig, Simulation, VectorClock, handler, message
-from actorfw.check.trace import Trace, TraceError, TraceEvent, load_trace
+from actorfw.check.trace import Trace, TraceError, CausalEvent, load_trace
 from actorfw.cli import main as cli
-from actorfw.core.tracing import CausalTrace, Traced
+from actorfw.core.tracing import TraceRecorder, Traced
 from tests.support.shiviz import parse_shiviz
 
 
@@ -57,7 +57,7 @@ def test_a_relay_across_three_nodes_is_ordered_by_the_trace(tmp_path: Path) -> N
         relay_run(sim)
     trace = load_trace([str(tmp_path)])
     assert trace.gaps() == []
-    logs: dict[str, TraceEvent] = {}
+    logs: dict[str, CausalEvent] = {}
     for event in trace.events:  # each node's first relay line
         if event.kind == "log" and event.what.startswith("relay at"):
             logs.setdefault(event.node, event)
@@ -130,7 +130,7 @@ def test_tracing_off_writes_nothing_and_actors_never_see_the_wrapper(tmp_path: P
 
 
 def test_the_bound_on_events_stops_tracing_without_a_gap(tmp_path: Path) -> None:
-    trace = CausalTrace(str(tmp_path), "n1", max_events=3)
+    trace = TraceRecorder(str(tmp_path), "n1", max_events=3)
     sent = trace.outgoing("n1/a", "n2", Relay(()))
     assert isinstance(sent, Traced)
     trace.logged("n1/a", "one")
@@ -140,7 +140,7 @@ def test_the_bound_on_events_stops_tracing_without_a_gap(tmp_path: Path) -> None
     trace.close()
     loaded = load_trace([str(tmp_path)])
     assert [e.counter for e in loaded.events] == [1, 2, 3] and loaded.gaps() == []
-    again = CausalTrace(str(tmp_path), "n1", max_events=3)  # a restart stays stopped
+    again = TraceRecorder(str(tmp_path), "n1", max_events=3)  # a restart stays stopped
     assert not again.active
     again.close()
 
@@ -152,7 +152,7 @@ def test_bad_trace_files_and_unknown_events_are_clear_errors(tmp_path: Path) -> 
         load_trace([str(tmp_path)])
     with pytest.raises(TraceError, match="no trace files"):
         load_trace([])
-    one = Trace([TraceEvent("n1", 1, "log", "n1/a", "", "hi", {"n1": 1})])
+    one = Trace([CausalEvent("n1", 1, "log", "n1/a", "", "hi", {"n1": 1})])
     with pytest.raises(TraceError, match="no event 'n1:2'"):
         one.causal_past("n1:2")
     with pytest.raises(TraceError, match="two events are n1:1"):
