@@ -118,6 +118,7 @@ def _cmd_bench_messaging(args: argparse.Namespace) -> int:
 
 def _cmd_bench_causal(args: argparse.Namespace) -> int:
     from actorfw import __version__
+    from actorfw.bench import tracing
     from actorfw.bench.causal import render, run_causal
 
     def progress(text: str) -> None:
@@ -126,12 +127,14 @@ def _cmd_bench_causal(args: argparse.Namespace) -> int:
 
     kernels = tuple(args.kernels) if args.kernels else ("compiled", "pure")
     results = run_causal("quick" if args.quick else "full", kernels, progress)
+    traced = tracing.run_tracing("quick" if args.quick else "full", progress)
     if args.json:
         doc = {
             "actorfw": __version__,
             "python": platform.python_version(),
             "scale": "quick" if args.quick else "full",
             "results": [r.as_dict() for r in results],
+            "tracing": [r.as_dict() for r in traced],
         }
         print(json.dumps(doc, indent=2))
     else:
@@ -140,6 +143,8 @@ def _cmd_bench_causal(args: argparse.Namespace) -> int:
             "traffic as plain tells in the same run (ratio = causal / tells)\n"
         )
         print(render(results))
+        print("\ncausal tracing on and off, two clusters side by side in the same run\n")
+        print(tracing.render(traced))
     return 0
 
 
@@ -265,7 +270,8 @@ def add_bench_commands(commands: Any) -> None:
         help="causal broadcast groups on node processes against plain tells",
         description="Deliveries per second of causal broadcast groups of 3, 5 and 8 members "
         "on node processes, each beside the same traffic as plain tells in the same run, on "
-        "the compiled kernels and on their pure twins.",
+        "the compiled kernels and on their pure twins; then causal tracing on against off "
+        "(tell rate and ask p50, two clusters side by side).",
     )
     causal.add_argument("--json", action="store_true", help="print the figures as JSON")
     causal.add_argument(

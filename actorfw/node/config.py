@@ -331,6 +331,10 @@ def load_settings(path: str | Path) -> NodeSettings:
         curve = load_curve(secret, peer_source)
     tuning = raw.get("tuning", {})
     engine = NodeConfig(**{k: tuning[k] for k in _TUNING_ENGINE if k in tuning})
+    if "trace_dir" in tuning:  # causal tracing; a relative path is from the file's directory
+        if not (isinstance(tuning["trace_dir"], str) and tuning["trace_dir"]):
+            raise ValueError(f"{path}: [tuning] trace_dir is a directory path")
+        engine.trace_dir = str(path.parent / tuning["trace_dir"])
     peers = dict(raw.get("peers", {}))
     apps = list(raw.get("apps", []))
     spawn = [

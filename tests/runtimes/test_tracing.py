@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from actorfw import Actor, ActorSystem, NodeConfig, Simulation, VectorClock, handler, message
-from actorfw.check.trace import Trace, TraceError, CausalEvent, load_trace
+from actorfw.check.trace import CausalEvent, Trace, TraceError, load_trace
 from actorfw.cli import main as cli
-from actorfw.core.tracing import TraceRecorder, Traced
+from actorfw.core.tracing import Traced, TraceRecorder
 from tests.support.shiviz import parse_shiviz
 
 
@@ -193,3 +193,17 @@ def test_node_processes_trace_the_same_way(tmp_path: Path) -> None:
     logs = {e.node: e for e in trace.events if e.kind == "log"}
     assert trace.happened_before(logs["n1"].id, logs["n3"].id)
     parse_shiviz(trace.to_shiviz())
+
+
+def test_a_node_file_sets_the_trace_directory_relative_to_itself(tmp_path: Path) -> None:
+    from actorfw.node.config import load_settings
+
+    base = 'name = "n1"\nlisten = "ipc:///tmp/n1.sock"\n'
+    path = tmp_path / "node.toml"
+    path.write_text(base)
+    assert load_settings(path).engine.trace_dir is None
+    path.write_text(base + '[tuning]\ntrace_dir = "traces"\n')
+    assert load_settings(path).engine.trace_dir == str(tmp_path / "traces")
+    path.write_text(base + "[tuning]\ntrace_dir = 3\n")
+    with pytest.raises(ValueError, match=r"\[tuning\] trace_dir is a directory path"):
+        load_settings(path)
