@@ -234,10 +234,14 @@ class ZmqTransport:
             return
         router = self.context.socket(zmq.ROUTER)
         router.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        # A peer that reconnects under the same identity (a restarted node or
-        # client) takes its connection over, rather than being refused while
-        # the old one lingers; CURVE ties identities to keys (rule 5).
-        router.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        # Over IPC (private directories, no keys) a peer that reconnects under
+        # the same identity takes its connection over, rather than waiting
+        # while the old one lingers. Over CURVE it does not: another
+        # allow-listed key claiming a connected peer's identity would take
+        # that peer's replies. A second connection under a connected identity
+        # is held unrouted until the first is gone (a peer's exit closes it at
+        # once; a cut link is dropped by the ZMTP heartbeats within seconds).
+        router.setsockopt(zmq.ROUTER_HANDOVER, 0 if self.curve is not None else 1)
         router.setsockopt(zmq.LINGER, int(self.linger * 1000))
         router.setsockopt(zmq.SNDHWM, _HWM)
         router.setsockopt(zmq.RCVHWM, _HWM)

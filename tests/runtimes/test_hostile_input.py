@@ -359,3 +359,35 @@ def test_the_transport_never_copies_an_oversized_body(tmp_path: Path) -> None:
         assert peak < size // 4, f"receiving allocated {peak} bytes for a {size}-byte body"
 
     asyncio.run(main())
+
+
+def test_an_allow_listed_key_cannot_take_over_another_peers_identity(tmp_path: Path) -> None:
+    """A key that is on the allow-list (n2's) connects to n1 claiming the driver's identity.
+
+    The ROUTER must keep the driver's own connection: its asks are all answered.
+    """
+    with ActorSystem(
+        nodes=["n1", "n2"], apps=["tests.support.actors"], transport="tcp", base_dir=tmp_path
+    ) as system:
+        target = system.spawn("n1", Recorder, "target", name="target")
+        assert isinstance(system.ask(target, Put(0), timeout=10.0), int)  # connected
+        keys = tmp_path / "keys"
+        n2 = load_curve(keys / "n2" / "n2.key_secret", keys / "public")
+        context = zmq.Context()
+        sock = context.socket(zmq.DEALER)
+        sock.setsockopt(zmq.IDENTITY, system._client_id.encode())  # the driver's name, n2's key
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.CURVE_SERVERKEY, n2.peers["n1"])
+        sock.setsockopt(zmq.CURVE_PUBLICKEY, n2.public_key)
+        sock.setsockopt(zmq.CURVE_SECRETKEY, n2.secret_key)
+        sock.connect(system.endpoint("n1"))
+        try:
+            sock.send_multipart(encode_batch([good_ask(1, 1)]))  # completes its handshake
+            answered = sum(
+                isinstance(system.ask(target, Put(i), timeout=5.0), int) for i in range(2, 12)
+            )
+            assert answered == 10
+            assert not sock.poll(200), "the impostor was sent what the driver was owed"
+        finally:
+            sock.close()
+            context.term()
