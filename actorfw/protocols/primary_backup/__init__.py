@@ -1,0 +1,44 @@
+"""Primary-backup replication's sans-IO cores: the primary's copying and the backup's log.
+
+- :class:`Primary` — orders writes in its epoch, ships them, commits by mode
+  (``sync``: every in-sync backup has it durably; ``async``: written here),
+  fenced by its lease and deposed by a higher epoch.
+- :class:`Backup` — takes entries in order and durably, refuses older epochs,
+  discards (and reports) a divergent tail when it rejoins.
+
+Election and the view (epoch, primary, in-sync set, lease) belong to the
+configuration service, which runs on a Multi-Paxos group.
+"""
+
+from actorfw.protocols.primary_backup.backup import Backup
+from actorfw.protocols.primary_backup.messages import (
+    Acked,
+    Append,
+    Applied,
+    Discarded,
+    Entry,
+    EpochSeen,
+    Mismatch,
+    Refusal,
+    Stale,
+    Truncated,
+    Written,
+)
+from actorfw.protocols.primary_backup.primary import Primary, PrimaryOptions
+
+__all__ = [
+    "Acked",
+    "Append",
+    "Applied",
+    "Backup",
+    "Discarded",
+    "Entry",
+    "EpochSeen",
+    "Mismatch",
+    "Primary",
+    "PrimaryOptions",
+    "Refusal",
+    "Stale",
+    "Truncated",
+    "Written",
+]

@@ -1,0 +1,199 @@
+"""The backup's side of copying: take the primary's entries in order, durably, and fence old epochs.
+
+The rules (numbers are cited by the tests):
+
+1. **Epochs only rise.** An Append from an epoch below the highest this
+   backup has seen is refused: the backup answers :class:`Stale`, so a
+   deposed primary learns it at once, and takes nothing from it. A higher
+   epoch is recorded (:class:`EpochSeen`) before any of its entries.
+2. **No gaps, no forks.** An Append is taken only if the log holds an
+   entry of ``prev_epoch`` at ``prev``; otherwise the backup answers
+   :class:`Mismatch` with where to resume: its log's end, or, when the
+   entry at ``prev`` is of another epoch, the position before that
+   epoch's first entry (so the primary skips a whole divergent run at once).
+3. **Duplicates are harmless.** An entry the log already holds (same
+   position, same epoch) is skipped; a re-sent Append is acknowledged again.
+4. **A divergent tail is discarded, and said.** An entry at a position the
+   log holds with another epoch truncates the log there
+   (:class:`Truncated`); the entries dropped are reported in
+   :class:`Discarded`. A committed entry is never discarded: an Append that
+   would is refused (it cannot come from a primary elected by the rules).
+5. **Acknowledged after durable.** :class:`Acked` leaves under rule 2 of
+   :mod:`actorfw.protocols.effects`: once the entries it acknowledges are
+   durable here.
+6. **Apply in order.** Entries up to the primary's ``committed`` (and what
+   this log matches) are handed to the application as :class:`Applied`,
+   each once, in position order, after they are durable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from actorfw.protocols.effects import Effects
+from actorfw.protocols.primary_backup.messages import (
+    Acked,
+    Append,
+    Applied,
+    Discarded,
+    Entry,
+    EpochSeen,
+    Mismatch,
+    Record,
+    Refusal,
+    Stale,
+    Truncated,
+    Written,
+)
+
+__all__ = ["Backup"]
+
+
+class Backup:
+    """One node's copy of a primary's log (see the module's rules).
+
+    Args:
+        name: this node, as primaries address it.
+    """
+
+    __slots__ = ("applied", "committed", "epoch", "log", "name", "refused")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.epoch = 0
+        self.log: list[Entry] = []  # position p is log[p - 1]
+        self.committed = 0  # the highest position known committed (and held here)
+        self.applied = 0  # handed to the application
+        self.refused = 0
+
+    @classmethod
+    def restore(cls, name: str, records: Iterable[Record]) -> Backup:
+        """The backup that ``records`` (in the order written) leave."""
+        backup = cls(name)
+        for record in records:
+            backup._replay(record)
+        return backup
+
+    def _replay(self, record: Record) -> None:
+        if type(record) is EpochSeen:
+            self.epoch = max(self.epoch, record.epoch)
+        elif type(record) is Truncated:
+            del self.log[record.start - 1 :]
+        elif type(record) is Written:
+            del self.log[record.start - 1 :]
+            self.log.extend(record.entries)
+        else:
+            raise TypeError(f"not a backup record: {record!r}")
+
+    @property
+    def end(self) -> int:
+        """The last position in the log (0: empty)."""
+        return len(self.log)
+
+    def epoch_at(self, position: int) -> int:
+        """The epoch of the entry at ``position`` (0 for position 0)."""
+        return self.log[position - 1].epoch if position else 0
+
+    # -- steps ---------------------------------------------------------------------------
+
+    def handle_all(self, messages: list[Any], now: float) -> Effects:
+        """Take Appends (anything else is refused): one step."""
+        effects = Effects()
+        for message in messages:
+            if type(message) is Append:
+                self._append(message, effects)
+            else:
+                self._refuse(effects, "?", f"a backup takes Append, not {type(message).__name__}")
+        self._apply(effects)
+        return effects
+
+    def tick(self, now: float) -> Effects:
+        """Nothing is due on time: a backup only answers."""
+        return Effects()
+
+    def next_deadline(self) -> float | None:
+        """None: only messages wake a backup."""
+        return None
+
+    def _refuse(self, effects: Effects, peer: str, reason: str) -> None:
+        self.refused += 1
+        effects.refused.append(Refusal(peer, reason))
+
+    def _append(self, a: Append, effects: Effects) -> None:
+        if not _well_formed(a):
+            self._refuse(effects, str(getattr(a, "primary", "?")), f"malformed Append {a!r}")
+            return
+        if a.epoch < self.epoch:  # rule 1
+            effects.send_now.append((a.primary, Stale(self.epoch, self.name)))
+            return
+        if a.epoch > self.epoch:
+            self.epoch = a.epoch
+            effects.persist.append(EpochSeen(a.epoch))
+        if a.prev > self.end:  # rule 2: a gap
+            effects.send.append((a.primary, Mismatch(a.epoch, self.name, self.end)))
+            return
+        if self.epoch_at(a.prev) != a.prev_epoch:  # rule 2: a fork
+            effects.send.append((a.primary, Mismatch(a.epoch, self.name, self._run_start(a.prev))))
+            return
+        position = a.prev
+        fresh: list[Entry] = []
+        for entry in a.entries:
+            position += 1
+            if not fresh and position <= self.end:
+                if self.log[position - 1].epoch == entry.epoch:
+                    continue  # rule 3
+                if position <= self.committed:  # rule 4: never a committed entry
+                    self._refuse(
+                        effects,
+                        a.primary,
+                        f"an Append of epoch {a.epoch} would discard committed position {position}",
+                    )
+                    return
+                dropped = tuple(self.log[position - 1 :])
+                del self.log[position - 1 :]
+                effects.persist.append(Truncated(position))
+                effects.outputs.append(Discarded(position, dropped))
+            fresh.append(entry)
+        if fresh:
+            start = self.end + 1
+            self.log.extend(fresh)
+            effects.persist.append(Written(start, tuple(fresh)))
+        upto = a.prev + len(a.entries)
+        effects.send.append((a.primary, Acked(a.epoch, self.name, upto)))  # rule 5
+        # What this log matches the primary's on is known committed up to its end.
+        self.committed = max(self.committed, min(a.committed, upto))
+
+    def _run_start(self, position: int) -> int:
+        """The position before the first entry of the epoch run that holds ``position``."""
+        epoch = self.epoch_at(position)
+        while position > 0 and self.epoch_at(position) == epoch and position > self.committed:
+            position -= 1
+        return position
+
+    def _apply(self, effects: Effects) -> None:
+        while self.applied < self.committed:  # rule 6 (outputs leave after durable)
+            self.applied += 1
+            effects.outputs.append(Applied(self.applied, self.log[self.applied - 1]))
+
+
+def _well_formed(a: Append) -> bool:
+    """Types and ranges right, and the entries' epochs rising from ``prev_epoch`` to ``epoch``."""
+    if not (isinstance(a.entries, tuple) and all(type(e) is Entry for e in a.entries)):
+        return False
+    epochs = [a.prev_epoch, *(e.epoch for e in a.entries), a.epoch]
+    if not all(type(e) is int for e in epochs) or epochs != sorted(epochs):
+        return False
+    return (
+        type(a.epoch) is int
+        and a.epoch > 0
+        and isinstance(a.primary, str)
+        and type(a.prev) is int
+        and a.prev >= 0
+        and type(a.prev_epoch) is int
+        and 0 <= a.prev_epoch <= a.epoch
+        and (a.prev > 0 or a.prev_epoch == 0)
+        and type(a.committed) is int
+        and a.committed >= 0
+        and all(e.epoch > 0 for e in a.entries)
+    )

@@ -1,0 +1,143 @@
+"""What a primary and its backups say to each other, and the records a backup keeps.
+
+Positions count from 1; position 0 is the empty log. Every entry carries
+the epoch of the primary that appended it, so that two logs can be
+compared entry by entry: two logs that hold the same epoch at the same
+position hold the same entries up to it (a primary appends each position
+once in its epoch, and starts its epoch from an in-sync log).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from actorfw.values.codec import message as _message
+
+__all__ = [
+    "Acked",
+    "Append",
+    "Applied",
+    "Discarded",
+    "Entry",
+    "EpochSeen",
+    "Mismatch",
+    "Record",
+    "Refusal",
+    "Stale",
+    "Truncated",
+    "Written",
+]
+
+
+@_message(name="pb.Entry")
+@dataclass(frozen=True)
+class Entry:
+    """One write in the log: the epoch of the primary that appended it, and the command."""
+
+    epoch: int
+    command: Any
+
+
+@_message(name="pb.Append")
+@dataclass(frozen=True)
+class Append:
+    """Primary to backup: ``entries`` go at positions ``prev + 1`` on.
+
+    Taken only by a backup whose log holds an entry of epoch ``prev_epoch``
+    at ``prev`` (0 and 0 for the start of the log). ``committed`` is how far
+    the primary has acknowledged writes: the backup may apply up to there.
+    An Append with no entries is a heartbeat that carries ``committed``.
+    """
+
+    epoch: int
+    primary: str
+    prev: int
+    prev_epoch: int
+    entries: tuple[Entry, ...]
+    committed: int
+
+
+@_message(name="pb.Acked")
+@dataclass(frozen=True)
+class Acked:
+    """Backup to primary: my log matches yours up to ``upto``, durably (sent after the write)."""
+
+    epoch: int
+    backup: str
+    upto: int
+
+
+@_message(name="pb.Mismatch")
+@dataclass(frozen=True)
+class Mismatch:
+    """Backup to primary: my log does not hold your ``prev``; send again from ``hint + 1``."""
+
+    epoch: int
+    backup: str
+    hint: int
+
+
+@_message(name="pb.Stale")
+@dataclass(frozen=True)
+class Stale:
+    """Backup to a primary of an older epoch: I have seen ``epoch``; you are no longer primary."""
+
+    epoch: int
+    backup: str
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """An input refused (rule 6 of :mod:`actorfw.protocols.effects`): from whom and why."""
+
+    peer: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Discarded:
+    """Output of a rejoining node: its log's tail from ``start`` was not in the new epoch.
+
+    In ``async`` mode such entries may be writes that were acknowledged to a
+    client and are now lost: the application must count them, never hide them.
+    """
+
+    start: int
+    entries: tuple[Entry, ...]
+
+
+@dataclass(frozen=True)
+class Applied:
+    """Output: the write at ``position`` is committed; apply ``entry.command``."""
+
+    position: int
+    entry: Entry
+
+
+# -- records (what a backup persists; replayed in order by :meth:`Backup.restore`) ----------
+
+
+@dataclass(frozen=True)
+class EpochSeen:
+    """Record: the highest epoch this node has taken entries from."""
+
+    epoch: int
+
+
+@dataclass(frozen=True)
+class Written:
+    """Record: ``entries`` at positions ``start`` on (after a :class:`Truncated`, if any)."""
+
+    start: int
+    entries: tuple[Entry, ...]
+
+
+@dataclass(frozen=True)
+class Truncated:
+    """Record: the log ends before ``start`` (a rejoining node's tail, discarded)."""
+
+    start: int
+
+
+Record = EpochSeen | Written | Truncated

@@ -1,0 +1,274 @@
+"""The primary's side of copying: order writes, ship them to the backups, acknowledge by mode.
+
+The primary of epoch *e* starts from its own log (it was the in-sync backup
+with the highest (epoch, position) when the configuration service elected
+it; see the issue's election) and appends each write at the next position
+with epoch *e*. The rules:
+
+1. **Write, then ship.** A write is persisted here (:class:`Written`) and
+   sent to every backup in the same step without waiting for the write
+   (``send_now``): a backup holding an entry the primary lost in a crash is
+   harmless, since nothing unacknowledged was promised.
+2. **Acknowledge by mode.** ``sync``: a write is committed once every
+   backup of the in-sync set has acknowledged it (:class:`Acked` leaves a
+   backup only after its durable write). ``async``: once it is written
+   here. Either way the :class:`Applied` output (the application's answer
+   to its client) leaves only after this node's own write is durable
+   (rule 5 of :mod:`actorfw.protocols.effects`).
+3. **A lagging backup is reported, not waited for silently.** A backup of
+   the in-sync set more than ``lag_bound`` entries behind is named in
+   :attr:`Primary.lagging`; in ``sync`` mode commits wait until the
+   configuration service removes it (:meth:`Primary.set_in_sync`), so
+   nothing is acknowledged without it while it is still in the set.
+4. **Repair.** A :class:`Mismatch` moves the backup's next position back
+   to the hint and re-sends from there, at most ``max_batch`` entries per
+   Append; acknowledgements move it forward.
+5. **Deposed on a higher epoch.** A :class:`Stale` (or any message of a
+   higher epoch) ends this primary: it acknowledges nothing more.
+6. **Fenced by its lease.** The primary acknowledges nothing at or after
+   ``lease_until - drift`` (the lease granted by the configuration
+   service, less the clock-drift bound): a new primary can be elected only
+   after the lease has run out, so two primaries never acknowledge at once.
+   Commits reached while fenced are held until a new lease comes.
+7. **Heartbeats.** Every ``heartbeat`` seconds each backup gets an Append
+   (empty if it is up to date, else what it lacks) carrying ``committed``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from actorfw.protocols.effects import Effects
+from actorfw.protocols.primary_backup.messages import (
+    Acked,
+    Append,
+    Applied,
+    Entry,
+    Mismatch,
+    Refusal,
+    Stale,
+    Written,
+)
+
+__all__ = ["Primary", "PrimaryOptions"]
+
+
+@dataclasses.dataclass(frozen=True)
+class PrimaryOptions:
+    """A primary's tuning.
+
+    Attributes:
+        mode: ``"sync"`` or ``"async"`` (rule 2).
+        lag_bound: entries an in-sync backup may be behind before it is reported (rule 3).
+        max_batch: entries per Append at most (rule 4).
+        heartbeat: seconds between heartbeats to each backup (rule 7).
+        drift: the bound on clock drift, taken off the lease's end (rule 6).
+    """
+
+    mode: str = "sync"
+    lag_bound: int = 10_000
+    max_batch: int = 512
+    heartbeat: float = 0.05
+    drift: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("sync", "async"):
+            raise ValueError(f"mode is 'sync' or 'async', not {self.mode!r}")
+        for name in ("lag_bound", "max_batch"):
+            value = getattr(self, name)
+            if not (type(value) is int and value > 0):
+                raise ValueError(f"{name} must be a positive int, not {value!r}")
+        for name in ("heartbeat", "drift"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and value >= 0):
+                raise ValueError(f"{name} must be a non-negative number, not {value!r}")
+
+
+class Primary:
+    """The primary of ``epoch`` (see the module's rules).
+
+    Args:
+        name: this node.
+        epoch: the epoch the configuration service started for it.
+        log: its log when elected (a backup's ``log``); kept, not copied.
+        committed: what it knows committed (a backup's ``committed``).
+        backups: the other nodes of the group.
+        in_sync: the backups whose acknowledgement a ``sync`` commit needs.
+        options: tuning.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        epoch: int,
+        log: list[Entry],
+        committed: int,
+        backups: list[str],
+        in_sync: set[str] | frozenset[str],
+        options: PrimaryOptions | None = None,
+    ) -> None:
+        if not set(in_sync) <= set(backups):
+            raise ValueError(f"in_sync {sorted(in_sync)} is not a subset of {sorted(backups)}")
+        self.name = name
+        self.epoch = epoch
+        self.log = log
+        self.options = options or PrimaryOptions()
+        self.backups = list(backups)
+        self.in_sync = frozenset(in_sync)
+        self.committed = committed  # acknowledged (or, before election, known committed)
+        self.applied = committed
+        self.next = {b: len(log) + 1 for b in backups}  # the next position to send each
+        self.match = {b: 0 for b in backups}  # how far each is known to hold this log
+        self.lease_until = 0.0
+        self.deposed = False
+        self.refused = 0
+        self._beat_at = 0.0
+
+    # -- what it knows -------------------------------------------------------------------
+
+    @property
+    def end(self) -> int:
+        """The last position in the log."""
+        return len(self.log)
+
+    @property
+    def lagging(self) -> list[str]:
+        """In-sync backups more than ``lag_bound`` entries behind (rule 3), sorted."""
+        floor = self.end - self.options.lag_bound
+        return sorted(b for b in self.in_sync if self.match[b] < floor)
+
+    def fenced(self, now: float) -> bool:
+        """May it not acknowledge at ``now`` (rule 6, or deposed)?"""
+        return self.deposed or now >= self.lease_until - self.options.drift
+
+    # -- inputs from the configuration service -------------------------------------------
+
+    def grant_lease(self, until: float, now: float) -> Effects:
+        """The configuration service granted the lease to ``until``: one step."""
+        self.lease_until = max(self.lease_until, until)
+        effects = Effects()
+        self._commit(now, effects)
+        return effects
+
+    def set_in_sync(self, in_sync: set[str] | frozenset[str], now: float) -> Effects:
+        """The configuration service changed the in-sync set (same epoch): one step."""
+        if not set(in_sync) <= set(self.backups):
+            raise ValueError(f"in_sync {sorted(in_sync)} is not a subset of {self.backups}")
+        self.in_sync = frozenset(in_sync)
+        effects = Effects()
+        self._commit(now, effects)
+        return effects
+
+    # -- steps ---------------------------------------------------------------------------
+
+    def submit(self, commands: list[Any], now: float) -> Effects:
+        """Append ``commands`` (rule 1); each is answered by its :class:`Applied` output.
+
+        Raises:
+            RuntimeError: this primary is deposed or its lease has run out
+                (the caller answers its clients "not the primary").
+        """
+        if self.fenced(now):
+            raise RuntimeError(f"{self.name} is not an acknowledging primary at {now}")
+        effects = Effects()
+        if not commands:
+            return effects
+        start = self.end + 1
+        entries = tuple(Entry(self.epoch, command) for command in commands)
+        self.log.extend(entries)
+        effects.persist.append(Written(start, entries))
+        for backup in self.backups:
+            if self.next[backup] == start:  # up to date: pipeline the new entries
+                self._ship(backup, effects)
+        self._commit(now, effects)
+        return effects
+
+    def handle_all(self, messages: list[Any], now: float) -> Effects:
+        """Take backups' answers: one step."""
+        effects = Effects()
+        for message in messages:
+            kind = type(message)
+            if kind is Acked or kind is Mismatch or kind is Stale:
+                if message.backup not in self.next or type(message.epoch) is not int:
+                    self._refuse(effects, str(message.backup), f"not a backup: {message!r}")
+                    continue
+                if message.epoch > self.epoch or kind is Stale:
+                    self.deposed = True  # rule 5
+                    continue
+                if message.epoch < self.epoch:
+                    continue  # an answer to an older primary: nothing to learn
+                if kind is Acked:
+                    self._acked(message, effects)
+                else:
+                    self._mismatch(message, effects)
+            else:
+                self._refuse(effects, "?", f"a primary takes Acked, Mismatch or Stale, not {kind}")
+        self._commit(now, effects)
+        return effects
+
+    def tick(self, now: float) -> Effects:
+        """Heartbeats and repairs due at ``now`` (rule 7): one step."""
+        effects = Effects()
+        if not self.deposed and now >= self._beat_at:
+            self._beat_at = now + self.options.heartbeat
+            for backup in self.backups:
+                self._ship(backup, effects)
+        self._commit(now, effects)
+        return effects
+
+    def next_deadline(self) -> float | None:
+        """The next heartbeat (None once deposed)."""
+        return None if self.deposed else self._beat_at
+
+    # -- the rules -----------------------------------------------------------------------
+
+    def _refuse(self, effects: Effects, peer: str, reason: str) -> None:
+        self.refused += 1
+        effects.refused.append(Refusal(peer, reason))
+
+    def _ship(self, backup: str, effects: Effects) -> None:
+        """Send ``backup`` what it lacks from its next position (or a heartbeat)."""
+        start = self.next[backup]
+        prev = start - 1
+        entries = tuple(self.log[prev : prev + self.options.max_batch])
+        prev_epoch = self.log[prev - 1].epoch if prev else 0
+        append = Append(self.epoch, self.name, prev, prev_epoch, entries, self.committed)
+        effects.send_now.append((backup, append))
+        self.next[backup] = start + len(entries)  # optimistic; a Mismatch moves it back
+
+    def _acked(self, acked: Acked, effects: Effects) -> None:
+        if not 0 <= acked.upto <= self.end:
+            self._refuse(effects, acked.backup, f"acknowledged {acked.upto} > end {self.end}")
+            return
+        backup = acked.backup
+        self.match[backup] = max(self.match[backup], acked.upto)
+        self.next[backup] = max(self.next[backup], self.match[backup] + 1)
+        if self.match[backup] + 1 == self.next[backup] <= self.end:
+            self._ship(backup, effects)  # rule 4: nothing in flight and more to send
+
+    def _mismatch(self, mismatch: Mismatch, effects: Effects) -> None:
+        backup = mismatch.backup
+        hint = mismatch.hint
+        if not (type(hint) is int and 0 <= hint):
+            self._refuse(effects, backup, f"a malformed hint {hint!r}")
+            return
+        self.next[backup] = min(hint, self.end) + 1
+        self.match[backup] = min(self.match[backup], hint)
+        self._ship(backup, effects)
+
+    def _commit(self, now: float, effects: Effects) -> None:
+        """Advance ``committed`` by mode (rule 2) unless fenced (rule 6); output what is new."""
+        if self.fenced(now):
+            return
+        if self.options.mode == "async":
+            target = self.end
+        else:
+            target = min((self.match[b] for b in self.in_sync), default=self.end)
+        # Only entries of this epoch commit by counting; earlier ones ride along under
+        # them (the service appends a no-op at the start of each epoch for that).
+        if target > self.committed and self.log[target - 1].epoch == self.epoch:
+            self.committed = target
+        while self.applied < self.committed:
+            self.applied += 1
+            effects.outputs.append(Applied(self.applied, self.log[self.applied - 1]))
