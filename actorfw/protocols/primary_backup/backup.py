@@ -151,8 +151,8 @@ class Backup:
                     )
                     return
                 dropped = tuple(self.log[position - 1 :])
+                effects.persist.append(Truncated(position, self.end))
                 del self.log[position - 1 :]
-                effects.persist.append(Truncated(position))
                 effects.outputs.append(Discarded(position, dropped))
             fresh.append(entry)
         if fresh:

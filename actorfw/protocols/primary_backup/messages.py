@@ -135,9 +135,10 @@ class Written:
 
 @dataclass(frozen=True)
 class Truncated:
-    """Record: the log ends before ``start`` (a rejoining node's tail, discarded)."""
+    """Record: the log's positions ``start`` to ``end`` are dropped (a rejoining node's tail)."""
 
     start: int
+    end: int
 
 
 Record = EpochSeen | Written | Truncated
