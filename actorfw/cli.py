@@ -286,8 +286,12 @@ def _cmd_trace(args: argparse.Namespace) -> int:
             print(f"{event.id}  {event.describe()}")
         return 0
     if args.shiviz:
-        with open(args.shiviz, "w", encoding="utf-8") as out:
-            out.write(trace.to_shiviz())
+        try:
+            with open(args.shiviz, "w", encoding="utf-8") as out:
+                out.write(trace.to_shiviz())
+        except OSError as error:
+            print(f"actorfw trace: cannot write {args.shiviz}: {_os_error(error)}", file=sys.stderr)
+            return 2
         print(f"wrote {len(trace)} events to {args.shiviz} (open it in ShiViz)")
     else:
         for event in trace.events:

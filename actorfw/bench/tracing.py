@@ -30,6 +30,7 @@ SCALES: dict[str, dict[str, Any]] = {
 """``rounds`` of each case; per round, ``tells`` messages and ``asks`` round trips."""
 
 APP = "actorfw.bench.actors"
+"""The app module both clusters load (the benchmark's actors)."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -154,7 +154,7 @@ class Trace:
         """The trace in ShiViz's log format (see the module's docstring)."""
         lines = [SHIVIZ_REGEX, ""]
         for event in self.events:
-            lines.append(event.describe().replace("\n", " "))
+            lines.append(" ".join(event.describe().splitlines()))
             lines.append(f"{event.node} {json.dumps(event.clock, sort_keys=True)}")
         return "\n".join(lines) + "\n"
 
@@ -182,8 +182,8 @@ def _read(path: str) -> list[CausalEvent]:
                 if not isinstance(node, str):
                     raise TraceError(f"{path}:{number}: a header without a node")
                 continue
-            if record.get("truncated"):
-                continue
+            if record.get("truncated") or record.get("closed") or record.get("resumed"):
+                continue  # markers the recorder writes (bound reached, closed, restarted)
             if node is None:
                 raise TraceError(f"{path}:{number}: an event before the header")
             clock = record.get("clock")

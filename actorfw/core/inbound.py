@@ -69,6 +69,9 @@ class Inbound:
                 )
                 what = "reply" if kind == REPLY else "failure" if kind == FAILURE else None
                 value = causal.incoming(value, actor, envelope.source, what)
+            if type(value) is Traced:  # wrapped twice: no engine sends that
+                self.reject(envelope, MalformedMessage("a Traced message inside a Traced one"))
+                return
         if kind == REPLY:
             engine.asks.resolve(envelope.corr, value, None)
         elif kind == FAILURE:

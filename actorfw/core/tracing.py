@@ -30,7 +30,6 @@ event, as the visualizers expect.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from typing import Any
@@ -40,7 +39,15 @@ import orjson
 from actorfw.kernels import vclock as _vclock
 from actorfw.values.codec import message, message_name
 
-__all__ = ["FLUSH_EVERY", "MAX_EVENTS", "TraceRecorder", "Traced", "trace_path"]
+__all__ = [
+    "FLUSH_EVERY",
+    "FORMAT",
+    "MAX_CLOCK_ENTRIES",
+    "MAX_EVENTS",
+    "TraceRecorder",
+    "Traced",
+    "trace_path",
+]
 
 log = logging.getLogger("actorfw")
 
@@ -51,6 +58,10 @@ FLUSH_EVERY = 1024
 """Events buffered in memory before they are written out."""
 
 FORMAT = "actorfw-trace/1"
+"""The header line's format name."""
+
+MAX_CLOCK_ENTRIES = 1024
+"""Nodes a peer's clock may name and still be merged (a bigger one is ignored)."""
 
 
 @message(name="actorfw.sys.Traced")
@@ -89,6 +100,7 @@ class TraceRecorder:
         "_file",
         "_full",
         "_max",
+        "_started",
         "node",
         "path",
     )
@@ -105,34 +117,62 @@ class TraceRecorder:
         self._full = False
         self._buffer = bytearray()
         self._buffered = 0
+        self._started = False
         self._resume()
         self._file = open(self.path, "ab")
-        if self._count == 0:
+        if not self._started:
             self._file.write(orjson.dumps({"format": FORMAT, "node": node}) + b"\n")
 
     def _resume(self) -> None:
-        """Go on from the last event an earlier run of this node recorded here."""
+        """Go on from the last event an earlier run of this node recorded here.
+
+        A file that ends in a ``closed`` line was closed by its engine: the
+        count goes on from there. One that does not was cut short (a
+        SIGKILL): up to ``FLUSH_EVERY`` events were lost, and their clocks
+        may have reached other nodes, so the count skips past them (the
+        trace shows the gap) rather than reuse their ids. A half-written
+        last line is cut off.
+        """
         try:
-            with open(self.path, encoding="utf-8") as existing:
-                last = None
-                for line in existing:
-                    if line.strip():
-                        last = line
+            with open(self.path, "rb") as existing:
+                data = existing.read()
         except FileNotFoundError:
             return
-        if last is None:
+        complete = data[: data.rfind(b"\n") + 1]
+        if len(complete) != len(data):
+            with open(self.path, "r+b") as existing:
+                existing.truncate(len(complete))
+            log.warning("[%s] %s ended in a half-written line; cut it off", self.node, self.path)
+        record: Any = None
+        for line in reversed(complete.splitlines()):
+            try:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(record, dict):
+                break
+            record = None
+        if record is None:
+            if complete.strip():
+                raise ValueError(f"{self.path}: not a trace file; move it away")
             return
-        try:
-            record = json.loads(last)
-        except ValueError:
-            raise ValueError(f"{self.path}: its last line is not JSON; move it away") from None
-        if record.get("truncated"):
-            self._full = True
+        self._started = True
         clock = record.get("clock")
-        if isinstance(clock, dict):
-            self._clock = _vclock.VectorClock(clock)
-            self._count = self._clock.get(self.node)
-            self._full = self._full or self._count >= self._max
+        if not isinstance(clock, dict):
+            return  # only the header: nothing recorded yet
+        self._clock = _vclock.VectorClock(clock)
+        self._count = self._clock.get(self.node)
+        self._full = bool(record.get("truncated")) or self._count >= self._max
+        if not record.get("closed") and not self._full:
+            skipped = FLUSH_EVERY + 1
+            self._clock.increment(self.node, skipped)
+            self._count += skipped
+            self._buffer += orjson.dumps({"resumed": True, "skipped": skipped}) + b"\n"
+            log.warning(
+                "[%s] the causal trace was cut short (a kill?): %d event ids skipped",
+                self.node,
+                skipped,
+            )
 
     @property
     def active(self) -> bool:
@@ -180,7 +220,13 @@ class TraceRecorder:
         if self._full:
             return body
         clock = traced.clock
-        if type(clock) is _vclock.VectorClock:
+        # A peer's clock is merged only if it is plausible: not over MAX_CLOCK_ENTRIES
+        # nodes, and not claiming more of this node's events than it has had.
+        if (
+            type(clock) is _vclock.VectorClock
+            and len(clock) <= MAX_CLOCK_ENTRIES
+            and clock.get(self.node) <= self._count
+        ):
             self._clock.merge_in(clock)
         self._record("receive", actor, peer, what or _what(body))
         return body
@@ -201,5 +247,8 @@ class TraceRecorder:
     def close(self) -> None:
         """Write what is buffered and close the file (the engine calls this when it ends)."""
         if not self._file.closed:
+            if self._count:
+                self._buffer += orjson.dumps({"closed": True, "clock": self._clock.to_dict()})
+                self._buffer += b"\n"
             self.flush()
             self._file.close()

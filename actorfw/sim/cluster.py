@@ -159,19 +159,24 @@ _causal_traces: list[list[Any]] = []  # [directory, simulations made], innermost
 
 
 @contextlib.contextmanager
-def causal_traces(directory: str) -> Iterator[str]:
+def causal_traces(directory: str) -> Iterator[list[Simulation]]:
     """Record the causal trace of every simulation made inside, under ``directory``.
 
     Each :class:`Simulation` created in the block whose ``node_config`` has
     no ``trace_dir`` of its own records into ``directory/sim1``, ``sim2``, ...
-    (see :mod:`actorfw.core.tracing`). The test kit uses it to write a
-    failing seed's trace; read one with ``actorfw trace``.
+    (see :mod:`actorfw.core.tracing`); the block gets the list of them. At
+    the end of the block each is closed, which writes out its trace. The
+    test kit uses it to write a failing seed's trace; read one with
+    ``actorfw trace``.
     """
-    _causal_traces.append([directory, 0])
+    made: list[Simulation] = []
+    _causal_traces.append([directory, made])
     try:
-        yield directory
+        yield made
     finally:
         _causal_traces.pop()
+        for sim in made:
+            sim.close()
 
 
 class Simulation:
@@ -217,8 +222,9 @@ class Simulation:
         self.lose_unsynced = lose_unsynced
         self.node_config = node_config or NodeConfig()
         if _causal_traces and self.node_config.trace_dir is None:
-            _causal_traces[-1][1] += 1
-            where = os.path.join(_causal_traces[-1][0], f"sim{_causal_traces[-1][1]}")
+            directory, made = _causal_traces[-1]
+            made.append(self)
+            where = os.path.join(directory, f"sim{len(made)}")
             self.node_config = dataclasses.replace(self.node_config, trace_dir=where)
         self.tracing = trace
         self.trace: list[TraceEvent] = []

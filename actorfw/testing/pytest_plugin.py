@@ -84,26 +84,35 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if report.failed and seed is not None:
         text = f"failed with seed {seed}; replay it with:\n  {replay_command(item.nodeid, seed)}"
         if call.when == "call":
-            text += "\n" + _trace_failure(item)
+            first = call.excinfo.value if call.excinfo is not None else None
+            text += "\n" + _trace_failure(item, first)
         report.sections.append(("simulation seed", text))
 
 
-def _trace_failure(item: pytest.Item) -> str:
+def _trace_failure(item: pytest.Item, first: BaseException | None) -> str:
     """Run the failed test again with causal tracing on; where its trace went."""
     from actorfw.sim import causal_traces
 
-    name = re.sub(r"[^A-Za-z0-9_.=-]+", "_", item.nodeid.rsplit("/", 1)[-1])
+    name = re.sub(r"[^A-Za-z0-9_.=-]+", "_", item.nodeid)
     directory = item.config.rootpath / ".actorfw-traces" / name
     shutil.rmtree(directory, ignore_errors=True)
-    with causal_traces(str(directory)):
+    with causal_traces(str(directory)) as made:
         try:
             item.runtest()
             again = "the traced rerun did not fail (does the test depend on more than its seed?)"
-        except Exception:  # the failure replayed, as it should
-            again = "the traced rerun failed too"
-    if not directory.exists():
+        except (KeyboardInterrupt, pytest.exit.Exception):
+            raise
+        except BaseException as error:  # the failure replayed, as it should
+            same = first is not None and type(error) is type(first) and str(error) == str(first)
+            again = (
+                "the traced rerun failed the same way"
+                if same
+                else f"the traced rerun failed differently ({type(error).__name__}: {error})"
+            )
+    if not made:
         return f"{again}; it made no simulation to trace"
-    return f"{again}; its causal trace: actorfw trace {directory}/sim1"
+    runs = ", ".join(f"{directory}/sim{n}" for n in range(1, len(made) + 1))
+    return f"{again}; its causal trace (one directory per simulation): actorfw trace {runs}"
 
 
 @pytest.fixture

@@ -37,7 +37,7 @@ def test_a_failing_seed_prints_the_command_that_replays_it(pytester: pytest.Pyte
             "*test_fails_on_seed_two?seed=2?*",
             "*failed with seed 2; replay it with:*",
             "*pytest test_probe.py::test_fails_on_seed_two --sim-seed=2*",
-            "*the traced rerun failed too; its causal trace: actorfw trace *sim1",
+            "*the traced rerun failed the same way; its causal trace*: actorfw trace *sim1",
         ]
     )
     traced = pytester.path / ".actorfw-traces" / "test_probe.py_test_fails_on_seed_two_seed=2_"

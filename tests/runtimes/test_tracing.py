@@ -207,3 +207,44 @@ def test_a_node_file_sets_the_trace_directory_relative_to_itself(tmp_path: Path)
     path.write_text(base + "[tuning]\ntrace_dir = 3\n")
     with pytest.raises(ValueError, match=r"\[tuning\] trace_dir is a directory path"):
         load_settings(path)
+
+
+def test_a_killed_nodes_lost_event_ids_are_skipped_not_reused(tmp_path: Path) -> None:
+    first = TraceRecorder(str(tmp_path), "n1")
+    for n in range(5):
+        first.logged("n1/a", f"before {n}")
+    first.flush()
+    first._file.close()  # killed: no closing line, and a half-written one
+    with open(first.path, "ab") as file:
+        file.write(b'{"kind": "log", "clo')
+    again = TraceRecorder(str(tmp_path), "n1")
+    again.logged("n1/a", "after")
+    again.close()
+    trace = load_trace([str(tmp_path)])
+    counters = [e.counter for e in trace.events]
+    assert counters[:5] == [1, 2, 3, 4, 5] and counters[5] > 5 + 1024
+    assert trace.gaps(), "the lost ids show as a gap"
+    closed = TraceRecorder(str(tmp_path), "n1")  # closed cleanly: goes on at once
+    closed.logged("n1/a", "next")
+    closed.close()
+    assert load_trace([str(tmp_path)]).events[-1].counter == counters[5] + 1
+
+
+def test_an_implausible_peer_clock_is_not_merged(tmp_path: Path) -> None:
+    recorder = TraceRecorder(str(tmp_path), "n2")
+    recorder.incoming(Traced(VectorClock({"n2": 1000, "n1": 1}), Relay(())), "n2/a", "n1")
+    huge = VectorClock({f"ghost{i}": 1 for i in range(2000)})
+    recorder.incoming(Traced(huge, Relay(())), "n2/a", "n1")
+    recorder.close()
+    events = load_trace([str(tmp_path)]).events
+    assert [e.counter for e in events] == [1, 2] and all(len(e.clock) == 1 for e in events)
+
+
+def test_a_message_wrapped_twice_is_refused_not_delivered(tmp_path: Path) -> None:
+    with Simulation(nodes=2, seed=7) as sim:
+        hop = sim.spawn("n2", Hop, name="hop")
+        clock = VectorClock({"n1": 1})
+        sim.tell(hop, Traced(clock, Traced(clock, Relay(()))), on="n1")
+        sim.tell(hop, Relay(()), on="n1")
+        sim.poll(hop, 0, until=lambda n: n == 1)
+        assert sim.ask(hop, 0) == 1  # only the plain relay arrived
