@@ -55,7 +55,6 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from actorfw.core.arguments import check_target
 from actorfw.core.asks import ASK_TIMER_SLACK, Asks
 from actorfw.core.cell import RUNNING, STOPPING, Cell, Entry, bound_handler, derive_seed
 from actorfw.core.dead_letters import DeadLetters
@@ -65,14 +64,12 @@ from actorfw.core.lifecycle import Lifecycle
 from actorfw.core.liveness import Liveness
 from actorfw.core.logs import RateLimitedLog
 from actorfw.core.node_protocol import NODE_TARGET, NodeProtocol
+from actorfw.core.outbound import Outbound
 from actorfw.core.storage import StorageBackend
 from actorfw.core.supervision import Directive, SupervisorStrategy
 from actorfw.core.timers import Timers
 from actorfw.core.tracing import TraceRecorder
 from actorfw.core.watches import Watches
-from actorfw.values import codec
-from actorfw.values.errors import MessageRefused, NodeDown
-from actorfw.values.failures import error_from_failure, failure_of
 from actorfw.values.refs import ActorRef, ReplyTo, _current
 
 if TYPE_CHECKING:
@@ -256,6 +253,12 @@ class Engine:
         self.incarnation = incarnation
         self.config = config or NodeConfig()
         self.tracer = tracer
+        outbound = Outbound(self)
+        # Bound once here, not wrapped: these are on every message's path.
+        self.send = outbound.send
+        self.send_all = outbound.send_all
+        self.ask = outbound.ask
+        self.send_reply = outbound.send_reply
         self.causal: TraceRecorder | None = (
             TraceRecorder(self.config.trace_dir, node_id) if self.config.trace_dir else None
         )
@@ -440,183 +443,6 @@ class Engine:
             taken.append((message, sender, reply))
         return taken
 
-    # -- sending ------------------------------------------------------------------------------
-
-    def send(
-        self, target: ActorRef, message: Any, sender: ActorRef | None, checked: bool = False
-    ) -> None:
-        """Tell ``target`` ``message`` from ``sender`` (rules 2 and 3).
-
-        ``checked``: the caller vouches that ``message`` is a message value
-        (built from values that were checked already), so a local delivery
-        skips the check; a remote one encodes it, which checks it anyway.
-        """
-        if type(target) is not ActorRef:
-            raise TypeError(f"tell needs an ActorRef to send to, not {type(target).__name__}")
-        if self._dead:
-            return
-        if target.node == self.id:
-            if not checked:
-                codec.check(message)
-            self.enqueue(target.name, (message, sender, None, None))
-            return
-        if self.causal is not None and target.name != NODE_TARGET:
-            message = self.causal.outgoing(_path(sender), target.node, message)
-        body, buffers, plain = codec.encode(message)
-        self.stats.sent_remote += 1
-        self.transport.send(
-            target.node,
-            Envelope(
-                TELL, self.id, target.name, sender.name if sender else None, 0, body, buffers, plain
-            ),
-        )
-
-    def send_all(
-        self,
-        targets: list[ActorRef],
-        message: Any,
-        sender: ActorRef | None,
-        checked: bool = False,
-    ) -> None:
-        """Tell every one of ``targets`` the same ``message`` (rules 2 and 3), encoding it once.
-
-        The same as :meth:`send` to each target in turn, except that the body
-        is encoded once for all the targets off this node (and checked once
-        for those on it): a protocol sending one value to its peers pays for
-        one encoding, not one per peer. A refused message raises before any
-        target is sent anything.
-        """
-        for target in targets:
-            if type(target) is not ActorRef:
-                raise TypeError(f"tell needs an ActorRef to send to, not {type(target).__name__}")
-        if self._dead:
-            return
-        # Refused before anything is sent, as by send().
-        me = self.id
-        body, buffers, plain = b"", [], False
-        if any(target.node != me for target in targets):
-            sent = message
-            if self.causal is not None:
-                peers = ",".join(sorted({t.node for t in targets if t.node != me}))
-                sent = self.causal.outgoing(_path(sender), peers, message)
-            body, buffers, plain = codec.encode(sent)  # checks it too
-        elif not checked and targets:
-            codec.check(message)
-        name = sender.name if sender else None
-        for target in targets:
-            if target.node == me:
-                self.enqueue(target.name, (message, sender, None, None))
-                continue
-            # The envelopes share the body and the buffers: nothing changes them.
-            self.stats.sent_remote += 1
-            self.transport.send(
-                target.node, Envelope(TELL, me, target.name, name, 0, body, buffers, plain)
-            )
-
-    def ask(
-        self,
-        target: ActorRef,
-        message: Any,
-        timeout: float,
-        sender: ActorRef | None,
-        *,
-        even_if_down: bool = False,
-    ) -> asyncio.Future[Any]:
-        """Ask ``target``; a future of the reply (rule 4).
-
-        An ask to a node declared down is refused with :class:`~actorfw.NodeDown`
-        before it leaves, unless ``even_if_down`` (a liveness probe).
-
-        Raises:
-            MessageRefused: ``message`` is not a message value (raised here, at the call).
-        """
-        check_target(target, "ask")
-        if not (isinstance(timeout, (int, float)) and timeout > 0):
-            raise ValueError(
-                f"an ask timeout must be a positive number of seconds, not {timeout!r}"
-            )
-        future: asyncio.Future[Any] = self.loop.create_future()
-        if self._dead:
-            future.set_exception(NodeDown(f"node {self.id} is not running"))
-            return future
-        local = target.node == self.id
-        if local:
-            codec.check(message)
-        else:
-            if self.causal is not None and target.name != NODE_TARGET:
-                body, buffers, plain = codec.encode(
-                    self.causal.outgoing(_path(sender), target.node, message)
-                )
-            else:
-                body, buffers, plain = codec.encode(message)
-            refusal = self.liveness.unreachable(target, even_if_down)
-            if refusal is not None:
-                future.set_exception(refusal)
-                return future
-        corr = self.asks.open(future, target, timeout)
-        if local:
-            self.enqueue(target.name, (message, sender, ReplyTo(self.id, corr), None))
-        else:
-            self.stats.sent_remote += 1
-            self.transport.send(
-                target.node,
-                Envelope(
-                    ASK,
-                    self.id,
-                    target.name,
-                    sender.name if sender else None,
-                    corr,
-                    body,
-                    buffers,
-                    plain,
-                ),
-            )
-        return future
-
-    def send_reply(self, to: ReplyTo, value: Any, error: BaseException | None, actor: str) -> None:
-        """Answer the ask ``to`` with ``value`` or ``error``; ``actor`` is who answers (a path)."""
-        if self._dead:
-            return
-        if type(to) is not ReplyTo:
-            raise TypeError(f"a reply goes to a ReplyTo, not {type(to).__name__}")
-        causal = self.causal
-        if causal is not None and actor == f"{self.id}/{NODE_TARGET}":
-            causal = None  # the node protocol's traffic is not traced, either way
-        if error is None:
-            try:
-                if to.node == self.id:
-                    codec.check(value)
-                elif causal is not None:
-                    body, buffers, plain = codec.encode(
-                        causal.outgoing(actor, to.node, value, "reply")
-                    )
-                else:
-                    body, buffers, plain = codec.encode(value)
-            except MessageRefused as refused:
-                error = MessageRefused(f"the reply of {actor} was refused: {refused}")
-        if error is not None:
-            failure = failure_of(error, actor)
-        if to.node == self.id:
-            if error is not None:
-                self.asks.resolve(to.corr, None, error_from_failure(failure))
-            else:
-                self.asks.resolve(to.corr, value, None)
-            return
-        if error is not None:
-            if causal is not None:
-                body, buffers, plain = codec.encode(
-                    causal.outgoing(actor, to.node, failure, "failure")
-                )
-            else:
-                body, buffers, plain = codec.encode(failure)
-            kind = FAILURE
-        else:
-            kind = REPLY
-        self.stats.sent_remote += 1
-        self.transport.send(
-            to.node, Envelope(kind, self.id, "", None, to.corr, body, buffers, plain)
-        )
-
     # -- receiving ----------------------------------------------------------------------------
 
     def enqueue(self, name: str, entry: Entry) -> None:
@@ -636,11 +462,6 @@ class Engine:
             if not self._pump_scheduled:
                 self._pump_scheduled = True
                 self.loop.call_soon(self._pump)
-
-
-def _path(sender: ActorRef | None) -> str:
-    """Who sends, as a trace records it."""
-    return sender.path if sender is not None else "(client)"
 
 
 def start_engine(
