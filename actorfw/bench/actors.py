@@ -20,6 +20,8 @@ __all__ = [
     "Blast",
     "Expect",
     "FanOut",
+    "Flood",
+    "Monitor",
     "Ping",
     "PingRun",
     "Pinger",
@@ -31,6 +33,7 @@ __all__ = [
     "QuorumWrite",
     "SendArrays",
     "Sink",
+    "Sleeper",
     "Source",
     "Tick",
 ]
@@ -90,6 +93,28 @@ class Post:
     start: int = 0
 
 
+@message(name="bench.Flood")
+class Flood:
+    """Send ticks to ``target`` as fast as it takes them for ``seconds`` (until ``end``)."""
+
+    target: ActorRef
+    seconds: float
+    end: float = 0.0
+
+
+@message(name="bench.Progress")
+class Progress:
+    """What a :class:`Sleeper` has done: messages handled, and seconds spent handling them."""
+
+    count: int
+    busy: float
+
+
+@message(name="bench.Report")
+class Report:
+    """Ask a :class:`Monitor` for the last progress it was told."""
+
+
 @message(name="bench.Ping")
 class Ping:
     n: int
@@ -132,6 +157,16 @@ class Source(Actor):
             tell(Broadcast(Tick(i)))
         if end < msg.count:
             self.context.start_timer("post", Post(msg.member, msg.count, end), 0.0)
+
+    @handler
+    def flood(self, msg: Flood) -> None:
+        now = self.context.now()
+        end = msg.end or now + msg.seconds
+        tell = msg.target.tell
+        for i in range(CHUNK):
+            tell(Tick(i))
+        if now < end:
+            self.context.start_timer("flood", Flood(msg.target, msg.seconds, end), 0.0)
 
     @handler
     def arrays(self, msg: SendArrays) -> None:
@@ -178,6 +213,44 @@ class Sink(Actor):
             else:
                 still.append((count, nbytes, reply))
         self.waiting = still
+
+
+class Sleeper(Actor):
+    """A slow receiver: each tick takes ``seconds`` (it blocks its node, as a slow handler
+    does); tells a :class:`Monitor` its progress every 64 ticks (asks to a full mailbox
+    are refused, so the progress goes out rather than being asked for)."""
+
+    def __init__(self, monitor: ActorRef, seconds: float = 0.001) -> None:
+        self.monitor = monitor
+        self.seconds = seconds
+        self.count = 0
+        self.busy = 0.0
+
+    @handler
+    def tick(self, msg: Tick) -> None:
+        import time
+
+        start = time.perf_counter()
+        time.sleep(self.seconds)
+        self.busy += time.perf_counter() - start
+        self.count += 1
+        if not self.count & 63:
+            self.monitor.tell(Progress(self.count, self.busy))
+
+
+class Monitor(Actor):
+    """Keeps the last :class:`Progress` it was told, and answers a :class:`Report` with it."""
+
+    def on_start(self) -> None:
+        self.last = Progress(0, 0.0)
+
+    @handler
+    def progress(self, msg: Progress) -> None:
+        self.last = msg
+
+    @handler
+    def report(self, msg: Report) -> Progress:
+        return self.last
 
 
 class Ponger(Actor):

@@ -97,22 +97,35 @@ def _cmd_bench_messaging(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"measuring {text} ...", file=sys.stderr, flush=True)
 
+    from actorfw.bench import flow
+
     transports = tuple(args.transport) if args.transport else ("ipc", "tcp")
-    results = run_messaging("quick" if args.quick else "full", transports, progress)
+    scale = "quick" if args.quick else "full"
+    results = run_messaging(scale, transports, progress) if not args.flow_only else []
+    slow, credit = flow.run_flow(scale, progress)
     if args.json:
         doc = {
             "actorfw": __version__,
             "python": platform.python_version(),
-            "scale": "quick" if args.quick else "full",
+            "scale": scale,
             "results": [r.as_dict() for r in results],
+            "slow_receiver": [r.as_dict() for r in slow],
+            "credit": [r.as_dict() for r in credit],
         }
         print(json.dumps(doc, indent=2))
     else:
+        if results:
+            print(
+                f"actorfw {__version__} messaging between node processes, beside raw pyzmq "
+                "in the same run (ratio = actorfw / raw)\n"
+            )
+            print(render(results))
         print(
-            f"actorfw {__version__} messaging between node processes, beside raw pyzmq "
-            "in the same run (ratio = actorfw / raw)\n"
+            f"\nflow control: a flood into a {flow.HANDLER_SECONDS * 1000:g} ms handler (peak "
+            "RSS of both nodes; rate over the handler's capacity), then credit on against off, "
+            "two clusters side by side in the same run\n"
         )
-        print(render(results))
+        print(flow.render(slow, credit))
     return 0
 
 
@@ -257,13 +270,16 @@ def add_bench_commands(commands: Any) -> None:
         "messaging",
         help="actors on node processes against raw pyzmq",
         description="Tell throughput, fan-in, ask round trips and numpy payloads between node "
-        "processes, each beside raw pyzmq doing the same work in the same run.",
+        "processes, each beside raw pyzmq doing the same work in the same run; then flow "
+        "control: a slow receiver flooded for 60 s (both nodes' peak memory, the rate it "
+        "achieved), and tells and asks with credit on against off.",
     )
     messaging.add_argument("--json", action="store_true", help="print the figures as JSON")
     messaging.add_argument(
         "--transport", action="append", choices=["ipc", "tcp"], help="only this transport (repeat)"
     )
     messaging.add_argument("--quick", action="store_true", help="tiny amounts: checks that it runs")
+    messaging.add_argument("--flow-only", action="store_true", help="only the flow-control cases")
     messaging.set_defaults(run=_cmd_bench_messaging)
     causal = suites.add_parser(
         "causal",

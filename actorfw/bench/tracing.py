@@ -21,7 +21,7 @@ from actorfw.bench.actors import Blast, Expect, Pinger, PingRun, Ponger, Sink, S
 from actorfw.bench.messaging import _interleaved, _percentile, _timed
 from actorfw.core.engine import NodeConfig
 
-__all__ = ["SCALES", "TracingResult", "render", "run_tracing"]
+__all__ = ["SCALES", "TracingResult", "ask_run", "render", "run_tracing", "tell_run"]
 
 SCALES: dict[str, dict[str, Any]] = {
     "full": {"rounds": 3, "tells": 100_000, "asks": 1_000},
@@ -66,8 +66,8 @@ def run_tracing(
             ActorSystem(nodes=2, apps=[APP], node_config=traced_config) as traced,
             ActorSystem(nodes=2, apps=[APP]) as plain,
         ):
-            tell_runs = [_tell_run(system, tells) for system in (traced, plain)]
-            ask_runs = [_ask_run(system, asks) for system in (traced, plain)]
+            tell_runs = [tell_run(system, tells) for system in (traced, plain)]
+            ask_runs = [ask_run(system, asks) for system in (traced, plain)]
             if progress is not None:
                 progress("tells, tracing on and off")
             on, off = _interleaved(rounds, *tell_runs)
@@ -87,7 +87,8 @@ def run_tracing(
     return results
 
 
-def _tell_run(system: Any, count: int) -> Callable[[], float]:
+def tell_run(system: Any, count: int) -> Callable[[], float]:
+    """One round of ``count`` tells from n1 to n2 of ``system``, as a rate (for interleaving)."""
     sink = system.spawn("n2", Sink, name="sink")
     source = system.spawn("n1", Source, name="source")
     done = [0]
@@ -104,7 +105,8 @@ def _tell_run(system: Any, count: int) -> Callable[[], float]:
     return run
 
 
-def _ask_run(system: Any, count: int) -> Callable[[], list[float]]:
+def ask_run(system: Any, count: int) -> Callable[[], list[float]]:
+    """One round of ``count`` sequential asks from n1 to n2, as round trips in seconds."""
     ponger = system.spawn("n2", Ponger, name="ponger")
     pinger = system.spawn("n1", Pinger, name="pinger")
     system.ask(pinger, PingRun(ponger, 20), timeout=60.0)  # connections warm

@@ -18,6 +18,7 @@ from actorfw.values.errors import (
     MessageRefused,
     NoActorContext,
     NodeDown,
+    Overloaded,
     RemoteError,
     UnhandledMessage,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "NoActorContext",
     "NodeDown",
     "OneForOne",
+    "Overloaded",
     "RemoteError",
     "ReplyTo",
     "Storage",

@@ -146,6 +146,18 @@ class Actor:
     context: Context
     supervisor_strategy: ClassVar[SupervisorStrategy | None] = None
 
+    mailbox_limit: ClassVar[int | None] = 10_000
+    """Messages that may wait in the mailbox; past it, :attr:`mailbox_policy` applies.
+
+    None: unbounded (for an actor whose senders are bounded some other way).
+    See :mod:`actorfw.core.flow` and ``docs/actors.md``, "Flow control".
+    """
+    mailbox_policy: ClassVar[str] = "hold"
+    """What a tell to a full mailbox does: ``"hold"`` (queue it and hold the sender
+    back: no more turns for an actor here, no more credit for another node) or
+    ``"drop"`` (drop it, counted in ``stats.overloaded``). An ask to a full
+    mailbox is refused with :class:`~actorfw.Overloaded` either way."""
+
     # Filled per class by __init_subclass__: message class or name -> method name.
     _actorfw_keys: ClassVar[dict[Any, str]] = {}
     _actorfw_lazy: ClassVar[list[tuple[str, Any]]] = []
@@ -153,6 +165,16 @@ class Actor:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        limit = cls.mailbox_limit
+        if limit is not None and (type(limit) is not int or limit < 1):
+            raise TypeError(
+                f"{cls.__qualname__}.mailbox_limit must be a positive int or None, not {limit!r}"
+            )
+        if cls.mailbox_policy not in ("hold", "drop"):
+            raise TypeError(
+                f"{cls.__qualname__}.mailbox_policy must be 'hold' or 'drop', "
+                f"not {cls.mailbox_policy!r}"
+            )
         keys: dict[Any, str] = {}
         lazy: list[tuple[str, Any]] = []
         for klass in reversed(cls.__mro__):

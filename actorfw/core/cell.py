@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import logging
 import random
+import sys
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -122,13 +123,17 @@ class Cell:
         "busy",
         "children",
         "context",
+        "drop",
         "escalated",
         "handlers",
+        "held",
         "instance",
         "kwargs",
+        "limit",
         "log",
         "mailbox",
         "name",
+        "owed",
         "parent",
         "ref",
         "restarts",
@@ -141,6 +146,7 @@ class Cell:
         "task",
         "timer_gen",
         "timers",
+        "waiters",
         "watchers",
         "watching",
     )
@@ -165,6 +171,14 @@ class Cell:
         self.handlers: dict[type, Callable[[Any], Any]] = {}  # message type -> bound handler
         self.context = Context(engine, self)
         self.mailbox: deque[Entry] = deque()
+        limit = actor_class.mailbox_limit
+        self.limit = sys.maxsize if limit is None else limit
+        """Messages that may wait in the mailbox before its policy applies (see core.flow)."""
+        self.drop = actor_class.mailbox_policy == "drop"
+        self.held = False
+        """Is the actor held back until a mailbox it told, or the backlog to a node, has room?"""
+        self.owed: dict[str, int] | None = None  # credit units owed to peers, given back on room
+        self.waiters: list[Cell] | None = None  # local senders held back by this full mailbox
         self.state = STARTING
         self.scheduled = False
         self.busy = False

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from actorfw.core.messages import LookupRequest
 from actorfw.core.node_protocol import NODE_TARGET
-from actorfw.values.errors import ActorNotFound, AskTimeout, NodeDown
+from actorfw.values.errors import ActorNotFound, AskTimeout, NodeDown, Overloaded
 from actorfw.values.refs import ActorRef
 
 if TYPE_CHECKING:
@@ -120,7 +120,8 @@ async def poll_until(
     """Ask ``target`` every ``interval`` seconds until ``until(reply)``; return that reply.
 
     Runs inside a runtime's ``run`` (its clock is the loop's). A failed ask (a
-    timeout, a node down, an actor not there yet) counts as "not yet".
+    timeout, a node down, an actor not there yet or too busy to take it)
+    counts as "not yet".
 
     Raises:
         what ``fail(text)`` makes: ``timeout`` passed first (the text says the last answer).
@@ -133,7 +134,7 @@ async def poll_until(
             last = await target.ask(message, min(interval * 20, 5.0))
             if until(last):
                 return last
-        except (AskTimeout, NodeDown, ActorNotFound) as error:
+        except (AskTimeout, NodeDown, ActorNotFound, Overloaded) as error:
             last = error
         if loop.time() + interval > deadline:
             raise fail(

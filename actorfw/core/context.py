@@ -121,6 +121,15 @@ class Context:
 
     send = tell  # the name refs use (see actorfw.values.refs.Endpoint)
 
+    def backlog(self, node: str) -> int:
+        """Messages this node keeps for ``node`` because it gives no credit for more now.
+
+        Non-zero means ``node`` (or an actor there) is slower than what is sent
+        to it; a tell from this actor while there is a backlog holds it back
+        until the backlog has left (see ``docs/actors.md``, "Flow control").
+        """
+        return self._engine.flow.backlog(node)
+
     def reply(self, to: ReplyTo, value: Any, error: BaseException | None) -> None:
         """Answer the ask ``to`` (what ``ReplyTo.send`` and ``ReplyTo.fail`` call)."""
         self._engine.send_reply(to, value, error, self._cell.ref.path)

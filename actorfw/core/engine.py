@@ -59,6 +59,7 @@ from actorfw.core.asks import ASK_TIMER_SLACK, Asks
 from actorfw.core.cell import RUNNING, STOPPING, Cell, Entry, bound_handler, derive_seed
 from actorfw.core.dead_letters import DeadLetters
 from actorfw.core.envelopes import ASK, FAILURE, REPLY, TELL, Envelope, Receiver
+from actorfw.core.flow import FlowControl
 from actorfw.core.inbound import Inbound
 from actorfw.core.lifecycle import Lifecycle
 from actorfw.core.liveness import Liveness
@@ -70,6 +71,7 @@ from actorfw.core.supervision import Directive, SupervisorStrategy
 from actorfw.core.timers import Timers
 from actorfw.core.tracing import TraceRecorder
 from actorfw.core.watches import Watches
+from actorfw.values.errors import Overloaded
 from actorfw.values.refs import ActorRef, ReplyTo, _current
 
 if TYPE_CHECKING:
@@ -132,12 +134,19 @@ class NodeConfig:
         phi_threshold, acceptable_pause, min_std, join_timeout: the failure
             detector's (see :mod:`actorfw.protocols.failure_detector`).
         mailbox_batch: messages one actor handles before yielding the loop.
+        turn_time: seconds of handlers one actor's turn may take before it
+            yields the loop (checked every 16 messages), so that slow handlers
+            do not keep the node from its input and heartbeats.
         root_strategy: how the node supervises top-level actors.
         dead_letter_log_limit: dead-letter lines logged per ``log_window``;
             the rest are counted and summed up.
         log_window: seconds of the rate-limiting window.
         trace_dir: a directory to record this node's causal trace in (see
             :mod:`actorfw.core.tracing`); None (the default) traces nothing.
+        flow_window: credit units of tells in flight to each peer (see
+            :mod:`actorfw.core.flow`); None turns credit between nodes off.
+        max_backlog: tells kept per peer while it gives no credit; past it a
+            tell is refused with :class:`~actorfw.Overloaded`.
     """
 
     heartbeat_interval: float = 0.5
@@ -146,10 +155,13 @@ class NodeConfig:
     min_std: float = 0.1
     join_timeout: float = 5.0
     mailbox_batch: int = 1024
+    turn_time: float = 0.01
     root_strategy: SupervisorStrategy = dataclasses.field(default_factory=SupervisorStrategy)
     dead_letter_log_limit: int = 5
     log_window: float = 10.0
     trace_dir: str | None = None
+    flow_window: int | None = 8192
+    max_backlog: int = 65536
 
 
 @dataclasses.dataclass
@@ -167,6 +179,8 @@ class NodeStats:
     failures: int = 0
     restarts: int = 0
     stale: int = 0
+    overloaded: int = 0
+    held: int = 0
 
 
 class ClientEndpoint:
@@ -283,6 +297,7 @@ class Engine:
             self.config.log_window,
         )
         self.dead_letters = DeadLetters(self)
+        self.flow = FlowControl(self, self.config.flow_window, self.config.max_backlog)
         self._dead = False
         self.stopping = False
         """Is the engine stopping gracefully (its actors going down, newest first)?"""
@@ -360,7 +375,13 @@ class Engine:
 
     def schedule(self, cell: Cell) -> None:
         """Give ``cell`` a turn if it has messages and may take them."""
-        if cell.mailbox and not cell.scheduled and not cell.busy and cell.state is RUNNING:
+        if (
+            cell.mailbox
+            and not cell.scheduled
+            and not cell.busy
+            and not cell.held
+            and cell.state is RUNNING
+        ):
             cell.scheduled = True
             self._runnable.append(cell)
             if not self._pump_scheduled:
@@ -393,12 +414,20 @@ class Engine:
         budget = self.config.mailbox_batch
         mailbox = cell.mailbox
         token = _current.set(cell.context)  # the actor's door, for refs used in its handlers
+        time = self.loop.time
+        deadline = time() + self.config.turn_time
         try:
-            while mailbox and cell.state is RUNNING and not cell.busy and budget > 0:
+            while (
+                mailbox and cell.state is RUNNING and not cell.busy and not cell.held and budget > 0
+            ):
                 budget -= 1
                 self._invoke(cell, mailbox.popleft())
+                if not budget & 15 and time() >= deadline:
+                    break
         finally:
             _current.reset(token)
+        if (cell.owed is not None or cell.waiters is not None) and len(mailbox) < cell.limit:
+            self.flow.room(cell)
         self.schedule(cell)
 
     def _invoke(self, cell: Cell, entry: Entry) -> None:
@@ -441,27 +470,89 @@ class Engine:
             if self.tracer is not None:
                 self.tracer.delivered(self.id, cell.name, sender, message)
             taken.append((message, sender, reply))
+        if (cell.owed is not None or cell.waiters is not None) and len(mailbox) < cell.limit:
+            self.flow.room(cell)
         return taken
 
     # -- receiving ----------------------------------------------------------------------------
 
-    def enqueue(self, name: str, entry: Entry) -> None:
-        """Put ``entry`` in the mailbox of the actor ``name`` here (a dead letter if none)."""
+    def enqueue(self, name: str, entry: Entry, peer: str | None = None, cost: int = 0) -> None:
+        """Put ``entry`` in the mailbox of the actor ``name`` here (a dead letter if none).
+
+        ``peer`` and ``cost``: the entry is a tell from node ``peer`` that took
+        ``cost`` credit units, given back now, or when the mailbox has room if
+        it is full (see :mod:`actorfw.core.flow`).
+        """
         cell = self.cells.get(name)
         if cell is None or cell.state >= STOPPING:
             if name == NODE_TARGET:  # this node's own protocol, asked from here
                 message, _, reply, _ = entry
                 self.node_protocol.handle(message, reply, self.id)
-                return
-            self.dead_letters(name, entry, "not found" if cell is None else "stopping")
+            else:
+                self.dead_letters(name, entry, "not found" if cell is None else "stopping")
+            if peer is not None:
+                self.flow.release(peer, cost)
             return
-        cell.mailbox.append(entry)
-        if not cell.scheduled and not cell.busy and cell.state is RUNNING:
+        mailbox = cell.mailbox
+        if len(mailbox) >= cell.limit and entry[3] is None:
+            if not self._overflow(cell, entry, peer):
+                if peer is not None:
+                    self.flow.release(peer, cost)
+                return
+            if peer is not None:
+                if cell.held:  # rule 5 of core.flow: nobody waits for an actor that waits
+                    self.flow.release(peer, cost)
+                else:
+                    self.flow.owe(cell, peer, cost)
+        elif peer is not None:
+            self.flow.release(peer, cost)
+        mailbox.append(entry)
+        if not cell.scheduled and not cell.busy and not cell.held and cell.state is RUNNING:
             cell.scheduled = True
             self._runnable.append(cell)
             if not self._pump_scheduled:
                 self._pump_scheduled = True
                 self.loop.call_soon(self._pump)
+
+    def _overflow(self, cell: Cell, entry: Entry, peer: str | None) -> bool:
+        """``entry`` finds ``cell``'s mailbox full: may it go in (held, rule 1 of core.flow)?
+
+        Raises:
+            Overloaded: a tell from code outside any actor here (so nobody to
+                hold back) finds the mailbox ``max_backlog`` past its bound.
+        """
+        message, sender, reply, _ = entry
+        if reply is None and not cell.drop:
+            if sender is not None and sender.node == self.id:
+                self.flow.hold_local(sender, cell)
+            elif peer is None and len(cell.mailbox) >= cell.limit + self.flow.max_backlog:
+                self.stats.overloaded += 1
+                raise Overloaded(
+                    f"actor {cell.ref.path} has {len(cell.mailbox)} messages waiting, "
+                    f"max_backlog past its mailbox_limit of {cell.limit}; the tell was not sent"
+                )
+            return True
+        self.stats.overloaded += 1
+        path = cell.ref.path
+        if reply is not None:
+            self.send_reply(
+                reply,
+                None,
+                Overloaded(
+                    f"actor {path} has {len(cell.mailbox)} messages waiting (its mailbox_limit "
+                    f"is {cell.limit}); the ask was refused, try again later"
+                ),
+                path,
+            )
+        else:
+            self.rate_limited(
+                logging.INFO,
+                "actor %s's mailbox is full (%d); a %s was dropped (mailbox_policy 'drop')",
+                path,
+                len(cell.mailbox),
+                type(message).__name__,
+            )
+        return False
 
 
 def start_engine(

@@ -14,6 +14,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from actorfw.core.envelopes import ASK, FAILURE, REPLY, TELL, Envelope, Receiver
+from actorfw.core.flow import cost_of
 from actorfw.core.node_protocol import NODE_TARGET
 from actorfw.core.tracing import Traced
 from actorfw.values import codec
@@ -96,8 +97,14 @@ class Inbound:
             reply = ReplyTo(envelope.source, envelope.corr) if kind == ASK else None
             if envelope.target == NODE_TARGET:
                 engine.node_protocol.handle(value, reply, envelope.source)
-            else:
+            elif kind == ASK or engine.flow.window is None:
                 engine.enqueue(envelope.target, (value, sender, reply, None))
+            else:  # a tell under credit (see core.flow): its units go back as it is queued
+                cost = cost_of(envelope)
+                if engine.flow.arrived(envelope.source, cost):
+                    engine.enqueue(
+                        envelope.target, (value, sender, None, None), envelope.source, cost
+                    )
         else:
             self.bad_input(envelope.source, MalformedMessage(f"unknown envelope kind {kind!r}"))
 
@@ -107,6 +114,11 @@ class Inbound:
         if not engine.alive:
             return
         self.bad_input(envelope.source, error)
+        flow = engine.flow
+        if envelope.kind == TELL and envelope.target != NODE_TARGET and flow.window is not None:
+            cost = cost_of(envelope)  # the sender counted it: give its units back
+            if flow.arrived(envelope.source, cost):
+                flow.release(envelope.source, cost)
         if envelope.kind == ASK:
             failure = failure_of(error, f"{engine.id}/{envelope.target}")
             body, buffers, plain = codec.encode(failure)

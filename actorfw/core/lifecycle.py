@@ -324,6 +324,7 @@ class Lifecycle:
             parent.children.pop(cell.name, None)
         while cell.mailbox:
             engine.dead_letters(cell.name, cell.mailbox.popleft(), "stopped")
+        engine.flow.room(cell)  # what it held up goes on: its senders, its owed credit
         engine.watches.stopped(cell)
         if parent is not None and parent.state is STOPPING:
             parent.stopping_children -= 1

@@ -152,6 +152,7 @@ class Liveness:
                 engine.send(engine.protocol_of(peer), beat, None)
         for peer, _ in self.membership.tick(engine.now()):
             self._lost(peer, "node-down")
+        engine.flow.tick()
         self._beat_handle = engine.loop.call_later(engine.config.heartbeat_interval, self._beat)
 
     def _probe(self, peer: str, beat: Heartbeat) -> None:
@@ -174,5 +175,6 @@ class Liveness:
         log.warning(
             "[%s] node %s is %s", engine.id, peer, "down" if reason == "node-down" else "restarted"
         )
+        engine.flow.peer_lost(peer)
         engine.asks.node_lost(peer, reason.removeprefix("node-"))
         engine.watches.node_lost(peer, reason)

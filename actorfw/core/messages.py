@@ -12,6 +12,8 @@ from actorfw.values.codec import message
 from actorfw.values.refs import ActorRef
 
 __all__ = [
+    "Credit",
+    "CreditProbe",
     "Heartbeat",
     "LookupRequest",
     "SpawnRequest",
@@ -45,6 +47,29 @@ class Heartbeat:
     """I am alive; ``incarnation`` grows each time my node restarts."""
 
     incarnation: int
+
+
+@message(name="actorfw.sys.Credit")
+class Credit:
+    """Flow control: I have made room for ``released`` units of your tells, in all.
+
+    Cumulative (counted since the receiver began counting this sender), so a
+    lost grant is made good by the next one (see :mod:`actorfw.core.flow`).
+    """
+
+    released: int
+
+
+@message(name="actorfw.sys.CreditProbe")
+class CreditProbe:
+    """Flow control: I have sent you ``sent`` units of tells in all; how much room is there?
+
+    Sent only by a sender held back for a heartbeat interval. The receiver
+    writes off what it never got (lost on the way: it cannot arrive after
+    this probe, which travels behind it) and answers with a :class:`Credit`.
+    """
+
+    sent: int
 
 
 @message(name="actorfw.sys.Spawn")

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from actorfw.core.actor import actor_class, actor_path, missing_actor_class
 from actorfw.core.cell import STOPPING
 from actorfw.core.messages import (
+    Credit,
+    CreditProbe,
     Heartbeat,
     LookupRequest,
     SpawnRequest,
@@ -68,6 +70,18 @@ class NodeProtocol:
     def _heartbeat(self, message: Heartbeat, reply: ReplyTo | None, source: str) -> None:
         self._engine.liveness.heartbeat(source, message.incarnation)
         self._answer(reply, self._engine.incarnation, None)  # a client's probe
+
+    def _credit(self, message: Credit, reply: ReplyTo | None, source: str) -> None:
+        if type(message.released) is not int or message.released < 0:
+            self._engine.inbound.bad_input(source, MalformedMessage("a malformed credit grant"))
+            return
+        self._engine.flow.credit(source, message.released)
+
+    def _credit_probe(self, message: CreditProbe, reply: ReplyTo | None, source: str) -> None:
+        if type(message.sent) is not int or message.sent < 0:
+            self._engine.inbound.bad_input(source, MalformedMessage("a malformed credit probe"))
+            return
+        self._engine.flow.probed(source, message.sent)
 
     def _spawn(self, request: SpawnRequest, reply: ReplyTo | None, source: str) -> None:
         engine = self._engine
@@ -172,11 +186,14 @@ class NodeProtocol:
                 for peer in engine.liveness.peers
             },
             "stats": dataclasses.asdict(engine.stats),
+            "backlog": engine.flow.backlogs(),
         }
 
 
 _TABLE: dict[type, _Handler] = {
     Heartbeat: NodeProtocol._heartbeat,
+    Credit: NodeProtocol._credit,
+    CreditProbe: NodeProtocol._credit_probe,
     SpawnRequest: NodeProtocol._spawn,
     LookupRequest: NodeProtocol._lookup,
     WatchRequest: NodeProtocol._watch,

@@ -15,7 +15,7 @@ from actorfw.core.arguments import check_target
 from actorfw.core.envelopes import ASK, FAILURE, REPLY, TELL, Envelope
 from actorfw.core.node_protocol import NODE_TARGET
 from actorfw.values import codec
-from actorfw.values.errors import MessageRefused, NodeDown
+from actorfw.values.errors import MessageRefused, NodeDown, Overloaded
 from actorfw.values.failures import error_from_failure, failure_of
 from actorfw.values.refs import ActorRef, ReplyTo
 
@@ -55,20 +55,12 @@ class Outbound:
         if engine.causal is not None and target.name != NODE_TARGET:
             message = engine.causal.outgoing(_path(sender), target.node, message)
         body, buffers, plain = codec.encode(message)
-        engine.stats.sent_remote += 1
-        engine.transport.send(
-            target.node,
-            Envelope(
-                TELL,
-                engine.id,
-                target.name,
-                sender.name if sender else None,
-                0,
-                body,
-                buffers,
-                plain,
-            ),
+        envelope = Envelope(
+            TELL, engine.id, target.name, sender.name if sender else None, 0, body, buffers, plain
         )
+        engine.stats.sent_remote += 1
+        if target.name == NODE_TARGET or engine.flow.admit(target.node, envelope, sender):
+            engine.transport.send(target.node, envelope)
 
     def send_all(
         self,
@@ -103,15 +95,16 @@ class Outbound:
         elif not checked and targets:
             codec.check(message)
         name = sender.name if sender else None
+        flow = engine.flow
         for target in targets:
             if target.node == me:
                 engine.enqueue(target.name, (message, sender, None, None))
                 continue
             # The envelopes share the body and the buffers: nothing changes them.
+            envelope = Envelope(TELL, me, target.name, name, 0, body, buffers, plain)
             engine.stats.sent_remote += 1
-            engine.transport.send(
-                target.node, Envelope(TELL, me, target.name, name, 0, body, buffers, plain)
-            )
+            if target.name == NODE_TARGET or flow.admit(target.node, envelope, sender):
+                engine.transport.send(target.node, envelope)
 
     def ask(
         self,
@@ -157,21 +150,18 @@ class Outbound:
         corr = engine.asks.open(future, target, timeout)
         if local:
             engine.enqueue(target.name, (message, sender, ReplyTo(engine.id, corr), None))
-        else:
-            engine.stats.sent_remote += 1
-            engine.transport.send(
-                target.node,
-                Envelope(
-                    ASK,
-                    engine.id,
-                    target.name,
-                    sender.name if sender else None,
-                    corr,
-                    body,
-                    buffers,
-                    plain,
-                ),
-            )
+            return future
+        envelope = Envelope(
+            ASK, engine.id, target.name, sender.name if sender else None, corr, body, buffers, plain
+        )
+        engine.stats.sent_remote += 1
+        try:
+            ready = target.name == NODE_TARGET or engine.flow.admit_ask(target.node, envelope)
+        except Overloaded as full:
+            engine.asks.resolve(corr, None, full)
+            return future
+        if ready:
+            engine.transport.send(target.node, envelope)
         return future
 
     def send_reply(self, to: ReplyTo, value: Any, error: BaseException | None, actor: str) -> None:

@@ -207,6 +207,8 @@ _TUNING_ENGINE = (
     "acceptable_pause",
     "min_std",
     "mailbox_batch",
+    "turn_time",
+    "max_backlog",
 )
 
 _TOP_LEVEL_KEYS = (
@@ -331,6 +333,11 @@ def load_settings(path: str | Path) -> NodeSettings:
         curve = load_curve(secret, peer_source)
     tuning = raw.get("tuning", {})
     engine = NodeConfig(**{k: tuning[k] for k in _TUNING_ENGINE if k in tuning})
+    if "flow_window" in tuning:  # credit between nodes; 0 turns it off (TOML has no None)
+        window = tuning["flow_window"]
+        if type(window) is not int or window < 0 or 0 < window < 4:
+            raise ValueError(f"{path}: [tuning] flow_window is 0 (off) or an int of at least 4")
+        engine.flow_window = window or None
     if "trace_dir" in tuning:  # causal tracing; a relative path is from the file's directory
         if not (isinstance(tuning["trace_dir"], str) and tuning["trace_dir"]):
             raise ValueError(f"{path}: [tuning] trace_dir is a directory path")

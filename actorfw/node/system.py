@@ -272,9 +272,22 @@ class Connection:
         return ref
 
     def tell(self, target: ActorRef, message: Any, on: str | None = None) -> None:
-        """Tell ``target`` from the client; returns at once."""
+        """Tell ``target`` from the client; returns once the client has taken it.
+
+        Raises:
+            Overloaded: the client's backlog to the target's node is full (see
+                :meth:`backlog`).
+        """
         check_target(target, "tell")
         self._call_soon(self._client.send, target, message, None)
+
+    def backlog(self, node: str) -> int:
+        """Tells from this client kept for ``node`` because it gives no credit for more now.
+
+        A :meth:`tell` past ``max_backlog`` of them raises
+        :class:`~actorfw.Overloaded` (see ``docs/actors.md``, "Flow control").
+        """
+        return self._client.flow.backlog(node)
 
     def ask(
         self,

@@ -403,6 +403,14 @@ class Simulation:
         client = self._sim_node(on or self._near(target)).engine.client
         client.send(target, message)
 
+    def backlog(self, node: str, on: str | None = None) -> int:
+        """Tells the client on ``on`` (default: the first running node) keeps for ``node``.
+
+        The same as :meth:`actorfw.node.ActorSystem.backlog`: messages waiting
+        for ``node`` to give credit for more.
+        """
+        return self._sim_node(on or self._first_running()).engine.flow.backlog(node)
+
     def _first_running(self) -> str:
         for name, node in self.nodes.items():
             if node.running:

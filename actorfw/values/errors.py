@@ -22,6 +22,7 @@ __all__ = [
     "MessageRefused",
     "NoActorContext",
     "NodeDown",
+    "Overloaded",
     "RemoteError",
     "UnhandledMessage",
     "remote_error",
@@ -61,6 +62,16 @@ class AskTimeout(TimeoutError, ActorfwError):
 
 class NodeDown(ActorfwError):
     """The node an ask was sent to is declared down by the failure detector."""
+
+
+class Overloaded(ActorfwError):
+    """The target cannot take more now: its mailbox is full, or the backlog to its node is.
+
+    An ask to an actor whose mailbox is at its bound is refused with it (the
+    caller may retry later); so is a tell from code outside any actor when
+    the node's backlog to the target's node is full. See ``docs/actors.md``,
+    "Flow control".
+    """
 
 
 class ActorNotFound(ActorfwError):
@@ -103,7 +114,7 @@ _REMOTE_TYPES: dict[str, type[RemoteError]] = {}
 # Framework errors that travel by name and are rebuilt as themselves.
 _FRAMEWORK = {
     cls.__name__: cls
-    for cls in (ActorNotFound, UnhandledMessage, NodeDown, AskTimeout, MessageRefused)
+    for cls in (ActorNotFound, UnhandledMessage, NodeDown, AskTimeout, MessageRefused, Overloaded)
 }
 
 

@@ -22,14 +22,15 @@ import pytest
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
-from actorfw import ActorRef
+from actorfw import ActorRef, Overloaded
+from actorfw.bench.actors import Flood, Monitor, Report, Sleeper, Source
 from actorfw.core.engine import ASK, FAILURE, REPLY, TELL, Envelope
 from actorfw.node import ActorSystem
 from actorfw.node.config import load_curve
 from actorfw.node.transport import ZmqTransport
 from actorfw.node.wire import decode_batch, encode_batch, frame_limit
 from actorfw.values import codec
-from tests.support.actors import Put, Recorder
+from tests.support.actors import Put, Recorder, SlowSink, Work
 from tests.support.inbound import Sink
 
 pytestmark = pytest.mark.hostile
@@ -391,3 +392,63 @@ def test_an_allow_listed_key_cannot_take_over_another_peers_identity(tmp_path: P
         finally:
             sock.close()
             context.term()
+
+
+# -- floods: flow control ----------------------------------------------------------------------
+
+
+def test_a_peer_flooding_a_slow_actor_past_its_credit_cannot_fill_the_nodes_memory(
+    system: ActorSystem, peer: Any
+) -> None:
+    """300,000 tells at an actor that takes none: all but about twice the window are dropped."""
+    slow = system.spawn("n1", SlowSink, 3600.0, name="stuck")
+    target = ActorRef("n1", "target")
+    pid = system.pid("n1")
+    assert pid is not None
+    before_rss = rss(pid)
+    before = stat(system, "overloaded")
+    batches = []
+    for b in range(100):
+        tells = []
+        for n in range(b * 100, (b + 1) * 100):
+            body, buffers, plain = codec.encode(Work(n))
+            tells.append(Envelope(TELL, "intruder", slow.name, None, 0, body, buffers, plain))
+        batches.append(encode_batch(tells))
+    for i in range(3000):
+        peer.send_multipart(batches[i % 100])
+        if i % 500 == 0:  # legitimate asks to another actor are answered meanwhile
+            started = time.monotonic()
+            assert isinstance(system.ask(target, Put(f"during {i}"), timeout=10.0), int)
+            assert time.monotonic() - started < 10.0
+    # What the node keeps is bounded by twice its credit window (8192), not by what was sent.
+    kept = 2 * 8192 + SlowSink.mailbox_limit + 1
+    assert wait_until(lambda: stat(system, "overloaded") >= before + 300_000 - kept, timeout=60.0)
+    assert rss(pid) - before_rss < 50 << 20
+    with pytest.raises(Overloaded):
+        system.ask(slow, Work(0), timeout=10.0)
+
+
+def test_a_flooded_slow_receiver_keeps_its_memory_and_its_peers_trust() -> None:
+    """A sender at full speed into a 1 ms handler that blocks its node, for 4 seconds."""
+    with ActorSystem(nodes=2, apps=["actorfw.bench.actors"]) as cluster:
+        monitor = cluster.spawn("n2", Monitor, name="monitor")
+        sleeper = cluster.spawn("n2", Sleeper, monitor, 0.001, name="sleeper")
+        source = cluster.spawn("n1", Source, name="source")
+        assert wait_until(lambda: cluster.status("n1")["peers"]["n2"]["state"] == "up")
+        cluster.tell(source, Flood(sleeper, 4.0))
+        deadline = time.monotonic() + 4.0
+        backlog_seen = 0
+        while time.monotonic() < deadline:
+            started = time.monotonic()
+            cluster.ask(monitor, Report(), timeout=10.0)  # the busy node still answers
+            assert time.monotonic() - started < 2.0
+            status = cluster.status("n1")
+            assert status["peers"]["n2"]["state"] == "up"  # busy is not dead
+            backlog_seen = max(backlog_seen, status["backlog"].get("n2", 0))
+        assert backlog_seen > 0  # the sender was held back, and its backlog showed
+        assert cluster.status("n2")["peers"]["n1"]["state"] == "up"
+        pid = cluster.pid("n2")
+        assert pid is not None
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+        peak = next(int(line.split()[1]) for line in lines if line.startswith("VmHWM:")) * 1024
+        assert peak < 300 << 20

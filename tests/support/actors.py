@@ -476,3 +476,102 @@ class Collector(Actor):
 
     def receive(self, msg: Any) -> None:
         self.items.append(msg)
+
+
+# -- flow control ------------------------------------------------------------------------
+
+
+@message(name="test.Work")
+@dataclass(frozen=True)
+class Work:
+    n: int
+
+
+@message(name="test.Produce")
+@dataclass(frozen=True)
+class Produce:
+    """Tell ``target`` ``Work(n)`` for n from ``first`` up to ``count``, ``chunk`` a turn."""
+
+    target: ActorRef
+    count: int
+    chunk: int = 100
+    first: int = 0
+
+
+class SlowSink(Actor):
+    """Takes ``Work`` slowly (``delay`` seconds each), through a small mailbox; checks order."""
+
+    mailbox_limit = 50
+
+    def __init__(self, delay: float = 0.001) -> None:
+        self.delay = delay
+        self.count = 0
+        self.last = -1
+        self.in_order = True
+
+    @handler
+    async def work(self, msg: Work) -> int:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        self.in_order = self.in_order and msg.n > self.last
+        self.last = msg.n
+        self.count += 1
+        return self.count
+
+    @handler
+    def get(self, msg: Get) -> dict[str, Any]:
+        return {"count": self.count, "last": self.last, "in_order": self.in_order}
+
+
+class DroppingSink(SlowSink):
+    """A :class:`SlowSink` that drops tells past its bound instead of holding senders back."""
+
+    mailbox_policy = "drop"
+
+
+class Producer(Actor):
+    """Produces ``Work`` for a target a chunk per turn (so a hold shows between turns)."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.done = False
+
+    @handler
+    def produce(self, msg: Produce) -> None:
+        end = min(msg.first + msg.chunk, msg.count)
+        for n in range(msg.first, end):
+            msg.target.tell(Work(n))
+        self.sent += end - msg.first
+        if end < msg.count:
+            self.context.ref.tell(Produce(msg.target, msg.count, msg.chunk, end))
+        else:
+            self.done = True
+
+    @handler
+    def get(self, msg: Get) -> dict[str, Any]:
+        return {"sent": self.sent, "done": self.done}
+
+
+class Relay(Actor):
+    """Passes each ``Work(n)`` on to its partner as ``Work(n - 1)`` until 0; counts them."""
+
+    mailbox_limit = 20
+
+    def __init__(self) -> None:
+        self.partner: ActorRef | None = None
+        self.count = 0
+
+    @handler
+    def pair(self, msg: Put) -> None:
+        self.partner = msg.value
+
+    @handler
+    async def work(self, msg: Work) -> None:
+        await asyncio.sleep(0.0005)
+        self.count += 1
+        if msg.n > 0 and self.partner is not None:
+            self.partner.tell(Work(msg.n - 1))
+
+    @handler
+    def get(self, msg: Get) -> int:
+        return self.count

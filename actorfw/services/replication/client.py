@@ -36,7 +36,7 @@ from typing import Any
 from actorfw.core.cluster import Cluster
 from actorfw.protocols.paxos.messages import Command, Read, Role, SessionExpired
 from actorfw.services.paxos import Answered, Submit, role_name
-from actorfw.values.errors import ActorfwError, ActorNotFound, AskTimeout, NodeDown
+from actorfw.values.errors import ActorfwError, ActorNotFound, AskTimeout, NodeDown, Overloaded
 from actorfw.values.refs import ActorRef
 
 __all__ = [
@@ -195,6 +195,8 @@ class AsyncGroupClient:
                 self._sent = True
                 try:
                     answer = await asked
+                except Overloaded:
+                    continue  # refused unrun (the replica is behind): safe to ask again later
                 except (AskTimeout, NodeDown, ActorNotFound) as error:
                     if isinstance(error, ActorNotFound):
                         missing.add(node)

@@ -1,0 +1,375 @@
+"""Flow control: bounded mailboxes, and credit between nodes, so a slow actor slows its senders.
+
+Theory of operation
+-------------------
+
+1. **Mailboxes are bounded.** An actor class says how many messages may
+   wait in its mailbox (``Actor.mailbox_limit``, 10,000 by default) and what
+   happens past that (``Actor.mailbox_policy``). Past the bound an ask is
+   refused with :class:`~actorfw.Overloaded`, whatever the policy; a tell is
+   dropped and counted under ``"drop"``, and under ``"hold"`` (the default)
+   it is queued and its *sender* is held back: an actor of the same node
+   gets no further turn until the mailbox has room again; another node
+   gets no more credit (rule 2). A timer's message always goes in.
+2. **Credit between nodes.** Each node may have at most ``window`` units of
+   tells in flight to each peer, a unit being one envelope plus one per
+   started 4 KiB of its body and buffers (a message larger than the window
+   goes alone). The receiver gives the units back as it queues the tells,
+   in grants of a quarter window (:class:`~actorfw.core.messages.Credit`,
+   cumulative, so a lost grant is made good by the next); a tell that
+   found its mailbox full gives its units back only when that mailbox has
+   room again. Out of credit, the sender keeps further tells in its
+   *backlog* for that peer (in order) and holds the sending actor back
+   until the backlog has left; code outside any actor sees the backlog
+   (``backlog(node)``) and is refused with ``Overloaded`` past
+   ``max_backlog`` envelopes.
+3. **What is never held back**: asks (refused when full instead), replies
+   (each answers an ask, bounded by the asks pending), the node protocol
+   (heartbeats, watches, grants: so a busy peer is not taken for a dead
+   one), and tells to a peer declared down (the transport may drop them, as
+   it would have; holding them would stop their senders for as long as the
+   peer is away).
+4. **Lost tells do not leak credit.** A sender held back for a heartbeat
+   interval asks for credit with a :class:`~actorfw.core.messages.CreditProbe`
+   saying how much it has sent in all. Travelling behind the tells on the
+   same connection, it tells the receiver that whatever it has not got by
+   then was lost (a reconnect, a crash): the receiver writes that off and
+   answers with a grant. A peer that is lost (down, or restarted) starts
+   from zero both ways.
+5. **No cycle of waiting.** Nobody is made to wait for an actor that is
+   held back itself: a tell to the full mailbox of a held actor goes in
+   without holding its sender (or owing its credit), and an actor that
+   becomes held gives back at once what it owed and wakes the actors that
+   waited for it. So actors that tell each other (on one node or across
+   nodes) cannot all end up waiting for each other; the price is that a
+   held actor's mailbox may go past its bound while it waits.
+6. **A peer that ignores credit** cannot fill this node's memory: its tells
+   past twice the window that this node has not given back are dropped on
+   arrival, counted (``stats.overloaded``) and logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from typing import TYPE_CHECKING
+
+from actorfw.core.envelopes import Envelope
+from actorfw.core.messages import Credit, CreditProbe
+from actorfw.values.errors import Overloaded
+
+if TYPE_CHECKING:
+    from actorfw.core.cell import Cell
+    from actorfw.core.engine import Engine
+    from actorfw.values.refs import ActorRef
+
+__all__ = ["MAX_PEERS", "FlowControl", "cost_of"]
+
+MAX_PEERS = 4096
+"""Peers whose credit is tracked each way; past that the oldest is forgotten (rule 4 heals it)."""
+
+_UNIT_SHIFT = 12
+"""A credit unit per started 4 KiB of a tell's body and buffers, beyond its one per envelope."""
+
+
+def cost_of(envelope: Envelope) -> int:
+    """The credit units ``envelope`` takes: one, and one per started 4 KiB it carries."""
+    size = len(envelope.body)
+    for buffer in envelope.buffers:
+        size += memoryview(buffer).nbytes
+    return 1 + ((size + (1 << _UNIT_SHIFT) - 1) >> _UNIT_SHIFT)
+
+
+class _Out:
+    """This node's tells to one peer: what was sent and given back, and what waits."""
+
+    __slots__ = ("acked", "backlog", "held", "sent", "since")
+
+    def __init__(self) -> None:
+        self.sent = 0  # units sent under credit, in all
+        self.acked = 0  # units the peer has given back, in all (never above sent)
+        self.backlog: deque[tuple[Envelope, int]] = deque()
+        self.held: list[Cell] = []  # senders waiting for the backlog to leave
+        self.since = 0.0  # when the backlog last became non-empty
+
+
+class _In:
+    """One peer's tells to this node: what came, what was given back, what was granted."""
+
+    __slots__ = ("granted", "received", "released")
+
+    def __init__(self) -> None:
+        self.received = 0
+        self.released = 0
+        self.granted = 0
+
+
+class FlowControl:
+    """One engine's flow control (see the module documentation).
+
+    Args:
+        engine: the engine.
+        window: credit units in flight to each peer; None turns credit off
+            (mailbox bounds and holding local senders still apply).
+        max_backlog: envelopes kept per peer while out of credit.
+    """
+
+    __slots__ = ("_blocked", "_engine", "_in", "_out", "_quarter", "max_backlog", "window")
+
+    def __init__(self, engine: Engine, window: int | None, max_backlog: int) -> None:
+        if window is not None and (type(window) is not int or window < 4):
+            raise ValueError(f"flow_window must be an int of at least 4, or None, not {window!r}")
+        if type(max_backlog) is not int or max_backlog < 1:
+            raise ValueError(f"max_backlog must be a positive int, not {max_backlog!r}")
+        self._engine = engine
+        self.window = window
+        self.max_backlog = max_backlog
+        self._quarter = (window or 4) // 4
+        self._out: dict[str, _Out] = {}
+        self._in: dict[str, _In] = {}
+        self._blocked: dict[str, _Out] = {}  # peers with a backlog
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def admit(self, node: str, envelope: Envelope, sender: ActorRef | None) -> bool:
+        """May a tell to ``node`` leave now? If not, it is kept in the backlog (rule 2).
+
+        Raises:
+            Overloaded: the backlog to ``node`` is full.
+        """
+        window = self.window
+        if window is None:
+            return True
+        out = self._out.get(node)
+        if out is None:
+            out = self._new_out(node)
+        cost = cost_of(envelope)
+        outstanding = out.sent - out.acked
+        if not out.backlog and (outstanding + cost <= window or outstanding == 0):
+            out.sent += cost
+            return True
+        engine = self._engine
+        liveness = engine.liveness
+        if node in liveness.peers and liveness.is_down(node):
+            return True  # rule 3: not held for a peer that is away
+        if len(out.backlog) >= self.max_backlog:
+            engine.stats.overloaded += 1
+            raise Overloaded(
+                f"node {engine.id} holds {len(out.backlog)} tells for node {node}, which "
+                f"gives no credit for more (max_backlog {self.max_backlog}); the tell to "
+                f"{node}/{envelope.target} was not sent"
+            )
+        if not out.backlog:
+            out.since = engine.now()
+            self._blocked[node] = out
+        out.backlog.append((envelope, cost))
+        if sender is not None:
+            self._hold(sender, out.held)
+        return False
+
+    def admit_ask(self, node: str, envelope: Envelope) -> bool:
+        """May an ask to ``node`` leave now? Not while tells wait there: it keeps their order.
+
+        An ask takes no credit (the receiver refuses it when the mailbox is
+        full), but waits in the backlog behind the tells sent before it.
+
+        Raises:
+            Overloaded: the backlog to ``node`` is full.
+        """
+        out = self._blocked.get(node)
+        if out is None:
+            return True
+        if len(out.backlog) >= self.max_backlog:
+            self._engine.stats.overloaded += 1
+            raise Overloaded(
+                f"node {self._engine.id} holds {len(out.backlog)} messages for node {node}, "
+                f"which gives no credit for more (max_backlog {self.max_backlog}); the ask to "
+                f"{node}/{envelope.target} was not sent"
+            )
+        out.backlog.append((envelope, 0))
+        return False
+
+    def _new_out(self, node: str) -> _Out:
+        table = self._out
+        if len(table) >= MAX_PEERS:
+            for name, old in list(table.items()):
+                if not old.backlog:
+                    del table[name]
+                    break
+        out = table[node] = _Out()
+        return out
+
+    def _hold(self, sender: ActorRef, waiters: list[Cell], target: Cell | None = None) -> None:
+        engine = self._engine
+        if sender.node != engine.id:
+            return
+        cell = engine.cells.get(sender.name)
+        if cell is None or cell.held or cell is target:
+            return
+        cell.held = True
+        engine.stats.held += 1
+        waiters.append(cell)
+        if cell.owed is not None or cell.waiters is not None:
+            self.room(cell)  # rule 5: nobody waits for an actor that waits
+
+    def backlog(self, node: str) -> int:
+        """Tells waiting for credit to ``node``."""
+        out = self._out.get(node)
+        return 0 if out is None else len(out.backlog)
+
+    def backlogs(self) -> dict[str, int]:
+        """Every peer with tells waiting for credit, and how many."""
+        return {node: len(out.backlog) for node, out in self._blocked.items()}
+
+    def credit(self, peer: str, released: int) -> None:
+        """``peer`` has given back ``released`` units in all: send what that lets go."""
+        out = self._out.get(peer)
+        if out is None or released <= out.acked:
+            return
+        out.acked = min(released, out.sent)
+        self._let_go(peer, out)
+
+    def _let_go(self, peer: str, out: _Out) -> None:
+        window = self.window or 0
+        backlog = out.backlog
+        send = self._engine.transport.send
+        while backlog:
+            envelope, cost = backlog[0]
+            outstanding = out.sent - out.acked
+            if outstanding + cost > window and outstanding != 0:
+                return
+            backlog.popleft()
+            out.sent += cost
+            send(peer, envelope)
+        self._blocked.pop(peer, None)
+        self._wake(out.held)
+
+    def _wake(self, cells: list[Cell]) -> None:
+        if not cells:
+            return
+        woken = list(cells)
+        cells.clear()
+        schedule = self._engine.schedule
+        for cell in woken:
+            cell.held = False
+            schedule(cell)
+
+    def tick(self) -> None:
+        """Every heartbeat: probe each peer that has held tells back for an interval (rule 4)."""
+        if not self._blocked:
+            return
+        engine = self._engine
+        now = engine.now()
+        interval = engine.config.heartbeat_interval
+        for peer, out in list(self._blocked.items()):
+            if now - out.since >= interval:
+                engine.send(engine.protocol_of(peer), CreditProbe(out.sent), None, True)
+
+    # -- receiving -------------------------------------------------------------------------
+
+    def arrived(self, peer: str, cost: int) -> bool:
+        """A tell of ``cost`` units came from ``peer``; False: past its credit, drop it (rule 6)."""
+        window = self.window
+        if window is None:
+            return True
+        state = self._in.get(peer)
+        if state is None:
+            state = self._new_in(peer)
+        if state.received - state.released + cost > 2 * window and state.received != state.released:
+            engine = self._engine
+            engine.stats.overloaded += 1
+            engine.rate_limited(
+                logging.WARNING,
+                "node %s sent tells past its credit (%d units not given back, window %d); dropped",
+                peer,
+                state.received - state.released,
+                window,
+            )
+            return False
+        state.received += cost
+        return True
+
+    def _new_in(self, peer: str) -> _In:
+        table = self._in
+        if len(table) >= MAX_PEERS:
+            del table[next(iter(table))]
+        state = table[peer] = _In()
+        return state
+
+    def release(self, peer: str, cost: int) -> None:
+        """Give ``cost`` units back to ``peer``; grant them once a quarter window has gathered."""
+        state = self._in.get(peer)
+        if state is None:
+            return  # forgotten (rule 4): its next probe settles the count
+        state.released += cost
+        if state.released - state.granted >= self._quarter:
+            self._grant(peer, state)
+
+    def _grant(self, peer: str, state: _In) -> None:
+        state.granted = state.released
+        engine = self._engine
+        engine.send(engine.protocol_of(peer), Credit(state.released), None, True)
+
+    def probed(self, peer: str, sent: int) -> None:
+        """``peer`` has sent ``sent`` units in all: write off what never came, and grant."""
+        if self.window is None:
+            return
+        state = self._in.get(peer)
+        if state is None:
+            state = self._new_in(peer)
+        if sent > state.received:
+            lost = sent - state.received
+            state.received += lost
+            state.released += lost
+        elif sent < state.received:  # the peer began counting again (it restarted)
+            state.received = state.released = sent
+        self._grant(peer, state)
+
+    def owe(self, cell: Cell, peer: str, cost: int) -> None:
+        """A tell from ``peer`` went into ``cell``'s full mailbox: its units wait for room."""
+        owed = cell.owed
+        if owed is None:
+            owed = cell.owed = {}
+        owed[peer] = owed.get(peer, 0) + cost
+
+    def hold_local(self, sender: ActorRef, target: Cell) -> None:
+        """``sender``, an actor here, told ``target``'s full mailbox: no turn until it has room.
+
+        Not if ``target`` is held back itself (rule 5), or is the sender.
+        """
+        if target.held:
+            return
+        waiters = target.waiters
+        if waiters is None:
+            waiters = target.waiters = []
+        self._hold(sender, waiters, target)
+
+    def room(self, cell: Cell) -> None:
+        """``cell``'s mailbox has room (or the cell is gone): give back what it held up."""
+        owed, cell.owed = cell.owed, None
+        if owed:
+            for peer, cost in owed.items():
+                self.release(peer, cost)
+        waiters, cell.waiters = cell.waiters, None
+        if waiters:
+            self._wake(waiters)
+
+    # -- peers -----------------------------------------------------------------------------
+
+    def peer_lost(self, peer: str) -> None:
+        """``peer`` is down or restarted: its backlog is dropped, both counts start again."""
+        self._in.pop(peer, None)
+        self._blocked.pop(peer, None)
+        out = self._out.pop(peer, None)
+        if out is None:
+            return
+        if out.backlog:
+            engine = self._engine
+            engine.rate_limited(
+                logging.INFO,
+                "node %s is lost: %d tells waiting for its credit dropped",
+                peer,
+                len(out.backlog),
+            )
+            out.backlog.clear()
+        self._wake(out.held)
