@@ -25,6 +25,7 @@ from actorfw.values.refs import ActorRef, ReplyTo
 if TYPE_CHECKING:
     from actorfw.core.actor import Actor
     from actorfw.core.engine import Engine
+    from actorfw.core.flow import Incoming
 
 __all__ = [
     "RUNNING",
@@ -177,7 +178,7 @@ class Cell:
         self.drop = actor_class.mailbox_policy == "drop"
         self.held = False
         """Is the actor held back until a mailbox it told, or the backlog to a node, has room?"""
-        self.owed: dict[str, int] | None = None  # credit units owed to peers, given back on room
+        self.owed: dict[Incoming, int] | None = None  # credit owed to peers, given back on room
         self.waiters: list[Cell] | None = None  # local senders held back by this full mailbox
         self.state = STARTING
         self.scheduled = False

@@ -59,7 +59,7 @@ from actorfw.core.asks import ASK_TIMER_SLACK, Asks
 from actorfw.core.cell import RUNNING, STOPPING, Cell, Entry, bound_handler, derive_seed
 from actorfw.core.dead_letters import DeadLetters
 from actorfw.core.envelopes import ASK, FAILURE, REPLY, TELL, Envelope, Receiver
-from actorfw.core.flow import FlowControl
+from actorfw.core.flow import FlowControl, Incoming
 from actorfw.core.inbound import Inbound
 from actorfw.core.lifecycle import Lifecycle
 from actorfw.core.liveness import Liveness
@@ -476,12 +476,14 @@ class Engine:
 
     # -- receiving ----------------------------------------------------------------------------
 
-    def enqueue(self, name: str, entry: Entry, peer: str | None = None, cost: int = 0) -> None:
+    def enqueue(
+        self, name: str, entry: Entry, credit: Incoming | None = None, cost: int = 0
+    ) -> None:
         """Put ``entry`` in the mailbox of the actor ``name`` here (a dead letter if none).
 
-        ``peer`` and ``cost``: the entry is a tell from node ``peer`` that took
-        ``cost`` credit units, given back now, or when the mailbox has room if
-        it is full (see :mod:`actorfw.core.flow`).
+        ``credit`` and ``cost``: the entry is a tell from the node ``credit``
+        counts, which took ``cost`` credit units, given back now, or when the
+        mailbox has room if it is full (see :mod:`actorfw.core.flow`).
         """
         cell = self.cells.get(name)
         if cell is None or cell.state >= STOPPING:
@@ -490,22 +492,24 @@ class Engine:
                 self.node_protocol.handle(message, reply, self.id)
             else:
                 self.dead_letters(name, entry, "not found" if cell is None else "stopping")
-            if peer is not None:
-                self.flow.release(peer, cost)
+            if credit is not None:
+                self.flow.release(credit, cost)
             return
         mailbox = cell.mailbox
         if len(mailbox) >= cell.limit and entry[3] is None:
-            if not self._overflow(cell, entry, peer):
-                if peer is not None:
-                    self.flow.release(peer, cost)
+            if not self._overflow(cell, entry):
+                if credit is not None:
+                    self.flow.release(credit, cost)
                 return
-            if peer is not None:
+            if credit is not None:
                 if cell.held:  # rule 5 of core.flow: nobody waits for an actor that waits
-                    self.flow.release(peer, cost)
-                else:
-                    self.flow.owe(cell, peer, cost)
-        elif peer is not None:
-            self.flow.release(peer, cost)
+                    self.flow.release(credit, cost)
+                elif not self.flow.owe(cell, credit, cost):
+                    return  # the peer ignores its credit (rule 6): dropped
+        elif credit is not None:  # the common case, inline: give the units back
+            credit.released += cost
+            if credit.released >= credit.due:
+                self.flow.grant(credit)
         mailbox.append(entry)
         if not cell.scheduled and not cell.busy and not cell.held and cell.state is RUNNING:
             cell.scheduled = True
@@ -514,23 +518,29 @@ class Engine:
                 self._pump_scheduled = True
                 self.loop.call_soon(self._pump)
 
-    def _overflow(self, cell: Cell, entry: Entry, peer: str | None) -> bool:
-        """``entry`` finds ``cell``'s mailbox full: may it go in (held, rule 1 of core.flow)?
+    def check_room(self, name: str) -> None:
+        """Refuse a tell to ``name`` from code outside any actor here, if it is far behind.
+
+        Nobody can be held back for such a tell, so it is taken up to
+        ``max_backlog`` past the mailbox's bound (rule 1 of core.flow).
 
         Raises:
-            Overloaded: a tell from code outside any actor here (so nobody to
-                hold back) finds the mailbox ``max_backlog`` past its bound.
+            Overloaded: the mailbox is that full.
         """
+        cell = self.cells.get(name)
+        if cell is not None and len(cell.mailbox) >= cell.limit + self.flow.max_backlog:
+            self.stats.overloaded += 1
+            raise Overloaded(
+                f"actor {cell.ref.path} has {len(cell.mailbox)} messages waiting, "
+                f"max_backlog past its mailbox_limit of {cell.limit}; the tell was not sent"
+            )
+
+    def _overflow(self, cell: Cell, entry: Entry) -> bool:
+        """``entry`` finds ``cell``'s mailbox full: may it go in (held, rule 1 of core.flow)?"""
         message, sender, reply, _ = entry
         if reply is None and not cell.drop:
             if sender is not None and sender.node == self.id:
                 self.flow.hold_local(sender, cell)
-            elif peer is None and len(cell.mailbox) >= cell.limit + self.flow.max_backlog:
-                self.stats.overloaded += 1
-                raise Overloaded(
-                    f"actor {cell.ref.path} has {len(cell.mailbox)} messages waiting, "
-                    f"max_backlog past its mailbox_limit of {cell.limit}; the tell was not sent"
-                )
             return True
         self.stats.overloaded += 1
         path = cell.ref.path

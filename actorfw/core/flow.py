@@ -12,8 +12,8 @@ Theory of operation
    gets no further turn until the mailbox has room again; another node
    gets no more credit (rule 2). A timer's message always goes in.
 2. **Credit between nodes.** Each node may have at most ``window`` units of
-   tells in flight to each peer, a unit being one envelope plus one per
-   started 4 KiB of its body and buffers (a message larger than the window
+   tells in flight to each peer, a tell taking one unit and one more per
+   whole 4 KiB of its body and buffers (a message larger than the window
    goes alone). The receiver gives the units back as it queues the tells,
    in grants of a quarter window (:class:`~actorfw.core.messages.Credit`,
    cumulative, so a lost grant is made good by the next); a tell that
@@ -63,45 +63,60 @@ if TYPE_CHECKING:
     from actorfw.core.engine import Engine
     from actorfw.values.refs import ActorRef
 
-__all__ = ["MAX_PEERS", "FlowControl", "cost_of"]
+__all__ = ["MAX_PEERS", "UNIT_SHIFT", "FlowControl", "Incoming", "Outgoing", "cost_of"]
 
 MAX_PEERS = 4096
 """Peers whose credit is tracked each way; past that the oldest is forgotten (rule 4 heals it)."""
 
-_UNIT_SHIFT = 12
-"""A credit unit per started 4 KiB of a tell's body and buffers, beyond its one per envelope."""
+UNIT_SHIFT = 12
+"""A credit unit per whole 4 KiB of a tell's body and buffers, beyond its one per envelope."""
 
 
 def cost_of(envelope: Envelope) -> int:
-    """The credit units ``envelope`` takes: one, and one per started 4 KiB it carries."""
+    """The credit units ``envelope`` takes: one, and one per whole 4 KiB it carries."""
     size = len(envelope.body)
-    for buffer in envelope.buffers:
-        size += memoryview(buffer).nbytes
-    return 1 + ((size + (1 << _UNIT_SHIFT) - 1) >> _UNIT_SHIFT)
+    buffers = envelope.buffers
+    if buffers:
+        for buffer in buffers:
+            size += memoryview(buffer).nbytes
+    return 1 + (size >> UNIT_SHIFT)
 
 
-class _Out:
-    """This node's tells to one peer: what was sent and given back, and what waits."""
+class Outgoing:
+    """This node's tells to one peer: what was sent and given back, and what waits.
 
-    __slots__ = ("acked", "backlog", "held", "sent", "since")
+    ``room`` is what may still leave at once: the window less what is in
+    flight, or -1 while tells wait in the backlog (so one comparison tells
+    whether a tell may go; the engine makes it on every tell, see
+    :meth:`FlowControl.take`).
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("acked", "backlog", "held", "room", "sent", "since")
+
+    def __init__(self, window: int) -> None:
         self.sent = 0  # units sent under credit, in all
         self.acked = 0  # units the peer has given back, in all (never above sent)
+        self.room = window
         self.backlog: deque[tuple[Envelope, int]] = deque()
         self.held: list[Cell] = []  # senders waiting for the backlog to leave
         self.since = 0.0  # when the backlog last became non-empty
 
 
-class _In:
-    """One peer's tells to this node: what came, what was given back, what was granted."""
+class Incoming:
+    """One peer's tells to this node: what was given back, what is owed, when to grant.
 
-    __slots__ = ("granted", "received", "released")
+    What came in all is ``released + owed``. The engine counts on it directly,
+    on every tell (see ``Engine.enqueue``): ``released`` grows by the tell's
+    units, and once it reaches ``due`` the units are granted.
+    """
 
-    def __init__(self) -> None:
-        self.received = 0
-        self.released = 0
-        self.granted = 0
+    __slots__ = ("due", "owed", "peer", "released")
+
+    def __init__(self, peer: str, quarter: int) -> None:
+        self.peer = peer
+        self.released = 0  # units given back, in all
+        self.owed = 0  # units of tells waiting in full mailboxes, not given back yet
+        self.due = quarter  # grant when released reaches this
 
 
 class FlowControl:
@@ -114,7 +129,16 @@ class FlowControl:
         max_backlog: envelopes kept per peer while out of credit.
     """
 
-    __slots__ = ("_blocked", "_engine", "_in", "_out", "_quarter", "max_backlog", "window")
+    __slots__ = (
+        "_blocked",
+        "_engine",
+        "ceiling",
+        "counts",
+        "max_backlog",
+        "outgoing",
+        "quarter",
+        "window",
+    )
 
     def __init__(self, engine: Engine, window: int | None, max_backlog: int) -> None:
         if window is not None and (type(window) is not int or window < 4):
@@ -124,15 +148,23 @@ class FlowControl:
         self._engine = engine
         self.window = window
         self.max_backlog = max_backlog
-        self._quarter = (window or 4) // 4
-        self._out: dict[str, _Out] = {}
-        self._in: dict[str, _In] = {}
-        self._blocked: dict[str, _Out] = {}  # peers with a backlog
+        self.quarter = (window or 4) // 4
+        """Units gathered before they are granted back."""
+        self.ceiling = 2 * (window or 0)
+        """Units a peer may have here not given back; past it its tells are dropped (rule 6)."""
+        self.outgoing: dict[str, Outgoing] = {}
+        """This node's tells to each peer, counted (the engine reads it on every tell)."""
+        self.counts: dict[str, Incoming] = {}
+        """Each peer's tells to this node, counted (the engine reads it on every tell)."""
+        self._blocked: dict[str, Outgoing] = {}  # peers with a backlog
 
     # -- sending ---------------------------------------------------------------------------
 
     def admit(self, node: str, envelope: Envelope, sender: ActorRef | None) -> bool:
         """May a tell to ``node`` leave now? If not, it is kept in the backlog (rule 2).
+
+        The engine's fast path takes a tell's units from ``outgoing[node].room``
+        itself when there is room; this is the rest.
 
         Raises:
             Overloaded: the backlog to ``node`` is full.
@@ -140,13 +172,13 @@ class FlowControl:
         window = self.window
         if window is None:
             return True
-        out = self._out.get(node)
+        out = self.outgoing.get(node)
         if out is None:
-            out = self._new_out(node)
+            out = self._new_out(node, window)
         cost = cost_of(envelope)
-        outstanding = out.sent - out.acked
-        if not out.backlog and (outstanding + cost <= window or outstanding == 0):
+        if not out.backlog and (cost <= out.room or out.sent == out.acked):
             out.sent += cost
+            out.room = window - (out.sent - out.acked)
             return True
         engine = self._engine
         liveness = engine.liveness
@@ -161,6 +193,7 @@ class FlowControl:
             )
         if not out.backlog:
             out.since = engine.now()
+            out.room = -1
             self._blocked[node] = out
         out.backlog.append((envelope, cost))
         if sender is not None:
@@ -189,14 +222,14 @@ class FlowControl:
         out.backlog.append((envelope, 0))
         return False
 
-    def _new_out(self, node: str) -> _Out:
-        table = self._out
+    def _new_out(self, node: str, window: int) -> Outgoing:
+        table = self.outgoing
         if len(table) >= MAX_PEERS:
             for name, old in list(table.items()):
                 if not old.backlog:
                     del table[name]
                     break
-        out = table[node] = _Out()
+        out = table[node] = Outgoing(window)
         return out
 
     def _hold(self, sender: ActorRef, waiters: list[Cell], target: Cell | None = None) -> None:
@@ -214,7 +247,7 @@ class FlowControl:
 
     def backlog(self, node: str) -> int:
         """Tells waiting for credit to ``node``."""
-        out = self._out.get(node)
+        out = self.outgoing.get(node)
         return 0 if out is None else len(out.backlog)
 
     def backlogs(self) -> dict[str, int]:
@@ -223,15 +256,18 @@ class FlowControl:
 
     def credit(self, peer: str, released: int) -> None:
         """``peer`` has given back ``released`` units in all: send what that lets go."""
-        out = self._out.get(peer)
+        out = self.outgoing.get(peer)
         if out is None or released <= out.acked:
             return
         out.acked = min(released, out.sent)
         self._let_go(peer, out)
 
-    def _let_go(self, peer: str, out: _Out) -> None:
+    def _let_go(self, peer: str, out: Outgoing) -> None:
         window = self.window or 0
         backlog = out.backlog
+        if not backlog:
+            out.room = window - (out.sent - out.acked)
+            return
         send = self._engine.transport.send
         while backlog:
             envelope, cost = backlog[0]
@@ -241,6 +277,7 @@ class FlowControl:
             backlog.popleft()
             out.sent += cost
             send(peer, envelope)
+        out.room = window - (out.sent - out.acked)
         self._blocked.pop(peer, None)
         self._wake(out.held)
 
@@ -267,46 +304,28 @@ class FlowControl:
 
     # -- receiving -------------------------------------------------------------------------
 
-    def arrived(self, peer: str, cost: int) -> bool:
-        """A tell of ``cost`` units came from ``peer``; False: past its credit, drop it (rule 6)."""
-        window = self.window
-        if window is None:
-            return True
-        state = self._in.get(peer)
+    def incoming(self, peer: str) -> Incoming:
+        """The count of ``peer``'s tells to this node (begun now if there is none)."""
+        state = self.counts.get(peer)
         if state is None:
-            state = self._new_in(peer)
-        if state.received - state.released + cost > 2 * window and state.received != state.released:
-            engine = self._engine
-            engine.stats.overloaded += 1
-            engine.rate_limited(
-                logging.WARNING,
-                "node %s sent tells past its credit (%d units not given back, window %d); dropped",
-                peer,
-                state.received - state.released,
-                window,
-            )
-            return False
-        state.received += cost
-        return True
-
-    def _new_in(self, peer: str) -> _In:
-        table = self._in
-        if len(table) >= MAX_PEERS:
-            del table[next(iter(table))]
-        state = table[peer] = _In()
+            table = self.counts
+            if len(table) >= MAX_PEERS:
+                del table[next(iter(table))]
+            state = table[peer] = Incoming(peer, self.quarter)
         return state
 
-    def release(self, peer: str, cost: int) -> None:
-        """Give ``cost`` units back to ``peer``; grant them once a quarter window has gathered."""
-        state = self._in.get(peer)
-        if state is None:
-            return  # forgotten (rule 4): its next probe settles the count
+    def release(self, state: Incoming, cost: int) -> None:
+        """Give ``cost`` units back; grant them once a quarter window has gathered."""
         state.released += cost
-        if state.released - state.granted >= self._quarter:
-            self._grant(peer, state)
+        if state.released >= state.due:
+            self.grant(state)
 
-    def _grant(self, peer: str, state: _In) -> None:
-        state.granted = state.released
+    def grant(self, state: Incoming) -> None:
+        """Tell the peer every unit given back so far (if ``state`` is still its count)."""
+        state.due = state.released + self.quarter
+        peer = state.peer
+        if self.counts.get(peer) is not state:
+            return  # the peer was lost since (rule 4): its new count is another
         engine = self._engine
         engine.send(engine.protocol_of(peer), Credit(state.released), None, True)
 
@@ -314,23 +333,38 @@ class FlowControl:
         """``peer`` has sent ``sent`` units in all: write off what never came, and grant."""
         if self.window is None:
             return
-        state = self._in.get(peer)
-        if state is None:
-            state = self._new_in(peer)
-        if sent > state.received:
-            lost = sent - state.received
-            state.received += lost
-            state.released += lost
-        elif sent < state.received:  # the peer began counting again (it restarted)
-            state.received = state.released = sent
-        self._grant(peer, state)
+        state = self.incoming(peer)
+        received = state.released + state.owed
+        if sent > received:
+            state.released += sent - received
+        elif sent < received:  # the peer began counting again (it restarted)
+            state.released = sent
+            state.owed = 0
+        self.grant(state)
 
-    def owe(self, cell: Cell, peer: str, cost: int) -> None:
-        """A tell from ``peer`` went into ``cell``'s full mailbox: its units wait for room."""
+    def owe(self, cell: Cell, state: Incoming, cost: int) -> bool:
+        """A tell from ``state.peer`` goes into ``cell``'s full mailbox: its units wait for room.
+
+        False: the peer has more than twice the window waiting here already,
+        so it ignores its credit: the tell is dropped, counted and logged (rule 6).
+        """
+        if state.owed + cost > self.ceiling and state.owed != 0:
+            engine = self._engine
+            engine.stats.overloaded += 1
+            engine.rate_limited(
+                logging.WARNING,
+                "node %s sent tells past its credit (%d units not given back, window %d); dropped",
+                state.peer,
+                state.owed,
+                self.window,
+            )
+            return False
+        state.owed += cost
         owed = cell.owed
         if owed is None:
             owed = cell.owed = {}
-        owed[peer] = owed.get(peer, 0) + cost
+        owed[state] = owed.get(state, 0) + cost
+        return True
 
     def hold_local(self, sender: ActorRef, target: Cell) -> None:
         """``sender``, an actor here, told ``target``'s full mailbox: no turn until it has room.
@@ -348,8 +382,9 @@ class FlowControl:
         """``cell``'s mailbox has room (or the cell is gone): give back what it held up."""
         owed, cell.owed = cell.owed, None
         if owed:
-            for peer, cost in owed.items():
-                self.release(peer, cost)
+            for state, cost in owed.items():
+                state.owed = max(0, state.owed - cost)
+                self.release(state, cost)
         waiters, cell.waiters = cell.waiters, None
         if waiters:
             self._wake(waiters)
@@ -358,9 +393,9 @@ class FlowControl:
 
     def peer_lost(self, peer: str) -> None:
         """``peer`` is down or restarted: its backlog is dropped, both counts start again."""
-        self._in.pop(peer, None)
+        self.counts.pop(peer, None)
         self._blocked.pop(peer, None)
-        out = self._out.pop(peer, None)
+        out = self.outgoing.pop(peer, None)
         if out is None:
             return
         if out.backlog:

@@ -14,7 +14,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from actorfw.core.envelopes import ASK, FAILURE, REPLY, TELL, Envelope, Receiver
-from actorfw.core.flow import cost_of
+from actorfw.core.flow import UNIT_SHIFT, cost_of
 from actorfw.core.node_protocol import NODE_TARGET
 from actorfw.core.tracing import Traced
 from actorfw.values import codec
@@ -24,6 +24,7 @@ from actorfw.values.refs import ActorRef, ReplyTo
 
 if TYPE_CHECKING:
     from actorfw.core.engine import Engine
+    from actorfw.core.flow import Incoming
 
 __all__ = ["Inbound"]
 
@@ -37,11 +38,14 @@ class Inbound:
     See the module documentation.
     """
 
-    __slots__ = ("_engine", "_senders")
+    __slots__ = ("_credit", "_engine", "_senders")
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._senders: dict[str, dict[str, ActorRef]] = {}  # refs of recent remote senders
+        # The credit count of the peer whose envelopes come now (see heard_from);
+        # None while credit is off.
+        self._credit: Incoming | None = None
 
     def receive(self, envelope: Envelope) -> None:
         """Take an envelope from another node; never raises for bad input."""
@@ -50,8 +54,10 @@ class Inbound:
             return
         engine.stats.received_remote += 1
         kind = envelope.kind
+        body = envelope.body
+        buffers = envelope.buffers
         try:
-            value = codec.decode(envelope.body, envelope.buffers, envelope.plain)
+            value = codec.decode(body, buffers, envelope.plain)
         except Exception as caught:  # the codec raises MalformedMessage; anything else is one too
             error = (
                 caught
@@ -97,14 +103,14 @@ class Inbound:
             reply = ReplyTo(envelope.source, envelope.corr) if kind == ASK else None
             if envelope.target == NODE_TARGET:
                 engine.node_protocol.handle(value, reply, envelope.source)
-            elif kind == ASK or engine.flow.window is None:
+            elif kind == ASK or self._credit is None:
                 engine.enqueue(envelope.target, (value, sender, reply, None))
             else:  # a tell under credit (see core.flow): its units go back as it is queued
-                cost = cost_of(envelope)
-                if engine.flow.arrived(envelope.source, cost):
-                    engine.enqueue(
-                        envelope.target, (value, sender, None, None), envelope.source, cost
-                    )
+                state = self._credit
+                if state.peer != envelope.source:  # a transport that did not say who sends
+                    state = self._credit = engine.flow.incoming(envelope.source)
+                cost = 1 + (len(body) >> UNIT_SHIFT) if not buffers else cost_of(envelope)
+                engine.enqueue(envelope.target, (value, sender, None, None), state, cost)
         else:
             self.bad_input(envelope.source, MalformedMessage(f"unknown envelope kind {kind!r}"))
 
@@ -116,9 +122,8 @@ class Inbound:
         self.bad_input(envelope.source, error)
         flow = engine.flow
         if envelope.kind == TELL and envelope.target != NODE_TARGET and flow.window is not None:
-            cost = cost_of(envelope)  # the sender counted it: give its units back
-            if flow.arrived(envelope.source, cost):
-                flow.release(envelope.source, cost)
+            # The sender counted it: its units go back.
+            flow.release(flow.incoming(envelope.source), cost_of(envelope))
         if envelope.kind == ASK:
             failure = failure_of(error, f"{engine.id}/{envelope.target}")
             body, buffers, plain = codec.encode(failure)
@@ -137,8 +142,16 @@ class Inbound:
             engine.rate_limited(logging.WARNING, "bad input from node %s: %s", peer, error)
 
     def heard_from(self, peer: str) -> None:
-        """Traffic came from ``peer``: evidence it is alive (see the failure detector)."""
-        self._engine.liveness.heard_from(peer)
+        """Traffic came from ``peer``: evidence it is alive (see the failure detector).
+
+        What follows comes from ``peer`` (the transports' contract), so its
+        credit count is looked up once here rather than for every tell.
+        """
+        engine = self._engine
+        engine.liveness.heard_from(peer)
+        flow = engine.flow
+        if flow.window is not None:
+            self._credit = flow.counts.get(peer) or flow.incoming(peer)
 
     def after_input(self) -> None:
         """Handle what came in now, and send what that sends (one round of turns)."""

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from actorfw.core.arguments import check_target
 from actorfw.core.envelopes import ASK, FAILURE, REPLY, TELL, Envelope
+from actorfw.core.flow import UNIT_SHIFT, cost_of
 from actorfw.core.node_protocol import NODE_TARGET
 from actorfw.values import codec
 from actorfw.values.errors import MessageRefused, NodeDown, Overloaded
@@ -50,6 +51,8 @@ class Outbound:
         if target.node == engine.id:
             if not checked:
                 codec.check(message)
+            if sender is None:
+                engine.check_room(target.name)
             engine.enqueue(target.name, (message, sender, None, None))
             return
         if engine.causal is not None and target.name != NODE_TARGET:
@@ -59,8 +62,16 @@ class Outbound:
             TELL, engine.id, target.name, sender.name if sender else None, 0, body, buffers, plain
         )
         engine.stats.sent_remote += 1
-        if target.name == NODE_TARGET or engine.flow.admit(target.node, envelope, sender):
-            engine.transport.send(target.node, envelope)
+        if target.name != NODE_TARGET:  # under credit (core.flow); the fast path, inline
+            flow = engine.flow
+            out = flow.outgoing.get(target.node)
+            cost = 1 + (len(body) >> UNIT_SHIFT) if not buffers else cost_of(envelope)
+            if out is not None and out.room >= cost:
+                out.room -= cost
+                out.sent += cost
+            elif flow.window is not None and not flow.admit(target.node, envelope, sender):
+                return  # kept in the backlog
+        engine.transport.send(target.node, envelope)
 
     def send_all(
         self,
@@ -98,13 +109,22 @@ class Outbound:
         flow = engine.flow
         for target in targets:
             if target.node == me:
+                if sender is None:
+                    engine.check_room(target.name)
                 engine.enqueue(target.name, (message, sender, None, None))
                 continue
             # The envelopes share the body and the buffers: nothing changes them.
             envelope = Envelope(TELL, me, target.name, name, 0, body, buffers, plain)
             engine.stats.sent_remote += 1
-            if target.name == NODE_TARGET or flow.admit(target.node, envelope, sender):
-                engine.transport.send(target.node, envelope)
+            if target.name != NODE_TARGET:  # under credit, as in send()
+                out = flow.outgoing.get(target.node)
+                cost = 1 + (len(body) >> UNIT_SHIFT) if not buffers else cost_of(envelope)
+                if out is not None and out.room >= cost:
+                    out.room -= cost
+                    out.sent += cost
+                elif flow.window is not None and not flow.admit(target.node, envelope, sender):
+                    continue  # kept in the backlog
+            engine.transport.send(target.node, envelope)
 
     def ask(
         self,
