@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from actorfw.core.storage import Storage
+from actorfw.values.errors import UnhandledMessage
 from actorfw.values.refs import DEFAULT_ASK_TIMEOUT, ActorRef, ReplyTo
 
 if TYPE_CHECKING:
@@ -120,6 +121,24 @@ class Context:
         self._engine.send_all(list(targets), message, self._cell.ref, checked)
 
     send = tell  # the name refs use (see actorfw.values.refs.Endpoint)
+
+    def unhandled(self, message: Any, reply: ReplyTo | None = None) -> None:
+        """Refuse a message this actor does not take, as the engine refuses one no handler takes.
+
+        For an actor that takes messages in bulk (:meth:`take`) and finds one
+        it has no use for: counted (``stats.unhandled``), logged (rate-limited),
+        and refused to an asker (``reply``) with :class:`~actorfw.UnhandledMessage`.
+        """
+        engine = self._engine
+        path = self._cell.ref.path
+        error = UnhandledMessage(
+            f"actor {path} ({type(self._cell.instance).__qualname__}) does not take "
+            f"{type(message).__name__}"
+        )
+        if reply is not None:
+            engine.send_reply(reply, None, error, path)
+        engine.stats.unhandled += 1
+        engine.rate_limited(logging.INFO, "unhandled: %s", error)
 
     def backlog(self, node: str) -> int:
         """Messages this node keeps for ``node`` because it gives no credit for more now.

@@ -30,6 +30,9 @@ A subclass says only what is particular to its service:
 - :meth:`CoreActor.resolve`: the actor a message for an address goes to;
 - :meth:`CoreActor.admit`: what the core sees of an incoming message, and
   who waits for an answer (asks);
+- :meth:`CoreActor.takes`: whether the core takes a message at all (one it
+  does not is refused as unhandled, counted and logged, never handed to
+  the core: any peer can send any registered message);
 - :meth:`CoreActor.answer` and :meth:`CoreActor.output`: what to do with
   ``responses`` and ``outputs``.
 
@@ -146,6 +149,15 @@ class CoreActor(Actor):
         if reply is not None:
             reply.fail(TypeError(f"{type(msg).__name__} is not an ask to {self._who()}"))
         return msg
+
+    def takes(self, msg: Any) -> bool:
+        """Does the core take ``msg`` (what :meth:`admit` made of a message)?
+
+        A core raises on a message outside its alphabet (a programming
+        error in a step); a message from outside is checked here first. The
+        default takes everything: a core that refuses foreign input itself.
+        """
+        return True
 
     def answer(self, responses: list[Any]) -> None:
         """Deliver a step's ``responses`` (at the end of the step)."""
@@ -283,7 +295,12 @@ class CoreActor(Actor):
         The driver's own messages (``Synced``, ...) are handled on the way;
         :meth:`admit` says what each of the others becomes for the core.
         """
-        messages = [] if first is None else [first]
+        messages = []
+        if first is not None:
+            if self.takes(first):
+                messages.append(first)
+            else:
+                self.context.unhandled(first)
         for msg, sender, reply in self.context.take(self.BURST):
             kind = type(msg)
             if kind is Synced:
@@ -294,8 +311,12 @@ class CoreActor(Actor):
                 continue  # the step re-arms the timer for whatever is due
             else:
                 core_msg = self.admit(msg, reply, sender)
-                if core_msg is not None:
+                if core_msg is None:
+                    continue
+                if self.takes(core_msg):
                     messages.append(core_msg)
+                else:
+                    self.context.unhandled(core_msg)
         return messages
 
     def _reply_handle(self) -> ReplyTo | None:

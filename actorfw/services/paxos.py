@@ -228,6 +228,10 @@ class _PaxosActor(CoreActor):
         self.config = _config(nodes)
         self._refs: dict[tuple[str, Role], ActorRef] = {}
 
+    def takes(self, msg: Any) -> bool:
+        """Is ``msg`` one of this role's messages (:data:`HANDLED_BY`)?"""
+        return HANDLED_BY.get(type(msg)) is self.label
+
     def resolve(self, address: str, msg: Any) -> ActorRef:
         """The role at ``address`` that takes ``msg`` (:data:`HANDLED_BY`)."""
         role = HANDLED_BY[type(msg)]

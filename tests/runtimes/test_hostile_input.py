@@ -452,3 +452,51 @@ def test_a_flooded_slow_receiver_keeps_its_memory_and_its_peers_trust() -> None:
         lines = Path(f"/proc/{pid}/status").read_text().splitlines()
         peak = next(int(line.split()[1]) for line in lines if line.startswith("VmHWM:")) * 1024
         assert peak < 300 << 20
+
+
+def test_a_replicated_store_keeps_serving_under_poisoned_batches_and_floods() -> None:
+    """Every node of a 3-node store gets 300 poisoned batches and 24,000 junk tells at its roles."""
+    from actorfw.kv import KVStateMachine
+    from actorfw.services.replication import replicate
+    from actorfw.services.replication.group import group_roles
+
+    with ActorSystem(3, apps=["actorfw.kv.machine", "actorfw.services.paxos"]) as store:
+        nodes = list(store.nodes)
+        client = replicate(store, KVStateMachine, name="kv").client(client_id="under-attack")
+        assert client.call(("put", "x", 0)) is None
+        roles = [actor for _, _, actor in group_roles("kv", nodes, "m")]
+        junk_body, junk_buffers, junk_plain = codec.encode(12345)  # a tell no role handles
+        junk = [
+            encode_batch(
+                [Envelope(TELL, "intruder", role, None, 0, junk_body, junk_buffers, junk_plain)]
+                * 100
+            )
+            for role in roles
+        ]
+        poison = [
+            encode_batch([Envelope(TELL, "intruder", role, None, 0, body, buffers, False)])
+            for role in roles
+            for body, buffers in POISONS
+        ]
+        context = zmq.Context()
+        peers = [raw_peer(context, store.endpoint(node), b"intruder") for node in nodes]
+        try:
+            for round_ in range(1, 21):
+                for sock in peers:
+                    for n in range(15):
+                        sock.send_multipart(poison[(round_ * 15 + n) % len(poison)])
+                    for _ in range(80 // len(roles)):
+                        for batch in junk:
+                            sock.send_multipart(batch)
+                started = time.monotonic()
+                assert client.call(("put", "x", round_)) is None
+                assert time.monotonic() - started < 10.0
+            assert client.call(("get", "x")) == 20
+            for node in nodes:
+                status = store.status(node)
+                assert status["stats"]["malformed"] >= 300
+                assert all(peer["state"] == "up" for peer in status["peers"].values())
+        finally:
+            for sock in peers:
+                sock.close()
+            context.term()

@@ -268,3 +268,23 @@ def test_machines_must_be_importable_by_path() -> None:
         replicate(sim, Local)
     with Simulation(nodes=1) as sim, pytest.raises(TypeError, match="module:QualName"):
         replicate(sim, 42)
+
+
+def test_a_message_no_role_takes_is_refused_and_the_group_goes_on() -> None:
+    # Any peer may send any registered message to a role: one outside the role's
+    # alphabet once made the core raise, and four of them stopped the actor for good.
+    with Simulation(nodes=3, seed=12) as sim:
+        group = replicate(sim, Counter, name="counter")
+        client = group.client(client_id="c")
+        assert client.call(1) == 1
+        before = sum(sim.node(n).stats.unhandled for n in sim.nodes)
+        foreign = Command("x", 1, 1)  # a value, but no role's message
+        for node in sim.nodes:
+            for role in (Role.ACCEPTOR, Role.LEADER, Role.REPLICA):
+                for junk in (12345, foreign):
+                    for _ in range(5):
+                        sim.tell(ActorRef(node, role_name("counter", role)), junk)
+        sim.run_for(1.0)
+        assert sum(sim.node(n).stats.unhandled for n in sim.nodes) == before + 90
+        assert sum(sim.node(n).stats.restarts for n in sim.nodes) == 0
+        assert client.call(1) == 2
