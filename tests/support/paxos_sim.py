@@ -13,6 +13,12 @@ keeping 2 in the log; a collection every 4 slots a majority applied), so
 snapshots, truncation, collection and catch-up by snapshot all happen under
 the faults. ``leases=True`` turns leader leases on and sends every ``get``
 as a :class:`~actorfw.protocols.paxos.Read`.
+
+Each run also measures its availability (:class:`Availability`): how much
+of the time a leader could commit and the clients could reach it, how many
+asks timed out or were refused, and the longest stretch in which no client
+saw an answer. ``python -m tests.support.paxos_sim SEED [--nodes 5]
+[--leases]`` prints it beside the fault schedule.
 """
 
 from __future__ import annotations
@@ -86,6 +92,7 @@ class Observer:
         self.checker = Invariants(Config.colocated(nodes), window, lossy_storage=True)
         self.violations: list[str] = []
         self.counts: Counter[str] = Counter()
+        self.clock: ServingClock | None = None  # told after every step
 
     def _guard(self, check: Callable[[], None]) -> None:
         try:
@@ -110,6 +117,8 @@ class Observer:
         for response in effects.responses:
             if response.by_lease:
                 self.counts["reads by lease"] += 1
+        if self.clock is not None:
+            self.clock.update()
 
     def delivered(self, role: Role, node: str, sends: list[tuple[str, Any]]) -> None:
         if role is Role.ACCEPTOR:
@@ -165,6 +174,43 @@ def start_group(
 
 
 @dataclasses.dataclass
+class Availability:
+    """How available the group was to its clients in one run.
+
+    Attributes:
+        serving: the share of the time, from the start to the clients' end,
+            in which some node's leader was active, reached a majority of the
+            running nodes, and some replica the clients reached reached it
+            (looked at after every step of every role and every fault, so
+            that measuring schedules nothing: the run stays the same run).
+        allowed: the share of the time in which the faults allowed that
+            (some running node reached a majority, and the clients reached
+            it): what any protocol could have served at best.
+        completed: operations answered.
+        timeouts: asks that timed out (and were asked again elsewhere).
+        refused: asks refused at once (node down or restarting).
+        stall: the longest stretch with no answer to any client, as
+            ``(start, end)`` in simulated seconds.
+    """
+
+    serving: float = 0.0
+    allowed: float = 0.0
+    completed: int = 0
+    timeouts: int = 0
+    refused: int = 0
+    stall: tuple[float, float] = (0.0, 0.0)
+
+    def __str__(self) -> str:
+        start, end = self.stall
+        return (
+            f"a leader could serve {self.serving:.0%} of the time, the faults allowed "
+            f"{self.allowed:.0%}; {self.completed} operations "
+            f"answered, {self.timeouts} asks timed out, {self.refused} refused; longest "
+            f"stretch without an answer {end - start:.2f}s ({start:.2f}-{end:.2f})"
+        )
+
+
+@dataclasses.dataclass
 class Outcome:
     """What one run produced."""
 
@@ -178,6 +224,7 @@ class Outcome:
     counts: Counter[str] = dataclasses.field(default_factory=Counter)
     trace_digest: str = ""
     """A SHA-256 of the run's whole trace: equal digests, the same run, delivery by delivery."""
+    availability: Availability = dataclasses.field(default_factory=Availability)
 
 
 def _operation(rng: random.Random, client: str, n: int) -> tuple[str, str, Any]:
@@ -201,8 +248,13 @@ async def _client(
     until: float,
     after: int,
     leases: bool = False,
+    tries: Counter[str] | None = None,
 ) -> None:
-    """Operations one at a time while the faults last, then ``after`` more."""
+    """Operations one at a time while the faults last, then ``after`` more.
+
+    ``tries`` counts the asks that timed out and those refused at once.
+    """
+    tries = Counter() if tries is None else tries
     home = rng.choice(nodes)
     n = 0
     calm_ops = 0
@@ -227,12 +279,14 @@ async def _client(
                     ask, timeout=1.5
                 )
             except AskTimeout:
+                tries["timeouts"] += 1
                 replica = rng.choice(nodes)  # retry elsewhere: the same (client, seq) runs once
                 continue
             except (NodeDown, ActorNotFound):
                 # Refused at once (the node is known down, or restarting): back off before
                 # the next try, or a client cut off from every replica would retry forever
                 # without the virtual clock moving.
+                tries["refused"] += 1
                 replica = rng.choice(nodes)
                 await asyncio.sleep(rng.uniform(0.05, 0.2))
                 continue
@@ -244,8 +298,18 @@ async def _client(
 
 
 async def _nemesis(
-    sim: Simulation, nodes: list[str], rng: random.Random, until: float, log: list[str]
+    sim: Simulation,
+    nodes: list[str],
+    rng: random.Random,
+    until: float,
+    log: list[str],
+    clock: ServingClock | None = None,
 ) -> None:
+    def note(text: str) -> None:
+        log.append(text)
+        if clock is not None:
+            clock.update()  # the time until this fault, then the state it made
+
     f = (len(nodes) - 1) // 2
     crashed: list[str] = []
     while sim.now < until:
@@ -259,11 +323,11 @@ async def _nemesis(
             )
             sim.crash(victim)
             crashed.append(victim)
-            log.append(f"{sim.now:.3f} crash {victim}")
+            note(f"{sim.now:.3f} crash {victim}")
         elif roll < 0.55 and crashed:
             node = crashed.pop(rng.randrange(len(crashed)))
             sim.restart(node)
-            log.append(f"{sim.now:.3f} restart {node}")
+            note(f"{sim.now:.3f} restart {node}")
         elif roll < 0.8:
             shape = rng.choice(["halves", "isolate-leader", "bridge"])
             shuffled = nodes[:]
@@ -286,16 +350,91 @@ async def _nemesis(
                 for a in rest[:half]:
                     for b in rest[half:]:
                         sim.network.cut(a, b)
-            log.append(f"{sim.now:.3f} partition {shape}")
+            note(f"{sim.now:.3f} partition {shape}")
         else:
             sim.heal()
-            log.append(f"{sim.now:.3f} heal")
+            note(f"{sim.now:.3f} heal")
     sim.heal()
     for node in crashed:
         sim.restart(node)
-        log.append(f"{sim.now:.3f} restart {node}")
+        note(f"{sim.now:.3f} restart {node}")
     sim.network.configure(CALM)
-    log.append(f"{sim.now:.3f} faults stop")
+    note(f"{sim.now:.3f} faults stop")
+
+
+def _serving(sim: Simulation, nodes: list[str]) -> tuple[bool, bool]:
+    """Could a client get a command committed now; and would the faults allow it at all?
+
+    The faults allow it when some running node reaches a majority of the
+    nodes (itself included) and the clients reach it or a replica that
+    reaches it; a client can then be served if that node's leader is active.
+    """
+    running = [n for n in nodes if sim.nodes[n].running]
+    majority = len(nodes) // 2 + 1
+    connected = sim.network.connected
+    allowed = False
+    for leader in running:
+        if sum(1 for n in running if n == leader or connected(leader, n)) < majority:
+            continue
+        if not any(
+            connected(CLIENT_NODE, r) and (r == leader or connected(r, leader)) for r in running
+        ):
+            continue
+        allowed = True
+        cell = sim.node(leader).cells.get(role_name(GROUP, Role.LEADER))
+        core = getattr(cell.instance, "core", None) if cell is not None else None
+        if core is not None and core.is_active:
+            return True, True
+    return False, allowed
+
+
+class ServingClock:
+    """Adds up the simulated time in which a leader could serve (see :class:`Availability`)."""
+
+    def __init__(self, sim: Simulation, nodes: list[str]) -> None:
+        self.sim = sim
+        self.nodes = nodes
+        self.last = sim.now
+        self.state = (False, False)
+        self.serving = 0.0
+        self.allowed = 0.0
+        self.total = 0.0
+        self.changes: list[tuple[float, bool, bool]] = []  # (time, serving, allowed), on change
+
+    def update(self) -> None:
+        """Count the time since the last look at the state then; look again."""
+        now = self.sim.now
+        if now > self.last:
+            serving, allowed = self.state
+            if serving:
+                self.serving += now - self.last
+            if allowed:
+                self.allowed += now - self.last
+            self.total += now - self.last
+            self.last = now
+        state = _serving(self.sim, self.nodes)
+        if state != self.state:
+            self.changes.append((now, *state))
+        self.state = state
+
+
+def _availability(
+    history: History, clock: ServingClock, tries: Counter[str], end: float
+) -> Availability:
+    answered = sorted(op.complete for op in history.operations if op.complete is not None)
+    stall, last = (0.0, 0.0), 0.0
+    for moment in [*answered, end]:
+        if moment - last > stall[1] - stall[0]:
+            stall = (last, moment)
+        last = max(last, moment)
+    return Availability(
+        serving=clock.serving / clock.total if clock.total else 0.0,
+        allowed=clock.allowed / clock.total if clock.total else 0.0,
+        completed=len(answered),
+        timeouts=tries["timeouts"],
+        refused=tries["refused"],
+        stall=stall,
+    )
 
 
 def _active_leader(sim: Simulation, nodes: list[str]) -> str | None:
@@ -327,6 +466,7 @@ def run(
     leader_options = LEASE if leases else LeaderOptions(collect_interval=COLLECT_INTERVAL)
     observer = Observer(names, replica_options.window)
     faults: list[str] = []
+    tries: Counter[str] = Counter()
     with Simulation(
         [*names, CLIENT_NODE], seed=seed, network=FAULTY, lose_unsynced="prefix"
     ) as sim:
@@ -338,6 +478,7 @@ def run(
             leader_options=leader_options,
             machine=ReadableKV if leases else KVStateMachine,
         )
+        clock = observer.clock = ServingClock(sim, names)
         until = sim.now + fault_time
 
         async def main() -> bool:
@@ -352,15 +493,17 @@ def run(
                         until,
                         operations,
                         leases,
+                        tries,
                     )
                 )
                 for i in range(clients)
             ]
-            await _nemesis(sim, names, random.Random(rng.getrandbits(64)), until, faults)
+            await _nemesis(sim, names, random.Random(rng.getrandbits(64)), until, faults, clock)
             calm_from = sim.now
             _, pending = await asyncio.wait(workers, timeout=settle_time)
             for task in pending:
                 task.cancel()
+            clock.update()
             faults.append(f"{sim.now:.3f} clients done after {sim.now - calm_from:.3f}s of calm")
             return not pending
 
@@ -375,4 +518,20 @@ def run(
             sim.now,
             observer.counts,
             hashlib.sha256(sim.trace_text().encode()).hexdigest(),
+            _availability(history, clock, tries, sim.now),
         )
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="One seeded run: its availability and faults.")
+    parser.add_argument("seed", type=int, help="the run's seed (as the test adds its offset)")
+    parser.add_argument("--nodes", type=int, default=3)
+    parser.add_argument("--leases", action="store_true")
+    parser.add_argument("--clients", type=int, default=5)
+    args = parser.parse_args()
+    outcome = run(args.seed, nodes=args.nodes, clients=args.clients, leases=args.leases)
+    print(f"seed {args.seed}: {outcome.operations} operations, finished: {outcome.finished}")
+    print(outcome.availability)
+    print("faults:\n  " + "\n  ".join(outcome.faults))
