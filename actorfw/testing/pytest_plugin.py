@@ -3,6 +3,9 @@
 Options:
     ``--sim-seeds N``: run each test that takes ``sim_seed`` with seeds 0..N-1.
     ``--sim-seed S``: run them with seed S only (what a failure tells you to run).
+    ``--sim-seed-range A:B``: run them with seeds A..B-1 (a share of a long run,
+    see :mod:`actorfw.testing.seeds`).
+    ``--sim-only``: run only the tests that take ``sim_seed``.
 
 A seed that fails is run once more, at once, with causal tracing on (the
 same seed replays the same run); its trace is written under
@@ -45,9 +48,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="S",
         help="run every test that takes sim_seed with seed S only (to replay a failure)",
     )
+    group.addoption(
+        "--sim-seed-range",
+        default=None,
+        metavar="A:B",
+        help="run every test that takes sim_seed with seeds A..B-1",
+    )
+    group.addoption(
+        "--sim-only",
+        action="store_true",
+        default=False,
+        help="run only the tests that take sim_seed",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    span = config.getoption("--sim-seed-range")
+    if span is not None:
+        _seed_range(span)  # a malformed range is a usage error, before anything is collected
     config.addinivalue_line(
         "markers",
         "simulation(seeds=N): a test of the deterministic simulator; with a sim_seed "
@@ -59,8 +77,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "sim_seed" not in metafunc.fixturenames:
         return
     forced = metafunc.config.getoption("--sim-seed")
+    span = metafunc.config.getoption("--sim-seed-range")
     if forced is not None:
         seeds = [forced]
+    elif span is not None:
+        seeds = list(range(*_seed_range(span)))
     else:
         count = metafunc.config.getoption("--sim-seeds")
         if count is None:
@@ -68,6 +89,30 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             count = marker.kwargs.get("seeds", DEFAULT_SEEDS) if marker else DEFAULT_SEEDS
         seeds = list(range(count))
     metafunc.parametrize("sim_seed", seeds, ids=[f"seed={s}" for s in seeds])
+
+
+def _seed_range(text: str) -> tuple[int, int]:
+    start, sep, end = text.partition(":")
+    try:
+        first, last = int(start), int(end)
+    except ValueError:
+        first, last = 0, -1
+    if not sep or first < 0 or last <= first:
+        raise pytest.UsageError(f"--sim-seed-range takes A:B with 0 <= A < B, not {text!r}")
+    return first, last
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("--sim-only"):
+        return
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
+    for item in items:
+        seeded = "sim_seed" in getattr(item, "fixturenames", ())
+        (keep if seeded else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 def replay_command(nodeid: str, seed: int) -> str:
