@@ -502,7 +502,7 @@ class Engine:
                     self.flow.release(credit, cost)
                 return
             if credit is not None:
-                if cell.held:  # rule 5 of core.flow: nobody waits for an actor that waits
+                if cell.held and len(mailbox) < 2 * cell.limit:  # rule 5 of core.flow
                     self.flow.release(credit, cost)
                 elif not self.flow.owe(cell, credit, cost):
                     return  # the peer ignores its credit (rule 6): dropped

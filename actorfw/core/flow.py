@@ -26,23 +26,35 @@ Theory of operation
 3. **What is never held back**: asks (refused when full instead), replies
    (each answers an ask, bounded by the asks pending), the node protocol
    (heartbeats, watches, grants: so a busy peer is not taken for a dead
-   one), and tells to a peer declared down (the transport may drop them, as
-   it would have; holding them would stop their senders for as long as the
-   peer is away).
+   one), tells to a peer declared down (holding them would stop their
+   senders for as long as the peer is away: they go while credit lasts,
+   counted so that both sides agree when it is back, and past it they are
+   dropped here, counted in ``stats.overloaded``, rather than sent to be
+   dropped there), and tells to a node that is not in the cluster (dropped
+   by the transport: nobody would ever give credit for them).
 4. **Lost tells do not leak credit.** A sender held back for a heartbeat
    interval asks for credit with a :class:`~actorfw.core.messages.CreditProbe`
    saying how much it has sent in all. Travelling behind the tells on the
    same connection, it tells the receiver that whatever it has not got by
    then was lost (a reconnect, a crash): the receiver writes that off and
-   answers with a grant. A peer that is lost (down, or restarted) starts
-   from zero both ways.
-5. **No cycle of waiting.** Nobody is made to wait for an actor that is
-   held back itself: a tell to the full mailbox of a held actor goes in
-   without holding its sender (or owing its credit), and an actor that
+   answers with a grant. A peer that restarted starts from zero both ways;
+   one declared down keeps its counts, and its backlog is dropped. A probe's
+   and a grant's numbers must fit in 63 bits, or they are bad input.
+7. **Credit is per pair of nodes.** One slow actor whose mailbox is full
+   holds back every tell from the nodes that send to it to its node, and
+   the asks sent after them: it is the price of a bound that does not
+   depend on how many actors there are.
+5. **Cycles of waiting are broken while they are small.** An actor that
    becomes held gives back at once what it owed and wakes the actors that
-   waited for it. So actors that tell each other (on one node or across
-   nodes) cannot all end up waiting for each other; the price is that a
-   held actor's mailbox may go past its bound while it waits.
+   waited for it, and a tell to the full mailbox of a held actor goes in
+   without holding its sender (or owing its credit) until that mailbox
+   holds twice its bound. So actors that tell each other in a loop (on one
+   node or across nodes) do not wait for each other as long as what is in
+   flight between them fits in twice their bounds and the windows; past
+   that a held actor's senders are held back too (a pipeline's producer
+   is slowed however long the pipeline), and a loop that keeps making more
+   messages than that waits for good, as bounded queues anywhere do: give
+   such actors ``mailbox_limit = None`` or the ``"drop"`` policy.
 6. **A peer that ignores credit** cannot fill this node's memory: its tells
    past twice the window that this node has not given back are dropped on
    arrival, counted (``stats.overloaded``) and logged.
@@ -174,6 +186,8 @@ class FlowControl:
             return True
         out = self.outgoing.get(node)
         if out is None:
+            if node not in self._engine.liveness.known:
+                return True  # no such node: the transport drops it; nobody will give credit
             out = self._new_out(node, window)
         cost = cost_of(envelope)
         if not out.backlog and (cost <= out.room or out.sent == out.acked):
@@ -182,8 +196,20 @@ class FlowControl:
             return True
         engine = self._engine
         liveness = engine.liveness
-        if node in liveness.peers and liveness.is_down(node):
-            return True  # rule 3: not held for a peer that is away
+        if node in liveness.peers and liveness.is_down(node):  # rule 3: never held
+            outstanding = out.sent - out.acked
+            if outstanding + cost > window and outstanding != 0:
+                engine.stats.overloaded += 1  # past the window: dropped here, not there
+                engine.rate_limited(
+                    logging.INFO,
+                    "node %s is down and its credit is used up: a tell to %s was dropped",
+                    node,
+                    envelope.target,
+                )
+                return False
+            out.sent += cost  # counted, so both sides still agree when it is back
+            out.room = -1 if out.backlog else window - (out.sent - out.acked)
+            return True
         if len(out.backlog) >= self.max_backlog:
             engine.stats.overloaded += 1
             raise Overloaded(
@@ -338,8 +364,8 @@ class FlowControl:
         if sent > received:
             state.released += sent - received
         elif sent < received:  # the peer began counting again (it restarted)
-            state.released = sent
-            state.owed = 0
+            # What full mailboxes hold stays owed (their cells give it back on room).
+            state.released = max(0, sent - state.owed)
         self.grant(state)
 
     def owe(self, cell: Cell, state: Incoming, cost: int) -> bool:
@@ -369,9 +395,10 @@ class FlowControl:
     def hold_local(self, sender: ActorRef, target: Cell) -> None:
         """``sender``, an actor here, told ``target``'s full mailbox: no turn until it has room.
 
-        Not if ``target`` is held back itself (rule 5), or is the sender.
+        Not if ``target`` is held back itself and its mailbox is under twice its
+        bound (rule 5), or is the sender.
         """
-        if target.held:
+        if target.held and len(target.mailbox) < 2 * target.limit:
             return
         waiters = target.waiters
         if waiters is None:
@@ -391,13 +418,24 @@ class FlowControl:
 
     # -- peers -----------------------------------------------------------------------------
 
-    def peer_lost(self, peer: str) -> None:
-        """``peer`` is down or restarted: its backlog is dropped, both counts start again."""
-        self.counts.pop(peer, None)
+    def peer_lost(self, peer: str, restarted: bool) -> None:
+        """``peer`` is down or restarted: its backlog is dropped and its senders go on.
+
+        A restarted peer counts from zero, so both counts start again here. A
+        peer declared down keeps its counts (it may be alive, and still
+        counting): tells to it go on uncounted by credit's hold, counted in
+        ``sent``, until it is up again (rule 3).
+        """
         self._blocked.pop(peer, None)
-        out = self.outgoing.pop(peer, None)
+        if restarted:
+            self.counts.pop(peer, None)
+            out = self.outgoing.pop(peer, None)
+        else:
+            out = self.outgoing.get(peer)
         if out is None:
             return
+        window = self.window or 0
+        out.room = window - (out.sent - out.acked)
         if out.backlog:
             engine = self._engine
             engine.rate_limited(

@@ -134,6 +134,7 @@ class Liveness:
                     log.info(
                         "[%s] node %s restarted (incarnation %d)", engine.id, peer, incarnation
                     )
+                    engine.flow.peer_lost(peer, True)  # it counts credit from zero again
                 else:
                     self._lost(peer, "node-restarted")
             elif event is MembershipEvent.UP:
@@ -175,6 +176,6 @@ class Liveness:
         log.warning(
             "[%s] node %s is %s", engine.id, peer, "down" if reason == "node-down" else "restarted"
         )
-        engine.flow.peer_lost(peer)
+        engine.flow.peer_lost(peer, reason == "node-restarted")
         engine.asks.node_lost(peer, reason.removeprefix("node-"))
         engine.watches.node_lost(peer, reason)

@@ -72,13 +72,13 @@ class NodeProtocol:
         self._answer(reply, self._engine.incarnation, None)  # a client's probe
 
     def _credit(self, message: Credit, reply: ReplyTo | None, source: str) -> None:
-        if type(message.released) is not int or message.released < 0:
+        if type(message.released) is not int or not 0 <= message.released < 1 << 63:
             self._engine.inbound.bad_input(source, MalformedMessage("a malformed credit grant"))
             return
         self._engine.flow.credit(source, message.released)
 
     def _credit_probe(self, message: CreditProbe, reply: ReplyTo | None, source: str) -> None:
-        if type(message.sent) is not int or message.sent < 0:
+        if type(message.sent) is not int or not 0 <= message.sent < 1 << 63:
             self._engine.inbound.bad_input(source, MalformedMessage("a malformed credit probe"))
             return
         self._engine.flow.probed(source, message.sent)

@@ -86,7 +86,9 @@ class Outbound:
         is encoded once for all the targets off this node (and checked once
         for those on it): a protocol sending one value to its peers pays for
         one encoding, not one per peer. A refused message raises before any
-        target is sent anything.
+        target is sent anything; ``Overloaded`` (a full backlog, or a full
+        mailbox here for a tell from outside any actor) stops the loop at that
+        target, after the ones before it were sent.
         """
         engine = self._engine
         for target in targets:

@@ -14,7 +14,7 @@ import pytest
 
 from actorfw import Actor, ActorRef, NodeConfig, Overloaded, Simulation
 from actorfw.core.envelopes import TELL, Envelope
-from actorfw.core.messages import StatusRequest
+from actorfw.core.messages import Credit, CreditProbe, StatusRequest
 from actorfw.sim import NetworkConfig
 from actorfw.values import codec
 from tests.support.actors import (
@@ -213,3 +213,52 @@ def test_a_tell_from_outside_any_actor_is_refused_past_the_backlog_bound() -> No
             sim.tell(sink, Work(n))
         with pytest.raises(Overloaded, match="max_backlog past its mailbox_limit"):
             sim.tell(sink, Work(150))
+
+
+def test_forged_credit_probes_change_no_bound_and_raise_nothing() -> None:
+    with Simulation(nodes=2, seed=10, node_config=small_window()) as sim:
+        sim.spawn("n2", SlowSink, 10.0, name="sink")
+        n2 = sim.node("n2")
+        sim.run_for(0.01)
+        before = n2.stats.malformed
+        for n in range(2000):
+            if n % 100 == 0:  # a peer claiming it has sent nothing: it restarted, it says
+                n2.node_protocol.handle(CreditProbe(0), None, "n1")
+            body, buffers, plain = codec.encode(Work(n))
+            n2.inbound.heard_from("n1")
+            n2.inbound.receive(Envelope(TELL, "n1", "sink", None, 0, body, buffers, plain))
+        assert len(n2.cells["sink"].mailbox) <= SlowSink.mailbox_limit + 2 * 256 + 1
+        for sent in (1 << 63, (1 << 64) - 1, -1):
+            n2.node_protocol.handle(CreditProbe(sent), None, "n1")
+            n2.node_protocol.handle(Credit(sent), None, "n1")
+        sim.run_for(0.1)
+        assert n2.stats.malformed == before + 6
+
+
+def test_tells_to_a_node_not_in_the_cluster_hold_nobody() -> None:
+    with Simulation(nodes=2, seed=11, node_config=small_window()) as sim:
+        producer = sim.spawn("n1", Producer, name="producer")
+        sim.tell(producer, Produce(ActorRef("ghost", "sink"), 2000, 100))
+        n1 = sim.node("n1")
+        cell = n1.cells["producer"]
+        assert sim.run_until(lambda: cell.instance.done, timeout=10.0)  # type: ignore[union-attr]
+        assert not cell.held and "ghost" not in n1.flow.outgoing
+
+
+def test_a_held_forwarder_holds_back_its_own_senders_past_twice_its_bound() -> None:
+    # producer (n2) -> forwarder (n1) -> a sink that takes nothing: the forwarder is held
+    # at once, and its mailbox must not grow without bound behind it.
+    with Simulation(nodes=2, seed=12, node_config=small_window()) as sim:
+        sink = sim.spawn("n1", SlowSink, 3600.0, name="sink")
+        forwarder = sim.spawn("n1", Relay, name="forwarder")
+        sim.tell(forwarder, Put(sink))
+        producer = sim.spawn("n2", Producer, name="producer")
+        sim.run_for(0.1)
+        sim.tell(producer, Produce(forwarder, 100_000, 100))
+        sim.run_for(5.0)
+        n1 = sim.node("n1")
+        assert n1.cells["forwarder"].held
+        # Twice its bound, the window it owed when it was held (given back then, rule 5),
+        # and one more window: bounded, whatever the producer has left to send.
+        assert len(n1.cells["forwarder"].mailbox) <= 2 * Relay.mailbox_limit + 2 * 256
+        assert sim.node("n2").cells["producer"].instance.sent < 1000  # type: ignore[union-attr]

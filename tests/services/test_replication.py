@@ -10,7 +10,7 @@ import pytest
 from actorfw import MessageRefused, Simulation
 from actorfw.check import History, KeyValue, check
 from actorfw.kv import KV, AsyncKV, KVError, KVStateMachine
-from actorfw.protocols.paxos.messages import Command, Role
+from actorfw.protocols.paxos.messages import Command, Ping, Pong, Role
 from actorfw.protocols.paxos.types import LeaderOptions, ReplicaOptions
 from actorfw.services.paxos import ReplicaStatus, Submit, role_name
 from actorfw.services.replication import GroupClient, SessionExpiredError, Unavailable, replicate
@@ -286,5 +286,13 @@ def test_a_message_no_role_takes_is_refused_and_the_group_goes_on() -> None:
                         sim.tell(ActorRef(node, role_name("counter", role)), junk)
         sim.run_for(1.0)
         assert sum(sim.node(n).stats.unhandled for n in sim.nodes) == before + 90
+        # A role's own message with fields of the wrong kinds (a list where a name
+        # goes: unhashable) is malformed, dropped and counted by the core.
+        for node in sim.nodes:
+            for _ in range(5):
+                sim.tell(ActorRef(node, role_name("counter", Role.LEADER)), Ping([1], [1]))
+                sim.tell(ActorRef(node, role_name("counter", Role.LEADER)), Pong([1], [1], [1]))
+        sim.run_for(1.0)
+        assert sum(sim.node(n).stats.failures for n in sim.nodes) == 0
         assert sum(sim.node(n).stats.restarts for n in sim.nodes) == 0
         assert client.call(1) == 2

@@ -133,16 +133,16 @@ class Config:
         return index
 
     def is_acceptor(self, address: object) -> bool:
-        """Is ``address`` one of the acceptors?"""
-        return address in self._acceptor_index
+        """Is ``address`` one of the acceptors? (Anything but a ``str`` is not, hashable or not.)"""
+        return type(address) is str and address in self._acceptor_index
 
     def is_leader(self, address: object) -> bool:
-        """Is ``address`` one of the leaders?"""
-        return address in self._leader_index
+        """Is ``address`` one of the leaders? (Anything but a ``str`` is not.)"""
+        return type(address) is str and address in self._leader_index
 
     def is_replica(self, address: object) -> bool:
-        """Is ``address`` one of the replicas?"""
-        return address in self.replicas
+        """Is ``address`` one of the replicas? (Anything but a ``str`` is not.)"""
+        return type(address) is str and address in self.replicas
 
 
 @message(name="paxos.LeaderOptions")
