@@ -88,8 +88,13 @@ def run_chunks(
     state: Path,
     pytest_args: list[str],
     progress: bool = True,
+    cwd: Path | None = None,
 ) -> None:
-    """Run the chunks of seeds ``0..seeds-1`` that have no report in ``state`` yet."""
+    """Run the chunks of seeds ``0..seeds-1`` that have no report in ``state`` yet.
+
+    The pytest processes run in ``cwd`` (default: this process's directory),
+    which decides their root directory and so the test names in the reports.
+    """
     state.mkdir(parents=True, exist_ok=True)
     todo = [
         (start, min(start + chunk, seeds))
@@ -117,7 +122,7 @@ def run_chunks(
                 *pytest_args,
             ]
             log = open(state / f"seeds-{start:07d}-{end:07d}.log", "wb")
-            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=cwd)
             log.close()
             running.append((process, partial, report))
         for entry in list(running):

@@ -33,7 +33,9 @@ def test_the_runner_sums_up_violations_and_unknowns_and_resumes(tmp_path: Path) 
     tests = tmp_path / "test_mod.py"
     tests.write_text(SEEDED)
     state = tmp_path / "state"
-    run_chunks(12, jobs=2, chunk=5, state=state, pytest_args=[str(tests)], progress=False)
+    # Run where the tests are, so that their names do not depend on where this runs.
+    options: dict[str, Any] = dict(pytest_args=[str(tests)], progress=False, cwd=tmp_path)
+    run_chunks(12, jobs=2, chunk=5, state=state, **options)
     summary = summarize(state)
     assert (summary.chunks, summary.seeds, summary.runs, summary.passed) == (3, 12, 12, 10)
     assert [name for name, _ in summary.violations] == ["test_mod::test_seeded[seed=7]"]
@@ -42,7 +44,7 @@ def test_the_runner_sums_up_violations_and_unknowns_and_resumes(tmp_path: Path) 
     # Interrupted: a chunk's report is missing. The same command runs that chunk only.
     (state / "seeds-0000005-0000010.xml").unlink()
     first_log = (state / "seeds-0000000-0000005.log").stat().st_mtime_ns
-    run_chunks(12, jobs=2, chunk=5, state=state, pytest_args=[str(tests)], progress=False)
+    run_chunks(12, jobs=2, chunk=5, state=state, **options)
     assert (state / "seeds-0000005-0000010.xml").exists()
     assert (state / "seeds-0000000-0000005.log").stat().st_mtime_ns == first_log
     assert summarize(state).runs == 12
