@@ -172,11 +172,29 @@ class FlowControl:
 
     # -- sending ---------------------------------------------------------------------------
 
+    def take(self, node: str, envelope: Envelope, sender: ActorRef | None) -> bool:
+        """May a tell to ``node`` leave now? Its units are taken if so; else it waits (rule 2).
+
+        ``Outbound.send`` carries the first branch inline (it runs on every
+        tell); everything else calls this.
+
+        Raises:
+            Overloaded: the backlog to ``node`` is full.
+        """
+        out = self.outgoing.get(node)
+        body = envelope.body
+        cost = 1 + (len(body) >> UNIT_SHIFT) if not envelope.buffers else cost_of(envelope)
+        if out is not None and out.room >= cost:
+            out.room -= cost
+            out.sent += cost
+            return True
+        return self.window is None or self.admit(node, envelope, sender)
+
     def admit(self, node: str, envelope: Envelope, sender: ActorRef | None) -> bool:
         """May a tell to ``node`` leave now? If not, it is kept in the backlog (rule 2).
 
-        The engine's fast path takes a tell's units from ``outgoing[node].room``
-        itself when there is room; this is the rest.
+        The slow path of :meth:`take`: the tell did not fit in
+        ``outgoing[node].room``.
 
         Raises:
             Overloaded: the backlog to ``node`` is full.

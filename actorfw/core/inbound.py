@@ -151,7 +151,7 @@ class Inbound:
         engine.liveness.heard_from(peer)
         flow = engine.flow
         if flow.window is not None:
-            self._credit = flow.counts.get(peer) or flow.incoming(peer)
+            self._credit = flow.incoming(peer)
 
     def after_input(self) -> None:
         """Handle what came in now, and send what that sends (one round of turns)."""

@@ -62,7 +62,7 @@ class Outbound:
             TELL, engine.id, target.name, sender.name if sender else None, 0, body, buffers, plain
         )
         engine.stats.sent_remote += 1
-        if target.name != NODE_TARGET:  # under credit (core.flow); the fast path, inline
+        if target.name != NODE_TARGET:  # under credit: FlowControl.take, its fast path inline
             flow = engine.flow
             out = flow.outgoing.get(target.node)
             cost = 1 + (len(body) >> UNIT_SHIFT) if not buffers else cost_of(envelope)
@@ -118,15 +118,8 @@ class Outbound:
             # The envelopes share the body and the buffers: nothing changes them.
             envelope = Envelope(TELL, me, target.name, name, 0, body, buffers, plain)
             engine.stats.sent_remote += 1
-            if target.name != NODE_TARGET:  # under credit, as in send()
-                out = flow.outgoing.get(target.node)
-                cost = 1 + (len(body) >> UNIT_SHIFT) if not buffers else cost_of(envelope)
-                if out is not None and out.room >= cost:
-                    out.room -= cost
-                    out.sent += cost
-                elif flow.window is not None and not flow.admit(target.node, envelope, sender):
-                    continue  # kept in the backlog
-            engine.transport.send(target.node, envelope)
+            if target.name == NODE_TARGET or flow.take(target.node, envelope, sender):
+                engine.transport.send(target.node, envelope)
 
     def ask(
         self,
