@@ -46,6 +46,7 @@ from actorfw.kernels import KernelsInfo
 from actorfw.kernels import info as kernels_info
 from actorfw.kernels import vclock as _vclock
 from actorfw.node import ActorSystem, connect
+from actorfw.services import sharding_config as _sharding_config  # noqa: F401 ([[sharded]])
 from actorfw.services.replication import replicate
 from actorfw.sim import NetworkConfig, Simulation
 from actorfw.values import remote_exception

@@ -6,7 +6,9 @@ Subcommands so far:
 - ``actorfw node``: run a node on this host (see ``docs/deployment.md``).
 - ``actorfw keys generate``: a CURVE key pair for a node.
 - ``actorfw kv``: get, put, delete, cas or append keys of a running
-  replicated KV store (see ``actorfw.kv.cli``).
+  replicated KV store (see ``actorfw.kv.cli``), sharded or not.
+- ``actorfw shards``: show a sharded cluster's configurations and what its
+  groups hold; join, leave and move (see ``actorfw.kv.shards_cli``).
 - ``actorfw check``: is a recorded history (JSON lines) linearizable? The
   verdict per key and the witness of a violation.
 - ``actorfw bench kernels``: compiled kernels against their pure-Python
@@ -76,6 +78,12 @@ def _cmd_keys_generate(args: argparse.Namespace) -> int:
 
 def _cmd_kv(args: argparse.Namespace) -> int:
     from actorfw.kv.cli import run
+
+    return run(args)
+
+
+def _cmd_shards(args: argparse.Namespace) -> int:
+    from actorfw.kv.shards_cli import run
 
     return run(args)
 
@@ -395,6 +403,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_kv_arguments(kv)
     kv.set_defaults(run=_cmd_kv)
+
+    from actorfw.kv.shards_cli import add_arguments as add_shards_arguments
+
+    shards = commands.add_parser(
+        "shards", help="show or change a sharded cluster's configurations (join, leave, move)"
+    )
+    add_shards_arguments(shards)
+    shards.set_defaults(run=_cmd_shards)
 
     checker = commands.add_parser(
         "check",

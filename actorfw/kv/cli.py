@@ -13,6 +13,7 @@ and runs one operation through :class:`actorfw.kv.KV` over an exactly-once
 A cluster file tells it where the nodes are::
 
     group = "kv"                       # optional; --group overrides it (default "kv")
+    sharded = "shards"                 # optional: a sharded store, by its shard manager's name
 
     [nodes]                            # every node of the group: id = endpoint
     n1 = "tcp://10.0.0.1:7000"
@@ -28,8 +29,12 @@ Relative paths are taken from the folder of the file.
 Values: ``VALUE``, ``EXPECTED`` and ``NEW`` are read as JSON when they parse
 as JSON (``42``, ``true``, ``null``, ``"42"``, ``[1, 2]``, ``{"a": 1}``), and
 taken as the string given otherwise (``blue``); ``--string`` takes them as
-strings always. Output: ``get`` prints the value as JSON (``null`` when the
-key is absent), ``cas`` prints ``true`` or ``false``, ``append`` prints the
+strings always. Against a sharded KV store (``sharded`` in the cluster
+file, or ``--sharded NAME``: the shard manager's group name, see
+``docs/sharding.md``) the commands are the same; each operation goes to
+the group that owns its key, following the shards when they move.
+Output: ``get`` prints the value as JSON (``null`` when the key is
+absent), ``cas`` prints ``true`` or ``false``, ``append`` prints the
 new string as JSON, ``put`` and ``delete`` print nothing.
 
 Exit codes: 0 when the operation ran (also a ``cas`` that found another
@@ -77,7 +82,7 @@ DEFAULT_TIMEOUT = 10.0
 _REPLICA_TIMEOUT = 1.0
 # Seconds to wait for one replica before trying the next one.
 
-_CLUSTER_KEYS = ("group", "nodes", "keys")
+_CLUSTER_KEYS = ("group", "sharded", "nodes", "keys")
 
 
 _JSON_EXAMPLES = '(42, 2.5, true, null, "42", [1, 2], {"a": 1})'
@@ -111,6 +116,7 @@ class ClusterFile:
     Attributes:
         group: the group's name, or None when the file gives none.
         nodes: node id to endpoint.
+        sharded: the shard manager's group name of a sharded store, or None.
         curve: the client's CURVE key pair and the nodes' public keys, if given.
         name: the client's name (the stem of its secret key file), if keys are given.
     """
@@ -119,6 +125,7 @@ class ClusterFile:
     nodes: dict[str, str]
     curve: CurveSettings | None
     name: str | None
+    sharded: str | None = None
 
 
 def load_cluster(path: str | Path) -> ClusterFile:
@@ -135,6 +142,12 @@ def load_cluster(path: str | Path) -> ClusterFile:
     group = raw.get("group")
     if group is not None and (not isinstance(group, str) or not group):
         raise ValueError(f"{path}: group must be a non-empty string, not {group!r}")
+    sharded = raw.get("sharded")
+    if sharded is not None and (not isinstance(sharded, str) or not sharded):
+        raise ValueError(
+            f"{path}: sharded must be the shard manager's group name (a non-empty string), "
+            f"not {sharded!r}"
+        )
     nodes = raw.get("nodes")
     if not isinstance(nodes, dict) or not nodes:
         raise ValueError(f'{path}: [nodes] must list the group\'s nodes: n1 = "tcp://HOST:PORT"')
@@ -164,7 +177,7 @@ def load_cluster(path: str | Path) -> ClusterFile:
         except (OSError, ValueError) as error:
             raise ValueError(f"{path}: [keys]: {error}") from None
         name = _key_name(secret)
-    return ClusterFile(group, dict(nodes), curve, name)
+    return ClusterFile(group, dict(nodes), curve, name, sharded)
 
 
 def _key_name(secret_file: str | Path) -> str:
@@ -246,6 +259,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--group", metavar="NAME", help="the group's name (default: the cluster file's, or kv)"
     )
     parser.add_argument(
+        "--sharded",
+        metavar="MANAGER",
+        help="a sharded KV store, by its shard manager's group name (default: the cluster "
+        "file's sharded, if any)",
+    )
+    parser.add_argument(
         "--key", metavar="FILE", help="the client's .key_secret (CURVE, needed for tcp://)"
     )
     parser.add_argument("--peer-keys", metavar="DIR", help="a directory of the nodes' .key files")
@@ -321,6 +340,7 @@ class _Target:
     nodes: dict[str, str]
     curve: CurveSettings | None
     name: str | None
+    sharded: bool = False
 
 
 def _target(args: argparse.Namespace) -> _Target:
@@ -354,7 +374,10 @@ def _target(args: argparse.Namespace) -> _Target:
                 f"--name must be non-empty, without '/', not starting with '$': {args.name!r}"
             )
         name = args.name
-    group = args.group or cluster.group or DEFAULT_GROUP
+    manager = getattr(args, "sharded", None) or cluster.sharded
+    if manager is not None and args.group:
+        raise _Usage("--group names an unsharded store's group; --sharded a shard manager")
+    group = manager or args.group or cluster.group or DEFAULT_GROUP
     if "/" in group or group.startswith("$"):
         raise _Usage(f"a group name has no '/' and does not start with '$': {group!r}")
     for node, endpoint in cluster.nodes.items():
@@ -380,7 +403,7 @@ def _target(args: argparse.Namespace) -> _Target:
         )
     if not args.timeout > 0 or not math.isfinite(args.timeout):
         raise _Usage(f"--timeout must be a positive number of seconds, not {args.timeout:g}")
-    return _Target(group, cluster.nodes, curve, name)
+    return _Target(group, cluster.nodes, curve, name, manager is not None)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -428,13 +451,25 @@ def _call(
     from actorfw.values.errors import ActorfwError, MessageRefused
 
     command, arguments = operation
-    replicated = ReplicatedClient(
-        client,
-        target.group,
-        list(target.nodes),
-        timeout=min(_REPLICA_TIMEOUT, args.timeout),
-        deadline=args.timeout,
-    )
+    replicated: Any
+    if target.sharded:
+        from actorfw.services.sharding import ShardedClient
+
+        replicated = ShardedClient(
+            client,
+            target.group,
+            list(target.nodes),
+            timeout=min(_REPLICA_TIMEOUT, args.timeout),
+            deadline=args.timeout,
+        )
+    else:
+        replicated = ReplicatedClient(
+            client,
+            target.group,
+            list(target.nodes),
+            timeout=min(_REPLICA_TIMEOUT, args.timeout),
+            deadline=args.timeout,
+        )
     kv = KV(replicated)
     try:
         result = getattr(kv, command)(*arguments)

@@ -10,6 +10,7 @@ from typing import Any
 
 from actorfw.kv.machine import KVError
 from actorfw.services.replication.client import AsyncGroupClient, GroupClient
+from actorfw.services.sharding import AsyncShardedClient, ShardedClient
 
 __all__ = ["KV", "AsyncKV"]
 
@@ -23,10 +24,11 @@ def _result(value: Any) -> Any:
 class KV:
     """A blocking client of a replicated KV store.
 
-    It wraps a :class:`~actorfw.services.replication.GroupClient`.
+    It wraps a :class:`~actorfw.services.replication.GroupClient`, or for a
+    sharded store a :class:`~actorfw.services.sharding.ShardedClient`.
     """
 
-    def __init__(self, client: GroupClient) -> None:
+    def __init__(self, client: GroupClient | ShardedClient) -> None:
         self.client = client
 
     def get(self, key: str) -> Any:
@@ -55,10 +57,11 @@ class KV:
 class AsyncKV:
     """The same operations for ``async`` code.
 
-    Wraps an :class:`~actorfw.services.replication.AsyncGroupClient`.
+    Wraps an :class:`~actorfw.services.replication.AsyncGroupClient` (or an
+    :class:`~actorfw.services.sharding.AsyncShardedClient`).
     """
 
-    def __init__(self, client: AsyncGroupClient) -> None:
+    def __init__(self, client: AsyncGroupClient | AsyncShardedClient) -> None:
         self.client = client
 
     async def get(self, key: str) -> Any:

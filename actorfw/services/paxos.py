@@ -54,6 +54,7 @@ limit on every node of the group.
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections import OrderedDict
 from collections.abc import Callable
@@ -290,12 +291,20 @@ def resolve_machine(machine: Any) -> Callable[[], StateMachine]:
     """A factory of fresh state machines from a class, a factory, or ``"module:QualName"``.
 
     A path names a class of a module already imported in this process (a
-    node's apps): nothing is imported on behalf of a message.
+    node's apps): nothing is imported on behalf of a message. Any of these
+    in a pair with a dict, ``(machine, {name: value})``, makes machines
+    with those keyword arguments (a sharded group's name, say).
 
     Raises:
         LookupError: the module is not loaded here, or has no such name.
         TypeError: what was given makes no state machines.
     """
+    if isinstance(machine, list | tuple):
+        if len(machine) != 2 or not isinstance(machine[1], dict):
+            raise TypeError(
+                f"a state machine with arguments is (machine, {{name: value}}), not {machine!r}"
+            )
+        return functools.partial(resolve_machine(machine[0]), **machine[1])
     if isinstance(machine, str):
         module_name, _, name = machine.partition(":")
         module = sys.modules.get(module_name)

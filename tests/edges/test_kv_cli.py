@@ -236,7 +236,7 @@ def test_bad_arguments_exit_2_with_the_reason(
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('group = "kv"\nnode = 1\n', "unknown key 'node' (known: group, nodes, keys)"),
+        ('group = "kv"\nnode = 1\n', "unknown key 'node' (known: group, sharded, nodes, keys)"),
         ('group = "kv"\n', "[nodes] must list the group's nodes"),
         ("[nodes]\nn1 = 5\n", "[nodes] n1 must be an endpoint string"),
         ('group = 3\n[nodes]\nn1 = "ipc://a"\n', "group must be a non-empty string"),

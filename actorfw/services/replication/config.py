@@ -124,8 +124,13 @@ def _machine(where: str, value: Any) -> tuple[str, str]:
     return value, module_name
 
 
-def _members(where: str, value: Any, node: str, peers: dict[str, str]) -> list[str]:
-    """The group's members: as listed, or this node and its peers sorted by name."""
+def _members(
+    where: str, value: Any, node: str, peers: dict[str, str], member: bool = True
+) -> list[str]:
+    """The group's members: as listed, or this node and its peers sorted by name.
+
+    ``member``: this node must be one of them.
+    """
     known = {node, *peers}
     if value is None:
         return sorted(known)
@@ -136,7 +141,7 @@ def _members(where: str, value: Any, node: str, peers: dict[str, str]) -> list[s
     doubled = sorted({v for v in value if value.count(v) > 1})
     if doubled:
         raise ValueError(f"{where}: nodes lists {', '.join(doubled)} more than once")
-    if node not in value:
+    if member and node not in value:
         raise ValueError(
             f"{where}: nodes {value} does not include this node ({node}): a node runs only "
             "the groups it is a member of"

@@ -38,7 +38,9 @@ from actorfw.values.refs import ActorRef
 __all__ = ["ReplicatedGroup", "group_roles", "replicate"]
 
 
-def _machine_path(machine: Any) -> str:
+def _machine_path(machine: Any) -> Any:
+    if isinstance(machine, list | tuple) and len(machine) == 2 and isinstance(machine[1], dict):
+        return [_machine_path(machine[0]), dict(machine[1])]  # with keyword arguments
     if isinstance(machine, str):
         return machine
     if isinstance(machine, type):
@@ -96,7 +98,8 @@ def replicate(
             or a connected client).
         machine: the state machine class (or ``"module:QualName"``): a
             deterministic class with ``apply(op) -> result``, ideally with
-            ``snapshot()`` and ``restore(snapshot)`` (see ``docs/replication.md``).
+            ``snapshot()`` and ``restore(snapshot)`` (see ``docs/replication.md``);
+            or ``(machine, {name: value})`` to make it with keyword arguments.
         nodes: where to run it (default: every node of the runtime).
         name: the group's name, unique in the cluster; it prefixes its actors.
         leader_options, replica_options: Multi-Paxos tuning.
