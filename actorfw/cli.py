@@ -162,12 +162,24 @@ def _cmd_node(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from actorfw.demo import DemoOptions, render, run_demo, to_json
+    from actorfw.demo import DemoOptions, render, run_demo, sharded, to_json
 
     try:
-        options = DemoOptions(
-            nodes=args.nodes, duration=args.duration, clients=args.clients, seed=args.seed
-        )
+        if args.sharded:
+            if args.nodes is not None:
+                raise ValueError("the sharded demo runs 4 nodes: --nodes does not apply")
+            sharded_options = sharded.ShardedDemoOptions(
+                duration=20.0 if args.duration is None else args.duration,
+                clients=args.clients,
+                seed=args.seed,
+            )
+        else:
+            options = DemoOptions(
+                nodes=3 if args.nodes is None else args.nodes,
+                duration=15.0 if args.duration is None else args.duration,
+                clients=args.clients,
+                seed=args.seed,
+            )
     except ValueError as error:
         print(f"actorfw demo: {error}", file=sys.stderr)
         return 2
@@ -176,7 +188,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         if problem:
             print(f"actorfw demo: --history {args.history}: {problem}", file=sys.stderr)
             return 2
-    report = run_demo(options, sys.stderr if args.json else sys.stdout, args.history)
+    out = sys.stderr if args.json else sys.stdout
+    if args.sharded:
+        sharded_report = sharded.run_sharded_demo(sharded_options, out, args.history)
+        print(sharded.to_json(sharded_report) if args.json else sharded.render(sharded_report))
+        return 1 if sharded_report.problems() else 0
+    report = run_demo(options, out, args.history)
     if args.json:
         print(to_json(report))
     else:
@@ -331,9 +348,15 @@ def _parser() -> argparse.ArgumentParser:
         "clients against it, SIGKILL the leader mid-run and restart it, then check the whole "
         "history for linearizability and print a summary. Exits 1 if anything is wrong.",
     )
-    demo.add_argument("--nodes", type=int, default=3, help="node processes (default 3)")
+    demo.add_argument("--nodes", type=int, help="node processes (default 3)")
     demo.add_argument(
-        "--duration", type=float, default=15.0, help="seconds of workload (default 15)"
+        "--duration", type=float, help="seconds of workload (default 15; 20 with --sharded)"
+    )
+    demo.add_argument(
+        "--sharded",
+        action="store_true",
+        help="instead: 4 groups of a sharded KV store on 4 nodes; a group joins and another "
+        "leaves under load, a node is SIGKILLed during a move",
     )
     demo.add_argument("--clients", type=int, default=16, help="concurrent clients (default 16)")
     demo.add_argument("--seed", type=int, help="the workload's random seed")

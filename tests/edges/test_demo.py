@@ -90,3 +90,38 @@ def test_options_are_checked() -> None:
         DemoOptions(nodes=2)
     with pytest.raises(ValueError, match="kill_at < restart_at"):
         DemoOptions(kill_at=0.7, restart_at=0.5)
+
+
+@pytest.mark.timeout(150)
+def test_the_sharded_demo_moves_shards_twice_through_a_kill_and_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    history = tmp_path / "history.jsonl"
+    done = subprocess.run(
+        [sys.executable, "-m", "actorfw", "demo", "--sharded", "--duration", "8"]
+        + ["--clients", "8", "--seed", "5", "--json", "--history", str(history)],
+        capture_output=True,
+        text=True,
+        timeout=140,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["passed"] is True and report["problems"] == []
+    assert report["verdict"] == "linearizable" and report["settled"] is True
+    assert [m["change"] for m in report["moves"]] == ["join g4", "leave g2"]
+    assert all(m["shards"] and m["settled_s"] is not None for m in report["moves"])
+    assert report["killed"] is not None and report["restarted"] is True
+    assert report["processes_left"] == 0 and report["files_left"] is False
+    assert len(History.from_jsonl(history)) == report["operations"] > 0
+
+
+def test_the_sharded_demo_refuses_nodes() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "actorfw", "demo", "--sharded", "--nodes", "5"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2 and "runs 4 nodes" in done.stderr

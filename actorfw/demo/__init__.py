@@ -265,13 +265,15 @@ class _Progress:
         prefix = "\r\033[K" if self.tty else ""
         print(f"{prefix}  {elapsed:5.1f} s  {text}", file=self.out, flush=True)
 
-    def update(self, elapsed: float, ops: int, rate: float, leader: str | None) -> None:
+    def update(
+        self, elapsed: float, ops: int, rate: float, leader: str | None, label: str = "leader"
+    ) -> None:
         width = 30
         done = min(1.0, elapsed / self.duration)
         bar = "#" * int(done * width) + "." * (width - int(done * width))
         line = (
             f"[{bar}] {elapsed:5.1f}/{self.duration:g} s  {ops:>8,} ops  "
-            f"{rate:>7,.0f} ops/s  leader {leader or '?'}"
+            f"{rate:>7,.0f} ops/s  {label} {leader or '?'}"
         )
         if self.tty:
             print(f"\r\033[K{line}", end="", file=self.out, flush=True)
