@@ -196,6 +196,39 @@ def _cmd_bench_paxos(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_shards(args: argparse.Namespace) -> int:
+    from actorfw import __version__
+    from actorfw.bench.shards import MOVE_SIZES, render, run_shards
+
+    def progress(text: str) -> None:
+        if not args.json:
+            print(f"measuring {text} ...", file=sys.stderr, flush=True)
+
+    scale = "quick" if args.quick else "full"
+    groups = tuple(args.groups) if args.groups else (0, 1, 2, 3)
+    sizes = tuple(m << 20 for m in args.move_mib) if args.move_mib else MOVE_SIZES
+    if any(g < 0 for g in groups) or any(s <= 0 for s in sizes):
+        print("actorfw bench shards: --groups >= 0 and --move-mib > 0", file=sys.stderr)
+        return 2
+    by_groups, moves = run_shards(scale, groups, sizes, progress)
+    if args.json:
+        doc = {
+            "actorfw": __version__,
+            "python": platform.python_version(),
+            "scale": scale,
+            "groups": [g.as_dict() for g in by_groups],
+            "moves": [m.as_dict() for m in moves],
+        }
+        print(json.dumps(doc, indent=2))
+    else:
+        print(
+            f"actorfw {__version__} sharded KV store on 3 node processes (ipc, sqlite): groups "
+            "side by side beside the unsharded store, and shard moves beside raw pyzmq\n"
+        )
+        print(render(by_groups, moves))
+    return 0
+
+
 def _cmd_bench_check(args: argparse.Namespace) -> int:
     from actorfw import __version__, kernels
     from actorfw.bench.check import check_cases, measure_check, render_check
@@ -332,6 +365,32 @@ def add_bench_commands(commands: Any) -> None:
     )
     paxos.add_argument("--quick", action="store_true", help="tiny amounts: checks that it runs")
     paxos.set_defaults(run=_cmd_bench_paxos)
+    shards = suites.add_parser(
+        "shards",
+        help="the sharded KV store: 1-3 groups on the same nodes, and shard moves",
+        description="Commands per second, node CPU per command and one client's p50/p99 of "
+        "the sharded KV store with 1, 2 and 3 groups on the same 3 node processes, beside "
+        "the unsharded store in the same run; then the move of a shard of 1, 10 and 100 MiB "
+        "(time until the new owner holds it, the longest read wait) beside raw pyzmq sending "
+        "the same bytes. A full run takes a few minutes.",
+    )
+    shards.add_argument("--json", action="store_true", help="print the figures as JSON")
+    shards.add_argument(
+        "--groups",
+        action="append",
+        type=int,
+        metavar="N",
+        help="groups (repeat; 0 is the unsharded store; default 0, 1, 2, 3)",
+    )
+    shards.add_argument(
+        "--move-mib",
+        action="append",
+        type=int,
+        metavar="MIB",
+        help="the size of a moved shard in MiB (repeat; default 1, 10, 100)",
+    )
+    shards.add_argument("--quick", action="store_true", help="tiny amounts: checks that it runs")
+    shards.set_defaults(run=_cmd_bench_shards)
     checks = suites.add_parser(
         "check",
         help="the linearizability checker, compiled kernel against its pure twin",
