@@ -38,7 +38,8 @@ class ShardedKV(ShardedMachine):
         """An empty KV map."""
         return KVStateMachine()
 
-    def key_of(self, operation: Any) -> str:
+    @staticmethod
+    def key_of(operation: Any) -> str:
         """A KV operation's key (its second item, a ``str``)."""
         if not isinstance(operation, list | tuple) or len(operation) not in (2, 3):
             raise ValueError(f"a KV operation is [f, key, value], not {operation!r}")

@@ -155,7 +155,11 @@ def run(args: argparse.Namespace) -> int:
             previous = None if isinstance(before, list) else Configuration.from_value(before)
         if args.shards_command == "status":
             statuses = {}
-            for group, nodes in sorted(config.groups.items()):
+            # The groups of the configuration before too: one that just left may still
+            # keep shards for the groups that took them.
+            groups = dict(previous.groups) if previous is not None else {}
+            groups.update(config.groups)
+            for group, nodes in sorted(groups.items()):
                 reader = GroupClient(client, group, list(nodes), None, timeout, args.timeout)
                 statuses[group] = reader.read(["status"])[1]
             _print_status(config, statuses, args.json)
@@ -211,6 +215,8 @@ def _print_status(config: Any, statuses: dict[str, Any], as_json: bool) -> None:
     print(f"latest configuration: {config.num}")
     for group, status in statuses.items():
         behind = "" if status["num"] == config.num else " (behind)"
+        if group not in config.groups:
+            behind += " (left)"
         print(
             f"  {group} at configuration {status['num']}{behind}: holds {_ranges(status['held'])}"
         )

@@ -34,7 +34,8 @@ See ``docs/sharding.md``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import inspect
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from actorfw.core.actor import Actor, handler
@@ -164,22 +165,54 @@ class ShardMover(Actor):
         status = await self.own.read(["status"])
         if not (isinstance(status, list) and status[:1] == ["status"]):
             raise ShardingRefused(f"group {self.group} answered status with {status!r}")
-        for action in next_actions(status[1]):
+        actions = next_actions(status[1])
+        latest: dict[str, Any] | None = None
+        if any(action[0] != "next" for action in actions):
+            # A group's nodes as the latest configuration has them, if it is still
+            # there: the status has them as they were when the shard was given away.
+            answer = await self.manager.read(["query", -1])
+            latest = answer["groups"] if isinstance(answer, dict) else None
+        for action in actions:
             kind = action[0]
             if kind == "pull":
                 _, group, nodes, num, shard = action
-                exported = await self._other(group, nodes).read(["export", num, shard])
+                other = self._other(group, (latest or {}).get(group) or nodes)
+                exported = await other.read(["export", num, shard])
                 if exported[0] == "shard":
                     await self.own.call(["install", num, shard, exported[1]])
             elif kind == "delete":
                 _, group, nodes, num, shard = action
-                deleted = await self._other(group, nodes).call(["delete", num, shard])
+                other = self._other(group, (latest or {}).get(group) or nodes)
+                deleted = await other.call(["delete", num, shard])
                 if deleted[0] == "deleted":
                     await self.own.call(["confirmed", num, shard])
             else:
-                config = await self.manager.read(["query", action[1]])
-                if isinstance(config, dict):
-                    await self.own.call(["config", config])
+                await self._next(action[1])
+
+    async def _next(self, num: int) -> None:
+        config = await self.manager.read(["query", num])
+        if isinstance(config, dict):
+            await self.own.call(["config", config])
+        elif num > 1 and "forgotten" in str(config):
+            self.context.log.warning(
+                "group %s cannot catch up: it is at configuration %d, and the shard manager "
+                "has forgotten %d (see docs/sharding.md, Limits)",
+                self.group,
+                num - 1,
+                num,
+            )
+        elif num == 1 and "forgotten" in str(config):
+            # Started after the manager forgot configuration 1: start from the oldest
+            # it keeps (the group refuses it if that gives the group a shard already).
+            oldest = await self.manager.read(["oldest"])
+            taken = await self.own.call(["adopt", oldest])
+            if taken[0] != "taken":
+                self.context.log.warning(
+                    "group %s cannot catch up: the shard manager keeps configurations from "
+                    "%s, which already gives it shards, and it has none",
+                    self.group,
+                    oldest.get("num") if isinstance(oldest, dict) else oldest,
+                )
 
     def _other(self, group: str, nodes: Sequence[str]) -> AsyncGroupClient:
         client = self.others.get(group)
@@ -201,6 +234,10 @@ class AsyncShardedClient:
         client_id: unique among the clients (default: a fresh random one).
         timeout: seconds to wait for one replica before trying another.
         deadline: seconds an operation may take in all before :class:`Unavailable`.
+        key_of: the key of an operation: the groups' machine's
+            :meth:`~actorfw.protocols.sharding.ShardedMachine.key_of` (default:
+            its second item, as for the KV store). A group refuses an
+            operation routed by another shard than its key's there.
     """
 
     def __init__(
@@ -210,7 +247,9 @@ class AsyncShardedClient:
         client_id: str | None = None,
         timeout: float = 1.0,
         deadline: float = 10.0,
+        key_of: Callable[[Any], Any] | None = None,
     ) -> None:
+        self.key_of = key_of or _second_item
         self.client_id = client_id or new_client_id()
         self._base_id = self.client_id
         self._generation = 0
@@ -250,8 +289,7 @@ class AsyncShardedClient:
         async with self._lock:
             config = self.config or await self.refresh()
             try:
-                key = op[1]
-                shard = shard_of(key, len(config.shards))
+                shard = shard_of(self.key_of(op), len(config.shards))
             except (TypeError, ValueError, IndexError, KeyError) as error:
                 raise ShardingRefused(f"no key in operation {op!r}: {error}") from None
             seq = self.seqs.get(shard, 0) + 1
@@ -277,7 +315,7 @@ class AsyncShardedClient:
             if group is not None:
                 try:
                     answer = await self._group(group, config.groups[group]).call(
-                        ["op", self.client_id, seq, op]
+                        ["op", self.client_id, shard, seq, op]
                     )
                 except (Unavailable, SessionExpiredError):
                     answer = None  # the group's own retries gave up: look again
@@ -299,13 +337,18 @@ class AsyncShardedClient:
                     f"group serving it within {self.deadline:g}s (last: group {group}, "
                     f"configuration {config.num}, answer {answer!r})"
                 )
-            if not (isinstance(answer, list) and answer[:1] == ["wrong_group"]):
-                await asyncio.sleep(min(pause, max(0.0, give_up - loop.time())))
-                pause = min(2 * pause, 0.25)
             try:
                 await self.refresh()
             except (Unavailable, SessionExpiredError):
                 pass  # the manager is out of reach: try the configuration in hand again
+            if self.config is not None and self.config.num > config.num:
+                pause = 0.02  # a newer configuration: straight to the shard's group there
+            else:
+                # Nothing newer: the owner has not taken the configuration yet, waits
+                # for the shard, or is out of reach. Back off, or many clients would
+                # turn into a stream of commands to it and to the manager.
+                await asyncio.sleep(min(pause, max(0.0, give_up - loop.time())))
+                pause = min(2 * pause, 0.25)
 
     def _group(self, group: str, nodes: Sequence[str]) -> AsyncGroupClient:
         client = self._groups.get(group)
@@ -323,6 +366,11 @@ class AsyncShardedClient:
         self.client_id = f"{self._base_id}~{self._generation}"
         self.seqs.clear()
         self._groups.clear()
+
+
+def _second_item(operation: Any) -> Any:
+    """An operation's key by default: ``[f, key, ...]``, as the KV store's."""
+    return operation[1]
 
 
 class ShardedClient:
@@ -344,10 +392,13 @@ class ShardedClient:
         timeout: float = 1.0,
         deadline: float = 10.0,
         on: str | None = None,
+        key_of: Callable[[Any], Any] | None = None,
     ) -> None:
         self.runtime = runtime
         self.on = on
-        self.inner = AsyncShardedClient(manager, manager_nodes, client_id, timeout, deadline)
+        self.inner = AsyncShardedClient(
+            manager, manager_nodes, client_id, timeout, deadline, key_of
+        )
 
     def call(self, op: Any) -> Any:
         """Run ``op`` exactly once on its key's shard (see :meth:`AsyncShardedClient.call`)."""
@@ -400,6 +451,7 @@ class ShardedCluster:
         name: str = "shards",
         mover_interval: float = 0.1,
         client_id: str | None = None,
+        history: int = 1000,
     ) -> ShardedCluster:
         """Start the shard manager (replicated on ``manager_nodes``, default every node).
 
@@ -414,9 +466,14 @@ class ShardedCluster:
             client_id: the id under which this object changes and reads the
                 configuration (default: a fresh one; give one to replay a
                 simulation). Two objects must not share one.
+            history: configurations the shard manager keeps (see
+                :class:`~actorfw.protocols.sharding.ShardManagerMachine`).
         """
         manager = replicate(
-            runtime, (ShardManagerMachine, {"shards": shards}), manager_nodes, name=name
+            runtime,
+            (ShardManagerMachine, {"shards": shards, "history": history}),
+            manager_nodes,
+            name=name,
         )
         return cls(runtime, manager, shards, machine, mover_interval, client_id)
 
@@ -477,10 +534,13 @@ class ShardedCluster:
 
     def settled(self) -> bool:
         """Has every group taken the latest configuration, with nothing left to move?"""
-        latest = self.configuration().num
+        latest = self.configuration()
         for name in self.groups:
             status = self.status(name)
-            if status["num"] != latest or status["pulling"] or status["confirming"]:
+            if status["num"] != latest.num or status["pulling"] or status["confirming"]:
+                return False
+            # What a group keeps for others must be only what no group owns yet.
+            if any(latest.shards[shard] is not None for _, shard in status["outgoing"]):
                 return False
         return True
 
@@ -508,7 +568,14 @@ class ShardedCluster:
     ) -> ShardedClient:
         """A blocking client that routes by key (a :class:`ShardedClient`)."""
         return ShardedClient(
-            self.runtime, self.manager.name, self.manager.nodes, client_id, timeout, deadline, on
+            self.runtime,
+            self.manager.name,
+            self.manager.nodes,
+            client_id,
+            timeout,
+            deadline,
+            on,
+            self._key_of(),
         )
 
     def async_client(
@@ -516,5 +583,17 @@ class ShardedCluster:
     ) -> AsyncShardedClient:
         """A client for ``async`` code (a :class:`AsyncShardedClient`)."""
         return AsyncShardedClient(
-            self.manager.name, self.manager.nodes, client_id, timeout, deadline
+            self.manager.name, self.manager.nodes, client_id, timeout, deadline, self._key_of()
         )
+
+    def _key_of(self) -> Callable[[Any], Any] | None:
+        """The groups' machine's ``key_of``, for clients (None: a path, the default)."""
+        if not isinstance(self.machine, type):
+            return None
+        if not isinstance(inspect.getattr_static(self.machine, "key_of", None), staticmethod):
+            raise TypeError(
+                f"{self.machine.__qualname__}.key_of must be a @staticmethod: clients route "
+                "operations by it too"
+            )
+        key_of: Callable[[Any], Any] = getattr(self.machine, "key_of")  # noqa: B009
+        return key_of

@@ -25,6 +25,14 @@ def configs(*ops: list[Any]) -> list[dict[str, Any]]:
     return out
 
 
+def op(client: str, seq: int, kv: list[Any]) -> list[Any]:
+    """A client's KV operation, routed by its key's shard."""
+    return ["op", client, shard_of(kv[1], SHARDS), seq, kv]
+
+
+X = shard_of("x", SHARDS)
+
+
 def key_on(shard: int, start: int = 0) -> str:
     """A key of ``shard``."""
     return next(f"k{i}" for i in range(start, 10_000) if shard_of(f"k{i}", SHARDS) == shard)
@@ -63,21 +71,21 @@ def two_groups() -> tuple[ShardedKV, ShardedKV, list[dict[str, Any]]]:
 
 def test_a_group_serves_the_shards_it_owns_and_sends_others_to_their_group(two_groups) -> None:
     a, b, _ = two_groups
-    assert a.apply(["op", "c", 1, ["put", "x", 1]]) == ["ok", None]
-    assert a.apply(["op", "c", 2, ["get", "x"]]) == ["ok", 1]
-    assert b.apply(["op", "c", 1, ["get", "x"]]) == ["wrong_group", 1]
+    assert a.apply(op("c", 1, ["put", "x", 1])) == ["ok", None]
+    assert a.apply(op("c", 2, ["get", "x"])) == ["ok", 1]
+    assert b.apply(op("c", 1, ["get", "x"])) == ["wrong_group", 1]
 
 
 def test_a_retried_operation_gets_its_first_answer_and_runs_once(two_groups) -> None:
     a, _, _ = two_groups
-    assert a.apply(["op", "c", 1, ["append", "x", "y"]]) == ["ok", "y"]
-    assert a.apply(["op", "c", 1, ["append", "x", "y"]]) == ["ok", "y"]
-    assert a.apply(["op", "c", 2, ["get", "x"]]) == ["ok", "y"]
+    assert a.apply(op("c", 1, ["append", "x", "y"])) == ["ok", "y"]
+    assert a.apply(op("c", 1, ["append", "x", "y"])) == ["ok", "y"]
+    assert a.apply(op("c", 2, ["get", "x"])) == ["ok", "y"]
     # A number below the last is a client's bug: refused, nothing runs.
-    assert a.apply(["op", "c", 1, ["append", "x", "z"]])[0] == "error"
+    assert a.apply(op("c", 1, ["append", "x", "z"]))[0] == "error"
     # A client without a session whose number is not 1 may have run before it was dropped.
-    assert a.apply(["op", "d", 5, ["append", "x", "z"]]) == ["expired", 1]
-    assert a.apply(["op", "c", 3, ["get", "x"]]) == ["ok", "y"]
+    assert a.apply(op("d", 5, ["append", "x", "z"])) == ["expired", 1]
+    assert a.apply(op("c", 3, ["get", "x"])) == ["ok", "y"]
 
 
 def test_a_moving_shard_is_fenced_at_both_ends_until_it_arrives(two_groups) -> None:
@@ -86,21 +94,21 @@ def test_a_moving_shard_is_fenced_at_both_ends_until_it_arrives(two_groups) -> N
     staying = [s for s, g in enumerate(made[1]["shards"]) if g == "a"]
     assert moving and staying
     key, other = key_on(moving[0]), key_on(staying[0])
-    assert a.apply(["op", "c", 1, ["put", key, "before"]]) == ["ok", None]
-    assert a.apply(["op", "c", 1, ["put", other, "stays"]]) == ["ok", None]
+    assert a.apply(op("c", 1, ["put", key, "before"])) == ["ok", None]
+    assert a.apply(op("c", 1, ["put", other, "stays"])) == ["ok", None]
 
     assert a.apply(["config", made[1]]) == ["taken", 2]
-    assert a.apply(["op", "c", 2, ["get", key]]) == ["wrong_group", 2]  # from the moment it takes 2
-    assert a.apply(["op", "c", 2, ["get", other]]) == ["ok", "stays"]  # shards that stay serve on
+    assert a.apply(op("c", 2, ["get", key])) == ["wrong_group", 2]  # from the moment it takes 2
+    assert a.apply(op("c", 2, ["get", other])) == ["ok", "stays"]  # shards that stay serve on
     assert b.apply(["config", made[1]]) == ["taken", 2]
-    assert b.apply(["op", "c", 2, ["get", key]]) == ["not_ready", 2]  # until it arrives
+    assert b.apply(op("c", 2, ["get", key])) == ["not_ready", 2]  # until it arrives
     assert status(b)["pulling"] == [[s, "a", 2, A] for s in moving]
 
     hand_over(a, b)
     # The shard came with its data and its clients' sessions: the retry of the
     # put that ran at a is answered, not run again.
-    assert b.apply(["op", "c", 1, ["put", key, "before"]]) == ["ok", None]
-    assert b.apply(["op", "c", 2, ["get", key]]) == ["ok", "before"]
+    assert b.apply(op("c", 1, ["put", key, "before"])) == ["ok", None]
+    assert b.apply(op("c", 2, ["get", key])) == ["ok", "before"]
     assert status(a)["outgoing"] == []  # deleted at the old owner once b holds it
     assert status(b)["confirming"] == []
 
@@ -143,7 +151,7 @@ def test_a_shard_that_was_unassigned_comes_back_from_the_group_that_held_it() ->
     made = configs(["join", {"a": A}], ["leave", ["a"]], ["join", {"b": B}], ["join", {"a": A}])
     key = key_on(0)
     a.apply(["config", made[0]])
-    a.apply(["op", "c", 1, ["put", key, "kept"]])
+    a.apply(op("c", 1, ["put", key, "kept"]))
     assert a.apply(["config", made[1]]) == ["taken", 2]  # every shard unassigned: a keeps them
     assert len(status(a)["outgoing"]) == SHARDS
     b.apply(["config", made[0]])
@@ -152,7 +160,7 @@ def test_a_shard_that_was_unassigned_comes_back_from_the_group_that_held_it() ->
     assert status(b)["pulling"][0] == [0, "a", 2, A]  # from a, as of configuration 2
     a.apply(["config", made[2]])
     hand_over(a, b)
-    assert b.apply(["op", "c", 2, ["get", key]]) == ["ok", "kept"]
+    assert b.apply(op("c", 2, ["get", key])) == ["ok", "kept"]
     # Half of the shards go back to a in configuration 4: pulled from b as of 4.
     b.apply(["config", made[3]])
     a.apply(["config", made[3]])
@@ -164,16 +172,16 @@ def test_a_shard_that_comes_back_to_the_group_that_kept_it_is_taken_from_there()
     a = ShardedKV("a", SHARDS)
     made = configs(["join", {"a": A}], ["leave", ["a"]], ["join", {"a": A}])
     a.apply(["config", made[0]])
-    a.apply(["op", "c", 1, ["put", key_on(1), "kept"]])
+    a.apply(op("c", 1, ["put", key_on(1), "kept"]))
     a.apply(["config", made[1]])
     assert a.apply(["config", made[2]]) == ["taken", 3]
     assert status(a)["pulling"] == [] and status(a)["outgoing"] == []
-    assert a.apply(["op", "c", 2, ["get", key_on(1)]]) == ["ok", "kept"]
+    assert a.apply(op("c", 2, ["get", key_on(1)])) == ["ok", "kept"]
 
 
 def test_a_snapshot_restores_every_shard_in_every_state(two_groups) -> None:
     a, b, made = two_groups
-    a.apply(["op", "c", 1, ["put", key_on(0), 1]])
+    a.apply(op("c", 1, ["put", key_on(0), 1]))
     a.apply(["config", made[1]])
     b.apply(["config", made[1]])
     copy_a, copy_b = ShardedKV("a", SHARDS), ShardedKV("b", SHARDS)
@@ -191,11 +199,20 @@ def test_a_snapshot_restores_every_shard_in_every_state(two_groups) -> None:
         [],
         ["nope"],
         ["op", "c", 1],
-        ["op", "", 1, ["get", "x"]],
-        ["op", "c", 0, ["get", "x"]],
-        ["op", "c", True, ["get", "x"]],
-        ["op", "c", 1, ["get", 7]],
-        ["op", "c", 1, "get"],
+        ["op", "", X, 1, ["get", "x"]],
+        ["op", "c", X, 0, ["get", "x"]],
+        ["op", "c", X, True, ["get", "x"]],
+        ["op", "c", X, 1, ["get", 7]],
+        ["op", "c", X, 1, "get"],
+        ["op", "c", (X + 1) % SHARDS, 1, ["get", "x"]],  # routed by another shard
+        ["op", "c", [X], 1, ["get", "x"]],
+        ["config", {"num": 2, "shards": [[1]] * SHARDS, "groups": {}}],
+        ["config", {"num": 2, "shards": ["a"] * SHARDS, "groups": {"a": ["n1"]}, "holders": 5}],
+        ["delete", 1, []],
+        ["delete", [], 0],
+        ["confirmed", [], 0],
+        ["export", [], 0],
+        ["adopt", {"num": 5}],
         ["config", {"num": 2}],
         ["config", Configuration(2, ("z",) * SHARDS, {"z": ("n1",)}).to_value() | {"groups": {}}],
         ["install", 2, 0, {"state": 1}],
@@ -203,7 +220,7 @@ def test_a_snapshot_restores_every_shard_in_every_state(two_groups) -> None:
 )
 def test_malformed_operations_are_refused_and_change_nothing(two_groups, operation: Any) -> None:
     a, _, _ = two_groups
-    a.apply(["op", "c", 1, ["put", "x", 1]])
+    a.apply(op("c", 1, ["put", "x", 1]))
     before = a.snapshot()
     result = a.apply(operation)
     assert result[0] in ("error", "skipped"), result
@@ -227,3 +244,52 @@ def test_a_configuration_with_another_number_of_shards_is_refused(two_groups) ->
     wrong["shards"] = wrong["shards"] + ["a"]
     assert a.apply(["config", wrong])[0] == "error"
     assert a.config.num == 1
+
+
+def test_a_delete_before_any_group_was_given_the_shard_deletes_nothing() -> None:
+    # Every group left: a keeps the shards for whoever gets them next. A delete of one
+    # then (from no one that installed it) must not lose the only copy.
+    a = ShardedKV("a", SHARDS)
+    made = configs(["join", {"a": A}], ["leave", ["a"]], ["join", {"b": B}])
+    a.apply(["config", made[0]])
+    a.apply(op("c", 1, ["put", key_on(0), "only copy"]))
+    a.apply(["config", made[1]])
+    assert a.apply(["delete", 2, 0]) == ["not_yet", 2]
+    assert [2, 0] in status(a)["outgoing"]
+    # Once a configuration it took gave the shard to b, b's delete goes through.
+    a.apply(["config", made[2]])
+    assert a.apply(["delete", 2, 0]) == ["deleted", 3]
+    assert [2, 0] not in status(a)["outgoing"]
+
+
+def test_the_manager_names_where_each_unassigned_shard_waits() -> None:
+    made = configs(["join", {"a": A}], ["leave", ["a"]], ["join", {"b": B}], ["leave", ["b"]])
+    assert made[0]["holders"] == []
+    assert made[1]["holders"] == [[s, "a", 2, A] for s in range(SHARDS)]
+    assert made[2]["holders"] == []  # b owns them all
+    assert made[3]["holders"] == [[s, "b", 4, B] for s in range(SHARDS)]
+
+
+def test_a_group_started_late_adopts_the_oldest_configuration_kept() -> None:
+    manager = ShardManagerMachine(shards=SHARDS, history=2)
+    a, c = ShardedKV("a", SHARDS), ShardedKV("c", SHARDS)
+    first = manager.apply(["join", {"a": A}])
+    a.apply(["config", first])
+    a.apply(op("k", 1, ["put", key_on(0), "kept"]))
+    a.apply(["config", manager.apply(["leave", ["a"]])])  # configuration 2: all unassigned
+    manager.apply(["join", {"b": B}])
+    manager.apply(["leave", ["b"]])  # configuration 4; the manager keeps 3 and 4
+    assert "forgotten" in manager.apply(["query", 1])[1]
+    oldest = manager.apply(["oldest"])
+    assert oldest["num"] == 3
+    assert c.apply(["adopt", oldest]) == ["taken", 3]
+    # c follows on from 3: b leaves at 4, so the shards wait at b, and c pulls them
+    # from there when it joins at 5.
+    assert c.apply(["config", manager.apply(["query", 4])]) == ["taken", 4]
+    joined = manager.apply(["join", {"c": ["n7"]}])
+    assert c.apply(["config", joined]) == ["taken", 5]
+    assert {p[1] for p in status(c)["pulling"]} == {"b"}
+    # A group that owns shards in the configuration it would adopt cannot skip to it.
+    late = ShardedKV("c", SHARDS)
+    assert late.apply(["adopt", joined]) == ["skipped", 0]
+    assert a.apply(["adopt", oldest]) == ["skipped", 2]  # not a fresh group

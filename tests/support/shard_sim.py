@@ -75,8 +75,8 @@ class RecordingKV(ShardedKV):
     def new_shard(self) -> KVStateMachine:
         return _RecordedShard(self)
 
-    def _op(self, client: Any, seq: Any, op: Any) -> list[Any]:
-        result = super()._op(client, seq, op)
+    def _op(self, client: Any, routed: Any, seq: Any, op: Any) -> list[Any]:
+        result = super()._op(client, routed, seq, op)
         recorder = Recorder.current
         if recorder is not None and result[0] == "ok":
             shard = shard_of(self.key_of(op), len(self.config.shards))
@@ -142,20 +142,18 @@ async def _client(
 async def _admin(
     manager: AsyncGroupClient, rng: random.Random, until: float, log: list[str], now: Any
 ) -> None:
-    """Joins, leaves and moves while the faults last."""
+    """Joins, leaves (now and then of every group) and moves while the faults last."""
     joined = {"g1"}
     while now() < until:
         await asyncio.sleep(rng.uniform(0.5, 1.5))
         roll = rng.random()
         absent = sorted(set(GROUPS) - joined)
-        if absent and (roll < 0.4 or len(joined) == 1):
+        if absent and (roll < 0.4 or not joined):
             group = rng.choice(absent)
             op: list[Any] = ["join", {group: GROUPS[group]}]
-            joined.add(group)
-        elif roll < 0.7 and len(joined) > 1:
+        elif joined and ((roll < 0.7 and len(joined) > 1) or roll > 0.95):
             group = rng.choice(sorted(joined))
-            op = ["leave", [group]]
-            joined.discard(group)
+            op = ["leave", [group]]  # the last one too, now and then: shards unassigned
         else:
             op = ["move", rng.randrange(SHARDS), rng.choice(sorted(joined))]
         while True:
@@ -164,7 +162,30 @@ async def _admin(
                 break
             except Unavailable:
                 continue  # the manager's quorum is cut off: the same change, again
-        log.append(f"{now():.3f} {op} -> configuration {answer['num']}")
+        # A change retried after Unavailable may have run the first time: then it is
+        # refused now. Either way the latest configuration says what is joined.
+        latest = await _latest(manager)
+        joined = set(latest["groups"])
+        result = f"configuration {answer['num']}" if isinstance(answer, dict) else answer
+        log.append(f"{now():.3f} {op} -> {result} (latest {latest['num']})")
+    if not joined:  # the clients must be able to finish: some group owns the shards
+        group = rng.choice(sorted(GROUPS))
+        while True:
+            try:
+                await manager.call(["join", {group: GROUPS[group]}])
+                break
+            except Unavailable:
+                continue
+        log.append(f"{now():.3f} join {group} after the faults: every group had left")
+
+
+async def _latest(manager: AsyncGroupClient) -> dict[str, Any]:
+    while True:
+        try:
+            latest: dict[str, Any] = await manager.read(["query", -1])
+            return latest
+        except Unavailable:
+            continue
 
 
 def _settle(sim: Simulation, cluster: ShardedCluster, within: float) -> bool:

@@ -15,7 +15,7 @@ Operations (lists; results are lists whose first item says what happened):
 ======================================  ==============================================
 operation                               result
 ======================================  ==============================================
-``["op", client, seq, op]``             ``["ok", result]``: ``op`` ran on its key's
+``["op", client, shard, seq, op]``      ``["ok", result]``: ``op`` ran on its key's
                                         shard (or ran before: its first result);
                                         ``["wrong_group", n]``: this group does not own
                                         the key's shard in configuration ``n``;
@@ -24,16 +24,22 @@ operation                               result
                                         client's session on that shard was dropped
 ``["config", configuration]``           ``["taken", n]`` or ``["skipped", n]`` (not the
                                         next one, or shards still to arrive)
+``["adopt", configuration]``            ``["taken", n]`` or ``["skipped", n]``: a new
+                                        group starts from a later configuration
 ``["install", k, shard, payload]``      ``["installed", n]`` or ``["skipped", n]``;
                                         ``k``: the configuration that gave it away
 ``["export", n, shard]`` (read-only)    ``["shard", payload]``, ``["not_yet", n]`` or
                                         ``["gone", n]``
-``["delete", n, shard]``                ``["deleted", n]`` or ``["not_yet", n]``
+``["delete", k, shard]``                ``["deleted", n]`` or ``["not_yet", n]``
 ``["confirmed", n, shard]``             ``["confirmed", n]``
 ``["status"]`` (read-only)              see :func:`next_actions`
 ======================================  ==============================================
 
 ``n`` in a result is the group's configuration number when it answered.
+``shard`` in ``op`` is the shard the client routed the operation by; an
+operation whose key is in another shard here is refused (the client and
+the machine must agree on :meth:`ShardedMachine.key_of`). Anything
+malformed is refused with ``["error", text]`` and changes nothing.
 
 The rules:
 
@@ -53,13 +59,22 @@ The rules:
    sessions), and kept for the new owner to ``export``. The new owner
    installs it through its own log, then tells the old owner to
    ``delete`` it; once the old owner answers ``deleted`` (it is gone
-   there), the new owner stops telling (``confirmed``).
+   there), the new owner stops telling (``confirmed``). The old owner
+   deletes a shard only once a configuration it has taken gives the
+   shard to another group: a ``delete`` before that (or from anyone
+   else) is answered ``not_yet`` and deletes nothing.
 4. **Where a shard is.** Each group follows, from the sequence of
    configurations, which group last gave each shard away and at which
    configuration: a shard that comes in is pulled from there. A shard that
    had no owner before starts empty; one that was unassigned for a while
    (every group left) is pulled from the group that held it last, which
-   keeps it until then.
+   keeps it until then. The nodes of that group are those it had when it
+   gave the shard away; a mover asks the ones of the latest configuration
+   instead when the group is still in it.
+6. **Starting late.** A group that holds nothing and is at configuration
+   0 may ``adopt`` a later configuration that gives it no shard (when the
+   shard manager has forgotten the earlier ones); it learns where each
+   unassigned shard waits from that configuration's ``holders``.
 5. **Exactly once across moves.** Clients number their operations per
    shard (1, 2, ...); a shard keeps, per client, the last number and its
    result, and hands them over with its data, so a retry after a move gets
@@ -117,6 +132,8 @@ class ShardedMachine:
         """Shards owned but not here yet: shard -> (group, configuration, nodes) to pull from."""
         self.outgoing: dict[tuple[int, int], _Shard] = {}
         """Shards given away: (configuration, shard) -> the shard as that configuration froze it."""
+        self.claimed: set[tuple[int, int]] = set()
+        """Those of :attr:`outgoing` that a taken configuration gave to another group."""
         self.confirming: dict[tuple[int, int], tuple[str, tuple[str, ...]]] = {}
         """Shards installed here: (configuration, shard) -> (group, nodes) to tell to delete it."""
         self.last_holder: dict[int, tuple[str, int, tuple[str, ...]]] = {}
@@ -128,8 +145,14 @@ class ShardedMachine:
         """A fresh, empty machine for one shard (with ``apply``, ``snapshot``, ``restore``)."""
         raise NotImplementedError
 
-    def key_of(self, operation: Any) -> str | bytes | int:
-        """The key ``operation`` acts on (raise ``ValueError`` or ``TypeError`` if none)."""
+    @staticmethod
+    def key_of(operation: Any) -> str | bytes | int:
+        """The key ``operation`` acts on (raise ``ValueError`` or ``TypeError`` if none).
+
+        A static method: clients route by it too (the sharded client takes it
+        as its ``key_of``), and must put every operation in the shard the
+        machine does.
+        """
         raise NotImplementedError
 
     # -- the state machine --------------------------------------------------------------
@@ -140,6 +163,10 @@ class ShardedMachine:
             return self._apply(operation)
         except ShardingError as error:
             return ["error", str(error)]
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError) as error:
+            # A malformed value the checks above missed: every replica refuses it the
+            # same way, rather than failing on it at every replay of the log.
+            return ["error", f"{operation!r:.200} is malformed: {type(error).__name__}: {error}"]
 
     def is_read_only(self, operation: Any) -> bool:
         """``export`` and ``status`` only read."""
@@ -168,7 +195,7 @@ class ShardedMachine:
             raise ShardingError(f"{name} takes {low} arguments, not {len(args)}: {args!r}")
         return getattr(self, handler)(*args)  # by name: a subclass may extend one
 
-    def _op(self, client: Any, seq: Any, op: Any) -> list[Any]:
+    def _op(self, client: Any, routed: Any, seq: Any, op: Any) -> list[Any]:
         num = self.config.num
         if not isinstance(client, str) or not client:
             raise ShardingError(f"a client id is a non-empty str, not {client!r}")
@@ -178,6 +205,11 @@ class ShardedMachine:
             shard = shard_of(self.key_of(op), len(self.config.shards))
         except (TypeError, ValueError, IndexError, KeyError) as error:
             raise ShardingError(f"no key in operation {op!r}: {error}") from None
+        if routed != shard:
+            raise ShardingError(
+                f"the client routed {op!r:.100} by shard {routed!r}, but its key is in shard "
+                f"{shard} here: give the client the machine's key_of"
+            )
         if self.config.shards[shard] != self.group:
             return ["wrong_group", num]
         held = self.held.get(shard)
@@ -201,27 +233,35 @@ class ShardedMachine:
         sessions[client] = (seq, result)
         return ["ok", result]
 
-    def _take(self, value: Any) -> list[Any]:
+    def _config(self, value: Any) -> Configuration:
         config = Configuration.from_value(value)
+        if len(config.shards) != len(self.config.shards):
+            raise ShardingError(
+                f"configuration {config.num} has {len(config.shards)} shards, this group "
+                f"{len(self.config.shards)}"
+            )
+        return config
+
+    def _take(self, value: Any) -> list[Any]:
+        config = self._config(value)
         current = self.config
         if config.num != current.num + 1 or self.pulling:
             return ["skipped", current.num]
-        if len(config.shards) != len(current.shards):
-            raise ShardingError(
-                f"configuration {config.num} has {len(config.shards)} shards, this group "
-                f"{len(current.shards)}"
-            )
         me, num = self.group, config.num
         for shard, (old, new) in enumerate(zip(current.shards, config.shards, strict=True)):
+            holder = self.last_holder.get(shard)
+            if old is None and holder is not None and holder[0] == me and new not in (None, me):
+                self.claimed.add((holder[1], shard))  # unassigned here, now given to another
             if old == new:
                 continue
             if old is not None:
                 # Who holds it from now on (rule 4): the group that gives it away.
-                self.last_holder[shard] = (old, num, tuple(current.groups[old]))
+                holder = self.last_holder[shard] = (old, num, tuple(current.groups[old]))
             if old == me:
                 self.outgoing[(num, shard)] = self.held.pop(shard)
+                if new is not None:
+                    self.claimed.add((num, shard))
             elif new == me:
-                holder = self.last_holder.get(shard)
                 if holder is None:
                     self.held[shard] = _Shard(self.new_shard(), {})  # never had an owner
                 elif holder[0] == me:
@@ -231,6 +271,15 @@ class ShardedMachine:
                     self.pulling[shard] = holder
         self.config = config
         return ["taken", num]
+
+    def _adopt(self, value: Any) -> list[Any]:
+        config = self._config(value)
+        fresh = not (self.held or self.outgoing or self.pulling or self.confirming)
+        if self.config.num != 0 or not fresh or self.group in config.shards:
+            return ["skipped", self.config.num]
+        self.config = config
+        self.last_holder = dict(config.holders)
+        return ["taken", config.num]
 
     def _install(self, num: Any, shard: Any, payload: Any) -> list[Any]:
         # ``num`` is the configuration that gave the shard away (its key at the group
@@ -257,24 +306,26 @@ class ShardedMachine:
         return ["installed", self.config.num]
 
     def _export(self, num: Any, shard: Any) -> list[Any]:
-        key = (num, shard)
-        held = self.outgoing.get(key) if type(num) is int and type(shard) is int else None
+        key = _position(num, shard)
+        held = self.outgoing.get(key)
         if held is not None:
             state = held.machine.snapshot()
             sessions = [[c, seq, result] for c, (seq, result) in held.sessions.items()]
             return ["shard", {"num": num, "shard": shard, "state": state, "sessions": sessions}]
-        if type(num) is not int or num > self.config.num:
+        if num > self.config.num:
             return ["not_yet", self.config.num]
         return ["gone", self.config.num]
 
     def _delete(self, num: Any, shard: Any) -> list[Any]:
-        if type(num) is not int or num > self.config.num:
-            return ["not_yet", self.config.num]
-        self.outgoing.pop((num, shard), None)
+        key = _position(num, shard)
+        if num > self.config.num or (key in self.outgoing and key not in self.claimed):
+            return ["not_yet", self.config.num]  # no taken configuration gave it away yet
+        self.outgoing.pop(key, None)
+        self.claimed.discard(key)
         return ["deleted", self.config.num]
 
     def _confirmed(self, num: Any, shard: Any) -> list[Any]:
-        self.confirming.pop((num, shard), None)
+        self.confirming.pop(_position(num, shard), None)
         return ["confirmed", self.config.num]
 
     def _status(self) -> list[Any]:
@@ -311,6 +362,7 @@ class ShardedMachine:
             "confirming": [
                 [n, s, g, list(nodes)] for (n, s), (g, nodes) in self.confirming.items()
             ],
+            "claimed": sorted([n, s] for n, s in self.claimed),
             "last_holder": [
                 [s, g, n, list(nodes)] for s, (g, n, nodes) in self.last_holder.items()
             ],
@@ -330,11 +382,13 @@ class ShardedMachine:
         self.outgoing = {(n, s): shard(h) for n, s, h in snapshot["outgoing"]}
         self.confirming = {(n, s): (g, tuple(nodes)) for n, s, g, nodes in snapshot["confirming"]}
         self.last_holder = {s: (g, n, tuple(nodes)) for s, g, n, nodes in snapshot["last_holder"]}
+        self.claimed = {(n, s) for n, s in snapshot["claimed"]}
 
 
 _ARITY = {
-    "op": (3, 3),
+    "op": (4, 4),
     "config": (1, 1),
+    "adopt": (1, 1),
     "install": (3, 3),
     "export": (2, 2),
     "delete": (2, 2),
@@ -345,12 +399,21 @@ _ARITY = {
 _OPERATIONS: dict[str, str] = {
     "op": "_op",
     "config": "_take",
+    "adopt": "_adopt",
     "install": "_install",
     "export": "_export",
     "delete": "_delete",
     "confirmed": "_confirmed",
     "status": "_status",
 }
+
+
+def _position(num: Any, shard: Any) -> tuple[int, int]:
+    if type(num) is not int or type(shard) is not int:
+        raise ShardingError(
+            f"a shard is named by (configuration, shard) ints, not {num!r}, {shard!r}"
+        )
+    return num, shard
 
 
 Action = tuple[Any, ...]

@@ -22,10 +22,15 @@ operation                            result
 ``["move", shard, group]``           the new configuration; that one shard moved
 ``["query", n]``                     configuration ``n``; ``-1`` (or ``None``):
                                      the latest
+``["oldest"]``                       the oldest configuration still kept
 ===================================  ==============================================
 
 A configuration travels as a dict: ``{"num": n, "shards": [group or None,
-...], "groups": {group: [node, ...]}, "weights": {group: w}}``.
+...], "groups": {group: [node, ...]}, "weights": {group: w}, "holders":
+[[shard, group, k, [node, ...]], ...]}``. ``holders`` lists, for each shard
+no group owns, the group that gave it away last, at configuration ``k``,
+and that group's nodes then: where its data waits for its next owner (see
+:mod:`actorfw.protocols.sharding.group`).
 
 Rules:
 
@@ -42,9 +47,10 @@ Rules:
    forgotten.
 4. Bounds: the manager keeps the last ``history`` configurations (1,000 by
    default); older ones are forgotten and a query for one is refused,
-   saying so. A group that falls further behind than that takes the
-   latest configuration at once (its shards' owners then are the latest
-   owners; see ``docs/sharding.md``).
+   saying so. A group started after that (it owns no shard in the oldest
+   configuration kept) starts from the oldest one kept (``oldest``); a
+   group that owned shards and fell further behind than that cannot catch
+   up (see ``docs/sharding.md``).
 """
 
 from __future__ import annotations
@@ -72,12 +78,16 @@ class Configuration:
         shards: each shard's group (``None``: unassigned).
         groups: each group's member nodes.
         weights: each group's weight (groups not named weigh 1).
+        holders: for each unassigned shard whose data a group keeps, that
+            group, the configuration that took the shard from it, and its
+            nodes then.
     """
 
     num: int
     shards: tuple[str | None, ...]
     groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     weights: Mapping[str, int] = field(default_factory=dict)
+    holders: Mapping[int, tuple[str, int, tuple[str, ...]]] = field(default_factory=dict)
 
     def group_of(self, shard: int) -> str | None:
         """The group that owns ``shard`` in this configuration (None: unassigned)."""
@@ -94,6 +104,9 @@ class Configuration:
             "shards": list(self.shards),
             "groups": {g: list(nodes) for g, nodes in sorted(self.groups.items())},
             "weights": dict(sorted(self.weights.items())),
+            "holders": [
+                [s, g, k, list(nodes)] for s, (g, k, nodes) in sorted(self.holders.items())
+            ],
         }
 
     @classmethod
@@ -106,16 +119,22 @@ class Configuration:
         try:
             num, shards, groups = value["num"], value["shards"], value["groups"]
             weights = value.get("weights", {})
+            holders = value.get("holders", [])
             config = cls(
                 int(num),
                 tuple(shards),
-                {str(g): tuple(nodes) for g, nodes in groups.items()},
+                {str(g): tuple(str(n) for n in nodes) for g, nodes in groups.items()},
                 {str(g): int(w) for g, w in weights.items()},
+                {int(s): (str(g), int(k), tuple(str(n) for n in ns)) for s, g, k, ns in holders},
             )
+            if not all(g is None or type(g) is str for g in config.shards):
+                raise ValueError("a shard's group is a str or None")
+            if any(g is not None and g not in config.groups for g in config.shards):
+                raise ValueError("a shard is placed on a group it does not list")
+            if any(not 0 <= s < len(config.shards) for s in config.holders):
+                raise ValueError("a holder is named for a shard that does not exist")
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise ShardingError(f"not a configuration: {value!r} ({error})") from None
-        if any(g is not None and g not in config.groups for g in config.shards):
-            raise ShardingError(f"configuration {config.num} places a shard on an unknown group")
         return config
 
 
@@ -228,8 +247,25 @@ class ShardManagerMachine:
         shards[shard] = group
         return self._next(dict(latest.groups), dict(latest.weights), tuple(shards))
 
-    def query(self, num: Any = -1) -> dict[str, Any]:
-        """Configuration ``num`` (-1 or None: the latest) as a message value."""
+    def oldest(self) -> dict[str, Any]:
+        """The oldest configuration still kept (rule 4), as a message value."""
+        return self.configs[0].to_value()
+
+    def is_read_only(self, operation: Any) -> bool:
+        """``query`` and ``oldest`` only read (a leader's lease may serve them)."""
+        return isinstance(operation, list | tuple) and operation[:1] in (
+            ["query"],
+            ["oldest"],
+            ("query",),
+            ("oldest",),
+        )
+
+    def query(self, operation: Any) -> Any:
+        """Run a read-only operation (``query``, ``oldest``); what :meth:`apply` would return."""
+        return self.apply(operation)
+
+    def configuration(self, num: Any = -1) -> dict[str, Any]:
+        """Configuration ``num`` (-1 or None: the latest) as a message value (``query``)."""
         latest = self.latest.num
         if num is None or num == -1:
             return self.latest.to_value()
@@ -262,20 +298,31 @@ class ShardManagerMachine:
         weights: Mapping[str, int],
         shards: Sequence[str | None],
     ) -> dict[str, Any]:
-        config = Configuration(self.latest.num + 1, tuple(shards), dict(groups), dict(weights))
+        latest = self.latest
+        num = latest.num + 1
+        holders = {}
+        for shard, (old, new) in enumerate(zip(latest.shards, shards, strict=True)):
+            if new is not None:
+                continue
+            if old is not None:
+                holders[shard] = (old, num, tuple(latest.groups[old]))
+            elif shard in latest.holders:
+                holders[shard] = latest.holders[shard]
+        config = Configuration(num, tuple(shards), dict(groups), dict(weights), holders)
         self.configs.append(config)
         if len(self.configs) > self.history:
             del self.configs[: len(self.configs) - self.history]
         return config.to_value()
 
 
-_ARITY = {"join": (1, 2), "leave": (1, 1), "move": (2, 2), "query": (0, 1)}
+_ARITY = {"join": (1, 2), "leave": (1, 1), "move": (2, 2), "query": (0, 1), "oldest": (0, 0)}
 
 _OPERATIONS: dict[str, Callable[..., dict[str, Any]]] = {
     "join": ShardManagerMachine.join,
     "leave": ShardManagerMachine.leave,
     "move": ShardManagerMachine.move,
-    "query": ShardManagerMachine.query,
+    "query": ShardManagerMachine.configuration,
+    "oldest": ShardManagerMachine.oldest,
 }
 
 
