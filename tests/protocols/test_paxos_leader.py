@@ -576,3 +576,31 @@ def test_a_malformed_message_is_counted_and_dropped(message: Any) -> None:
     assert not leader.handle(message, 0.0)
     assert leader.stats["malformed"] == 1
     assert leader.is_active
+
+
+def test_a_hole_below_a_decided_slot_is_filled_with_a_noop_after_p2a_timeout() -> None:
+    # Slot 3 is decided; slots 1 and 2 were proposed to a leader that crashed, so nobody
+    # proposes them here. Replicas apply in order: the leader fills them (rule 10).
+    leader = active_leader(p2a_timeout=0.5)
+    leader.handle(propose(3), 0.0)
+    leader.handle_all([p2b("n1", B(0, 0), 3), p2b("n2", B(0, 0), 3)], 0.1)
+    assert leader.read_index == 4
+    assert leader.next_deadline() == pytest.approx(0.6)
+    assert sent(leader.tick(0.5), P2a) == []  # the replicas get p2a_timeout to propose
+    leader.handle(propose(2), 0.55)  # one does, for slot 2: that proposal is kept
+    effects = leader.tick(0.6)
+    assert p2a_slots(effects) == [[1]]
+    (noop,) = [m for to, m in sent(effects, P2a) if to == "n1"]
+    assert noop.batches == ((),)
+    assert leader.stats["holes_filled"] == 1
+    leader.handle_all([p2b("n1", B(0, 0), 1, 2), p2b("n2", B(0, 0), 1, 2)], 0.7)
+    assert leader.decided_below == 4 and leader.next_deadline() is None
+
+
+def test_slots_in_flight_out_of_order_are_not_holes() -> None:
+    leader = active_leader(p2a_timeout=0.5)
+    leader.handle(propose(1, 2), 0.0)
+    leader.handle_all([p2b("n1", B(0, 0), 2), p2b("n2", B(0, 0), 2)], 0.1)  # 2 before 1
+    effects = leader.tick(0.6)
+    assert leader.stats["holes_filled"] == 0
+    assert p2a_slots(effects) == [[1]]  # re-sent as itself, not replaced by a no-op

@@ -81,6 +81,14 @@ Rules:
    leader can have a ballot adopted, so every write a client has seen
    completed is below the index: a replica that has applied up to it
    serves a linearizable read from its state.
+10. Holes: an active leader that knows a slot decided while a slot below
+    it is neither decided nor proposed (its replica's proposal went to a
+    leader that crashed or was preempted before it reached this one) gives
+    the replicas ``p2a_timeout`` to propose into it, then proposes a no-op
+    batch there itself. Replicas apply in slot order, so without it such a
+    hole would stop them until some client's write happened to take the
+    slot, and a read, whose index is above the decided slot, would wait
+    for that write (rule 9).
 
 ``tick(now)`` drives every timer; ``next_deadline()`` is the earliest time
 at which ``tick`` has something to do, for a driver with one timer.
@@ -200,6 +208,7 @@ class Leader:
         self._phase2 = Commanders(config, self.options, self.stats)
         self._ledger = Ledger(config, self.options, self._phase2.forget_decided)
         self._leases = LeaseKeeper(config, self.options, self.stats)
+        self._holes_since: float | None = None  # rule 10: since when a slot below may be a hole
         self._out = _Output(config, me)
 
     @classmethod
@@ -365,6 +374,9 @@ class Leader:
             self._phase2.resend_due(self._ballot, now, send)
             if now >= self._leases.next_request:
                 self._leases.request(self._ballot, now, send)
+            holes = self._holes_since
+            if holes is not None and now >= holes + self.options.p2a_timeout:
+                self._fill_holes()
         self._launch()
         return self._flush()
 
@@ -378,6 +390,8 @@ class Leader:
             return self._scout.deadline
         deadline = self._phase2.next_deadline()
         deadline = min(math.inf if deadline is None else deadline, self._leases.next_request)
+        if self._holes_since is not None:
+            deadline = min(deadline, self._holes_since + self.options.p2a_timeout)
         return None if deadline == math.inf else deadline
 
     def _enter(self, now: float) -> None:
@@ -539,7 +553,25 @@ class Leader:
         elif msg.active and msg.ballot > self._ballot:
             self._preempted(msg.ballot)  # another leader leads a higher ballot
 
+    def _fill_holes(self) -> None:
+        """Propose a no-op in every slot below one known decided that nobody proposed (rule 10)."""
+        self._holes_since = None
+        ledger, phase2 = self._ledger, self._phase2
+        decided, inflight, queue = ledger.batches, phase2.inflight, phase2.queue
+        end = min(ledger.top, ledger.below + self.options.window)
+        holes = [s for s in range(ledger.below, end) if s not in decided]
+        holes = [s for s in holes if s not in inflight and s not in queue]
+        for slot in holes:
+            phase2.hold(slot, ())
+        self.stats["holes_filled"] += len(holes)
+
     def _flush(self) -> Effects:
+        # Rule 10: a slot below one known decided may be a hole; look again in a while.
+        ledger = self._ledger
+        if self._mode is not LeaderMode.ACTIVE or ledger.below >= ledger.top:
+            self._holes_since = None
+        elif self._holes_since is None:
+            self._holes_since = self._now
         return self._out.flush(self.leader_node())
 
     def __repr__(self) -> str:
