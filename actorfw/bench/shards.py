@@ -76,6 +76,13 @@ class GroupsResult:
     node_cpu_seconds: float | None
     p50_us: float
     p99_us: float
+    slots: int | None = None
+    """Log slots the groups applied during the throughput figure, together (at one node)."""
+
+    @property
+    def commands_per_slot(self) -> float | None:
+        """How many commands a slot's batch carried on average (None if unknown)."""
+        return self.commands / self.slots if self.slots else None
 
     @property
     def rate(self) -> float:
@@ -94,7 +101,21 @@ class GroupsResult:
         out = dataclasses.asdict(self)
         out["rate"] = self.rate
         out["cpu_us_per_command"] = self.cpu_us_per_command
+        out["commands_per_slot"] = self.commands_per_slot
         return out
+
+
+async def _slots(node: str, groups: Sequence[str]) -> int:
+    """The slots the replicas of ``groups`` on ``node`` applied so far, together."""
+    from actorfw.protocols.paxos.messages import Role
+    from actorfw.services.paxos import ReplicaStatus, role_name
+    from actorfw.values.refs import ActorRef
+
+    total = 0
+    for group in groups:
+        state = await ActorRef(node, role_name(group, Role.REPLICA)).ask(ReplicaStatus(), 5.0)
+        total += int(state.slot_out)
+    return total
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,15 +169,30 @@ def measure_groups(
                     raise RuntimeError("the groups did not take their first configuration")
                 time.sleep(0.02)
         pids = [system.pid(node) for node in system.nodes]
-        commands, seconds, cpu, _ = system.run(
-            _throughput(
+        names = [f"g{i + 1}" for i in range(groups)] if groups else ["kv"]
+        first = system.nodes[0]
+
+        async def measured() -> tuple[int, float, float | None, int]:
+            # The slots decided from the end of the warm-up on, as the commands are.
+            at_start: list[int] = []
+
+            async def mark() -> None:
+                await asyncio.sleep(settings["warmup"])
+                at_start.append(await _slots(first, names))
+
+            marker = asyncio.ensure_future(mark())
+            commands, seconds, cpu, _ = await _throughput(
                 target,
                 settings["clients"],
                 settings["warmup"],
                 settings["seconds"],
                 lambda: _cpu_seconds(pids),
-            ),
-            timeout=settings["warmup"] + settings["seconds"] + 120.0,
+            )
+            await marker
+            return commands, seconds, cpu, await _slots(first, names) - at_start[0]
+
+        commands, seconds, cpu, slots = system.run(
+            measured(), timeout=settings["warmup"] + settings["seconds"] + 120.0
         )
         times = system.run(
             _latencies(target, settings["latency_warmup"], settings["latency"]), timeout=120.0
@@ -169,6 +205,7 @@ def measure_groups(
         cpu,
         _percentile(times, 0.5) * 1e6,
         _percentile(times, 0.99) * 1e6,
+        slots,
     )
 
 
@@ -271,7 +308,8 @@ def run_shards(
 def render(groups: Sequence[GroupsResult], moves: Sequence[MoveResult]) -> str:
     """The figures as two tables."""
     lines = [
-        "groups on 3 nodes   clients   commands/s   node CPU/command   vs 1 group   p50      p99",
+        "groups on 3 nodes   clients   commands/s   node CPU/command   vs 1 group   "
+        "commands/slot   p50      p99",
     ]
     one = next((g for g in groups if g.groups == 1), None)
     for g in groups:
@@ -280,9 +318,10 @@ def render(groups: Sequence[GroupsResult], moves: Sequence[MoveResult]) -> str:
         ratio = f"{cpu / base:.2f}" if cpu is not None and base else "-"
         cpu_text = f"{cpu:.0f} µs" if cpu is not None else "-"
         name = f"{g.groups}" if g.groups else "unsharded"
+        per_slot = f"{g.commands_per_slot:.1f}" if g.commands_per_slot else "-"
         lines.append(
             f"{name:<19} {g.clients:>7}   {g.rate:>10,.0f}   {cpu_text:>16}   {ratio:>10}   "
-            f"{g.p50_us / 1e3:.2f} ms  {g.p99_us / 1e3:.2f} ms"
+            f"{per_slot:>13}   {g.p50_us / 1e3:.2f} ms  {g.p99_us / 1e3:.2f} ms"
         )
     lines += ["", "shard moved   new owner holds it   longest read wait   raw pyzmq, same bytes"]
     for m in moves:

@@ -136,6 +136,7 @@ class ShardedMachine:
         """Those of :attr:`outgoing` that a taken configuration gave to another group."""
         self.confirming: dict[tuple[int, int], tuple[str, tuple[str, ...]]] = {}
         """Shards installed here: (configuration, shard) -> (group, nodes) to tell to delete it."""
+        self._shards: dict[str, int] = {}  # key -> shard: a cache of shard_of, bounded
         self.last_holder: dict[int, tuple[str, int, tuple[str, ...]]] = {}
         """Shard -> (group, configuration, nodes): who last gave it away, and when (rule 4)."""
 
@@ -182,6 +183,8 @@ class ShardedMachine:
         return self.apply(operation)
 
     def _apply(self, operation: Any) -> Any:
+        if type(operation) is list and len(operation) == 5 and operation[0] == "op":
+            return self._op(*operation[1:])  # the common case, first
         if not isinstance(operation, list | tuple) or not operation:
             raise ShardingError(f"an operation is [name, ...], not {operation!r}")
         name, args = operation[0], list(operation[1:])
@@ -202,7 +205,14 @@ class ShardedMachine:
         if type(seq) is not int or seq < 1:
             raise ShardingError(f"a sequence number is an int >= 1, not {seq!r}")
         try:
-            shard = shard_of(self.key_of(op), len(self.config.shards))
+            key = self.key_of(op)
+            shard = self._shards.get(key) if type(key) is str else None
+            if shard is None:
+                shard = shard_of(key, len(self.config.shards))
+                if type(key) is str:
+                    if len(self._shards) >= _SHARD_CACHE:
+                        self._shards.clear()  # a bound; refilled by the keys in use
+                    self._shards[key] = shard
         except (TypeError, ValueError, IndexError, KeyError) as error:
             raise ShardingError(f"no key in operation {op!r}: {error}") from None
         if routed != shard:
@@ -384,6 +394,9 @@ class ShardedMachine:
         self.last_holder = {s: (g, n, tuple(nodes)) for s, g, n, nodes in snapshot["last_holder"]}
         self.claimed = {(n, s) for n, s in snapshot["claimed"]}
 
+
+_SHARD_CACHE = 65_536
+"""Keys whose shard a group remembers (BLAKE2b per operation costs more than a lookup)."""
 
 _ARITY = {
     "op": (4, 4),
