@@ -61,6 +61,7 @@ def p1b(
         slots(*(p[0] for p in pvalues)),
         slots(*(p[1] for p in pvalues)),
         tuple(p[2] for p in pvalues),
+        ballot,  # the answer to a p1a of this ballot
     )
 
 
@@ -561,7 +562,7 @@ def test_restore_refuses_another_roles_records() -> None:
 MALFORMED = [
     P2b("n9", B(0, 0), slots(1), EMPTY),
     P2b("n2", B(0, 0), [1], EMPTY),  # type: ignore[arg-type]
-    P1b("n2", B(0, 0), 0, slots(1), slots(), ((),)),
+    P1b("n2", B(0, 0), 0, slots(1), slots(), ((),), B(0, 0)),
     Propose("n1", 1, slots(1, 2), ((),)),
     Propose("n7", 1, slots(1), ((),)),
     Applied("n1", "3"),  # type: ignore[arg-type]
@@ -585,16 +586,32 @@ def test_a_hole_below_a_decided_slot_is_filled_with_a_noop_after_p2a_timeout() -
     leader.handle(propose(3), 0.0)
     leader.handle_all([p2b("n1", B(0, 0), 3), p2b("n2", B(0, 0), 3)], 0.1)
     assert leader.read_index == 4
-    assert leader.next_deadline() == pytest.approx(0.6)
-    assert sent(leader.tick(0.5), P2a) == []  # the replicas get p2a_timeout to propose
-    leader.handle(propose(2), 0.55)  # one does, for slot 2: that proposal is kept
-    effects = leader.tick(0.6)
+    assert leader.next_deadline() == pytest.approx(0.6)  # the first look
+    assert sent(leader.tick(0.6), P2a) == []  # holes seen: 1 and 2; they get 0.5 s
+    leader.handle(propose(2), 0.9)  # a replica does propose slot 2: that proposal is kept
+    assert leader.next_deadline() == pytest.approx(1.1)
+    effects = leader.tick(1.1)
     assert p2a_slots(effects) == [[1]]
     (noop,) = [m for to, m in sent(effects, P2a) if to == "n1"]
     assert noop.batches == ((),)
     assert leader.stats["holes_filled"] == 1
-    leader.handle_all([p2b("n1", B(0, 0), 1, 2), p2b("n2", B(0, 0), 1, 2)], 0.7)
+    leader.handle_all([p2b("n1", B(0, 0), 1, 2), p2b("n2", B(0, 0), 1, 2)], 1.2)
     assert leader.decided_below == 4 and leader.next_deadline() is None
+
+
+def test_a_hole_seen_first_just_before_a_look_gets_its_full_time() -> None:
+    leader = active_leader(p2a_timeout=0.5)
+    leader.handle(propose(2), 0.0)
+    leader.handle_all([p2b("n1", B(0, 0), 2), p2b("n2", B(0, 0), 2)], 0.0)  # 1 is a hole
+    leader.handle(propose(1), 0.1)  # proposed after all: in flight, so slots stay open
+    leader.handle(propose(4), 0.2)
+    leader.handle_all([p2b("n1", B(0, 0), 4), p2b("n2", B(0, 0), 4)], 0.45)  # 3: a hole now
+    assert leader.next_deadline() == pytest.approx(0.5)  # a look, due since slot 2
+    leader.tick(0.5)
+    assert leader.stats["holes_filled"] == 0  # 3 has been a hole for 0.05 s: not yet
+    leader.handle(propose(3), 0.8)  # its replica's proposal, within the 0.5 s
+    leader.tick(1.0)
+    assert leader.stats["holes_filled"] == 0
 
 
 def test_slots_in_flight_out_of_order_are_not_holes() -> None:
@@ -604,3 +621,55 @@ def test_slots_in_flight_out_of_order_are_not_holes() -> None:
     effects = leader.tick(0.6)
     assert leader.stats["holes_filled"] == 0
     assert p2a_slots(effects) == [[1]]  # re-sent as itself, not replaced by a no-op
+
+
+def test_a_late_answer_to_an_older_p1a_neither_counts_nor_hides_accepted_pvalues() -> None:
+    # An acceptor answers a late p1a of an older ballot with its promise, which may by
+    # then be the scout's ballot, and no pvalues. Taken for an adoption, it replaced the
+    # acceptor's real answer and hid a chosen value, which the new leader overwrote.
+    leader = new_leader("n2", leader_timeout=1.0)
+    leader.start(0.0)
+    leader.handle(p2b("n1", B(3, 0)), 0.0)  # it scouts above 3.0: with 4.1
+    leader.tick(2.0)
+    effects = leader.tick(5.0)
+    assert mode(leader) is LeaderMode.SCOUTING
+    (ballot,) = [m.ballot for to, m in sent(effects, P1a) if to == "n1"]
+    older = B(2, 1)  # a p1a of its own from an earlier term, delivered late
+    chosen = batch("chosen")
+    leader.handle(p1b("n1", ballot, [(5, B(0, 0), chosen)]), 5.0)
+    late = P1b("n1", ballot, 0, EMPTY, EMPTY, (), older)
+    stale = leader.stats["stale"]
+    leader.handle(late, 5.0)
+    assert leader.stats["stale"] == stale + 1
+    leader.handle(P1b("n3", ballot, 0, EMPTY, EMPTY, (), older), 5.0)
+    assert mode(leader) is LeaderMode.SCOUTING  # a late answer is not an adoption
+    effects = leader.handle(p1b("n3", ballot), 5.0)
+    assert mode(leader) is LeaderMode.ACTIVE
+    (p2a,) = [m for to, m in sent(effects, P2a) if to == "n1"]
+    assert p2a.slots.tolist() == [1, 2, 3, 4, 5] and p2a.batches[-1] == chosen
+
+
+def test_a_slot_queued_beyond_the_window_is_not_a_hole() -> None:
+    leader = active_leader(p2a_timeout=0.5, window=1)
+    leader.handle(propose(3), 0.0)  # in flight
+    leader.handle(propose(1, 2), 0.0)  # queued: the window is full
+    # 3 is chosen: 1 goes out, 2 waits in the queue below a decided slot.
+    effects = leader.handle_all([p2b("n1", B(0, 0), 3), p2b("n2", B(0, 0), 3)], 0.1)
+    assert p2a_slots(effects) == [[1]]
+    leader.tick(0.6)
+    leader.tick(1.1)
+    assert leader.stats["holes_filled"] == 0
+    effects = leader.handle_all([p2b("n1", B(0, 0), 1), p2b("n2", B(0, 0), 1)], 1.2)
+    (p2a,) = [m for to, m in sent(effects, P2a) if to == "n1"]
+    assert p2a.slots.tolist() == [2] and p2a.batches == (batch("c2"),)  # its own batch
+
+
+def test_a_passive_leader_fills_no_holes() -> None:
+    leader = active_leader(p2a_timeout=0.5)
+    leader.handle(propose(3), 0.0)
+    leader.handle_all([p2b("n1", B(0, 0), 3), p2b("n2", B(0, 0), 3)], 0.1)
+    leader.handle(p2b("n3", B(5, 2)), 0.2)  # preempted
+    assert mode(leader) is LeaderMode.PASSIVE
+    leader.tick(0.6)
+    leader.tick(1.1)
+    assert leader.stats["holes_filled"] == 0

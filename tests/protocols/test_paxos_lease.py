@@ -192,6 +192,7 @@ def p1b(acceptor: str, ballot: int, pvalues: Any = ()) -> P1b:
         slots(*(p[0] for p in pvalues)),
         slots(*(p[1] for p in pvalues)),
         tuple(p[2] for p in pvalues),
+        ballot,  # the answer to a p1a of this ballot
     )
 
 

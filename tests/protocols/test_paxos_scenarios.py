@@ -636,7 +636,7 @@ WIRE_SAMPLES = [
     Propose("n1", 3, np.array([3, 4], np.int64), ((Command("c", 1, None),), ())),
     Applied("n2", 7),
     P1a(kb.make_ballot(2, 1), 5),
-    P1b("n3", 65537, 2, np.array([5], np.int64), np.array([65536], np.int64), ((),)),
+    P1b("n3", 65537, 2, np.array([5], np.int64), np.array([65536], np.int64), ((),), 65537),
     P2a(65537, np.array([5, 6], np.int64), ((), (Command("c", 2, b"raw"),))),
     P2b("n1", 65537, np.array([5, 6], np.int64), np.zeros(0, np.int64)),
     Collect(10),

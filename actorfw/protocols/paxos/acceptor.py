@@ -339,7 +339,7 @@ class Acceptor:
         if self._leased_against(msg.ballot):
             self.stats["leased_p1a"] += 1
             self._out.send.append(
-                (leader, P1b(self.me, self._promised, self._floor, _EMPTY, _EMPTY, ()))
+                (leader, P1b(self.me, self._promised, self._floor, _EMPTY, _EMPTY, (), msg.ballot))
             )
             return
         promise, adopted = kb.phase1(self._promised, msg.ballot)
@@ -348,14 +348,16 @@ class Acceptor:
             self._out.persist.append(Promised(promise))
         if not adopted:
             self.stats["stale_p1a"] += 1
-            self._out.send.append((leader, P1b(self.me, promise, self._floor, _EMPTY, _EMPTY, ())))
+            refusal = P1b(self.me, promise, self._floor, _EMPTY, _EMPTY, (), msg.ballot)
+            self._out.send.append((leader, refusal))
             return
         slots, ballots, batches = self.accepted()
         low = max(msg.from_slot, self._floor)
         if len(slots) and slots[0] < low:
             start = int(np.searchsorted(slots, low))
             slots, ballots, batches = slots[start:], ballots[start:], batches[start:]
-        self._out.send.append((leader, P1b(self.me, promise, self._floor, slots, ballots, batches)))
+        answer = P1b(self.me, promise, self._floor, slots, ballots, batches, msg.ballot)
+        self._out.send.append((leader, answer))
 
     def _on_p2a(self, msg: P2a) -> None:
         slots, batches = msg.slots, msg.batches

@@ -19,7 +19,9 @@ Rules:
    the p1a, and :meth:`Leader.restore` starts above it.
 2. Phase 1: a scout sends ``P1a(ballot, from_slot)`` to every acceptor,
    where every slot below ``from_slot`` is known decided, and re-sends to
-   the silent ones every ``scout_timeout``. A p1b adopting the ballot from a
+   the silent ones every ``scout_timeout``. Only a p1b answering this
+   ballot's p1a and adopting it (``request == ballot == its ballot``)
+   counts. A p1b adopting the ballot from a
    quorum *adopts* it: the reported pvalues are reduced with the ``pmax``
    kernel, and for every reported slot the leader re-proposes the batch of
    the highest-ballot pvalue (overriding any replica's proposal); every
@@ -84,8 +86,9 @@ Rules:
 10. Holes: an active leader that knows a slot decided while a slot below
     it is neither decided nor proposed (its replica's proposal went to a
     leader that crashed or was preempted before it reached this one) gives
-    the replicas ``p2a_timeout`` to propose into it, then proposes a no-op
-    batch there itself. Replicas apply in slot order, so without it such a
+    the replicas ``p2a_timeout`` to propose into it (it looks for holes
+    every ``p2a_timeout`` and fills those it saw at the look before), then
+    proposes a no-op batch there itself. Replicas apply in slot order, so without it such a
     hole would stop them until some client's write happened to take the
     slot, and a read, whose index is above the decided slot, would wait
     for that write (rule 9).
@@ -208,7 +211,10 @@ class Leader:
         self._phase2 = Commanders(config, self.options, self.stats)
         self._ledger = Ledger(config, self.options, self._phase2.forget_decided)
         self._leases = LeaseKeeper(config, self.options, self.stats)
-        self._holes_since: float | None = None  # rule 10: since when a slot below may be a hole
+        self._holes_since: float | None = (
+            None  # rule 10: when to look for holes next, less p2a_timeout
+        )
+        self._suspects: set[int] = set()  # rule 10: the holes seen at the last look
         self._out = _Output(config, me)
 
     @classmethod
@@ -455,7 +461,13 @@ class Leader:
     def _on_p1b(self, msg: P1b) -> None:
         if msg.ballot > self._ballot:
             self._preempted(msg.ballot)
-        elif self._mode is not LeaderMode.SCOUTING or msg.ballot != self._ballot:
+        elif (
+            self._mode is not LeaderMode.SCOUTING
+            or msg.ballot != self._ballot
+            or msg.request != self._ballot
+        ):
+            # Not an adoption of this scout's ballot: an older p1a's answer carries
+            # the acceptor's promise, which may be this ballot, and no pvalues.
             self.stats["stale"] += 1
         elif self._scout.answer(msg):
             self._adopt()
@@ -554,22 +566,33 @@ class Leader:
             self._preempted(msg.ballot)  # another leader leads a higher ballot
 
     def _fill_holes(self) -> None:
-        """Propose a no-op in every slot below one known decided that nobody proposed (rule 10)."""
+        """Propose a no-op in every slot that has been a hole for ``p2a_timeout`` (rule 10).
+
+        A hole is a slot below one known decided that is neither decided nor
+        proposed here. Looks are ``p2a_timeout`` apart; a slot is filled when
+        it was a hole at the last look too, so every hole gets that long for
+        a replica's proposal to arrive.
+        """
         self._holes_since = None
         ledger, phase2 = self._ledger, self._phase2
         decided, inflight, queue = ledger.batches, phase2.inflight, phase2.queue
         end = min(ledger.top, ledger.below + self.options.window)
-        holes = [s for s in range(ledger.below, end) if s not in decided]
-        holes = [s for s in holes if s not in inflight and s not in queue]
-        for slot in holes:
+        holes = {s for s in range(ledger.below, end) if s not in decided}
+        holes = {s for s in holes if s not in inflight and s not in queue}
+        due = sorted(holes & self._suspects)
+        for slot in due:
             phase2.hold(slot, ())
-        self.stats["holes_filled"] += len(holes)
+        self.stats["holes_filled"] += len(due)
+        self._suspects = holes.difference(due)
+        if self._suspects:
+            self._holes_since = self._now  # look again: these get their time too
 
     def _flush(self) -> Effects:
         # Rule 10: a slot below one known decided may be a hole; look again in a while.
         ledger = self._ledger
         if self._mode is not LeaderMode.ACTIVE or ledger.below >= ledger.top:
             self._holes_since = None
+            self._suspects = set()
         elif self._holes_since is None:
             self._holes_since = self._now
         return self._out.flush(self.leader_node())

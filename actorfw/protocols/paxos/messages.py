@@ -237,7 +237,12 @@ class P1b:
     ``floor``: slots below it were garbage-collected at this acceptor (they
     are decided). ``slots``/``ballots``/``batches`` are the accepted
     pvalues at or above ``max(from_slot, floor)``, the highest ballot per
-    slot, sorted by slot.
+    slot, sorted by slot. ``request`` is the ballot of the p1a it answers:
+    an answer adopts that ballot only if ``ballot == request``. (A late p1a
+    of an older ballot is answered with the acceptor's promise, which may by
+    then be the leader's current ballot: without ``request`` that empty
+    answer would pass for an adoption of the current one, hiding the
+    acceptor's accepted pvalues.)
     """
 
     acceptor: str
@@ -246,6 +251,7 @@ class P1b:
     slots: Slots
     ballots: Slots
     batches: tuple[Batch, ...]
+    request: int
 
 
 @message(name="paxos.P2a", eq=False)

@@ -137,6 +137,7 @@ def _p1b(msg: P1b, config: Config, me: str) -> bool:
         config.is_acceptor(msg.acceptor)
         and type(msg.ballot) is int
         and type(msg.floor) is int
+        and type(msg.request) is int
         and is_slots(msg.slots)
         and is_slots(msg.ballots)
         and len(msg.ballots) == len(msg.slots)
