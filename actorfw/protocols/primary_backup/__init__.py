@@ -6,8 +6,9 @@
 - :class:`Backup` — takes entries in order and durably, refuses older epochs,
   discards (and reports) a divergent tail when it rejoins.
 
-Election and the view (epoch, primary, in-sync set, lease) belong to the
-configuration service, which runs on a Multi-Paxos group.
+- :class:`ViewMachine` — the configuration service's state machine: the
+  view (epoch, primary, in-sync set), elections by the lease's rule, and
+  switchover; replicated on a Multi-Paxos group.
 """
 
 from actorfw.protocols.primary_backup.backup import Backup
@@ -25,6 +26,7 @@ from actorfw.protocols.primary_backup.messages import (
     Written,
 )
 from actorfw.protocols.primary_backup.primary import Primary, PrimaryOptions
+from actorfw.protocols.primary_backup.view import View, ViewError, ViewMachine
 
 __all__ = [
     "Acked",
@@ -40,5 +42,8 @@ __all__ = [
     "Refusal",
     "Stale",
     "Truncated",
+    "View",
+    "ViewError",
+    "ViewMachine",
     "Written",
 ]
