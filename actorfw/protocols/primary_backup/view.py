@@ -8,64 +8,81 @@ deterministic: it reads no clock. Time enters through the members, by the
 rule of the lease below.
 
 Operations (lists); each answers ``["view", view]`` when it changed the
-view or was allowed, and ``["refused", text, view]`` when it was not
-(nothing changed), ``view`` being the current view as a dict (see
-:meth:`View.to_value`):
+view or was allowed, ``["refused", text, view]`` when it was not (nothing
+changed), and ``["error", text]`` when it is malformed (nothing changed),
+``view`` being the current view as a dict (see :meth:`View.to_value`):
 
-======================================  =============================================
-operation                               what it does
-======================================  =============================================
-``["view"]`` (read-only)                nothing: the current view
-``["report", node, epoch, position]``   ``node``'s log ends at ``position``, its last
-                                        entry of ``epoch``: what elections compare
-``["renew", epoch, primary]``           the primary of ``epoch`` renews its lease:
-                                        the view's ``grants`` counter rises
-``["elect", node, epoch, grants]``      ``node`` saw the view at ``epoch`` with
-                                        ``grants`` and no renewal since for a lease
-                                        and the drift bound: elect a new primary
-``["sync", epoch, primary, in_sync]``   the primary of ``epoch`` sets the in-sync
-                                        backups (drops a lagging one, adds one that
-                                        caught up)
-``["switch", epoch, primary, node]``    the primary of ``epoch`` hands over to the
-                                        in-sync backup ``node`` (planned switchover)
-======================================  =============================================
+==========================================  =========================================
+operation                                   what it does
+==========================================  =========================================
+``["view"]`` (read-only)                    nothing: the current view
+``["report", node, epoch, position]``       ``node``'s log ends at ``position``, its
+                                            last entry of ``epoch``: what elections
+                                            compare
+``["renew", epoch, primary]``               the primary of ``epoch`` renews its
+                                            lease: the view's ``grants`` rises
+``["elect", node, epoch, grants]``          ``node`` saw the view at ``epoch`` with
+                                            ``grants`` and no renewal since for a
+                                            lease and the drift bound: elect a new
+                                            primary
+``["sync", epoch, primary, grants, set]``   the primary sets the in-sync backups
+``["switch", epoch, primary, grants, node]`` the primary hands over to the in-sync
+                                            backup ``node`` (planned switchover)
+==========================================  =========================================
 
 The rules:
 
 1. **Epochs only rise**, by one per election or switchover, and every
-   epoch has one primary. Operations of a primary name its epoch; one that
-   names another epoch or primary is refused (a deposed primary learns the
-   new view from the refusal).
+   epoch has one primary. Operations of a primary name its epoch *and the
+   grants it last saw*; one that names another epoch, primary or grants is
+   refused (a deposed primary learns the new view from the refusal). The
+   grants are a fencing token: a ``sync`` or ``switch`` sent before a
+   renewal that committed first (by an earlier incarnation of the primary,
+   or held up in the log) cannot take effect after it.
 2. **The lease.** The primary renews its lease with ``renew``; each
    renewal raises ``grants``. The primary counts its lease from the moment
-   it *sent* the renewal and stops acknowledging writes at the lease's end
-   less the drift bound (:class:`~actorfw.protocols.primary_backup.Primary`,
-   rule 6). A member that wants a new primary proposes ``elect`` with the
-   epoch and ``grants`` it saw, after a lease and the drift bound have
-   passed on its own clock *since it saw them* with nothing newer. The
-   machine elects only if the view is still exactly that (same epoch, same
-   ``grants``): then no renewal committed since, and the old primary's
-   lease, counted from before its last renewal committed, ended before the
-   candidate's wait did. So two primaries never acknowledge at once,
-   whatever the order in which ``renew`` and ``elect`` commit. A new
-   epoch starts with no lease (``grants`` 0): its primary renews before it
-   acknowledges anything, so a lease is never counted from the election,
-   which the new primary learns of only after it committed.
-3. **Who is elected**: of the in-sync members (the backups in sync, and
-   the primary too at start-up, when there is none), the one with the
-   highest reported ``(epoch, position)``, ties broken by node name. In
-   ``sync`` mode every in-sync backup holds every acknowledged write; the
-   highest one has the fewest entries to copy. The new view's in-sync
-   backups are the other in-sync members; the old primary is out of sync
-   until it rejoins. With no in-sync member the election is refused: no
-   member is known to hold every acknowledged write.
-4. **In sync** changes only at the primary's request, in its epoch, and
-   only to backups of the group. A backup leaves the set before the
-   primary acknowledges anything without it (the primary waits for the
-   ``view`` answer), and joins it once it has caught up.
-5. **Switchover** is an election the primary asks for: it names an in-sync
-   backup, and stops acknowledging before it asks (its lease is of no use
-   after the new epoch starts). The new epoch's primary is that backup.
+   it *first sent* that renewal (a retry of it counts from the first send)
+   and stops acknowledging writes at the lease's end less the drift bound
+   (:class:`~actorfw.protocols.primary_backup.Primary`, rule 6). A member
+   that wants a new primary proposes ``elect`` with the epoch and
+   ``grants`` it saw, after a lease and the drift bound have passed on its
+   own clock *since it saw them* with nothing newer. The machine elects
+   only if the view is still exactly that (same epoch, same ``grants``):
+   then no renewal committed since, and the old primary's lease, counted
+   from before its last renewal committed, ended before the candidate's
+   wait did. So two primaries never acknowledge at once, whatever the
+   order in which ``renew`` and ``elect`` commit. A new epoch starts with
+   no lease (``grants`` 0): its primary renews before it acknowledges
+   anything, so a lease is never counted from the election, which the new
+   primary learns of only after it committed.
+3. **Who is elected.** The members known to hold every acknowledged write
+   are the in-sync backups and the primary (at the first election, every
+   member: nothing was acknowledged yet); and when the epoch ends without
+   a single renewal, nothing was acknowledged in it, so also those known
+   at its start. Of these, the ones other than the current primary are
+   preferred (it is presumably gone); the one with the highest reported
+   ``(epoch, position)`` wins, ties to the first name. Only if none is
+   left is the current primary elected again, in a new epoch, so that a
+   group whose only in-sync member is its primary waits for it rather than
+   losing its writes. The new view's in-sync backups are the other
+   preferred members; the old primary is out of sync until it rejoins.
+4. **In sync** changes only at the primary's request (rule 1). It keeps
+   its own set ahead of the view's, so that every in-sync backup of the
+   view holds every write it acknowledged: to add a backup it first waits
+   for that backup's acknowledgements too, then proposes the add; to drop
+   one it proposes the drop and stops waiting for it only once the drop
+   is in the view.
+5. **Switchover** is an election the primary asks for, fenced like any of
+   its operations (rule 1): it stops acknowledging, then asks; if it is
+   refused it renews and goes on. The new epoch's primary is the in-sync
+   backup it named.
+
+Trust and limits: the members are trusted (a report is taken as sent; a
+late report of an earlier incarnation can lower a node's position, which
+in ``async`` mode may elect a node further behind). The members are fixed
+when the machine is made, and the service must not be made again for a
+group that exists: its epochs would start over below those the backups
+have seen.
 """
 
 from __future__ import annotations
@@ -124,6 +141,8 @@ class ViewMachine:
         self.view = View(0, "", self.members, 0)
         self.reports: dict[str, tuple[int, int]] = {}
         """Each member's last reported (epoch, position) of its log's end."""
+        self.holders: tuple[str, ...] = self.members
+        """The members known, at the current epoch's start, to hold every acknowledged write."""
 
     # -- the state machine --------------------------------------------------------------
 
@@ -171,14 +190,16 @@ class ViewMachine:
             raise ViewError(f"{what} is an int >= 0, not {value!r}")
         return value
 
-    def _current(self, epoch: Any, primary: Any) -> str | None:
-        """Why (epoch, primary) is not the current view's (None: it is; rule 1)."""
+    def _current(self, epoch: Any, primary: Any, grants: Any = None) -> str | None:
+        """Why a primary's (epoch, primary, grants) is not the current view's (rule 1)."""
         view = self.view
         if epoch != view.epoch or primary != view.primary or not view.primary:
             return (
                 f"epoch {epoch!r} of {primary!r} is not the current one "
                 f"(epoch {view.epoch}, primary {view.primary or 'none'})"
             )
+        if grants is not None and grants != view.grants:
+            return f"sent after {grants!r} grants, but there have been {view.grants} since"
         return None
 
     # -- operations -------------------------------------------------------------------
@@ -205,17 +226,16 @@ class ViewMachine:
             return self._refused(
                 f"the view changed since {node} saw epoch {epoch!r} with {grants!r} grants"
             )
-        candidates = set(view.in_sync)
-        if not view.primary:
-            candidates |= set(self.members)  # the first election: everyone is in sync
-        candidates.discard(view.primary)
-        if not candidates:
-            return self._refused("no in-sync backup to elect: none is known to hold every write")
+        known = set(view.in_sync) | ({view.primary} if view.primary else set(self.members))
+        if view.epoch and view.grants == 0:
+            known |= set(self.holders)  # nothing acknowledged in this epoch (rule 3)
+        candidates = known - {view.primary} or known
         chosen = max(sorted(candidates), key=lambda n: self.reports.get(n, (0, 0)))
+        self.holders = tuple(sorted(known))
         return self._start(chosen, candidates - {chosen})
 
-    def _sync(self, epoch: Any, primary: Any, in_sync: Any) -> list[Any]:
-        why = self._current(epoch, primary)
+    def _sync(self, epoch: Any, primary: Any, grants: Any, in_sync: Any) -> list[Any]:
+        why = self._current(epoch, primary, grants)
         if why is not None:
             return self._refused(why)
         if not isinstance(in_sync, list | tuple):
@@ -226,13 +246,14 @@ class ViewMachine:
         self.view = dataclasses.replace(self.view, in_sync=tuple(sorted(backups)))
         return self._answer()
 
-    def _switch(self, epoch: Any, primary: Any, node: Any) -> list[Any]:
-        why = self._current(epoch, primary)
+    def _switch(self, epoch: Any, primary: Any, grants: Any, node: Any) -> list[Any]:
+        why = self._current(epoch, primary, grants)
         if why is not None:
             return self._refused(why)
         node = self._member(node)
         if node not in self.view.in_sync:
             return self._refused(f"{node} is not in sync: it may lack acknowledged writes")
+        self.holders = tuple(sorted({*self.view.in_sync, self.view.primary}))
         return self._start(node, set(self.view.in_sync) - {node})
 
     def _start(self, primary: str, in_sync: set[str]) -> list[Any]:
@@ -249,14 +270,29 @@ class ViewMachine:
             "members": list(self.members),
             "view": self.view.to_value(),
             "reports": [[n, e, p] for n, (e, p) in sorted(self.reports.items())],
+            "holders": list(self.holders),
         }
 
     def restore(self, snapshot: Any) -> None:
-        """Replace the state with one :meth:`snapshot` returned."""
-        self.members = tuple(snapshot["members"])
-        view = snapshot["view"]
-        self.view = View(view["epoch"], view["primary"], tuple(view["in_sync"]), view["grants"])
-        self.reports = {n: (e, p) for n, e, p in snapshot["reports"]}
+        """Replace the state with one :meth:`snapshot` returned (checked first: all or nothing).
+
+        Raises:
+            ViewError: ``snapshot`` does not decode; nothing changed.
+        """
+        try:
+            members = tuple(str(m) for m in snapshot["members"])
+            value = snapshot["view"]
+            view = View(
+                int(value["epoch"]),
+                str(value["primary"]),
+                tuple(str(n) for n in value["in_sync"]),
+                int(value["grants"]),
+            )
+            reports = {str(n): (int(e), int(p)) for n, e, p in snapshot["reports"]}
+            holders = tuple(str(n) for n in snapshot["holders"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise ViewError(f"not a view machine's snapshot: {error}") from None
+        self.members, self.view, self.reports, self.holders = members, view, reports, holders
 
 
-_ARITY = {"view": 0, "report": 3, "renew": 2, "elect": 3, "sync": 3, "switch": 3}
+_ARITY = {"view": 0, "report": 3, "renew": 2, "elect": 3, "sync": 4, "switch": 4}
