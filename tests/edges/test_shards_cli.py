@@ -108,6 +108,13 @@ def test_an_operator_joins_moves_and_removes_groups_while_kv_keeps_every_key(
         code, out, _ = run(capsys, *shards, "status")
         assert code == 0 and "g2 at configuration 4: holds [0-7]" in out
 
+        # A wrong shard manager name: the same diagnosis as for an unsharded group.
+        wrong = ["kv", "--cluster", str(cluster), "--sharded", "nope", "--timeout", "2"]
+        code, out, err = run(capsys, *wrong, "get", "k1")
+        assert code == 1 and "no node runs group 'nope'" in err, err
+        code, _, err = run(capsys, "kv", "--cluster", str(cluster), "--group", "kv", "get", "k1")
+        assert code == 2 and "--sharded" in err  # a sharded file and --group do not mix
+
         assert all(p.poll() is None for p in processes.values()), _logs(logs)
         for process in processes.values():
             process.send_signal(signal.SIGTERM)
