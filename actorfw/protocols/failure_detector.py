@@ -130,7 +130,9 @@ class PhiAccrualDetector:
         elapsed = now - self._last
         y = (elapsed - (mean + self.acceptable_pause)) / std
         # Logistic approximation of the normal tail (as in Akka's detector).
-        e = math.exp(-y * (1.5976 + 0.070566 * y * y))
+        # The exponent is capped: far below the expected arrival (a heartbeat just
+        # after long gaps) it grows past what exp() can hold, and phi is 0 there anyway.
+        e = math.exp(min(-y * (1.5976 + 0.070566 * y * y), 700.0))
         if elapsed > mean + self.acceptable_pause:
             p_later = e / (1.0 + e)
         else:

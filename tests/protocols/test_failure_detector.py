@@ -131,3 +131,12 @@ def test_other_traffic_keeps_a_peer_with_late_heartbeats_up() -> None:
         m.seen("b", float(t))
         assert m.tick(float(t) + 0.5) == []
     assert m.tick(65.0) == [("b", MembershipEvent.DOWN)]  # then silence: down
+
+
+def test_phi_right_after_long_gaps_is_zero_not_an_overflow() -> None:
+    # Heartbeats 30 s apart with a tiny spread, then phi read at once: the normal
+    # tail's exponent is far past what exp() holds (a slow, flooded node saw this).
+    detector = PhiAccrualDetector(min_std=0.001, first_interval=30.0)
+    last = regular(detector, 30.0, 10)
+    assert detector.phi(last) == 0.0
+    assert detector.phi(last + 0.001) == 0.0
