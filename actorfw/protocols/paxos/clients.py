@@ -142,6 +142,24 @@ class Clients:
         session = self.sessions.get(key[0])
         return session is not None and key[1] <= session[0]
 
+    def owed(self) -> list[tuple[str, int]]:
+        """The ``(client, seq)`` taken here and not answered yet, in the order they came."""
+        return list(self._mine)
+
+    def drop_pending(self) -> list[tuple[str, int]]:
+        """Forget the queue and what is owed (a primary deposed); returns what was owed.
+
+        The sessions stay. A command dropped here may still be in a log: it
+        runs once if it commits, and its client's retry is answered from
+        the session.
+        """
+        owed = list(self._mine)
+        self._mine.clear()
+        self._waiting.clear()
+        self.requests.clear()
+        self.responses = []
+        return owed
+
     def forget_owed(self) -> None:
         """Owe nothing (after replaying the log at a restart: those clients are gone)."""
         self._mine.clear()

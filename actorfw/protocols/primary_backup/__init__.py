@@ -6,12 +6,16 @@
 - :class:`Backup` — takes entries in order and durably, refuses older epochs,
   discards (and reports) a divergent tail when it rejoins.
 
+- :class:`Member` — one node of a group: the backup's log, the state
+  machine with its sessions, and the primary's role while the view names
+  it (rules in :mod:`actorfw.protocols.primary_backup.member`).
 - :class:`ViewMachine` — the configuration service's state machine: the
   view (epoch, primary, in-sync set), elections by the lease's rule, and
   switchover; replicated on a Multi-Paxos group.
 """
 
 from actorfw.protocols.primary_backup.backup import Backup
+from actorfw.protocols.primary_backup.member import LeaseGranted, Member, MemberOptions, ViewIs
 from actorfw.protocols.primary_backup.messages import (
     Acked,
     Append,
@@ -36,6 +40,9 @@ __all__ = [
     "Discarded",
     "Entry",
     "EpochSeen",
+    "LeaseGranted",
+    "Member",
+    "MemberOptions",
     "Mismatch",
     "Primary",
     "PrimaryOptions",
@@ -44,6 +51,7 @@ __all__ = [
     "Truncated",
     "View",
     "ViewError",
+    "ViewIs",
     "ViewMachine",
     "Written",
 ]

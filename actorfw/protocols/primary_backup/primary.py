@@ -16,8 +16,10 @@ with epoch *e*. The rules:
    to its client) leaves only after this node's own write is durable
    (rule 5 of :mod:`actorfw.protocols.effects`).
 3. **A lagging backup is reported, not waited for silently.** A backup of
-   the in-sync set more than ``lag_bound`` entries behind is named in
-   :attr:`Primary.lagging`; in ``sync`` mode commits wait until the
+   the in-sync set more than ``lag_bound`` entries behind, or behind with
+   no progress for ``lag_time`` seconds (a crashed backup, when writes are
+   few), is named in :meth:`Primary.lagging_at`; in ``sync`` mode commits
+   wait until the
    configuration service removes it (:meth:`Primary.set_in_sync`), so
    nothing is acknowledged without it while it is still in the set.
 4. **Repair.** A :class:`Mismatch` moves the backup's next position back
@@ -50,10 +52,12 @@ from actorfw.protocols.primary_backup.messages import (
     Stale,
     Written,
 )
+from actorfw.values.codec import message as _message
 
 __all__ = ["Primary", "PrimaryOptions"]
 
 
+@_message(name="pb.PrimaryOptions")
 @dataclasses.dataclass(frozen=True)
 class PrimaryOptions:
     """A primary's tuning.
@@ -61,6 +65,8 @@ class PrimaryOptions:
     Attributes:
         mode: ``"sync"`` or ``"async"`` (rule 2).
         lag_bound: entries an in-sync backup may be behind before it is reported (rule 3).
+        lag_time: seconds an in-sync backup may be behind with no progress before it is
+            reported (rule 3).
         max_batch: entries per Append at most (rule 4).
         heartbeat: seconds between heartbeats to each backup (rule 7).
         drift: the bound on clock drift, taken off the lease's end (rule 6).
@@ -68,6 +74,7 @@ class PrimaryOptions:
 
     mode: str = "sync"
     lag_bound: int = 10_000
+    lag_time: float = 0.5
     max_batch: int = 512
     heartbeat: float = 0.05
     drift: float = 0.1
@@ -79,7 +86,7 @@ class PrimaryOptions:
             value = getattr(self, name)
             if not (type(value) is int and value > 0):
                 raise ValueError(f"{name} must be a positive int, not {value!r}")
-        for name in ("heartbeat", "drift"):
+        for name in ("heartbeat", "drift", "lag_time"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and value >= 0):
                 raise ValueError(f"{name} must be a non-negative number, not {value!r}")
@@ -120,6 +127,9 @@ class Primary:
         self.applied = committed
         self.next = {b: len(log) + 1 for b in backups}  # the next position to send each
         self.match = {b: 0 for b in backups}  # how far each is known to hold this log
+        # since when each backup is behind with no progress (None: caught up, or moving)
+        self._stuck_since: dict[str, float | None] = {b: None for b in backups}
+        self._now = 0.0  # the time of the step under way
         self.lease_until = 0.0
         self.deposed = False
         self.refused = 0
@@ -137,6 +147,17 @@ class Primary:
         """In-sync backups more than ``lag_bound`` entries behind (rule 3), sorted."""
         floor = self.end - self.options.lag_bound
         return sorted(b for b in self.in_sync if self.match[b] < floor)
+
+    def lagging_at(self, now: float) -> list[str]:
+        """In-sync backups too far behind, or behind with no progress for ``lag_time`` (rule 3)."""
+        lagging = set(self.lagging)
+        limit = now - self.options.lag_time
+        end = self.end
+        for backup in self.in_sync:
+            since = self._stuck_since[backup]
+            if self.match[backup] < end and since is not None and since <= limit:
+                lagging.add(backup)
+        return sorted(lagging)
 
     def fenced(self, now: float) -> bool:
         """May it not acknowledge at ``now`` (rule 6, or deposed)?"""
@@ -174,6 +195,7 @@ class Primary:
         effects = Effects()
         if not commands:
             return effects
+        self._now = now
         start = self.end + 1
         entries = tuple(Entry(self.epoch, command) for command in commands)
         self.log.extend(entries)
@@ -187,6 +209,7 @@ class Primary:
     def handle_all(self, messages: list[Any], now: float) -> Effects:
         """Take backups' answers: one step."""
         effects = Effects()
+        self._now = now
         for message in messages:
             kind = type(message)
             if kind is Acked or kind is Mismatch or kind is Stale:
@@ -210,6 +233,7 @@ class Primary:
     def tick(self, now: float) -> Effects:
         """Heartbeats and repairs due at ``now`` (rule 7): one step."""
         effects = Effects()
+        self._now = now
         if not self.deposed and now >= self._beat_at:
             self._beat_at = now + self.options.heartbeat
             for backup in self.backups:
@@ -236,12 +260,17 @@ class Primary:
         append = Append(self.epoch, self.name, prev, prev_epoch, entries, self.committed)
         effects.send_now.append((backup, append))
         self.next[backup] = start + len(entries)  # optimistic; a Mismatch moves it back
+        if self._stuck_since[backup] is None and self.match[backup] < self.end:
+            self._stuck_since[backup] = self._now  # behind from now, until it moves
 
     def _acked(self, acked: Acked, effects: Effects) -> None:
         if not 0 <= acked.upto <= self.end:
             self._refuse(effects, acked.backup, f"acknowledged {acked.upto} > end {self.end}")
             return
         backup = acked.backup
+        if acked.upto > self.match[backup]:
+            # progress: behind from now on only if it is still (its clock starts again)
+            self._stuck_since[backup] = self._now if acked.upto < self.end else None
         self.match[backup] = max(self.match[backup], acked.upto)
         self.next[backup] = max(self.next[backup], self.match[backup] + 1)
         if self.match[backup] + 1 == self.next[backup] <= self.end:

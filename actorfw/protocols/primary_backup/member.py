@@ -1,0 +1,488 @@
+"""One node of a primary-backup group: a backup, and the primary when the view names it.
+
+A :class:`Member` holds the node's log (a :class:`Backup`'s), the
+application's state machine with its clients' sessions, and, while the
+configuration service's view names this node primary of an epoch it
+started, a :class:`Primary` working on the same log. Its inputs are the
+peers' copying messages, the clients' commands, and two notes from the
+node's view keeper (:class:`ViewIs`, :class:`LeaseGranted`), which talks
+to the configuration service (:mod:`actorfw.protocols.primary_backup.view`).
+
+The rules (numbers are cited by the tests):
+
+1. **Primary only of an epoch it starts.** The member becomes primary when
+   a view names it for an epoch above every epoch it has seen; it records
+   the epoch (:class:`EpochSeen`) first. A member that restarts into a
+   view naming it for an epoch it had seen does *not* act: the entries it
+   shipped before its crash may not all be in its log, and appending
+   others at their positions in the same epoch would fork the logs. It
+   waits for the configuration service to elect again (the lease lapses).
+2. **Nothing acknowledged without a lease.** The primary's first entry of
+   its epoch is a no-op, appended once its first lease is granted (its
+   earlier epochs' entries commit under it); no command is answered
+   before the no-op commits. A lease of another epoch is ignored.
+3. **Deposed by a newer view or a newer epoch.** A view that names another
+   primary, a later epoch, or an Append of a later epoch ends the primary
+   role (the log stays; the member goes on as a backup). The commands it
+   owed an answer are answered :class:`Moved` (they may still run: the
+   client retries under the same session, exactly once).
+4. **Commands.** At the primary each client command is queued (at most
+   ``max_queue``; past that, :class:`Busy`) and appended in batches of at
+   most ``max_batch``. Every member applies each committed entry once, in
+   position order, through the sessions (a command retried after a
+   failover runs once; its answer is the first one). The member that took
+   a command answers it once applied here (:class:`Response`, an output:
+   it leaves once this node's records are durable). A member that is not
+   the primary answers :class:`Moved` with the primary it knows.
+5. **Reads.** A read-only operation (the state machine's
+   ``is_read_only``) asked as a read of a primary that holds its lease and
+   has committed its no-op is answered from the state, outside the log:
+   no other primary can have acknowledged a write since its lease began.
+   Anything else asked as a read goes through the log.
+6. **In sync.** The primary waits for the view's in-sync backups and for
+   those it asked to add; it asks to add a backup that holds its whole
+   log, and to drop an in-sync backup that lags
+   (:meth:`Primary.lagging_at`), and keeps waiting for a backup the view
+   still has (rule 4 of the view). What it asks for is :attr:`Member.wanted`;
+   the keeper proposes it.
+7. **Bad input** (a malformed note, a copying message of an unknown node,
+   an Append of this primary's own epoch from another node) is refused and
+   counted, and changes nothing.
+
+Bounds: sessions (``max_sessions``) and the queue (``max_queue``). The log
+is kept whole: compaction by snapshots is not built yet (see
+``docs/primary-backup.md``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+from actorfw.protocols.effects import Effects
+from actorfw.protocols.paxos.clients import Clients
+from actorfw.protocols.paxos.messages import Command, Read, Request
+from actorfw.protocols.primary_backup.backup import Backup
+from actorfw.protocols.primary_backup.messages import (
+    Acked,
+    Append,
+    Applied,
+    Discarded,
+    EpochSeen,
+    Mismatch,
+    Record,
+    Refusal,
+    Stale,
+)
+from actorfw.protocols.primary_backup.primary import Primary, PrimaryOptions
+from actorfw.values.codec import message as _message
+
+__all__ = [
+    "KEEPER",
+    "Busy",
+    "LeaseGranted",
+    "Member",
+    "MemberOptions",
+    "Moved",
+    "Response",
+    "ViewIs",
+]
+
+KEEPER = "keeper"
+"""The address of this node's view keeper, in a member's ``send_now`` (a wake-up note)."""
+
+
+@_message(name="pb.ViewIs")
+@dataclasses.dataclass(frozen=True)
+class ViewIs:
+    """The keeper to its member: the configuration service's view, as last read."""
+
+    epoch: int
+    primary: str
+    in_sync: tuple[str, ...]
+    grants: int
+
+
+@_message(name="pb.LeaseGranted")
+@dataclasses.dataclass(frozen=True)
+class LeaseGranted:
+    """The keeper to its member: the primary of ``epoch`` holds its lease until ``until``.
+
+    ``until`` is on this node's clock: when the keeper first sent the
+    renewal that committed, plus the lease's length.
+    """
+
+    epoch: int
+    until: float
+
+
+@_message(name="pb.Wake")
+@dataclasses.dataclass(frozen=True)
+class Wake:
+    """A member to its keeper: what it wants of the view changed; look now."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Response:
+    """Output: the answer to a command this member took."""
+
+    client: str
+    seq: int
+    result: Any
+
+
+@dataclasses.dataclass(frozen=True)
+class Moved:
+    """Response: this member is not an acknowledging primary; ``primary`` may be ("": unknown)."""
+
+    client: str
+    seq: int
+    primary: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Busy:
+    """Response: the primary's queue is full; the command did not run (ask again later)."""
+
+    client: str
+    seq: int
+
+
+@_message(name="pb.MemberOptions")
+@dataclasses.dataclass(frozen=True)
+class MemberOptions:
+    """A member's tuning.
+
+    Attributes:
+        primary: the primary's tuning (its ``mode`` is the group's).
+        max_sessions: client sessions kept at most (None: unbounded), as for Paxos.
+        max_queue: commands waiting at the primary at most (rule 4).
+    """
+
+    primary: PrimaryOptions = dataclasses.field(default_factory=PrimaryOptions)
+    max_sessions: int | None = 100_000
+    max_queue: int = 65_536
+
+    def __post_init__(self) -> None:
+        if self.primary.mode != "sync":
+            raise ValueError(
+                f"mode {self.primary.mode!r} is not available for a group yet: only 'sync' "
+                "(an 'async' group's rejoining members must rebuild their state, which needs "
+                "snapshot transfer)"
+            )
+        if not (type(self.max_queue) is int and self.max_queue > 0):
+            raise ValueError(f"max_queue must be a positive int, not {self.max_queue!r}")
+
+
+class Member:
+    """One node of a primary-backup group (see the module's rules).
+
+    Args:
+        name: this node.
+        members: every node of the group (this one included).
+        machine: the application's state machine (``apply``; ``is_read_only``
+            and ``query`` for reads outside the log).
+        options: tuning.
+        backup: the node's log as its records left it (default: empty).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        members: Iterable[str],
+        machine: Any,
+        options: MemberOptions | None = None,
+        backup: Backup | None = None,
+    ) -> None:
+        self.name = name
+        self.members = tuple(sorted(members))
+        if name not in self.members:
+            raise ValueError(f"{name} is not a member of {self.members}")
+        self.others = [m for m in self.members if m != name]
+        self.machine = machine
+        self.options = options or MemberOptions()
+        self.backup = backup or Backup(name)
+        self.primary: Primary | None = None
+        self.view = ViewIs(0, "", (), 0)
+        self.stats: Counter[str] = Counter()
+        self.clients = Clients(self.options.max_sessions, self.stats)
+        self.applied = 0  # positions applied to the machine
+        self.opened = 0  # the position of the primary's no-op (0: not appended yet)
+        self.adding: set[str] = set()  # backups the primary waits for, not yet in the view
+        self.wanted: tuple[str, ...] = ()  # the in-sync set the primary asks for (rule 6)
+        self.discarded = 0  # entries a rejoin discarded (in sync mode: never acknowledged)
+        self.refused = 0
+
+    @classmethod
+    def restore(
+        cls,
+        name: str,
+        members: Iterable[str],
+        machine: Any,
+        records: Iterable[Record],
+        options: MemberOptions | None = None,
+    ) -> Member:
+        """The member its records leave: its log and epoch; not a primary (rule 1)."""
+        return cls(name, members, machine, options, Backup.restore(name, records))
+
+    # -- what it knows ------------------------------------------------------------------
+
+    @property
+    def acting(self) -> int:
+        """The epoch this member is primary of (0: it is not)."""
+        primary = self.primary
+        return primary.epoch if primary is not None and not primary.deposed else 0
+
+    def status(self) -> dict[str, Any]:
+        """What the keeper reports and proposes: the log's end, the role, the wanted set."""
+        backup = self.backup
+        return {
+            "epoch": backup.epoch,
+            "last_epoch": backup.epoch_at(backup.end),
+            "position": backup.end,
+            "committed": backup.committed,
+            "acting": self.acting,
+            "wanted": list(self.wanted),
+            "discarded": self.discarded,
+        }
+
+    # -- steps ----------------------------------------------------------------------------
+
+    def handle_all(self, messages: list[Any], now: float) -> Effects:
+        """Take peers' messages, clients' commands and the keeper's notes: one step."""
+        effects = Effects()
+        for message in messages:
+            kind = type(message)
+            if kind is Append:
+                self._append(message, now, effects)
+            elif kind is Acked or kind is Mismatch or kind is Stale:
+                primary = self.primary
+                if primary is None:
+                    continue  # an answer to a primary role this member no longer has
+                self._absorb(primary.handle_all([message], now), effects)
+                if primary.deposed:
+                    self._depose(effects)
+            elif kind is Request or kind is Read:
+                self._command(message, now, effects)
+            elif kind is ViewIs:
+                self._view(message, now, effects)
+            elif kind is LeaseGranted:
+                self._lease(message, now, effects)
+            else:
+                self._refuse(effects, "?", f"a member does not take {kind.__name__}")
+        self._flush(now, effects)
+        return effects
+
+    def tick(self, now: float) -> Effects:
+        """The primary's heartbeats and its lag checks: one step."""
+        effects = Effects()
+        if self.primary is not None:
+            self._absorb(self.primary.tick(now), effects)
+        self._flush(now, effects)
+        return effects
+
+    def next_deadline(self) -> float | None:
+        """The primary's next heartbeat (None for a backup: only messages wake it)."""
+        return self.primary.next_deadline() if self.primary is not None else None
+
+    # -- the rules ----------------------------------------------------------------------------
+
+    def _refuse(self, effects: Effects, peer: str, reason: str) -> None:
+        self.refused += 1
+        effects.refused.append(Refusal(peer, reason))
+
+    def _absorb(self, step: Effects, effects: Effects) -> None:
+        """Take a copying core's step into this one: apply what it committed (rule 4)."""
+        for output in step.outputs:
+            if type(output) is Applied:
+                self._apply(output)
+            elif type(output) is Discarded:
+                self.discarded += len(output.entries)
+                self.stats["discarded"] += len(output.entries)
+        step.outputs = []
+        self.refused += len(step.refused)
+        effects.extend(step)
+
+    def _apply(self, applied: Applied) -> None:
+        if applied.position != self.applied + 1:
+            raise AssertionError(f"applied {applied.position} after {self.applied}")
+        self.applied = applied.position
+        command = applied.entry.command
+        if type(command) is Command:
+            self.clients.apply((command,), self.machine.apply)
+        # anything else is a primary's no-op
+
+    def _append(self, append: Append, now: float, effects: Effects) -> None:
+        primary = self.primary
+        epoch = append.epoch if type(append.epoch) is int else -1
+        if append.primary not in self.others:
+            self._refuse(effects, str(append.primary), f"an Append from a non-member: {append!r}")
+            return
+        if primary is not None and not primary.deposed:
+            if epoch == primary.epoch:  # rule 7: one primary per epoch
+                self._refuse(effects, append.primary, f"an Append of this primary's epoch {epoch}")
+                return
+            if epoch > primary.epoch:
+                primary.deposed = True  # rule 3
+                self._depose(effects)
+        self._absorb(self.backup.handle_all([append], now), effects)
+
+    def _command(self, message: Request | Read, now: float, effects: Effects) -> None:
+        command = message.command
+        if not (
+            type(command) is Command
+            and type(command.client) is str
+            and type(command.seq) is int
+            and command.seq > 0
+        ):
+            self._refuse(effects, "?", f"a malformed command {command!r}")
+            return
+        primary = self.primary
+        if primary is None or primary.deposed:
+            effects.responses.append(Moved(command.client, command.seq, self._primary_hint()))
+            return
+        if len(self.clients.requests) >= self.options.max_queue:
+            effects.responses.append(Busy(command.client, command.seq))
+            return
+        serving = not primary.fenced(now) and self._open()
+        if serving and type(message) is Read and self._read(command, effects):
+            return
+        # Queued; while the lease or the no-op is awaited, until then (rule 2).
+        self.clients.take(command)
+
+    def _read(self, command: Command, effects: Effects) -> bool:
+        """Answer a read-only command from the state, under the lease (rule 5)."""
+        machine = self.machine
+        is_read_only = getattr(machine, "is_read_only", None)
+        if is_read_only is None or not is_read_only(command.op):
+            return False
+        if self.applied < self.opened:
+            return False
+        self.stats["read_by_lease"] += 1
+        effects.outputs.append(Response(command.client, command.seq, machine.query(command.op)))
+        return True
+
+    def _open(self) -> bool:
+        """Has this primary's no-op committed (rule 2)?"""
+        return self.opened > 0 and self.backup.committed >= self.opened
+
+    def _primary_hint(self) -> str:
+        primary = self.view.primary
+        return "" if primary == self.name and not self.acting else primary
+
+    def _view(self, view: ViewIs, now: float, effects: Effects) -> None:
+        if not (
+            type(view.epoch) is int
+            and view.epoch >= 0
+            and isinstance(view.primary, str)
+            and isinstance(view.in_sync, tuple | list)
+            and all(b in self.members for b in view.in_sync)
+            and type(view.grants) is int
+        ):
+            self._refuse(effects, KEEPER, f"a malformed view {view!r}")
+            return
+        if view.epoch < self.view.epoch:
+            return  # an older read of the view
+        self.view = ViewIs(view.epoch, view.primary, tuple(view.in_sync), view.grants)
+        primary = self.primary
+        if primary is not None and not primary.deposed:
+            if view.epoch > primary.epoch or view.primary != self.name:
+                primary.deposed = True  # rule 3
+                self._depose(effects)
+            elif view.epoch == primary.epoch:
+                in_view = set(view.in_sync)
+                self.adding -= in_view
+                self._absorb(primary.set_in_sync(in_view | self.adding, now), effects)
+            return
+        if view.primary == self.name and view.epoch > self.backup.epoch:
+            self._start(view, now, effects)
+
+    def _start(self, view: ViewIs, now: float, effects: Effects) -> None:
+        """Become the primary of ``view.epoch`` (rule 1)."""
+        backup = self.backup
+        backup.epoch = view.epoch
+        effects.persist.append(EpochSeen(view.epoch))
+        in_sync = {b for b in view.in_sync if b != self.name}
+        self.primary = Primary(
+            self.name,
+            view.epoch,
+            backup.log,
+            backup.committed,
+            self.others,
+            in_sync,
+            self.options.primary,
+        )
+        self.opened = 0
+        self.adding = set()
+        self.stats["became_primary"] += 1
+
+    def _lease(self, lease: LeaseGranted, now: float, effects: Effects) -> None:
+        primary = self.primary
+        if not (type(lease.epoch) is int and isinstance(lease.until, int | float)):
+            self._refuse(effects, KEEPER, f"a malformed lease {lease!r}")
+            return
+        if primary is None or primary.deposed or lease.epoch != primary.epoch:
+            return  # rule 2: another epoch's
+        self._absorb(primary.grant_lease(float(lease.until), now), effects)
+        if not self.opened and not primary.fenced(now):
+            self.opened = primary.end + 1
+            self._absorb(primary.submit([None], now), effects)  # the no-op (rule 2)
+
+    def _depose(self, effects: Effects) -> None:
+        """The primary role ends (rule 3): answer what it owed, go on as a backup."""
+        primary = self.primary
+        if primary is None:
+            return
+        self.stats["deposed"] += 1
+        backup = self.backup
+        backup.committed = max(backup.committed, primary.committed)
+        backup.applied = self.applied
+        self.primary = None
+        self.opened = 0
+        self.adding = set()
+        self.wanted = ()
+        self._answer(effects)  # what ran in this step is answered with its result
+        hint = self._primary_hint()
+        for client, seq in self.clients.drop_pending():
+            effects.responses.append(Moved(client, seq, hint))
+
+    def _flush(self, now: float, effects: Effects) -> None:
+        """End of a step: append what is queued, keep the roles in step, answer (rules 4, 6)."""
+        primary = self.primary
+        if primary is not None and not primary.deposed:
+            if self.opened:  # commands follow the no-op (rule 2)
+                if not primary.fenced(now) and self.clients.requests:
+                    batch = self.clients.next_batch(self.options.primary.max_batch)
+                    if batch:
+                        self._absorb(primary.submit(batch, now), effects)
+            self.backup.committed = primary.committed
+            self.backup.applied = self.applied
+            self._keep_in_sync(primary, now, effects)
+        self._answer(effects)
+
+    def _answer(self, effects: Effects) -> None:
+        """The commands taken here that ran are answered (outputs: after durable, rule 4)."""
+        responses = self.clients.responses
+        if responses:
+            for response in responses:
+                effects.outputs.append(Response(response.client, response.seq, response.result))
+            self.clients.responses = []
+
+    def _keep_in_sync(self, primary: Primary, now: float, effects: Effects) -> None:
+        """Rule 6: add backups that hold the whole log, ask to drop those that lag."""
+        in_view = set(self.view.in_sync) if self.view.epoch == primary.epoch else set()
+        for backup in self.others:
+            if (
+                backup not in primary.in_sync
+                and primary.match[backup] >= primary.committed  # holds every acknowledged write
+                and primary.committed >= self.opened > 0
+            ):
+                self.adding.add(backup)
+                self._absorb(primary.set_in_sync(primary.in_sync | {backup}, now), effects)
+        lagging = set(primary.lagging_at(now)) - self.adding
+        wanted = tuple(sorted((in_view | self.adding) - lagging))
+        if wanted != self.wanted:
+            self.wanted = wanted
+            effects.send_now.append((KEEPER, Wake()))

@@ -1,0 +1,271 @@
+"""A primary-backup group's member core, by its rules (``actorfw.protocols.primary_backup.member``).
+
+Three members exchange their messages through a little in-memory network
+(delivered when a test says so); the keeper's notes are handed in by hand.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from actorfw.kv import KVStateMachine
+from actorfw.protocols.effects import Effects
+from actorfw.protocols.paxos import Command, Read, Request
+from actorfw.protocols.primary_backup import Append, Entry, EpochSeen, PrimaryOptions, Written
+from actorfw.protocols.primary_backup.member import (
+    KEEPER,
+    Busy,
+    LeaseGranted,
+    Member,
+    MemberOptions,
+    Moved,
+    Response,
+    ViewIs,
+    Wake,
+)
+
+NODES = ("n1", "n2", "n3")
+OPTIONS = MemberOptions(PrimaryOptions(lag_time=0.5, drift=0.1), max_queue=4)
+
+
+class ReadableKV(KVStateMachine):
+    def is_read_only(self, op: Any) -> bool:
+        return op[0] == "get"
+
+    def query(self, op: Any) -> Any:
+        return self.apply(op)
+
+
+class Group:
+    """Three members and the messages in flight between them."""
+
+    def __init__(self, options: MemberOptions = OPTIONS) -> None:
+        self.members = {n: Member(n, NODES, ReadableKV(), options) for n in NODES}
+        self.flight: list[tuple[str, str, Any]] = []  # (from, to, message)
+        self.out: dict[str, list[Any]] = {n: [] for n in NODES}  # responses and outputs
+        self.records: dict[str, list[Any]] = {n: [] for n in NODES}
+        self.wakes = 0
+        self.now = 0.0
+
+    def take(self, node: str, effects: Effects) -> Effects:
+        self.records[node].extend(effects.persist)
+        for to, message in effects.send + effects.send_now:
+            if to == KEEPER:
+                assert type(message) is Wake
+                self.wakes += 1
+            else:
+                self.flight.append((node, to, message))
+        self.out[node].extend(effects.responses + effects.outputs)
+        return effects
+
+    def step(self, node: str, *messages: Any) -> Effects:
+        return self.take(node, self.members[node].handle_all(list(messages), self.now))
+
+    def deliver(self, *, drop_to: set[str] = frozenset(), rounds: int = 20) -> None:
+        for _ in range(rounds):
+            if not self.flight:
+                return
+            flight, self.flight = self.flight, []
+            for _, to, message in flight:
+                if to not in drop_to:
+                    self.step(to, message)
+
+    def view(self, epoch: int, primary: str, in_sync: tuple[str, ...], grants: int = 0) -> None:
+        for node in NODES:
+            self.step(node, ViewIs(epoch, primary, in_sync, grants))
+
+    def lead(self, primary: str = "n1", epoch: int = 1) -> Member:
+        """``primary`` elected for ``epoch``, the others in sync; leased, its no-op committed."""
+        others = tuple(n for n in NODES if n != primary)
+        self.view(epoch, primary, others)
+        self.step(primary, LeaseGranted(epoch, self.now + 1.0))
+        self.deliver()
+        return self.members[primary]
+
+
+def command(seq: int, op: Any, client: str = "c") -> Command:
+    return Command(client, seq, op)
+
+
+def test_rule_1_a_member_named_for_a_new_epoch_records_it_and_becomes_primary() -> None:
+    g = Group()
+    g.view(1, "n1", ("n2", "n3"))
+    m = g.members["n1"]
+    assert m.acting == 1 and g.records["n1"] == [EpochSeen(1)]
+    assert g.members["n2"].acting == 0
+
+
+def test_rule_1_a_restarted_member_named_for_an_epoch_it_had_seen_does_not_act() -> None:
+    m = Member.restore("n1", NODES, ReadableKV(), [EpochSeen(1), Written(1, (Entry(1, None),))])
+    effects = m.handle_all([ViewIs(1, "n1", ("n2", "n3"), 3)], 0.0)
+    assert m.acting == 0 and not effects.persist
+    answer = m.handle_all([Request(command(1, ["put", "x", 1]))], 0.0)
+    assert answer.responses == [Moved("c", 1, "")]  # it knows it is no primary: no hint
+
+
+def test_rule_2_nothing_is_appended_or_answered_before_the_lease() -> None:
+    g = Group()
+    g.view(1, "n1", ("n2", "n3"))
+    g.step("n1", Request(command(1, ["put", "x", 1])))
+    g.deliver()
+    m = g.members["n1"]
+    assert m.backup.end == 0 and not g.out["n1"]
+    g.step("n1", LeaseGranted(1, 1.0))
+    g.deliver()
+    assert [e.command for e in m.backup.log] == [None, command(1, ["put", "x", 1])]
+    assert g.out["n1"] == [Response("c", 1, None)]
+
+
+def test_rule_2_a_lease_of_another_epoch_is_ignored() -> None:
+    g = Group()
+    g.view(2, "n1", ("n2", "n3"))
+    g.step("n1", LeaseGranted(1, 5.0))
+    assert g.members["n1"].backup.end == 0 and g.members["n1"].primary.lease_until == 0
+
+
+def test_rule_4_a_command_is_answered_once_every_in_sync_backup_has_it() -> None:
+    g = Group()
+    m = g.lead()
+    g.step("n1", Request(command(1, ["put", "x", 1])))
+    g.deliver(drop_to={"n3"})  # n3 never acknowledges
+    assert g.out["n1"] == [] and m.backup.committed == 1
+    g.step("n1", Request(command(1, ["put", "x", 1])))  # a retry: the same command
+    g.flight.clear()
+    g.take("n1", m.tick(1.0))  # the heartbeat re-sends to n3
+    g.deliver()
+    assert g.out["n1"] == [Response("c", 1, None)]  # answered once
+    assert m.backup.log.count(Entry(1, command(1, ["put", "x", 1]))) == 1
+
+
+def test_rule_4_every_member_applies_committed_entries_and_a_retry_runs_once() -> None:
+    g = Group()
+    m = g.lead()
+    g.step("n1", Request(command(1, ["append", "x", "a"])))
+    g.deliver()
+    g.take("n1", m.tick(0.1))  # the heartbeat carries committed to the backups
+    g.deliver()
+    for node in NODES:
+        assert g.members[node].machine.apply(["get", "x", None]) == "a"
+    g.out["n1"].clear()
+    g.step("n1", Request(command(1, ["append", "x", "a"])))
+    assert g.out["n1"] == [Response("c", 1, "a")]  # from the session, not run again
+    assert m.machine.apply(["get", "x", None]) == "a"
+
+
+def test_rule_4_a_backup_answers_moved_with_the_primary() -> None:
+    g = Group()
+    g.lead()
+    effects = g.step("n2", Request(command(1, ["put", "x", 1])))
+    assert effects.responses == [Moved("c", 1, "n1")]
+
+
+def test_rule_4_a_full_queue_answers_busy() -> None:
+    g = Group()
+    g.view(1, "n1", ("n2", "n3"))  # no lease: commands wait in the queue
+    for seq in range(1, 5):
+        g.step("n1", Request(command(seq, ["put", "x", seq], client=f"c{seq}")))
+    effects = g.step("n1", Request(command(1, ["put", "x", 9], client="c9")))
+    assert effects.responses == [Busy("c9", 1)]
+    g.step("n1", LeaseGranted(1, 1.0))  # the queue goes into the log
+    g.deliver()
+    assert [r.client for r in g.out["n1"] if type(r) is Response] == ["c1", "c2", "c3", "c4"]
+
+
+def test_rule_3_a_newer_view_deposes_the_primary_and_what_it_owed_is_moved() -> None:
+    g = Group()
+    m = g.lead()
+    g.step("n1", Request(command(1, ["put", "x", 1])))  # not delivered: owed
+    effects = g.step("n1", ViewIs(2, "n2", ("n3",), 0))
+    assert m.acting == 0 and effects.responses == [Moved("c", 1, "n2")]
+
+
+def test_rule_3_an_append_of_a_later_epoch_deposes_the_primary() -> None:
+    g = Group()
+    m = g.lead()
+    g.step("n2", ViewIs(2, "n2", ("n3",), 0))
+    g.step("n2", LeaseGranted(2, 2.0))
+    g.deliver()
+    assert m.acting == 0 and g.members["n2"].acting == 2
+    assert m.backup.epoch == 2 and m.backup.log == g.members["n2"].backup.log
+
+
+def test_rule_5_a_read_is_answered_from_the_state_under_the_lease() -> None:
+    g = Group()
+    m = g.lead()
+    g.step("n1", Request(command(1, ["put", "x", 1])))
+    g.deliver()
+    end = m.backup.end
+    g.out["n1"].clear()
+    g.step("n1", Read(command(2, ["get", "x", None])))
+    assert g.out["n1"] == [Response("c", 2, 1)] and m.backup.end == end  # outside the log
+    g.now = 0.95  # past the lease less the drift bound: fenced
+    effects = g.step("n1", Read(command(3, ["get", "x", None])))
+    assert effects.responses == [Moved("c", 3, "")] or not g.out["n1"][1:]
+
+
+def test_rule_5_a_write_asked_as_a_read_goes_through_the_log() -> None:
+    g = Group()
+    m = g.lead()
+    g.step("n1", Read(command(1, ["put", "x", 1])))
+    assert m.backup.log[-1].command == command(1, ["put", "x", 1])
+
+
+def test_rule_6_a_lagging_backup_is_asked_out_and_waited_for_until_the_view_drops_it() -> None:
+    g = Group()
+    m = g.lead()
+    assert m.wanted == ("n2", "n3")
+    g.step("n1", Request(command(1, ["put", "x", 1])))
+    g.deliver(drop_to={"n3"})
+    g.now = 0.6  # n3 behind with no progress for longer than lag_time
+    g.take("n1", m.tick(g.now))
+    g.deliver(drop_to={"n3"})
+    assert m.wanted == ("n2",) and not g.out["n1"]  # still waited for: the view has it
+    g.step("n1", ViewIs(1, "n1", ("n2",), 0))
+    assert g.out["n1"] == [Response("c", 1, None)]
+
+
+def test_rule_6_a_backup_that_holds_every_committed_entry_is_asked_in() -> None:
+    g = Group()
+    g.view(1, "n1", ("n2",))
+    g.step("n1", LeaseGranted(1, 1.0))
+    g.deliver()
+    m = g.members["n1"]
+    assert "n3" in m.primary.in_sync and m.wanted == ("n2", "n3") and g.wakes
+
+
+def test_rule_7_an_append_of_the_primarys_own_epoch_from_another_node_is_refused() -> None:
+    g = Group()
+    m = g.lead()
+    end = m.backup.end
+    effects = g.step("n1", Append(1, "n2", end, 1, (Entry(1, "forged"),), 0))
+    assert effects.refused and m.backup.end == end and m.acting == 1
+
+
+@pytest.mark.parametrize(
+    "note",
+    [
+        ViewIs("1", "n1", (), 0),
+        ViewIs(1, "n1", ("stranger",), 0),
+        ViewIs(-1, "n1", (), 0),
+        LeaseGranted(1, "soon"),
+        Append(1, "stranger", 0, 0, (), 0),
+        Request(Command("c", "one", ["get", "x", None])),
+    ],
+)
+def test_rule_7_bad_input_is_refused_and_changes_nothing(note: Any) -> None:
+    g = Group()
+    m = g.lead()
+    before = (m.view, m.backup.end, m.acting, m.primary.lease_until)
+    effects = g.step("n1", note)
+    assert effects.refused and (m.view, m.backup.end, m.acting, m.primary.lease_until) == before
+
+
+def test_a_member_refuses_options_it_cannot_keep() -> None:
+    with pytest.raises(ValueError, match="only 'sync'"):
+        MemberOptions(PrimaryOptions(mode="async"))
+    with pytest.raises(ValueError, match="max_queue"):
+        MemberOptions(max_queue=0)
+    with pytest.raises(ValueError, match="not a member"):
+        Member("x", NODES, ReadableKV())
