@@ -98,8 +98,10 @@ def test_the_sharded_demo_moves_shards_twice_through_a_kill_and_leaves_nothing(
 ) -> None:
     history = tmp_path / "history.jsonl"
     done = subprocess.run(
-        [sys.executable, "-m", "actorfw", "demo", "--sharded", "--duration", "8"]
-        + ["--clients", "8", "--seed", "5", "--json", "--history", str(history)],
+        [
+            *(sys.executable, "-m", "actorfw", "demo", "--sharded", "--duration", "8"),
+            *("--clients", "8", "--seed", "5", "--json", "--history", str(history)),
+        ],
         capture_output=True,
         text=True,
         timeout=140,

@@ -304,7 +304,11 @@ async def _nemesis(
     until: float,
     log: list[str],
     clock: ServingClock | None = None,
+    leader_of: Callable[[Simulation, list[str]], str | None] | None = None,
 ) -> None:
+    """Crashes, restarts and partitions until ``until``; the leader by ``leader_of``."""
+    active_leader = leader_of or _active_leader
+
     def note(text: str) -> None:
         log.append(text)
         if clock is not None:
@@ -316,7 +320,7 @@ async def _nemesis(
         await asyncio.sleep(rng.uniform(0.3, 1.2))
         roll = rng.random()
         if roll < 0.35 and len(crashed) < f:
-            leader = _active_leader(sim, nodes)
+            leader = active_leader(sim, nodes)
             candidates = [n for n in nodes if n not in crashed]
             victim = (
                 leader if leader in candidates and rng.random() < 0.5 else rng.choice(candidates)
@@ -339,7 +343,7 @@ async def _nemesis(
                 rng.choice(sides).append(CLIENT_NODE)
                 sim.partition(*sides)
             elif shape == "isolate-leader":
-                leader = _active_leader(sim, nodes) or shuffled[0]
+                leader = active_leader(sim, nodes) or shuffled[0]
                 sides = [[leader], [n for n in nodes if n != leader]]
                 rng.choice(sides).append(CLIENT_NODE)
                 sim.partition(*sides)

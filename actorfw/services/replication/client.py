@@ -21,7 +21,9 @@ The client finds the leader by itself: it asks any replica, replicas pass
 commands on to the leader's replica (and relay its answer back), and every
 answer names the leader, so the next command goes straight there; unless
 this client could not reach the leader, in which case it keeps asking the
-replica that relayed the answer.
+replica that relayed the answer. A replica may instead answer
+:class:`Redirect` (a primary-backup group's backups do): the command did
+not run there, and the client asks the node it names next.
 """
 
 from __future__ import annotations
@@ -36,12 +38,14 @@ from typing import Any
 from actorfw.core.cluster import Cluster
 from actorfw.protocols.paxos.messages import Command, Read, Role, SessionExpired
 from actorfw.services.paxos import Answered, Submit, role_name
+from actorfw.values.codec import message
 from actorfw.values.errors import ActorfwError, ActorNotFound, AskTimeout, NodeDown, Overloaded
 from actorfw.values.refs import ActorRef
 
 __all__ = [
     "AsyncGroupClient",
     "GroupClient",
+    "Redirect",
     "Runtime",
     "SessionExpiredError",
     "Unavailable",
@@ -66,6 +70,13 @@ class SessionExpiredError(ActorfwError):
     otherwise run twice). The client continues under a new id (its first
     id with a ``~<n>`` suffix), so its next command runs normally.
     """
+
+
+@message(name="replication.Redirect")
+class Redirect:
+    """A replica's answer: the command did not run here; ask ``leader`` ("" if unknown)."""
+
+    leader: str
 
 
 def new_client_id() -> str:
@@ -180,7 +191,11 @@ class AsyncGroupClient:
         seq = message.command.seq
         while True:
             missing: set[str] = set()  # nodes that run no replica of the group
-            for node in self._candidates():
+            order = self._candidates()
+            asked_here: set[str] = set()
+            while order:
+                node = order.pop(0)
+                asked_here.add(node)
                 remaining = give_up - loop.time()
                 if remaining <= 0:
                     raise Unavailable(
@@ -203,6 +218,18 @@ class AsyncGroupClient:
                     self._unreached.add(node)
                     self._next += 1
                     if self.leader == node:
+                        self.leader = None
+                    continue
+                if type(answer) is Redirect:
+                    # Not run there: ask the node it names next, once a round.
+                    self._unreached.discard(node)
+                    hint = answer.leader
+                    if type(hint) is str and hint in self._replicas and hint not in asked_here:
+                        self.leader = hint
+                        if hint in order:
+                            order.remove(hint)
+                        order.insert(0, hint)
+                    elif self.leader == node:
                         self.leader = None
                     continue
                 if type(answer) is not Answered:

@@ -18,9 +18,12 @@
 
 Each node runs the group's three Multi-Paxos roles (acceptor, leader,
 replica; see :mod:`actorfw.services.paxos`); with ``2f+1`` nodes the group
-survives ``f`` failed nodes. On node processes the state machine class is
-named by its import path and must be imported on every node (its module
-among the nodes' apps).
+survives ``f`` failed nodes. With ``replication="primary-backup"`` each
+node runs a primary-backup member and its view keeper instead, and the
+group's view lives in a small Multi-Paxos group of its own (see
+:mod:`actorfw.services.primary_backup`); the clients are the same. On node
+processes the state machine class is named by its import path and must be
+imported on every node (its module among the nodes' apps).
 """
 
 from __future__ import annotations
@@ -31,7 +34,17 @@ from typing import Any
 from actorfw.core.cluster import Cluster
 from actorfw.protocols.paxos.messages import Role
 from actorfw.protocols.paxos.types import LeaderOptions, ReplicaOptions
+from actorfw.protocols.primary_backup.member import MemberOptions
+from actorfw.protocols.primary_backup.view import ViewMachine
 from actorfw.services.paxos import AcceptorActor, LeaderActor, ReplicaActor, role_name
+from actorfw.services.primary_backup import (
+    VIEW_MACHINE,
+    MemberActor,
+    ViewKeeper,
+    keeper_name,
+    member_name,
+    views_name,
+)
 from actorfw.services.replication.client import AsyncGroupClient, GroupClient
 from actorfw.values.refs import ActorRef
 
@@ -82,6 +95,10 @@ class ReplicatedGroup:
         return [ActorRef(node, role_name(self.name, role)) for node in self.nodes]
 
 
+REPLICATION = ("paxos", "primary-backup")
+"""The replication schemes :func:`replicate` offers."""
+
+
 def replicate(
     runtime: Cluster,
     machine: Any,
@@ -89,6 +106,11 @@ def replicate(
     name: str = "rsm",
     leader_options: LeaderOptions | None = None,
     replica_options: ReplicaOptions | None = None,
+    replication: str = "paxos",
+    member_options: MemberOptions | None = None,
+    lease: float = 1.0,
+    view_nodes: Sequence[str] | None = None,
+    observer: Any = None,
 ) -> ReplicatedGroup:
     """Start ``machine`` replicated on ``nodes`` of ``runtime``; returns the group.
 
@@ -102,13 +124,61 @@ def replicate(
             or ``(machine, {name: value})`` to make it with keyword arguments.
         nodes: where to run it (default: every node of the runtime).
         name: the group's name, unique in the cluster; it prefixes its actors.
-        leader_options, replica_options: Multi-Paxos tuning.
+        leader_options, replica_options: Multi-Paxos tuning (of the view
+            service's group, for ``primary-backup``).
+        replication: ``"paxos"`` (Multi-Paxos) or ``"primary-backup"``.
+        member_options: a primary-backup member's tuning (its mode, lag
+            bounds, drift bound; ``sync`` by default).
+        lease: the primary's lease in seconds (``primary-backup``).
+        view_nodes: where the view service runs (``primary-backup``;
+            default: the group's nodes).
+        observer: called after every step of a primary-backup member (a
+            :class:`~actorfw.services.driver.StepObserver`: invariant checks
+            in tests; simulator only).
     """
     members = list(nodes) if nodes is not None else list(runtime.nodes)
     if not members:
         raise ValueError("a replicated group needs at least one node")
+    if replication not in REPLICATION:
+        raise ValueError(f"replication is one of {', '.join(REPLICATION)}, not {replication!r}")
     path = _machine_path(machine)
     machine_arg: Any = machine if not isinstance(machine, str) and runtime.in_process else path
+    if replication == "primary-backup":
+        options = member_options or MemberOptions()
+        views = list(view_nodes) if view_nodes is not None else members
+        view_machine: Any = (
+            (ViewMachine, {"members": members})
+            if runtime.in_process
+            else [VIEW_MACHINE, {"members": members}]
+        )
+        for cls, args, actor in group_roles(
+            views_name(name), views, view_machine, leader_options, replica_options
+        ):
+            for node in views:
+                runtime.spawn(node, cls, *args, name=actor)
+        for node in members:
+            runtime.spawn(
+                node,
+                MemberActor,
+                name,
+                members,
+                machine_arg,
+                options,
+                observer,
+                name=member_name(name),
+            )
+        for node in members:
+            runtime.spawn(
+                node,
+                ViewKeeper,
+                name,
+                members,
+                views,
+                lease,
+                options.primary.drift,
+                name=keeper_name(name),
+            )
+        return ReplicatedGroup(runtime, name, members)
     # Role by role across the members: every acceptor exists before the first
     # leader scouts, so the first election needs no retry.
     roles = group_roles(name, members, machine_arg, leader_options, replica_options)

@@ -1,0 +1,241 @@
+"""A primary-backup group in the simulator under faults, with clients recording a checkable history.
+
+``run(seed, nodes)`` builds a simulated cluster from the seed and starts
+the KV store replicated by primary-backup (``sync`` mode) on every node,
+its view service (a Multi-Paxos group) on the same nodes. Clients and the
+nemesis of :mod:`tests.support.paxos_sim` (crashes and restarts of a
+minority, the acting primary often among them; partitions of every shape,
+one isolating the primary with or without the clients; a lossy,
+duplicating, reordering network) run, then the faults stop and every
+client finishes. It returns the history (for linearizability), what the
+invariant observer saw, and whether the clients finished.
+
+The observer checks, after every step of every member, that every member
+applied the same entry at every position (a committed entry is never
+different, never lost), and that no two members acted as the primary of
+one epoch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import random
+from collections import Counter
+from typing import Any
+
+from actorfw import ActorRef, AskTimeout, NodeDown, Simulation
+from actorfw.check import History
+from actorfw.protocols.paxos import Command, Read
+from actorfw.protocols.primary_backup import Entry
+from actorfw.protocols.primary_backup.member import MemberOptions
+from actorfw.protocols.primary_backup.primary import PrimaryOptions
+from actorfw.services.paxos import Answered, Submit
+from actorfw.services.primary_backup import member_name
+from actorfw.services.replication import replicate
+from actorfw.services.replication.client import Redirect
+from actorfw.values.errors import ActorNotFound, Overloaded
+from tests.support.paxos_sim import CALM, CLIENT_NODE, FAULTY, ReadableKV, _nemesis, _operation
+
+GROUP = "kv"
+OPTIONS = MemberOptions(PrimaryOptions(lag_time=0.3, heartbeat=0.05, drift=0.05))
+LEASE = 1.0
+
+
+class Observer:
+    """Checks every member's step (see the module documentation)."""
+
+    def __init__(self) -> None:
+        self.applied: list[Entry] = []  # the entry every member applied at each position
+        self.checked: dict[str, int] = {}  # how far each member's applies were compared
+        self.primaries: dict[int, str] = {}  # epoch -> the member that acted as its primary
+        self.violations: list[str] = []
+        self.counts: Counter[str] = Counter()
+
+    def __call__(self, label: Any, node: str, core: Any, effects: Any) -> None:
+        applied, log = core.applied, core.backup.log
+        for position in range(self.checked.get(node, 0) + 1, applied + 1):
+            entry = log[position - 1]
+            if position <= len(self.applied):
+                if self.applied[position - 1] != entry:
+                    self.violations.append(
+                        f"{node} applied {entry} at {position}, another member "
+                        f"{self.applied[position - 1]}"
+                    )
+            else:
+                self.applied.append(entry)
+        self.checked[node] = applied
+        epoch = core.acting
+        if epoch:
+            first = self.primaries.setdefault(epoch, node)
+            if first != node:
+                self.violations.append(f"{first} and {node} both acted as primary of {epoch}")
+        self.counts["steps"] += 1
+
+    def restarted(self, label: Any, node: str, core: Any) -> None:
+        """A restarted member applies from the start again."""
+        self.checked[node] = 0
+        self.counts["restarts"] += 1
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What one run produced."""
+
+    seed: int
+    history: History
+    violations: list[str]
+    finished: bool
+    faults: list[str]
+    counts: Counter[str]
+    trace_digest: str
+
+
+def acting_primary(sim: Simulation, nodes: list[str]) -> str | None:
+    """The running node whose member acts as primary of the highest epoch, if any."""
+    best: tuple[int, str] | None = None
+    for node in nodes:
+        if not sim.nodes[node].running:
+            continue
+        cell = sim.node(node).cells.get(member_name(GROUP))
+        core = getattr(cell.instance, "core", None) if cell is not None else None
+        if core is not None and core.acting and (best is None or core.acting > best[0]):
+            best = (core.acting, node)
+    return best[1] if best else None
+
+
+async def _client(
+    sim: Simulation,
+    name: str,
+    nodes: list[str],
+    history: History,
+    rng: random.Random,
+    until: float,
+    after: int,
+    tries: Counter[str],
+) -> None:
+    """Operations one at a time while the faults last, then ``after`` more; each retried."""
+    target = rng.choice(nodes)
+    n = seq = calm_ops = 0
+    while calm_ops < after:
+        n += 1
+        seq += 1
+        if sim.now >= until:
+            calm_ops += 1
+        f, key, value = _operation(rng, name, n)
+        command = Command(name, seq, [f, key, value])
+        op = history.invoke(name, f, key, value, time=sim.now)
+        ask: Submit | Read = Read(command) if f == "get" and seq > 1 else Submit(command)
+        while True:
+            try:
+                answer = await ActorRef(target, member_name(GROUP)).ask(ask, timeout=1.5)
+            except AskTimeout:
+                tries["timeouts"] += 1
+                target = rng.choice(nodes)  # the same (client, seq) runs once
+                continue
+            except (NodeDown, ActorNotFound, Overloaded):
+                tries["refused"] += 1
+                target = rng.choice(nodes)
+                await asyncio.sleep(rng.uniform(0.05, 0.2))
+                continue
+            if type(answer) is Redirect:
+                tries["redirected"] += 1
+                target = answer.leader if answer.leader in nodes else rng.choice(nodes)
+                await asyncio.sleep(rng.uniform(0.005, 0.02))
+                continue
+            assert type(answer) is Answered, answer
+            history.ok(op, answer.result, time=sim.now)
+            break
+        await asyncio.sleep(rng.uniform(0.0, 0.05))
+
+
+def run(
+    seed: int,
+    nodes: int = 3,
+    clients: int = 4,
+    operations: int = 5,
+    fault_time: float = 6.0,
+    settle_time: float = 60.0,
+) -> Outcome:
+    """One seeded run (see the module documentation)."""
+    names = [f"n{i + 1}" for i in range(nodes)]
+    rng = random.Random(seed)
+    history = History()
+    observer = Observer()
+    faults: list[str] = []
+    tries: Counter[str] = Counter()
+    with Simulation(
+        [*names, CLIENT_NODE], seed=seed, network=FAULTY, lose_unsynced="prefix"
+    ) as sim:
+        replicate(
+            sim,
+            ReadableKV,
+            names,
+            name=GROUP,
+            replication="primary-backup",
+            member_options=OPTIONS,
+            lease=LEASE,
+            observer=observer,
+        )
+        until = sim.now + fault_time
+
+        async def main() -> bool:
+            workers = [
+                asyncio.ensure_future(
+                    _client(
+                        sim,
+                        f"c{i}",
+                        names,
+                        history,
+                        random.Random(rng.getrandbits(64)),
+                        until,
+                        operations,
+                        tries,
+                    )
+                )
+                for i in range(clients)
+            ]
+            await _nemesis(
+                sim,
+                names,
+                random.Random(rng.getrandbits(64)),
+                until,
+                faults,
+                leader_of=acting_primary,
+            )
+            sim.network.configure(CALM)
+            calm_from = sim.now
+            _, pending = await asyncio.wait(workers, timeout=settle_time)
+            for task in pending:
+                task.cancel()
+            faults.append(f"{sim.now:.3f} clients done after {sim.now - calm_from:.3f}s of calm")
+            return not pending
+
+        finished = sim.run(main, on=CLIENT_NODE, timeout=fault_time + settle_time + 30.0)
+        observer.counts.update(tries)
+        return Outcome(
+            seed,
+            history,
+            observer.violations,
+            finished,
+            faults,
+            observer.counts,
+            hashlib.sha256(sim.trace_text().encode()).hexdigest(),
+        )
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="One seeded primary-backup run.")
+    parser.add_argument("seed", type=int)
+    parser.add_argument("--nodes", type=int, default=3)
+    args = parser.parse_args()
+    outcome = run(args.seed, nodes=args.nodes)
+    print(
+        f"seed {args.seed}: {len(outcome.history.operations)} operations, "
+        f"finished: {outcome.finished}, violations: {outcome.violations[:3]}"
+    )
+    print(dict(outcome.counts))
+    print("faults:\n  " + "\n  ".join(outcome.faults))
