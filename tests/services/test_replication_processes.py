@@ -7,74 +7,17 @@ and reads) must also be linearizable.
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from actorfw.check import History, KeyValue, check
+from actorfw.check import KeyValue, check
 from actorfw.kv import KVStateMachine
 from actorfw.node import ActorSystem
-from actorfw.services.replication import AsyncGroupClient, Unavailable, replicate
-
-KEYS = [f"k{i}" for i in range(6)]
-CLIENTS = 6
-
-
-class Load:
-    """Clients appending unique tokens (and reading) until told to stop."""
-
-    def __init__(self, nodes: list[str]) -> None:
-        self.nodes = nodes
-        self.history = History()
-        self.acknowledged: dict[str, list[str]] = {key: [] for key in KEYS}
-        self.completed = 0
-        self.leader: str | None = None
-        self.stopping = False
-        self.t0 = time.monotonic()
-
-    async def run(self) -> None:
-        await asyncio.gather(*(self.client(index) for index in range(CLIENTS)))
-
-    async def client(self, index: int) -> None:
-        client = AsyncGroupClient("kv", self.nodes, f"load-{index}", timeout=0.5, deadline=10.0)
-        step = 0
-        while not self.stopping:
-            step += 1
-            key = KEYS[(index + step) % len(KEYS)]
-            if step % 4 == 0:
-                f, value, op = "get", None, ["get", key]
-            else:
-                token = f"{index}.{step};"
-                f, value, op = "append", token, ["append", key, token]
-            record = self.history.invoke(index, f, key, value, time=time.monotonic() - self.t0)
-            try:
-                result = await client.call(op)
-            except Unavailable:
-                self.history.info(record)
-                continue
-            self.history.ok(record, result, time=time.monotonic() - self.t0)
-            if f == "append":
-                self.acknowledged[key].append(value)
-            self.completed += 1
-            self.leader = client.leader
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
-
-
-def progress(load: Load, more: int) -> Callable[[], bool]:
-    target = load.completed + more
-    return lambda: load.completed >= target
+from actorfw.services.replication import AsyncGroupClient, replicate
+from tests.support.process_load import KEYS, Load, check_appends, progress, wait_for
 
 
 @pytest.mark.timeout(180)
@@ -111,13 +54,7 @@ def test_no_acknowledged_write_is_lost_across_sigkills() -> None:
             return {key: await reader.call(["get", key]) for key in KEYS}
 
         values = system.run(final())
-    for key in KEYS:
-        tokens = (values[key] or "").split(";")[:-1]
-        # Every acknowledged append is there, once, in the order it was acknowledged
-        # (a client's appends to a key are sequential, so their order is fixed).
-        assert len(tokens) == len(set(tokens)), f"{key}: a token appears twice"
-        missing = {t.rstrip(";") for t in load.acknowledged[key]} - set(tokens)
-        assert not missing, f"{key}: acknowledged appends lost: {sorted(missing)[:5]}"
+    check_appends(values, load)
     result = check(load.history, KeyValue(), timeout=60.0)
     assert result.ok, str(result)
 

@@ -7,6 +7,7 @@ from actorfw.services.replication import config as config  # registers [[replica
 from actorfw.services.replication.client import (
     AsyncGroupClient,
     GroupClient,
+    Redirect,
     SessionExpiredError,
     Unavailable,
     new_client_id,
@@ -16,6 +17,7 @@ from actorfw.services.replication.group import ReplicatedGroup, replicate
 __all__ = [
     "AsyncGroupClient",
     "GroupClient",
+    "Redirect",
     "ReplicatedGroup",
     "SessionExpiredError",
     "Unavailable",
