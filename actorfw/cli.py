@@ -168,6 +168,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         if args.sharded:
             if args.nodes is not None:
                 raise ValueError("the sharded demo runs 4 nodes: --nodes does not apply")
+            if args.replication != "paxos":
+                raise ValueError(
+                    "the sharded demo's groups run Multi-Paxos: --replication does not apply"
+                )
             sharded_options = sharded.ShardedDemoOptions(
                 duration=20.0 if args.duration is None else args.duration,
                 clients=args.clients,
@@ -179,6 +183,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                 duration=15.0 if args.duration is None else args.duration,
                 clients=args.clients,
                 seed=args.seed,
+                replication=args.replication,
             )
     except ValueError as error:
         print(f"actorfw demo: {error}", file=sys.stderr)
@@ -357,6 +362,13 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="instead: 4 groups of a sharded KV store on 4 nodes; a group joins and another "
         "leaves under load, a node is SIGKILLed during a move",
+    )
+    demo.add_argument(
+        "--replication",
+        choices=["paxos", "primary-backup"],
+        default="paxos",
+        help="how the store is replicated: Multi-Paxos (default) or primary-backup in sync "
+        "mode (its primary is killed and restarted)",
     )
     demo.add_argument("--clients", type=int, default=16, help="concurrent clients (default 16)")
     demo.add_argument("--seed", type=int, help="the workload's random seed")

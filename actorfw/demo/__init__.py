@@ -1,16 +1,18 @@
 """``actorfw demo``: a replicated KV store survives the SIGKILL of its leader, and proves it.
 
 The demo starts ``nodes`` node processes with the replicated key-value
-store (Multi-Paxos, SQLite storage synced before anything is acknowledged)
-in a temporary directory, and runs concurrent exactly-once clients against
-it for ``duration`` seconds while a progress line shows what happens:
+store (Multi-Paxos, or primary-backup in ``sync`` mode with
+``replication="primary-backup"``; SQLite storage synced before anything
+is acknowledged) in a temporary directory, and runs concurrent
+exactly-once clients against it for ``duration`` seconds while a progress
+line shows what happens:
 
-1. at ``kill_at`` of the run it kills the leader's process with SIGKILL and
-   measures the failover: the time from the kill to the first command
-   committed under a new leader;
+1. at ``kill_at`` of the run it kills the leader's (or primary's) process
+   with SIGKILL and measures the failover: the time from the kill to the
+   first command committed under a new leader (primary);
 2. at ``restart_at`` it restarts the killed node on its data directory and
-   measures the catch-up: the time until that node's replica has applied
-   every slot the leader's had when the node came back;
+   measures the catch-up: the time until that node has applied every slot
+   (log position) the leader (primary) had applied when the node came back;
 3. at the end it checks the whole recorded history for linearizability
    with :mod:`actorfw.check`, stops every process, removes the directory,
    and verifies that no process and no file is left.
@@ -49,7 +51,9 @@ from actorfw.check import History, KeyValue, Status, Verdict, check
 from actorfw.kv import KVStateMachine
 from actorfw.protocols.paxos.messages import Role
 from actorfw.services.paxos import ReplicaStatus, role_name
+from actorfw.services.primary_backup import MemberStatus
 from actorfw.services.replication import AsyncGroupClient, Unavailable, replicate
+from actorfw.services.replication.group import REPLICATION
 from actorfw.values.refs import ActorRef
 
 __all__ = ["DemoOptions", "DemoReport", "render", "run_demo"]
@@ -71,6 +75,7 @@ class DemoOptions:
         kill_at, restart_at: when to kill the leader and restart it, as
             fractions of ``duration``.
         timeout: seconds a client waits for one replica before trying another.
+        replication: ``"paxos"`` or ``"primary-backup"`` (``sync`` mode).
     """
 
     nodes: int = 3
@@ -81,8 +86,13 @@ class DemoOptions:
     kill_at: float = 0.3
     restart_at: float = 0.6
     timeout: float = 0.5
+    replication: str = "paxos"
 
     def __post_init__(self) -> None:
+        if self.replication not in REPLICATION:
+            raise ValueError(
+                f"replication is one of {', '.join(REPLICATION)}, not {self.replication!r}"
+            )
         if self.nodes < 3:
             raise ValueError("the demo needs at least 3 nodes: the group must survive a kill")
         if not self.duration >= 3.0:
@@ -101,6 +111,7 @@ class DemoReport:
     clients: int
     duration: float
     seed: int
+    replication: str = "paxos"
     operations: int = 0
     ok: int = 0
     indeterminate: int = 0
@@ -243,13 +254,21 @@ class _Workload:
             self._seen_leader(client.leader, end)
 
 
-async def _slot_out(system: Any, node: str, timeout: float = 1.0) -> int | None:
-    ref = ActorRef(node, role_name(GROUP, Role.REPLICA))
+async def _slot_out(node: str, replication: str, timeout: float = 1.0) -> int | None:
+    """How far ``node`` has applied: a replica's next slot, a member's committed position."""
+    ref = ActorRef(node, role_name(GROUP, Role.REPLICA))  # a member has the replica's name
     try:
+        if replication == "primary-backup":
+            return int((await ref.ask(MemberStatus(), timeout))["committed"])
         status = await ref.ask(ReplicaStatus(), timeout)
     except Exception:
         return None
     return int(status.slot_out)
+
+
+def _role(replication: str) -> str:
+    """Who orders the writes, in the scheme's words."""
+    return "primary" if replication == "primary-backup" else "leader"
 
 
 class _Progress:
@@ -319,14 +338,16 @@ def run_demo(
     from actorfw.node import ActorSystem
 
     seed = options.seed if options.seed is not None else random.SystemRandom().randrange(1 << 31)
-    report = DemoReport(options.nodes, options.clients, options.duration, seed)
+    report = DemoReport(options.nodes, options.clients, options.duration, seed, options.replication)
+    scheme = "Multi-Paxos" if options.replication == "paxos" else "primary-backup, sync"
+    apps = _APPS + (["actorfw.services.primary_backup"] if options.replication != "paxos" else [])
     progress = _Progress(out, options.duration)
     base_dir = Path(tempfile.mkdtemp(prefix="actorfw-demo-"))
     pids: set[int] = set()
     workload: _Workload | None = None
     print(
-        f"actorfw demo: {options.nodes} node processes, a replicated KV store on SQLite "
-        f"(synced before acknowledging) in {base_dir}, {options.clients} clients for "
+        f"actorfw demo: {options.nodes} node processes, a replicated KV store ({scheme}) on "
+        f"SQLite (synced before acknowledging) in {base_dir}, {options.clients} clients for "
         f"{options.duration:g} s (seed {seed})",
         file=out,
         flush=True,
@@ -334,11 +355,11 @@ def run_demo(
     try:
         # The nodes log errors only: the demo reports the failures it causes itself.
         with ActorSystem(
-            options.nodes, apps=_APPS, base_dir=base_dir, log_level=logging.ERROR
+            options.nodes, apps=apps, base_dir=base_dir, log_level=logging.ERROR
         ) as system:
             nodes = list(system.nodes)
             pids.update(pid for pid in map(system.pid, nodes) if pid is not None)
-            replicate(system, KVStateMachine, name=GROUP)
+            replicate(system, KVStateMachine, name=GROUP, replication=options.replication)
             workload = _Workload(options, seed, nodes)
             _drive(system, workload, options, report, progress, pids)
             progress.done()
@@ -362,6 +383,8 @@ def _drive(
     progress: _Progress,
     pids: set[int],
 ) -> None:
+    role = _role(options.replication)
+    unit = "slots" if options.replication == "paxos" else "log positions"
     # The group elects its first leader before the clock starts.
     warm = AsyncGroupClient(GROUP, workload.nodes, f"demo-{workload.seed}-warm")
     system.run(warm.call(["get", "k0"]), timeout=30.0)
@@ -387,13 +410,13 @@ def _drive(
             system.crash(victim)
             workload.kill = (victim, time.monotonic())
             report.killed = victim
-            progress.event(elapsed, f"SIGKILL {victim} (the leader, pid {pid})")
+            progress.event(elapsed, f"SIGKILL {victim} (the {role}, pid {pid})")
         if workload.failover_end is not None and not announced_failover and workload.kill:
             announced_failover = True
             report.failover_s = workload.failover_end - workload.kill[1]
             progress.event(
                 workload.failover_end - start,
-                f"{workload.leader} leads: {report.failover_s:.2f} s without a leader",
+                f"{workload.leader} is the {role}: {report.failover_s:.2f} s without one",
             )
         if report.killed and report.restarted is None and now >= restart_time:
             report.restarted = report.killed
@@ -420,13 +443,15 @@ def _drive(
                 report.catchup_s, report.catchup_slots = result[0] - restarted_at, result[1]
                 progress.event(
                     result[0] - start,
-                    f"{report.killed} caught up: {report.catchup_slots:,} slots behind, "
+                    f"{report.killed} caught up: {report.catchup_slots:,} {unit} behind, "
                     f"{report.catchup_s:.2f} s after its restart",
                 )
         if now - rate_mark[0] >= 1.0:
             rate = (workload.completed - rate_mark[1]) / (now - rate_mark[0])
             rate_mark = (now, workload.completed)
-        progress.update(min(elapsed, options.duration), workload.completed, rate, workload.leader)
+        progress.update(
+            min(elapsed, options.duration), workload.completed, rate, workload.leader, role
+        )
         try:
             future.result(timeout=0.1)
         except concurrent.futures.TimeoutError:
@@ -454,16 +479,16 @@ async def _catch_up(system: Any, node: str, workload: _Workload) -> tuple[float,
     target = mine = None
     while time.monotonic() < give_up:
         if target is None and workload.leader is not None:
-            target = await _slot_out(system, workload.leader)
+            target = await _slot_out(workload.leader, workload.options.replication)
         if mine is None:
-            mine = await _slot_out(system, node)
+            mine = await _slot_out(node, workload.options.replication)
         if target is not None and mine is not None:
             break
         await asyncio.sleep(0.02)
     if target is None or mine is None:
         return None
     while time.monotonic() < give_up:
-        now = await _slot_out(system, node)
+        now = await _slot_out(node, workload.options.replication)
         if now is not None and now >= target:
             return time.monotonic(), max(0, target - mine)
         await asyncio.sleep(0.02)
@@ -509,6 +534,9 @@ def render(report: DemoReport) -> str:
     def ms(value: float | None) -> str:
         return "-" if value is None else f"{value:.2f} ms"
 
+    role = _role(report.replication)
+    unit = "slots" if report.replication == "paxos" else "log positions"
+
     rows = [
         (
             "operations",
@@ -516,18 +544,18 @@ def render(report: DemoReport) -> str:
         ),
         ("throughput", f"{report.throughput:,.0f} ops/s over {report.duration:.1f} s"),
         ("latency p50 / p99", f"{ms(report.latency_p50_ms)} / {ms(report.latency_p99_ms)}"),
-        ("leader changes", f"{report.leader_changes} ({' -> '.join(report.leaders) or '-'})"),
+        (f"{role} changes", f"{report.leader_changes} ({' -> '.join(report.leaders) or '-'})"),
         (
             "failover",
             "-"
             if report.failover_s is None
-            else f"{report.failover_s:.2f} s without a leader after the SIGKILL of {report.killed}",
+            else f"{report.failover_s:.2f} s without a {role} after the SIGKILL of {report.killed}",
         ),
         (
             "catch-up",
             "-"
             if report.catchup_s is None
-            else f"{report.restarted} restarted {report.catchup_slots:,} slots behind, "
+            else f"{report.restarted} restarted {report.catchup_slots:,} {unit} behind, "
             f"caught up in {report.catchup_s:.2f} s",
         ),
         ("history", f"{report.verdict} (checked in {report.check_s:.2f} s)"),
@@ -541,7 +569,7 @@ def render(report: DemoReport) -> str:
         lines.extend(f"  PROBLEM: {problem}" for problem in problems)
     else:
         lines.append("")
-        lines.append("  passed: every acknowledged command survived the leader's SIGKILL")
+        lines.append(f"  passed: every acknowledged command survived the {role}'s SIGKILL")
     return "\n".join(lines)
 
 

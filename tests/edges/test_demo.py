@@ -127,3 +127,39 @@ def test_the_sharded_demo_refuses_nodes() -> None:
         check=False,
     )
     assert done.returncode == 2 and "runs 4 nodes" in done.stderr
+
+
+@pytest.mark.timeout(120)
+def test_the_primary_backup_demo_survives_a_primary_kill_and_rejoin_and_leaves_nothing() -> None:
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "actorfw", "demo", "--replication", "primary-backup"),
+            *("--duration", "6", "--clients", "8", "--seed", "5", "--json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=110,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["passed"] is True and report["replication"] == "primary-backup"
+    assert report["verdict"] == "linearizable"
+    assert report["killed"] is not None and report["failover_s"] > 0
+    assert report["restarted"] == report["killed"] and report["catchup_s"] is not None
+    assert report["leaders"][0] == report["killed"] and report["leader_changes"] >= 1
+    assert report["processes_left"] == 0 and report["files_left"] is False
+    assert "(the primary, pid" in done.stderr
+
+
+def test_the_demo_refuses_an_unknown_replication_and_a_sharded_primary_backup() -> None:
+    with pytest.raises(ValueError, match="replication is one of"):
+        DemoOptions(replication="raft")
+    done = subprocess.run(
+        [sys.executable, "-m", "actorfw", "demo", "--sharded", "--replication", "primary-backup"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2 and "run Multi-Paxos" in done.stderr
