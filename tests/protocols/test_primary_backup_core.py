@@ -286,13 +286,15 @@ def test_records_stored_and_read_back_rebuild_the_same_backup() -> None:
     again = Backup.restore("b1", CODEC.load(sorted(store.items())))
     assert again.log == b.log and again.epoch == b.epoch == 2
     assert [e.command for e in again.log] == ["a", "b", "e"]
+    assert len(store) == 3  # the epoch, and one key per batch written: [a, b, c], [e]
 
 
 def test_a_stored_log_with_a_hole_or_a_foreign_key_is_refused() -> None:
     from actorfw.protocols.primary_backup.records import CODEC
 
-    ops = CODEC.ops(Written(1, entries(1, "a", "b")))
-    with pytest.raises(ValueError, match="skips to position 2"):
-        CODEC.load([ops[1]])
+    (first,) = CODEC.ops(Written(1, entries(1, "a", "b")))
+    (third,) = CODEC.ops(Written(4, entries(1, "d")))
+    with pytest.raises(ValueError, match="skips to position 4"):
+        CODEC.load([first, third])
     with pytest.raises(ValueError, match="not a key"):
         CODEC.load([(b"Z", b"")])
