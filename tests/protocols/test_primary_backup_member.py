@@ -48,9 +48,13 @@ class Group:
         self.records: dict[str, list[Any]] = {n: [] for n in NODES}
         self.wakes = 0
         self.now = 0.0
+        self.held: set[str] = set()  # nodes whose records are not made durable
 
     def take(self, node: str, effects: Effects) -> Effects:
         self.records[node].extend(effects.persist)
+        member = self.members[node]
+        if node not in self.held:
+            member.made_durable(member.persisted)
         for to, message in effects.send + effects.send_now:
             if to == KEEPER:
                 assert type(message) is Wake
@@ -269,3 +273,74 @@ def test_a_member_refuses_options_it_cannot_keep() -> None:
         MemberOptions(max_queue=0)
     with pytest.raises(ValueError, match="not a member"):
         Member("x", NODES, ReadableKV())
+
+
+def test_rule_1_nothing_is_appended_until_the_epoch_is_durable() -> None:
+    g = Group()
+    g.held.add("n1")
+    g.view(1, "n1", ("n2", "n3"))
+    effects = g.step("n1", LeaseGranted(1, 1.0))
+    m = g.members["n1"]
+    assert m.backup.end == 0 and not any(type(x) is Append for _, x in effects.send_now)
+    m.made_durable(m.persisted)  # the EpochSeen step is durable: the next step appends
+    g.take("n1", m.tick(0.1))
+    assert [e.command for e in m.backup.log] == [None]
+
+
+def test_rule_1_the_epoch_step_asks_for_a_sync() -> None:
+    g = Group()
+    effects = g.step("n1", ViewIs(1, "n1", ("n2", "n3"), 0))
+    assert effects.persist == [EpochSeen(1)] and effects.send  # something waits for it
+
+
+def test_rule_8_backups_apply_only_what_the_primary_holds_durably() -> None:
+    from actorfw.protocols.primary_backup import Primary
+
+    p = Primary("n1", 2, [], 0, ["n2", "n3"], set())  # no backup in sync: commits need n1 only
+    p.durable = 0
+    p.grant_lease(10.0, 0.0)
+    effects = p.submit(["a", "b"], 0.0)
+    assert p.committed == 2  # committed (its answers still wait for n1's write)
+    appends = [m for _, m in effects.send_now if type(m) is Append]
+    assert appends and all(a.committed == 0 for a in appends)  # but not applied elsewhere yet
+    p.durable = 2
+    beats = [m for _, m in p.tick(1.0).send_now if type(m) is Append]
+    assert beats and all(a.committed == 2 for a in beats)
+
+
+def test_rule_8_the_member_tells_its_primary_what_is_durable() -> None:
+    g = Group()
+    m = g.lead()
+    g.held.add("n1")
+    g.step("n1", Request(command(1, ["put", "x", 1])))
+    assert m.primary.durable < m.backup.end
+    m.made_durable(m.persisted)
+    assert m.primary.durable == m.backup.end
+
+
+def test_rule_3_a_stale_answer_of_an_older_epoch_does_not_depose() -> None:
+    from actorfw.protocols.primary_backup import Stale
+
+    g = Group()
+    m = g.lead(epoch=3)
+    g.step("n1", Stale(2, "n2"))  # a delayed answer to the primary of epoch 2
+    assert m.acting == 3
+    g.step("n1", Stale(4, "n2"))
+    assert m.acting == 0
+
+
+def test_rule_7_an_acknowledgement_that_is_not_a_position_is_refused() -> None:
+    from actorfw.protocols.primary_backup import Acked
+
+    g = Group()
+    m = g.lead()
+    effects = g.step("n1", Acked(1, "n2", "7"))
+    assert effects.refused and m.acting == 1
+
+
+def test_rule_7_an_older_view_of_the_same_epoch_is_ignored() -> None:
+    g = Group()
+    m = g.lead()
+    g.step("n1", ViewIs(1, "n1", ("n2",), 5))
+    g.step("n1", ViewIs(1, "n1", ("n2", "n3"), 4))  # read before the one above
+    assert m.view.grants == 5 and m.view.in_sync == ("n2",)

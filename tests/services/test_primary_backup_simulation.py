@@ -62,6 +62,20 @@ def test_five_nodes_in_sync_mode_stay_linearizable_under_every_fault(sim_seed: i
     _check_run(sim_seed + 6_000_000, nodes=5)
 
 
+@pytest.mark.simulation(seeds=SEEDS_5 // 2)
+def test_a_new_primary_crashed_right_after_shipping_never_acts_again_in_its_epoch(
+    sim_seed: int,
+) -> None:
+    # Its epoch and its first writes may not be durable when it crashes: restarted,
+    # it must not start again as primary of that epoch (the observer checks it).
+    outcome = run(sim_seed + 7_000_000, clients=5, crash_new_primary=True)
+    faults = "\n  ".join([str(dict(outcome.counts)), *outcome.faults])
+    assert not outcome.violations, f"{outcome.violations[:3]}\nfaults:\n  {faults}"
+    assert outcome.finished, f"clients did not finish after the faults stopped\n  {faults}"
+    result = check(outcome.history, KeyValue(), max_steps=CHECK_STEPS)
+    assert result.verdict is Verdict.OK, f"{result}\nfaults:\n  {faults}"
+
+
 def test_a_seed_replays_exactly() -> None:
     first, second = run(5_000_007), run(5_000_007)
     assert first.trace_digest == second.trace_digest

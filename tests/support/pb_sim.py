@@ -11,9 +11,13 @@ client finishes. It returns the history (for linearizability), what the
 invariant observer saw, and whether the clients finished.
 
 The observer checks, after every step of every member, that every member
-applied the same entry at every position (a committed entry is never
-different, never lost), and that no two members acted as the primary of
-one epoch.
+applied the same entry at every position it holds durably (a committed
+entry is never different, never lost; what a member applied in memory
+and lost in a crash before it was durable was never visible: answers and
+reads leave only once durable, and backups apply only what the primary
+holds durably), and that no two members, nor two incarnations of
+one member (before and after a restart), acted as the primary of one
+epoch.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from typing import Any
 from actorfw import ActorRef, AskTimeout, NodeDown, Simulation
 from actorfw.check import History
 from actorfw.protocols.paxos import Command, Read
-from actorfw.protocols.primary_backup import Entry
+from actorfw.protocols.primary_backup import Entry, Written
 from actorfw.protocols.primary_backup.member import MemberOptions
 from actorfw.protocols.primary_backup.primary import PrimaryOptions
 from actorfw.services.paxos import Answered, Submit
@@ -49,12 +53,14 @@ class Observer:
     def __init__(self) -> None:
         self.applied: list[Entry] = []  # the entry every member applied at each position
         self.checked: dict[str, int] = {}  # how far each member's applies were compared
-        self.primaries: dict[int, str] = {}  # epoch -> the member that acted as its primary
+        self.primaries: dict[int, tuple[str, int]] = {}  # epoch -> (node, incarnation) acting
+        self.incarnation: dict[str, int] = {}  # restarts of each node's member
         self.violations: list[str] = []
         self.counts: Counter[str] = Counter()
+        self.hook: Any = None  # called with (node, core, effects) after the checks
 
     def __call__(self, label: Any, node: str, core: Any, effects: Any) -> None:
-        applied, log = core.applied, core.backup.log
+        applied, log = min(core.applied, core.durable_end), core.backup.log
         for position in range(self.checked.get(node, 0) + 1, applied + 1):
             entry = log[position - 1]
             if position <= len(self.applied):
@@ -65,17 +71,24 @@ class Observer:
                     )
             else:
                 self.applied.append(entry)
-        self.checked[node] = applied
+        self.checked[node] = max(applied, self.checked.get(node, 0))
         epoch = core.acting
         if epoch:
-            first = self.primaries.setdefault(epoch, node)
-            if first != node:
-                self.violations.append(f"{first} and {node} both acted as primary of {epoch}")
+            me = (node, self.incarnation.get(node, 0))
+            first = self.primaries.setdefault(epoch, me)
+            if first != me:
+                self.violations.append(
+                    f"{first[0]} (incarnation {first[1]}) and {me[0]} (incarnation {me[1]}) "
+                    f"both acted as primary of {epoch}"
+                )
         self.counts["steps"] += 1
+        if self.hook is not None:
+            self.hook(node, core, effects)
 
     def restarted(self, label: Any, node: str, core: Any) -> None:
         """A restarted member applies from the start again."""
         self.checked[node] = 0
+        self.incarnation[node] = self.incarnation.get(node, 0) + 1
         self.counts["restarts"] += 1
 
 
@@ -90,6 +103,26 @@ class Outcome:
     faults: list[str]
     counts: Counter[str]
     trace_digest: str
+
+
+def _crash_new_primary(sim: Simulation) -> Any:
+    done: list[str] = []
+
+    def hook(node: str, core: Any, effects: Any) -> None:
+        if done or core.acting < 2 or not core.opened:
+            return
+        if not any(type(r) is Written for r in effects.persist):
+            return
+        done.append(node)
+
+        def crash() -> None:
+            if sim.nodes[node].running:
+                sim.crash(node)
+                sim.loop.call_later(0.3, lambda: sim.restart(node))
+
+        sim.loop.call_later(0.0003, crash)
+
+    return hook
 
 
 def acting_primary(sim: Simulation, nodes: list[str]) -> str | None:
@@ -157,8 +190,14 @@ def run(
     operations: int = 5,
     fault_time: float = 6.0,
     settle_time: float = 60.0,
+    crash_new_primary: bool = False,
 ) -> Outcome:
-    """One seeded run (see the module documentation)."""
+    """One seeded run (see the module documentation).
+
+    ``crash_new_primary``: also crash the first primary of a later epoch than
+    the first one a fraction of a millisecond after it ships its first
+    writes (before its records can be durable), and restart it 0.3 s later.
+    """
     names = [f"n{i + 1}" for i in range(nodes)]
     rng = random.Random(seed)
     history = History()
@@ -179,6 +218,8 @@ def run(
             observer=observer,
         )
         until = sim.now + fault_time
+        if crash_new_primary:
+            observer.hook = _crash_new_primary(sim)
 
         async def main() -> bool:
             workers = [

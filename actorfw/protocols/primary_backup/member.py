@@ -12,15 +12,17 @@ The rules (numbers are cited by the tests):
 
 1. **Primary only of an epoch it starts.** The member becomes primary when
    a view names it for an epoch above every epoch it has seen; it records
-   the epoch (:class:`EpochSeen`) first. A member that restarts into a
-   view naming it for an epoch it had seen does *not* act: the entries it
-   shipped before its crash may not all be in its log, and appending
-   others at their positions in the same epoch would fork the logs. It
-   waits for the configuration service to elect again (the lease lapses).
+   the epoch (:class:`EpochSeen`) first, and appends nothing until that
+   record is durable. A member that restarts into a view naming it for an
+   epoch it had seen does *not* act: the entries it shipped before its
+   crash may not all be in its log, and appending others at their
+   positions in the same epoch would fork the logs. It waits for the
+   configuration service to elect again (the lease lapses).
 2. **Nothing acknowledged without a lease.** The primary's first entry of
-   its epoch is a no-op, appended once its first lease is granted (its
-   earlier epochs' entries commit under it); no command is answered
-   before the no-op commits. A lease of another epoch is ignored.
+   its epoch is a no-op, appended once its first lease is granted and its
+   epoch is durable (its earlier epochs' entries commit under it); no
+   command is answered before the no-op commits. A lease of another epoch
+   is ignored.
 3. **Deposed by a newer view or a newer epoch.** A view that names another
    primary, a later epoch, or an Append of a later epoch ends the primary
    role (the log stays; the member goes on as a backup). The commands it
@@ -47,9 +49,15 @@ The rules (numbers are cited by the tests):
    the keeper proposes it.
 7. **Bad input** (a malformed note, a copying message of an unknown node,
    an Append of this primary's own epoch from another node) is refused and
-   counted, and changes nothing.
+   counted, and changes nothing. A view older than the last one (a lower
+   epoch, or fewer grants in the same epoch) is ignored.
+8. **Durability.** The member learns from its driver which of its steps
+   are durable (``made_durable``): rule 1 waits for it, and the primary
+   lets backups apply only entries durable here (rule 8 of
+   :mod:`actorfw.protocols.primary_backup.primary`).
 
-Bounds: sessions (``max_sessions``) and the queue (``max_queue``). The log
+Bounds: sessions (``max_sessions``), the queue (``max_queue``), and one
+log end per step not yet durable (the driver syncs whatever waits). The log
 is kept whole: compaction by snapshots is not built yet (see
 ``docs/primary-backup.md``).
 """
@@ -57,7 +65,7 @@ is kept whole: compaction by snapshots is not built yet (see
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable
 from typing import Any
 
@@ -214,6 +222,13 @@ class Member:
         self.wanted: tuple[str, ...] = ()  # the in-sync set the primary asks for (rule 6)
         self.discarded = 0  # entries a rejoin discarded (in sync mode: never acknowledged)
         self.refused = 0
+        # Durability (rule 8): steps that persisted records, counted as the driver counts
+        # them from the restore; the log's end after each one not yet known durable.
+        self.persisted = 0
+        self.durable_steps = 0
+        self.durable_end = self.backup.end  # what was restored is durable
+        self._ends: deque[tuple[int, int]] = deque()
+        self._epoch_step = 0  # the step that recorded the epoch this member is primary of
 
     @classmethod
     def restore(
@@ -273,6 +288,7 @@ class Member:
             else:
                 self._refuse(effects, "?", f"a member does not take {kind.__name__}")
         self._flush(now, effects)
+        self._count(effects)
         return effects
 
     def tick(self, now: float) -> Effects:
@@ -281,7 +297,24 @@ class Member:
         if self.primary is not None:
             self._absorb(self.primary.tick(now), effects)
         self._flush(now, effects)
+        self._count(effects)
         return effects
+
+    def made_durable(self, steps: int) -> None:
+        """The records of the first ``steps`` steps that persisted any are durable (rule 8)."""
+        self.durable_steps = max(self.durable_steps, steps)
+        ends = self._ends
+        while ends and ends[0][0] <= steps:
+            self.durable_end = ends.popleft()[1]
+        primary = self.primary
+        if primary is not None:
+            primary.durable = min(self.durable_end, primary.end)
+
+    def _count(self, effects: Effects) -> None:
+        """A step that persisted is one more the driver counts (rule 8)."""
+        if effects.persist:
+            self.persisted += 1
+            self._ends.append((self.persisted, self.backup.end))
 
     def next_deadline(self) -> float | None:
         """The primary's next heartbeat (None for a backup: only messages wake it)."""
@@ -383,8 +416,8 @@ class Member:
         ):
             self._refuse(effects, KEEPER, f"a malformed view {view!r}")
             return
-        if view.epoch < self.view.epoch:
-            return  # an older read of the view
+        if (view.epoch, view.grants) < (self.view.epoch, self.view.grants):
+            return  # an older read of the view (rule 7)
         self.view = ViewIs(view.epoch, view.primary, tuple(view.in_sync), view.grants)
         primary = self.primary
         if primary is not None and not primary.deposed:
@@ -404,6 +437,9 @@ class Member:
         backup = self.backup
         backup.epoch = view.epoch
         effects.persist.append(EpochSeen(view.epoch))
+        self._epoch_step = self.persisted + 1  # this step, once counted
+        # Something waits for the record, so that the driver syncs it now (rule 1).
+        effects.send.append((KEEPER, Wake()))
         in_sync = {b for b in view.in_sync if b != self.name}
         self.primary = Primary(
             self.name,
@@ -414,6 +450,7 @@ class Member:
             in_sync,
             self.options.primary,
         )
+        self.primary.durable = min(self.durable_end, backup.end)
         self.opened = 0
         self.adding = set()
         self.stats["became_primary"] += 1
@@ -426,9 +463,6 @@ class Member:
         if primary is None or primary.deposed or lease.epoch != primary.epoch:
             return  # rule 2: another epoch's
         self._absorb(primary.grant_lease(float(lease.until), now), effects)
-        if not self.opened and not primary.fenced(now):
-            self.opened = primary.end + 1
-            self._absorb(primary.submit([None], now), effects)  # the no-op (rule 2)
 
     def _depose(self, effects: Effects) -> None:
         """The primary role ends (rule 3): answer what it owed, go on as a backup."""
@@ -452,6 +486,13 @@ class Member:
         """End of a step: append what is queued, keep the roles in step, answer (rules 4, 6)."""
         primary = self.primary
         if primary is not None and not primary.deposed:
+            if (
+                not self.opened
+                and not primary.fenced(now)
+                and self.durable_steps >= self._epoch_step
+            ):
+                self.opened = primary.end + 1
+                self._absorb(primary.submit([None], now), effects)  # the no-op (rules 1, 2)
             if self.opened:  # commands follow the no-op (rule 2)
                 if not primary.fenced(now) and self.clients.requests:
                     batch = self.clients.next_batch(self.options.primary.max_batch)

@@ -25,8 +25,10 @@ with epoch *e*. The rules:
 4. **Repair.** A :class:`Mismatch` moves the backup's next position back
    to the hint and re-sends from there, at most ``max_batch`` entries per
    Append; acknowledgements move it forward.
-5. **Deposed on a higher epoch.** A :class:`Stale` (or any message of a
-   higher epoch) ends this primary: it acknowledges nothing more.
+5. **Deposed on a higher epoch.** A message of a higher epoch (a
+   :class:`Stale` from a backup that has seen one) ends this primary: it
+   acknowledges nothing more. A :class:`Stale` of this epoch or an older
+   one is an answer to an older primary, delayed or duplicated: ignored.
 6. **Fenced by its lease.** The primary acknowledges nothing at or after
    ``lease_until - drift`` (the lease granted by the configuration
    service, less the clock-drift bound): a new primary can be elected only
@@ -34,6 +36,13 @@ with epoch *e*. The rules:
    Commits reached while fenced are held until a new lease comes.
 7. **Heartbeats.** Every ``heartbeat`` seconds each backup gets an Append
    (empty if it is up to date, else what it lacks) carrying ``committed``.
+8. **Backups apply only what this node holds durably.** The ``committed``
+   an Append carries is capped at :attr:`Primary.durable` (when the owner
+   sets it): a backup applies an entry only once the primary could not lose
+   it in a crash, so a primary re-elected after one (the only holder of
+   the acknowledged writes) never finds a backup that applied an entry it
+   no longer has. The primary's own answers wait for its durable write
+   anyway (rule 2).
 """
 
 from __future__ import annotations
@@ -131,6 +140,7 @@ class Primary:
         self._stuck_since: dict[str, float | None] = {b: None for b in backups}
         self._now = 0.0  # the time of the step under way
         self.lease_until = 0.0
+        self.durable: int | None = None  # rule 8: how far this log is durable (None: no cap)
         self.deposed = False
         self.refused = 0
         self._beat_at = 0.0
@@ -216,10 +226,10 @@ class Primary:
                 if message.backup not in self.next or type(message.epoch) is not int:
                     self._refuse(effects, str(message.backup), f"not a backup: {message!r}")
                     continue
-                if message.epoch > self.epoch or kind is Stale:
+                if message.epoch > self.epoch:
                     self.deposed = True  # rule 5
                     continue
-                if message.epoch < self.epoch:
+                if message.epoch < self.epoch or kind is Stale:
                     continue  # an answer to an older primary: nothing to learn
                 if kind is Acked:
                     self._acked(message, effects)
@@ -257,14 +267,15 @@ class Primary:
         prev = start - 1
         entries = tuple(self.log[prev : prev + self.options.max_batch])
         prev_epoch = self.log[prev - 1].epoch if prev else 0
-        append = Append(self.epoch, self.name, prev, prev_epoch, entries, self.committed)
+        committed = self.committed if self.durable is None else min(self.committed, self.durable)
+        append = Append(self.epoch, self.name, prev, prev_epoch, entries, committed)
         effects.send_now.append((backup, append))
         self.next[backup] = start + len(entries)  # optimistic; a Mismatch moves it back
         if self._stuck_since[backup] is None and self.match[backup] < self.end:
             self._stuck_since[backup] = self._now  # behind from now, until it moves
 
     def _acked(self, acked: Acked, effects: Effects) -> None:
-        if not 0 <= acked.upto <= self.end:
+        if not (type(acked.upto) is int and 0 <= acked.upto <= self.end):
             self._refuse(effects, acked.backup, f"acknowledged {acked.upto} > end {self.end}")
             return
         backup = acked.backup
