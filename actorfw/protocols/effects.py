@@ -44,6 +44,12 @@ The rules, stated here once for every core and every driver:
 9. **Restart.** A core is rebuilt from the records its driver reads back
    from storage; whatever was durable is restored, and a step whose records
    were not durable never happened.
+10. **Sync now.** A driver syncs only when something waits for the sync
+    (rule 2); a step whose records will soon be waited for, but whose
+    ``send`` and ``outputs`` are empty, sets ``sync``: its records (and
+    every earlier step's) are synced at once. A primary that ships its
+    writes with ``send_now`` does, so that its own fsync runs beside its
+    backups' rather than after their answers.
 """
 
 from __future__ import annotations
@@ -68,6 +74,7 @@ class Effects:
         outputs: reports to the core's own application, handed over with
             ``send`` (rule 5).
         refused: bad inputs, for the driver to log and count (rule 6).
+        sync: sync this step's records at once, though nothing waits for them (rule 10).
     """
 
     persist: list[Any] = field(default_factory=list)
@@ -76,6 +83,7 @@ class Effects:
     send_now: list[tuple[str, Any]] = field(default_factory=list)
     outputs: list[Any] = field(default_factory=list)
     refused: list[Any] = field(default_factory=list)
+    sync: bool = False
 
     def __bool__(self) -> bool:
         return bool(
@@ -95,6 +103,7 @@ class Effects:
         self.send_now.extend(other.send_now)
         self.outputs.extend(other.outputs)
         self.refused.extend(other.refused)
+        self.sync = self.sync or other.sync
 
 
 @runtime_checkable

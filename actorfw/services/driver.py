@@ -8,8 +8,9 @@ that subclasses :class:`CoreActor`. The actor carries out the rules of
 - Records are written in one batch per step, at once; syncs are
   *group-committed*: while one is in flight, further steps write and
   queue, and the next sync covers them all (many steps, one fsync). A sync
-  starts only when something waits for it; a write nothing waits for is
-  made durable by the next sync something needs.
+  starts only when something waits for it, or when a step asks for it
+  (``Effects.sync``); a write nothing waits for is made durable by the
+  next sync something needs.
 - ``send`` and ``outputs`` leave in step order, each step's once
   everything written before its end is durable; a step that wrote nothing
   still waits for earlier writes it may depend on.
@@ -120,6 +121,7 @@ class CoreActor(Actor):
         self.observer = observer
         self._written = 0  # steps that wrote records
         self._durable = 0  # of those, the ones known durable
+        self._wanted = 0  # of those, the ones a step asked to have synced at once
         self._syncing = False
         # steps waiting for durability: (writes they wait for, sends, outputs)
         self._queue: deque[tuple[int, list[tuple[str, Any]], list[Any]]] = deque()
@@ -214,6 +216,8 @@ class CoreActor(Actor):
                         else:
                             batch.put(key, value)
             self._written += 1
+            if effects.sync:
+                self._wanted = self._written
         if effects.responses:
             self.answer(effects.responses)
         if effects.refused:
@@ -230,9 +234,11 @@ class CoreActor(Actor):
             self._deliver(effects.send_now, [])
 
     def _sync(self) -> None:
-        # Only what waits to leave needs a sync: writes that nothing waits for go with
-        # the next sync that something needs.
-        if self._syncing or self._durable >= self._written or not self._queue:
+        # Only what waits to leave needs a sync, or a step that asked for one: writes that
+        # nothing waits for go with the next sync that something needs.
+        if self._syncing or self._durable >= self._written:
+            return
+        if not self._queue and self._durable >= self._wanted:
             return
         self._syncing = True
         target = self._written

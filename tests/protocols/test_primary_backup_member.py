@@ -290,7 +290,16 @@ def test_rule_1_nothing_is_appended_until_the_epoch_is_durable() -> None:
 def test_rule_1_the_epoch_step_asks_for_a_sync() -> None:
     g = Group()
     effects = g.step("n1", ViewIs(1, "n1", ("n2", "n3"), 0))
-    assert effects.persist == [EpochSeen(1)] and effects.send  # something waits for it
+    assert effects.persist == [EpochSeen(1)] and effects.sync  # synced at once
+
+
+def test_the_primarys_writes_ask_for_their_sync_at_once() -> None:
+    g = Group()
+    g.lead()
+    effects = g.step("n1", Request(command(1, ["put", "x", 1])))
+    assert effects.persist and effects.sync and not effects.send and not effects.outputs
+    backup = g.step("n2", ViewIs(1, "n1", ("n2", "n3"), 9))
+    assert not backup.sync
 
 
 def test_rule_8_backups_apply_only_what_the_primary_holds_durably() -> None:

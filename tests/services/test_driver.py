@@ -10,6 +10,7 @@ import pytest
 from actorfw import Simulation
 from actorfw.node import ActorSystem
 from actorfw.protocols.effects import Core, Effects
+from actorfw.services.driver import CoreActor
 from actorfw.values.refs import ActorRef
 from tests.support.toy import Add, Heard, TallyActor, TallyCore, Told
 
@@ -80,9 +81,61 @@ def test_outputs_wait_for_the_sync_and_leave_in_step_order() -> None:
             assert sim.poll(tally("n1"), Add(0), until=lambda c: c is not None) == 3
 
 
+class _Records:
+    def ops(self, record: Any) -> list[tuple[bytes, bytes | None]]:
+        return [(b"k%d" % record, b"")]
+
+    def load(self, items: Any) -> list[Any]:
+        return []
+
+
+class _Writer:
+    """Persists one record per message, with ``sync`` as the message says; nothing waits."""
+
+    def __init__(self) -> None:
+        self.durable = 0
+        self.written = 0
+
+    def handle_all(self, messages: list[Any], now: float) -> Effects:
+        self.written += 1
+        return Effects(persist=[self.written], sync=bool(messages[-1]))
+
+    def tick(self, now: float) -> Effects:
+        return Effects()
+
+    def next_deadline(self) -> None:
+        return None
+
+    def made_durable(self, steps: int) -> None:
+        self.durable = steps
+
+
+class WriterActor(CoreActor):
+    codec = _Records()
+
+    def restore(self, records: list[Any]) -> _Writer:
+        return _Writer()
+
+    def resolve(self, address: str, msg: Any) -> ActorRef:
+        raise AssertionError("the writer sends nothing")
+
+
+def test_a_step_that_asks_for_its_sync_gets_it_though_nothing_waits() -> None:
+    with Simulation(nodes=1, seed=1) as sim:
+        writer = sim.spawn("n1", WriterActor, name="writer")
+        sim.tell(writer, 0)  # nothing waits, no sync asked: it stays unsynced
+        sim.run_for(0.5)
+        core = sim.node("n1").cells["writer"].instance.core
+        assert core.written == 1 and core.durable == 0
+        sim.tell(writer, 1)  # sync asked: both writes become durable
+        assert sim.run_until(lambda: core.durable == 2, timeout=1.0)
+
+
 def test_effects_say_what_they_hold() -> None:
     assert not Effects()
     assert Effects(send_now=[("n1", 1)]) and Effects(outputs=[1]) and Effects(refused=[1])
     first = Effects(persist=[1], send=[("a", 1)])
     first.extend(Effects(persist=[2], responses=[3], send_now=[("b", 2)], outputs=[4]))
     assert first == Effects([1, 2], [("a", 1)], [3], [("b", 2)], [4], [])
+    first.extend(Effects(sync=True))
+    assert first.sync

@@ -325,12 +325,14 @@ async def _nemesis(
             victim = (
                 leader if leader in candidates and rng.random() < 0.5 else rng.choice(candidates)
             )
-            sim.crash(victim)
+            if sim.nodes[victim].running:  # not crashed by a test's own hook meanwhile
+                sim.crash(victim)
             crashed.append(victim)
             note(f"{sim.now:.3f} crash {victim}")
         elif roll < 0.55 and crashed:
             node = crashed.pop(rng.randrange(len(crashed)))
-            sim.restart(node)
+            if not sim.nodes[node].running:
+                sim.restart(node)
             note(f"{sim.now:.3f} restart {node}")
         elif roll < 0.8:
             shape = rng.choice(["halves", "isolate-leader", "bridge"])
@@ -360,7 +362,8 @@ async def _nemesis(
             note(f"{sim.now:.3f} heal")
     sim.heal()
     for node in crashed:
-        sim.restart(node)
+        if not sim.nodes[node].running:
+            sim.restart(node)
         note(f"{sim.now:.3f} restart {node}")
     sim.network.configure(CALM)
     note(f"{sim.now:.3f} faults stop")

@@ -115,10 +115,14 @@ def _crash_new_primary(sim: Simulation) -> Any:
             return
         done.append(node)
 
+        def restart() -> None:
+            if not sim.nodes[node].running:  # the nemesis may have restarted it meanwhile
+                sim.restart(node)
+
         def crash() -> None:
             if sim.nodes[node].running:
                 sim.crash(node)
-                sim.loop.call_later(0.3, lambda: sim.restart(node))
+                sim.loop.call_later(0.3, restart)
 
         sim.loop.call_later(0.0003, crash)
 

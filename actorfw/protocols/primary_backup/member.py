@@ -313,6 +313,10 @@ class Member:
     def _count(self, effects: Effects) -> None:
         """A step that persisted is one more the driver counts (rule 8)."""
         if effects.persist:
+            if self.acting:
+                # The primary's writes are shipped at once and its answers will wait for
+                # them: its own fsync runs beside its backups' (rule 10 of the effects).
+                effects.sync = True
             self.persisted += 1
             self._ends.append((self.persisted, self.backup.end))
 
@@ -438,8 +442,7 @@ class Member:
         backup.epoch = view.epoch
         effects.persist.append(EpochSeen(view.epoch))
         self._epoch_step = self.persisted + 1  # this step, once counted
-        # Something waits for the record, so that the driver syncs it now (rule 1).
-        effects.send.append((KEEPER, Wake()))
+        effects.sync = True  # synced at once: nothing is appended until it is (rule 1)
         in_sync = {b for b in view.in_sync if b != self.name}
         self.primary = Primary(
             self.name,
