@@ -13,7 +13,11 @@ scheme in turn, and measures on it what :mod:`actorfw.bench.paxos` measures
 - **failover**: on a third fresh cluster of each scheme, under a load of
   ``failover_clients`` clients, the leader (Paxos) or the primary
   (primary-backup) is killed with SIGKILL; the figure is the time from the
-  kill to the first command answered by another node.
+  kill to the first command answered by another node;
+- **switchover** (primary-backup only), on the same cluster before the
+  kill: the primary's role is handed to a backup under that load; the
+  figures are how long the switchover took and the longest time in which
+  no client was answered around it.
 
 The schemes alternate within each round (Paxos, then primary-backup), so
 that both see the machine in the same state; each figure is the median
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -96,6 +101,10 @@ class ReplicationResult:
     another node (None: not measured)."""
     node_cpu_seconds: float | None = None
     client_cpu_seconds: float | None = None
+    switchover_s: float | None = None
+    """Seconds a planned switchover took under load (None: not measured)."""
+    switchover_gap_s: float | None = None
+    """The longest stretch with no answer to any client around the switchover."""
     """CPU time the driving process (the clients) used during the throughput figure."""
 
     @property
@@ -186,35 +195,56 @@ def _start(system: Any, scheme: str) -> Any:
     return replicate(system, KVStateMachine, name=GROUP, replication="primary-backup")
 
 
-async def _failover(group: Any, system: Any, clients: int) -> float:
-    """Seconds from killing the node that answers to the first answer from another node."""
+async def _failover(
+    group: Any, system: Any, clients: int, switch: bool
+) -> tuple[float, float | None, float | None]:
+    """Seconds from killing the node that answers to the first answer from another node.
+
+    With ``switch``, a planned switchover first: how long it took, and the
+    longest stretch without an answer around it.
+    """
+    from actorfw.services.primary_backup import switchover
+
     workers = [group.async_client(timeout=0.5, deadline=60.0) for _ in range(clients)]
     await asyncio.gather(*(w.call(["put", f"f{j}", 0]) for j, w in enumerate(workers)))
-    leader = workers[0].leader
     killed_at: list[float] = []
     first: list[float] = []
+    answered: list[float] = []
     stop = asyncio.Event()
+    leader = [workers[0].leader]
 
     async def work(j: int, client: Any) -> None:
         i = 0
         while not stop.is_set():
             i += 1
             await client.call(["put", f"f{j}", i])
-            if killed_at and client.leader != leader and not first:
+            answered.append(time.perf_counter())
+            if killed_at and client.leader != leader[0] and not first:
                 first.append(time.perf_counter())
                 stop.set()
 
     tasks = [asyncio.ensure_future(work(j, w)) for j, w in enumerate(workers)]
     await asyncio.sleep(0.3)
+    took = gap = None
+    if switch:
+        to = next(n for n in group.nodes if n != leader[0])
+        began = time.perf_counter()
+        view = await switchover(group.name, group.nodes, to)
+        took = time.perf_counter() - began
+        await asyncio.sleep(0.3)
+        window = sorted(t for t in answered if began - 0.3 <= t <= began + took + 0.3)
+        gap = max((b - a for a, b in itertools.pairwise(window)), default=None)
+        leader[0] = view["primary"]
+        await asyncio.sleep(0.2)
     loop = asyncio.get_running_loop()
-    await loop.run_in_executor(None, system.crash, leader)  # SIGKILL; waits for the exit
+    await loop.run_in_executor(None, system.crash, leader[0])  # SIGKILL; waits for the exit
     killed_at.append(time.perf_counter())
     try:
         await asyncio.wait_for(stop.wait(), 60.0)
     finally:
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
-    return first[0] - killed_at[0]
+    return first[0] - killed_at[0], took, gap
 
 
 def measure(
@@ -255,7 +285,10 @@ def measure(
     note("failover")
     with ActorSystem(NODES, apps=APPS, storage="sqlite") as system:
         group = _start(system, scheme)
-        failover = system.run(_failover(group, system, settings["failover_clients"]), timeout=120)
+        failover, switch_s, switch_gap = system.run(
+            _failover(group, system, settings["failover_clients"], scheme == "primary-backup"),
+            timeout=120,
+        )
     return ReplicationResult(
         scheme=scheme,
         mode="sync" if scheme == "primary-backup" else "-",
@@ -267,6 +300,8 @@ def measure(
         failover_s=failover,
         node_cpu_seconds=cpu_used,
         client_cpu_seconds=client_cpu,
+        switchover_s=switch_s,
+        switchover_gap_s=switch_gap,
     )
 
 
@@ -307,6 +342,7 @@ def render(results: Sequence[ReplicationResult]) -> str:
             "p50",
             "p99",
             "failover",
+            "switchover (pause)",
         ]
     ]
     for r in results:
@@ -323,6 +359,9 @@ def render(results: Sequence[ReplicationResult]) -> str:
                 f"{r.p50_us:,.0f} µs",
                 f"{r.p99_us:,.0f} µs",
                 "-" if r.failover_s is None else f"{r.failover_s:.2f} s",
+                "-"
+                if r.switchover_s is None
+                else f"{r.switchover_s * 1e3:.0f} ms ({(r.switchover_gap_s or 0) * 1e3:.0f} ms)",
             ]
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]

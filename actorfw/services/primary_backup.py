@@ -26,6 +26,7 @@ See ``docs/primary-backup.md``.
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
@@ -35,6 +36,7 @@ from actorfw.protocols.paxos.messages import Command, Read, Request, Role
 from actorfw.protocols.primary_backup.member import (
     KEEPER,
     Busy,
+    Handover,
     LeaseGranted,
     Member,
     MemberOptions,
@@ -56,9 +58,12 @@ __all__ = [
     "VIEW_MACHINE",
     "MemberActor",
     "MemberStatus",
+    "Switchover",
+    "SwitchoverRefused",
     "ViewKeeper",
     "keeper_name",
     "member_name",
+    "switchover",
     "views_name",
 ]
 
@@ -93,6 +98,22 @@ class MemberStatus:
 @message(name="pb.KeeperPass")
 class KeeperPass:
     """Time for a keeper's next pass."""
+
+
+@message(name="pb.Switchover")
+class Switchover:
+    """Asked of the keeper beside the primary: hand the primary's role to ``to``.
+
+    Answered with the configuration service's answer: ``["view", view]``
+    once ``to`` is the primary of a new epoch, ``["refused", why, view]``
+    if it could not be (the primary goes on).
+    """
+
+    to: str
+
+
+class SwitchoverRefused(ActorfwError):
+    """A planned switchover did not happen: no primary, or the target is not in sync."""
 
 
 _COPYING = {Append: "primary", Acked: "backup", Mismatch: "backup", Stale: "backup"}
@@ -142,7 +163,7 @@ class MemberActor(CoreActor):
     def takes(self, msg: Any) -> bool:
         """The core's alphabet: copying messages, commands and the keeper's notes."""
         kind = type(msg)
-        return kind in _COPYING or kind in (Request, Read, ViewIs, LeaseGranted)
+        return kind in _COPYING or kind in (Request, Read, ViewIs, LeaseGranted, Handover)
 
     def admit(self, msg: Any, reply: ReplyTo | None, sender: ActorRef | None) -> Any:
         """Check who sent ``msg``, keep who waits for an answer; what the core sees."""
@@ -162,7 +183,7 @@ class MemberActor(CoreActor):
                 self.refused([f"a {kind.__name__} from {sender} that names another sender"])
                 return None
             return msg
-        if kind is ViewIs or kind is LeaseGranted:
+        if kind is ViewIs or kind is LeaseGranted or kind is Handover:
             if sender != self._keeper:
                 self.refused([f"a {kind.__name__} from {sender}, not this node's keeper"])
                 return None
@@ -198,6 +219,34 @@ class MemberActor(CoreActor):
                 answer = Answered(output.result, primary)
                 for reply in self._waiting.pop((output.client, output.seq), ()):
                     reply.send(answer)
+
+
+async def switchover(
+    group: str, members: Sequence[str], to: str, timeout: float = 10.0
+) -> dict[str, Any]:
+    """Hand the primary's role of ``group`` to its in-sync backup ``to``; the new view.
+
+    Raises:
+        SwitchoverRefused: no member acts as primary, ``to`` is not in sync,
+            or the configuration service did not answer (then the old
+            primary acknowledges nothing more, and the group moves on by
+            the switch or by an election once its lease has run out).
+    """
+    acting: tuple[int, str] | None = None
+    for node in members:
+        try:
+            status = await ActorRef(node, member_name(group)).ask(MemberStatus(), 1.0)
+        except ActorfwError:
+            continue
+        if status["acting"] and (acting is None or status["acting"] > acting[0]):
+            acting = (status["acting"], node)
+    if acting is None:
+        raise SwitchoverRefused(f"no member of {group} acts as its primary now")
+    answer = await ActorRef(acting[1], keeper_name(group)).ask(Switchover(to), timeout)
+    if answer[0] != "view":
+        raise SwitchoverRefused(f"switchover of {group} to {to}: {answer[1]}")
+    view: dict[str, Any] = answer[1]
+    return view
 
 
 def _keyed(command: Any) -> bool:
@@ -271,6 +320,41 @@ class ViewKeeper(Actor):
         """The member wants something of the view: a pass now."""
         await self._pass()
 
+    @handler
+    async def on_switchover(self, msg: Switchover) -> list[Any]:
+        """Hand the primary's role to ``msg.to`` (rule 9 of the member; rule 5 of the view).
+
+        The member stops acknowledging first; once ``to`` holds its whole
+        log (or after a fifth of a lease), the switch is proposed. Refused,
+        the member acknowledges again. Unanswered, the switch may still
+        commit later: the member stays held and this keeper stops renewing
+        its lease, so that either the switch or, once the lease has run
+        out, an election moves the group on.
+        """
+        status = await self.member.ask(MemberStatus(), min(1.0, self.lease))
+        view = self.view
+        to = msg.to
+        if view is None or view["primary"] != self.me or status["acting"] != view["epoch"]:
+            return ["refused", f"{self.me} is not the acting primary", view]
+        if to not in view["in_sync"]:
+            return ["refused", f"{to!r} is not an in-sync backup of {self.group}", view]
+        epoch = view["epoch"]
+        self.context.tell(self.member, Handover(epoch, to))
+        until = self.context.now() + self.lease / 5
+        while not status["handover"] and self.context.now() < until:
+            await asyncio.sleep(0.002)  # the target's acknowledgements take time to come
+            status = await self.member.ask(MemberStatus(), min(1.0, self.lease))
+        try:
+            answer = await self._call(["switch", epoch, self.me, view["grants"], to])
+        except ActorfwError as error:
+            return ["unknown", f"the configuration service did not answer: {error}", view]
+        if answer[0] == "refused":
+            self.context.tell(self.member, Handover(epoch, ""))  # it goes on
+        elif answer[0] == "view":
+            # The new primary's keeper would learn the view at its next pass: now.
+            self.context.tell(ActorRef(to, keeper_name(self.group)), Wake())
+        return answer
+
     async def _pass(self) -> None:
         try:
             await self._step()
@@ -330,6 +414,8 @@ class ViewKeeper(Actor):
     async def _lead(self, view: dict[str, Any], status: dict[str, Any]) -> None:
         """Beside the acting primary: renew the lease, propose the in-sync set."""
         epoch = view["epoch"]
+        if status["holding"]:
+            return  # a switchover is under way: the switch, or the lease's end, moves on
         sent = self.context.now()
         if sent >= self.renewed_at + self.lease / 3:
             answer = await self._call(["renew", epoch, self.me])

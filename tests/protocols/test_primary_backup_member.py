@@ -353,3 +353,47 @@ def test_rule_7_an_older_view_of_the_same_epoch_is_ignored() -> None:
     g.step("n1", ViewIs(1, "n1", ("n2",), 5))
     g.step("n1", ViewIs(1, "n1", ("n2", "n3"), 4))  # read before the one above
     assert m.view.grants == 5 and m.view.in_sync == ("n2",)
+
+
+def test_rule_9_a_handover_holds_commands_and_reads_until_released() -> None:
+    from actorfw.protocols.primary_backup.member import Handover
+
+    g = Group()
+    m = g.lead()
+    g.step("n1", Request(command(1, ["put", "x", 1])))
+    g.deliver()
+    assert m.status()["handover"] is False
+    g.step("n1", Handover(1, "n2"))
+    assert m.status()["holding"] and m.status()["handover"]  # n2 holds the whole log
+    end = m.backup.end
+    g.out["n1"].clear()
+    g.step("n1", Request(command(2, ["put", "x", 2])))
+    g.step("n1", Read(command(3, ["get", "x", None])))
+    g.deliver()
+    assert m.backup.end == end and not g.out["n1"]  # nothing appended, nothing answered
+    g.step("n1", Handover(1, ""))  # refused: it goes on
+    g.deliver()
+    assert [type(o) for o in g.out["n1"]] == [Response, Response]
+
+
+def test_rule_9_the_switch_deposes_the_held_primary_and_what_it_owed_is_moved() -> None:
+    from actorfw.protocols.primary_backup.member import Handover
+
+    g = Group()
+    m = g.lead()
+    g.step("n1", Handover(1, "n2"))
+    g.step("n1", Request(command(1, ["put", "x", 1])))
+    effects = g.step("n1", ViewIs(2, "n2", ("n3",), 0))
+    assert m.acting == 0 and effects.responses == [Moved("c", 1, "n2")]
+    assert not m.status()["holding"]
+
+
+def test_rule_9_a_handover_of_another_epoch_or_to_a_stranger_changes_nothing() -> None:
+    from actorfw.protocols.primary_backup.member import Handover
+
+    g = Group()
+    m = g.lead()
+    g.step("n1", Handover(7, "n2"))
+    assert not m.status()["holding"]
+    effects = g.step("n1", Handover(1, "stranger"))
+    assert effects.refused and not m.status()["holding"]

@@ -122,3 +122,25 @@ def test_a_primary_stopped_past_its_lease_acknowledges_nothing_when_it_resumes()
             load.stopping = True
             running.result(timeout=60)
         _final_check(system, load, nodes)
+
+
+@pytest.mark.timeout(180)
+def test_a_planned_switchover_under_load_loses_nothing() -> None:
+    with ActorSystem(3, apps=APPS) as system:
+        nodes = list(system.nodes)
+        group = replicate(system, KVStateMachine, name="kv", replication="primary-backup")
+        load = Load(nodes)
+        running = system.start(load.run())
+        try:
+            wait_for(progress(load, 300), "the load to get going")
+            primary = load.leader
+            assert primary is not None
+            to = next(n for n in nodes if n != primary)
+            view = group.switchover(to)
+            assert view["primary"] == to
+            wait_for(lambda: load.leader == to, "the clients to follow the new primary")
+            wait_for(progress(load, 300), "commands under the new primary")
+        finally:
+            load.stopping = True
+            running.result(timeout=60)
+        _final_check(system, load, nodes)

@@ -19,6 +19,8 @@ replays its seed.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 from typing import Any
 
 import pytest
@@ -29,8 +31,13 @@ from actorfw.protocols.paxos import Command, Read
 from actorfw.protocols.primary_backup import Append, Entry
 from actorfw.protocols.primary_backup.member import LeaseGranted, ViewIs
 from actorfw.services.paxos import Answered
-from actorfw.services.primary_backup import MemberStatus, member_name
-from actorfw.services.replication import replicate
+from actorfw.services.primary_backup import (
+    MemberStatus,
+    SwitchoverRefused,
+    member_name,
+    switchover,
+)
+from actorfw.services.replication import AsyncGroupClient, replicate
 from actorfw.services.replication.client import Redirect
 from tests.support.paxos_sim import ReadableKV
 from tests.support.pb_sim import GROUP, LEASE, OPTIONS, acting_primary, run
@@ -178,3 +185,96 @@ def test_a_member_refuses_copying_and_notes_from_the_wrong_sender(bad: Any) -> N
         after = _status(sim, primary)
         assert after["epoch"] == before["epoch"] and after["acting"] == before["acting"]
         assert client.call(["get", "x", None]) == 2
+
+
+class _Appends:
+    """Clients appending unique tokens to one key until told to stop; when each was answered."""
+
+    def __init__(self, nodes: list[str], clients: int = 4) -> None:
+        self.nodes = nodes
+        self.clients = clients
+        self.acknowledged: list[str] = []
+        self.answered_at: list[float] = []
+        self.acked_at: dict[str, float] = {}
+        self.reads: list[tuple[float, str]] = []  # (asked at, what it read)
+        self.stopping = False
+
+    async def run(self, now: Any) -> None:
+        async def one(index: int) -> None:
+            client = AsyncGroupClient(GROUP, self.nodes, f"appender-{index}", deadline=30.0)
+            step = 0
+            while not self.stopping:
+                step += 1
+                token = f"{index}.{step};"
+                await client.call(["append", "x", token])
+                self.acknowledged.append(token)
+                self.acked_at[token] = now()
+                self.answered_at.append(now())
+
+        async def reader() -> None:
+            client = AsyncGroupClient(GROUP, self.nodes, "reader", deadline=30.0)
+            while not self.stopping:
+                asked = now()
+                self.reads.append((asked, await client.read(["get", "x", None]) or ""))
+
+        await asyncio.gather(reader(), *(one(i) for i in range(self.clients)))
+
+    def stale_reads(self) -> list[tuple[float, str]]:
+        """Reads that miss an append acknowledged before they were asked."""
+        return [
+            (asked, token)
+            for asked, value in self.reads
+            for token, at in self.acked_at.items()
+            if at < asked and token not in value
+        ]
+
+    def longest_gap(self, start: float, end: float) -> float:
+        times = sorted(t for t in self.answered_at if start <= t <= end)
+        return max((b - a for a, b in itertools.pairwise(times)), default=end - start)
+
+
+def test_a_planned_switchover_under_load_loses_nothing_and_pauses_briefly() -> None:
+    with Simulation([*NODES, "client"], seed=6) as sim:
+        group = _group(sim)
+        group.client("warm", on="client").call(["get", "x", None])
+        old = acting_primary(sim, NODES)
+        assert old is not None
+        to = next(n for n in NODES if n != old)
+        load = _Appends(NODES)
+
+        async def main() -> tuple[dict[str, Any], float, float]:
+            running = asyncio.ensure_future(load.run(lambda: sim.now))
+            await asyncio.sleep(1.0)
+            began = sim.now
+            view = await switchover(GROUP, NODES, to)
+            done = sim.now
+            await asyncio.sleep(1.0)
+            load.stopping = True
+            await running
+            return view, began, done
+
+        view, began, done = sim.run(main, on="client", timeout=60.0)
+        assert view["primary"] == to and acting_primary(sim, NODES) == to
+        assert done - began < 0.5, f"the switchover took {done - began:.3f}s"
+        assert load.longest_gap(began - 0.5, done + 0.5) < 0.5
+        final = group.client("final-reader", on="client").call(["get", "x", None])
+        tokens = final.split(";")[:-1]
+        assert len(tokens) == len(set(tokens))
+        assert not {t.rstrip(";") for t in load.acknowledged} - set(tokens)
+        assert len(load.reads) > 10 and not load.stale_reads()
+
+
+def test_a_switchover_to_a_node_out_of_sync_or_of_a_paxos_group_is_refused() -> None:
+    with Simulation(NODES, seed=7) as sim:
+        group = _group(sim)
+        group.client("warm").call(["get", "x", None])
+        primary = acting_primary(sim, NODES)
+        with pytest.raises(SwitchoverRefused, match="not an in-sync backup"):
+            group.switchover(primary)  # the primary itself is no backup
+        with pytest.raises(SwitchoverRefused, match="not an in-sync backup"):
+            group.switchover("n9")
+        assert acting_primary(sim, NODES) == primary
+        assert group.client("after").call(["put", "x", 1]) is None  # it goes on
+        paxos = replicate(sim, ReadableKV, NODES, name="px")
+        with pytest.raises(TypeError, match="no primary"):
+            paxos.switchover("n2")

@@ -42,8 +42,8 @@ The rules (numbers are cited by the tests):
    no other primary can have acknowledged a write since its lease began.
    Anything else asked as a read goes through the log.
 6. **In sync.** The primary waits for the view's in-sync backups and for
-   those it asked to add; it asks to add a backup that holds its whole
-   log, and to drop an in-sync backup that lags
+   those it asked to add; it asks to add a backup that holds every
+   committed entry, and to drop an in-sync backup that lags
    (:meth:`Primary.lagging_at`), and keeps waiting for a backup the view
    still has (rule 4 of the view). What it asks for is :attr:`Member.wanted`;
    the keeper proposes it.
@@ -55,6 +55,13 @@ The rules (numbers are cited by the tests):
    are durable (``made_durable``): rule 1 waits for it, and the primary
    lets backups apply only entries durable here (rule 8 of
    :mod:`actorfw.protocols.primary_backup.primary`).
+9. **Planned switchover.** On :class:`Handover` the primary of that epoch
+   stops acknowledging and serving reads (its keeper then asks the
+   configuration service to hand over to ``target``, an in-sync backup,
+   once the target holds the whole log or a short wait has passed). The
+   new view deposes it (rule 3); a refusal ends the hold. Entries the
+   target lacks were never acknowledged; their clients retry at the new
+   primary, exactly once.
 
 Bounds: sessions (``max_sessions``), the queue (``max_queue``), and one
 log end per step not yet durable (the driver syncs whatever waits). The log
@@ -90,6 +97,7 @@ from actorfw.values.codec import message as _message
 __all__ = [
     "KEEPER",
     "Busy",
+    "Handover",
     "LeaseGranted",
     "Member",
     "MemberOptions",
@@ -124,6 +132,19 @@ class LeaseGranted:
 
     epoch: int
     until: float
+
+
+@_message(name="pb.Handover")
+@dataclasses.dataclass(frozen=True)
+class Handover:
+    """The keeper to its member: stop acknowledging, a switchover to ``target`` is asked.
+
+    ``target`` "" ends the hold (the switchover was refused): the primary of
+    ``epoch`` acknowledges again (rule 9).
+    """
+
+    epoch: int
+    target: str
 
 
 @_message(name="pb.Wake")
@@ -229,6 +250,7 @@ class Member:
         self.durable_end = self.backup.end  # what was restored is durable
         self._ends: deque[tuple[int, int]] = deque()
         self._epoch_step = 0  # the step that recorded the epoch this member is primary of
+        self.handing_to = ""  # the target of a switchover under way (rule 9)
 
     @classmethod
     def restore(
@@ -261,7 +283,17 @@ class Member:
             "acting": self.acting,
             "wanted": list(self.wanted),
             "discarded": self.discarded,
+            "holding": bool(self.handing_to),
+            "handover": self._handover_ready(),
         }
+
+    def _handover_ready(self) -> bool:
+        """Does the target of the switchover under way hold this primary's whole log?"""
+        primary = self.primary
+        target = self.handing_to
+        if primary is None or primary.deposed or not target or target not in primary.match:
+            return False
+        return primary.match[target] >= primary.end
 
     # -- steps ----------------------------------------------------------------------------
 
@@ -285,6 +317,8 @@ class Member:
                 self._view(message, now, effects)
             elif kind is LeaseGranted:
                 self._lease(message, now, effects)
+            elif kind is Handover:
+                self._handover(message, effects)
             else:
                 self._refuse(effects, "?", f"a member does not take {kind.__name__}")
         self._flush(now, effects)
@@ -456,6 +490,7 @@ class Member:
         self.primary.durable = min(self.durable_end, backup.end)
         self.opened = 0
         self.adding = set()
+        self.handing_to = ""
         self.stats["became_primary"] += 1
 
     def _lease(self, lease: LeaseGranted, now: float, effects: Effects) -> None:
@@ -466,6 +501,22 @@ class Member:
         if primary is None or primary.deposed or lease.epoch != primary.epoch:
             return  # rule 2: another epoch's
         self._absorb(primary.grant_lease(float(lease.until), now), effects)
+
+    def _handover(self, handover: Handover, effects: Effects) -> None:
+        primary = self.primary
+        if not (
+            type(handover.epoch) is int
+            and isinstance(handover.target, str)
+            and (handover.target == "" or handover.target in self.others)
+        ):
+            self._refuse(effects, KEEPER, f"a malformed handover {handover!r}")
+            return
+        if primary is None or primary.deposed or handover.epoch != primary.epoch:
+            return  # another epoch's (rule 9)
+        self.handing_to = handover.target
+        primary.held = bool(handover.target)
+        if not primary.held:
+            self.stats["handover_refused"] += 1
 
     def _depose(self, effects: Effects) -> None:
         """The primary role ends (rule 3): answer what it owed, go on as a backup."""
@@ -478,6 +529,7 @@ class Member:
         backup.applied = self.applied
         self.primary = None
         self.opened = 0
+        self.handing_to = ""
         self.adding = set()
         self.wanted = ()
         self._answer(effects)  # what ran in this step is answered with its result

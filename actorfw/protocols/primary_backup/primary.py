@@ -33,7 +33,9 @@ with epoch *e*. The rules:
    ``lease_until - drift`` (the lease granted by the configuration
    service, less the clock-drift bound): a new primary can be elected only
    after the lease has run out, so two primaries never acknowledge at once.
-   Commits reached while fenced are held until a new lease comes.
+   Commits reached while fenced are held until a new lease comes. It is
+   fenced too while :attr:`Primary.held` (a planned switchover: it stops
+   acknowledging before it asks to hand over).
 7. **Heartbeats.** Every ``heartbeat`` seconds each backup gets an Append
    (empty if it is up to date, else what it lacks) carrying ``committed``.
 8. **Backups apply only what this node holds durably.** The ``committed``
@@ -141,6 +143,7 @@ class Primary:
         self._now = 0.0  # the time of the step under way
         self.lease_until = 0.0
         self.durable: int | None = None  # rule 8: how far this log is durable (None: no cap)
+        self.held = False  # rule 6: a switchover under way
         self.deposed = False
         self.refused = 0
         self._beat_at = 0.0
@@ -171,7 +174,7 @@ class Primary:
 
     def fenced(self, now: float) -> bool:
         """May it not acknowledge at ``now`` (rule 6, or deposed)?"""
-        return self.deposed or now >= self.lease_until - self.options.drift
+        return self.deposed or self.held or now >= self.lease_until - self.options.drift
 
     # -- inputs from the configuration service -------------------------------------------
 

@@ -43,6 +43,7 @@ from actorfw.services.primary_backup import (
     ViewKeeper,
     keeper_name,
     member_name,
+    switchover,
     views_name,
 )
 from actorfw.services.replication.client import AsyncGroupClient, GroupClient
@@ -69,10 +70,30 @@ def _machine_path(machine: Any) -> Any:
 class ReplicatedGroup:
     """A running replicated state machine: its name and nodes, and clients for it."""
 
-    def __init__(self, runtime: Cluster, name: str, nodes: Sequence[str]) -> None:
+    def __init__(
+        self, runtime: Cluster, name: str, nodes: Sequence[str], replication: str = "paxos"
+    ) -> None:
         self.runtime = runtime
         self.name = name
         self.nodes = list(nodes)
+        self.replication = replication
+
+    def switchover(self, to: str, timeout: float = 10.0) -> dict[str, Any]:
+        """Hand a primary-backup group's primary role to its in-sync backup ``to``.
+
+        Returns the new view (``epoch``, ``primary``, ``in_sync``, ``grants``).
+        No acknowledged write is lost; commands wait (or are redirected)
+        while the role moves.
+
+        Raises:
+            TypeError: the group is replicated by Multi-Paxos.
+            SwitchoverRefused: as :func:`~actorfw.services.primary_backup.switchover`.
+        """
+        if self.replication != "primary-backup":
+            raise TypeError(f"group {self.name} is replicated by {self.replication}: no primary")
+        coroutine = switchover(self.name, self.nodes, to, timeout)
+        result: dict[str, Any] = self.runtime.run(coroutine, timeout=timeout + 5.0)
+        return result
 
     def client(
         self,
@@ -178,7 +199,7 @@ def replicate(
                 options.primary.drift,
                 name=keeper_name(name),
             )
-        return ReplicatedGroup(runtime, name, members)
+        return ReplicatedGroup(runtime, name, members, replication)
     # Role by role across the members: every acceptor exists before the first
     # leader scouts, so the first election needs no retry.
     roles = group_roles(name, members, machine_arg, leader_options, replica_options)
