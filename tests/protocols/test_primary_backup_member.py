@@ -397,3 +397,39 @@ def test_rule_9_a_handover_of_another_epoch_or_to_a_stranger_changes_nothing() -
     assert not m.status()["holding"]
     effects = g.step("n1", Handover(1, "stranger"))
     assert effects.refused and not m.status()["holding"]
+
+
+def test_rule_5_a_backup_answers_a_read_as_fresh_as_asked_and_no_staler() -> None:
+    g = Group()
+    m = g.lead()
+    g.step("n1", Request(command(1, ["put", "x", 1])))
+    g.deliver()
+    g.now = 0.1
+    g.take("n1", m.tick(g.now))  # the heartbeat tells the backups x=1 is committed
+    g.deliver()
+    g.out["n2"].clear()
+    g.now = 0.3
+    effects = g.step("n2", Read(command(5, ["get", "x", None], client="r"), 0.5))
+    assert g.out["n2"] == [Response("r", 5, 1)] and not effects.responses
+    g.now = 0.7  # 0.6 s since n2 last heard from the primary
+    effects = g.step("n2", Read(command(6, ["get", "x", None], client="r"), 0.5))
+    assert effects.responses == [Moved("r", 6, "n1")]
+    for read in (
+        Read(command(7, ["get", "x", None], client="r")),  # no bound: linearizable only
+        Read(command(8, ["put", "x", 2], client="r"), 5.0),  # not read-only
+    ):
+        assert g.step("n2", read).responses == [Moved("r", read.command.seq, "n1")]
+
+
+def test_rule_5_a_backup_behind_its_primary_committed_is_not_fresh() -> None:
+    g = Group()
+    m = g.lead()
+    g.step("n1", Request(command(1, ["put", "x", 1])))
+    g.deliver(drop_to={"n2"})  # n2 misses the write...
+    g.take("n1", m.tick(0.1))
+    g.flight = [(f, to, msg) for f, to, msg in g.flight if to == "n2"]
+    g.now = 0.5
+    stale = Append(1, "n1", 0, 0, (), m.primary.committed)  # ...and hears only "committed"
+    g.step("n2", stale)  # contact, but not fresh: it lacks what the primary says is committed
+    effects = g.step("n2", Read(command(5, ["get", "x", None], client="r"), 0.2))
+    assert effects.responses == [Moved("r", 5, "n1")]

@@ -278,3 +278,36 @@ def test_a_switchover_to_a_node_out_of_sync_or_of_a_paxos_group_is_refused() -> 
         paxos = replicate(sim, ReadableKV, NODES, name="px")
         with pytest.raises(TypeError, match="no primary"):
             paxos.switchover("n2")
+
+
+def test_a_backup_answers_reads_within_the_staleness_asked_and_not_beyond() -> None:
+    with Simulation([*NODES, "client"], seed=8) as sim:
+        group = _group(sim)
+        client = group.client("writer", on="client")
+        client.call(["put", "x", 1])
+        primary = acting_primary(sim, NODES)
+        backup = next(n for n in NODES if n != primary)
+        sim.run_for(0.2)  # heartbeats tell the backups x=1 is committed
+
+        def read(seq: int) -> Any:
+            ask = Read(Command("stale-reader", seq, ["get", "x", None]), 0.5)
+            return sim.ask(ActorRef(backup, member_name(GROUP)), ask, on="client")
+
+        assert read(1) == Answered(1, primary)
+        sim.network.cut(primary, backup)  # the backup hears no more from its primary
+        client.call(["put", "x", 2])  # once the backup is dropped from the in-sync set
+        cut_at = sim.now
+        sim.run_for(0.6)
+        assert type(read(2)) is Redirect  # more than 0.5 s without news: not answered
+        sim.network.heal()
+        answers = []
+        for seq in range(3, 53):  # until the backup hears from its primary again
+            answers.append(read(seq))
+            if answers[-1] == Answered(2, primary):
+                break
+            sim.run_for(0.1)
+        assert answers[-1] == Answered(2, primary) and Answered(1, primary) not in answers
+        assert cut_at < sim.now
+        # Through the client, spread over the nodes, every read within the bound answers.
+        spread = group.client("spread-reader", on="client")
+        assert {spread.read(["get", "x", None], max_staleness=1.0) for _ in range(6)} == {2}

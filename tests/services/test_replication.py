@@ -259,6 +259,19 @@ def test_reads_go_through_the_log_unless_leases_are_on(leases: bool) -> None:
         assert slot_out(sim, leader) - before == 1
 
 
+def test_a_read_with_a_staleness_bound_is_linearizable_on_paxos() -> None:
+    # The bound lets a primary-backup backup answer; Multi-Paxos ignores it.
+    with Simulation(nodes=3, seed=9) as sim:
+        group = replicate(sim, KVStateMachine, name="kv")
+        client = group.client(client_id="c")
+        client.call(["put", "a", 1])
+        assert [client.read(["get", "a"], max_staleness=5.0) for _ in range(3)] == [1] * 3
+        client.call(["put", "a", 2])
+        assert client.read(["get", "a"], max_staleness=5.0) == 2
+        with pytest.raises(ValueError, match="max_staleness"):
+            client.read(["get", "a"], max_staleness=-1)
+
+
 def test_machines_must_be_importable_by_path() -> None:
     class Local:
         def apply(self, op: Any) -> Any:

@@ -167,9 +167,15 @@ class Read:
     log. The command carries the client's next ``(client, seq)`` like any
     other, so that falling back to the log keeps exactly-once (a read served
     by lease leaves the client's session untouched; seq gaps are fine).
+
+    ``max_staleness`` (seconds, 0: none) lets a primary-backup backup answer
+    from its own state when it is that fresh (see
+    :mod:`actorfw.protocols.primary_backup.member`, rule 5); a Multi-Paxos
+    replica answers linearizably, which satisfies any bound.
     """
 
     command: Command
+    max_staleness: float = 0.0
 
 
 @message(name="paxos.actor.LeaderIs")

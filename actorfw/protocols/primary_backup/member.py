@@ -40,7 +40,16 @@ The rules (numbers are cited by the tests):
    ``is_read_only``) asked as a read of a primary that holds its lease and
    has committed its no-op is answered from the state, outside the log:
    no other primary can have acknowledged a write since its lease began.
-   Anything else asked as a read goes through the log.
+   Anything else asked as a read goes through the log. A read with a
+   ``max_staleness`` may be answered by a backup from its own state, if
+   the last Append it took from the primary of its epoch arrived at most
+   that long ago on its clock and it has applied every entry that Append
+   said was committed: its state then holds every write acknowledged
+   before the primary sent that Append (a write is acknowledged only once
+   durable at the primary, and an Append carries what is committed and
+   durable there). So the answer misses only writes acknowledged in the
+   last ``max_staleness`` seconds plus that Append's time in flight.
+   Otherwise the backup answers :class:`Moved`.
 6. **In sync.** The primary waits for the view's in-sync backups and for
    those it asked to add; it asks to add a backup that holds every
    committed entry, and to drop an in-sync backup that lags
@@ -251,6 +260,7 @@ class Member:
         self._ends: deque[tuple[int, int]] = deque()
         self._epoch_step = 0  # the step that recorded the epoch this member is primary of
         self.handing_to = ""  # the target of a switchover under way (rule 9)
+        self.heard = float("-inf")  # when this backup last held all its primary committed
 
     @classmethod
     def restore(
@@ -399,6 +409,14 @@ class Member:
                 primary.deposed = True  # rule 3
                 self._depose(effects)
         self._absorb(self.backup.handle_all([append], now), effects)
+        backup = self.backup
+        if (
+            self.primary is None
+            and epoch == backup.epoch
+            and type(append.committed) is int
+            and self.applied >= append.committed
+        ):
+            self.heard = now  # rule 5: fresh as of this Append
 
     def _command(self, message: Request | Read, now: float, effects: Effects) -> None:
         command = message.command
@@ -412,6 +430,8 @@ class Member:
             return
         primary = self.primary
         if primary is None or primary.deposed:
+            if type(message) is Read and self._stale_read(message, now, effects):
+                return
             effects.responses.append(Moved(command.client, command.seq, self._primary_hint()))
             return
         if len(self.clients.requests) >= self.options.max_queue:
@@ -432,6 +452,23 @@ class Member:
         if self.applied < self.opened:
             return False
         self.stats["read_by_lease"] += 1
+        effects.outputs.append(Response(command.client, command.seq, machine.query(command.op)))
+        return True
+
+    def _stale_read(self, read: Read, now: float, effects: Effects) -> bool:
+        """Answer a read at a backup, if it is as fresh as the client asks (rule 5)."""
+        bound = read.max_staleness
+        if not (isinstance(bound, int | float) and bound > 0):
+            return False
+        if now - self.heard > bound:
+            self.stats["read_too_stale"] += 1
+            return False
+        machine = self.machine
+        is_read_only = getattr(machine, "is_read_only", None)
+        if is_read_only is None or not is_read_only(read.command.op):
+            return False
+        self.stats["read_by_backup"] += 1
+        command = read.command
         effects.outputs.append(Response(command.client, command.seq, machine.query(command.op)))
         return True
 

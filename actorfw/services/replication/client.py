@@ -125,10 +125,14 @@ class AsyncGroupClient:
         # send the next command there (the link from here may be what fails).
         self._unreached: set[str] = set()
 
-    def _candidates(self) -> list[str]:
-        # The known leader first, then the others in turn.
+    def _candidates(self, spread: bool = False) -> list[str]:
+        # The known leader first, then the others in turn (all in turn for a read
+        # that a backup may answer: the next one each time).
         start = self._next % len(self.nodes)
         order = self.nodes[start:] + self.nodes[:start]
+        if spread:
+            self._next += 1
+            return order
         if self.leader in order:
             order.remove(self.leader)
             order.insert(0, self.leader)
@@ -146,7 +150,7 @@ class AsyncGroupClient:
         """
         return await self._run(op, Submit)
 
-    async def read(self, op: Any) -> Any:
+    async def read(self, op: Any, max_staleness: float = 0.0) -> Any:
         """Run a read-only ``op``; served by the leader's lease when leases are on.
 
         With ``LeaderOptions.lease_duration`` set and a state machine that
@@ -157,10 +161,20 @@ class AsyncGroupClient:
         (it opens the client's session). Either way the answer is
         linearizable, leases under their clock-drift bound (see
         ``docs/replication.md``).
-        """
-        return await self._run(op, Read)
 
-    async def _run(self, op: Any, kind: type[Submit] | type[Read]) -> Any:
+        ``max_staleness`` (seconds): a primary-backup group's backups may
+        answer from their own state, missing at most the writes
+        acknowledged in about that many last seconds (see
+        ``docs/primary-backup.md``); the client then asks the nodes in turn,
+        not the primary first. A Multi-Paxos group answers linearizably.
+        """
+        if not (isinstance(max_staleness, int | float) and max_staleness >= 0):
+            raise ValueError(f"max_staleness is seconds >= 0, not {max_staleness!r}")
+        return await self._run(op, Read, float(max_staleness))
+
+    async def _run(
+        self, op: Any, kind: type[Submit] | type[Read], max_staleness: float = 0.0
+    ) -> Any:
         async with self._lock:
             if self.seq == 0:
                 # An id's first command goes through the log, a read too: it opens
@@ -169,7 +183,7 @@ class AsyncGroupClient:
             self.seq += 1
             command = Command(self.client_id, self.seq, op)
             try:
-                message = kind(command)
+                message = Read(command, max_staleness) if kind is Read else Submit(command)
                 return await self._attempts(message)
             except BaseException:
                 if self._sent:
@@ -191,7 +205,7 @@ class AsyncGroupClient:
         seq = message.command.seq
         while True:
             missing: set[str] = set()  # nodes that run no replica of the group
-            order = self._candidates()
+            order = self._candidates(type(message) is Read and message.max_staleness > 0)
             asked_here: set[str] = set()
             while order:
                 node = order.pop(0)
@@ -310,6 +324,8 @@ class GroupClient:
         """
         return self.runtime.run(self.inner.call(op), on=self.on, timeout=self.inner.deadline + 5.0)
 
-    def read(self, op: Any) -> Any:
+    def read(self, op: Any, max_staleness: float = 0.0) -> Any:
         """Run a read-only ``op`` (by lease when on), as :meth:`AsyncGroupClient.read` does."""
-        return self.runtime.run(self.inner.read(op), on=self.on, timeout=self.inner.deadline + 5.0)
+        return self.runtime.run(
+            self.inner.read(op, max_staleness), on=self.on, timeout=self.inner.deadline + 5.0
+        )
