@@ -185,14 +185,42 @@ def test_rule_3_a_newer_view_deposes_the_primary_and_what_it_owed_is_moved() -> 
     assert m.acting == 0 and effects.responses == [Moved("c", 1, "n2")]
 
 
-def test_rule_3_an_append_of_a_later_epoch_deposes_the_primary() -> None:
+def test_rule_7_an_append_of_an_epoch_no_view_named_yet_is_not_taken_until_one_does() -> None:
     g = Group()
     m = g.lead()
     g.step("n2", ViewIs(2, "n2", ("n3",), 0))
     g.step("n2", LeaseGranted(2, 2.0))
+    wakes = g.wakes
+    g.deliver()  # n1 and n3 have not been told of epoch 2: they take nothing of it
+    assert m.acting == 1 and m.backup.epoch == 1 and g.wakes > wakes
+    assert g.members["n3"].backup.epoch == 1 and g.members["n3"].stats["append_ahead_of_view"]
+    g.step("n1", ViewIs(2, "n2", ("n3",), 0))
+    g.step("n3", ViewIs(2, "n2", ("n3",), 0))
+    g.take("n2", g.members["n2"].tick(1.0))  # the heartbeats bring the entries again
     g.deliver()
     assert m.acting == 0 and g.members["n2"].acting == 2
     assert m.backup.epoch == 2 and m.backup.log == g.members["n2"].backup.log
+
+
+def test_rule_7_an_append_of_an_older_epoch_than_the_view_is_answered_stale() -> None:
+    from actorfw.protocols.primary_backup import Stale
+
+    g = Group()
+    g.lead()
+    g.view(2, "n2", ("n3",))
+    effects = g.step("n3", Append(1, "n1", 0, 0, (), 0))
+    assert effects.send_now == [("n1", Stale(2, "n3"))] and not effects.persist
+
+
+def test_rule_7_a_forged_future_epoch_does_not_lock_out_the_real_primary() -> None:
+    g = Group()
+    m = g.lead()
+    g.step("n3", Append(99, "n2", 0, 0, (Entry(99, "forged"),), 0))
+    assert g.members["n3"].backup.epoch == 1 and g.members["n3"].backup.end == 1
+    g.step("n1", Request(command(1, ["put", "x", 1])))
+    g.deliver()
+    assert g.out["n1"] == [Response("c", 1, None)]
+    assert g.members["n3"].backup.log == m.backup.log
 
 
 def test_rule_5_a_read_is_answered_from_the_state_under_the_lease() -> None:

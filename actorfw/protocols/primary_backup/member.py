@@ -24,8 +24,8 @@ The rules (numbers are cited by the tests):
    command is answered before the no-op commits. A lease of another epoch
    is ignored.
 3. **Deposed by a newer view or a newer epoch.** A view that names another
-   primary, a later epoch, or an Append of a later epoch ends the primary
-   role (the log stays; the member goes on as a backup). The commands it
+   primary or a later epoch, or a backup's :class:`Stale` of a later epoch,
+   ends the primary role (the log stays; the member goes on as a backup). The commands it
    owed an answer are answered :class:`Moved` (they may still run: the
    client retries under the same session, exactly once).
 4. **Commands.** At the primary each client command is queued (at most
@@ -57,9 +57,16 @@ The rules (numbers are cited by the tests):
    still has (rule 4 of the view). What it asks for is :attr:`Member.wanted`;
    the keeper proposes it.
 7. **Bad input** (a malformed note, a copying message of an unknown node,
-   an Append of this primary's own epoch from another node) is refused and
-   counted, and changes nothing. A view older than the last one (a lower
-   epoch, or fewer grants in the same epoch) is ignored.
+   an Append of the view's epoch from another node than its primary) is
+   refused and counted, and changes nothing. A view older than the last
+   one (a lower epoch, or fewer grants in the same epoch) is ignored.
+   **Entries follow the view.** A member takes an Append only of the epoch
+   of the latest view its keeper told it, from that view's primary. One of
+   an older epoch is answered :class:`Stale` (its primary learns at once
+   that it is deposed). One of a later epoch is not taken, and not
+   recorded: a forged epoch could otherwise lock out the real primary. It
+   is counted, and the keeper is woken to read the view (the primary's
+   heartbeats then bring the entries again).
 8. **Durability.** The member learns from its driver which of its steps
    are durable (``made_durable``): rule 1 waits for it, and the primary
    lets backups apply only entries durable here (rule 8 of
@@ -261,6 +268,7 @@ class Member:
         self._epoch_step = 0  # the step that recorded the epoch this member is primary of
         self.handing_to = ""  # the target of a switchover under way (rule 9)
         self.heard = float("-inf")  # when this backup last held all its primary committed
+        self._woke = float("-inf")  # when the keeper was last woken for an unknown epoch
 
     @classmethod
     def restore(
@@ -401,13 +409,26 @@ class Member:
         if append.primary not in self.others:
             self._refuse(effects, str(append.primary), f"an Append from a non-member: {append!r}")
             return
-        if primary is not None and not primary.deposed:
-            if epoch == primary.epoch:  # rule 7: one primary per epoch
-                self._refuse(effects, append.primary, f"an Append of this primary's epoch {epoch}")
-                return
-            if epoch > primary.epoch:
-                primary.deposed = True  # rule 3
-                self._depose(effects)
+        view = self.view
+        if epoch > view.epoch:  # rule 7: not (yet) in any view this member knows
+            self.stats["append_ahead_of_view"] += 1
+            if now >= self._woke + self.options.primary.heartbeat:
+                self._woke = now
+                effects.send_now.append((KEEPER, Wake()))
+            return
+        if epoch == view.epoch and append.primary != view.primary:
+            self._refuse(
+                effects,
+                append.primary,
+                f"an Append of epoch {epoch}, whose primary is {view.primary or 'none'}",
+            )
+            return
+        if epoch < view.epoch:
+            effects.send_now.append((append.primary, Stale(view.epoch, self.name)))
+            return
+        if primary is not None and not primary.deposed and epoch > primary.epoch:
+            primary.deposed = True  # rule 3 (the view said so first)
+            self._depose(effects)
         self._absorb(self.backup.handle_all([append], now), effects)
         backup = self.backup
         if (
