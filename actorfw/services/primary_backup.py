@@ -48,7 +48,14 @@ from actorfw.protocols.primary_backup.member import (
 from actorfw.protocols.primary_backup.messages import Acked, Append, Mismatch, Stale
 from actorfw.protocols.primary_backup.records import CODEC
 from actorfw.services.driver import CoreActor
-from actorfw.services.paxos import Answered, Submit, resolve_machine, role_name
+from actorfw.services.paxos import (
+    Answered,
+    ReplicaState,
+    ReplicaStatus,
+    Submit,
+    resolve_machine,
+    role_name,
+)
 from actorfw.services.replication.client import AsyncGroupClient, Redirect
 from actorfw.values.codec import message
 from actorfw.values.errors import ActorfwError, Overloaded
@@ -171,6 +178,11 @@ class MemberActor(CoreActor):
         if kind is MemberStatus:
             if reply is not None:
                 reply.send(self.core.status())
+            return None
+        if kind is ReplicaStatus:  # as a Paxos replica answers it: tools serve both
+            if reply is not None:
+                core = self.core
+                reply.send(ReplicaState(self.me, core.applied + 1, 1, 0, core.view.primary))
             return None
         if kind is Submit or kind is Read:
             command = msg.command

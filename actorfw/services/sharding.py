@@ -430,12 +430,14 @@ class ShardedCluster:
         machine: Any,
         mover_interval: float = 0.1,
         client_id: str | None = None,
+        replication: str = "paxos",
     ) -> None:
         self.runtime = runtime
         self.manager = manager
         self.shards = shards
         self.machine = machine
         self.mover_interval = mover_interval
+        self.replication = replication
         self.groups: dict[str, ReplicatedGroup] = {}
         self.client_id = client_id or f"sharding-admin-{new_client_id()}"
         self._admin = manager.client(client_id=self.client_id)
@@ -452,6 +454,7 @@ class ShardedCluster:
         mover_interval: float = 0.1,
         client_id: str | None = None,
         history: int = 1000,
+        replication: str = "paxos",
     ) -> ShardedCluster:
         """Start the shard manager (replicated on ``manager_nodes``, default every node).
 
@@ -468,6 +471,9 @@ class ShardedCluster:
                 simulation). Two objects must not share one.
             history: configurations the shard manager keeps (see
                 :class:`~actorfw.protocols.sharding.ShardManagerMachine`).
+            replication: how the groups are replicated, ``"paxos"`` or
+                ``"primary-backup"`` (``sync`` mode; the shard manager is a
+                Multi-Paxos group either way).
         """
         manager = replicate(
             runtime,
@@ -475,7 +481,7 @@ class ShardedCluster:
             manager_nodes,
             name=name,
         )
-        return cls(runtime, manager, shards, machine, mover_interval, client_id)
+        return cls(runtime, manager, shards, machine, mover_interval, client_id, replication)
 
     def add_group(
         self, group: str, nodes: Sequence[str], weight: int | None = None
@@ -493,7 +499,9 @@ class ShardedCluster:
         if group in self.groups:
             raise ShardingRefused(f"group {group!r} runs already")
         machine = (self.machine, {"group": group, "shards": self.shards})
-        self.groups[group] = replicate(self.runtime, machine, nodes, name=group)
+        self.groups[group] = replicate(
+            self.runtime, machine, nodes, name=group, replication=self.replication
+        )
         for node in nodes:
             self.runtime.spawn(
                 node,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from actorfw import Simulation
+from actorfw import ActorRef, Simulation
 from actorfw.kv import KV
 from actorfw.kv.sharded import ShardedKV
 from actorfw.protocols.sharding import shard_of
@@ -111,3 +111,28 @@ def test_a_group_whose_nodes_were_given_wrong_is_found_once_a_join_corrects_them
         for i in range(8):
             kv.put(f"k{i}", i)
             assert kv.get(f"k{i}") == i
+
+
+def test_sharded_groups_run_on_primary_backup_through_moves_and_a_primary_kill() -> None:
+    from actorfw.services.primary_backup import MemberStatus, member_name
+
+    nodes = ["n1", "n2", "n3"]
+    with Simulation(nodes=3, seed=3) as sim:
+        cluster = ShardedCluster.start(
+            sim, ShardedKV, shards=16, client_id="op", replication="primary-backup"
+        )
+        cluster.add_group("g1", nodes)
+        kv = KV(cluster.client("c1"))
+        for i in range(24):
+            kv.put(f"k{i}", i)
+        cluster.add_group("g2", nodes)  # half of the shards move to g2
+        settle(sim, cluster)
+        assert set(cluster.configuration().shards) == {"g1", "g2"}
+        assert [kv.get(f"k{i}") for i in range(24)] == list(range(24))
+        statuses = {n: sim.ask(ActorRef(n, member_name("g2")), MemberStatus()) for n in nodes}
+        primary = next(n for n, s in statuses.items() if s["acting"])
+        sim.crash(primary)  # g2's primary, and a member of every group
+        for i in range(24):
+            kv.put(f"k{i}", i + 100)
+        sim.restart(primary)
+        assert [kv.get(f"k{i}") for i in range(24)] == [i + 100 for i in range(24)]

@@ -9,7 +9,8 @@ drop, duplicate and reorder. Every run must be linearizable key by key
 served by two groups in one configuration, no write may run twice (each
 written value is unique, and is applied in one group and configuration
 only), and once the faults stop every group must take the latest
-configuration with every moved shard deleted where it came from.
+configuration with every moved shard deleted where it came from. A second
+set of seeds runs the groups on primary-backup replication.
 
 ``pytest --sim-seeds N`` runs more seeds; a failure prints the command that
 replays its seed.
@@ -17,12 +18,15 @@ replays its seed.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from actorfw.check import KeyValue, Status, Verdict, check
 from tests.support.shard_sim import run
 
 SEEDS = 200
+PRIMARY_BACKUP_SEEDS = 50
 CHECK_STEPS = 20_000_000
 """The checker's budget per key, in search steps (counted, not timed: the same verdict on
 every machine)."""
@@ -39,7 +43,17 @@ def _explain(outcome) -> str:
 
 @pytest.mark.simulation(seeds=SEEDS)
 def test_shards_move_under_every_fault_and_every_key_stays_linearizable(sim_seed: int) -> None:
-    outcome = run(sim_seed + 4_000_000)
+    _check_run(run(sim_seed + 4_000_000))
+
+
+@pytest.mark.simulation(seeds=PRIMARY_BACKUP_SEEDS)
+def test_primary_backup_groups_move_shards_under_every_fault_and_stay_linearizable(
+    sim_seed: int,
+) -> None:
+    _check_run(run(sim_seed + 8_000_000, replication="primary-backup"))
+
+
+def _check_run(outcome: Any) -> None:
     assert outcome.finished, f"clients did not finish after the faults stopped\n{_explain(outcome)}"
     unknown = [op for op in outcome.history if op.status is Status.INFO]
     assert not unknown, f"{len(unknown)} outcomes left unknown, the first {unknown[0]}"

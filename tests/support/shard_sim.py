@@ -204,8 +204,9 @@ def run(
     operations: int = 5,
     fault_time: float = 6.0,
     settle_time: float = 60.0,
+    replication: str = "paxos",
 ) -> Outcome:
-    """One seeded run (see the module documentation)."""
+    """One seeded run (see the module documentation); the groups replicated by ``replication``."""
     rng = random.Random(seed)
     history = History()
     recorder = Recorder.current = Recorder()
@@ -216,7 +217,12 @@ def run(
             [*NODES, CLIENT_NODE], seed=seed, network=FAULTY, lose_unsynced="prefix"
         ) as sim:
             cluster = ShardedCluster.start(
-                sim, RecordingKV, shards=SHARDS, manager_nodes=MANAGER_NODES, client_id="operator"
+                sim,
+                RecordingKV,
+                shards=SHARDS,
+                manager_nodes=MANAGER_NODES,
+                client_id="operator",
+                replication=replication,
             )
             for group, nodes in GROUPS.items():
                 cluster.start_group(group, nodes)
