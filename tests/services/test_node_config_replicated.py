@@ -114,6 +114,50 @@ def test_the_roles_are_those_replicate_spawns(tmp_path: Path) -> None:
     assert sorted(settings.spawn, key=str) == sorted(recorder.specs, key=str)
 
 
+def test_a_primary_backup_section_starts_what_replicate_spawns_on_this_node(
+    tmp_path: Path,
+) -> None:
+    from actorfw.core.actor import actor_path
+    from actorfw.protocols.primary_backup import MemberOptions, PrimaryOptions
+    from actorfw.services.replication import replicate
+
+    class Recorder:
+        in_process = False  # node processes: machines go by path
+
+        def __init__(self) -> None:
+            self.nodes = ["n1", "n2", "n3"]
+            self.specs: list[RootSpec] = []
+
+        def spawn(self, node: str, cls: type, *args: object, name: str) -> None:
+            if node == "n2":
+                self.specs.append(RootSpec(actor_path(cls), name, args))
+
+    recorder = Recorder()
+    options = MemberOptions(PrimaryOptions(lag_time=0.25))
+    replicate(
+        recorder, KV, name="orders", replication="primary-backup", member_options=options, lease=2.0
+    )
+    settings = settings_of(
+        tmp_path,
+        '\n[[replicated]]\nname = "orders"\nreplication = "primary-backup"\nlease = 2.0\n'
+        "[replicated.primary]\nlag_time = 0.25\n",
+    )
+    assert settings.spawn == recorder.specs
+    assert [spec.name for spec in settings.spawn] == [
+        "orders-views-acceptor",
+        "orders-views-replica",
+        "orders-views-leader",
+        "orders-replica",
+        "orders-keeper",
+    ]
+    assert settings.apps == [
+        "tests.support.actors",
+        ROLES,
+        "actorfw.services.primary_backup",
+        "actorfw.kv.machine",
+    ]
+
+
 ERRORS = [
     ("replicated = 1", r"'replicated' must be an array of tables"),
     ("[replicated]\nname = 'kv'", r"'replicated' must be an array of tables"),
@@ -169,6 +213,24 @@ ERRORS = [
         r"'kv-leader'",
     ),
     ("replikated = []", r"unknown key 'replikated'"),
+    ("[[replicated]]\nreplication = 'raft'", r"replication is one of 'paxos', 'primary-backup'"),
+    ("[[replicated]]\nlease = 2.0", r"'lease' only apply with replication = \"primary-backup\""),
+    (
+        "[[replicated]]\nreplication = 'primary-backup'\nlease = 0",
+        r"lease must be a positive number of seconds",
+    ),
+    (
+        "[[replicated]]\nreplication = 'primary-backup'\n[replicated.primary]\nmode = 'async'",
+        r"primary: mode 'async' is not available",
+    ),
+    (
+        "[[replicated]]\nreplication = 'primary-backup'\n[replicated.primary]\nlag = 1",
+        r"primary: unknown option 'lag'",
+    ),
+    (
+        "[[replicated]]\nreplication = 'primary-backup'\nviews = ['n9']",
+        r"nodes n9 is neither this node",
+    ),
 ]
 
 
@@ -199,11 +261,15 @@ def test_the_section_in_the_deployment_guide_loads(tmp_path: Path) -> None:
 
     guide = Path(__file__).resolve().parent.parent.parent / "docs" / "deployment.md"
     blocks = re.findall(r"```toml\n(\[\[replicated\]\].*?)```", guide.read_text("utf-8"), re.S)
-    assert len(blocks) == 1
+    assert len(blocks) == 2
     settings = settings_of(tmp_path, "\n" + blocks[0])
     assert [spec.name for spec in settings.spawn] == ["kv-acceptor", "kv-replica", "kv-leader"]
     assert settings.spawn[2].args[3] == LeaderOptions(leader_timeout=1.0)
     assert settings.spawn[1].args[4] == ReplicaOptions(max_batch=64)
+    primary_backup = settings_of(tmp_path, "\n" + blocks[1])
+    assert [spec.name for spec in primary_backup.spawn][-2:] == ["orders-replica", "orders-keeper"]
+    member_options = primary_backup.spawn[-2].args[3]
+    assert (member_options.primary.lag_time, member_options.primary.drift) == (0.5, 0.1)
 
 
 def test_storage_is_read_from_the_file_and_checked(tmp_path: Path) -> None:

@@ -12,13 +12,24 @@ of these::
     [replicated.replica]                 # optional: ReplicaOptions fields
     max_batch = 64
 
+    [[replicated]]                       # the same, replicated by primary-backup
+    name = "orders"
+    replication = "primary-backup"       # default "paxos"
+    lease = 1.0                          # the primary's lease, seconds (default 1.0)
+    views = ["n1", "n2", "n3"]           # the view service's nodes (default: the members)
+    [replicated.primary]                 # optional: PrimaryOptions fields (mode "sync" only)
+    lag_time = 0.5
+
 Each section starts, on this node, the three actors that
 :func:`~actorfw.services.replication.replicate` starts on each node of a group
 (the acceptor, replica and leader ``<name>-acceptor``, ``<name>-replica``,
 ``<name>-leader``), before the ``[[spawn]]`` actors, and adds the machine's
 module and ``actorfw.services.paxos`` to ``apps``. Every member of a group
 must list the same ``nodes`` in the same order: a leader's identity in its
-ballots is its index in that list.
+ballots is its index in that list. A primary-backup section starts the
+actors :func:`~actorfw.services.replication.group.primary_backup_roles`
+places on this node (its view service's roles, its member and its view
+keeper), and adds ``actorfw.services.primary_backup`` to ``apps``.
 
 The section is registered with the node runtime when this module is
 imported, which ``import actorfw`` does.
@@ -34,7 +45,9 @@ from typing import Any, TypeVar
 from actorfw.core.actor import actor_path
 from actorfw.node.config import RootSpec, SectionContext, register_section
 from actorfw.protocols.paxos.types import Config, LeaderOptions, ReplicaOptions
-from actorfw.services.replication.group import group_roles
+from actorfw.protocols.primary_backup.member import MemberOptions
+from actorfw.protocols.primary_backup.primary import PrimaryOptions
+from actorfw.services.replication.group import REPLICATION, group_roles, primary_backup_roles
 
 __all__ = ["DEFAULT_GROUP", "DEFAULT_MACHINE", "PAXOS_APP", "SECTION"]
 
@@ -50,7 +63,21 @@ DEFAULT_MACHINE = "actorfw.kv.machine:KVStateMachine"
 PAXOS_APP = "actorfw.services.paxos"
 """The module of the Multi-Paxos role actors, added to ``apps`` by ``[[replicated]]``."""
 
-_REPLICATED_KEYS = ("name", "machine", "nodes", "leader", "replica")
+PRIMARY_BACKUP_APP = "actorfw.services.primary_backup"
+"""The module of the primary-backup actors, added to ``apps`` by a primary-backup section."""
+
+_REPLICATED_KEYS = (
+    "name",
+    "machine",
+    "nodes",
+    "leader",
+    "replica",
+    "replication",
+    "lease",
+    "views",
+    "primary",
+)
+_PRIMARY_BACKUP_KEYS = ("lease", "views", "primary")
 
 
 def _replicated_roots(context: SectionContext, sections: Any) -> list[RootSpec]:
@@ -85,13 +112,44 @@ def _replicated_roots(context: SectionContext, sections: Any) -> list[RootSpec]:
 
         leader = _options(where, "leader", LeaderOptions, section.get("leader"))
         replica = _options(where, "replica", ReplicaOptions, section.get("replica"))
-        for app in (PAXOS_APP, module):
+        replication = section.get("replication", "paxos")
+        if replication not in REPLICATION:
+            raise ValueError(
+                f"{where}: replication is one of {', '.join(map(repr, REPLICATION))}, "
+                f"not {replication!r}"
+            )
+        placed: list[tuple[type[Any], tuple[Any, ...], str]]
+        if replication == "paxos":
+            stray = [k for k in _PRIMARY_BACKUP_KEYS if k in section]
+            if stray:
+                raise ValueError(
+                    f"{where}: {', '.join(map(repr, stray))} only apply with replication = "
+                    '"primary-backup"'
+                )
+            group_apps = [PAXOS_APP, module]
+            placed = group_roles(group, members, machine, leader, replica)
+        else:
+            lease = section.get("lease", 1.0)
+            if not (isinstance(lease, int | float) and not isinstance(lease, bool) and lease > 0):
+                raise ValueError(f"{where}: lease must be a positive number of seconds")
+            views = _members(where, section.get("views"), node, peers, member=False)
+            primary = _options(where, "primary", PrimaryOptions, section.get("primary"))
+            try:
+                options = MemberOptions(primary) if primary is not None else MemberOptions()
+            except ValueError as error:
+                raise ValueError(f"{where}: primary: {error}") from None
+            group_apps = [PAXOS_APP, PRIMARY_BACKUP_APP, module]
+            placed = [
+                (cls, args, name)
+                for at, cls, args, name in primary_backup_roles(
+                    group, members, machine, options, float(lease), views, leader, replica
+                )
+                if at == node
+            ]
+        for app in group_apps:
             if app not in apps:
                 apps.append(app)
-        roots.extend(
-            RootSpec(actor_path(cls), name, args)
-            for cls, args, name in group_roles(group, members, machine, leader, replica)
-        )
+        roots.extend(RootSpec(actor_path(cls), name, args) for cls, args, name in placed)
     return roots
 
 
@@ -159,7 +217,7 @@ def _members(
     return list(value)
 
 
-_Options = TypeVar("_Options", LeaderOptions, ReplicaOptions)
+_Options = TypeVar("_Options", LeaderOptions, ReplicaOptions, PrimaryOptions)
 
 
 def _options(where: str, key: str, cls: type[_Options], table: Any) -> _Options | None:

@@ -49,7 +49,7 @@ from actorfw.services.primary_backup import (
 from actorfw.services.replication.client import AsyncGroupClient, GroupClient
 from actorfw.values.refs import ActorRef
 
-__all__ = ["ReplicatedGroup", "group_roles", "replicate"]
+__all__ = ["REPLICATION", "ReplicatedGroup", "group_roles", "primary_backup_roles", "replicate"]
 
 
 def _machine_path(machine: Any) -> Any:
@@ -165,40 +165,20 @@ def replicate(
     path = _machine_path(machine)
     machine_arg: Any = machine if not isinstance(machine, str) and runtime.in_process else path
     if replication == "primary-backup":
-        options = member_options or MemberOptions()
-        views = list(view_nodes) if view_nodes is not None else members
-        view_machine: Any = (
-            (ViewMachine, {"members": members})
-            if runtime.in_process
-            else [VIEW_MACHINE, {"members": members}]
-        )
-        for cls, args, actor in group_roles(
-            views_name(name), views, view_machine, leader_options, replica_options
+        view_machine: Any = ViewMachine if runtime.in_process else VIEW_MACHINE
+        for node, cls, args, actor in primary_backup_roles(
+            name,
+            members,
+            machine_arg,
+            member_options,
+            lease,
+            view_nodes,
+            leader_options,
+            replica_options,
+            view_machine,
+            observer,
         ):
-            for node in views:
-                runtime.spawn(node, cls, *args, name=actor)
-        for node in members:
-            runtime.spawn(
-                node,
-                MemberActor,
-                name,
-                members,
-                machine_arg,
-                options,
-                observer,
-                name=member_name(name),
-            )
-        for node in members:
-            runtime.spawn(
-                node,
-                ViewKeeper,
-                name,
-                members,
-                views,
-                lease,
-                options.primary.drift,
-                name=keeper_name(name),
-            )
+            runtime.spawn(node, cls, *args, name=actor)
         return ReplicatedGroup(runtime, name, members, replication)
     # Role by role across the members: every acceptor exists before the first
     # leader scouts, so the first election needs no retry.
@@ -207,6 +187,52 @@ def replicate(
         for node in members:
             runtime.spawn(node, cls, *args, name=actor)
     return ReplicatedGroup(runtime, name, members)
+
+
+def primary_backup_roles(
+    group: str,
+    members: list[str],
+    machine: Any,
+    options: MemberOptions | None = None,
+    lease: float = 1.0,
+    view_nodes: Sequence[str] | None = None,
+    leader_options: LeaderOptions | None = None,
+    replica_options: ReplicaOptions | None = None,
+    view_machine: Any = VIEW_MACHINE,
+    observer: Any = None,
+) -> list[tuple[str, type[Any], tuple[Any, ...], str]]:
+    """The actors of primary-backup ``group``: ``(node, class, arguments, name)`` in start order.
+
+    What :func:`replicate` spawns with ``replication="primary-backup"``, and
+    a node's ``[[replicated]]`` section starts (its own node's): the view
+    service's Multi-Paxos roles on ``view_nodes`` (default: the members),
+    role by role across them, then each member's member actor, then each
+    one's view keeper.
+    """
+    member = options or MemberOptions()
+    views = list(view_nodes) if view_nodes is not None else list(members)
+    roles: list[tuple[str, type[Any], tuple[Any, ...], str]] = []
+    view_arg: Any = (view_machine, {"members": list(members)})
+    if isinstance(view_machine, str):
+        view_arg = [view_machine, {"members": list(members)}]  # a message value
+    for cls, args, actor in group_roles(
+        views_name(group), views, view_arg, leader_options, replica_options
+    ):
+        roles.extend((node, cls, args, actor) for node in views)
+    roles.extend(
+        (node, MemberActor, (group, list(members), machine, member, observer), member_name(group))
+        for node in members
+    )
+    roles.extend(
+        (
+            node,
+            ViewKeeper,
+            (group, list(members), views, lease, member.primary.drift),
+            keeper_name(group),
+        )
+        for node in members
+    )
+    return roles
 
 
 def group_roles(
