@@ -83,6 +83,20 @@ def test_a_new_primary_crashed_right_after_shipping_never_acts_again_in_its_epoc
     assert result.verdict is Verdict.OK, f"{result}\nfaults:\n  {faults}"
 
 
+@pytest.mark.simulation(seeds=SEEDS_5)
+def test_planned_switchovers_under_every_fault_stay_linearizable(sim_seed: int) -> None:
+    # Switchovers asked at random times, to random members, while nodes crash and the
+    # network partitions: the hold and the view's fencing keep one primary at a time.
+    outcome = run(sim_seed + 9_000_000, clients=5, switchovers=True)
+    faults = "\n  ".join([str(dict(outcome.counts)), *outcome.faults])
+    assert not outcome.violations, f"{outcome.violations[:3]}\nfaults:\n  {faults}"
+    assert outcome.finished, f"clients did not finish after the faults stopped\n  {faults}"
+    unknown = [op for op in outcome.history if op.status is Status.INFO]
+    assert not unknown, f"{len(unknown)} outcomes left unknown, the first {unknown[0]}"
+    result = check(outcome.history, KeyValue(), max_steps=CHECK_STEPS)
+    assert result.verdict is Verdict.OK, f"{result}\nfaults:\n  {faults}"
+
+
 def test_a_seed_replays_exactly() -> None:
     first, second = run(5_000_007), run(5_000_007)
     assert first.trace_digest == second.trace_digest

@@ -36,10 +36,10 @@ from actorfw.protocols.primary_backup import Entry, Written
 from actorfw.protocols.primary_backup.member import MemberOptions
 from actorfw.protocols.primary_backup.primary import PrimaryOptions
 from actorfw.services.paxos import Answered, Submit
-from actorfw.services.primary_backup import member_name
+from actorfw.services.primary_backup import SwitchoverRefused, member_name, switchover
 from actorfw.services.replication import replicate
 from actorfw.services.replication.client import Redirect
-from actorfw.values.errors import ActorNotFound, Overloaded
+from actorfw.values.errors import ActorfwError, ActorNotFound, Overloaded
 from tests.support.paxos_sim import CALM, CLIENT_NODE, FAULTY, ReadableKV, _nemesis, _operation
 
 GROUP = "kv"
@@ -129,6 +129,21 @@ def _crash_new_primary(sim: Simulation) -> Any:
     return hook
 
 
+async def _switchovers(
+    sim: Simulation, nodes: list[str], rng: random.Random, until: float, log: list[str]
+) -> None:
+    """Planned switchovers to random members at random times while the faults last."""
+    while sim.now < until:
+        await asyncio.sleep(rng.uniform(0.2, 1.0))
+        to = rng.choice(nodes)
+        try:
+            view = await switchover(GROUP, nodes, to, timeout=1.0)
+        except (SwitchoverRefused, ActorfwError) as error:
+            log.append(f"{sim.now:.3f} switchover to {to}: {type(error).__name__}")
+        else:
+            log.append(f"{sim.now:.3f} switchover to {to}: epoch {view['epoch']}")
+
+
 def acting_primary(sim: Simulation, nodes: list[str]) -> str | None:
     """The running node whose member acts as primary of the highest epoch, if any."""
     best: tuple[int, str] | None = None
@@ -195,12 +210,15 @@ def run(
     fault_time: float = 6.0,
     settle_time: float = 60.0,
     crash_new_primary: bool = False,
+    switchovers: bool = False,
 ) -> Outcome:
     """One seeded run (see the module documentation).
 
     ``crash_new_primary``: also crash the first primary of a later epoch than
     the first one a fraction of a millisecond after it ships its first
     writes (before its records can be durable), and restart it 0.3 s later.
+    ``switchovers``: while the faults last, also ask for planned switchovers
+    to a random member at random times (refused or unanswered ones too).
     """
     names = [f"n{i + 1}" for i in range(nodes)]
     rng = random.Random(seed)
@@ -241,6 +259,11 @@ def run(
                 )
                 for i in range(clients)
             ]
+            if switchovers:  # its own random stream, drawn only then: other runs stay the same
+                switching = random.Random(rng.getrandbits(64))
+                workers.append(
+                    asyncio.ensure_future(_switchovers(sim, names, switching, until, faults))
+                )
             await _nemesis(
                 sim,
                 names,
