@@ -18,29 +18,15 @@ from typing import Any
 import pytest
 
 from actorfw import ActorRef, AskTimeout, NodeDown
-from actorfw.check import KeyValue, check
 from actorfw.kv import KVStateMachine
 from actorfw.node import ActorSystem
 from actorfw.protocols.paxos import Command, Read
 from actorfw.services.paxos import Answered
 from actorfw.services.primary_backup import MemberStatus, member_name
-from actorfw.services.replication import AsyncGroupClient, Redirect, replicate
-from tests.support.process_load import KEYS, Load, check_appends, progress, wait_for
+from actorfw.services.replication import Redirect, replicate
+from tests.support.process_load import KEYS, Load, final_check, progress, wait_for
 
 APPS = ["actorfw.kv.machine", "actorfw.services.primary_backup"]
-
-
-def _final_check(system: ActorSystem, load: Load, nodes: list[str]) -> None:
-    for op in load.history.pending:
-        load.history.info(op)
-    reader = AsyncGroupClient("kv", nodes, "final-reader", timeout=0.5, deadline=20.0)
-
-    async def final() -> dict[str, Any]:
-        return {key: await reader.call(["get", key]) for key in KEYS}
-
-    check_appends(system.run(final()), load)
-    result = check(load.history, KeyValue(), timeout=60.0)
-    assert result.ok, str(result)
 
 
 @pytest.mark.timeout(180)
@@ -67,7 +53,7 @@ def test_no_acknowledged_write_is_lost_across_sigkills_of_the_primary_and_a_back
         finally:
             load.stopping = True
             running.result(timeout=60)
-        _final_check(system, load, nodes)
+        final_check(system, load)
 
 
 @pytest.mark.timeout(180)
@@ -121,7 +107,7 @@ def test_a_primary_stopped_past_its_lease_acknowledges_nothing_when_it_resumes()
         finally:
             load.stopping = True
             running.result(timeout=60)
-        _final_check(system, load, nodes)
+        final_check(system, load)
 
 
 @pytest.mark.timeout(180)
@@ -143,4 +129,4 @@ def test_a_planned_switchover_under_load_loses_nothing() -> None:
         finally:
             load.stopping = True
             running.result(timeout=60)
-        _final_check(system, load, nodes)
+        final_check(system, load)

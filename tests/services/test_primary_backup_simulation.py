@@ -48,8 +48,9 @@ CHECK_STEPS = 20_000_000
 """The checker's budget per key, in search steps (an ``unknown`` fails the test)."""
 
 
-def _check_run(seed: int, nodes: int) -> None:
-    outcome = run(seed, nodes=nodes, clients=5)
+def _check_run(seed: int, nodes: int = 3, **options: Any) -> None:
+    """One run checked: no violation, every client done, every outcome known, linearizable."""
+    outcome = run(seed, nodes=nodes, clients=5, **options)
     faults = "\n  ".join([str(dict(outcome.counts)), *outcome.faults])
     assert not outcome.violations, f"{outcome.violations[:3]}\nfaults:\n  {faults}"
     assert outcome.finished, f"clients did not finish after the faults stopped\n  {faults}"
@@ -75,26 +76,14 @@ def test_a_new_primary_crashed_right_after_shipping_never_acts_again_in_its_epoc
 ) -> None:
     # Its epoch and its first writes may not be durable when it crashes: restarted,
     # it must not start again as primary of that epoch (the observer checks it).
-    outcome = run(sim_seed + 7_000_000, clients=5, crash_new_primary=True)
-    faults = "\n  ".join([str(dict(outcome.counts)), *outcome.faults])
-    assert not outcome.violations, f"{outcome.violations[:3]}\nfaults:\n  {faults}"
-    assert outcome.finished, f"clients did not finish after the faults stopped\n  {faults}"
-    result = check(outcome.history, KeyValue(), max_steps=CHECK_STEPS)
-    assert result.verdict is Verdict.OK, f"{result}\nfaults:\n  {faults}"
+    _check_run(sim_seed + 7_000_000, crash_new_primary=True)
 
 
 @pytest.mark.simulation(seeds=SEEDS_5)
 def test_planned_switchovers_under_every_fault_stay_linearizable(sim_seed: int) -> None:
     # Switchovers asked at random times, to random members, while nodes crash and the
     # network partitions: the hold and the view's fencing keep one primary at a time.
-    outcome = run(sim_seed + 9_000_000, clients=5, switchovers=True)
-    faults = "\n  ".join([str(dict(outcome.counts)), *outcome.faults])
-    assert not outcome.violations, f"{outcome.violations[:3]}\nfaults:\n  {faults}"
-    assert outcome.finished, f"clients did not finish after the faults stopped\n  {faults}"
-    unknown = [op for op in outcome.history if op.status is Status.INFO]
-    assert not unknown, f"{len(unknown)} outcomes left unknown, the first {unknown[0]}"
-    result = check(outcome.history, KeyValue(), max_steps=CHECK_STEPS)
-    assert result.verdict is Verdict.OK, f"{result}\nfaults:\n  {faults}"
+    _check_run(sim_seed + 9_000_000, switchovers=True)
 
 
 def test_a_seed_replays_exactly() -> None:

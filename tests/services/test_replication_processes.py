@@ -13,11 +13,10 @@ from typing import Any
 
 import pytest
 
-from actorfw.check import KeyValue, check
 from actorfw.kv import KVStateMachine
 from actorfw.node import ActorSystem
-from actorfw.services.replication import AsyncGroupClient, replicate
-from tests.support.process_load import KEYS, Load, check_appends, progress, wait_for
+from actorfw.services.replication import replicate
+from tests.support.process_load import Load, final_check, progress, wait_for
 
 
 @pytest.mark.timeout(180)
@@ -45,18 +44,7 @@ def test_no_acknowledged_write_is_lost_across_sigkills() -> None:
         finally:
             load.stopping = True
             running.result(timeout=60)
-        for op in load.history.pending:
-            load.history.info(op)
-
-        reader = AsyncGroupClient("kv", nodes, "final-reader", timeout=0.5, deadline=20.0)
-
-        async def final() -> dict[str, Any]:
-            return {key: await reader.call(["get", key]) for key in KEYS}
-
-        values = system.run(final())
-    check_appends(values, load)
-    result = check(load.history, KeyValue(), timeout=60.0)
-    assert result.ok, str(result)
+        final_check(system, load)
 
 
 _START_UP = """

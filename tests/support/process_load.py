@@ -74,6 +74,23 @@ def progress(load: Load, more: int) -> Callable[[], bool]:
     return lambda: load.completed >= target
 
 
+def final_check(system: Any, load: Load) -> None:
+    """After the load stopped: every acknowledged append in the final values, once, and the
+    whole history linearizable (what is still pending counts as of unknown outcome)."""
+    from actorfw.check import KeyValue, check
+
+    for op in load.history.pending:
+        load.history.info(op)
+    reader = AsyncGroupClient(load.group, load.nodes, "final-reader", timeout=0.5, deadline=20.0)
+
+    async def final() -> dict[str, Any]:
+        return {key: await reader.call(["get", key]) for key in KEYS}
+
+    check_appends(system.run(final()), load)
+    result = check(load.history, KeyValue(), timeout=60.0)
+    assert result.ok, str(result)
+
+
 def check_appends(values: dict[str, Any], load: Load) -> None:
     """Every acknowledged append is in ``values`` once (the final reads of :data:`KEYS`)."""
     for key in KEYS:
