@@ -267,7 +267,16 @@ def run(
 
             finished = sim.run(main, on=CLIENT_NODE, timeout=fault_time + settle_time + 30.0)
             settled = finished and _settle(sim, cluster, 60.0)
-            statuses = {name: cluster.status(name) for name in cluster.groups}
+            # A change retried after Unavailable may also run its first attempt, later
+            # (an identical configuration with a higher number): the statuses are those
+            # of the latest configuration only if it is still the latest after them.
+            for _ in range(5):
+                latest = cluster.configuration().num
+                statuses = {name: cluster.status(name) for name in cluster.groups}
+                behind = any(status["num"] != latest for status in statuses.values())
+                if not settled or not behind:
+                    break
+                settled = _settle(sim, cluster, 60.0)  # a late change came in after settling
             return Outcome(
                 seed,
                 history,
@@ -275,7 +284,7 @@ def run(
                 finished,
                 settled,
                 statuses,
-                cluster.configuration().num,
+                latest,
                 changes,
                 faults,
                 sum(c.redirects for c in sharded),
