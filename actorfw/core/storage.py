@@ -80,6 +80,10 @@ class StorageBackend(abc.ABC):
     def sync(self) -> Awaitable[None]:
         """An awaitable that completes once every write applied so far is durable."""
 
+    @abc.abstractmethod
+    def pending(self, namespace: str) -> bool:
+        """Is a write to ``namespace`` applied but not yet durable?"""
+
     def namespace(self, name: str) -> Storage:
         """The view of one actor's namespace."""
         return Storage(self, name)
@@ -125,6 +129,10 @@ class Storage:
     def sync(self) -> Awaitable[None]:
         """Await to make every write so far durable."""
         return self._live().sync()
+
+    def pending(self) -> bool:
+        """Is a write of this namespace not yet durable (an earlier instance's, say)?"""
+        return self._live().pending(self._ns)
 
 
 class WriteBatch:
@@ -244,6 +252,11 @@ class MemoryBackend(StorageBackend):
         if self._waiting_next:
             self._waiting_flush, self._waiting_next = self._waiting_next, []
             self._start_flush()
+
+    def pending(self, namespace: str) -> bool:
+        """Is a write to ``namespace`` applied but not yet durable?"""
+        batches = (self._flushing or []) + self._unsynced
+        return any(ns == namespace for ops in batches for ns, _, _ in ops)
 
     @property
     def unsynced_batches(self) -> int:

@@ -256,6 +256,10 @@ class SqliteBackend(StorageBackend):
         rows = reader.execute(_GET, (namespace, key)).fetchall()
         return rows[0][0] if rows else None
 
+    def pending(self, namespace: str) -> bool:
+        """Is a write to ``namespace`` applied but not yet committed and fsynced?"""
+        return bool(self._unsynced.get(namespace) or self._flushing.get(namespace))
+
     def scan(self, namespace: str, prefix: bytes) -> list[tuple[bytes, bytes]]:
         """The pairs of ``namespace`` whose key starts with ``prefix``, in key (byte) order."""
         reader = self._check_open("scan")

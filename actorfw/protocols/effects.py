@@ -40,7 +40,9 @@ The rules, stated here once for every core and every driver:
 8. **Durability reports.** A core that needs to know what is durable (to
    send now only what is, rule 3) has ``made_durable(steps)``: the driver
    calls it when the records of the first ``steps`` steps that persisted
-   anything (counted from the core's restore) have become durable.
+   anything (counted from the core's restore) have become durable, and
+   with 0 when the records the core was restored from are (an actor
+   restarted in a living process reads back writes that may not be).
 9. **Restart.** A core is rebuilt from the records its driver reads back
    from storage; whatever was durable is restored, and a step whose records
    were not durable never happened.

@@ -21,8 +21,12 @@ that subclasses :class:`CoreActor`. The actor carries out the rules of
   all of them.
 - On start (the first one, or a restart by the supervisor after a crash of
   the actor or of its node) the core is rebuilt from the records in
-  storage; a failed sync fails the actor, so that its supervisor restarts
-  it from what is durable.
+  storage, and those are synced before anything the core sends or outputs
+  leaves: an actor restarted in a living process reads back what its
+  previous instance wrote, durable or not. ``made_durable(0)`` tells the
+  core when they are. A failed sync fails the actor, so that its
+  supervisor restarts it from what is durable; a sync that a previous
+  instance started reports to nobody (its completion names that instance).
 
 A subclass says only what is particular to its service:
 
@@ -42,6 +46,7 @@ A subclass says only what is particular to its service:
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections import deque
 from typing import Any, ClassVar
@@ -63,9 +68,10 @@ class Tick:
 
 @message(name="actorfw.driver.Synced")
 class Synced:
-    """Everything written up to ``generation`` is durable."""
+    """Everything written up to ``generation`` by actor instance ``instance`` is durable."""
 
     generation: int
+    instance: int = 0
 
 
 @message(name="actorfw.driver.SyncFailed")
@@ -73,6 +79,11 @@ class SyncFailed:
     """A sync failed: the actor fails, and its supervisor restarts it from storage."""
 
     reason: str
+    instance: int = 0
+
+
+_INSTANCES = itertools.count(1)
+"""Numbers the driver's actor instances in this process: a sync's completion names its own."""
 
 
 class StepObserver:
@@ -127,6 +138,8 @@ class CoreActor(Actor):
         self._queue: deque[tuple[int, list[tuple[str, Any]], list[Any]]] = deque()
         self._armed: float | None = None  # the deadline the tick timer is set for
         self._made_durable: Any = None
+        self._instance = next(_INSTANCES)
+        self._base = 0  # 1 while what the core was restored from counts as a write of ours
 
     # -- what a service supplies -------------------------------------------------------------
 
@@ -185,6 +198,14 @@ class CoreActor(Actor):
         """Rebuild the core from storage and take its first step (``start`` if it has one)."""
         self.core = self.restore(self.codec.load(self.context.storage.scan()))
         self._made_durable = getattr(self.core, "made_durable", None)
+        if not self.context.storage.pending():  # what was read back is durable
+            if self._made_durable is not None:
+                self._made_durable(0)
+        else:
+            # A previous instance's writes, not yet durable: they count as one write of
+            # ours, and nothing the core sends leaves before the sync that covers them.
+            self._base = self._written = self._wanted = 1
+            self._sync()
         observer = self.observer
         if observer is not None and hasattr(observer, "restarted"):
             observer.restarted(self.label, self.me, self.core)
@@ -241,27 +262,34 @@ class CoreActor(Actor):
         if not self._queue and self._durable >= self._wanted:
             return
         self._syncing = True
-        target = self._written
-        tell, me = self.context.tell, self.context.ref
+        self.context.storage.sync().add_done_callback(  # type: ignore[attr-defined]
+            self._sync_done(self._written)
+        )
+
+    def _sync_done(self, target: int) -> Any:
+        """The callback of a sync covering the first ``target`` writes: a note to this instance."""
+        tell, me, instance = self.context.tell, self.context.ref, self._instance
 
         def done(future: Any) -> None:
             if future.cancelled():
                 return
             error = future.exception()
             if error is not None:
-                tell(me, SyncFailed(f"{type(error).__name__}: {error}"))
+                tell(me, SyncFailed(f"{type(error).__name__}: {error}", instance))
             else:
-                tell(me, Synced(target))
+                tell(me, Synced(target, instance))
 
-        self.context.storage.sync().add_done_callback(done)  # type: ignore[attr-defined]
+        return done
 
     @handler
     def synced(self, msg: Synced) -> None:
         """A sync completed: send what waited for it."""
+        if msg.instance != self._instance:
+            return  # a previous instance's sync: it says nothing of this one's writes
         self._syncing = False
         self._durable = max(self._durable, msg.generation)
         if self._made_durable is not None:
-            self._made_durable(self._durable)
+            self._made_durable(self._durable - self._base)  # the core's steps, from its restore
         while self._queue and self._queue[0][0] <= self._durable:
             _, sends, outputs = self._queue.popleft()
             self._deliver(sends, outputs)
@@ -270,6 +298,8 @@ class CoreActor(Actor):
     @handler
     def sync_failed(self, msg: SyncFailed) -> None:
         """A sync failed: fail, so that the supervisor restarts the actor from storage."""
+        if msg.instance != self._instance:
+            return  # a previous instance's sync
         raise OSError(f"{self._who()} could not sync its storage: {msg.reason}")
 
     def _deliver(self, sends: list[tuple[str, Any]], outputs: list[Any]) -> None:

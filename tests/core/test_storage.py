@@ -87,6 +87,18 @@ def test_sync_completes_after_the_flush(backend: MemoryBackend, clock: Clock) ->
     assert backend.durable_items("a") == {b"k": b"v"}
 
 
+def test_pending_says_whether_a_namespace_has_writes_not_yet_durable(
+    backend: MemoryBackend, clock: Clock
+) -> None:
+    a, b = backend.namespace("a"), backend.namespace("b")
+    a.put("k", b"v")
+    assert a.pending() and not b.pending()
+    a.sync()
+    assert a.pending()  # flushing is not durable yet
+    clock.run()
+    assert not a.pending()
+
+
 def test_sync_with_nothing_written_completes_at_once(backend: MemoryBackend) -> None:
     assert backend.namespace("a").sync().done()  # type: ignore[attr-defined]
 

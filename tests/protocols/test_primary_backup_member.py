@@ -461,3 +461,20 @@ def test_rule_5_a_backup_behind_its_primary_committed_is_not_fresh() -> None:
     g.step("n2", stale)  # contact, but not fresh: it lacks what the primary says is committed
     effects = g.step("n2", Read(command(5, ["get", "x", None], client="r"), 0.2))
     assert effects.responses == [Moved("r", 5, "n1")]
+
+
+def test_rule_8_a_truncation_takes_back_what_was_durable_from_its_cut_on() -> None:
+    g = Group()
+    g.lead()
+    for seq in (1, 2):
+        g.step("n1", Request(command(seq, ["put", "x", seq])))
+    g.deliver(drop_to={"n1"})  # n3 holds the no-op and both puts, durably, unacknowledged
+    n3 = g.members["n3"]
+    assert n3.durable_end == n3.backup.end == 3
+    g.held.add("n3")
+    # A new primary n2 of epoch 2 that holds only the no-op: n3's tail is cut at 2.
+    g.step("n3", ViewIs(2, "n2", ("n3",), 0))
+    g.step("n3", Append(2, "n2", 1, 1, (Entry(2, None),), 1))
+    assert n3.backup.log[1] == Entry(2, None) and n3.durable_end == 1  # not 3: position 2 changed
+    n3.made_durable(n3.persisted)
+    assert n3.durable_end == n3.backup.end == 2

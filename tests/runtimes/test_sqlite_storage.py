@@ -518,6 +518,17 @@ def path(tmp_path: Path) -> Path:
     return tmp_path / "data" / DEFAULT_FILENAME
 
 
+def test_pending_says_whether_a_namespace_has_writes_not_yet_durable(
+    loop: asyncio.AbstractEventLoop, path: Path
+) -> None:
+    with SqliteBackend(path, loop) as backend:
+        a, b = backend.namespace("a"), backend.namespace("b")
+        a.put("k", b"v")
+        assert a.pending() and not b.pending()
+        loop.run_until_complete(asyncio.wait_for(a.sync(), DEADLINE))
+        assert not a.pending()
+
+
 def test_close_commits_pending_writes(loop: asyncio.AbstractEventLoop, path: Path) -> None:
     backend = SqliteBackend(path, loop)
     backend.namespace("a").put("k", b"v")

@@ -97,6 +97,8 @@ class _Writer:
         self.written = 0
 
     def handle_all(self, messages: list[Any], now: float) -> Effects:
+        if "boom" in messages:
+            raise RuntimeError("boom")
         self.written += 1
         return Effects(persist=[self.written], sync=bool(messages[-1]))
 
@@ -129,6 +131,41 @@ def test_a_step_that_asks_for_its_sync_gets_it_though_nothing_waits() -> None:
         assert core.written == 1 and core.durable == 0
         sim.tell(writer, 1)  # sync asked: both writes become durable
         assert sim.run_until(lambda: core.durable == 2, timeout=1.0)
+
+
+def test_a_restarted_actor_counts_only_its_own_syncs_and_first_syncs_what_it_read() -> None:
+    with Simulation(nodes=1, seed=2) as sim:
+        writer = sim.spawn("n1", WriterActor, name="writer")
+        sim.run_for(0.1)
+        first = sim.node("n1").cells["writer"].instance
+        sim.tell(writer, 1)  # a write, its sync started...
+        sim.run_for(0.00001)
+        assert first.core.written == 1 and first._syncing
+        sim.tell(writer, "boom")  # ...and the actor fails before it completes
+        sim.run_for(0.5)
+        second = sim.node("n1").cells["writer"].instance
+        assert second is not first
+        # The first instance's sync completed meanwhile: it is not the second's, which
+        # has none of its own steps durable.
+        assert second.core.durable == 0 and second._durable == second._base
+        sim.tell(writer, 0)  # a write of its own, no sync asked
+        sim.run_for(0.5)
+        assert second.core.written == 1 and second.core.durable == 0
+
+
+def test_an_actor_restarted_over_its_unsynced_writes_syncs_them_before_anything_leaves() -> None:
+    with Simulation(nodes=1, seed=3) as sim:
+        writer = sim.spawn("n1", WriterActor, name="writer")
+        sim.run_for(0.1)
+        first = sim.node("n1").cells["writer"].instance
+        sim.tell(writer, 0)  # a write nothing waits for: unsynced
+        sim.run_for(0.00001)
+        sim.tell(writer, "boom")
+        sim.run_for(0.5)
+        second = sim.node("n1").cells["writer"].instance
+        assert second is not first and second._base == 1  # it read back unsynced writes
+        assert second._durable == 1  # synced at its start
+        assert not second.context.storage.pending()
 
 
 def test_effects_say_what_they_hold() -> None:

@@ -72,7 +72,9 @@ class Observer:
             else:
                 self.applied.append(entry)
         self.checked[node] = max(applied, self.checked.get(node, 0))
-        epoch = core.acting
+        # An incarnation has acted once it appended (its no-op): one that crashed before
+        # its epoch was durable may be named again and act then, having shipped nothing.
+        epoch = core.acting if core.opened else 0
         if epoch:
             me = (node, self.incarnation.get(node, 0))
             first = self.primaries.setdefault(epoch, me)

@@ -106,6 +106,8 @@ from actorfw.protocols.primary_backup.messages import (
     Record,
     Refusal,
     Stale,
+    Truncated,
+    Written,
 )
 from actorfw.protocols.primary_backup.primary import Primary, PrimaryOptions
 from actorfw.values.codec import message as _message
@@ -263,8 +265,10 @@ class Member:
         # them from the restore; the log's end after each one not yet known durable.
         self.persisted = 0
         self.durable_steps = 0
-        self.durable_end = self.backup.end  # what was restored is durable
-        self._ends: deque[tuple[int, int]] = deque()
+        # How far the log is durable *and* as in memory. What was restored becomes
+        # durable with step 0: the driver syncs it before anything leaves.
+        self.durable_end = 0
+        self._ends: deque[tuple[int, int]] = deque([(0, self.backup.end)])
         self._epoch_step = 0  # the step that recorded the epoch this member is primary of
         self.handing_to = ""  # the target of a switchover under way (rule 9)
         self.heard = float("-inf")  # when this backup last held all its primary committed
@@ -369,6 +373,16 @@ class Member:
                 # The primary's writes are shipped at once and its answers will wait for
                 # them: its own fsync runs beside its backups' (rule 10 of the effects).
                 effects.sync = True
+            cut = min((r.start for r in effects.persist if type(r) is Truncated), default=0)
+            if cut and not any(type(r) is Written and r.start == cut for r in effects.persist):
+                # The records codec cuts a stale tail on reading back only at a batch
+                # written where the log was cut, in the same atomic write.
+                raise AssertionError(f"a truncation at {cut} without the entries written there")
+            if cut:
+                # From the cut on, memory holds new entries that are not durable yet, and
+                # what earlier steps made durable there is gone from the log.
+                self.durable_end = min(self.durable_end, cut - 1)
+                self._ends = deque((step, min(end, cut - 1)) for step, end in self._ends)
             self.persisted += 1
             self._ends.append((self.persisted, self.backup.end))
 
