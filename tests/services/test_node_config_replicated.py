@@ -229,7 +229,12 @@ ERRORS = [
     ),
     (
         "[[replicated]]\nreplication = 'primary-backup'\nviews = ['n9']",
-        r"nodes n9 is neither this node",
+        r"views: nodes n9 is neither this node",
+    ),
+    (
+        "[[replicated]]\nreplication = 'primary-backup'\nlease = 0.1\n[replicated.primary]\n"
+        "drift = 0.5",
+        r"the drift bound \(0\.5 s\) must be below the lease",
     ),
 ]
 

@@ -132,20 +132,20 @@ def _replicated_roots(context: SectionContext, sections: Any) -> list[RootSpec]:
             lease = section.get("lease", 1.0)
             if not (isinstance(lease, int | float) and not isinstance(lease, bool) and lease > 0):
                 raise ValueError(f"{where}: lease must be a positive number of seconds")
-            views = _members(where, section.get("views"), node, peers, member=False)
+            views = _members(f"{where}: views", section.get("views"), node, peers, member=False)
             primary = _options(where, "primary", PrimaryOptions, section.get("primary"))
             try:
                 options = MemberOptions(primary) if primary is not None else MemberOptions()
             except ValueError as error:
                 raise ValueError(f"{where}: primary: {error}") from None
             group_apps = [PAXOS_APP, PRIMARY_BACKUP_APP, module]
-            placed = [
-                (cls, args, name)
-                for at, cls, args, name in primary_backup_roles(
+            try:
+                roles = primary_backup_roles(
                     group, members, machine, options, float(lease), views, leader, replica
                 )
-                if at == node
-            ]
+            except ValueError as error:
+                raise ValueError(f"{where}: {error}") from None
+            placed = [(cls, args, name) for at, cls, args, name in roles if at == node]
         for app in group_apps:
             if app not in apps:
                 apps.append(app)

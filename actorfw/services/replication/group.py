@@ -210,6 +210,13 @@ def primary_backup_roles(
     one's view keeper.
     """
     member = options or MemberOptions()
+    if not (isinstance(lease, int | float) and not isinstance(lease, bool) and lease > 0):
+        raise ValueError(f"lease must be a positive number of seconds, not {lease!r}")
+    if member.primary.drift >= lease:
+        raise ValueError(
+            f"the drift bound ({member.primary.drift:g} s) must be below the lease "
+            f"({lease:g} s): the primary acknowledges only until the lease's end less it"
+        )
     views = list(view_nodes) if view_nodes is not None else list(members)
     roles: list[tuple[str, type[Any], tuple[Any, ...], str]] = []
     view_arg: Any = (view_machine, {"members": list(members)})
