@@ -54,7 +54,7 @@ class Group:
         self.records[node].extend(effects.persist)
         member = self.members[node]
         if node not in self.held:
-            member.made_durable(member.persisted)
+            member.made_durable(member.durability.persisted)
         for to, message in effects.send + effects.send_now:
             if to == KEEPER:
                 assert type(message) is Wake
@@ -310,7 +310,7 @@ def test_rule_1_nothing_is_appended_until_the_epoch_is_durable() -> None:
     effects = g.step("n1", LeaseGranted(1, 1.0))
     m = g.members["n1"]
     assert m.backup.end == 0 and not any(type(x) is Append for _, x in effects.send_now)
-    m.made_durable(m.persisted)  # the EpochSeen step is durable: the next step appends
+    m.made_durable(m.durability.persisted)  # the EpochSeen step is durable: the next step appends
     g.take("n1", m.tick(0.1))
     assert [e.command for e in m.backup.log] == [None]
 
@@ -351,7 +351,7 @@ def test_rule_8_the_member_tells_its_primary_what_is_durable() -> None:
     g.held.add("n1")
     g.step("n1", Request(command(1, ["put", "x", 1])))
     assert m.primary.durable < m.backup.end
-    m.made_durable(m.persisted)
+    m.made_durable(m.durability.persisted)
     assert m.primary.durable == m.backup.end
 
 
@@ -470,11 +470,12 @@ def test_rule_8_a_truncation_takes_back_what_was_durable_from_its_cut_on() -> No
         g.step("n1", Request(command(seq, ["put", "x", seq])))
     g.deliver(drop_to={"n1"})  # n3 holds the no-op and both puts, durably, unacknowledged
     n3 = g.members["n3"]
-    assert n3.durable_end == n3.backup.end == 3
+    assert n3.durability.end == n3.backup.end == 3
     g.held.add("n3")
     # A new primary n2 of epoch 2 that holds only the no-op: n3's tail is cut at 2.
     g.step("n3", ViewIs(2, "n2", ("n3",), 0))
     g.step("n3", Append(2, "n2", 1, 1, (Entry(2, None),), 1))
-    assert n3.backup.log[1] == Entry(2, None) and n3.durable_end == 1  # not 3: position 2 changed
-    n3.made_durable(n3.persisted)
-    assert n3.durable_end == n3.backup.end == 2
+    assert n3.backup.log[1] == Entry(2, None)
+    assert n3.durability.end == 1  # not 3: position 2 changed
+    n3.made_durable(n3.durability.persisted)
+    assert n3.durability.end == n3.backup.end == 2

@@ -245,13 +245,20 @@ def test_a_planned_switchover_under_load_loses_nothing_and_pauses_briefly() -> N
         to = next(n for n in NODES if n != old)
         load = _Appends(NODES)
 
+        async def answers(more: int) -> None:
+            # until ``more`` further answers came (simulated time, with a deadline)
+            target, give_up = len(load.answered_at) + more, sim.now + 30.0
+            while len(load.answered_at) < target:
+                assert sim.now < give_up, f"only {len(load.answered_at)} answers"
+                await asyncio.sleep(0.01)
+
         async def main() -> tuple[dict[str, Any], float, float]:
             running = asyncio.ensure_future(load.run(lambda: sim.now))
-            await asyncio.sleep(1.0)
+            await answers(100)
             began = sim.now
             view = await switchover(GROUP, NODES, to)
             done = sim.now
-            await asyncio.sleep(1.0)
+            await answers(100)  # the new primary serves
             load.stopping = True
             await running
             return view, began, done

@@ -60,7 +60,7 @@ class Observer:
         self.hook: Any = None  # called with (node, core, effects) after the checks
 
     def __call__(self, label: Any, node: str, core: Any, effects: Any) -> None:
-        applied, log = min(core.applied, core.durable_end), core.backup.log
+        applied, log = min(core.applied, core.durability.end), core.backup.log
         for position in range(self.checked.get(node, 0) + 1, applied + 1):
             entry = log[position - 1]
             if position <= len(self.applied):

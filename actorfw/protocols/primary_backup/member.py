@@ -88,7 +88,7 @@ is kept whole: compaction by snapshots is not built yet (see
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
@@ -96,6 +96,7 @@ from actorfw.protocols.effects import Effects
 from actorfw.protocols.paxos.clients import Clients
 from actorfw.protocols.paxos.messages import Command, Read, Request
 from actorfw.protocols.primary_backup.backup import Backup
+from actorfw.protocols.primary_backup.durability import Durability
 from actorfw.protocols.primary_backup.messages import (
     Acked,
     Append,
@@ -106,8 +107,6 @@ from actorfw.protocols.primary_backup.messages import (
     Record,
     Refusal,
     Stale,
-    Truncated,
-    Written,
 )
 from actorfw.protocols.primary_backup.primary import Primary, PrimaryOptions
 from actorfw.values.codec import message as _message
@@ -261,14 +260,7 @@ class Member:
         self.wanted: tuple[str, ...] = ()  # the in-sync set the primary asks for (rule 6)
         self.discarded = 0  # entries a rejoin discarded (in sync mode: never acknowledged)
         self.refused = 0
-        # Durability (rule 8): steps that persisted records, counted as the driver counts
-        # them from the restore; the log's end after each one not yet known durable.
-        self.persisted = 0
-        self.durable_steps = 0
-        # How far the log is durable *and* as in memory. What was restored becomes
-        # durable with step 0: the driver syncs it before anything leaves.
-        self.durable_end = 0
-        self._ends: deque[tuple[int, int]] = deque([(0, self.backup.end)])
+        self.durability = Durability(self.backup.end)  # rule 8
         self._epoch_step = 0  # the step that recorded the epoch this member is primary of
         self.handing_to = ""  # the target of a switchover under way (rule 9)
         self.heard = float("-inf")  # when this backup last held all its primary committed
@@ -358,13 +350,10 @@ class Member:
 
     def made_durable(self, steps: int) -> None:
         """The records of the first ``steps`` steps that persisted any are durable (rule 8)."""
-        self.durable_steps = max(self.durable_steps, steps)
-        ends = self._ends
-        while ends and ends[0][0] <= steps:
-            self.durable_end = ends.popleft()[1]
+        self.durability.made_durable(steps)
         primary = self.primary
         if primary is not None:
-            primary.durable = min(self.durable_end, primary.end)
+            primary.durable = min(self.durability.end, primary.end)
 
     def _count(self, effects: Effects) -> None:
         """A step that persisted is one more the driver counts (rule 8)."""
@@ -373,18 +362,7 @@ class Member:
                 # The primary's writes are shipped at once and its answers will wait for
                 # them: its own fsync runs beside its backups' (rule 10 of the effects).
                 effects.sync = True
-            cut = min((r.start for r in effects.persist if type(r) is Truncated), default=0)
-            if cut and not any(type(r) is Written and r.start == cut for r in effects.persist):
-                # The records codec cuts a stale tail on reading back only at a batch
-                # written where the log was cut, in the same atomic write.
-                raise AssertionError(f"a truncation at {cut} without the entries written there")
-            if cut:
-                # From the cut on, memory holds new entries that are not durable yet, and
-                # what earlier steps made durable there is gone from the log.
-                self.durable_end = min(self.durable_end, cut - 1)
-                self._ends = deque((step, min(end, cut - 1)) for step, end in self._ends)
-            self.persisted += 1
-            self._ends.append((self.persisted, self.backup.end))
+            self.durability.counted(effects.persist, self.backup.end)
 
     def next_deadline(self) -> float | None:
         """The primary's next heartbeat (None for a backup: only messages wake it)."""
@@ -480,15 +458,7 @@ class Member:
 
     def _read(self, command: Command, effects: Effects) -> bool:
         """Answer a read-only command from the state, under the lease (rule 5)."""
-        machine = self.machine
-        is_read_only = getattr(machine, "is_read_only", None)
-        if is_read_only is None or not is_read_only(command.op):
-            return False
-        if self.applied < self.opened:
-            return False
-        self.stats["read_by_lease"] += 1
-        effects.outputs.append(Response(command.client, command.seq, machine.query(command.op)))
-        return True
+        return self.applied >= self.opened and self._query(command, effects, "read_by_lease")
 
     def _stale_read(self, read: Read, now: float, effects: Effects) -> bool:
         """Answer a read at a backup, if it is as fresh as the client asks (rule 5)."""
@@ -498,12 +468,15 @@ class Member:
         if now - self.heard > bound:
             self.stats["read_too_stale"] += 1
             return False
+        return self._query(read.command, effects, "read_by_backup")
+
+    def _query(self, command: Command, effects: Effects, counted_as: str) -> bool:
+        """Answer ``command`` from the state, outside the log, if it only reads (rule 5)."""
         machine = self.machine
         is_read_only = getattr(machine, "is_read_only", None)
-        if is_read_only is None or not is_read_only(read.command.op):
+        if is_read_only is None or not is_read_only(command.op):
             return False
-        self.stats["read_by_backup"] += 1
-        command = read.command
+        self.stats[counted_as] += 1
         effects.outputs.append(Response(command.client, command.seq, machine.query(command.op)))
         return True
 
@@ -516,14 +489,7 @@ class Member:
         return "" if primary == self.name and not self.acting else primary
 
     def _view(self, view: ViewIs, now: float, effects: Effects) -> None:
-        if not (
-            type(view.epoch) is int
-            and view.epoch >= 0
-            and isinstance(view.primary, str)
-            and isinstance(view.in_sync, tuple | list)
-            and all(b in self.members for b in view.in_sync)
-            and type(view.grants) is int
-        ):
+        if not _well_formed_view(view, self.members):
             self._refuse(effects, KEEPER, f"a malformed view {view!r}")
             return
         if (view.epoch, view.grants) < (self.view.epoch, self.view.grants):
@@ -547,7 +513,7 @@ class Member:
         backup = self.backup
         backup.epoch = view.epoch
         effects.persist.append(EpochSeen(view.epoch))
-        self._epoch_step = self.persisted + 1  # this step, once counted
+        self._epoch_step = self.durability.persisted + 1  # this step, once counted
         effects.sync = True  # synced at once: nothing is appended until it is (rule 1)
         in_sync = {b for b in view.in_sync if b != self.name}
         self.primary = Primary(
@@ -559,7 +525,7 @@ class Member:
             in_sync,
             self.options.primary,
         )
-        self.primary.durable = min(self.durable_end, backup.end)
+        self.primary.durable = min(self.durability.end, backup.end)
         self.opened = 0
         self.adding = set()
         self.handing_to = ""
@@ -616,7 +582,7 @@ class Member:
             if (
                 not self.opened
                 and not primary.fenced(now)
-                and self.durable_steps >= self._epoch_step
+                and self.durability.steps >= self._epoch_step
             ):
                 self.opened = primary.end + 1
                 self._absorb(primary.submit([None], now), effects)  # the no-op (rules 1, 2)
@@ -654,3 +620,15 @@ class Member:
         if wanted != self.wanted:
             self.wanted = wanted
             effects.send_now.append((KEEPER, Wake()))
+
+
+def _well_formed_view(view: ViewIs, members: tuple[str, ...]) -> bool:
+    """Types and ranges right, and every in-sync backup a member (rule 7)."""
+    return (
+        type(view.epoch) is int
+        and view.epoch >= 0
+        and isinstance(view.primary, str)
+        and isinstance(view.in_sync, tuple | list)
+        and all(b in members for b in view.in_sync)
+        and type(view.grants) is int
+    )
