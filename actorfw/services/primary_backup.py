@@ -45,7 +45,13 @@ from actorfw.protocols.primary_backup.member import (
     ViewIs,
     Wake,
 )
-from actorfw.protocols.primary_backup.messages import Acked, Append, Mismatch, Stale
+from actorfw.protocols.primary_backup.messages import (
+    Acked,
+    Append,
+    InstallSnapshot,
+    Mismatch,
+    Stale,
+)
 from actorfw.protocols.primary_backup.records import CODEC
 from actorfw.services.driver import CoreActor
 from actorfw.services.paxos import (
@@ -123,7 +129,13 @@ class SwitchoverRefused(ActorfwError):
     """A planned switchover did not happen: no primary, or the target is not in sync."""
 
 
-_COPYING = {Append: "primary", Acked: "backup", Mismatch: "backup", Stale: "backup"}
+_COPYING = {
+    Append: "primary",
+    InstallSnapshot: "primary",
+    Acked: "backup",
+    Mismatch: "backup",
+    Stale: "backup",
+}
 """The copying messages, and the field that names their sender (checked against it)."""
 
 

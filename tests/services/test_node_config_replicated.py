@@ -133,14 +133,17 @@ def test_a_primary_backup_section_starts_what_replicate_spawns_on_this_node(
                 self.specs.append(RootSpec(actor_path(cls), name, args))
 
     recorder = Recorder()
-    options = MemberOptions(PrimaryOptions(lag_time=0.25))
+    options = MemberOptions(
+        PrimaryOptions(lag_time=0.25), snapshot_interval=100, log_tail=10, max_sessions=None
+    )
     replicate(
         recorder, KV, name="orders", replication="primary-backup", member_options=options, lease=2.0
     )
     settings = settings_of(
         tmp_path,
         '\n[[replicated]]\nname = "orders"\nreplication = "primary-backup"\nlease = 2.0\n'
-        "[replicated.primary]\nlag_time = 0.25\n",
+        "[replicated.primary]\nlag_time = 0.25\n"
+        "[replicated.member]\nsnapshot_interval = 100\nlog_tail = 10\nmax_sessions = false\n",
     )
     assert settings.spawn == recorder.specs
     assert [spec.name for spec in settings.spawn] == [
@@ -227,6 +230,15 @@ ERRORS = [
         "[[replicated]]\nreplication = 'primary-backup'\n[replicated.primary]\nlag = 1",
         r"primary: unknown option 'lag'",
     ),
+    (
+        "[[replicated]]\nreplication = 'primary-backup'\n[replicated.member]\nlog_tail = -1",
+        r"member: log_tail must be a non-negative int",
+    ),
+    (
+        "[[replicated]]\nreplication = 'primary-backup'\n[replicated.member]\nprimary = 1",
+        r"member: the primary's options go in \[replicated.primary\]",
+    ),
+    ("[[replicated]]\n[replicated.member]\nmax_queue = 9", r"'member' only apply with"),
     (
         "[[replicated]]\nreplication = 'primary-backup'\nviews = ['n9']",
         r"views: nodes n9 is neither this node",

@@ -161,7 +161,9 @@ def test_a_killed_primary_is_replaced_and_rejoins_with_the_new_epochs_log() -> N
         )
         rejoined = sim.node(old).cells[member_name(GROUP)].instance.core
         leading = sim.node(new).cells[member_name(GROUP)].instance.core
-        assert rejoined.backup.log == leading.backup.log and rejoined.acting == 0
+        assert rejoined.backup.end == leading.backup.end and rejoined.acting == 0
+        held = range(max(rejoined.backup.log.base, leading.backup.log.base) + 1, leading.backup.end)
+        assert all(rejoined.backup.log.entry(p) == leading.backup.log.entry(p) for p in held)
         assert rejoined.machine.apply(["get", "x", None]) == "".join(f"{i}," for i in range(10))
         assert sim.run_until(lambda: old in leading.view.in_sync, timeout=10.0)
         assert client.call(["get", "x", None]) == "".join(f"{i}," for i in range(10))

@@ -5,6 +5,8 @@
   fenced by its lease and deposed by a higher epoch.
 - :class:`Backup` — takes entries in order and durably, refuses older epochs,
   discards (and reports) a divergent tail when it rejoins.
+- :class:`Log` — the entries above the latest snapshot, with the epoch runs
+  of the whole history.
 
 - :class:`Member` — one node of a group: the backup's log, the state
   machine with its sessions, and the primary's role while the view names
@@ -15,21 +17,25 @@
 """
 
 from actorfw.protocols.primary_backup.backup import Backup
+from actorfw.protocols.primary_backup.log import Log
 from actorfw.protocols.primary_backup.member import LeaseGranted, Member, MemberOptions, ViewIs
 from actorfw.protocols.primary_backup.messages import (
     Acked,
     Append,
     Applied,
+    Compacted,
     Discarded,
     Entry,
     EpochSeen,
+    InstallSnapshot,
     Mismatch,
     Refusal,
+    Snapshotted,
     Stale,
     Truncated,
     Written,
 )
-from actorfw.protocols.primary_backup.primary import Primary, PrimaryOptions
+from actorfw.protocols.primary_backup.primary import Primary, PrimaryOptions, SnapshotDue
 from actorfw.protocols.primary_backup.view import View, ViewError, ViewMachine
 
 __all__ = [
@@ -37,16 +43,21 @@ __all__ = [
     "Append",
     "Applied",
     "Backup",
+    "Compacted",
     "Discarded",
     "Entry",
     "EpochSeen",
+    "InstallSnapshot",
     "LeaseGranted",
+    "Log",
     "Member",
     "MemberOptions",
     "Mismatch",
     "Primary",
     "PrimaryOptions",
     "Refusal",
+    "SnapshotDue",
+    "Snapshotted",
     "Stale",
     "Truncated",
     "View",

@@ -24,6 +24,10 @@ The rules (numbers are cited by the tests):
 6. **Apply in order.** Entries up to the primary's ``committed`` (and what
    this log matches) are handed to the application as :class:`Applied`,
    each once, in position order, after they are durable.
+7. **Below the snapshot, nothing to check.** Positions at or below the
+   log's base are covered by a snapshot of committed entries, which every
+   log holds alike: an Append that resumes below the base matches there,
+   and its entries up to the base are skipped as held.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from actorfw.protocols.effects import Effects
+from actorfw.protocols.primary_backup.log import Log
 from actorfw.protocols.primary_backup.messages import (
     Acked,
     Append,
@@ -42,6 +47,7 @@ from actorfw.protocols.primary_backup.messages import (
     Mismatch,
     Record,
     Refusal,
+    Snapshotted,
     Stale,
     Truncated,
     Written,
@@ -62,7 +68,7 @@ class Backup:
     def __init__(self, name: str) -> None:
         self.name = name
         self.epoch = 0
-        self.log: list[Entry] = []  # position p is log[p - 1]
+        self.log = Log()
         self.committed = 0  # the highest position known committed (and held here)
         self.applied = 0  # handed to the application
         self.refused = 0
@@ -79,21 +85,23 @@ class Backup:
         if type(record) is EpochSeen:
             self.epoch = max(self.epoch, record.epoch)
         elif type(record) is Truncated:
-            del self.log[record.start - 1 :]
+            self.log.truncate(record.start)
         elif type(record) is Written:
-            del self.log[record.start - 1 :]
-            self.log.extend(record.entries)
+            self.log.write(record.start, record.entries)
+        elif type(record) is Snapshotted:
+            self.log.reset(record.base, record.base_epoch, record.runs)
+            self.committed = self.applied = record.position
         else:
             raise TypeError(f"not a backup record: {record!r}")
 
     @property
     def end(self) -> int:
         """The last position in the log (0: empty)."""
-        return len(self.log)
+        return self.log.end
 
     def epoch_at(self, position: int) -> int:
-        """The epoch of the entry at ``position`` (0 for position 0)."""
-        return self.log[position - 1].epoch if position else 0
+        """The epoch of the entry at ``position`` (0 for position 0; ``position >= base``)."""
+        return self.log.epoch_at(position)
 
     # -- steps ---------------------------------------------------------------------------
 
@@ -133,15 +141,18 @@ class Backup:
         if a.prev > self.end:  # rule 2: a gap
             effects.send.append((a.primary, Mismatch(a.epoch, self.name, self.end)))
             return
-        if self.epoch_at(a.prev) != a.prev_epoch:  # rule 2: a fork
+        log = self.log
+        if a.prev >= log.base and log.epoch_at(a.prev) != a.prev_epoch:  # rule 2: a fork
             effects.send.append((a.primary, Mismatch(a.epoch, self.name, self._run_start(a.prev))))
             return
         position = a.prev
         fresh: list[Entry] = []
         for entry in a.entries:
             position += 1
+            if position <= log.base:
+                continue  # rule 7
             if not fresh and position <= self.end:
-                if self.log[position - 1].epoch == entry.epoch:
+                if log.epoch_at(position) == entry.epoch:
                     continue  # rule 3
                 if position <= self.committed:  # rule 4: never a committed entry
                     self._refuse(
@@ -150,31 +161,58 @@ class Backup:
                         f"an Append of epoch {a.epoch} would discard committed position {position}",
                     )
                     return
-                dropped = tuple(self.log[position - 1 :])
+                dropped = log.between(position, self.end - position + 1)
                 effects.persist.append(Truncated(position, self.end))
-                del self.log[position - 1 :]
+                log.truncate(position)
                 effects.outputs.append(Discarded(position, dropped))
             fresh.append(entry)
         if fresh:
             start = self.end + 1
-            self.log.extend(fresh)
+            log.write(start, fresh)
             effects.persist.append(Written(start, tuple(fresh)))
         upto = a.prev + len(a.entries)
         effects.send.append((a.primary, Acked(a.epoch, self.name, upto)))  # rule 5
         # What this log matches the primary's on is known committed up to its end.
         self.committed = max(self.committed, min(a.committed, upto))
 
+    def install(
+        self, position: int, last_epoch: int, runs: Iterable[tuple[int, int]], end: int
+    ) -> tuple[Discarded | None, list[int]]:
+        """Replace the log with a snapshot's at ``position`` (a primary's log ends at ``end``).
+
+        By log matching, this log agrees with the primary's up to the first
+        position where their epochs differ (the primary's by its ``runs``);
+        from there on (or from an entry whose epoch the runs do not reach)
+        its entries are reported discarded. Returns that report (None: none
+        was discarded) and the stored batches to delete (every one).
+        """
+        log = self.log
+        theirs = Log()
+        theirs.reset(end, 0, runs)
+        first = 0
+        for p in range(max(self.committed, log.base) + 1, log.end + 1):
+            if theirs.epoch_of(p) != log.epoch_at(p):
+                first = p
+                break
+        discarded = None
+        if first:
+            discarded = Discarded(first, log.between(first, log.end - first + 1))
+        dropped = log.reset(position, last_epoch, runs)
+        self.committed = self.applied = position
+        return discarded, dropped
+
     def _run_start(self, position: int) -> int:
         """The position before the first entry of the epoch run that holds ``position``."""
         epoch = self.epoch_at(position)
-        while position > 0 and self.epoch_at(position) == epoch and position > self.committed:
+        floor = max(self.committed, self.log.base)
+        while position > floor and self.epoch_at(position) == epoch:
             position -= 1
         return position
 
     def _apply(self, effects: Effects) -> None:
         while self.applied < self.committed:  # rule 6 (outputs leave after durable)
             self.applied += 1
-            effects.outputs.append(Applied(self.applied, self.log[self.applied - 1]))
+            effects.outputs.append(Applied(self.applied, self.log.entry(self.applied)))
 
 
 def _well_formed(a: Append) -> bool:

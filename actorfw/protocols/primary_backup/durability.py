@@ -37,13 +37,22 @@ class Durability:
         """How far the log is durable and as in memory."""
         self._ends: deque[tuple[int, int]] = deque([(0, end)])  # (step, log end after it)
 
-    def counted(self, persist: list[Any], end: int) -> None:
+    def counted(self, persist: list[Any], end: int, installed: bool = False) -> None:
         """A step persisted ``persist`` and left the log ending at ``end``.
+
+        ``installed``: the step replaced the log with a snapshot's; nothing of
+        it counts as durable until this step is.
 
         Raises:
             AssertionError: a truncation without the entries written at its cut
                 (the records codec cuts a stale tail on reading back only there).
         """
+        if installed:
+            self.end = 0
+            self._ends = deque((step, 0) for step, _ in self._ends)
+            self.persisted += 1
+            self._ends.append((self.persisted, end))
+            return
         cut = min((r.start for r in persist if type(r) is Truncated), default=0)
         if cut:
             if not any(type(r) is Written and r.start == cut for r in persist):

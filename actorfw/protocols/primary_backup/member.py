@@ -79,10 +79,26 @@ The rules (numbers are cited by the tests):
    target lacks were never acknowledged; their clients retry at the new
    primary, exactly once.
 
-Bounds: sessions (``max_sessions``), the queue (``max_queue``), and one
-log end per step not yet durable (the driver syncs whatever waits). The log
-is kept whole: compaction by snapshots is not built yet (see
-``docs/primary-backup.md``).
+10. **Snapshots.** With a state machine that can snapshot itself
+    (:class:`~actorfw.protocols.paxos.Snapshotting`), a member whose
+    applied position is ``snapshot_interval`` past its last snapshot
+    records one (:class:`Snapshotted`: the state, the sessions and the
+    log's epoch runs) and drops its log below ``applied - log_tail``
+    (:class:`Compacted`), in the same atomic write. It restarts from its
+    snapshot, then its log. A primary sends a backup whose next entry it
+    compacted its own state instead (:class:`InstallSnapshot`, rule 9 of
+    :mod:`actorfw.protocols.primary_backup.primary`), after this step's
+    records are durable. A backup takes one under the same rule as an
+    Append (rule 7); it replaces its state and log with the snapshot's,
+    counts as discarded each entry of its own that the snapshot's log (by
+    its epoch runs) does not hold, and acknowledges the snapshot's
+    position. A malformed snapshot, or one its state machine cannot
+    restore, is refused and changes nothing.
+
+Bounds: sessions (``max_sessions``), the queue (``max_queue``), one log end
+per step not yet durable (the driver syncs whatever waits), and the log:
+at most ``snapshot_interval + log_tail`` entries above the last snapshot's
+base after any step, with a snapshotting machine (else it is kept whole).
 """
 
 from __future__ import annotations
@@ -95,20 +111,24 @@ from typing import Any
 from actorfw.protocols.effects import Effects
 from actorfw.protocols.paxos.clients import Clients
 from actorfw.protocols.paxos.messages import Command, Read, Request
+from actorfw.protocols.paxos.types import Snapshotting
 from actorfw.protocols.primary_backup.backup import Backup
 from actorfw.protocols.primary_backup.durability import Durability
 from actorfw.protocols.primary_backup.messages import (
     Acked,
     Append,
     Applied,
+    Compacted,
     Discarded,
     EpochSeen,
+    InstallSnapshot,
     Mismatch,
     Record,
     Refusal,
+    Snapshotted,
     Stale,
 )
-from actorfw.protocols.primary_backup.primary import Primary, PrimaryOptions
+from actorfw.protocols.primary_backup.primary import Primary, PrimaryOptions, SnapshotDue
 from actorfw.values.codec import message as _message
 
 __all__ = [
@@ -205,11 +225,19 @@ class MemberOptions:
         primary: the primary's tuning (its ``mode`` is the group's).
         max_sessions: client sessions kept at most (None: unbounded), as for Paxos.
         max_queue: commands waiting at the primary at most (rule 4).
+        snapshot_interval: with a snapshotting state machine, a snapshot every
+            this many applied entries (rule 10); None: never (the log then
+            grows without bound).
+        log_tail: applied entries kept in the log below the latest snapshot,
+            so that a backup a little behind catches up from the log rather
+            than by a whole snapshot.
     """
 
     primary: PrimaryOptions = dataclasses.field(default_factory=PrimaryOptions)
     max_sessions: int | None = 100_000
     max_queue: int = 65_536
+    snapshot_interval: int | None = 4096
+    log_tail: int = 512
 
     def __post_init__(self) -> None:
         if self.primary.mode != "sync":
@@ -220,6 +248,11 @@ class MemberOptions:
             )
         if not (type(self.max_queue) is int and self.max_queue > 0):
             raise ValueError(f"max_queue must be a positive int, not {self.max_queue!r}")
+        interval = self.snapshot_interval
+        if interval is not None and not (type(interval) is int and interval > 0):
+            raise ValueError(f"snapshot_interval must be a positive int or None, not {interval!r}")
+        if not (type(self.log_tail) is int and self.log_tail >= 0):
+            raise ValueError(f"log_tail must be a non-negative int, not {self.log_tail!r}")
 
 
 class Member:
@@ -254,7 +287,6 @@ class Member:
         self.view = ViewIs(0, "", (), 0)
         self.stats: Counter[str] = Counter()
         self.clients = Clients(self.options.max_sessions, self.stats)
-        self.applied = 0  # positions applied to the machine
         self.opened = 0  # the position of the primary's no-op (0: not appended yet)
         self.adding: set[str] = set()  # backups the primary waits for, not yet in the view
         self.wanted: tuple[str, ...] = ()  # the in-sync set the primary asks for (rule 6)
@@ -265,6 +297,12 @@ class Member:
         self.handing_to = ""  # the target of a switchover under way (rule 9)
         self.heard = float("-inf")  # when this backup last held all its primary committed
         self._woke = float("-inf")  # when the keeper was last woken for an unknown epoch
+        self._snapshots = isinstance(machine, Snapshotting) and (
+            self.options.snapshot_interval is not None
+        )
+        self.snapshot_position = self.backup.applied  # the latest snapshot's (rule 10)
+        self.applied = self.backup.applied  # applied to the machine (a restored snapshot's)
+        self._installed = False  # this step installed a snapshot (its log restarts)
 
     @classmethod
     def restore(
@@ -275,8 +313,28 @@ class Member:
         records: Iterable[Record],
         options: MemberOptions | None = None,
     ) -> Member:
-        """The member its records leave: its log and epoch; not a primary (rule 1)."""
-        return cls(name, members, machine, options, Backup.restore(name, records))
+        """The member its records leave: its snapshot, its log and epoch; not a primary (rule 1).
+
+        ``machine`` must be fresh: a snapshot's state goes into it, and the
+        entries after it are applied as the primary's Appends say they are
+        committed.
+
+        Raises:
+            TypeError: a snapshot was stored but ``machine`` cannot restore one.
+        """
+        records = list(records)
+        backup = Backup.restore(name, records)
+        snapshot = next((r for r in records if type(r) is Snapshotted), None)
+        member = cls(name, members, machine, options, backup)
+        if snapshot is not None:
+            if not isinstance(machine, Snapshotting):
+                raise TypeError(
+                    f"member {name!r} stored a snapshot but its state machine "
+                    f"{type(machine).__name__} has no snapshot()/restore()"
+                )
+            machine.restore(snapshot.state)
+            member.clients.sessions = dict(snapshot.sessions)
+        return member
 
     # -- what it knows ------------------------------------------------------------------
 
@@ -287,12 +345,22 @@ class Member:
         return primary.epoch if primary is not None and not primary.deposed else 0
 
     def status(self) -> dict[str, Any]:
-        """What the keeper reports and proposes: the log's end, the role, the wanted set."""
+        """What the keeper reports and proposes: the log's end, the role, the wanted set.
+
+        Also the log's base and latest snapshot, and how many snapshots this
+        member took, installed from a primary and sent (rule 10).
+        """
         backup = self.backup
+        stats = self.stats
         return {
             "epoch": backup.epoch,
             "last_epoch": backup.epoch_at(backup.end),
             "position": backup.end,
+            "base": backup.log.base,
+            "snapshot": self.snapshot_position,
+            "snapshots": stats["snapshots"],
+            "installed": stats["snapshot_installed"],
+            "sent": stats["snapshot_sent"],
             "committed": backup.committed,
             "acting": self.acting,
             "wanted": list(self.wanted),
@@ -318,6 +386,8 @@ class Member:
             kind = type(message)
             if kind is Append:
                 self._append(message, now, effects)
+            elif kind is InstallSnapshot:
+                self._install(message, now, effects)
             elif kind is Acked or kind is Mismatch or kind is Stale:
                 primary = self.primary
                 if primary is None:
@@ -362,7 +432,8 @@ class Member:
                 # The primary's writes are shipped at once and its answers will wait for
                 # them: its own fsync runs beside its backups' (rule 10 of the effects).
                 effects.sync = True
-            self.durability.counted(effects.persist, self.backup.end)
+            self.durability.counted(effects.persist, self.backup.end, self._installed)
+        self._installed = False
 
     def next_deadline(self) -> float | None:
         """The primary's next heartbeat (None for a backup: only messages wake it)."""
@@ -379,6 +450,8 @@ class Member:
         for output in step.outputs:
             if type(output) is Applied:
                 self._apply(output)
+            elif type(output) is SnapshotDue:
+                self._send_snapshot(output.backup, effects)
             elif type(output) is Discarded:
                 self.discarded += len(output.entries)
                 self.stats["discarded"] += len(output.entries)
@@ -395,32 +468,42 @@ class Member:
             self.clients.apply((command,), self.machine.apply)
         # anything else is a primary's no-op
 
-    def _append(self, append: Append, now: float, effects: Effects) -> None:
+    def _from_primary(
+        self, message: Append | InstallSnapshot, now: float, effects: Effects
+    ) -> bool:
+        """May this member take ``message`` from the primary it names (rule 7)?"""
         primary = self.primary
-        epoch = append.epoch if type(append.epoch) is int else -1
-        if append.primary not in self.others:
-            self._refuse(effects, str(append.primary), f"an Append from a non-member: {append!r}")
-            return
+        epoch = message.epoch if type(message.epoch) is int else -1
+        kind = type(message).__name__
+        if message.primary not in self.others:
+            self._refuse(effects, str(message.primary), f"an {kind} from a non-member")
+            return False
         view = self.view
         if epoch > view.epoch:  # rule 7: not (yet) in any view this member knows
             self.stats["append_ahead_of_view"] += 1
             if now >= self._woke + self.options.primary.heartbeat:
                 self._woke = now
                 effects.send_now.append((KEEPER, Wake()))
-            return
-        if epoch == view.epoch and append.primary != view.primary:
+            return False
+        if epoch == view.epoch and message.primary != view.primary:
             self._refuse(
                 effects,
-                append.primary,
-                f"an Append of epoch {epoch}, whose primary is {view.primary or 'none'}",
+                message.primary,
+                f"an {kind} of epoch {epoch}, whose primary is {view.primary or 'none'}",
             )
-            return
+            return False
         if epoch < view.epoch:
-            effects.send_now.append((append.primary, Stale(view.epoch, self.name)))
-            return
+            effects.send_now.append((message.primary, Stale(view.epoch, self.name)))
+            return False
         if primary is not None and not primary.deposed and epoch > primary.epoch:
             primary.deposed = True  # rule 3 (the view said so first)
             self._depose(effects)
+        return True
+
+    def _append(self, append: Append, now: float, effects: Effects) -> None:
+        if not self._from_primary(append, now, effects):
+            return
+        epoch = append.epoch
         self._absorb(self.backup.handle_all([append], now), effects)
         backup = self.backup
         if (
@@ -430,6 +513,107 @@ class Member:
             and self.applied >= append.committed
         ):
             self.heard = now  # rule 5: fresh as of this Append
+
+    def _install(self, snapshot: InstallSnapshot, now: float, effects: Effects) -> None:
+        """Take the primary's snapshot in place of the entries it no longer holds (rule 10)."""
+        if not self._from_primary(snapshot, now, effects):
+            return
+        primary = snapshot.primary
+        if not _well_formed_install(snapshot):
+            self._refuse(effects, primary, f"a malformed snapshot at {snapshot.position!r}")
+            return
+        machine = self.machine
+        if not isinstance(machine, Snapshotting):
+            self._refuse(effects, primary, f"{type(machine).__name__} cannot restore a snapshot")
+            return
+        backup = self.backup
+        if snapshot.epoch > backup.epoch:
+            backup.epoch = snapshot.epoch
+            effects.persist.append(EpochSeen(snapshot.epoch))
+        position = snapshot.position
+        log = backup.log
+        if position <= backup.committed or (
+            log.base <= position <= log.end and log.epoch_at(position) == snapshot.last_epoch
+        ):
+            # It holds the log up to there already: the Appends go on from it.
+            self.stats["snapshot_useless"] += 1
+            upto = min(position, backup.end)
+            effects.send.append((primary, Acked(snapshot.epoch, self.name, upto)))
+            return
+        before = machine.snapshot()
+        try:
+            machine.restore(snapshot.state)
+        except Exception as error:  # the state came off the wire: refuse it, keep ours
+            machine.restore(before)
+            self._refuse(effects, primary, f"a snapshot its state machine refused: {error!r}")
+            return
+        self.clients.installed({c: (s[0], s[1]) for c, s in snapshot.sessions.items()})
+        discarded, dropped = backup.install(
+            position, snapshot.last_epoch, snapshot.runs, snapshot.end
+        )
+        if discarded is not None:
+            self.discarded += len(discarded.entries)
+            self.stats["discarded"] += len(discarded.entries)
+        self.applied = backup.applied = position
+        self.snapshot_position = position
+        self._installed = True
+        self.stats["snapshot_installed"] += 1
+        # Persist the machine's own snapshot: restore() may keep the received object
+        # as its state, and the entries applied next would change it.
+        effects.persist.append(self._snapshotted(position, machine.snapshot()))
+        effects.persist.append(Compacted(tuple(dropped)))
+        effects.send.append((primary, Acked(snapshot.epoch, self.name, position)))
+
+    def _snapshotted(self, position: int, state: Any) -> Snapshotted:
+        """The record of a snapshot of ``state`` at ``position``, over the log as it is now."""
+        log = self.backup.log
+        return Snapshotted(
+            position,
+            log.epoch_at(position),
+            log.base,
+            log.base_epoch,
+            state,
+            dict(self.clients.sessions),
+            log.runs(),
+        )
+
+    def _snapshot_due(self, effects: Effects) -> None:
+        """Snapshot at the applied position and compact the log, every ``snapshot_interval``."""
+        interval = self.options.snapshot_interval
+        position = self.applied
+        if not self._snapshots or interval is None or position - self.snapshot_position < interval:
+            return
+        machine: Snapshotting = self.machine
+        log = self.backup.log
+        dropped = log.compact(max(log.base, position - self.options.log_tail))
+        effects.persist.append(self._snapshotted(position, machine.snapshot()))
+        if dropped:
+            effects.persist.append(Compacted(tuple(dropped)))
+        self.snapshot_position = position
+        self.stats["snapshots"] += 1
+
+    def _send_snapshot(self, backup: str, effects: Effects) -> None:
+        """Send ``backup`` this primary's state, for the entries it compacted (rule 10)."""
+        primary = self.primary
+        machine = self.machine
+        if primary is None or not isinstance(machine, Snapshotting):
+            return
+        log = self.backup.log
+        position = self.applied
+        snapshot = InstallSnapshot(
+            primary.epoch,
+            self.name,
+            position,
+            log.epoch_at(position),
+            log.runs(),
+            log.end,
+            machine.snapshot(),
+            dict(self.clients.sessions),
+        )
+        # After this step's records are durable: then every entry it covers is, here.
+        effects.send.append((backup, snapshot))
+        primary.snapshot_sent(backup, position)
+        self.stats["snapshot_sent"] += 1
 
     def _command(self, message: Request | Read, now: float, effects: Effects) -> None:
         command = message.command
@@ -594,6 +778,7 @@ class Member:
             self.backup.committed = primary.committed
             self.backup.applied = self.applied
             self._keep_in_sync(primary, now, effects)
+        self._snapshot_due(effects)
         self._answer(effects)
 
     def _answer(self, effects: Effects) -> None:
@@ -620,6 +805,42 @@ class Member:
         if wanted != self.wanted:
             self.wanted = wanted
             effects.send_now.append((KEEPER, Wake()))
+
+
+def _well_formed_install(snapshot: InstallSnapshot) -> bool:
+    """Types and ranges right: positions, runs rising, sessions ``client -> (seq, result)``."""
+    runs = snapshot.runs
+    sessions = snapshot.sessions
+    if not (
+        type(snapshot.position) is int
+        and snapshot.position > 0
+        and type(snapshot.last_epoch) is int
+        and 0 < snapshot.last_epoch <= snapshot.epoch
+        and type(snapshot.end) is int
+        and snapshot.end >= snapshot.position
+        and isinstance(runs, tuple | list)
+        and isinstance(sessions, dict)
+    ):
+        return False
+    previous = (0, 0)
+    for run in runs:
+        if not (
+            isinstance(run, tuple | list)
+            and len(run) == 2
+            and type(run[0]) is int
+            and type(run[1]) is int
+            and run[0] > previous[0]
+            and run[1] > previous[1]
+        ):
+            return False
+        previous = (run[0], run[1])
+    return all(
+        type(client) is str
+        and isinstance(session, tuple | list)
+        and len(session) == 2
+        and type(session[0]) is int
+        for client, session in sessions.items()
+    )
 
 
 def _well_formed_view(view: ViewIs, members: tuple[str, ...]) -> bool:

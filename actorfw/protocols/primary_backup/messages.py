@@ -18,12 +18,15 @@ __all__ = [
     "Acked",
     "Append",
     "Applied",
+    "Compacted",
     "Discarded",
     "Entry",
     "EpochSeen",
+    "InstallSnapshot",
     "Mismatch",
     "Record",
     "Refusal",
+    "Snapshotted",
     "Stale",
     "Truncated",
     "Written",
@@ -87,6 +90,30 @@ class Stale:
     backup: str
 
 
+@_message(name="pb.InstallSnapshot")
+@dataclass(frozen=True, eq=False)
+class InstallSnapshot:
+    """Primary to a backup whose next entry it no longer holds: my state at ``position``.
+
+    ``state`` (the state machine's ``snapshot()``) and ``sessions`` (client
+    -> ``(seq, result)``) are the primary's after applying every entry up to
+    ``position``, whose epoch is ``last_epoch``. ``runs`` are the epoch runs
+    of the primary's log up to its ``end`` (``(first position, epoch)``):
+    the backup finds with them which of its own entries the primary's log
+    does not hold, and reports those as discarded. The whole state travels
+    in one message: it must fit the runtime's message limit.
+    """
+
+    epoch: int
+    primary: str
+    position: int
+    last_epoch: int
+    runs: tuple[tuple[int, int], ...]
+    end: int
+    state: Any
+    sessions: dict[str, tuple[int, Any]]
+
+
 @dataclass(frozen=True)
 class Refusal:
     """An input refused (rule 6 of :mod:`actorfw.protocols.effects`): from whom and why."""
@@ -141,4 +168,30 @@ class Truncated:
     end: int
 
 
-Record = EpochSeen | Written | Truncated
+@dataclass(frozen=True, eq=False)
+class Snapshotted:
+    """Record: the state after every entry up to ``position``; the log holds only above ``base``.
+
+    ``state`` and ``sessions`` as in :class:`InstallSnapshot`; ``epoch`` is
+    the entry's at ``position``, ``base_epoch`` the one at ``base`` (at most
+    ``position``: the entries between stay in the log for backups a little
+    behind); ``runs`` the log's epoch runs up to ``base``.
+    """
+
+    position: int
+    epoch: int
+    base: int
+    base_epoch: int
+    state: Any
+    sessions: dict[str, tuple[int, Any]]
+    runs: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
+class Compacted:
+    """Record: the stored batches that begin at ``starts`` are deleted (a snapshot covers them)."""
+
+    starts: tuple[int, ...]
+
+
+Record = EpochSeen | Written | Truncated | Snapshotted | Compacted

@@ -45,6 +45,12 @@ with epoch *e*. The rules:
    the acknowledged writes) never finds a backup that applied an entry it
    no longer has. The primary's own answers wait for its durable write
    anyway (rule 2).
+9. **A backup behind the log's base gets a snapshot.** When a backup's next
+   entry lies at or below the base (the member compacted it into a
+   snapshot), the primary asks its owner for one (the output
+   :class:`SnapshotDue`) instead of an Append, at most once per
+   ``snapshot_retry`` for each backup (a whole state is costly to send),
+   and resumes shipping after the snapshot's position.
 """
 
 from __future__ import annotations
@@ -53,6 +59,7 @@ import dataclasses
 from typing import Any
 
 from actorfw.protocols.effects import Effects
+from actorfw.protocols.primary_backup.log import Log
 from actorfw.protocols.primary_backup.messages import (
     Acked,
     Append,
@@ -65,7 +72,17 @@ from actorfw.protocols.primary_backup.messages import (
 )
 from actorfw.values.codec import message as _message
 
-__all__ = ["Primary", "PrimaryOptions"]
+__all__ = ["Primary", "PrimaryOptions", "SnapshotDue"]
+
+
+@dataclasses.dataclass(frozen=True)
+class SnapshotDue:
+    """Output: ``backup`` needs entries this log compacted; send it a snapshot (rule 9).
+
+    The owner answers with :meth:`Primary.snapshot_sent` once it has sent one.
+    """
+
+    backup: str
 
 
 @_message(name="pb.PrimaryOptions")
@@ -81,6 +98,8 @@ class PrimaryOptions:
         max_batch: entries per Append at most (rule 4).
         heartbeat: seconds between heartbeats to each backup (rule 7).
         drift: the bound on clock drift, taken off the lease's end (rule 6).
+        snapshot_retry: seconds before a backup that still lacks what a snapshot
+            covers is sent another (rule 9).
     """
 
     mode: str = "sync"
@@ -89,6 +108,7 @@ class PrimaryOptions:
     max_batch: int = 512
     heartbeat: float = 0.05
     drift: float = 0.1
+    snapshot_retry: float = 1.0
 
     def __post_init__(self) -> None:
         if self.mode not in ("sync", "async"):
@@ -97,7 +117,7 @@ class PrimaryOptions:
             value = getattr(self, name)
             if not (type(value) is int and value > 0):
                 raise ValueError(f"{name} must be a positive int, not {value!r}")
-        for name in ("heartbeat", "drift", "lag_time"):
+        for name in ("heartbeat", "drift", "lag_time", "snapshot_retry"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and value >= 0):
                 raise ValueError(f"{name} must be a non-negative number, not {value!r}")
@@ -109,7 +129,7 @@ class Primary:
     Args:
         name: this node.
         epoch: the epoch the configuration service started for it.
-        log: its log when elected (a backup's ``log``); kept, not copied.
+        log: its log when elected (a backup's); kept, not copied.
         committed: what it knows committed (a backup's ``committed``).
         backups: the other nodes of the group.
         in_sync: the backups whose acknowledgement a ``sync`` commit needs.
@@ -120,7 +140,7 @@ class Primary:
         self,
         name: str,
         epoch: int,
-        log: list[Entry],
+        log: Log,
         committed: int,
         backups: list[str],
         in_sync: set[str] | frozenset[str],
@@ -136,7 +156,8 @@ class Primary:
         self.in_sync = frozenset(in_sync)
         self.committed = committed  # acknowledged (or, before election, known committed)
         self.applied = committed
-        self.next = {b: len(log) + 1 for b in backups}  # the next position to send each
+        self.next = {b: log.end + 1 for b in backups}  # the next position to send each
+        self._snapshot_at: dict[str, float] = {}  # when each backup was last sent a snapshot
         self.match = {b: 0 for b in backups}  # how far each is known to hold this log
         # since when each backup is behind with no progress (None: caught up, or moving)
         self._stuck_since: dict[str, float | None] = {b: None for b in backups}
@@ -153,7 +174,7 @@ class Primary:
     @property
     def end(self) -> int:
         """The last position in the log."""
-        return len(self.log)
+        return self.log.end
 
     @property
     def lagging(self) -> list[str]:
@@ -194,6 +215,10 @@ class Primary:
         self._commit(now, effects)
         return effects
 
+    def snapshot_sent(self, backup: str, position: int) -> None:
+        """The owner sent ``backup`` a snapshot at ``position`` (rule 9): ship after it."""
+        self.next[backup] = max(self.next[backup], position + 1)
+
     # -- steps ---------------------------------------------------------------------------
 
     def submit(self, commands: list[Any], now: float) -> Effects:
@@ -211,7 +236,7 @@ class Primary:
         self._now = now
         start = self.end + 1
         entries = tuple(Entry(self.epoch, command) for command in commands)
-        self.log.extend(entries)
+        self.log.write(start, entries)
         effects.persist.append(Written(start, entries))
         for backup in self.backups:
             if self.next[backup] == start:  # up to date: pipeline the new entries
@@ -268,8 +293,15 @@ class Primary:
         """Send ``backup`` what it lacks from its next position (or a heartbeat)."""
         start = self.next[backup]
         prev = start - 1
-        entries = tuple(self.log[prev : prev + self.options.max_batch])
-        prev_epoch = self.log[prev - 1].epoch if prev else 0
+        log = self.log
+        if prev < log.base:  # rule 9
+            sent = self._snapshot_at.get(backup)
+            if sent is None or self._now >= sent + self.options.snapshot_retry:
+                self._snapshot_at[backup] = self._now
+                effects.outputs.append(SnapshotDue(backup))
+            return
+        entries = log.between(start, self.options.max_batch)
+        prev_epoch = log.epoch_at(prev)
         committed = self.committed if self.durable is None else min(self.committed, self.durable)
         append = Append(self.epoch, self.name, prev, prev_epoch, entries, committed)
         effects.send_now.append((backup, append))
@@ -310,8 +342,8 @@ class Primary:
             target = min((self.match[b] for b in self.in_sync), default=self.end)
         # Only entries of this epoch commit by counting; earlier ones ride along under
         # them (the service appends a no-op at the start of each epoch for that).
-        if target > self.committed and self.log[target - 1].epoch == self.epoch:
+        if target > self.committed and self.log.epoch_at(target) == self.epoch:
             self.committed = target
         while self.applied < self.committed:
             self.applied += 1
-            effects.outputs.append(Applied(self.applied, self.log[self.applied - 1]))
+            effects.outputs.append(Applied(self.applied, self.log.entry(self.applied)))

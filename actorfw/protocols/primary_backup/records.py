@@ -7,6 +7,10 @@ Keys:
   :class:`Written` put there, as a list of ``[epoch, command]`` packed as on
   the wire. One key per batch, not per entry: a primary's batch of writes
   costs each node one row.
+- ``S``: the latest snapshot (a :class:`Snapshotted`): position, its
+  epoch, the log's base and the epoch there, the state, the sessions and
+  the epoch runs. A :class:`Compacted` deletes the batches it covers, in
+  the same atomic write.
 
 A :class:`Truncated` deletes every key that may start a batch inside it.
 A batch that starts before it and runs into it keeps its tail on disk: the
@@ -15,9 +19,11 @@ same atomic write (it is why it truncates), and reading back replays the
 batches in position order, each cutting the log at its start. So a stale
 tail is always cut by the batch written after it.
 
-Reading back gives the epoch first, then one :class:`Written` per batch in
-position order; a batch that starts past the end of the ones before it is
-refused, since no sequence of records leaves a hole.
+Reading back gives the epoch first, then the snapshot, then one
+:class:`Written` per batch in position order; a batch that starts past the
+end of the ones before it (or of the snapshot's base) is refused, since no
+sequence of records leaves a hole. The first batch may begin below the
+base: its entries up to the base are skipped on replay.
 """
 
 from __future__ import annotations
@@ -26,7 +32,15 @@ import struct
 from collections.abc import Iterable
 from typing import Any
 
-from actorfw.protocols.primary_backup.messages import Entry, EpochSeen, Record, Truncated, Written
+from actorfw.protocols.primary_backup.messages import (
+    Compacted,
+    Entry,
+    EpochSeen,
+    Record,
+    Snapshotted,
+    Truncated,
+    Written,
+)
 from actorfw.values.packed import pack_value, unpack_value
 
 __all__ = ["CODEC", "PrimaryBackupRecords"]
@@ -48,6 +62,19 @@ class PrimaryBackupRecords:
             return [(b"L" + _U64.pack(p), None) for p in range(record.start, record.end + 1)]
         if type(record) is EpochSeen:
             return [(b"E", pack_value(record.epoch))]
+        if type(record) is Snapshotted:
+            value = (
+                record.position,
+                record.epoch,
+                record.base,
+                record.base_epoch,
+                record.state,
+                record.sessions,
+                record.runs,
+            )
+            return [(b"S", pack_value(value))]
+        if type(record) is Compacted:
+            return [(b"L" + _U64.pack(start), None) for start in record.starts]
         raise TypeError(f"{record!r} is not a primary-backup record")
 
     def load(self, items: Iterable[tuple[bytes, bytes]]) -> list[Record]:
@@ -57,33 +84,58 @@ class PrimaryBackupRecords:
             ValueError: a key or value this codec never writes, or a hole in the log.
         """
         epoch: list[Record] = []
-        batches: list[Record] = []
-        end = 0  # the log's end once the batches so far are replayed
+        snapshot: list[Record] = []
+        stored: list[tuple[int, Any]] = []
         for key, value in items:
-            if key == b"E":
+            if key == b"S":
+                snapshot.append(_snapshot(unpack_value(value)))
+            elif key == b"E":
                 number = unpack_value(value)
                 if type(number) is not int or number < 0:
                     raise ValueError(f"a stored epoch is a number, not {number!r}")
                 epoch.append(EpochSeen(number))
             elif key[:1] == b"L" and len(key) == 9:
-                start = _U64.unpack_from(key, 1)[0]
-                if not 1 <= start <= end + 1:
-                    raise ValueError(f"the stored log skips to position {start}")
-                pairs: Any = unpack_value(value)
-                if not (isinstance(pairs, (tuple, list)) and pairs):
-                    raise ValueError(f"a stored batch is a list of [epoch, command], not {pairs!r}")
-                entries = []
-                for pair in pairs:
-                    if not (
-                        isinstance(pair, (tuple, list)) and len(pair) == 2 and type(pair[0]) is int
-                    ):
-                        raise ValueError(f"a stored entry is (epoch, command), not {pair!r}")
-                    entries.append(Entry(pair[0], pair[1]))
-                batches.append(Written(start, tuple(entries)))
-                end = start + len(entries) - 1
+                stored.append((_U64.unpack_from(key, 1)[0], value))
             else:
                 raise ValueError(f"{key!r} is not a key a primary-backup node writes")
-        return [*epoch, *batches]
+        base = snapshot[0].base if snapshot else 0  # type: ignore[union-attr]
+        end = base  # the log's end once the batches so far are replayed
+        batches: list[Record] = []
+        for start, value in sorted(stored, key=lambda s: s[0]):
+            if not 1 <= start <= end + 1:
+                raise ValueError(f"the stored log skips to position {start}")
+            pairs: Any = unpack_value(value)
+            if not (isinstance(pairs, (tuple, list)) and pairs):
+                raise ValueError(f"a stored batch is a list of [epoch, command], not {pairs!r}")
+            entries = []
+            for pair in pairs:
+                if not (
+                    isinstance(pair, (tuple, list)) and len(pair) == 2 and type(pair[0]) is int
+                ):
+                    raise ValueError(f"a stored entry is (epoch, command), not {pair!r}")
+                entries.append(Entry(pair[0], pair[1]))
+            batches.append(Written(start, tuple(entries)))
+            end = max(base, start + len(entries) - 1)  # each batch cuts the log at its start
+        return [*epoch, *snapshot, *batches]
+
+
+def _snapshot(value: Any) -> Snapshotted:
+    """A stored snapshot, checked.
+
+    Raises:
+        ValueError: not the shape :meth:`PrimaryBackupRecords.ops` writes.
+    """
+    if not (isinstance(value, (tuple, list)) and len(value) == 7):
+        raise ValueError("a stored snapshot is (position, epoch, base, base epoch, state, ...)")
+    position, epoch, base, base_epoch, state, sessions, runs = value
+    numbers = (position, epoch, base, base_epoch)
+    if not (all(type(n) is int and n >= 0 for n in numbers) and base <= position):
+        raise ValueError(f"a stored snapshot's positions and epochs are {numbers!r}")
+    if not isinstance(sessions, dict) or not isinstance(runs, (tuple, list)):
+        raise ValueError("a stored snapshot's sessions are a dict and its runs a list")
+    pairs = tuple((int(s), int(e)) for s, e in runs)
+    table = {client: (session[0], session[1]) for client, session in sessions.items()}
+    return Snapshotted(position, epoch, base, base_epoch, state, table, pairs)
 
 
 CODEC = PrimaryBackupRecords()

@@ -76,8 +76,9 @@ _REPLICATED_KEYS = (
     "lease",
     "views",
     "primary",
+    "member",
 )
-_PRIMARY_BACKUP_KEYS = ("lease", "views", "primary")
+_PRIMARY_BACKUP_KEYS = ("lease", "views", "primary", "member")
 
 
 def _replicated_roots(context: SectionContext, sections: Any) -> list[RootSpec]:
@@ -134,8 +135,14 @@ def _replicated_roots(context: SectionContext, sections: Any) -> list[RootSpec]:
                 raise ValueError(f"{where}: lease must be a positive number of seconds")
             views = _members(f"{where}: views", section.get("views"), node, peers, member=False)
             primary = _options(where, "primary", PrimaryOptions, section.get("primary"))
+            table = section.get("member")
+            if isinstance(table, dict) and "primary" in table:
+                raise ValueError(
+                    f"{where}: member: the primary's options go in [replicated.primary]"
+                )
+            member = _options(where, "member", MemberOptions, table) or MemberOptions()
             try:
-                options = MemberOptions(primary) if primary is not None else MemberOptions()
+                options = dataclasses.replace(member, primary=primary) if primary else member
             except ValueError as error:
                 raise ValueError(f"{where}: primary: {error}") from None
             group_apps = [PAXOS_APP, PRIMARY_BACKUP_APP, module]
