@@ -224,11 +224,11 @@ def _members(
     return list(value)
 
 
-_Options = TypeVar("_Options", LeaderOptions, ReplicaOptions, PrimaryOptions)
+_Options = TypeVar("_Options", LeaderOptions, ReplicaOptions, PrimaryOptions, MemberOptions)
 
 
 def _options(where: str, key: str, cls: type[_Options], table: Any) -> _Options | None:
-    """A Multi-Paxos options dataclass from a TOML table (None: the table is absent)."""
+    """An options dataclass from a TOML table (None: the table is absent)."""
     if table is None:
         return None
     if not isinstance(table, dict):
