@@ -22,6 +22,7 @@ from actorfw.protocols.primary_backup import (
     Mismatch,
     Primary,
     PrimaryOptions,
+    Rebuilt,
     Stale,
     Truncated,
     Written,
@@ -95,6 +96,52 @@ def test_rule_4_a_committed_entry_is_never_discarded() -> None:
     b = backup_with(*entries(1, "a", "b"), committed=2)
     effects = b.handle_all([Append(2, "p", 1, 1, entries(2, "other"), 0)], 0.0)
     assert effects.refused and [e.command for e in b.log] == ["a", "b"]
+
+
+def lossy(*log: Entry, committed: int = 0, applied: int = 0) -> Backup:
+    b = backup_with(*log, committed=committed)
+    b.lossy = True  # an async group's backup
+    b.applied = applied
+    return b
+
+
+def test_rule_4_async_a_committed_entry_not_yet_applied_is_discarded_and_counted() -> None:
+    b = lossy(*entries(1, "a", "b"), *entries(2, "acked1", "acked2", "x"), committed=4, applied=2)
+    effects = b.handle_all([Append(3, "p", 2, 1, entries(3, "new"), 2)], 0.0)
+    assert Discarded(3, entries(2, "acked1", "acked2", "x"), 2) in effects.outputs
+    assert effects.persist == [EpochSeen(3), Truncated(3, 5), Written(3, entries(3, "new"))]
+    assert b.committed == 2 and [e.command for e in b.log] == ["a", "b", "new"]
+    assert effects.send == [("p", Acked(3, "b1", 3))]
+
+
+def test_rule_4_async_an_applied_entry_not_in_the_new_epoch_empties_the_log() -> None:
+    b = lossy(*entries(1, "a"), *entries(2, "acked", "x"), committed=3, applied=3)
+    effects = b.handle_all([Append(3, "p", 1, 1, entries(3, "new"), 1)], 0.0)
+    assert Discarded(2, entries(2, "acked", "x"), 2) in effects.outputs
+    assert Rebuilt((1,), 0) in effects.outputs  # the batch at 1 goes
+    assert sent(effects) == [Mismatch(3, "b1", 0)] and not any(
+        type(m) is Acked for m in sent(effects)
+    )
+    assert (b.end, b.committed, b.applied, b.log.base) == (0, 0, 0, 0)
+    again = b.handle_all([Append(3, "p", 0, 0, (*entries(1, "a"), *entries(3, "new")), 2)], 0.0)
+    assert again.outputs == [Applied(1, Entry(1, "a")), Applied(2, Entry(3, "new"))]
+
+
+def test_rule_7_async_an_append_below_the_base_is_compared_at_the_base() -> None:
+    b = lossy(*entries(1, "a", "b", "c"), committed=3, applied=3)
+    b.log.compact(2)
+    assert sent(b.handle_all([Append(2, "p", 1, 1, entries(1, "b", "c"), 3)], 0.0)) == [
+        Mismatch(2, "b1", 2)
+    ]
+    # At the base with another epoch: what the snapshot covers diverged; start again.
+    effects = b.handle_all([Append(2, "p", 2, 2, entries(2, "q"), 3)], 0.0)
+    assert Rebuilt((1,), 2) in effects.outputs and sent(effects) == [Mismatch(2, "b1", 0)]
+    # A sync group's backup takes it: committed entries are the same in every log.
+    s = backup_with(*entries(1, "a", "b", "c"), committed=3)
+    s.log.compact(2)
+    assert sent(s.handle_all([Append(2, "p", 1, 1, entries(1, "b", "c"), 3)], 0.0)) == [
+        Acked(2, "b1", 3)
+    ]
 
 
 def test_rule_5_and_6_acks_wait_for_durability_and_commits_apply_in_order() -> None:

@@ -295,8 +295,12 @@ def test_rule_7_bad_input_is_refused_and_changes_nothing(note: Any) -> None:
 
 
 def test_a_member_refuses_options_it_cannot_keep() -> None:
-    with pytest.raises(ValueError, match="only 'sync'"):
-        MemberOptions(PrimaryOptions(mode="async"))
+    class Plain:
+        def apply(self, op: Any) -> Any:
+            return op
+
+    with pytest.raises(ValueError, match="'async' member needs a state machine with snapshot"):
+        Member("n1", NODES, Plain(), MemberOptions(PrimaryOptions(mode="async")))
     with pytest.raises(ValueError, match="max_queue"):
         MemberOptions(max_queue=0)
     with pytest.raises(ValueError, match="not a member"):

@@ -279,3 +279,46 @@ def test_rule_10_a_snapshot_follows_the_view_as_an_append_does() -> None:
     stale = member.handle_all([older], 0.0)
     assert [type(m).__name__ for _, m in stale.send_now] == ["Stale"]
     assert member.applied == 0 and member.stats["snapshot_installed"] == 0
+
+
+# -- async mode: lost writes counted, state rebuilt (rule 11) -------------------------------
+
+ASYNC = MemberOptions(PrimaryOptions(mode="async", lag_time=0.5, drift=0.1), max_queue=16)
+
+
+def test_rule_11_a_deposed_async_primarys_lost_writes_are_counted_and_its_state_rebuilt() -> None:
+    g = Group(ASYNC)
+    g.lead()
+    write(g, 2)
+    n1, n2 = g.members["n1"], g.members["n2"]
+    # Cut off, n1 acknowledges three writes on its own durable write alone.
+    for seq in (3, 4, 5):
+        g.step("n1", Request(command(seq, ["put", "lost", seq])))
+    g.deliver(drop_to=frozenset({"n2", "n3"}))
+    assert [r.seq for r in g.out["n1"] if type(r).__name__ == "Response"][-3:] == [3, 4, 5]
+    # The others elect n2 (epoch 2), which takes a write of its own.
+    for node in ("n2", "n3"):
+        g.step(node, ViewIs(2, "n2", ("n3",), 0))
+    g.step("n2", LeaseGranted(2, 100.0))
+    g.deliver(drop_to=frozenset({"n1"}))
+    g.step("n2", Request(command(1, ["put", "kept", 1], client="d")))
+    g.deliver(drop_to=frozenset({"n1"}))
+    # n1 learns the view and follows n2: it had applied the lost writes, so it starts over.
+    g.step("n1", ViewIs(2, "n2", ("n3",), 0))
+    for _ in range(3):
+        g.now += 0.1
+        g.take("n2", n2.tick(g.now))
+        g.deliver()
+    assert n1.acting == 0 and n1.lost == 3 and n1.stats["rebuilt"] == 1
+    assert n1.status()["lost"] == 3
+    assert n1.machine.snapshot() == n2.machine.snapshot()
+    assert n1.machine.apply(["get", "lost", None]) is None
+    assert n1.machine.apply(["get", "kept", None]) == 1
+    # Restarted, it reads back the rebuilt log, not the lost writes.
+    again = restarted_with(g, "n1", ASYNC)
+    assert [e.command for e in again.backup.log] == [e.command for e in n1.backup.log]
+
+
+def restarted_with(g: Group, node: str, options: MemberOptions) -> Member:
+    records = CODEC.load(sorted(stored(g.records[node]).items()))
+    return Member.restore(node, NODES, ReadableKV(), records, options)

@@ -223,8 +223,13 @@ ERRORS = [
         r"lease must be a positive number of seconds",
     ),
     (
-        "[[replicated]]\nreplication = 'primary-backup'\n[replicated.primary]\nmode = 'async'",
-        r"primary: mode 'async' is not available",
+        "[[replicated]]\nreplication = 'primary-backup'\n[replicated.primary]\nmode = 'semi'",
+        r"primary: mode is 'sync' or 'async', not 'semi'",
+    ),
+    (
+        "[[replicated]]\nreplication = 'primary-backup'\n"
+        "machine = 'tests.support.actors:PlainMachine'\n[replicated.primary]\nmode = 'async'",
+        r"an 'async' group needs a state machine with snapshot\(\) and restore\(\)",
     ),
     (
         "[[replicated]]\nreplication = 'primary-backup'\n[replicated.primary]\nlag = 1",

@@ -575,3 +575,14 @@ class Relay(Actor):
     @handler
     def get(self, msg: Get) -> int:
         return self.count
+
+
+class PlainMachine:
+    """A replicated state machine with no ``snapshot()``/``restore()``: it counts operations."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def apply(self, operation: Any) -> Any:
+        self.count += 1
+        return self.count

@@ -30,30 +30,47 @@ from collections import Counter
 from typing import Any
 
 from actorfw import ActorRef, AskTimeout, NodeDown, Simulation
-from actorfw.check import History
-from actorfw.protocols.paxos import Command, Read
+from actorfw.check import History, Status
+from actorfw.protocols.paxos import Command, Read, SessionExpired
 from actorfw.protocols.primary_backup import Entry, Snapshotted, Written
-from actorfw.protocols.primary_backup.member import MemberOptions
+from actorfw.protocols.primary_backup.member import MemberOptions, Response
 from actorfw.protocols.primary_backup.primary import PrimaryOptions
 from actorfw.services.paxos import Answered, Submit
 from actorfw.services.primary_backup import SwitchoverRefused, member_name, switchover
-from actorfw.services.replication import replicate
+from actorfw.services.replication import AsyncGroupClient, replicate
 from actorfw.services.replication.client import Redirect
 from actorfw.values.errors import ActorfwError, ActorNotFound, Overloaded
-from tests.support.paxos_sim import CALM, CLIENT_NODE, FAULTY, ReadableKV, _nemesis, _operation
+from tests.support.paxos_sim import (
+    CALM,
+    CLIENT_NODE,
+    FAULTY,
+    KEYS,
+    ReadableKV,
+    _nemesis,
+    _operation,
+)
 
 GROUP = "kv"
 OPTIONS = MemberOptions(
     PrimaryOptions(lag_time=0.3, heartbeat=0.05, drift=0.05), snapshot_interval=4, log_tail=1
 )
 """Tiny snapshot intervals: every run snapshots, compacts and installs snapshots often."""
+ASYNC_OPTIONS = dataclasses.replace(
+    OPTIONS, primary=dataclasses.replace(OPTIONS.primary, mode="async", lag_bound=20)
+)
+"""The same for an ``async`` group, whose backups may lag at most 20 entries."""
 LEASE = 1.0
 
 
 class Observer:
     """Checks every member's step (see the module documentation)."""
 
-    def __init__(self) -> None:
+    def __init__(self, lossy: bool = False) -> None:
+        self.lossy = lossy  # async: a position's entry may change with the epoch (rule 11)
+        self.replaced = 0  # positions whose applied entry a later epoch's replaced
+        self.acked: dict[tuple[str, int], tuple[int, float]] = {}  # command -> (epoch, when)
+        self.started: dict[int, float] = {}  # epoch -> when its primary first appended
+        self.now: Any = None  # the simulated clock (a callable), for the times above
         self.applied: dict[int, Entry] = {}  # the entry every member applied at each position
         self.checked: dict[str, int] = {}  # how far each member's applies were compared
         self.primaries: dict[int, tuple[str, int]] = {}  # epoch -> (node, incarnation) acting
@@ -72,6 +89,13 @@ class Observer:
             entry = log.entry(position)
             first = self.applied.setdefault(position, entry)
             if first != entry:
+                if self.lossy and first.epoch != entry.epoch:
+                    # Async: a failover lost the older epoch's entry here (rule 11). Within
+                    # one epoch, positions still never differ.
+                    self.replaced += 1
+                    if entry.epoch > first.epoch:
+                        self.applied[position] = entry
+                    continue
                 self.violations.append(
                     f"{node} applied {entry} at {position}, another member {first}"
                 )
@@ -79,6 +103,11 @@ class Observer:
         # An incarnation has acted once it appended (its no-op): one that crashed before
         # its epoch was durable may be named again and act then, having shipped nothing.
         epoch = core.acting if core.opened else 0
+        if epoch and self.now is not None:
+            self.started.setdefault(epoch, self.now())
+            for output in effects.outputs:
+                if type(output) is Response:
+                    self.acked.setdefault((output.client, output.seq), (epoch, self.now()))
         if epoch:
             me = (node, self.incarnation.get(node, 0))
             first = self.primaries.setdefault(epoch, me)
@@ -172,17 +201,25 @@ async def _client(
     until: float,
     after: int,
     tries: Counter[str],
+    appends: bool = False,
 ) -> None:
-    """Operations one at a time while the faults last, then ``after`` more; each retried."""
+    """Operations one at a time while the faults last, then ``after`` more; each retried.
+
+    ``appends``: every operation appends a unique token to a key (an
+    ``async`` run: a lost acknowledged write is then a token missing at the end).
+    """
     target = rng.choice(nodes)
     n = seq = calm_ops = 0
+    session = name
     while calm_ops < after:
         n += 1
         seq += 1
         if sim.now >= until:
             calm_ops += 1
         f, key, value = _operation(rng, name, n)
-        command = Command(name, seq, [f, key, value])
+        if appends:
+            f, value = "append", f"{session}#{seq},"  # names the command that wrote it
+        command = Command(session, seq, [f, key, value])
         op = history.invoke(name, f, key, value, time=sim.now)
         ask: Submit | Read = Read(command) if f == "get" and seq > 1 else Submit(command)
         while True:
@@ -203,6 +240,13 @@ async def _client(
                 await asyncio.sleep(rng.uniform(0.005, 0.02))
                 continue
             assert type(answer) is Answered, answer
+            if type(answer.result) is SessionExpired:
+                # Async: a failover lost this session's last commands, and the session
+                # with them; this command did not run. Go on under a new session.
+                history.fail(op, time=sim.now)
+                tries["session_expired"] += 1
+                session, seq = f"{name}.{seq}", 0
+                break
             history.ok(op, answer.result, time=sim.now)
             break
         await asyncio.sleep(rng.uniform(0.0, 0.05))
@@ -217,8 +261,17 @@ def run(
     settle_time: float = 60.0,
     crash_new_primary: bool = False,
     switchovers: bool = False,
+    mode: str = "sync",
 ) -> Outcome:
     """One seeded run (see the module documentation).
+
+    ``mode="async"``: the group acknowledges on the primary's write alone;
+    the clients only append unique tokens, and at the end every key is read:
+    an acknowledged token missing is a lost acknowledged write
+    (``counts["lost_acknowledged"]``). Each must be explained by a failover:
+    acknowledged by the primary of an epoch that a later one followed, before
+    that later one's primary first appended (no primary acknowledges once
+    another could have started). Anything else is a violation.
 
     ``crash_new_primary``: also crash the first primary of a later epoch than
     the first one a fraction of a millisecond after it ships its first
@@ -229,7 +282,9 @@ def run(
     names = [f"n{i + 1}" for i in range(nodes)]
     rng = random.Random(seed)
     history = History()
-    observer = Observer()
+    lossy = mode == "async"
+    observer = Observer(lossy)
+    final: dict[str, Any] = {}
     faults: list[str] = []
     tries: Counter[str] = Counter()
     with Simulation(
@@ -241,10 +296,11 @@ def run(
             names,
             name=GROUP,
             replication="primary-backup",
-            member_options=OPTIONS,
+            member_options=ASYNC_OPTIONS if lossy else OPTIONS,
             lease=LEASE,
             observer=observer,
         )
+        observer.now = lambda: sim.now
         until = sim.now + fault_time
         if crash_new_primary:
             observer.hook = _crash_new_primary(sim)
@@ -261,6 +317,7 @@ def run(
                         until,
                         operations,
                         tries,
+                        appends=lossy,
                     )
                 )
                 for i in range(clients)
@@ -284,10 +341,16 @@ def run(
             for task in pending:
                 task.cancel()
             faults.append(f"{sim.now:.3f} clients done after {sim.now - calm_from:.3f}s of calm")
+            if lossy and not pending:
+                reader = AsyncGroupClient(GROUP, names, "final-reader", timeout=0.5, deadline=20.0)
+                for key in KEYS:
+                    final[key] = await reader.call(["get", key, None])
             return not pending
 
         finished = sim.run(main, on=CLIENT_NODE, timeout=fault_time + settle_time + 30.0)
         observer.counts.update(tries)
+        if lossy and finished:
+            _explain_losses(history, final, observer)
         return Outcome(
             seed,
             history,
@@ -299,17 +362,69 @@ def run(
         )
 
 
+def _explain_losses(history: History, final: dict[str, Any], observer: Observer) -> None:
+    """Count the acknowledged appends missing from ``final``; each must follow a failover."""
+    present: Counter[str] = Counter()
+    for value in final.values():
+        present.update(token for token in (value or "").split(",") if token)
+    for token, times in present.items():
+        if times > 1:
+            observer.violations.append(f"{token} appended {times} times")
+    starts = sorted(observer.started.items())
+    lost = 0
+    for op in history:
+        if op.status is not Status.OK or op.f != "append":
+            continue
+        token = str(op.value).rstrip(",")
+        if token in present:
+            continue
+        lost += 1
+        session, _, seq = token.rpartition("#")
+        acked = observer.acked.get((session, int(seq)))
+        if acked is None:
+            observer.violations.append(f"{token} acknowledged, lost, and never seen acknowledged")
+            continue
+        epoch, when = acked
+        later = [(e, t) for e, t in starts if e > epoch]
+        if not later:
+            observer.violations.append(f"{token} of epoch {epoch} lost with no failover after it")
+        elif when > later[0][1]:
+            observer.violations.append(
+                f"{token} acknowledged in epoch {epoch} at {when:.3f}, after epoch "
+                f"{later[0][0]}'s primary began at {later[0][1]:.3f}"
+            )
+    observer.counts["lost_acknowledged"] = lost
+    observer.counts["replaced"] = observer.replaced
+
+
 if __name__ == "__main__":
     import argparse
 
-    parser = argparse.ArgumentParser(description="One seeded primary-backup run.")
-    parser.add_argument("seed", type=int)
-    parser.add_argument("--nodes", type=int, default=3)
-    args = parser.parse_args()
-    outcome = run(args.seed, nodes=args.nodes)
-    print(
-        f"seed {args.seed}: {len(outcome.history.operations)} operations, "
-        f"finished: {outcome.finished}, violations: {outcome.violations[:3]}"
+    parser = argparse.ArgumentParser(
+        description="Seeded primary-backup runs: one in detail, or a range summed up."
     )
-    print(dict(outcome.counts))
-    print("faults:\n  " + "\n  ".join(outcome.faults))
+    parser.add_argument("seed", type=int, help="the (first) seed")
+    parser.add_argument("--nodes", type=int, default=3)
+    parser.add_argument("--mode", choices=("sync", "async"), default="sync")
+    parser.add_argument(
+        "--count", type=int, default=1, help="seeds from SEED on; >1: one line each"
+    )
+    args = parser.parse_args()
+    if args.count == 1:
+        outcome = run(args.seed, nodes=args.nodes, clients=5, mode=args.mode)
+        print(
+            f"seed {args.seed}: {len(outcome.history.operations)} operations, "
+            f"finished: {outcome.finished}, violations: {outcome.violations[:3]}"
+        )
+        print(dict(outcome.counts))
+        print("faults:\n  " + "\n  ".join(outcome.faults))
+    else:
+        totals: Counter[str] = Counter()
+        for seed in range(args.seed, args.seed + args.count):
+            outcome = run(seed, nodes=args.nodes, clients=5, mode=args.mode)
+            acknowledged = sum(op.status is Status.OK and op.f != "get" for op in outcome.history)
+            lost = outcome.counts["lost_acknowledged"]
+            totals.update(seeds=1, acknowledged=acknowledged, lost=lost, seeds_losing=lost > 0)
+            totals.update(violations=len(outcome.violations), unfinished=not outcome.finished)
+            print(f"seed {seed}: {acknowledged} writes acknowledged, {lost} lost", flush=True)
+        print(dict(totals))

@@ -16,18 +16,28 @@ The rules (numbers are cited by the tests):
 4. **A divergent tail is discarded, and said.** An entry at a position the
    log holds with another epoch truncates the log there
    (:class:`Truncated`); the entries dropped are reported in
-   :class:`Discarded`. A committed entry is never discarded: an Append that
-   would is refused (it cannot come from a primary elected by the rules).
+   :class:`Discarded`. In ``sync`` mode a committed entry is never
+   discarded: an Append that would is refused (it cannot come from a
+   primary elected by the rules). In ``async`` mode (:attr:`Backup.lossy`)
+   committed entries may be lost at a failover: they are discarded too, and
+   counted in :attr:`Discarded.committed`; if the divergence reaches what
+   the application has applied, or what a snapshot covers, the backup
+   starts again from nothing (:class:`Rebuilt`): its log is emptied, it
+   answers :class:`Mismatch` with hint 0, and the primary sends its log
+   from the start or its snapshot.
 5. **Acknowledged after durable.** :class:`Acked` leaves under rule 2 of
    :mod:`actorfw.protocols.effects`: once the entries it acknowledges are
    durable here.
 6. **Apply in order.** Entries up to the primary's ``committed`` (and what
    this log matches) are handed to the application as :class:`Applied`,
    each once, in position order, after they are durable.
-7. **Below the snapshot, nothing to check.** Positions at or below the
-   log's base are covered by a snapshot of committed entries, which every
-   log holds alike: an Append that resumes below the base matches there,
-   and its entries up to the base are skipped as held.
+7. **Below the snapshot, nothing to check** (``sync`` mode). Positions at
+   or below the log's base are covered by a snapshot of committed entries,
+   which every log holds alike: an Append that resumes below the base
+   matches there, and its entries up to the base are skipped as held. In
+   ``async`` mode committed entries may differ, so an Append below the
+   base is answered :class:`Mismatch` at the base, where the epochs are
+   compared (rule 4).
 """
 
 from __future__ import annotations
@@ -45,6 +55,7 @@ from actorfw.protocols.primary_backup.messages import (
     Entry,
     EpochSeen,
     Mismatch,
+    Rebuilt,
     Record,
     Refusal,
     Snapshotted,
@@ -63,7 +74,7 @@ class Backup:
         name: this node, as primaries address it.
     """
 
-    __slots__ = ("applied", "committed", "epoch", "log", "name", "refused")
+    __slots__ = ("applied", "committed", "epoch", "log", "lossy", "name", "refused")
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -72,6 +83,8 @@ class Backup:
         self.committed = 0  # the highest position known committed (and held here)
         self.applied = 0  # handed to the application
         self.refused = 0
+        self.lossy = False
+        """``async`` mode: committed entries may be discarded (rules 4, 7)."""
 
     @classmethod
     def restore(cls, name: str, records: Iterable[Record]) -> Backup:
@@ -142,7 +155,13 @@ class Backup:
             effects.send.append((a.primary, Mismatch(a.epoch, self.name, self.end)))
             return
         log = self.log
+        if a.prev < log.base and self.lossy:  # rule 7: compare at the base
+            effects.send.append((a.primary, Mismatch(a.epoch, self.name, log.base)))
+            return
         if a.prev >= log.base and log.epoch_at(a.prev) != a.prev_epoch:  # rule 2: a fork
+            if self.lossy and a.prev == log.base:
+                self._rebuild(a, a.prev + 1, effects)  # rule 4: the snapshot is not theirs
+                return
             effects.send.append((a.primary, Mismatch(a.epoch, self.name, self._run_start(a.prev))))
             return
         position = a.prev
@@ -154,17 +173,24 @@ class Backup:
             if not fresh and position <= self.end:
                 if log.epoch_at(position) == entry.epoch:
                     continue  # rule 3
-                if position <= self.committed:  # rule 4: never a committed entry
-                    self._refuse(
-                        effects,
-                        a.primary,
-                        f"an Append of epoch {a.epoch} would discard committed position {position}",
-                    )
-                    return
+                if position <= self.committed:  # rule 4: a committed entry
+                    if not self.lossy:
+                        self._refuse(
+                            effects,
+                            a.primary,
+                            f"an Append of epoch {a.epoch} would discard committed "
+                            f"position {position}",
+                        )
+                        return
+                    if position <= self.applied:
+                        self._rebuild(a, position, effects)
+                        return
                 dropped = log.between(position, self.end - position + 1)
+                lost = max(0, self.committed - position + 1)
                 effects.persist.append(Truncated(position, self.end))
                 log.truncate(position)
-                effects.outputs.append(Discarded(position, dropped))
+                self.committed = min(self.committed, position - 1)
+                effects.outputs.append(Discarded(position, dropped, lost))
             fresh.append(entry)
         if fresh:
             start = self.end + 1
@@ -196,15 +222,32 @@ class Backup:
                 break
         discarded = None
         if first:
-            discarded = Discarded(first, log.between(first, log.end - first + 1))
+            lost = max(0, self.committed - first + 1)  # only in async mode
+            discarded = Discarded(first, log.between(first, log.end - first + 1), lost)
         dropped = log.reset(position, last_epoch, runs)
         self.committed = self.applied = position
         return discarded, dropped
 
+    def _rebuild(self, a: Append, position: int, effects: Effects) -> None:
+        """Rule 4, ``async``: the log diverges at ``position``; start from nothing.
+
+        ``position`` past the base: the divergence is there exactly. At the
+        base + 1: the entries the snapshot covers may differ too (how many is
+        unknown: :attr:`Rebuilt.covered` says up to where).
+        """
+        log = self.log
+        covered = log.base if position == log.base + 1 else 0
+        dropped = log.between(position, log.end - position + 1) if position <= log.end else ()
+        lost = max(0, self.committed - position + 1)
+        effects.outputs.append(Discarded(position, dropped, lost))
+        effects.outputs.append(Rebuilt(tuple(log.reset(0, 0, ())), covered))
+        self.committed = self.applied = 0
+        effects.send.append((a.primary, Mismatch(a.epoch, self.name, 0)))
+
     def _run_start(self, position: int) -> int:
         """The position before the first entry of the epoch run that holds ``position``."""
         epoch = self.epoch_at(position)
-        floor = max(self.committed, self.log.base)
+        floor = self.log.base if self.lossy else max(self.committed, self.log.base)
         while position > floor and self.epoch_at(position) == epoch:
             position -= 1
         return position

@@ -95,6 +95,21 @@ The rules (numbers are cited by the tests):
     position. A malformed snapshot, or one its state machine cannot
     restore, is refused and changes nothing.
 
+11. **Async mode.** The primary acknowledges a write once it is durable
+    here; the backups copy behind it. Their lag is bounded by rule 6: one
+    more than ``lag_bound`` entries, or ``lag_time`` seconds, behind is
+    dropped from the in-sync set, so only a backup within that lag can be
+    elected. A failover may still lose the writes the elected backup
+    lacked, at most those its lag allowed, plus what an isolated primary
+    acknowledged until its lease's end. A member holding such entries
+    discards them when it follows the new primary and counts those it knew
+    committed (:attr:`Member.lost`, ``MemberStatus`` ``lost``): they were
+    acknowledged. If it had applied any (or its snapshot covers where its
+    log diverges), it starts again from the empty state: its state, sessions
+    and log go (:class:`~actorfw.protocols.primary_backup.messages.Rebuilt`),
+    and the primary sends its log from the start, or its snapshot. An
+    ``async`` member needs a state machine that can snapshot.
+
 Bounds: sessions (``max_sessions``), the queue (``max_queue``), one log end
 per step not yet durable (the driver syncs whatever waits), and the log:
 at most ``snapshot_interval + log_tail`` entries above the last snapshot's
@@ -123,6 +138,7 @@ from actorfw.protocols.primary_backup.messages import (
     EpochSeen,
     InstallSnapshot,
     Mismatch,
+    Rebuilt,
     Record,
     Refusal,
     Snapshotted,
@@ -130,6 +146,7 @@ from actorfw.protocols.primary_backup.messages import (
 )
 from actorfw.protocols.primary_backup.primary import Primary, PrimaryOptions, SnapshotDue
 from actorfw.values.codec import message as _message
+from actorfw.values.packed import pack_value, unpack_value
 
 __all__ = [
     "KEEPER",
@@ -240,12 +257,6 @@ class MemberOptions:
     log_tail: int = 512
 
     def __post_init__(self) -> None:
-        if self.primary.mode != "sync":
-            raise ValueError(
-                f"mode {self.primary.mode!r} is not available for a group yet: only 'sync' "
-                "(an 'async' group's rejoining members must rebuild their state, which needs "
-                "snapshot transfer)"
-            )
         if not (type(self.max_queue) is int and self.max_queue > 0):
             raise ValueError(f"max_queue must be a positive int, not {self.max_queue!r}")
         interval = self.snapshot_interval
@@ -291,15 +302,24 @@ class Member:
         self.adding: set[str] = set()  # backups the primary waits for, not yet in the view
         self.wanted: tuple[str, ...] = ()  # the in-sync set the primary asks for (rule 6)
         self.discarded = 0  # entries a rejoin discarded (in sync mode: never acknowledged)
+        self.lost = 0  # of those, known committed here: acknowledged writes lost (async mode)
         self.refused = 0
         self.durability = Durability(self.backup.end)  # rule 8
         self._epoch_step = 0  # the step that recorded the epoch this member is primary of
         self.handing_to = ""  # the target of a switchover under way (rule 9)
         self.heard = float("-inf")  # when this backup last held all its primary committed
         self._woke = float("-inf")  # when the keeper was last woken for an unknown epoch
-        self._snapshots = isinstance(machine, Snapshotting) and (
-            self.options.snapshot_interval is not None
-        )
+        snapshotting = isinstance(machine, Snapshotting)
+        self._snapshots = snapshotting and self.options.snapshot_interval is not None
+        self.backup.lossy = self.options.primary.mode == "async"
+        if self.backup.lossy and not snapshotting:
+            raise ValueError(
+                f"an 'async' member needs a state machine with snapshot()/restore(), not "
+                f"{type(machine).__name__}: a member that applied writes a failover lost "
+                "starts again from the empty state (rule 11)"
+            )
+        # The empty state, packed: what a rebuild restores (rule 11).
+        self._empty = pack_value(machine.snapshot()) if snapshotting else b""
         self.snapshot_position = self.backup.applied  # the latest snapshot's (rule 10)
         self.applied = self.backup.applied  # applied to the machine (a restored snapshot's)
         self._installed = False  # this step installed a snapshot (its log restarts)
@@ -365,6 +385,7 @@ class Member:
             "acting": self.acting,
             "wanted": list(self.wanted),
             "discarded": self.discarded,
+            "lost": self.lost,
             "holding": bool(self.handing_to),
             "handover": self._handover_ready(),
         }
@@ -455,6 +476,10 @@ class Member:
             elif type(output) is Discarded:
                 self.discarded += len(output.entries)
                 self.stats["discarded"] += len(output.entries)
+                self.lost += output.committed
+                self.stats["lost_committed"] += output.committed
+            elif type(output) is Rebuilt:
+                self._rebuilt(output, effects)
         step.outputs = []
         self.refused += len(step.refused)
         effects.extend(step)
@@ -556,6 +581,7 @@ class Member:
             self.stats["discarded"] += len(discarded.entries)
         self.applied = backup.applied = position
         self.snapshot_position = position
+        self.heard = float("-inf")  # fresh again after its next Append (rule 5)
         self._installed = True
         self.stats["snapshot_installed"] += 1
         # Persist the machine's own snapshot: restore() may keep the received object
@@ -563,6 +589,20 @@ class Member:
         effects.persist.append(self._snapshotted(position, machine.snapshot()))
         effects.persist.append(Compacted(tuple(dropped)))
         effects.send.append((primary, Acked(snapshot.epoch, self.name, position)))
+
+    def _rebuilt(self, rebuilt: Rebuilt, effects: Effects) -> None:
+        """Rule 11: the backup emptied its log; the state goes back to the empty one."""
+        machine: Snapshotting = self.machine
+        machine.restore(unpack_value(self._empty))
+        self.clients.sessions = {}
+        self.applied = self.snapshot_position = 0
+        self.heard = float("-inf")
+        self._installed = True
+        self.stats["rebuilt"] += 1
+        if rebuilt.covered:
+            self.stats["lost_under_snapshot"] += 1
+        effects.persist.append(Snapshotted(0, 0, 0, 0, machine.snapshot(), {}, ()))
+        effects.persist.append(Compacted(rebuilt.starts))
 
     def _snapshotted(self, position: int, state: Any) -> Snapshotted:
         """The record of a snapshot of ``state`` at ``position``, over the log as it is now."""

@@ -24,6 +24,7 @@ __all__ = [
     "EpochSeen",
     "InstallSnapshot",
     "Mismatch",
+    "Rebuilt",
     "Record",
     "Refusal",
     "Snapshotted",
@@ -127,11 +128,29 @@ class Discarded:
     """Output of a rejoining node: its log's tail from ``start`` was not in the new epoch.
 
     In ``async`` mode such entries may be writes that were acknowledged to a
-    client and are now lost: the application must count them, never hide them.
+    client and are now lost: the application must count them, never hide
+    them. ``committed`` of them (the first ones) were known committed here:
+    acknowledged by their primary.
     """
 
     start: int
     entries: tuple[Entry, ...]
+    committed: int = 0
+
+
+@dataclass(frozen=True)
+class Rebuilt:
+    """Output of an ``async`` backup whose applied entries were not the new epoch's.
+
+    Its log is emptied (``starts``: the stored batches to delete); the owner
+    resets the application's state to the empty one, and the primary sends
+    everything again. ``covered``: when not 0, the divergence lay under the
+    snapshot up to that position, so some of the entries it covered (how
+    many is unknown) were lost too.
+    """
+
+    starts: tuple[int, ...]
+    covered: int
 
 
 @dataclass(frozen=True)

@@ -33,10 +33,16 @@ from typing import Any
 
 from actorfw.core.cluster import Cluster
 from actorfw.protocols.paxos.messages import Role
-from actorfw.protocols.paxos.types import LeaderOptions, ReplicaOptions
+from actorfw.protocols.paxos.types import LeaderOptions, ReplicaOptions, Snapshotting
 from actorfw.protocols.primary_backup.member import MemberOptions
 from actorfw.protocols.primary_backup.view import ViewMachine
-from actorfw.services.paxos import AcceptorActor, LeaderActor, ReplicaActor, role_name
+from actorfw.services.paxos import (
+    AcceptorActor,
+    LeaderActor,
+    ReplicaActor,
+    resolve_machine,
+    role_name,
+)
 from actorfw.services.primary_backup import (
     VIEW_MACHINE,
     MemberActor,
@@ -216,6 +222,11 @@ def primary_backup_roles(
         raise ValueError(
             f"the drift bound ({member.primary.drift:g} s) must be below the lease "
             f"({lease:g} s): the primary acknowledges only until the lease's end less it"
+        )
+    if member.primary.mode == "async" and not isinstance(resolve_machine(machine)(), Snapshotting):
+        raise ValueError(
+            "an 'async' group needs a state machine with snapshot() and restore(): a member "
+            "that applied writes a failover lost starts again from the empty state"
         )
     views = list(view_nodes) if view_nodes is not None else list(members)
     roles: list[tuple[str, type[Any], tuple[Any, ...], str]] = []
