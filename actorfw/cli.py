@@ -168,9 +168,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         if args.sharded:
             if args.nodes is not None:
                 raise ValueError("the sharded demo runs 4 nodes: --nodes does not apply")
-            if args.replication != "paxos":
+            if args.replication != "paxos" or args.mode != "sync":
                 raise ValueError(
-                    "the sharded demo's groups run Multi-Paxos: --replication does not apply"
+                    "the sharded demo's groups run Multi-Paxos: --replication and --mode do not "
+                    "apply"
                 )
             sharded_options = sharded.ShardedDemoOptions(
                 duration=20.0 if args.duration is None else args.duration,
@@ -184,6 +185,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                 clients=args.clients,
                 seed=args.seed,
                 replication=args.replication,
+                mode=args.mode,
             )
     except ValueError as error:
         print(f"actorfw demo: {error}", file=sys.stderr)
@@ -367,8 +369,15 @@ def _parser() -> argparse.ArgumentParser:
         "--replication",
         choices=["paxos", "primary-backup"],
         default="paxos",
-        help="how the store is replicated: Multi-Paxos (default) or primary-backup in sync "
-        "mode (its primary is killed and restarted)",
+        help="how the store is replicated: Multi-Paxos (default) or primary-backup "
+        "(its primary is killed and restarted)",
+    )
+    demo.add_argument(
+        "--mode",
+        choices=["sync", "async"],
+        default="sync",
+        help="primary-backup's mode (default sync); async counts the acknowledged writes the "
+        "failover lost",
     )
     demo.add_argument("--clients", type=int, default=16, help="concurrent clients (default 16)")
     demo.add_argument("--seed", type=int, help="the workload's random seed")

@@ -85,9 +85,27 @@ def test_anything_wrong_is_a_problem(changes: dict[str, object], problem: str) -
     assert "PROBLEM" in render(report(**changes))
 
 
+def test_an_async_run_counts_its_lost_writes_and_is_judged_by_them() -> None:
+    counted = {"mode": "async", "lost_acknowledged": 0, "appends_acknowledged": 9, "discarded": 0}
+    assert report(**counted).problems() == []
+    assert "lost (async)" in render(report(**counted)) and "0 acknowledged writes lost" in render(
+        report(**counted)
+    )
+    # Writes lost: the history cannot be linearizable, and is not required to be.
+    lost = {**counted, "lost_acknowledged": 3, "verdict": "NOT linearizable"}
+    assert report(**lost).problems() == []
+    # None lost: it must be; and lost writes never counted are a problem.
+    assert report(**{**counted, "verdict": "NOT linearizable"}).problems()
+    assert any("not counted" in p for p in report(mode="async").problems())
+
+
 def test_options_are_checked() -> None:
     with pytest.raises(ValueError, match="at least 3 nodes"):
         DemoOptions(nodes=2)
+    with pytest.raises(ValueError, match="add --replication primary-backup"):
+        DemoOptions(mode="async")
+    with pytest.raises(ValueError, match="mode is 'sync' or 'async'"):
+        DemoOptions(replication="primary-backup", mode="semi")
     with pytest.raises(ValueError, match="kill_at < restart_at"):
         DemoOptions(kill_at=0.7, restart_at=0.5)
 
@@ -130,11 +148,14 @@ def test_the_sharded_demo_refuses_nodes() -> None:
 
 
 @pytest.mark.timeout(120)
-def test_the_primary_backup_demo_survives_a_primary_kill_and_rejoin_and_leaves_nothing() -> None:
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_the_primary_backup_demo_survives_a_primary_kill_and_rejoin_and_leaves_nothing(
+    mode: str,
+) -> None:
     done = subprocess.run(
         [
             *(sys.executable, "-m", "actorfw", "demo", "--replication", "primary-backup"),
-            *("--duration", "6", "--clients", "8", "--seed", "5", "--json"),
+            *("--mode", mode, "--duration", "6", "--clients", "8", "--seed", "5", "--json"),
         ],
         capture_output=True,
         text=True,
@@ -144,7 +165,12 @@ def test_the_primary_backup_demo_survives_a_primary_kill_and_rejoin_and_leaves_n
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(done.stdout)
     assert report["passed"] is True and report["replication"] == "primary-backup"
-    assert report["verdict"] == "linearizable"
+    assert report["mode"] == mode
+    if mode == "sync":
+        assert report["verdict"] == "linearizable" and report["lost_acknowledged"] is None
+    else:  # counted; the history is linearizable unless some were lost
+        assert report["appends_acknowledged"] > 0 and report["lost_acknowledged"] is not None
+        assert report["verdict"] == "linearizable" or report["lost_acknowledged"] > 0
     assert report["killed"] is not None and report["failover_s"] > 0
     assert report["restarted"] == report["killed"] and report["catchup_s"] is not None
     assert report["leaders"][0] == report["killed"] and report["leader_changes"] >= 1
