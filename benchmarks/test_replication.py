@@ -1,4 +1,4 @@
-"""Primary-backup (sync) beside Multi-Paxos: the KV store on the same node processes.
+"""Primary-backup (sync and async) beside Multi-Paxos: the KV store on the same node processes.
 
 Run with ``pytest benchmarks/test_replication.py --benchmark-enable -s``
 (the table prints at the end), or ``actorfw bench replication``. With

@@ -254,8 +254,8 @@ def _cmd_bench_replication(args: argparse.Namespace) -> int:
         print(json.dumps(doc, indent=2))
     else:
         print(
-            f"actorfw {__version__} primary-backup (sync) beside Multi-Paxos: the KV store on "
-            "3 node processes (ipc, sqlite), each scheme on fresh clusters, alternating\n"
+            f"actorfw {__version__} primary-backup (sync, async) beside Multi-Paxos: the KV store "
+            "on 3 node processes (ipc, sqlite), each scheme on fresh clusters, alternating\n"
         )
         print(render(results))
     return 0

@@ -19,7 +19,12 @@ scheme in turn, and measures on it what :mod:`actorfw.bench.paxos` measures
   figures are how long the switchover took and the longest time in which
   no client was answered around it.
 
-The schemes alternate within each round (Paxos, then primary-backup), so
+Primary-backup runs in both modes: ``sync`` (every in-sync backup holds a
+write before it is acknowledged) and ``async`` (the primary's own durable
+write alone; see ``docs/primary-backup.md`` for what a failover may lose).
+
+The schemes alternate within each round (Paxos, then primary-backup in
+``sync`` mode, then in ``async`` mode), so
 that both see the machine in the same state; each figure is the median
 over the rounds. The ratios are primary-backup's over Multi-Paxos': the
 baseline is measured in the same run.
@@ -53,8 +58,8 @@ __all__ = [
     "run_replication",
 ]
 
-SCHEMES = ("paxos", "primary-backup")
-"""The replication schemes compared, the baseline first."""
+SCHEMES = ("paxos", "primary-backup", "primary-backup-async")
+"""The replication schemes compared, the baseline first (the last is primary-backup, async)."""
 
 SCALES: dict[str, dict[str, Any]] = {
     "full": {
@@ -90,7 +95,7 @@ class ReplicationResult:
 
     scheme: str
     mode: str
-    """``sync`` for primary-backup; ``-`` for Multi-Paxos."""
+    """``sync`` or ``async`` for primary-backup; ``-`` for Multi-Paxos."""
     clients: int
     commands: int
     seconds: float
@@ -149,9 +154,13 @@ class Comparison:
     """Node CPU per command of primary-backup over Multi-Paxos' (None: unknown)."""
     failover_s: dict[str, float | None]
     """Each scheme's median failover time, in seconds."""
+    async_rate_ratio: float | None = None
+    """Commands/s of primary-backup in ``async`` mode over Multi-Paxos' (None: not run)."""
+    async_p50_ratio: float | None = None
+    """One client's p50 in ``async`` mode over Multi-Paxos' (None: not run)."""
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready, with whether each target is met."""
+        """JSON-ready, with whether each target (``sync`` mode's) is met."""
         return {
             **dataclasses.asdict(self),
             "rate_target_met": self.rate_ratio >= 1.3,
@@ -169,10 +178,12 @@ def compare(results: Sequence[ReplicationResult]) -> Comparison:
     by = {s: [r for r in results if r.scheme == s] for s in SCHEMES}
     paxos, backup = by["paxos"], by["primary-backup"]
     if not paxos or not backup:
-        raise ValueError("a comparison needs figures of both schemes")
+        raise ValueError("a comparison needs figures of Multi-Paxos and primary-backup (sync)")
 
-    def ratio(f: Callable[[ReplicationResult], float | None]) -> float | None:
-        a, b = _median([f(r) for r in backup]), _median([f(r) for r in paxos])
+    def ratio(
+        f: Callable[[ReplicationResult], float | None], scheme: str = "primary-backup"
+    ) -> float | None:
+        a, b = _median([f(r) for r in by[scheme]]), _median([f(r) for r in paxos])
         return a / b if a is not None and b else None
 
     return Comparison(
@@ -180,19 +191,30 @@ def compare(results: Sequence[ReplicationResult]) -> Comparison:
         rate_ratio=ratio(lambda r: r.commands_per_second) or float("nan"),
         p50_ratio=ratio(lambda r: r.p50_us) or float("nan"),
         cpu_ratio=ratio(lambda r: r.node_cpu_us_per_command),
-        failover_s={s: _median([r.failover_s for r in by[s]]) for s in SCHEMES},
+        failover_s={s: _median([r.failover_s for r in by[s]]) for s in SCHEMES if by[s]},
+        async_rate_ratio=ratio(lambda r: r.commands_per_second, "primary-backup-async"),
+        async_p50_ratio=ratio(lambda r: r.p50_us, "primary-backup-async"),
     )
 
 
 def _start(system: Any, scheme: str) -> Any:
     from actorfw.kv import KVStateMachine
     from actorfw.protocols.paxos.types import ReplicaOptions
+    from actorfw.protocols.primary_backup import MemberOptions, PrimaryOptions
     from actorfw.services.replication import replicate
 
     if scheme == "paxos":
         options = ReplicaOptions(max_batch=PAXOS_BATCH)
         return replicate(system, KVStateMachine, name=GROUP, replica_options=options)
-    return replicate(system, KVStateMachine, name=GROUP, replication="primary-backup")
+    member = MemberOptions(PrimaryOptions(mode=_mode(scheme)))
+    return replicate(
+        system, KVStateMachine, name=GROUP, replication="primary-backup", member_options=member
+    )
+
+
+def _mode(scheme: str) -> str:
+    """Primary-backup's mode in ``scheme`` ("-" for Multi-Paxos)."""
+    return "-" if scheme == "paxos" else "async" if scheme.endswith("-async") else "sync"
 
 
 async def _failover(
@@ -286,12 +308,12 @@ def measure(
     with ActorSystem(NODES, apps=APPS, storage="sqlite") as system:
         group = _start(system, scheme)
         failover, switch_s, switch_gap = system.run(
-            _failover(group, system, settings["failover_clients"], scheme == "primary-backup"),
+            _failover(group, system, settings["failover_clients"], scheme != "paxos"),
             timeout=120,
         )
     return ReplicationResult(
         scheme=scheme,
-        mode="sync" if scheme == "primary-backup" else "-",
+        mode=_mode(scheme),
         clients=settings["clients"],
         commands=commands,
         seconds=seconds,
@@ -381,4 +403,9 @@ def render(results: Sequence[ReplicationResult]) -> str:
         f"{c.p50_ratio:.2f} (target <= 0.7: {'met' if c.p50_ratio <= 0.7 else 'NOT met'}), "
         f"node CPU per command {cpu_ratio}",
     ]
+    if c.async_rate_ratio is not None and c.async_p50_ratio is not None:
+        lines.append(
+            f"primary-backup (async) over Multi-Paxos: commands/s {c.async_rate_ratio:.2f}, "
+            f"one client's p50 {c.async_p50_ratio:.2f}"
+        )
     return "\n".join(lines)

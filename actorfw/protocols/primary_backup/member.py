@@ -253,8 +253,8 @@ class MemberOptions:
     primary: PrimaryOptions = dataclasses.field(default_factory=PrimaryOptions)
     max_sessions: int | None = 100_000
     max_queue: int = 65_536
-    snapshot_interval: int | None = 4096
-    log_tail: int = 512
+    snapshot_interval: int | None = 16_384
+    log_tail: int = 1024
 
     def __post_init__(self) -> None:
         if not (type(self.max_queue) is int and self.max_queue > 0):
