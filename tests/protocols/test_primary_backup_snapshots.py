@@ -195,6 +195,64 @@ def test_rule_10_a_primary_asks_for_a_snapshot_at_most_once_per_retry() -> None:
     assert due == [[SnapshotDue("n3")], [], [SnapshotDue("n3")]]
 
 
+def test_rule_10_a_backup_installing_resumes_from_the_log_while_the_primary_compacts() -> None:
+    g = Group(SMALL)
+    lead_without_n3(g)
+    write(g, 12, drop_to=frozenset({"n3"}))
+    n1, n3 = g.members["n1"], g.members["n3"]
+    g.now += 0.1
+    g.take("n1", n1.tick(g.now))  # n3 hears a heartbeat, answers where it is,
+    g.deliver(rounds=2)  # and n1 sends it a snapshot: held while n1 goes on
+    held = [f for f in g.flight if f[1] == "n3"]
+    g.flight = [f for f in g.flight if f[1] != "n3"]
+    (position,) = [m.position for _, _, m in held if type(m) is InstallSnapshot]
+    write(g, 12, start=13, drop_to=frozenset({"n3"}))
+    assert n1.primary is not None and n1.snapshot_position - SMALL.log_tail > position
+    assert n1.backup.log.base <= position  # compaction kept what n3 resumes from
+    g.flight.extend(held)
+    g.deliver()
+    beat(g)
+    assert n3.stats["snapshot_installed"] == 1 and n1.stats["snapshot_sent"] == 1
+    assert n3.backup.end == n1.backup.end and n3.machine.snapshot() == n1.machine.snapshot()
+    # Past snapshot_retry, nothing pins the log any more.
+    assert n1.primary.pinned(g.now + 2.0) == n1.backup.end
+
+
+def test_rule_4_the_primary_appends_at_most_twice_lag_bound_past_what_is_committed() -> None:
+    g = Group(MemberOptions(PrimaryOptions(lag_bound=3, lag_time=9.0), max_queue=64))
+    g.lead()
+    n1 = g.members["n1"]
+    opened = n1.backup.end
+    for seq in range(1, 11):
+        g.step("n1", Request(command(seq, ["put", "k", seq])))
+    g.deliver(drop_to=frozenset({"n2", "n3"}))  # no backup answers: nothing commits
+    assert n1.backup.end - opened == 6 and len(n1.clients.requests) == 4
+    g.deliver()
+    beat(g)
+    write(g, 0)
+    assert n1.backup.end - opened >= 6  # the queue drains as the backups answer
+
+
+def test_options_a_member_cannot_keep_are_refused() -> None:
+    for bad in (0, -1, "9"):
+        with pytest.raises(ValueError, match="max_sessions"):
+            MemberOptions(max_sessions=bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="snapshot_retry"):
+        PrimaryOptions(snapshot_retry=0)
+
+
+@pytest.mark.parametrize(
+    "runs",
+    [[[3, 2], [1, 1]], [["a", 1]], [[1, 1, 1]], "runs"],
+)
+def test_a_stored_snapshot_with_bad_runs_is_refused_on_reading_back(runs: Any) -> None:
+    from actorfw.values.packed import pack_value
+
+    value = pack_value((4, 1, 3, 1, {}, {}, runs))
+    with pytest.raises(ValueError, match="snapshot"):
+        CODEC.load([(b"S", value)])
+
+
 def installing(
     runs: tuple[tuple[int, int], ...], own: list[Entry], committed: int = 1
 ) -> tuple[Member, InstallSnapshot]:
@@ -256,7 +314,7 @@ def test_rule_10_a_malformed_snapshot_is_refused_and_changes_nothing(
     member, snapshot = installing(((1, 1), (3, 2)), [Entry(1, None), Entry(1, "a")])
     before = member.machine.snapshot()
     effects = member.handle_all([dataclasses.replace(snapshot, **change)], 0.0)
-    assert effects.refused and member.refused == 1
+    assert effects.refused and member.refused == 1 and not effects.persist
     assert member.machine.snapshot() == before and member.backup.end == 2
     assert not [r for r in effects.persist if type(r) is Snapshotted]
 
@@ -267,7 +325,8 @@ def test_rule_10_a_state_the_machine_cannot_restore_is_refused_and_the_state_kep
     before = member.machine.snapshot()
     bad = InstallSnapshot(2, "n1", 8, 2, snapshot.runs, 10, "not a KV state", {})
     effects = member.handle_all([bad], 0.0)
-    assert effects.refused and "refused" in effects.refused[0].reason
+    assert effects.refused and "refused" in effects.refused[0].reason and not effects.persist
+    assert member.backup.epoch == 1  # not even the epoch: a refused snapshot changes nothing
     assert member.machine.snapshot() == before and member.applied == 0
 
 

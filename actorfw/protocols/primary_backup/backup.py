@@ -88,7 +88,13 @@ class Backup:
 
     @classmethod
     def restore(cls, name: str, records: Iterable[Record]) -> Backup:
-        """The backup that ``records`` (in the order written) leave."""
+        """The backup that ``records`` leave, as the records codec reads them back.
+
+        That is the epoch, the latest snapshot, then the stored batches in
+        position order (:mod:`actorfw.protocols.primary_backup.records`);
+        records in the order they were written are not (a snapshot there
+        would cut the batches written before it).
+        """
         backup = cls(name)
         for record in records:
             backup._replay(record)

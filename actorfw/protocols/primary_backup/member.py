@@ -30,7 +30,8 @@ The rules (numbers are cited by the tests):
    client retries under the same session, exactly once).
 4. **Commands.** At the primary each client command is queued (at most
    ``max_queue``; past that, :class:`Busy`) and appended in batches of at
-   most ``max_batch``. Every member applies each committed entry once, in
+   most ``max_batch``, while the log holds fewer than ``2 * lag_bound``
+   entries past what is committed. Every member applies each committed entry once, in
    position order, through the sessions (a command retried after a
    failover runs once; its answer is the first one). The member that took
    a command answers it once applied here (:class:`Response`, an output:
@@ -111,9 +112,13 @@ The rules (numbers are cited by the tests):
     ``async`` member needs a state machine that can snapshot.
 
 Bounds: sessions (``max_sessions``), the queue (``max_queue``), one log end
-per step not yet durable (the driver syncs whatever waits), and the log:
+per step not yet durable (the driver syncs whatever waits), and the log.
+The primary appends at most ``2 * lag_bound`` entries past what is
+committed (rule 4); with a snapshotting machine, the committed part holds
 at most ``snapshot_interval + log_tail`` entries above the last snapshot's
-base after any step, with a snapshotting machine (else it is kept whole).
+base after any step, plus, at a primary, what a backup installing a
+snapshot resumes from, kept for ``snapshot_retry`` seconds after it was
+sent. With a machine that cannot snapshot, the log is kept whole.
 """
 
 from __future__ import annotations
@@ -259,6 +264,9 @@ class MemberOptions:
     def __post_init__(self) -> None:
         if not (type(self.max_queue) is int and self.max_queue > 0):
             raise ValueError(f"max_queue must be a positive int, not {self.max_queue!r}")
+        sessions = self.max_sessions
+        if sessions is not None and not (type(sessions) is int and sessions > 0):
+            raise ValueError(f"max_sessions must be a positive int or None, not {sessions!r}")
         interval = self.snapshot_interval
         if interval is not None and not (type(interval) is int and interval > 0):
             raise ValueError(f"snapshot_interval must be a positive int or None, not {interval!r}")
@@ -335,16 +343,19 @@ class Member:
     ) -> Member:
         """The member its records leave: its snapshot, its log and epoch; not a primary (rule 1).
 
-        ``machine`` must be fresh: a snapshot's state goes into it, and the
-        entries after it are applied as the primary's Appends say they are
-        committed.
+        ``records`` as the records codec reads them back (the epoch, the
+        snapshot, then the stored batches in position order: see
+        :mod:`actorfw.protocols.primary_backup.records`). ``machine`` must
+        be fresh: a snapshot's state goes into it, and the entries after it
+        are applied as the primary's Appends say they are committed.
 
         Raises:
             TypeError: a snapshot was stored but ``machine`` cannot restore one.
         """
         records = list(records)
         backup = Backup.restore(name, records)
-        snapshot = next((r for r in records if type(r) is Snapshotted), None)
+        snapshots = [r for r in records if type(r) is Snapshotted]
+        snapshot = max(snapshots, key=lambda r: r.position) if snapshots else None
         member = cls(name, members, machine, options, backup)
         if snapshot is not None:
             if not isinstance(machine, Snapshotting):
@@ -552,15 +563,16 @@ class Member:
             self._refuse(effects, primary, f"{type(machine).__name__} cannot restore a snapshot")
             return
         backup = self.backup
-        if snapshot.epoch > backup.epoch:
-            backup.epoch = snapshot.epoch
-            effects.persist.append(EpochSeen(snapshot.epoch))
+        if snapshot.epoch < backup.epoch:  # rule 1 of the backup
+            effects.send_now.append((primary, Stale(backup.epoch, self.name)))
+            return
         position = snapshot.position
         log = backup.log
         if position <= backup.committed or (
             log.base <= position <= log.end and log.epoch_at(position) == snapshot.last_epoch
         ):
             # It holds the log up to there already: the Appends go on from it.
+            self._saw_epoch(snapshot.epoch, effects)
             self.stats["snapshot_useless"] += 1
             upto = min(position, backup.end)
             effects.send.append((primary, Acked(snapshot.epoch, self.name, upto)))
@@ -572,6 +584,7 @@ class Member:
             machine.restore(before)
             self._refuse(effects, primary, f"a snapshot its state machine refused: {error!r}")
             return
+        self._saw_epoch(snapshot.epoch, effects)
         self.clients.installed({c: (s[0], s[1]) for c, s in snapshot.sessions.items()})
         discarded, dropped = backup.install(
             position, snapshot.last_epoch, snapshot.runs, snapshot.end
@@ -604,6 +617,13 @@ class Member:
         effects.persist.append(Snapshotted(0, 0, 0, 0, machine.snapshot(), {}, ()))
         effects.persist.append(Compacted(rebuilt.starts))
 
+    def _saw_epoch(self, epoch: int, effects: Effects) -> None:
+        """A higher epoch is recorded before what it brings (rule 1 of the backup)."""
+        backup = self.backup
+        if epoch > backup.epoch:
+            backup.epoch = epoch
+            effects.persist.append(EpochSeen(epoch))
+
     def _snapshotted(self, position: int, state: Any) -> Snapshotted:
         """The record of a snapshot of ``state`` at ``position``, over the log as it is now."""
         log = self.backup.log
@@ -617,7 +637,7 @@ class Member:
             log.runs(),
         )
 
-    def _snapshot_due(self, effects: Effects) -> None:
+    def _snapshot_due(self, now: float, effects: Effects) -> None:
         """Snapshot at the applied position and compact the log, every ``snapshot_interval``."""
         interval = self.options.snapshot_interval
         position = self.applied
@@ -625,7 +645,11 @@ class Member:
             return
         machine: Snapshotting = self.machine
         log = self.backup.log
-        dropped = log.compact(max(log.base, position - self.options.log_tail))
+        base = position - self.options.log_tail
+        if self.primary is not None:
+            # Keep what a backup installing a snapshot resumes from (rule 9 of the primary).
+            base = min(base, self.primary.pinned(now))
+        dropped = log.compact(max(log.base, base))
         effects.persist.append(self._snapshotted(position, machine.snapshot()))
         if dropped:
             effects.persist.append(Compacted(tuple(dropped)))
@@ -810,15 +834,19 @@ class Member:
             ):
                 self.opened = primary.end + 1
                 self._absorb(primary.submit([None], now), effects)  # the no-op (rules 1, 2)
-            if self.opened:  # commands follow the no-op (rule 2)
+            # Commands follow the no-op (rule 2), at most twice lag_bound entries past what
+            # is committed (so a backup more than lag_bound behind is seen lagging, rule 6):
+            # the rest wait in the queue (rule 4).
+            room = 2 * self.options.primary.lag_bound - (primary.end - primary.committed)
+            if self.opened and room > 0:
                 if not primary.fenced(now) and self.clients.requests:
-                    batch = self.clients.next_batch(self.options.primary.max_batch)
+                    batch = self.clients.next_batch(min(self.options.primary.max_batch, room))
                     if batch:
                         self._absorb(primary.submit(batch, now), effects)
             self.backup.committed = primary.committed
             self.backup.applied = self.applied
             self._keep_in_sync(primary, now, effects)
-        self._snapshot_due(effects)
+        self._snapshot_due(now, effects)
         self._answer(effects)
 
     def _answer(self, effects: Effects) -> None:

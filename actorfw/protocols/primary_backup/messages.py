@@ -194,7 +194,9 @@ class Snapshotted:
     ``state`` and ``sessions`` as in :class:`InstallSnapshot`; ``epoch`` is
     the entry's at ``position``, ``base_epoch`` the one at ``base`` (at most
     ``position``: the entries between stay in the log for backups a little
-    behind); ``runs`` the log's epoch runs up to ``base``.
+    behind); ``runs`` the log's epoch runs when it was taken (reading back
+    keeps those that begin at or below ``base``; the stored batches bring
+    the rest).
     """
 
     position: int

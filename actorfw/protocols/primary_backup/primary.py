@@ -50,7 +50,10 @@ with epoch *e*. The rules:
    snapshot), the primary asks its owner for one (the output
    :class:`SnapshotDue`) instead of an Append, at most once per
    ``snapshot_retry`` for each backup (a whole state is costly to send),
-   and resumes shipping after the snapshot's position.
+   and resumes shipping after the snapshot's position. For
+   ``snapshot_retry`` seconds after sending one, its owner keeps the log
+   from that position (:meth:`Primary.pinned`), so that the backup, once it
+   has installed it, resumes from the log even if compaction came due.
 """
 
 from __future__ import annotations
@@ -117,10 +120,13 @@ class PrimaryOptions:
             value = getattr(self, name)
             if not (type(value) is int and value > 0):
                 raise ValueError(f"{name} must be a positive int, not {value!r}")
-        for name in ("heartbeat", "drift", "lag_time", "snapshot_retry"):
+        for name in ("heartbeat", "drift", "lag_time"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and value >= 0):
                 raise ValueError(f"{name} must be a non-negative number, not {value!r}")
+        retry = self.snapshot_retry
+        if not (isinstance(retry, (int, float)) and retry > 0):
+            raise ValueError(f"snapshot_retry must be a positive number, not {retry!r}")
 
 
 class Primary:
@@ -158,6 +164,7 @@ class Primary:
         self.applied = committed
         self.next = {b: log.end + 1 for b in backups}  # the next position to send each
         self._snapshot_at: dict[str, float] = {}  # when each backup was last sent a snapshot
+        self._snapshot_pos: dict[str, int] = {}  # and at which position
         self.match = {b: 0 for b in backups}  # how far each is known to hold this log
         # since when each backup is behind with no progress (None: caught up, or moving)
         self._stuck_since: dict[str, float | None] = {b: None for b in backups}
@@ -218,6 +225,22 @@ class Primary:
     def snapshot_sent(self, backup: str, position: int) -> None:
         """The owner sent ``backup`` a snapshot at ``position`` (rule 9): ship after it."""
         self.next[backup] = max(self.next[backup], position + 1)
+        self._snapshot_pos[backup] = position
+
+    def pinned(self, now: float) -> int:
+        """The lowest position the log must keep for backups installing a snapshot (rule 9).
+
+        A snapshot sent less than ``snapshot_retry`` ago, to a backup that has
+        not acknowledged past it yet, pins the log at its position; with none,
+        the log's end.
+        """
+        limit = now - self.options.snapshot_retry
+        pins = [
+            position
+            for backup, position in self._snapshot_pos.items()
+            if self.match[backup] < position and self._snapshot_at.get(backup, limit) > limit
+        ]
+        return min(pins, default=self.end)
 
     # -- steps ---------------------------------------------------------------------------
 

@@ -133,9 +133,22 @@ def _snapshot(value: Any) -> Snapshotted:
         raise ValueError(f"a stored snapshot's positions and epochs are {numbers!r}")
     if not isinstance(sessions, dict) or not isinstance(runs, (tuple, list)):
         raise ValueError("a stored snapshot's sessions are a dict and its runs a list")
-    pairs = tuple((int(s), int(e)) for s, e in runs)
-    table = {client: (session[0], session[1]) for client, session in sessions.items()}
-    return Snapshotted(position, epoch, base, base_epoch, state, table, pairs)
+    pairs: list[tuple[int, int]] = []
+    for run in runs:
+        if not (
+            isinstance(run, (tuple, list))
+            and len(run) == 2
+            and all(type(n) is int for n in run)
+            and (not pairs or (run[0] > pairs[-1][0] and run[1] > pairs[-1][1]))
+        ):
+            raise ValueError(f"a stored snapshot's runs rise as (position, epoch), not {runs!r}")
+        pairs.append((run[0], run[1]))
+    table: dict[str, tuple[int, Any]] = {}
+    for client, session in sessions.items():
+        if not (type(client) is str and isinstance(session, (tuple, list)) and len(session) == 2):
+            raise ValueError(f"a stored session is client: (seq, result), not {session!r}")
+        table[client] = (session[0], session[1])
+    return Snapshotted(position, epoch, base, base_epoch, state, table, tuple(pairs))
 
 
 CODEC = PrimaryBackupRecords()
