@@ -360,6 +360,8 @@ class ViewKeeper(Actor):
         to = msg.to
         if view is None or view["primary"] != self.me or status["acting"] != view["epoch"]:
             return ["refused", f"{self.me} is not the acting primary", view]
+        if to == self.me:
+            return ["refused", f"{to!r} is the primary of {self.group} already", view]
         if to not in view["in_sync"]:
             return ["refused", f"{to!r} is not an in-sync backup of {self.group}", view]
         epoch = view["epoch"]

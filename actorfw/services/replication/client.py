@@ -64,10 +64,13 @@ class Unavailable(ActorfwError):
 class SessionExpiredError(ActorfwError):
     """The replicas had dropped this client's session: the command may or may not have run.
 
-    Replicas keep ``ReplicaOptions.max_sessions`` client sessions at most,
+    Replicas keep ``ReplicaOptions.max_sessions`` client sessions at most
+    (a primary-backup group's members: ``MemberOptions.max_sessions``),
     dropping the least recently active client's first; a command of a
     client whose session was dropped does not run (its retry could
-    otherwise run twice). The client continues under a new id (its first
+    otherwise run twice). In a primary-backup group in ``async`` mode, a
+    failover that lost a client's last commands loses its session with
+    them, with the same answer. The client continues under a new id (its first
     id with a ``~<n>`` suffix), so its next command runs normally.
     """
 
@@ -257,9 +260,10 @@ class AsyncGroupClient:
                     raise SessionExpiredError(
                         f"the replicas of group {self.group!r} had dropped the session of "
                         f"client {self.client_id} (they keep the most recently active "
-                        f"clients' sessions, ReplicaOptions.max_sessions): command {seq} did "
-                        "not run now and may or may not have run before; the client "
-                        "continues under a new id"
+                        "clients' sessions: ReplicaOptions.max_sessions, or a primary-backup "
+                        "group's MemberOptions.max_sessions; or an async primary-backup "
+                        f"group's failover lost it): command {seq} did not run now and may "
+                        "or may not have run before; the client continues under a new id"
                     )
                 return answer.result
             if missing == set(self.nodes):
