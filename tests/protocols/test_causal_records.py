@@ -8,17 +8,11 @@ from actorfw.kernels import vclock
 from actorfw.protocols.causal import CausalMember, Forgotten, Logged
 from actorfw.protocols.causal.records import CODEC
 from actorfw.values.packed import pack_value
+from tests.support.stored import stored as stored_by
 
 
 def stored(records: list) -> list[tuple[bytes, bytes]]:
-    store: dict[bytes, bytes] = {}
-    for record in records:
-        for key, value in CODEC.ops(record):
-            if value is None:
-                store.pop(key, None)
-            else:
-                store[key] = value
-    return sorted(store.items())
+    return sorted(stored_by(CODEC, records).items())
 
 
 def test_records_come_back_floors_first_and_forgotten_ones_deleted() -> None:

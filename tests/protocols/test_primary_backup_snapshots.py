@@ -28,20 +28,14 @@ from actorfw.protocols.primary_backup import (
 from actorfw.protocols.primary_backup.member import LeaseGranted, Member, MemberOptions, ViewIs
 from actorfw.protocols.primary_backup.records import CODEC
 from tests.protocols.test_primary_backup_member import NODES, Group, ReadableKV, command
+from tests.support.stored import stored as stored_by
 
 SMALL = MemberOptions(PrimaryOptions(lag_time=0.5, drift=0.1), snapshot_interval=4, log_tail=1)
 
 
 def stored(records: list[Any]) -> dict[bytes, bytes]:
     """What storage holds after ``records``, written in order through the codec."""
-    store: dict[bytes, bytes] = {}
-    for record in records:
-        for key, value in CODEC.ops(record):
-            if value is None:
-                store.pop(key, None)
-            else:
-                store[key] = value
-    return store
+    return stored_by(CODEC, records)
 
 
 def restarted(g: Group, node: str, machine: Any = None) -> Member:

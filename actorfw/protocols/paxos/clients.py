@@ -164,3 +164,21 @@ class Clients:
         """Owe nothing (after replaying the log at a restart: those clients are gone)."""
         self._mine.clear()
         self.responses = []
+
+
+def restore_snapshot(owner: str, machine: Any, clients: Clients, state: Any, sessions: Any) -> None:
+    """Put a stored snapshot's ``state`` and ``sessions`` into a fresh ``machine`` and ``clients``.
+
+    Raises:
+        TypeError: ``machine`` cannot restore a snapshot (it has no
+            ``snapshot()``/``restore()``), though ``owner`` stored one.
+    """
+    from actorfw.protocols.paxos.types import Snapshotting
+
+    if not isinstance(machine, Snapshotting):
+        raise TypeError(
+            f"{owner} stored a snapshot but its state machine {type(machine).__name__} has no "
+            "snapshot()/restore()"
+        )
+    machine.restore(state)
+    clients.sessions = dict(sessions)

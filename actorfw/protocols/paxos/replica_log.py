@@ -18,10 +18,10 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import numpy.typing as npt
 
-from actorfw.protocols.paxos.clients import Clients
+from actorfw.protocols.paxos.clients import Clients, restore_snapshot
 from actorfw.protocols.paxos.messages import Batch
 from actorfw.protocols.paxos.records import Decided, Record, Snapshotted, Truncated
-from actorfw.protocols.paxos.types import FIRST_SLOT, Snapshotting, StateMachine
+from actorfw.protocols.paxos.types import FIRST_SLOT, StateMachine
 
 __all__ = ["ReplicaLog", "read_records"]
 
@@ -93,13 +93,7 @@ class ReplicaLog:
         logged, snapshot = read_records(records)
         slot = FIRST_SLOT
         if snapshot is not None:
-            if not isinstance(machine, Snapshotting):
-                raise TypeError(
-                    f"replica {me!r} persisted a snapshot but its state machine "
-                    f"{type(machine).__name__} has no snapshot()/restore()"
-                )
-            machine.restore(snapshot.state)
-            clients.sessions = dict(snapshot.sessions)
+            restore_snapshot(f"replica {me!r}", machine, clients, snapshot.state, snapshot.sessions)
             slot = self.snapshot_slot = snapshot.slot
         # The log tail kept below the snapshot (not applied: the snapshot covers it).
         base = slot

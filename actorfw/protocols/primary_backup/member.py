@@ -129,7 +129,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from actorfw.protocols.effects import Effects
-from actorfw.protocols.paxos.clients import Clients
+from actorfw.protocols.paxos.clients import Clients, restore_snapshot
 from actorfw.protocols.paxos.messages import Command, Read, Request
 from actorfw.protocols.paxos.types import Snapshotting
 from actorfw.protocols.primary_backup.backup import Backup
@@ -358,13 +358,8 @@ class Member:
         snapshot = max(snapshots, key=lambda r: r.position) if snapshots else None
         member = cls(name, members, machine, options, backup)
         if snapshot is not None:
-            if not isinstance(machine, Snapshotting):
-                raise TypeError(
-                    f"member {name!r} stored a snapshot but its state machine "
-                    f"{type(machine).__name__} has no snapshot()/restore()"
-                )
-            machine.restore(snapshot.state)
-            member.clients.sessions = dict(snapshot.sessions)
+            owner = f"member {name!r}"
+            restore_snapshot(owner, machine, member.clients, snapshot.state, snapshot.sessions)
         return member
 
     # -- what it knows ------------------------------------------------------------------
