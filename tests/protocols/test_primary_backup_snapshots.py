@@ -363,6 +363,7 @@ def test_rule_11_a_deposed_async_primarys_lost_writes_are_counted_and_its_state_
         g.take("n2", n2.tick(g.now))
         g.deliver()
     assert n1.acting == 0 and n1.lost == 3 and n1.stats["rebuilt"] == 1
+    assert n2.status()["lag"] == {"n1": 0, "n3": 0} and n1.status()["lag"] == {}
     assert n1.status()["lost"] == 3
     assert n1.machine.snapshot() == n2.machine.snapshot()
     assert n1.machine.apply(["get", "lost", None]) is None

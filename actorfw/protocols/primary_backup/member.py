@@ -374,7 +374,10 @@ class Member:
         """What the keeper reports and proposes: the log's end, the role, the wanted set.
 
         Also the log's base and latest snapshot, and how many snapshots this
-        member took, installed from a primary and sent (rule 10).
+        member took, installed from a primary and sent (rule 10); the
+        entries discarded and, of those, the ones known committed (``lost``,
+        rule 11); and, at the acting primary, how many entries each backup
+        is behind (``lag``).
         """
         backup = self.backup
         stats = self.stats
@@ -394,7 +397,15 @@ class Member:
             "lost": self.lost,
             "holding": bool(self.handing_to),
             "handover": self._handover_ready(),
+            "lag": self._lag(),
         }
+
+    def _lag(self) -> dict[str, int]:
+        """At the acting primary: how many entries each backup is behind (else empty)."""
+        primary = self.primary
+        if primary is None or primary.deposed:
+            return {}
+        return {backup: primary.end - primary.match[backup] for backup in primary.backups}
 
     def _handover_ready(self) -> bool:
         """Does the target of the switchover under way hold this primary's whole log?"""
