@@ -534,6 +534,10 @@ def _count_lost(system: Any, workload: _Workload, report: DemoReport) -> None:
         return values, statuses
 
     values, statuses = system.run(final(), timeout=120.0)
+    for key, value in values.items():
+        tokens = [t for t in (value or "").split(";") if t]
+        if len(tokens) != len(set(tokens)):
+            report.errors.append(f"{key}: an append ran twice (exactly-once broken)")
     present = {key: set((value or "").split(";")) for key, value in values.items()}
     report.appends_acknowledged = len(workload.appended)
     report.lost_acknowledged = sum(
@@ -665,7 +669,7 @@ def render(report: DemoReport) -> str:
         if report.mode == "async":
             lines.append(
                 f"  passed: {report.lost_acknowledged} acknowledged writes lost at the {role}'s "
-                "SIGKILL (async mode), each counted"
+                "SIGKILL (async mode), counted by the clients"
             )
         else:
             lines.append(f"  passed: every acknowledged command survived the {role}'s SIGKILL")

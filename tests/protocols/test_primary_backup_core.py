@@ -127,15 +127,23 @@ def test_rule_4_async_an_applied_entry_not_in_the_new_epoch_empties_the_log() ->
     assert again.outputs == [Applied(1, Entry(1, "a")), Applied(2, Entry(3, "new"))]
 
 
-def test_rule_7_async_an_append_below_the_base_is_compared_at_the_base() -> None:
+def test_rule_7_async_an_append_below_the_base_is_compared_by_the_epoch_runs() -> None:
     b = lossy(*entries(1, "a", "b", "c"), committed=3, applied=3)
     b.log.compact(2)
+    # The same epochs as this log's runs, below the base and above: taken.
     assert sent(b.handle_all([Append(2, "p", 1, 1, entries(1, "b", "c"), 3)], 0.0)) == [
-        Mismatch(2, "b1", 2)
+        Acked(2, "b1", 3)
     ]
-    # At the base with another epoch: what the snapshot covers diverged; start again.
-    effects = b.handle_all([Append(2, "p", 2, 2, entries(2, "q"), 3)], 0.0)
+    # Another epoch below the base (here an entry at 2): the snapshot is not theirs.
+    effects = b.handle_all([Append(2, "p", 1, 1, entries(2, "q"), 3)], 0.0)
     assert Rebuilt((1,), 2) in effects.outputs and sent(effects) == [Mismatch(2, "b1", 0)]
+    assert Discarded(3, entries(1, "c"), 1) in effects.outputs  # the entry held above the base
+    # The same, told by the epoch at prev; and at the base itself.
+    for append in (Append(2, "p", 1, 2, (), 3), Append(2, "p", 2, 2, entries(2, "q"), 3)):
+        b = lossy(*entries(1, "a", "b", "c"), committed=3, applied=3)
+        b.log.compact(2)
+        effects = b.handle_all([append], 0.0)
+        assert Rebuilt((1,), 2) in effects.outputs and sent(effects) == [Mismatch(2, "b1", 0)]
     # A sync group's backup takes it: committed entries are the same in every log.
     s = backup_with(*entries(1, "a", "b", "c"), committed=3)
     s.log.compact(2)

@@ -376,3 +376,48 @@ def test_rule_11_a_deposed_async_primarys_lost_writes_are_counted_and_its_state_
 def restarted_with(g: Group, node: str, options: MemberOptions) -> Member:
     records = CODEC.load(sorted(stored(g.records[node]).items()))
     return Member.restore(node, NODES, ReadableKV(), records, options)
+
+
+ASYNC_SMALL = MemberOptions(
+    PrimaryOptions(mode="async", lag_time=0.5, drift=0.1), snapshot_interval=4, log_tail=1
+)
+
+
+def test_rule_11_a_deposed_primary_compacted_past_the_new_log_rebuilds_without_looping() -> None:
+    g = Group(ASYNC_SMALL)
+    g.lead()
+    write(g, 2)
+    n1, n2 = g.members["n1"], g.members["n2"]
+    for seq in range(3, 15):  # acknowledged by n1 alone, and compacted there
+        g.step("n1", Request(command(seq, ["put", "lost", seq])))
+    g.deliver(drop_to=frozenset({"n2", "n3"}))
+    assert n1.backup.log.base > n2.backup.end
+    for node in ("n2", "n3"):
+        g.step(node, ViewIs(2, "n2", ("n3",), 0))
+    g.step("n2", LeaseGranted(2, 100.0))
+    g.deliver(drop_to=frozenset({"n1"}))
+    g.step("n1", ViewIs(2, "n2", ("n3",), 0))
+    mismatches = 0
+    for _ in range(5):
+        g.now += 0.1
+        g.take("n2", n2.tick(g.now))
+        for _ in range(10):
+            mismatches += sum(type(m).__name__ == "Mismatch" for _, _, m in g.flight)
+            g.deliver(rounds=1)
+    assert mismatches <= 3  # one to start again from nothing, not a loop
+    assert n1.stats["rebuilt"] == 1 and n1.machine.snapshot() == n2.machine.snapshot()
+    assert n1.machine.apply(["get", "lost", None]) is None
+    assert n1.discarded >= 1 and n1.lost >= 1
+
+
+def test_rule_2_async_commits_wait_when_an_in_sync_backup_lags_past_lag_bound() -> None:
+    options = MemberOptions(PrimaryOptions(mode="async", lag_bound=3, lag_time=9.0), max_queue=64)
+    g = Group(options)
+    g.lead()
+    n1 = g.members["n1"]
+    opened = n1.backup.committed
+    for seq in range(1, 9):
+        g.step("n1", Request(command(seq, ["put", "k", seq])))
+    g.deliver(drop_to=frozenset({"n2", "n3"}))  # the in-sync backups hear nothing
+    assert n1.backup.committed - opened == 3  # then commits wait for them
+    assert [r.seq for r in g.out["n1"] if type(r).__name__ == "Response"] == [1, 2, 3]

@@ -83,7 +83,12 @@ class Observer:
         applied, log = min(core.applied, core.durability.end), core.backup.log
         for record in effects.persist:
             if type(record) is Snapshotted:
-                self.counts["installs" if record.base == record.position else "snapshots"] += 1
+                if record.base == record.position:  # installed, or emptied (async)
+                    self.counts["installs" if record.position else "rebuilds"] += 1
+                    # Its state restarts there: what it applies next is compared again.
+                    self.checked[node] = record.position
+                else:
+                    self.counts["snapshots"] += 1
         # What a snapshot covers is compared no more (the linearizability check covers it).
         for position in range(max(self.checked.get(node, 0), log.base) + 1, applied + 1):
             entry = log.entry(position)
@@ -271,7 +276,10 @@ def run(
     (``counts["lost_acknowledged"]``). Each must be explained by a failover:
     acknowledged by the primary of an epoch that a later one followed, before
     that later one's primary first appended (no primary acknowledges once
-    another could have started). Anything else is a violation.
+    another could have started; the time is the step that answered, before
+    its fsync), and no more than ``lag_bound`` of one epoch. Anything else is
+    a violation. In both modes, once calm every running member must reach
+    the primary's applied position, state and sessions.
 
     ``crash_new_primary``: also crash the first primary of a later epoch than
     the first one a fraction of a millisecond after it ships its first
@@ -345,6 +353,8 @@ def run(
                 reader = AsyncGroupClient(GROUP, names, "final-reader", timeout=0.5, deadline=20.0)
                 for key in KEYS:
                     final[key] = await reader.call(["get", key, None])
+            if not pending:
+                await _converge(sim, names, observer)
             return not pending
 
         finished = sim.run(main, on=CLIENT_NODE, timeout=fault_time + settle_time + 30.0)
@@ -362,6 +372,34 @@ def run(
         )
 
 
+async def _converge(sim: Simulation, names: list[str], observer: Observer) -> None:
+    """Once calm, every running member reaches the primary's state: the same applied
+    position, state and sessions (within 10 s of simulated time); else a violation."""
+    deadline = sim.now + 10.0
+    while True:
+        cores = []
+        for node in names:
+            cell = sim.node(node).cells.get(member_name(GROUP)) if sim.nodes[node].running else None
+            core = getattr(cell.instance, "core", None) if cell is not None else None
+            if core is not None:
+                cores.append((node, core))
+        seen = {
+            (
+                core.applied,
+                repr(sorted(core.machine.snapshot().items())),
+                repr(sorted(core.clients.sessions.items())),
+            )
+            for _, core in cores
+        }
+        if len(seen) == 1 and any(core.acting for _, core in cores):
+            return
+        if sim.now >= deadline:
+            applied = {node: core.applied for node, core in cores}
+            observer.violations.append(f"the members did not converge once calm: {applied}")
+            return
+        await asyncio.sleep(0.05)
+
+
 def _explain_losses(history: History, final: dict[str, Any], observer: Observer) -> None:
     """Count the acknowledged appends missing from ``final``; each must follow a failover."""
     present: Counter[str] = Counter()
@@ -372,6 +410,7 @@ def _explain_losses(history: History, final: dict[str, Any], observer: Observer)
             observer.violations.append(f"{token} appended {times} times")
     starts = sorted(observer.started.items())
     lost = 0
+    per_epoch: Counter[int] = Counter()
     for op in history:
         if op.status is not Status.OK or op.f != "append":
             continue
@@ -385,6 +424,7 @@ def _explain_losses(history: History, final: dict[str, Any], observer: Observer)
             observer.violations.append(f"{token} acknowledged, lost, and never seen acknowledged")
             continue
         epoch, when = acked
+        per_epoch[epoch] += 1
         later = [(e, t) for e, t in starts if e > epoch]
         if not later:
             observer.violations.append(f"{token} of epoch {epoch} lost with no failover after it")
@@ -393,6 +433,10 @@ def _explain_losses(history: History, final: dict[str, Any], observer: Observer)
                 f"{token} acknowledged in epoch {epoch} at {when:.3f}, after epoch "
                 f"{later[0][0]}'s primary began at {later[0][1]:.3f}"
             )
+    bound = ASYNC_OPTIONS.primary.lag_bound
+    for epoch, count in per_epoch.items():
+        if count > bound:  # the in-sync backup elected next lagged at most that much
+            observer.violations.append(f"{count} writes of epoch {epoch} lost, above {bound}")
     observer.counts["lost_acknowledged"] = lost
     observer.counts["replaced"] = observer.replaced
 

@@ -74,7 +74,7 @@ class Backup:
         name: this node, as primaries address it.
     """
 
-    __slots__ = ("applied", "committed", "epoch", "log", "lossy", "name", "refused")
+    __slots__ = ("applied", "committed", "epoch", "log", "lossy", "matched", "name", "refused")
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -85,6 +85,8 @@ class Backup:
         self.refused = 0
         self.lossy = False
         """``async`` mode: committed entries may be discarded (rules 4, 7)."""
+        self.matched = False
+        """Did the last Append match this log (and was it acknowledged)?"""
 
     @classmethod
     def restore(cls, name: str, records: Iterable[Record]) -> Backup:
@@ -148,6 +150,7 @@ class Backup:
         effects.refused.append(Refusal(peer, reason))
 
     def _append(self, a: Append, effects: Effects) -> None:
+        self.matched = False
         if not _well_formed(a):
             self._refuse(effects, str(getattr(a, "primary", "?")), f"malformed Append {a!r}")
             return
@@ -161,12 +164,14 @@ class Backup:
             effects.send.append((a.primary, Mismatch(a.epoch, self.name, self.end)))
             return
         log = self.log
-        if a.prev < log.base and self.lossy:  # rule 7: compare at the base
-            effects.send.append((a.primary, Mismatch(a.epoch, self.name, log.base)))
-            return
+        if a.prev < log.base and self.lossy:  # rule 7: compare by the epoch runs
+            diverged = self._diverged_below_base(a)
+            if diverged:
+                self._rebuild(a, diverged, effects)  # rule 4: the snapshot is not theirs
+                return
         if a.prev >= log.base and log.epoch_at(a.prev) != a.prev_epoch:  # rule 2: a fork
             if self.lossy and a.prev == log.base:
-                self._rebuild(a, a.prev + 1, effects)  # rule 4: the snapshot is not theirs
+                self._rebuild(a, a.prev, effects)  # rule 4: the snapshot is not theirs
                 return
             effects.send.append((a.primary, Mismatch(a.epoch, self.name, self._run_start(a.prev))))
             return
@@ -204,48 +209,78 @@ class Backup:
             effects.persist.append(Written(start, tuple(fresh)))
         upto = a.prev + len(a.entries)
         effects.send.append((a.primary, Acked(a.epoch, self.name, upto)))  # rule 5
+        self.matched = True
         # What this log matches the primary's on is known committed up to its end.
         self.committed = max(self.committed, min(a.committed, upto))
 
     def install(
         self, position: int, last_epoch: int, runs: Iterable[tuple[int, int]], end: int
-    ) -> tuple[Discarded | None, list[int]]:
+    ) -> tuple[Discarded | None, list[int], bool]:
         """Replace the log with a snapshot's at ``position`` (a primary's log ends at ``end``).
 
         By log matching, this log agrees with the primary's up to the first
         position where their epochs differ (the primary's by its ``runs``);
         from there on (or from an entry whose epoch the runs do not reach)
-        its entries are reported discarded. Returns that report (None: none
-        was discarded) and the stored batches to delete (every one).
+        its entries are reported discarded, those known committed counted
+        (``async`` mode: in ``sync`` mode committed entries agree). Returns
+        that report (None: none was discarded), the stored batches to delete
+        (every one), and whether the divergence lay under this log's own
+        snapshot (then some entries it covered, how many unknown, were lost).
         """
         log = self.log
         theirs = Log()
         theirs.reset(end, 0, runs)
         first = 0
-        for p in range(max(self.committed, log.base) + 1, log.end + 1):
-            if theirs.epoch_of(p) != log.epoch_at(p):
-                first = p
-                break
+        covered = bool(self.lossy and log.base and theirs.epoch_of(log.base) != log.base_epoch)
+        if covered:
+            first = log.base + 1
+        else:
+            floor = log.base if self.lossy else max(self.committed, log.base)
+            for p in range(floor + 1, log.end + 1):
+                if theirs.epoch_of(p) != log.epoch_at(p):
+                    first = p
+                    break
         discarded = None
-        if first:
-            lost = max(0, self.committed - first + 1)  # only in async mode
+        if first and first <= log.end:
+            lost = max(0, self.committed - first + 1)
             discarded = Discarded(first, log.between(first, log.end - first + 1), lost)
         dropped = log.reset(position, last_epoch, runs)
         self.committed = self.applied = position
-        return discarded, dropped
+        return discarded, dropped, covered
+
+    def _diverged_below_base(self, a: Append) -> int:
+        """Rule 7, ``async``: where ``a`` disagrees with this log's epoch runs, up to the base.
+
+        0 if it agrees as far as it reaches (at ``prev``, then each entry up to
+        the base); a position whose epoch the runs no longer know counts as
+        a disagreement.
+        """
+        log = self.log
+        if a.prev > 0 and log.epoch_of(a.prev) != a.prev_epoch:
+            return a.prev
+        position = a.prev
+        for entry in a.entries:
+            position += 1
+            if position > log.base:
+                break
+            if log.epoch_of(position) != entry.epoch:
+                return position
+        return 0
 
     def _rebuild(self, a: Append, position: int, effects: Effects) -> None:
-        """Rule 4, ``async``: the log diverges at ``position``; start from nothing.
+        """Rule 4, ``async``: the log diverges at ``position`` (or below); start from nothing.
 
-        ``position`` past the base: the divergence is there exactly. At the
-        base + 1: the entries the snapshot covers may differ too (how many is
+        ``position`` past the base: the divergence is there exactly, and the
+        entries from it on are discarded. At or below the base: every entry
+        held is, and the snapshot covered some that differ too (how many is
         unknown: :attr:`Rebuilt.covered` says up to where).
         """
         log = self.log
-        covered = log.base if position == log.base + 1 else 0
-        dropped = log.between(position, log.end - position + 1) if position <= log.end else ()
-        lost = max(0, self.committed - position + 1)
-        effects.outputs.append(Discarded(position, dropped, lost))
+        covered = log.base if position <= log.base else 0
+        start = max(position, log.base + 1)
+        dropped = log.between(start, log.end - start + 1) if start <= log.end else ()
+        lost = max(0, self.committed - start + 1)
+        effects.outputs.append(Discarded(start, dropped, lost))
         effects.outputs.append(Rebuilt(tuple(log.reset(0, 0, ())), covered))
         self.committed = self.applied = 0
         effects.send.append((a.primary, Mismatch(a.epoch, self.name, 0)))

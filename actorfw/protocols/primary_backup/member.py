@@ -97,19 +97,19 @@ The rules (numbers are cited by the tests):
     restore, is refused and changes nothing.
 
 11. **Async mode.** The primary acknowledges a write once it is durable
-    here; the backups copy behind it. Their lag is bounded by rule 6: one
-    more than ``lag_bound`` entries, or ``lag_time`` seconds, behind is
-    dropped from the in-sync set, so only a backup within that lag can be
-    elected. A failover may still lose the writes the elected backup
-    lacked, at most those its lag allowed, plus what an isolated primary
-    acknowledged until its lease's end. A member holding such entries
+    here, while every in-sync backup holds all but the last ``lag_bound``
+    entries (rule 2 of the primary); one that falls further behind is
+    dropped (rule 6). A failover may lose the writes the elected backup
+    lacked: ``lag_bound`` at most. A member holding such entries
     discards them when it follows the new primary and counts those it knew
     committed (:attr:`Member.lost`, ``MemberStatus`` ``lost``): they were
-    acknowledged. If it had applied any (or its snapshot covers where its
+    acknowledged (after a restart it knows committed only what its
+    snapshot covers). If it had applied any (or its snapshot covers where its
     log diverges), it starts again from the empty state: its state, sessions
     and log go (:class:`~actorfw.protocols.primary_backup.messages.Rebuilt`),
-    and the primary sends its log from the start, or its snapshot. An
-    ``async`` member needs a state machine that can snapshot.
+    and the primary sends its log from the start, or its snapshot; its
+    keeper is woken to report the emptied log at once. An ``async`` member
+    needs a state machine that can snapshot.
 
 Bounds: sessions (``max_sessions``), the queue (``max_queue``), one log end
 per step not yet durable (the driver syncs whatever waits), and the log.
@@ -551,6 +551,7 @@ class Member:
         if (
             self.primary is None
             and epoch == backup.epoch
+            and backup.matched  # its log is the primary's as far as the Append went
             and type(append.committed) is int
             and self.applied >= append.committed
         ):
@@ -574,9 +575,13 @@ class Member:
             return
         position = snapshot.position
         log = backup.log
-        if position <= backup.committed or (
-            log.base <= position <= log.end and log.epoch_at(position) == snapshot.last_epoch
-        ):
+        if backup.lossy:  # committed entries may differ: only the epochs tell (rule 11)
+            holds = position <= log.end and log.epoch_of(position) == snapshot.last_epoch
+        else:
+            holds = position <= backup.committed or (
+                log.base <= position <= log.end and log.epoch_at(position) == snapshot.last_epoch
+            )
+        if holds:
             # It holds the log up to there already: the Appends go on from it.
             self._saw_epoch(snapshot.epoch, effects)
             self.stats["snapshot_useless"] += 1
@@ -592,12 +597,16 @@ class Member:
             return
         self._saw_epoch(snapshot.epoch, effects)
         self.clients.installed({c: (s[0], s[1]) for c, s in snapshot.sessions.items()})
-        discarded, dropped = backup.install(
+        discarded, dropped, covered = backup.install(
             position, snapshot.last_epoch, snapshot.runs, snapshot.end
         )
         if discarded is not None:
             self.discarded += len(discarded.entries)
             self.stats["discarded"] += len(discarded.entries)
+            self.lost += discarded.committed
+            self.stats["lost_committed"] += discarded.committed
+        if covered:
+            self.stats["lost_under_snapshot"] += 1
         self.applied = backup.applied = position
         self.snapshot_position = position
         self.heard = float("-inf")  # fresh again after its next Append (rule 5)
@@ -622,6 +631,8 @@ class Member:
             self.stats["lost_under_snapshot"] += 1
         effects.persist.append(Snapshotted(0, 0, 0, 0, machine.snapshot(), {}, ()))
         effects.persist.append(Compacted(rebuilt.starts))
+        # Its keeper reports the emptied log at once: elections compare the latest ends.
+        effects.send_now.append((KEEPER, Wake()))
 
     def _saw_epoch(self, epoch: int, effects: Effects) -> None:
         """A higher epoch is recorded before what it brings (rule 1 of the backup)."""

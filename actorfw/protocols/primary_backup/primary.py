@@ -12,9 +12,12 @@ with epoch *e*. The rules:
 2. **Acknowledge by mode.** ``sync``: a write is committed once every
    backup of the in-sync set has acknowledged it (:class:`Acked` leaves a
    backup only after its durable write). ``async``: once it is written
-   here. Either way the :class:`Applied` output (the application's answer
-   to its client) leaves only after this node's own write is durable
-   (rule 5 of :mod:`actorfw.protocols.effects`).
+   here, while every backup of the in-sync set holds all but the last
+   ``lag_bound`` entries (past that, commits wait, as in ``sync`` mode,
+   until the backup catches up or the configuration service drops it).
+   Either way the :class:`Applied` output (the application's answer to its
+   client) leaves only after this node's own write is durable (rule 5 of
+   :mod:`actorfw.protocols.effects`).
 3. **A lagging backup is reported, not waited for silently.** A backup of
    the in-sync set more than ``lag_bound`` entries behind, or behind with
    no progress for ``lag_time`` seconds (a crashed backup, when writes are
@@ -359,10 +362,13 @@ class Primary:
         """Advance ``committed`` by mode (rule 2) unless fenced (rule 6); output what is new."""
         if self.fenced(now):
             return
+        slowest = min((self.match[b] for b in self.in_sync), default=self.end)
         if self.options.mode == "async":
-            target = self.end
+            # Ahead of the in-sync backups by lag_bound entries at most: a failover to one
+            # of them loses no more (rule 3 drops one that falls further behind).
+            target = min(self.end, slowest + self.options.lag_bound)
         else:
-            target = min((self.match[b] for b in self.in_sync), default=self.end)
+            target = slowest
         # Only entries of this epoch commit by counting; earlier ones ride along under
         # them (the service appends a no-op at the start of each epoch for that).
         if target > self.committed and self.log.epoch_at(target) == self.epoch:
