@@ -137,7 +137,8 @@ def test_rule_7_async_an_append_below_the_base_is_compared_by_the_epoch_runs() -
     # Another epoch below the base (here an entry at 2): the snapshot is not theirs.
     effects = b.handle_all([Append(2, "p", 1, 1, entries(2, "q"), 3)], 0.0)
     assert Rebuilt((1,), 2) in effects.outputs and sent(effects) == [Mismatch(2, "b1", 0)]
-    assert Discarded(3, entries(1, "c"), 1) in effects.outputs  # the entry held above the base
+    # The entry held above the base is discarded; both committed ones from 2 on were lost.
+    assert Discarded(3, entries(1, "c"), 2) in effects.outputs
     # The same, told by the epoch at prev; and at the base itself.
     for append in (Append(2, "p", 1, 2, (), 3), Append(2, "p", 2, 2, entries(2, "q"), 3)):
         b = lossy(*entries(1, "a", "b", "c"), committed=3, applied=3)
@@ -218,6 +219,8 @@ def test_a_lagging_backup_is_named_and_sync_waits_until_it_leaves_the_set() -> N
     p = primary("sync", lag_bound=2)
     p.submit(["a", "b", "c"], 1.0)
     p.handle_all([Acked(1, "b1", 3)], 1.0)
+    assert p.lagging == [] and p.committed == 0  # b2 has not answered: its match is unknown
+    p.handle_all([Acked(1, "b2", 0)], 1.0)
     assert p.lagging == ["b2"] and p.committed == 0
     assert p.set_in_sync({"b1"}, 1.0).outputs == [Applied(i, p.log.entry(i)) for i in (1, 2, 3)]
 

@@ -35,9 +35,10 @@ The rules (numbers are cited by the tests):
    or below the log's base are covered by a snapshot of committed entries,
    which every log holds alike: an Append that resumes below the base
    matches there, and its entries up to the base are skipped as held. In
-   ``async`` mode committed entries may differ, so an Append below the
-   base is answered :class:`Mismatch` at the base, where the epochs are
-   compared (rule 4).
+   ``async`` mode committed entries may differ, so an Append below the base
+   is compared with the log's epoch runs (its epoch at ``prev``, then each
+   entry's up to the base): on a difference, or an epoch the runs no longer
+   know, the backup starts again from nothing (rule 4).
 """
 
 from __future__ import annotations
@@ -279,7 +280,8 @@ class Backup:
         covered = log.base if position <= log.base else 0
         start = max(position, log.base + 1)
         dropped = log.between(start, log.end - start + 1) if start <= log.end else ()
-        lost = max(0, self.committed - start + 1)
+        # Known committed from the divergence on, under the snapshot too when it is known.
+        lost = max(0, self.committed - position + 1)
         effects.outputs.append(Discarded(start, dropped, lost))
         effects.outputs.append(Rebuilt(tuple(log.reset(0, 0, ())), covered))
         self.committed = self.applied = 0

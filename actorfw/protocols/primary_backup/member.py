@@ -100,7 +100,9 @@ The rules (numbers are cited by the tests):
     here, while every in-sync backup holds all but the last ``lag_bound``
     entries (rule 2 of the primary); one that falls further behind is
     dropped (rule 6). A failover may lose the writes the elected backup
-    lacked: ``lag_bound`` at most. A member holding such entries
+    lacked: ``lag_bound`` at most, unless the elected member was starting
+    again from nothing (below) when it was elected (see
+    ``docs/primary-backup.md``). A member holding such entries
     discards them when it follows the new primary and counts those it knew
     committed (:attr:`Member.lost`, ``MemberStatus`` ``lost``): they were
     acknowledged (after a restart it knows committed only what its

@@ -168,6 +168,7 @@ class Primary:
         self.next = {b: log.end + 1 for b in backups}  # the next position to send each
         self._snapshot_at: dict[str, float] = {}  # when each backup was last sent a snapshot
         self._snapshot_pos: dict[str, int] = {}  # and at which position
+        self._heard: set[str] = set()  # the backups that have answered this primary
         self.match = {b: 0 for b in backups}  # how far each is known to hold this log
         # since when each backup is behind with no progress (None: caught up, or moving)
         self._stuck_since: dict[str, float | None] = {b: None for b in backups}
@@ -188,9 +189,14 @@ class Primary:
 
     @property
     def lagging(self) -> list[str]:
-        """In-sync backups more than ``lag_bound`` entries behind (rule 3), sorted."""
+        """In-sync backups more than ``lag_bound`` entries behind (rule 3), sorted.
+
+        Only backups that have answered this primary count: before its first
+        answer a backup's match is not known, only assumed 0 (one that never
+        answers is caught by ``lag_time`` in :meth:`lagging_at`).
+        """
         floor = self.end - self.options.lag_bound
-        return sorted(b for b in self.in_sync if self.match[b] < floor)
+        return sorted(b for b in self.in_sync if b in self._heard and self.match[b] < floor)
 
     def lagging_at(self, now: float) -> list[str]:
         """In-sync backups too far behind, or behind with no progress for ``lag_time`` (rule 3)."""
@@ -285,6 +291,7 @@ class Primary:
                     continue
                 if message.epoch < self.epoch or kind is Stale:
                     continue  # an answer to an older primary: nothing to learn
+                self._heard.add(message.backup)
                 if kind is Acked:
                     self._acked(message, effects)
                 else:
