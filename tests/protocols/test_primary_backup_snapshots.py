@@ -235,6 +235,17 @@ def test_options_a_member_cannot_keep_are_refused() -> None:
         PrimaryOptions(snapshot_retry=0)
 
 
+def test_a_stored_rebuilding_mark_is_read_back_and_a_bad_one_refused() -> None:
+    from actorfw.protocols.primary_backup import Rebuilding
+    from actorfw.values.packed import pack_value
+
+    assert stored([Rebuilding(True)]) == {b"R": pack_value(True)}
+    assert stored([Rebuilding(True), Rebuilding(False)]) == {}
+    assert CODEC.load([(b"R", pack_value(True))]) == [Rebuilding(True)]
+    with pytest.raises(ValueError, match="rebuilding"):
+        CODEC.load([(b"R", pack_value(1))])
+
+
 @pytest.mark.parametrize(
     "runs",
     [[[3, 2], [1, 1]], [["a", 1]], [[1, 1, 1]], "runs"],
@@ -421,3 +432,39 @@ def test_rule_2_async_commits_wait_when_an_in_sync_backup_lags_past_lag_bound() 
     g.deliver(drop_to=frozenset({"n2", "n3"}))  # the in-sync backups hear nothing
     assert n1.backup.committed - opened == 3  # then commits wait for them
     assert [r.seq for r in g.out["n1"] if type(r).__name__ == "Response"] == [1, 2, 3]
+
+
+def test_rule_11_a_member_starting_again_from_nothing_does_not_act_until_caught_up() -> None:
+    g = Group(ASYNC_SMALL)
+    g.lead()
+    n1, n2, n3 = (g.members[n] for n in NODES)
+    write(g, 8)
+    for seq in range(9, 13):  # n3 holds and applies these; n2 does not
+        g.step("n1", Request(command(seq, ["put", "k", seq])))
+    g.deliver(drop_to=frozenset({"n2"}))
+    g.now += 0.1
+    g.take("n1", n1.tick(g.now))  # n3 learns they are committed, and applies them
+    g.deliver(drop_to=frozenset({"n2"}))
+    assert n3.applied > n2.backup.end
+    # Elected on reports older than that, n2 leads epoch 2 with n3 in sync: n3 rebuilds.
+    for node in ("n2", "n3"):
+        g.step(node, ViewIs(2, "n2", ("n3",), 0))
+    g.step("n2", LeaseGranted(2, 100.0))
+    g.deliver(drop_to=frozenset({"n1"}), rounds=2)
+    assert n3.stats["rebuilt"] == 1 and n3.backup.rebuilding and n3.status()["rebuilding"]
+    # n2 fails there; the view names n3: it does not act, nor after a restart.
+    g.step("n3", ViewIs(3, "n3", (), 0))
+    assert n3.acting == 0 and n3.stats["declined_while_rebuilding"] == 1
+    again = restarted_with(g, "n3", ASYNC_SMALL)
+    again.handle_all([ViewIs(3, "n3", (), 0)], g.now)
+    assert again.acting == 0 and again.backup.rebuilding
+    # Back under n2 (say the view had not moved), it catches up, and may act again.
+    n3.view = ViewIs(2, "n2", ("n3",), 0)
+    for _ in range(4):
+        g.now += 0.1
+        g.take("n2", n2.tick(g.now))
+        g.deliver(drop_to=frozenset({"n1"}))
+    assert not n3.backup.rebuilding and n3.stats["rebuilt_caught_up"] == 1
+    assert n3.machine.snapshot() == n2.machine.snapshot()
+    g.step("n3", ViewIs(3, "n3", (), 0))
+    assert n3.acting == 3

@@ -56,6 +56,7 @@ from actorfw.protocols.primary_backup.messages import (
     Entry,
     EpochSeen,
     Mismatch,
+    Rebuilding,
     Rebuilt,
     Record,
     Refusal,
@@ -75,7 +76,17 @@ class Backup:
         name: this node, as primaries address it.
     """
 
-    __slots__ = ("applied", "committed", "epoch", "log", "lossy", "matched", "name", "refused")
+    __slots__ = (
+        "applied",
+        "committed",
+        "epoch",
+        "log",
+        "lossy",
+        "matched",
+        "name",
+        "rebuilding",
+        "refused",
+    )
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -88,6 +99,8 @@ class Backup:
         """``async`` mode: committed entries may be discarded (rules 4, 7)."""
         self.matched = False
         """Did the last Append match this log (and was it acknowledged)?"""
+        self.rebuilding = False
+        """Started again from nothing, not caught up yet (kept by the member, rule 11)."""
 
     @classmethod
     def restore(cls, name: str, records: Iterable[Record]) -> Backup:
@@ -113,6 +126,8 @@ class Backup:
         elif type(record) is Snapshotted:
             self.log.reset(record.base, record.base_epoch, record.runs)
             self.committed = self.applied = record.position
+        elif type(record) is Rebuilding:
+            self.rebuilding = record.on
         else:
             raise TypeError(f"not a backup record: {record!r}")
 

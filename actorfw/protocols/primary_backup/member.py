@@ -100,9 +100,7 @@ The rules (numbers are cited by the tests):
     here, while every in-sync backup holds all but the last ``lag_bound``
     entries (rule 2 of the primary); one that falls further behind is
     dropped (rule 6). A failover may lose the writes the elected backup
-    lacked: ``lag_bound`` at most, unless the elected member was starting
-    again from nothing (below) when it was elected (see
-    ``docs/primary-backup.md``). A member holding such entries
+    lacked: ``lag_bound`` at most. A member holding such entries
     discards them when it follows the new primary and counts those it knew
     committed (:attr:`Member.lost`, ``MemberStatus`` ``lost``): they were
     acknowledged (after a restart it knows committed only what its
@@ -110,8 +108,12 @@ The rules (numbers are cited by the tests):
     log diverges), it starts again from the empty state: its state, sessions
     and log go (:class:`~actorfw.protocols.primary_backup.messages.Rebuilt`),
     and the primary sends its log from the start, or its snapshot; its
-    keeper is woken to report the emptied log at once. An ``async`` member
-    needs a state machine that can snapshot.
+    keeper is woken to report the emptied log at once. Until it has caught
+    up (it has applied what an Append of its primary says is committed) it
+    is marked rebuilding, durably (:class:`Rebuilding`), and does not act
+    as primary when a view names it: the group then waits, as a ``sync``
+    group waits for its only in-sync member, rather than lose what it
+    lacks. An ``async`` member needs a state machine that can snapshot.
 
 Bounds: sessions (``max_sessions``), the queue (``max_queue``), one log end
 per step not yet durable (the driver syncs whatever waits), and the log.
@@ -145,6 +147,7 @@ from actorfw.protocols.primary_backup.messages import (
     EpochSeen,
     InstallSnapshot,
     Mismatch,
+    Rebuilding,
     Rebuilt,
     Record,
     Refusal,
@@ -397,6 +400,7 @@ class Member:
             "wanted": list(self.wanted),
             "discarded": self.discarded,
             "lost": self.lost,
+            "rebuilding": self.backup.rebuilding,
             "holding": bool(self.handing_to),
             "handover": self._handover_ready(),
             "lag": self._lag(),
@@ -551,6 +555,17 @@ class Member:
         self._absorb(self.backup.handle_all([append], now), effects)
         backup = self.backup
         if (
+            backup.rebuilding
+            and backup.matched
+            and epoch == backup.epoch
+            and type(append.committed) is int
+            and self.applied >= append.committed
+        ):
+            # It holds what the primary had committed when it sent this: caught up.
+            backup.rebuilding = False
+            effects.persist.append(Rebuilding(False))
+            self.stats["rebuilt_caught_up"] += 1
+        if (
             self.primary is None
             and epoch == backup.epoch
             and backup.matched  # its log is the primary's as far as the Append went
@@ -633,6 +648,9 @@ class Member:
             self.stats["lost_under_snapshot"] += 1
         effects.persist.append(Snapshotted(0, 0, 0, 0, machine.snapshot(), {}, ()))
         effects.persist.append(Compacted(rebuilt.starts))
+        if not self.backup.rebuilding:
+            self.backup.rebuilding = True  # no primary role until it has caught up
+            effects.persist.append(Rebuilding(True))
         # Its keeper reports the emptied log at once: elections compare the latest ends.
         effects.send_now.append((KEEPER, Wake()))
 
@@ -773,6 +791,9 @@ class Member:
                 self._absorb(primary.set_in_sync(in_view | self.adding, now), effects)
             return
         if view.primary == self.name and view.epoch > self.backup.epoch:
+            if self.backup.rebuilding:  # rule 11: it lacks what the group acknowledged
+                self.stats["declined_while_rebuilding"] += 1
+                return
             self._start(view, now, effects)
 
     def _start(self, view: ViewIs, now: float, effects: Effects) -> None:

@@ -24,6 +24,7 @@ __all__ = [
     "EpochSeen",
     "InstallSnapshot",
     "Mismatch",
+    "Rebuilding",
     "Rebuilt",
     "Record",
     "Refusal",
@@ -215,4 +216,15 @@ class Compacted:
     starts: tuple[int, ...]
 
 
-Record = EpochSeen | Written | Truncated | Snapshotted | Compacted
+@dataclass(frozen=True)
+class Rebuilding:
+    """Record: this member started again from nothing (``on``), or has caught up since.
+
+    While on, it does not act as primary when a view names it (rule 11 of
+    the member): it lacks what the group acknowledged.
+    """
+
+    on: bool
+
+
+Record = EpochSeen | Written | Truncated | Snapshotted | Compacted | Rebuilding

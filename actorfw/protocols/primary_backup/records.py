@@ -7,6 +7,8 @@ Keys:
   :class:`Written` put there, as a list of ``[epoch, command]`` packed as on
   the wire. One key per batch, not per entry: a primary's batch of writes
   costs each node one row.
+- ``R``: present while the member is starting again from nothing (a
+  :class:`Rebuilding`; async mode);
 - ``S``: the latest snapshot (a :class:`Snapshotted`): position, its
   epoch, the log's base and the epoch there, the state, the sessions and
   the epoch runs. A :class:`Compacted` deletes the batches it covers, in
@@ -36,6 +38,7 @@ from actorfw.protocols.primary_backup.messages import (
     Compacted,
     Entry,
     EpochSeen,
+    Rebuilding,
     Record,
     Snapshotted,
     Truncated,
@@ -75,6 +78,8 @@ class PrimaryBackupRecords:
             return [(b"S", pack_value(value))]
         if type(record) is Compacted:
             return [(b"L" + _U64.pack(start), None) for start in record.starts]
+        if type(record) is Rebuilding:
+            return [(b"R", pack_value(True) if record.on else None)]
         raise TypeError(f"{record!r} is not a primary-backup record")
 
     def load(self, items: Iterable[tuple[bytes, bytes]]) -> list[Record]:
@@ -85,10 +90,15 @@ class PrimaryBackupRecords:
         """
         epoch: list[Record] = []
         snapshot: list[Record] = []
+        rebuilding: list[Record] = []
         stored: list[tuple[int, Any]] = []
         for key, value in items:
             if key == b"S":
                 snapshot.append(_snapshot(unpack_value(value)))
+            elif key == b"R":
+                if unpack_value(value) is not True:
+                    raise ValueError("a stored rebuilding mark is true")
+                rebuilding.append(Rebuilding(True))
             elif key == b"E":
                 number = unpack_value(value)
                 if type(number) is not int or number < 0:
@@ -116,7 +126,7 @@ class PrimaryBackupRecords:
                 entries.append(Entry(pair[0], pair[1]))
             batches.append(Written(start, tuple(entries)))
             end = max(base, start + len(entries) - 1)  # each batch cuts the log at its start
-        return [*epoch, *snapshot, *batches]
+        return [*epoch, *snapshot, *rebuilding, *batches]
 
 
 def _snapshot(value: Any) -> Snapshotted:
