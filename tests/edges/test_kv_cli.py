@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -329,6 +330,12 @@ def test_nodes_configured_with_replicated_serve_the_kv_store(
         assert run(capsys, ["kv", "--cluster", str(cluster), "get", "k"]) == (0, "[1]\n", "")
         assert run(capsys, ["kv", "--cluster", str(cluster), "append", "t", "x"])[1] == '"x"\n'
         assert all(p.poll() is None for p in processes.values()), _logs(logs)
+        # Two nodes make a majority: the third may still be starting on a loaded machine,
+        # before its SIGTERM handler is in place. Stop them once all three are up.
+        deadline = time.monotonic() + 30.0
+        while not all("node up at" in logs[n].read_text(errors="replace") for n in NODES):
+            assert time.monotonic() < deadline, _logs(logs)
+            time.sleep(0.05)
         for process in processes.values():
             process.send_signal(signal.SIGTERM)
         codes = [process.wait(30) for process in processes.values()]
