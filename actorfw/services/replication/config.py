@@ -17,8 +17,10 @@ of these::
     replication = "primary-backup"       # default "paxos"
     lease = 1.0                          # the primary's lease, seconds (default 1.0)
     views = ["n1", "n2", "n3"]           # the view service's nodes (default: the members)
-    [replicated.primary]                 # optional: PrimaryOptions fields (mode "sync" only)
+    [replicated.primary]                 # optional: PrimaryOptions fields (mode "sync" or "async")
     lag_time = 0.5
+    [replicated.member]                  # optional: the other MemberOptions fields
+    snapshot_interval = 16384
 
 Each section starts, on this node, the three actors that
 :func:`~actorfw.services.replication.replicate` starts on each node of a group
