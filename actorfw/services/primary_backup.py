@@ -33,24 +33,24 @@ from typing import Any
 
 from actorfw.core.actor import Actor, handler
 from actorfw.protocols.paxos.messages import Command, Read, Request, Role
-from actorfw.protocols.primary_backup.member import (
-    KEEPER,
-    Busy,
-    Handover,
-    LeaseGranted,
-    Member,
-    MemberOptions,
-    Moved,
-    Response,
-    ViewIs,
-    Wake,
-)
+from actorfw.protocols.primary_backup.member import Member
 from actorfw.protocols.primary_backup.messages import (
     Acked,
     Append,
     InstallSnapshot,
     Mismatch,
     Stale,
+)
+from actorfw.protocols.primary_backup.notes import (
+    KEEPER,
+    Busy,
+    Handover,
+    LeaseGranted,
+    MemberOptions,
+    Moved,
+    Response,
+    ViewIs,
+    Wake,
 )
 from actorfw.protocols.primary_backup.records import CODEC
 from actorfw.services.driver import CoreActor

@@ -47,7 +47,7 @@ from typing import Any, TypeVar
 from actorfw.core.actor import actor_path
 from actorfw.node.config import RootSpec, SectionContext, register_section
 from actorfw.protocols.paxos.types import Config, LeaderOptions, ReplicaOptions
-from actorfw.protocols.primary_backup.member import MemberOptions
+from actorfw.protocols.primary_backup.notes import MemberOptions
 from actorfw.protocols.primary_backup.primary import PrimaryOptions
 from actorfw.services.replication.group import REPLICATION, group_roles, primary_backup_roles
 

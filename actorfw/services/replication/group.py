@@ -34,7 +34,7 @@ from typing import Any
 from actorfw.core.cluster import Cluster
 from actorfw.protocols.paxos.messages import Role
 from actorfw.protocols.paxos.types import LeaderOptions, ReplicaOptions, Snapshotting
-from actorfw.protocols.primary_backup.member import MemberOptions
+from actorfw.protocols.primary_backup.notes import MemberOptions
 from actorfw.protocols.primary_backup.view import ViewMachine
 from actorfw.services.paxos import (
     AcceptorActor,
