@@ -117,7 +117,7 @@ def _cmd_bench_messaging(args: argparse.Namespace) -> int:
         if results:
             print(
                 f"actorfw {__version__} messaging between node processes, beside raw pyzmq "
-                "in the same run (ratio = actorfw / raw)\n"
+                "(or the baseline named) in the same run (ratio = actorfw / baseline)\n"
             )
             print(render(results))
         print(
@@ -335,7 +335,8 @@ def add_bench_commands(commands: Any) -> None:
         "messaging",
         help="actors on node processes against raw pyzmq",
         description="Tell throughput, fan-in, ask round trips and numpy payloads between node "
-        "processes, each beside raw pyzmq doing the same work in the same run; then flow "
+        "processes, each beside raw pyzmq doing the same work in the same run; tells and asks "
+        "from the driver's thread (tells beside the same tells inside system.run); then flow "
         "control: a slow receiver flooded for 60 s (both nodes' peak memory, the rate it "
         "achieved), and tells and asks with credit on against off.",
     )

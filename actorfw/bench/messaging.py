@@ -9,7 +9,13 @@ Cases, each on IPC and on TCP (loopback, CURVE on both sides):
 - ``ask``: sequential asks between actors on two nodes (round trip p50 and
   p99), against a DEALER/ROUTER ping-pong;
 - ``payload``: numpy arrays of 1 KB, 1 MB and 64 MB between actors, in bytes
-  per second, against zero-copy sends of the same buffer.
+  per second, against zero-copy sends of the same buffer;
+- ``driver tell``: ``system.tell`` in a plain loop from the calling thread
+  (what a new user writes first) to an actor on a node process, against the
+  same tells made inside ``system.run``, on the client's own loop (its
+  baseline is that, not raw pyzmq);
+- ``driver ask``: sequential ``system.ask`` from the calling thread (round
+  trip p50), against the DEALER/ROUTER ping-pong.
 
 Every ratio is actorfw over raw (above 1 is faster than raw, except for
 round trips where it is how many times slower).
@@ -32,7 +38,18 @@ from functools import partial
 from typing import Any, TypeVar
 
 from actorfw.bench import raw
-from actorfw.bench.actors import Blast, Expect, Pinger, PingRun, Ponger, SendArrays, Sink, Source
+from actorfw.bench.actors import (
+    Blast,
+    Expect,
+    Ping,
+    Pinger,
+    PingRun,
+    Ponger,
+    SendArrays,
+    Sink,
+    Source,
+    Tick,
+)
 
 __all__ = ["SCALES", "MessagingResult", "run_messaging"]
 
@@ -43,18 +60,21 @@ SCALES: dict[str, dict[str, Any]] = {
         "tells": 150_000,
         "asks": 1_000,
         "payloads": [(1 << 10, 10_000), (1 << 20, 400), (64 << 20, 6)],
+        "driver_tells": 50_000,
     },
     "quick": {
         "rounds": 1,
         "tells": 2_000,
         "asks": 50,
         "payloads": [(1 << 10, 100), (1 << 20, 4)],
+        "driver_tells": 2_000,
     },
 }
 """How much work each case does: ``full`` for figures, ``quick`` to check it runs.
 
 ``rounds`` of each case; per round, ``tells`` messages per throughput case,
-``asks`` round trips per latency case, and ``payloads`` as (size, count).
+``asks`` round trips per latency case, ``payloads`` as (size, count), and
+``driver_tells`` tells from the calling thread.
 """
 
 APP = "actorfw.bench.actors"
@@ -62,17 +82,18 @@ APP = "actorfw.bench.actors"
 
 @dataclasses.dataclass(frozen=True)
 class MessagingResult:
-    """One figure beside its raw-pyzmq baseline, measured in the same run."""
+    """One figure beside its baseline (raw pyzmq unless ``baseline`` says), in the same run."""
 
     case: str
     transport: str
     unit: str
     actorfw: float
     raw: float
+    baseline: str = "raw pyzmq"
 
     @property
     def ratio(self) -> float:
-        """actorfw / raw."""
+        """actorfw / baseline."""
         return self.actorfw / self.raw if self.raw else float("nan")
 
     def as_dict(self) -> dict[str, Any]:
@@ -172,6 +193,61 @@ def _payload(
         return _interleaved(rounds, lambda: size * count / _timed(run), baseline)
 
 
+def _driver(
+    transport: str,
+    tells: int,
+    asks: int,
+    rounds: int,
+    ask_baseline: Callable[[], list[float]],
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """Driver tells in a plain loop against tells inside ``run``; driver asks against raw."""
+    import time
+
+    from actorfw.node import ActorSystem
+
+    with ActorSystem(nodes=2, apps=[APP], transport=transport) as system:
+        sink = system.spawn("n2", Sink, name="sink")
+        ponger = system.spawn("n2", Ponger, name="ponger")
+        system.ask(ponger, Ping(0))  # connections warm
+        done = [0]  # what the sink has had in all, over the rounds so far
+
+        def loop() -> None:
+            done[0] += tells
+            for n in range(tells):
+                system.tell(sink, Tick(n))
+            system.ask(sink, Expect(done[0]), timeout=600.0)
+
+        def inside() -> None:
+            done[0] += tells
+
+            async def main() -> None:
+                for n in range(tells):
+                    sink.tell(Tick(n))
+
+            system.run(main, timeout=600.0)
+            system.ask(sink, Expect(done[0]), timeout=600.0)
+
+        def round_trips() -> list[float]:
+            times = []
+            clock = time.perf_counter
+            for n in range(asks):
+                start = clock()
+                system.ask(ponger, Ping(n))
+                times.append(clock() - start)
+            return times
+
+        mine, base = _interleaved(
+            rounds, lambda: tells / _timed(loop), lambda: tells / _timed(inside)
+        )
+        asked, raw_times = _interleaved(rounds, round_trips, ask_baseline)
+        return (
+            mine,
+            base,
+            [t for times in asked for t in times],
+            [t for times in raw_times for t in times],
+        )
+
+
 def _size_name(size: int) -> str:
     if size >= 1 << 20:
         return f"{size >> 20} MB"
@@ -244,21 +320,55 @@ def run_messaging(
                     median(theirs) / 1e6,
                 )
             )
+
+        note(f"driver tells and asks ({transport})")
+        ours, theirs, mine, base = _driver(
+            transport,
+            settings["driver_tells"],
+            asks,
+            rounds,
+            partial(raw.raw_round_trips, transport, asks),
+        )
+        results.append(
+            MessagingResult(
+                "driver tell", transport, "msgs/s", median(ours), median(theirs), "tell in run"
+            )
+        )
+        results.append(
+            MessagingResult(
+                "driver ask p50",
+                transport,
+                "µs",
+                _percentile(mine, 0.5) * 1e6,
+                _percentile(base, 0.5) * 1e6,
+            )
+        )
     return results
 
 
 def render(results: list[MessagingResult]) -> str:
     """The figures as a plain-text table."""
-    rows = [["case", "transport", "actorfw", "raw pyzmq", "unit", "actorfw / raw"]]
+    rows = [
+        ["case", "transport", "actorfw", "baseline", "unit", "actorfw / baseline", "baseline is"]
+    ]
     for r in results:
         rows.append(
-            [r.case, r.transport, f"{r.actorfw:,.1f}", f"{r.raw:,.1f}", r.unit, f"{r.ratio:.2f}"]
+            [
+                r.case,
+                r.transport,
+                f"{r.actorfw:,.1f}",
+                f"{r.raw:,.1f}",
+                r.unit,
+                f"{r.ratio:.2f}",
+                r.baseline,
+            ]
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
     for n, row in enumerate(rows):
         cells = [
-            c.ljust(widths[i]) if i < 2 or i == 4 else c.rjust(widths[i]) for i, c in enumerate(row)
+            c.ljust(widths[i]) if i in (0, 1, 4, 6) else c.rjust(widths[i])
+            for i, c in enumerate(row)
         ]
         lines.append("  ".join(cells).rstrip())
         if n == 0:

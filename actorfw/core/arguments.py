@@ -13,7 +13,7 @@ from typing import Any
 from actorfw.core.actor import Actor
 from actorfw.values.refs import ActorRef
 
-__all__ = ["check_actor_class", "check_target"]
+__all__ = ["check_actor_class", "check_target", "check_timeout"]
 
 
 def check_target(target: Any, call: str) -> ActorRef:
@@ -25,6 +25,13 @@ def check_target(target: Any, call: str) -> ActorRef:
         node, name = target.split("/")
         hint = f" (for the actor {name!r} on node {node!r}: ActorRef({node!r}, {name!r}))"
     raise TypeError(f"{call} needs an ActorRef to send to, not {type(target).__name__}{hint}")
+
+
+def check_timeout(timeout: Any) -> float:
+    """``timeout`` if it is a positive number of seconds; else a ``ValueError``."""
+    if isinstance(timeout, (int, float)) and timeout > 0:
+        return timeout
+    raise ValueError(f"an ask timeout must be a positive number of seconds, not {timeout!r}")
 
 
 def check_actor_class(actor_class: Any) -> type[Actor]:

@@ -273,6 +273,8 @@ class Engine:
         self.send_all = outbound.send_all
         self.ask = outbound.ask
         self.send_reply = outbound.send_reply
+        self.send_envelope = outbound.send_envelope
+        self.ask_encoded = outbound.ask_encoded
         self.causal: TraceRecorder | None = (
             TraceRecorder(self.config.trace_dir, node_id) if self.config.trace_dir else None
         )

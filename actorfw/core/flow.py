@@ -64,7 +64,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from actorfw.core.envelopes import Envelope
 from actorfw.core.messages import Credit, CreditProbe
@@ -229,12 +229,7 @@ class FlowControl:
             out.room = -1 if out.backlog else window - (out.sent - out.acked)
             return True
         if len(out.backlog) >= self.max_backlog:
-            engine.stats.overloaded += 1
-            raise Overloaded(
-                f"node {engine.id} holds {len(out.backlog)} tells for node {node}, which "
-                f"gives no credit for more (max_backlog {self.max_backlog}); the tell to "
-                f"{node}/{envelope.target} was not sent"
-            )
+            self.refuse(node, envelope.target)
         if not out.backlog:
             out.since = engine.now()
             out.room = -1
@@ -257,12 +252,7 @@ class FlowControl:
         if out is None:
             return True
         if len(out.backlog) >= self.max_backlog:
-            self._engine.stats.overloaded += 1
-            raise Overloaded(
-                f"node {self._engine.id} holds {len(out.backlog)} messages for node {node}, "
-                f"which gives no credit for more (max_backlog {self.max_backlog}); the ask to "
-                f"{node}/{envelope.target} was not sent"
-            )
+            self.refuse(node, envelope.target, "ask")
         out.backlog.append((envelope, 0))
         return False
 
@@ -288,6 +278,19 @@ class FlowControl:
         waiters.append(cell)
         if cell.owed is not None or cell.waiters is not None:
             self.room(cell)  # rule 5: nobody waits for an actor that waits
+
+    def refuse(self, node: str, target: str, kind: str = "tell") -> NoReturn:
+        """Count and raise the refusal of a tell (or ask) to ``node/target``: its backlog is full.
+
+        Raises:
+            Overloaded: always.
+        """
+        self._engine.stats.overloaded += 1
+        raise Overloaded(
+            f"node {self._engine.id} holds {self.backlog(node)} messages for node {node}, which "
+            f"gives no credit for more (max_backlog {self.max_backlog}); the {kind} to "
+            f"{node}/{target} was not sent"
+        )
 
     def backlog(self, node: str) -> int:
         """Tells waiting for credit to ``node``."""

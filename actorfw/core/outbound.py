@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from actorfw.core.arguments import check_target
+from actorfw.core.arguments import check_target, check_timeout
 from actorfw.core.envelopes import ASK, FAILURE, REPLY, TELL, Envelope
 from actorfw.core.flow import UNIT_SHIFT, cost_of
 from actorfw.core.node_protocol import NODE_TARGET
@@ -72,6 +72,23 @@ class Outbound:
             elif flow.window is not None and not flow.admit(target.node, envelope, sender):
                 return  # kept in the backlog
         engine.transport.send(target.node, envelope)
+
+    def send_envelope(self, node: str, envelope: Envelope) -> None:
+        """Send a tell encoded already (by a driver's thread, see :mod:`actorfw.node.handoff`).
+
+        The remote half of :meth:`send` for a tell with no sender: counted,
+        under credit (:meth:`FlowControl.take <actorfw.core.flow.FlowControl.take>`), handed
+        to the transport.
+
+        Raises:
+            Overloaded: the backlog to ``node`` is full; nothing was sent or kept.
+        """
+        engine = self._engine
+        if engine._dead:
+            return
+        engine.stats.sent_remote += 1
+        if envelope.target == NODE_TARGET or engine.flow.take(node, envelope, None):
+            engine.transport.send(node, envelope)
 
     def send_all(
         self,
@@ -140,32 +157,42 @@ class Outbound:
         """
         engine = self._engine
         check_target(target, "ask")
-        if not (isinstance(timeout, (int, float)) and timeout > 0):
-            raise ValueError(
-                f"an ask timeout must be a positive number of seconds, not {timeout!r}"
-            )
-        future: asyncio.Future[Any] = engine.loop.create_future()
+        check_timeout(timeout)
         if engine._dead:
-            future.set_exception(NodeDown(f"node {engine.id} is not running"))
-            return future
-        local = target.node == engine.id
-        if local:
+            return self._down()
+        if target.node == engine.id:
             codec.check(message)
-        else:
-            if engine.causal is not None and target.name != NODE_TARGET:
-                body, buffers, plain = codec.encode(
-                    engine.causal.outgoing(_path(sender), target.node, message)
-                )
-            else:
-                body, buffers, plain = codec.encode(message)
-            refusal = engine.liveness.unreachable(target, even_if_down)
-            if refusal is not None:
-                future.set_exception(refusal)
-                return future
-        corr = engine.asks.open(future, target, timeout)
-        if local:
+            future: asyncio.Future[Any] = engine.loop.create_future()
+            corr = engine.asks.open(future, target, timeout)
             engine.enqueue(target.name, (message, sender, ReplyTo(engine.id, corr), None))
             return future
+        if engine.causal is not None and target.name != NODE_TARGET:
+            message = engine.causal.outgoing(_path(sender), target.node, message)
+        return self.ask_encoded(target, codec.encode(message), timeout, sender, even_if_down)
+
+    def ask_encoded(
+        self,
+        target: ActorRef,
+        encoded: tuple[bytes, list[Any], bool],
+        timeout: float,
+        sender: ActorRef | None,
+        even_if_down: bool = False,
+    ) -> asyncio.Future[Any]:
+        """The remote half of :meth:`ask`, for a message encoded already (``codec.encode``'s).
+
+        Also what a driver's thread hands over (:mod:`actorfw.node.handoff`),
+        its message encoded, and so checked, at its call.
+        """
+        engine = self._engine
+        if engine._dead:
+            return self._down()
+        future: asyncio.Future[Any] = engine.loop.create_future()
+        refusal = engine.liveness.unreachable(target, even_if_down)
+        if refusal is not None:
+            future.set_exception(refusal)
+            return future
+        corr = engine.asks.open(future, target, timeout)
+        body, buffers, plain = encoded
         envelope = Envelope(
             ASK, engine.id, target.name, sender.name if sender else None, corr, body, buffers, plain
         )
@@ -177,6 +204,12 @@ class Outbound:
             return future
         if ready:
             engine.transport.send(target.node, envelope)
+        return future
+
+    def _down(self) -> asyncio.Future[Any]:
+        engine = self._engine
+        future: asyncio.Future[Any] = engine.loop.create_future()
+        future.set_exception(NodeDown(f"node {engine.id} is not running"))
         return future
 
     def send_reply(self, to: ReplyTo, value: Any, error: BaseException | None, actor: str) -> None:

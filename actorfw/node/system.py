@@ -48,6 +48,7 @@ from actorfw.core.messages import StatusRequest
 from actorfw.core.storage import MemoryBackend
 from actorfw.node.config import NodeSettings, RootSpec
 from actorfw.node.endpoints import check_endpoint
+from actorfw.node.handoff import Handoff
 from actorfw.node.runtime import run_node
 from actorfw.node.transport import CurveSettings, ZmqTransport
 from actorfw.values.refs import DEFAULT_ASK_TIMEOUT, ActorRef
@@ -129,6 +130,7 @@ class Connection:
         )
         self._thread.start()
         self._client: Engine = self._call_soon(self._make_client)
+        self._handoff = Handoff(self._client)
         _LIVE.add(self)
 
     # -- plumbing ------------------------------------------------------------------------
@@ -272,14 +274,27 @@ class Connection:
         return ref
 
     def tell(self, target: ActorRef, message: Any, on: str | None = None) -> None:
-        """Tell ``target`` from the client; returns once the client has taken it.
+        """Tell ``target`` from the client; returns once queued for the client's loop.
+
+        The message is checked and encoded here, in the calling thread; the
+        client's loop sends what was queued at its next turn, in order (see
+        :mod:`actorfw.node.handoff`): a loop of tells does not wait for the
+        loop once per tell. Driver code inside :meth:`run` sends at once.
 
         Raises:
+            MessageRefused: ``message`` is not a message value.
             Overloaded: the client's backlog to the target's node is full (see
                 :meth:`backlog`).
+            SystemTimeout: the client's loop took nothing for 30 s while the
+                queue was full.
         """
         check_target(target, "tell")
-        self._call_soon(self._client.send, target, message, None)
+        if threading.current_thread() is self._thread:
+            self._client.send(target, message, None)
+        elif target.node == self._client_id:
+            self._call_soon(self._client.send, target, message, None)
+        else:
+            self._live().tell(target, message)
 
     def backlog(self, node: str) -> int:
         """Tells from this client kept for ``node`` because it gives no credit for more now.
@@ -296,13 +311,33 @@ class Connection:
         timeout: float = DEFAULT_ASK_TIMEOUT,
         on: str | None = None,
     ) -> Any:
-        """Ask ``target`` from the client and return the reply."""
+        """Ask ``target`` from the client and return the reply.
+
+        Like :meth:`tell`, the message is encoded here and queued for the
+        client's loop; this thread then waits for the reply alone.
+
+        Raises:
+            AskTimeout: no reply within ``timeout`` seconds (and the errors of
+                ``ActorRef.ask``: ``NodeDown``, the actor's failure, ...).
+            SystemTimeout: the client's loop did not settle the ask within
+                ``timeout`` + 5 seconds.
+        """
         check_target(target, "ask")
+        if threading.current_thread() is self._thread or target.node == self._client_id:
 
-        async def main() -> Any:
-            return await self._client.ask(target, message, timeout, None)
+            async def main() -> Any:
+                return await self._client.ask(target, message, timeout, None)
 
-        return self.run(main, timeout=timeout + 5.0)
+            return self.run(main, timeout=timeout + 5.0)
+        settled, reply = self._live().ask(target, message, timeout).wait(timeout + 5.0)
+        if not settled:
+            raise SystemTimeout(f"the client's loop did not settle the ask within {timeout + 5:g}s")
+        return reply
+
+    def _live(self) -> Handoff:
+        if self._closed:
+            raise RuntimeError(f"the connection {self._client_id} is closed")
+        return self._handoff
 
     def poll(
         self,
