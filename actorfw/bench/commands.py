@@ -101,13 +101,16 @@ def _cmd_bench_messaging(args: argparse.Namespace) -> int:
 
     transports = tuple(args.transport) if args.transport else ("ipc", "tcp")
     scale = "quick" if args.quick else "full"
-    results = run_messaging(scale, transports, progress) if not args.flow_only else []
+    results = (
+        run_messaging(scale, transports, progress, args.event_loop) if not args.flow_only else []
+    )
     slow, credit = flow.run_flow(scale, progress)
     if args.json:
         doc = {
             "actorfw": __version__,
             "python": platform.python_version(),
             "scale": scale,
+            "event_loop": args.event_loop,
             "results": [r.as_dict() for r in results],
             "slow_receiver": [r.as_dict() for r in slow],
             "credit": [r.as_dict() for r in credit],
@@ -116,8 +119,9 @@ def _cmd_bench_messaging(args: argparse.Namespace) -> int:
     else:
         if results:
             print(
-                f"actorfw {__version__} messaging between node processes, beside raw pyzmq "
-                "(or the baseline named) in the same run (ratio = actorfw / baseline)\n"
+                f"actorfw {__version__} messaging between node processes ({args.event_loop} "
+                "loop), beside raw pyzmq (or the baseline named) in the same run (ratio = "
+                "actorfw / baseline)\n"
             )
             print(render(results))
         print(
@@ -343,6 +347,12 @@ def add_bench_commands(commands: Any) -> None:
     messaging.add_argument("--json", action="store_true", help="print the figures as JSON")
     messaging.add_argument(
         "--transport", action="append", choices=["ipc", "tcp"], help="only this transport (repeat)"
+    )
+    messaging.add_argument(
+        "--event-loop",
+        choices=["asyncio", "uvloop"],
+        default="asyncio",
+        help="the nodes' and the client's event loop (default asyncio)",
     )
     messaging.add_argument("--quick", action="store_true", help="tiny amounts: checks that it runs")
     messaging.add_argument("--flow-only", action="store_true", help="only the flow-control cases")

@@ -134,11 +134,18 @@ def _interleaved(
 
 
 def _tells(
-    transport: str, count: int, senders: int, rounds: int, baseline: Callable[[], float]
+    transport: str,
+    count: int,
+    senders: int,
+    rounds: int,
+    baseline: Callable[[], float],
+    event_loop: str = "asyncio",
 ) -> tuple[list[float], list[float]]:
     from actorfw.node import ActorSystem
 
-    with ActorSystem(nodes=senders + 1, apps=[APP], transport=transport) as system:
+    with ActorSystem(
+        nodes=senders + 1, apps=[APP], transport=transport, event_loop=event_loop
+    ) as system:
         sink_node = system.nodes[-1]
         sink = system.spawn(sink_node, Sink, name="sink")
         sources = [system.spawn(node, Source, name="source") for node in system.nodes[:-1]]
@@ -155,11 +162,15 @@ def _tells(
 
 
 def _asks(
-    transport: str, count: int, rounds: int, baseline: Callable[[], list[float]]
+    transport: str,
+    count: int,
+    rounds: int,
+    baseline: Callable[[], list[float]],
+    event_loop: str = "asyncio",
 ) -> tuple[list[float], list[float]]:
     from actorfw.node import ActorSystem
 
-    with ActorSystem(nodes=2, apps=[APP], transport=transport) as system:
+    with ActorSystem(nodes=2, apps=[APP], transport=transport, event_loop=event_loop) as system:
         ponger = system.spawn("n2", Ponger, name="ponger")
         pinger = system.spawn("n1", Pinger, name="pinger")
         system.ask(pinger, PingRun(ponger, 20), timeout=60.0)  # connections warm
@@ -173,12 +184,21 @@ def _asks(
 
 
 def _payload(
-    transport: str, size: int, count: int, rounds: int, baseline: Callable[[], float]
+    transport: str,
+    size: int,
+    count: int,
+    rounds: int,
+    baseline: Callable[[], float],
+    event_loop: str = "asyncio",
 ) -> tuple[list[float], list[float]]:
     from actorfw.node import ActorSystem
 
     with ActorSystem(
-        nodes=2, apps=[APP], transport=transport, max_message_size=size + (1 << 20)
+        nodes=2,
+        apps=[APP],
+        transport=transport,
+        max_message_size=size + (1 << 20),
+        event_loop=event_loop,
     ) as system:
         sink = system.spawn("n2", Sink, name="sink")
         source = system.spawn("n1", Source, name="source")
@@ -199,13 +219,14 @@ def _driver(
     asks: int,
     rounds: int,
     ask_baseline: Callable[[], list[float]],
+    event_loop: str = "asyncio",
 ) -> tuple[list[float], list[float], list[float], list[float]]:
     """Driver tells in a plain loop against tells inside ``run``; driver asks against raw."""
     import time
 
     from actorfw.node import ActorSystem
 
-    with ActorSystem(nodes=2, apps=[APP], transport=transport) as system:
+    with ActorSystem(nodes=2, apps=[APP], transport=transport, event_loop=event_loop) as system:
         sink = system.spawn("n2", Sink, name="sink")
         ponger = system.spawn("n2", Ponger, name="ponger")
         system.ask(ponger, Ping(0))  # connections warm
@@ -258,8 +279,12 @@ def run_messaging(
     scale: str = "full",
     transports: tuple[str, ...] = ("ipc", "tcp"),
     progress: Callable[[str], None] | None = None,
+    event_loop: str = "asyncio",
 ) -> list[MessagingResult]:
-    """Run every messaging case with its baseline; returns the figures."""
+    """Run every messaging case with its baseline; returns the figures.
+
+    ``event_loop``: the nodes' and the client's (``"asyncio"`` or ``"uvloop"``).
+    """
     settings = SCALES[scale]
     rounds: int = settings["rounds"]
     tells: int = settings["tells"]
@@ -273,19 +298,23 @@ def run_messaging(
 
     for transport in transports:
         note(f"tell throughput ({transport})")
-        ours, theirs = _tells(transport, tells, 1, rounds, partial(raw.raw_tell, transport, tells))
+        ours, theirs = _tells(
+            transport, tells, 1, rounds, partial(raw.raw_tell, transport, tells), event_loop
+        )
         results.append(MessagingResult("tell", transport, "msgs/s", median(ours), median(theirs)))
 
         note(f"fan-in throughput ({transport})")
         ours, theirs = _tells(
-            transport, tells, 2, rounds, partial(raw.raw_fan_in, transport, tells, 2)
+            transport, tells, 2, rounds, partial(raw.raw_fan_in, transport, tells, 2), event_loop
         )
         results.append(
             MessagingResult("fan-in 2:1", transport, "msgs/s", median(ours), median(theirs))
         )
 
         note(f"ask round trips ({transport})")
-        mine, base = _asks(transport, asks, rounds, partial(raw.raw_round_trips, transport, asks))
+        mine, base = _asks(
+            transport, asks, rounds, partial(raw.raw_round_trips, transport, asks), event_loop
+        )
         for label, q in (("ask p50", 0.5), ("ask p99", 0.99)):
             results.append(
                 MessagingResult(
@@ -310,6 +339,7 @@ def run_messaging(
                 count,
                 rounds,
                 partial(raw.raw_payload, transport, size, count),
+                event_loop,
             )
             results.append(
                 MessagingResult(
@@ -328,6 +358,7 @@ def run_messaging(
             asks,
             rounds,
             partial(raw.raw_round_trips, transport, asks),
+            event_loop,
         )
         results.append(
             MessagingResult(

@@ -240,6 +240,10 @@ class Engine:
             an ask to a node neither here nor among ``peers`` fails at once.
         probed: nodes it watches by asking them for heartbeats, which they
             do not send it (a client's; see :mod:`actorfw.core.liveness`).
+        clock: the engine's monotonic time, :meth:`now` (default: the loop's).
+            Node processes pass ``time.monotonic``, what asyncio's loop reads
+            anyway: uvloop's loop time counts whole milliseconds, too coarse
+            for the round trips actors time and lease margins.
     """
 
     def __init__(
@@ -256,6 +260,7 @@ class Engine:
         log_time: bool = False,
         reachable: tuple[str, ...] | list[str] = (),
         probed: tuple[str, ...] | list[str] = (),
+        clock: Callable[[], float] | None = None,
     ) -> None:
         if not isinstance(node_id, str) or not node_id or "/" in node_id:
             raise ValueError(f"a node id must be a non-empty str without '/', not {node_id!r}")
@@ -267,6 +272,7 @@ class Engine:
         self.incarnation = incarnation
         self.config = config or NodeConfig()
         self.tracer = tracer
+        self._clock = clock or loop.time
         outbound = Outbound(self)
         # Bound once here, not wrapped: these are on every message's path.
         self.send = outbound.send
@@ -327,7 +333,7 @@ class Engine:
 
     def now(self) -> float:
         """The runtime's monotonic time."""
-        return self.loop.time()
+        return self._clock()
 
     @property
     def alive(self) -> bool:

@@ -28,6 +28,7 @@ A TOML file for ``actorfw node --config node.toml``::
     max_message_size = 67108864
     linger = 5.0                         # seconds a graceful stop waits for messages to leave
     gc_threshold = [10000, 10, 10]       # the node's garbage-collector thresholds ([] leaves them)
+    event_loop = "asyncio"               # or "uvloop" (pip install 'actorfw[uvloop]')
 
 
 Services add sections of their own (:func:`register_section`): the
@@ -38,6 +39,7 @@ names no service.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import tomllib
 from collections.abc import Callable
@@ -50,6 +52,7 @@ from actorfw.node.endpoints import check_endpoint
 from actorfw.node.transport import CurveSettings
 
 __all__ = [
+    "EVENT_LOOPS",
     "GC_THRESHOLD",
     "NodeSettings",
     "RootSpec",
@@ -57,6 +60,7 @@ __all__ = [
     "SectionParser",
     "load_curve",
     "load_settings",
+    "loop_factory",
     "read_toml",
     "register_section",
     "registered_sections",
@@ -64,6 +68,35 @@ __all__ = [
 
 GC_THRESHOLD: tuple[int, int, int] = (10_000, 10, 10)
 """A node process's garbage-collector thresholds by default (see ``NodeSettings.gc_threshold``)."""
+
+EVENT_LOOPS = ("asyncio", "uvloop")
+"""The event loops a node (or a client) can run on: ``NodeSettings.event_loop``."""
+
+
+def loop_factory(event_loop: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    """What makes a new event loop of the kind ``event_loop`` names (one of :data:`EVENT_LOOPS`).
+
+    ``"asyncio"`` is the standard library's loop; ``"uvloop"`` is uvloop's
+    (libuv), installed with ``pip install 'actorfw[uvloop]'``. The simulator
+    keeps its own loop either way.
+
+    Raises:
+        ValueError: an unknown name.
+        ImportError: ``"uvloop"`` while uvloop is not installed (the message
+            says how to install it).
+    """
+    if event_loop == "asyncio":
+        return asyncio.new_event_loop
+    if event_loop == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            raise ImportError(
+                "event_loop 'uvloop' needs the uvloop package: pip install 'actorfw[uvloop]'"
+            ) from None
+        factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+        return factory
+    raise ValueError(f"event_loop is one of {', '.join(EVENT_LOOPS)}, not {event_loop!r}")
 
 
 RootSpec = SpawnSpec
@@ -98,6 +131,8 @@ class NodeSettings:
             its writes are fsynced in ``data_dir``) or ``"memory"`` (a sync
             completes at once and nothing survives a restart: for benchmarks
             and throwaway clusters, never for data a quorum must remember).
+        event_loop: the node's event loop, ``"asyncio"`` (the default) or
+            ``"uvloop"`` (see :func:`loop_factory`).
     """
 
     name: str
@@ -112,6 +147,7 @@ class NodeSettings:
     linger: float = 5.0
     storage: str = "sqlite"
     gc_threshold: tuple[int, int, int] | None = GC_THRESHOLD
+    event_loop: str = "asyncio"
 
     def __post_init__(self) -> None:
         if not self.name or "/" in self.name or self.name.startswith("$"):
@@ -126,6 +162,11 @@ class NodeSettings:
             raise ValueError(
                 f"node {self.name}: gc_threshold is three positive ints (or None), "
                 f"not {self.gc_threshold!r}"
+            )
+        if self.event_loop not in EVENT_LOOPS:
+            raise ValueError(
+                f"node {self.name}: event_loop is one of {', '.join(EVENT_LOOPS)}, "
+                f"not {self.event_loop!r}"
             )
         if self.storage not in _STORAGE_KINDS:
             raise ValueError(
@@ -386,7 +427,21 @@ def load_settings(path: str | Path) -> NodeSettings:
         linger=float(tuning.get("linger", 5.0)),
         storage=storage,
         gc_threshold=_gc_threshold(tuning.get("gc_threshold", list(GC_THRESHOLD)), path),
+        event_loop=_event_loop(tuning.get("event_loop", "asyncio"), path),
     )
+
+
+def _event_loop(value: Any, path: Path) -> str:
+    """``[tuning] event_loop``: a name of :data:`EVENT_LOOPS`, whose package is installed."""
+    if value not in EVENT_LOOPS:
+        raise ValueError(
+            f"{path}: [tuning] event_loop is one of {', '.join(EVENT_LOOPS)}, not {value!r}"
+        )
+    try:
+        loop_factory(value)
+    except ImportError as error:
+        raise ValueError(f"{path}: [tuning] {error}") from None
+    return str(value)
 
 
 def _gc_threshold(value: Any, path: Path) -> tuple[int, int, int] | None:

@@ -24,13 +24,14 @@ import importlib
 import logging
 import os
 import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from actorfw.core.engine import Engine, start_engine
 from actorfw.core.storage import MemoryBackend, StorageBackend
-from actorfw.node.config import NodeSettings
+from actorfw.node.config import NodeSettings, loop_factory
 from actorfw.node.storage import SqliteBackend
 from actorfw.node.transport import ZmqTransport
 
@@ -101,6 +102,7 @@ class NodeRuntime:
             seed=seed,
             incarnation=incarnation,
             config=settings.engine,
+            clock=time.monotonic,
         )
         transport.start()
         transport.connect_all()
@@ -221,4 +223,5 @@ def run_node(
     if not standalone:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(_serve(settings, ready, standalone))
+    with asyncio.Runner(loop_factory=loop_factory(settings.event_loop)) as runner:
+        runner.run(_serve(settings, ready, standalone))

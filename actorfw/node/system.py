@@ -34,6 +34,7 @@ import shutil
 import signal
 import tempfile
 import threading
+import time
 import warnings
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
@@ -46,7 +47,7 @@ from actorfw.core.cluster import find_actor, poll_until
 from actorfw.core.engine import NODE_TARGET, Engine, NodeConfig, start_engine
 from actorfw.core.messages import StatusRequest
 from actorfw.core.storage import MemoryBackend
-from actorfw.node.config import NodeSettings, RootSpec
+from actorfw.node.config import NodeSettings, RootSpec, loop_factory
 from actorfw.node.endpoints import check_endpoint
 from actorfw.node.handoff import Handoff
 from actorfw.node.runtime import run_node
@@ -94,6 +95,8 @@ class Connection:
         curve: CURVE settings (this client's key pair must be on the nodes'
             allow-lists) for TCP endpoints.
         name: the client's node id (default: generated).
+        event_loop: the client's event loop, ``"asyncio"`` (the default) or
+            ``"uvloop"`` (see :func:`~actorfw.node.config.loop_factory`).
 
     Raises:
         ValueError: an endpoint is malformed (the message names the node and
@@ -106,7 +109,9 @@ class Connection:
         addresses: dict[str, str],
         curve: CurveSettings | None = None,
         name: str | None = None,
+        event_loop: str = "asyncio",
     ) -> None:
+        new_loop = loop_factory(event_loop)
         for node, endpoint in addresses.items():
             try:
                 check_endpoint(endpoint)
@@ -124,7 +129,7 @@ class Connection:
         self._client_id = name or f"client-{os.getpid()}-{next(_CLIENTS)}"
         self._curve = curve
         self._closed = False
-        self._loop = asyncio.new_event_loop()
+        self._loop = new_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="actorfw-client", daemon=True
         )
@@ -156,6 +161,7 @@ class Connection:
             config=NodeConfig(),
             reachable=list(self._addresses),
             probed=list(self._addresses),
+            clock=time.monotonic,
         )
         transport.start()
         # Open a connection to every node now: a node answers a client only over a
@@ -397,6 +403,9 @@ class ActorSystem(Connection):
             disk) or ``"memory"`` (syncs complete at once and a restarted node
             comes back with empty storage; see
             :class:`~actorfw.node.config.NodeSettings`).
+        event_loop: the event loop of every node and of the client:
+            ``"asyncio"`` (default) or ``"uvloop"`` (see
+            :func:`~actorfw.node.config.loop_factory`).
 
     Scripts that create one must guard their entry point with
     ``if __name__ == "__main__":``: node processes are started with the
@@ -414,7 +423,9 @@ class ActorSystem(Connection):
         max_message_size: int = 64 << 20,
         transport: str = "ipc",
         storage: str = "sqlite",
+        event_loop: str = "asyncio",
     ) -> None:
+        loop_factory(event_loop)  # an unknown name or a missing package fails here, at once
         if transport not in ("ipc", "tcp"):
             raise ValueError(f"transport is 'ipc' or 'tcp', not {transport!r}")
         if storage not in ("sqlite", "memory"):
@@ -450,12 +461,15 @@ class ActorSystem(Connection):
                 max_message_size=max_message_size,
                 curve=curves.get(name),
                 storage=storage,
+                event_loop=event_loop,
             )
             self._members[name] = _Member(settings)
         if transport == "ipc":
-            super().__init__(endpoints)
+            super().__init__(endpoints, event_loop=event_loop)
         else:
-            super().__init__(endpoints, curve=curves[client_name], name=client_name)
+            super().__init__(
+                endpoints, curve=curves[client_name], name=client_name, event_loop=event_loop
+            )
         try:
             pipes = {name: self._launch(name) for name in names}
             for name, reader in pipes.items():
@@ -611,7 +625,10 @@ def _ephemeral_keys(names: list[str], folder: Path) -> dict[str, CurveSettings]:
 
 
 def connect(
-    addresses: dict[str, str], curve: CurveSettings | None = None, name: str | None = None
+    addresses: dict[str, str],
+    curve: CurveSettings | None = None,
+    name: str | None = None,
+    event_loop: str = "asyncio",
 ) -> Connection:
     """A :class:`Connection` of a running cluster (close it when done, or use ``with``).
 
@@ -620,11 +637,12 @@ def connect(
         curve: this client's key pair and the nodes' public keys
             (:func:`actorfw.node.config.load_curve`); required for ``tcp://``.
         name: the client's node id; over ``tcp://``, the stem of its key file.
+        event_loop: the client's event loop (``"asyncio"`` or ``"uvloop"``).
 
     Raises:
         ValueError: as :class:`Connection` does.
     """
-    return Connection(addresses, curve=curve, name=name)
+    return Connection(addresses, curve=curve, name=name, event_loop=event_loop)
 
 
 async def _as_coroutine(function: Callable[..., Any], *args: Any) -> Any:

@@ -73,6 +73,13 @@ class GcInfo:
     """Ask for the process's garbage-collector thresholds and frozen object count."""
 
 
+@message(name="test.LoopInfo")
+@dataclass(frozen=True)
+class LoopInfo:
+    """Ask a :class:`Recorder` which package its node's event loop comes from, and how much
+    ``context.now()`` moves over 0.2 ms spent inside the handler (a fine clock: about 0.0002)."""
+
+
 @message(name="test.Watch")
 @dataclass(frozen=True)
 class Watch:
@@ -188,6 +195,17 @@ class Recorder(Actor):
         import gc
 
         return [*gc.get_threshold(), gc.get_freeze_count()]
+
+    @handler
+    def loop_info(self, msg: LoopInfo) -> list[Any]:
+        import time
+
+        before = self.context.now()
+        end = time.perf_counter() + 0.0002
+        while time.perf_counter() < end:
+            pass
+        moved = self.context.now() - before
+        return [type(asyncio.get_running_loop()).__module__.split(".")[0], moved]
 
     @handler
     def send_all(self, msg: SendAll) -> None:
