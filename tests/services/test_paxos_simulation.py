@@ -32,7 +32,7 @@ import pytest
 from actorfw.check import KeyValue, Status, Verdict, check
 from tests.support.paxos_sim import run
 
-SEEDS_PER_SIZE = 250
+SEEDS_PER_SIZE = 150
 LEASE_SEEDS_PER_SIZE = 50
 CHECK_STEPS = 20_000_000
 """The checker's budget per key, in search steps: counted, not timed, so a seed's verdict

@@ -42,8 +42,8 @@ from actorfw.services.replication.client import Redirect
 from tests.support.paxos_sim import ReadableKV
 from tests.support.pb_sim import GROUP, LEASE, OPTIONS, acting_primary, run
 
-SEEDS_3 = 200
-SEEDS_5 = 100
+SEEDS_3 = 120
+SEEDS_5 = 60
 CHECK_STEPS = 20_000_000
 """The checker's budget per key, in search steps (an ``unknown`` fails the test)."""
 

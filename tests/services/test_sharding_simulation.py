@@ -25,7 +25,7 @@ import pytest
 from actorfw.check import KeyValue, Status, Verdict, check
 from tests.support.shard_sim import run
 
-SEEDS = 200
+SEEDS = 120
 PRIMARY_BACKUP_SEEDS = 50
 CHECK_STEPS = 20_000_000
 """The checker's budget per key, in search steps (counted, not timed: the same verdict on
