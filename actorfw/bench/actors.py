@@ -49,6 +49,24 @@ class Tick:
     n: int
 
 
+@message(name="bench.Blob")
+class Blob:
+    """A small message carrying ``bytes`` (or, for its baseline, the same length of ``str``)."""
+
+    data: bytes | str
+
+
+@message(name="bench.SendBlobs")
+class SendBlobs:
+    """Send ``count`` :class:`Blob` of ``size`` bytes to ``target`` (``text``: a str as long)."""
+
+    target: ActorRef
+    count: int
+    size: int
+    text: bool = False
+    start: int = 0
+
+
 @message(name="bench.Blast")
 class Blast:
     """Send ``count`` ticks to ``target``, starting at ``start``."""
@@ -169,6 +187,17 @@ class Source(Actor):
             self.context.start_timer("flood", Flood(msg.target, msg.seconds, end), 0.0)
 
     @handler
+    def blobs(self, msg: SendBlobs) -> None:
+        end = min(msg.count, msg.start + CHUNK)
+        tell = msg.target.tell
+        blob = Blob("x" * msg.size if msg.text else b"x" * msg.size)
+        for _ in range(msg.start, end):
+            tell(blob)
+        if end < msg.count:
+            later = SendBlobs(msg.target, msg.count, msg.size, msg.text, end)
+            self.context.start_timer("blobs", later, 0.0)
+
+    @handler
     def arrays(self, msg: SendArrays) -> None:
         payload = np.zeros(msg.size, dtype=np.uint8)
         for _ in range(msg.count):
@@ -185,6 +214,12 @@ class Sink(Actor):
 
     @handler
     def tick(self, msg: Tick) -> None:
+        self.count += 1
+        if self.waiting:
+            self._settle()
+
+    @handler
+    def blob(self, msg: Blob) -> None:
         self.count += 1
         if self.waiting:
             self._settle()

@@ -10,6 +10,8 @@ Cases, each on IPC and on TCP (loopback, CURVE on both sides):
   p99), against a DEALER/ROUTER ping-pong;
 - ``payload``: numpy arrays of 1 KB, 1 MB and 64 MB between actors, in bytes
   per second, against zero-copy sends of the same buffer;
+- ``tell 100 B bytes``: tells carrying 100 bytes of ``bytes``, against the
+  same tells carrying a 100-character ``str`` (its baseline);
 - ``driver tell``: ``system.tell`` in a plain loop from the calling thread
   (what a new user writes first) to an actor on a node process, against the
   same tells made inside ``system.run``, on the client's own loop (its
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
+import time
 from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
@@ -46,6 +49,7 @@ from actorfw.bench.actors import (
     PingRun,
     Ponger,
     SendArrays,
+    SendBlobs,
     Sink,
     Source,
     Tick,
@@ -107,8 +111,6 @@ def _percentile(times: list[float], q: float) -> float:
 
 
 def _timed(function: Callable[[], Any]) -> float:
-    import time
-
     start = time.perf_counter()
     function()
     return time.perf_counter() - start
@@ -222,8 +224,6 @@ def _driver(
     event_loop: str = "asyncio",
 ) -> tuple[list[float], list[float], list[float], list[float]]:
     """Driver tells in a plain loop against tells inside ``run``; driver asks against raw."""
-    import time
-
     from actorfw.node import ActorSystem
 
     with ActorSystem(nodes=2, apps=[APP], transport=transport, event_loop=event_loop) as system:
@@ -267,6 +267,27 @@ def _driver(
             [t for times in asked for t in times],
             [t for times in raw_times for t in times],
         )
+
+
+def _blobs(
+    transport: str, size: int, count: int, rounds: int, event_loop: str = "asyncio"
+) -> tuple[list[float], list[float]]:
+    """Tells of ``size`` bytes of ``bytes`` against the same tells of a ``str`` as long."""
+    from actorfw.node import ActorSystem
+
+    with ActorSystem(nodes=2, apps=[APP], transport=transport, event_loop=event_loop) as system:
+        sink = system.spawn("n2", Sink, name="sink")
+        source = system.spawn("n1", Source, name="source")
+        done = [0]
+
+        def run(text: bool) -> float:
+            done[0] += count
+            start = time.perf_counter()
+            system.tell(source, SendBlobs(sink, count, size, text))
+            system.ask(sink, Expect(done[0]), timeout=600.0)
+            return count / (time.perf_counter() - start)
+
+        return _interleaved(rounds, lambda: run(False), lambda: run(True))
 
 
 def _size_name(size: int) -> str:
@@ -350,6 +371,19 @@ def run_messaging(
                     median(theirs) / 1e6,
                 )
             )
+
+        note(f"100 B bytes against str ({transport})")
+        ours, theirs = _blobs(transport, 100, tells, rounds, event_loop)
+        results.append(
+            MessagingResult(
+                "tell 100 B bytes",
+                transport,
+                "msgs/s",
+                median(ours),
+                median(theirs),
+                "100-char str",
+            )
+        )
 
         note(f"driver tells and asks ({transport})")
         ours, theirs, mine, base = _driver(

@@ -9,6 +9,7 @@ on oversized varints and lengths, and on the cases the issue found.
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import tracemalloc
@@ -260,6 +261,21 @@ tagged_trees = st.recursive(
     ),
     max_leaves=10,
 )
+
+
+@given(
+    st.one_of(
+        st.binary(max_size=40).map(lambda raw: base64.b64encode(raw).decode()),
+        st.text(alphabet="ABCDYQab01+/=\n é", max_size=24),
+    )
+)
+def test_both_take_only_canonical_base64_for_inline_bytes(twins: Any, text: str) -> None:
+    compiled, pure = twins
+    body = orjson.dumps({"$x": text})
+    got = decoded(compiled, body)
+    assert got == decoded(pure, body)
+    canonical = base64.b64encode(base64.b64decode(text)).decode() if got[0] == "ok" else None
+    assert got[0] == "refused" or canonical == text
 
 
 @given(st.one_of(json_trees, tagged_trees), st.booleans())

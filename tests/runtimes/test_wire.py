@@ -45,17 +45,23 @@ def test_a_batch_round_trips_every_kind_of_envelope() -> None:
         envelope(REPLY, "", None, 17, "ok"),
         envelope(FAILURE, "", None, 2**40, ["KeyError", "x", "", "n1/a"]),
         envelope(
-            TELL, "é/child", "p/q", 0, {"blob": b"\x00" * 10, "arr": np.arange(5, dtype=np.float64)}
+            TELL,
+            "é/child",
+            "p/q",
+            0,
+            {"blob": b"\x00" * 2000, "small": b"\x01" * 10, "arr": np.arange(5, dtype=np.float64)},
         ),
     ]
     frames = encode_batch(batch)
-    assert len(frames) == 1 + 2  # the batch frame with every body inline, and two buffers
+    # The batch frame with every body inline (small bytes too), and two buffers.
+    assert len(frames) == 1 + 2
     got, oversized = decode_batch("n1", as_received(frames), LIMIT)
     assert oversized == []
     assert all(same(a, b) for a, b in zip(batch, got, strict=True))
     assert all(e.source == "n1" for e in got)
     value = codec.decode(got[4].body, got[4].buffers, got[4].plain)
-    assert value["blob"] == b"\x00" * 10 and value["arr"].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert value["blob"] == b"\x00" * 2000 and value["small"] == b"\x01" * 10
+    assert value["arr"].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
 
 
 @given(

@@ -78,12 +78,33 @@ def test_non_finite_floats_round_trip() -> None:
     assert back[0] == math.inf and back[1] == -math.inf and math.isnan(back[2])
 
 
-def test_arrays_and_bytes_travel_beside_the_body_not_in_it() -> None:
+def test_arrays_and_large_bytes_travel_beside_the_body_not_in_it() -> None:
     big = np.zeros(1 << 16, dtype=np.uint8)
-    body, buffers, plain = codec.encode({"blob": b"x" * 1000, "big": big})
+    body, buffers, plain = codec.encode({"blob": b"x" * 2000, "big": big})
     assert len(body) < 100
     assert buffers[1] is big  # contiguous arrays are sent as they are, not copied
     assert not plain
+
+
+def test_small_bytes_travel_inside_the_body_up_to_the_inline_bound() -> None:
+    from actorfw._pure.wire import INLINE_BYTES
+
+    for size in (0, 1, 100, INLINE_BYTES):
+        raw = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
+        body, buffers, plain = codec.encode({"blob": raw})
+        assert buffers == [] and not plain and b'"$x"' in body
+        assert codec.decode(body, buffers) == {"blob": raw}
+    body, buffers, _ = codec.encode(b"y" * (INLINE_BYTES + 1))
+    assert body == b'{"$b":0}' and buffers == [b"y" * (INLINE_BYTES + 1)]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"$x":"abc"}', b'{"$x":"ab!c"}', b'{"$x":3}', b'{"$x":["YQ=="]}', b'{"$x":"YQ==YQ=="}'],
+)
+def test_inline_bytes_that_are_not_base64_are_malformed(body: bytes) -> None:
+    with pytest.raises(MalformedMessage, match=r"\$x tag"):
+        codec.decode(body, [])
 
 
 def test_plain_json_is_flagged_so_the_decoder_can_skip_its_walk() -> None:
