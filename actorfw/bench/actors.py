@@ -18,9 +18,12 @@ from actorfw.values.refs import ActorRef, ReplyTo
 
 __all__ = [
     "Blast",
+    "Blob",
     "Expect",
     "FanOut",
     "Flood",
+    "Herd",
+    "HerdRefs",
     "Monitor",
     "Ping",
     "PingRun",
@@ -32,9 +35,11 @@ __all__ = [
     "QuorumSetup",
     "QuorumWrite",
     "SendArrays",
+    "SendBlobs",
     "Sink",
     "Sleeper",
     "Source",
+    "Spread",
     "Tick",
 ]
 
@@ -65,6 +70,20 @@ class SendBlobs:
     size: int
     text: bool = False
     start: int = 0
+
+
+@message(name="bench.Spread")
+class Spread:
+    """Send ``count`` ticks round-robin over ``targets`` (kept from the first), from ``start``."""
+
+    count: int
+    targets: tuple[ActorRef, ...] = ()
+    start: int = 0
+
+
+@message(name="bench.HerdRefs")
+class HerdRefs:
+    """Ask a :class:`Herd` for the refs of its members."""
 
 
 @message(name="bench.Blast")
@@ -187,6 +206,18 @@ class Source(Actor):
             self.context.start_timer("flood", Flood(msg.target, msg.seconds, end), 0.0)
 
     @handler
+    def spread(self, msg: Spread) -> None:
+        if msg.targets:
+            self.targets = msg.targets
+        targets = self.targets
+        n = len(targets)
+        end = min(msg.count, msg.start + CHUNK)
+        for i in range(msg.start, end):
+            targets[i % n].tell(Tick(i))
+        if end < msg.count:
+            self.context.start_timer("spread", Spread(msg.count, (), end), 0.0)
+
+    @handler
     def blobs(self, msg: SendBlobs) -> None:
         end = min(msg.count, msg.start + CHUNK)
         tell = msg.target.tell
@@ -202,6 +233,59 @@ class Source(Actor):
         payload = np.zeros(msg.size, dtype=np.uint8)
         for _ in range(msg.count):
             msg.target.tell(payload)
+
+
+class Herd(Actor):
+    """``size`` child actors that count the ticks they get together; answers ``Expect`` on that.
+
+    The members share one count (they run on one node, one at a time), so
+    that a spread over thousands of actors is waited for with one ask.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def on_start(self) -> None:
+        self.tally = _Tally()
+        self.members = tuple(
+            self.context.spawn(_Member, self.tally, name=f"m{i}") for i in range(self.size)
+        )
+
+    @handler
+    def refs(self, msg: HerdRefs) -> tuple[ActorRef, ...]:
+        return self.members
+
+    @handler
+    def expect(self, msg: Expect) -> None:
+        self.tally.waiting.append((msg.count, self.context.reply_later()))
+        self.tally.settle()
+
+
+class _Tally:
+    def __init__(self) -> None:
+        self.count = 0
+        self.waiting: list[tuple[int, Any]] = []
+
+    def settle(self) -> None:
+        still = []
+        for count, reply in self.waiting:
+            if self.count >= count:
+                reply.send(self.count)
+            else:
+                still.append((count, reply))
+        self.waiting = still
+
+
+class _Member(Actor):
+    def __init__(self, tally: _Tally) -> None:
+        self.tally = tally
+
+    @handler
+    def tick(self, msg: Tick) -> None:
+        tally = self.tally
+        tally.count += 1
+        if tally.waiting:
+            tally.settle()
 
 
 class Sink(Actor):

@@ -12,6 +12,9 @@ Cases, each on IPC and on TCP (loopback, CURVE on both sides):
   per second, against zero-copy sends of the same buffer;
 - ``tell 100 B bytes``: tells carrying 100 bytes of ``bytes``, against the
   same tells carrying a 100-character ``str`` (its baseline);
+- ``tell to N actors``: the ``tell`` case spread round-robin over 100 and
+  10,000 actors of the receiving node, against the same tells to 1 actor
+  there (its baseline), in the same rounds;
 - ``driver tell``: ``system.tell`` in a plain loop from the calling thread
   (what a new user writes first) to an actor on a node process, against the
   same tells made inside ``system.run``, on the client's own loop (its
@@ -44,6 +47,8 @@ from actorfw.bench import raw
 from actorfw.bench.actors import (
     Blast,
     Expect,
+    Herd,
+    HerdRefs,
     Ping,
     Pinger,
     PingRun,
@@ -52,6 +57,7 @@ from actorfw.bench.actors import (
     SendBlobs,
     Sink,
     Source,
+    Spread,
     Tick,
 )
 
@@ -65,6 +71,7 @@ SCALES: dict[str, dict[str, Any]] = {
         "asks": 1_000,
         "payloads": [(1 << 10, 10_000), (1 << 20, 400), (64 << 20, 6)],
         "driver_tells": 50_000,
+        "herds": [1, 100, 10_000],
     },
     "quick": {
         "rounds": 1,
@@ -72,13 +79,15 @@ SCALES: dict[str, dict[str, Any]] = {
         "asks": 50,
         "payloads": [(1 << 10, 100), (1 << 20, 4)],
         "driver_tells": 2_000,
+        "herds": [1, 100],
     },
 }
 """How much work each case does: ``full`` for figures, ``quick`` to check it runs.
 
 ``rounds`` of each case; per round, ``tells`` messages per throughput case,
 ``asks`` round trips per latency case, ``payloads`` as (size, count), and
-``driver_tells`` tells from the calling thread.
+``driver_tells`` tells from the calling thread, and ``herds``, the numbers
+of actors a spread of tells goes over (the first is the baseline).
 """
 
 APP = "actorfw.bench.actors"
@@ -290,6 +299,35 @@ def _blobs(
         return _interleaved(rounds, lambda: run(False), lambda: run(True))
 
 
+def _spread(
+    transport: str, herds: list[int], count: int, rounds: int, event_loop: str = "asyncio"
+) -> dict[int, list[float]]:
+    """Tells spread round-robin over 1, 100, ... actors of one node; per size, its rates."""
+    from actorfw.node import ActorSystem
+
+    rates: dict[int, list[float]] = {size: [] for size in herds}
+    with ActorSystem(nodes=2, apps=[APP], transport=transport, event_loop=event_loop) as system:
+        source = system.spawn("n1", Source, name="source")
+        members = {}
+        done = dict.fromkeys(herds, 0)
+        for size in herds:
+            herd = system.spawn("n2", Herd, size, name=f"herd{size}")
+            members[size] = (herd, system.ask(herd, HerdRefs(), timeout=120.0))
+
+        def run(size: int) -> float:
+            herd, refs = members[size]
+            done[size] += count
+            start = time.perf_counter()
+            system.tell(source, Spread(count, refs))
+            system.ask(herd, Expect(done[size]), timeout=600.0)
+            return count / (time.perf_counter() - start)
+
+        for n in range(rounds):  # every size in every round, in turn, the order rotating
+            for size in herds[n % len(herds) :] + herds[: n % len(herds)]:
+                rates[size].append(run(size))
+    return rates
+
+
 def _size_name(size: int) -> str:
     if size >= 1 << 20:
         return f"{size >> 20} MB"
@@ -384,6 +422,21 @@ def run_messaging(
                 "100-char str",
             )
         )
+
+        note(f"tells spread over {', '.join(map(str, settings['herds']))} actors ({transport})")
+        rates = _spread(transport, settings["herds"], tells, rounds, event_loop)
+        one = median(rates[settings["herds"][0]])
+        for size in settings["herds"][1:]:
+            results.append(
+                MessagingResult(
+                    f"tell to {size:,} actors",
+                    transport,
+                    "msgs/s",
+                    median(rates[size]),
+                    one,
+                    "tell to 1 actor",
+                )
+            )
 
         note(f"driver tells and asks ({transport})")
         ours, theirs, mine, base = _driver(
