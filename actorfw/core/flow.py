@@ -172,14 +172,18 @@ class FlowControl:
 
     # -- sending ---------------------------------------------------------------------------
 
-    def take(self, node: str, envelope: Envelope, sender: ActorRef | None) -> bool:
+    def take(
+        self, node: str, envelope: Envelope, sender: ActorRef | None, bounded: bool = True
+    ) -> bool:
         """May a tell to ``node`` leave now? Its units are taken if so; else it waits (rule 2).
 
         ``Outbound.send`` carries the first branch inline (it runs on every
-        tell); everything else calls this.
+        tell); everything else calls this. ``bounded=False`` keeps the tell
+        even past ``max_backlog``: a driver's tell, checked at its call (see
+        :mod:`actorfw.node.handoff`, whose queue bounds the overshoot).
 
         Raises:
-            Overloaded: the backlog to ``node`` is full.
+            Overloaded: the backlog to ``node`` is full (and ``bounded``).
         """
         out = self.outgoing.get(node)
         body = envelope.body
@@ -188,9 +192,11 @@ class FlowControl:
             out.room -= cost
             out.sent += cost
             return True
-        return self.window is None or self.admit(node, envelope, sender)
+        return self.window is None or self.admit(node, envelope, sender, bounded)
 
-    def admit(self, node: str, envelope: Envelope, sender: ActorRef | None) -> bool:
+    def admit(
+        self, node: str, envelope: Envelope, sender: ActorRef | None, bounded: bool = True
+    ) -> bool:
         """May a tell to ``node`` leave now? If not, it is kept in the backlog (rule 2).
 
         The slow path of :meth:`take`: the tell did not fit in
@@ -228,7 +234,7 @@ class FlowControl:
             out.sent += cost  # counted, so both sides still agree when it is back
             out.room = -1 if out.backlog else window - (out.sent - out.acked)
             return True
-        if len(out.backlog) >= self.max_backlog:
+        if bounded and len(out.backlog) >= self.max_backlog:
             self.refuse(node, envelope.target)
         if not out.backlog:
             out.since = engine.now()

@@ -78,16 +78,14 @@ class Outbound:
 
         The remote half of :meth:`send` for a tell with no sender: counted,
         under credit (:meth:`FlowControl.take <actorfw.core.flow.FlowControl.take>`), handed
-        to the transport.
-
-        Raises:
-            Overloaded: the backlog to ``node`` is full; nothing was sent or kept.
+        to the transport. It is never refused: its call checked the backlog,
+        so a backlog that filled since keeps it anyway.
         """
         engine = self._engine
         if engine._dead:
             return
         engine.stats.sent_remote += 1
-        if envelope.target == NODE_TARGET or engine.flow.take(node, envelope, None):
+        if envelope.target == NODE_TARGET or engine.flow.take(node, envelope, None, False):
             engine.transport.send(node, envelope)
 
     def send_all(

@@ -8,8 +8,10 @@ writes first, ``for x in xs: system.tell(ref, x)``, ran at a small fraction
 of a tell made inside ``system.run``. Here instead:
 
 1. The calling thread checks the target, encodes the message (so a refused
-   message raises at the call, as before, and the message is frozen as it
-   was then), and appends it to one FIFO queue.
+   message raises at the call, as before), copies its buffers under 64 KiB
+   (so the message is frozen as it was then, as ZeroMQ's own copy of small
+   frames made it before; larger ones travel without a copy, as before, and
+   must not be changed until sent), and appends it to one FIFO queue.
 2. It wakes the loop only if the loop is not already due to take the
    queue: a burst of tells pays one wake-up, not one per tell.
 3. At its next turn, the loop takes everything queued, in order, and sends
@@ -20,16 +22,20 @@ of a tell made inside ``system.run``. Here instead:
 Bounds and policies:
 
 - The queue holds at most ``limit`` entries and ``max_bytes`` of encoded
-  bodies (one entry of any size is taken when the queue is empty). A call
-  that finds it full waits until the loop has taken some, at most ``wait``
-  seconds, then raises :class:`~actorfw.node.system.SystemTimeout`: the
+  bodies and buffers (one entry of any size is taken when the queue is
+  empty). A call that finds it full waits until the loop has taken some,
+  at most ``wait`` seconds in all (for the queue and for the other callers
+  before it), then raises :class:`~actorfw.node.system.SystemTimeout`: the
   calling thread is held back, nothing is dropped.
 - A tell to a node whose backlog (tells kept while it gives no credit) is
-  full raises :class:`~actorfw.Overloaded` at the call, as before. Should
-  the backlog fill between the call and the loop's turn (driver code on
-  the loop sending too), the loop keeps that tell, and everything queued
-  behind it, and tries again every ``RETRY`` seconds: order is kept and
-  nothing is lost; the queue's bound still holds the callers back.
+  full raises :class:`~actorfw.Overloaded` at the call, as before; tells
+  to a node's protocol (``$node``) are never held back, so never refused.
+  The loop never refuses what the call accepted: a tell whose backlog
+  filled between the call and the loop's turn is kept in the backlog
+  anyway, which may so pass ``max_backlog`` by at most the queue's
+  ``limit``. So one slow node holds back no call to another.
+- A call made once the client's loop thread has ended raises
+  ``RuntimeError`` (:class:`~actorfw.node.system.Connection` checks).
 
 Only remote targets come here: the client node hosts no actors, and does
 not trace (see :mod:`actorfw.core.tracing`), so a message is encoded once,
@@ -46,14 +52,14 @@ from typing import TYPE_CHECKING, Any
 
 from actorfw.core.arguments import check_timeout
 from actorfw.core.envelopes import TELL, Envelope
+from actorfw.core.node_protocol import NODE_TARGET
 from actorfw.values import codec
-from actorfw.values.errors import Overloaded
 from actorfw.values.refs import ActorRef
 
 if TYPE_CHECKING:
     from actorfw.core.engine import Engine
 
-__all__ = ["LIMIT", "MAX_BYTES", "RETRY", "Answer", "Handoff"]
+__all__ = ["COPY_BELOW", "LIMIT", "MAX_BYTES", "Answer", "Handoff"]
 
 LIMIT = 65_536
 """Entries the queue holds at most, by default."""
@@ -61,8 +67,8 @@ LIMIT = 65_536
 MAX_BYTES = 64 << 20
 """Bytes of encoded bodies the queue holds at most, by default."""
 
-RETRY = 0.01
-"""Seconds between the loop's tries of a tell held back by a full backlog."""
+COPY_BELOW = 64 << 10
+"""Buffers (numpy arrays) smaller than this are copied at the call; larger ones are not."""
 
 _ASK = object()
 
@@ -129,7 +135,6 @@ class Handoff:
         self._added = 0  # bytes queued in all (calling threads, under the lock)
         self._taken = 0  # bytes taken in all (the loop only)
         self._due = False  # the loop is due to take the queue
-        self._retrying = False
         self._wanted = False  # a calling thread waits for room
         self._room = threading.Event()
 
@@ -145,11 +150,13 @@ class Handoff:
             SystemTimeout: the queue stayed full for ``wait`` seconds.
         """
         body, buffers, plain = codec.encode(message)
+        node = target.node
         flow = self._engine.flow
-        if flow.backlog(target.node) >= flow.max_backlog:
-            flow.refuse(target.node, target.name)
+        if target.name != NODE_TARGET and flow.backlog(node) >= flow.max_backlog:
+            flow.refuse(node, target.name)
+        buffers = _frozen(buffers)
         envelope = Envelope(TELL, self._engine.id, target.name, None, 0, body, buffers, plain)
-        self._put((TELL, target.node, envelope), len(body))
+        self._put((TELL, node, envelope), _size(body, buffers))
 
     def ask(self, target: ActorRef, message: Any, timeout: float) -> Answer:
         """Queue an ask to ``target`` (on another node); the :class:`Answer` to wait on.
@@ -160,22 +167,30 @@ class Handoff:
             SystemTimeout: the queue stayed full for ``wait`` seconds.
         """
         check_timeout(timeout)
-        encoded = codec.encode(message)
+        body, buffers, plain = codec.encode(message)
+        buffers = _frozen(buffers)
         answer = Answer()
-        self._put((_ASK, target, encoded, timeout, answer), len(encoded[0]))
+        self._put((_ASK, target, (body, buffers, plain), timeout, answer), _size(body, buffers))
         return answer
 
     # -- the calling threads -------------------------------------------------------------
 
     def _put(self, entry: tuple[Any, ...], size: int) -> None:
-        with self._lock:
+        from actorfw.node.system import SystemTimeout
+
+        deadline = time.monotonic() + self._wait
+        if not self._lock.acquire(timeout=self._wait):  # other callers, each waiting for room
+            raise SystemTimeout(f"other calls held the client's queue for {self._wait:g}s")
+        try:
             if self._full(size):
-                self._wait_for_room(size)
+                self._wait_for_room(size, deadline)
             self._queue.append((entry, size))
             self._added += size
             if not self._due:
                 self._due = True
                 self._loop.call_soon_threadsafe(self._take)
+        finally:
+            self._lock.release()
 
     def _full(self, size: int) -> bool:
         queued = len(self._queue)
@@ -183,10 +198,9 @@ class Handoff:
             queued >= self._limit or self._added - self._taken + size > self._max_bytes
         )
 
-    def _wait_for_room(self, size: int) -> None:
+    def _wait_for_room(self, size: int, deadline: float) -> None:
         from actorfw.node.system import SystemTimeout
 
-        deadline = time.monotonic() + self._wait
         while self._full(size):
             self._room.clear()
             self._wanted = True
@@ -208,30 +222,28 @@ class Handoff:
         ask = self._engine.ask_encoded
         try:
             for _ in range(len(queue)):  # what was queued by now; later calls woke the loop again
-                entry, size = queue[0]
+                entry, size = queue.popleft()
+                self._taken += size
                 if entry[0] is TELL:
-                    try:
-                        send(entry[1], entry[2])
-                    except Overloaded:
-                        self._retry()
-                        return
+                    send(entry[1], entry[2])  # kept in the backlog if need be, never refused
                 else:
                     _, target, encoded, timeout, answer = entry
                     ask(target, encoded, timeout, None).add_done_callback(answer.settle)
-                queue.popleft()
-                self._taken += size
         finally:
             if self._wanted:
                 self._wanted = False
                 self._room.set()
 
-    def _retry(self) -> None:
-        if self._retrying:
-            return
-        self._retrying = True
 
-        def again() -> None:
-            self._retrying = False
-            self._take()
+def _frozen(buffers: list[Any]) -> list[Any]:
+    """``buffers`` with each small one that is not ``bytes`` copied (see the module doc)."""
+    if not buffers:
+        return buffers
+    return [
+        b if type(b) is bytes or memoryview(b).nbytes >= COPY_BELOW else memoryview(b).tobytes()
+        for b in buffers
+    ]
 
-        self._loop.call_later(RETRY, again)
+
+def _size(body: bytes, buffers: list[Any]) -> int:
+    return len(body) + sum(memoryview(b).nbytes for b in buffers)

@@ -343,6 +343,11 @@ class Connection:
     def _live(self) -> Handoff:
         if self._closed:
             raise RuntimeError(f"the connection {self._client_id} is closed")
+        if not self._thread.is_alive():
+            raise RuntimeError(
+                f"the loop thread of the connection {self._client_id} has ended: nothing "
+                "would send this"
+            )
         return self._handoff
 
     def poll(

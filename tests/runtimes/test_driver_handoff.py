@@ -8,9 +8,12 @@ still; what a driver sees is tested on every runtime.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
+import time
 from typing import Any
 
+import numpy as np
 import pytest
 
 from actorfw.core.envelopes import Envelope
@@ -19,7 +22,7 @@ from actorfw.node.handoff import Handoff
 from actorfw.node.system import SystemTimeout
 from actorfw.values.errors import ActorNotFound, AskTimeout, MessageRefused, Overloaded
 from actorfw.values.refs import ActorRef
-from tests.support.actors import Echo, Fail, Get, Put, Recorder, Sleep
+from tests.support.actors import Cramped, Echo, Fail, Get, Put, Recorder, Sleep
 
 # -- what a driver sees, on every runtime ---------------------------------------------------
 
@@ -82,6 +85,26 @@ def test_driver_tells_and_asks_from_several_threads_keep_each_threads_order() ->
             assert answers[k] == [Put([k, n]) for n in range(0, 600, 100)]
 
 
+def test_a_slow_node_holds_back_no_driver_call_to_another() -> None:
+    with ActorSystem(2, apps=["tests.support.actors"], storage="memory") as system:
+        slow = system.spawn("n1", Cramped, name="slow")
+        fast = system.spawn("n2", Recorder, name="fast")
+        system._client.flow.max_backlog = 64  # the same path as 65,536, reached sooner
+        system.tell(slow, Sleep(10.0))  # busy, with a mailbox of one: n1 gives no credit
+        for n in range(8192 + 64 + 100):  # the credit window, the backlog, and more
+            with contextlib.suppress(Overloaded):
+                system.tell(slow, Put(n))
+        deadline = time.monotonic() + 30.0
+        while system.backlog("n1") < 64 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with pytest.raises(Overloaded, match="max_backlog 64"):
+            system.tell(slow, Put("one more"))
+        # Nothing for n2, nor n1's own protocol, waits behind what n1 holds back.
+        system.tell(fast, Put("told"))
+        assert system.ask(fast, Put("asked"), timeout=2.0) == 2
+        assert system.status("n1", timeout=2.0)["node"] == "n1"
+
+
 def test_a_closed_connection_refuses_driver_calls() -> None:
     with ActorSystem(1, apps=["tests.support.actors"]) as system:
         ref = system.spawn("n1", Recorder, name="r")
@@ -95,6 +118,23 @@ def test_a_closed_connection_refuses_driver_calls() -> None:
             client.tell(ref, Put(2))
         with pytest.raises(RuntimeError, match="is closed"):
             client.ask(ref, Get())
+
+
+def test_driver_calls_once_the_clients_loop_thread_ended_raise_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with ActorSystem(1, apps=["tests.support.actors"], storage="memory") as system:
+        ref = system.spawn("n1", Recorder, name="r")
+        ended = threading.Thread(target=lambda: None)  # stands for a loop thread that died
+        ended.start()
+        ended.join()
+        with monkeypatch.context() as patch:
+            patch.setattr(system, "_thread", ended)
+            with pytest.raises(RuntimeError, match="has ended: nothing would send this"):
+                system.tell(ref, Put(1))
+            with pytest.raises(RuntimeError, match="has ended"):
+                system.ask(ref, Get())
+        assert system.ask(ref, Get())["items"] == []
 
 
 # -- the queue, held still ---------------------------------------------------------------
@@ -121,13 +161,11 @@ class _Engine:
         self.loop = loop
         self.flow = _Flow()
         self.sent: list[tuple[str, Any]] = []
-        self.refusals = 0  # Overloaded raised by send_envelope, to come
+        self.buffers: list[Any] = []
 
     def send_envelope(self, node: str, envelope: Envelope) -> None:
-        if self.refusals:
-            self.refusals -= 1
-            raise Overloaded("full")
         self.sent.append((node, envelope.body))
+        self.buffers.extend(envelope.buffers)
 
     def ask_encoded(self, target: ActorRef, encoded: Any, timeout: float, sender: Any) -> Any:
         future = self.loop.create_future()
@@ -203,17 +241,53 @@ def test_a_tell_to_a_full_backlog_is_refused_at_the_call() -> None:
         loop.close()
 
 
-def test_a_tell_refused_at_the_loops_turn_is_kept_and_tried_again_in_order() -> None:
+def test_tells_to_a_nodes_protocol_are_never_refused_at_the_call() -> None:
     loop = asyncio.new_event_loop()
     try:
         engine = _Engine(loop)
+        engine.flow.backlogs["n2"] = 3
         handoff = Handoff(engine)  # type: ignore[arg-type]
-        engine.refusals = 2  # the backlog fills between the call and the loop's turn
-        for n in range(5):
-            handoff.tell(ActorRef("n2", "a"), n)
-        _settle(loop, lambda: len(engine.sent) == 5)
-        assert [body for _, body in engine.sent] == [b"0", b"1", b"2", b"3", b"4"]
-        assert len(handoff) == 0
+        handoff.tell(ActorRef("n2", "$node"), 1)  # rule 3 of core.flow: never held back
+        assert len(handoff) == 1
+    finally:
+        loop.close()
+
+
+def test_small_arrays_are_frozen_at_the_call_and_count_toward_the_byte_bound() -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        engine = _Engine(loop)
+        handoff = Handoff(engine, max_bytes=10_000, wait=0.05)  # type: ignore[arg-type]
+        array = np.zeros(1000, dtype=np.int64)  # 8,000 bytes in a frame of its own
+        handoff.tell(ActorRef("n2", "a"), array)
+        array[:] = 7  # changed after the call, before the loop's turn
+        with pytest.raises(SystemTimeout):  # 8,000 + 8,000 bytes pass the bound
+            handoff.tell(ActorRef("n2", "a"), array)
+        _settle(loop, lambda: len(engine.sent) == 1)
+        assert engine.buffers[0] == bytes(8000)  # sent as it was at the call
+    finally:
+        loop.close()
+
+
+def test_callers_waiting_for_room_each_give_up_within_the_wait() -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        handoff = Handoff(_Engine(loop), limit=1, wait=0.3)  # type: ignore[arg-type]
+        handoff.tell(ActorRef("n2", "a"), 0)
+        waited: list[float] = []
+
+        def call() -> None:
+            start = time.monotonic()
+            with pytest.raises(SystemTimeout):
+                handoff.tell(ActorRef("n2", "a"), 1)
+            waited.append(time.monotonic() - start)
+
+        threads = [threading.Thread(target=call) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10.0)
+        assert len(waited) == 4 and max(waited) < 0.3 + 0.25  # not one wait after another
     finally:
         loop.close()
 

@@ -222,6 +222,12 @@ class Recorder(Actor):
         return "slept"
 
 
+class Cramped(Recorder):
+    """A :class:`Recorder` with a mailbox of one: while it is busy, its senders' credit waits."""
+
+    mailbox_limit = 1
+
+
 @remote_exception(name="test.Overdrawn")
 class Overdrawn(Exception):
     """A user's error with structured arguments, registered: it travels as itself."""
