@@ -23,8 +23,6 @@ from libc.math cimport isfinite
 from libc.stdint cimport uint8_t, uint64_t
 from libc.string cimport memchr, memcmp, memcpy
 
-import binascii
-
 import numpy as np
 import orjson
 
@@ -52,9 +50,6 @@ DEF _LONG_DIGITS = 19  # a run of this many digits may be an integer past 64 bit
 
 cdef int _MAX_DEPTH = MAX_DEPTH
 cdef Py_ssize_t _INLINE_BYTES = INLINE_BYTES
-cdef object _b2a = binascii.b2a_base64
-cdef object _a2b = binascii.a2b_base64
-cdef object _BinasciiError = binascii.Error
 cdef object _ndarray = np.ndarray
 cdef object _ascontiguous = np.ascontiguousarray
 cdef object _dumps = orjson.dumps
@@ -247,7 +242,7 @@ cdef class _Encoder:
         if kind is bytes:
             self.tagged = True
             if PyBytes_GET_SIZE(value) <= _INLINE_BYTES:
-                return {"$x": _b2a(value, newline=False).decode("ascii")}
+                return {"$x": (<bytes>value).decode("latin-1")}
             self.buffers.append(value)
             return {"$b": len(self.buffers) - 1}
         if kind is _ndarray:
@@ -415,16 +410,13 @@ cdef object _build(str tag, object args, object buffers, int depth):
             raise _Bad()
         raw = buffers[args]
         return raw if type(raw) is bytes else bytes(raw)
-    if tag == "$x":  # the canonical base64 of the bytes only, as the twin checks
+    if tag == "$x":  # the bytes' code points; one past U+00FF is no byte
         if type(args) is not str:
             raise _Bad()
         try:
-            raw = _a2b(args)
-        except (_BinasciiError, ValueError):
+            return (<str>args).encode("latin-1")
+        except UnicodeEncodeError:
             raise _Bad()
-        if _b2a(raw, newline=False) != (<str>args).encode("ascii"):
-            raise _Bad()
-        return raw
     if tag == "$v":
         if type(args) is not int or args < 0 or args >= len(buffers) or _CLOCK is None:
             raise _Bad()
