@@ -176,14 +176,16 @@ class Handoff:
     # -- the calling threads -------------------------------------------------------------
 
     def _put(self, entry: tuple[Any, ...], size: int) -> None:
-        from actorfw.node.system import SystemTimeout
+        deadline = 0.0  # set only when a wait begins: most calls never wait
+        if not self._lock.acquire(blocking=False):
+            deadline = time.monotonic() + self._wait
+            if not self._lock.acquire(timeout=self._wait):  # other callers, waiting for room
+                from actorfw.node.system import SystemTimeout  # here: system imports this module
 
-        deadline = time.monotonic() + self._wait
-        if not self._lock.acquire(timeout=self._wait):  # other callers, each waiting for room
-            raise SystemTimeout(f"other calls held the client's queue for {self._wait:g}s")
+                raise SystemTimeout(f"other calls held the client's queue for {self._wait:g}s")
         try:
             if self._full(size):
-                self._wait_for_room(size, deadline)
+                self._wait_for_room(size, deadline or time.monotonic() + self._wait)
             self._queue.append((entry, size))
             self._added += size
             if not self._due:
@@ -246,4 +248,6 @@ def _frozen(buffers: list[Any]) -> list[Any]:
 
 
 def _size(body: bytes, buffers: list[Any]) -> int:
+    if not buffers:
+        return len(body)
     return len(body) + sum(memoryview(b).nbytes for b in buffers)
