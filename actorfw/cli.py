@@ -14,6 +14,8 @@ Subcommands so far:
 - ``actorfw bench kernels``: compiled kernels against their pure-Python
   twins, as a table or (``--json``) as JSON.
 - ``actorfw bench messaging``: actors on node processes against raw pyzmq.
+- ``actorfw bench peers``: the same work on Thespian, Ray and Pykka, where
+  installed, beside actorfw.
 - ``actorfw bench causal``: causal broadcast groups on node processes against
   the same traffic as plain tells.
 - ``actorfw bench paxos``: the replicated KV store on node processes:

@@ -133,6 +133,34 @@ def _cmd_bench_messaging(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_peers(args: argparse.Namespace) -> int:
+    from actorfw import __version__
+    from actorfw.bench.peers import PEERS, render, run_peers
+
+    def progress(text: str) -> None:
+        if not args.json:
+            print(f"measuring {text} ...", file=sys.stderr, flush=True)
+
+    scale = "quick" if args.quick else "full"
+    results, skipped = run_peers(scale, tuple(args.peer) if args.peer else PEERS, progress)
+    if args.json:
+        doc = {
+            "actorfw": __version__,
+            "python": platform.python_version(),
+            "scale": scale,
+            "results": [r.as_dict() for r in results],
+            "skipped": skipped,
+        }
+        print(json.dumps(doc, indent=2))
+    else:
+        print(
+            f"actorfw {__version__} beside the actor frameworks installed here, the same work "
+            "in interleaved rounds of one run (how many times faster actorfw is)\n"
+        )
+        print(render(results, skipped))
+    return 0
+
+
 def _cmd_bench_causal(args: argparse.Namespace) -> int:
     from actorfw import __version__
     from actorfw.bench import tracing
@@ -357,6 +385,20 @@ def add_bench_commands(commands: Any) -> None:
     messaging.add_argument("--quick", action="store_true", help="tiny amounts: checks that it runs")
     messaging.add_argument("--flow-only", action="store_true", help="only the flow-control cases")
     messaging.set_defaults(run=_cmd_bench_messaging)
+    peers = suites.add_parser(
+        "peers",
+        help="the same work on Thespian, Ray and Pykka, where installed",
+        description="Tells across processes and driver asks on Thespian and Ray, tells and asks "
+        "within one process on Pykka, each beside actorfw doing the same work in interleaved "
+        "rounds of the same run; a peer that is not installed is skipped with the reason "
+        "(pip install 'actorfw[peers]' installs them all).",
+    )
+    peers.add_argument("--json", action="store_true", help="print the figures as JSON")
+    peers.add_argument(
+        "--peer", action="append", choices=["thespian", "ray", "pykka"], help="only this (repeat)"
+    )
+    peers.add_argument("--quick", action="store_true", help="tiny amounts: checks that it runs")
+    peers.set_defaults(run=_cmd_bench_peers)
     causal = suites.add_parser(
         "causal",
         help="causal broadcast groups on node processes against plain tells",

@@ -1,0 +1,45 @@
+"""``actorfw bench peers`` runs the installed peers beside actorfw and skips the others by name."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from actorfw.bench import peers
+from actorfw.cli import main
+
+
+def test_pykka_and_thespian_run_beside_actorfw_and_each_figure_is_a_ratio(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    pytest.importorskip("pykka")
+    pytest.importorskip("thespian")
+    argv = ["bench", "peers", "--quick", "--json", "--peer", "pykka", "--peer", "thespian"]
+    assert main(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["skipped"] == {}
+    got = {(r["case"], r["peer"]): r for r in doc["results"]}
+    assert set(got) == {
+        ("tell within a process", "pykka"),
+        ("ask within a process p50", "pykka"),
+        ("tell across processes", "thespian"),
+        ("driver ask p50", "thespian"),
+    }
+    for r in got.values():
+        assert r["actorfw"] > 0 and r["other"] > 0 and r["actorfw_faster"] > 0
+
+
+def test_a_peer_that_is_not_installed_is_skipped_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(peers, "installed", lambda peer: False)
+    assert main(["bench", "peers", "--quick"]) == 0  # starts no cluster: nothing to compare
+    out = capsys.readouterr().out
+    for peer in peers.PEERS:
+        assert f"skipped {peer}: not installed (pip install 'actorfw[peers]')" in out
+
+
+def test_a_time_is_faster_when_smaller_and_a_rate_when_larger() -> None:
+    assert peers.PeerResult("ask", "p", "µs", 100.0, 300.0).faster == 3.0
+    assert peers.PeerResult("tell", "p", "msgs/s", 300.0, 100.0).faster == 3.0
