@@ -16,9 +16,9 @@ from tests.support.actors import Get, LoopInfo, Put, Recorder
 def test_nodes_and_the_client_run_on_the_loop_chosen(event_loop: str) -> None:
     with ActorSystem(2, apps=["tests.support.actors"], event_loop=event_loop) as system:
         ref = system.spawn("n2", Recorder, name="r")
-        kind, moved = system.ask(ref, LoopInfo())
+        kind, distinct = system.ask(ref, LoopInfo())
         # Actors' clock is as fine on either loop (uvloop's own counts whole milliseconds).
-        assert kind == event_loop and 0.0002 <= moved < 0.001
+        assert kind == event_loop and distinct >= 100
         for n in range(200):
             system.tell(ref, Put(n))
         assert len(system.ask(ref, Get())["items"]) == 200
