@@ -27,7 +27,13 @@ import numpy as np
 import orjson
 
 from actorfw._pure import wire as _twin
-from actorfw._pure.wire import INLINE_BYTES, MAX_DEPTH, WIRE_VERSION, MalformedBatch
+from actorfw._pure.wire import (
+    INLINE_BUDGET,
+    INLINE_BYTES,
+    MAX_DEPTH,
+    WIRE_VERSION,
+    MalformedBatch,
+)
 
 __all__ = [
     "MAX_DEPTH",
@@ -50,6 +56,7 @@ DEF _LONG_DIGITS = 19  # a run of this many digits may be an integer past 64 bit
 
 cdef int _MAX_DEPTH = MAX_DEPTH
 cdef Py_ssize_t _INLINE_BYTES = INLINE_BYTES
+cdef Py_ssize_t _INLINE_BUDGET = INLINE_BUDGET
 cdef object _ndarray = np.ndarray
 cdef object _ascontiguous = np.ascontiguousarray
 cdef object _dumps = orjson.dumps
@@ -150,10 +157,12 @@ cdef inline bint _int_ok(object value):
 cdef class _Encoder:
     cdef list buffers
     cdef bint tagged
+    cdef Py_ssize_t inline_left
 
     def __cinit__(self):
         self.buffers = []
         self.tagged = False
+        self.inline_left = _INLINE_BUDGET
 
     cdef object walk(self, object value, int depth):
         cdef type kind = type(value)
@@ -241,7 +250,9 @@ cdef class _Encoder:
             return {"$m": [name, fields]}
         if kind is bytes:
             self.tagged = True
-            if PyBytes_GET_SIZE(value) <= _INLINE_BYTES:
+            n = PyBytes_GET_SIZE(value)
+            if n <= _INLINE_BYTES and n <= self.inline_left:
+                self.inline_left -= n
                 return {"$x": (<bytes>value).decode("latin-1")}
             self.buffers.append(value)
             return {"$b": len(self.buffers) - 1}

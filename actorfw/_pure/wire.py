@@ -29,6 +29,7 @@ import numpy as np
 import orjson
 
 __all__ = [
+    "INLINE_BUDGET",
     "INLINE_BYTES",
     "MAX_DEPTH",
     "WIRE_VERSION",
@@ -61,6 +62,14 @@ A frame of its own costs a send and a receive call and an object on each
 side. Inside the body, the bytes are a string of the same code points
 (latin-1): one string per value, checked and turned back in one C call,
 at most six JSON bytes per byte (control characters are escaped)."""
+INLINE_BUDGET = 64 << 10
+"""Bytes one message inlines at most, all its values together; the rest go as frames.
+
+So inlining grows a message by at most five times this, 320 KiB, inside
+the 2 MiB a batch frame may hold beside the largest envelope
+(``docs/wire.md``): a message that inlining takes past
+``max_message_size`` (which counts the encoded size, as for every body) is
+refused on its own, with an error, never dropped with its batch."""
 _MAX_VARINT = 2**64 - 1
 _MAX_DIMS = 64  # numpy's own limit on array dimensions
 _DEPTH = f"is nested too deeply to send (more than {MAX_DEPTH} levels)"
@@ -176,11 +185,12 @@ class _Refuse(Exception):
 
 
 class _Encoder:
-    __slots__ = ("buffers", "tagged")
+    __slots__ = ("buffers", "inline_left", "tagged")
 
     def __init__(self) -> None:
         self.buffers: list[Any] = []
         self.tagged = False
+        self.inline_left = INLINE_BUDGET
 
     def walk(self, value: Any, depth: int) -> Any:
         kind = type(value)
@@ -229,7 +239,9 @@ class _Encoder:
             return {"$m": [name, fields]}
         if kind is bytes:
             self.tagged = True
-            if len(value) <= INLINE_BYTES:
+            size = len(value)
+            if size <= INLINE_BYTES and size <= self.inline_left:
+                self.inline_left -= size
                 return {"$x": value.decode("latin-1")}
             self.buffers.append(value)
             return {"$b": len(self.buffers) - 1}

@@ -9,8 +9,9 @@ a cap), so a burst of a thousand tells costs one ``send`` and a few
 syscalls. A batch is::
 
     frame 0        the batch frame: a header and every envelope's body, inline
-    frames 1..     the raw buffers (bytes, numpy arrays) of the envelopes, in
-                   order, each its own frame, sent zero-copy
+    frames 1..     the raw buffers (bytes past the inline bound, numpy arrays,
+                   vector clocks) of the envelopes, in order, each its own
+                   frame, sent zero-copy
 
 The batch frame (version 1), integers as unsigned LEB128 varints::
 

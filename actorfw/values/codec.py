@@ -8,8 +8,10 @@ A *message value* is one of:
 - ``None``, ``bool``, ``int`` in ``-2**63 .. 2**64-1``, ``float`` (NaN and
   infinities included), ``str``;
 - ``list``, ``tuple`` and ``dict`` with ``str`` keys, of message values;
-- ``bytes`` and numpy arrays (any dtype but ``object``), carried as raw
-  buffers beside the body, never inside it;
+- numpy arrays (any dtype but ``object``), carried as raw buffers beside
+  the body, never inside it; ``bytes`` too, but for small ones (at most
+  1 KiB each, 64 KiB in all per message), which travel inside the body
+  (``{"$x": text}``, see ``docs/wire.md``);
 - :class:`~actorfw.ActorRef` and :class:`~actorfw.ReplyTo`;
 - :class:`~actorfw.VectorClock` (the active kernel's), carried as its
   canonical encoding in a buffer (``{"$v": index}``);
@@ -240,8 +242,8 @@ The same walk as :func:`encode` without producing JSON: what local sends
 encode = _wire.encode_value
 """Encode a message value into ``(body, buffers, plain)``.
 
-``body`` is the JSON, ``buffers`` the raw buffers it refers to (bytes and
-C-contiguous numpy arrays, to be sent as they are), ``plain`` whether the
+``body`` is the JSON, ``buffers`` the raw buffers it refers to (bytes past
+the inline bound and C-contiguous numpy arrays, to be sent as they are), ``plain`` whether the
 body holds no tags (rule 4). Raises :class:`MessageRefused`.
 """
 

@@ -47,6 +47,15 @@ def test_both_encode_every_value_to_the_same_bytes(twins: Any, value: Any) -> No
     )
 
 
+@pytest.mark.parametrize("sizes", [[1024] * 70, [1000, 1025, 0, 1024] * 30, [1] * 70_000])
+def test_both_inline_the_same_bytes_up_to_the_budget_and_frame_the_rest(
+    twins: Any, sizes: list[int]
+) -> None:
+    compiled, pure = twins
+    value = [bytes([n % 256]) * size for n, size in enumerate(sizes)]
+    assert compiled.encode_value(value) == pure.encode_value(value)
+
+
 @given(values)
 def test_each_decodes_what_the_other_encoded(twins: Any, value: Any) -> None:
     compiled, pure = twins

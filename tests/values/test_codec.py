@@ -98,6 +98,16 @@ def test_small_bytes_travel_inside_the_body_up_to_the_inline_bound() -> None:
     assert body == b'{"$b":0}' and buffers == [b"y" * (INLINE_BYTES + 1)]
 
 
+def test_one_message_inlines_at_most_its_budget_so_its_body_stays_near_its_size() -> None:
+    from actorfw._pure.wire import INLINE_BUDGET, INLINE_BYTES
+
+    chunks = [bytes(INLINE_BYTES)] * (2 * INLINE_BUDGET // INLINE_BYTES)  # zeros: 6 body bytes each
+    body, buffers, _ = codec.encode(chunks)
+    assert len(buffers) == len(chunks) // 2  # the second half goes as frames
+    assert len(body) <= 6 * INLINE_BUDGET + 16 * len(chunks)
+    assert codec.decode(body, buffers) == chunks
+
+
 @pytest.mark.parametrize(
     "body", [b'{"$x":"\\u0100"}', '{"$x":"caf\u00e9\u20ac"}'.encode(), b'{"$x":3}', b'{"$x":["a"]}']
 )
