@@ -147,7 +147,9 @@ def _thespian(ours: _Ours, settings: dict[str, int]) -> list[PeerResult]:
 
     from actorfw.bench.peer_thespian import Receiver, Sender
 
-    system = ActorSystem("multiprocQueueBase")
+    # Spawned, not forked: a forked child would hold the node processes' parent-death
+    # pipes open, and they would outlive a bench that was killed.
+    system = ActorSystem("multiprocQueueBase", capabilities={"Process Startup Method": "spawn"})
     try:
         receiver = system.createActor(Receiver)
         sender = system.createActor(Sender)
@@ -198,6 +200,7 @@ def _ray(ours: _Ours, settings: dict[str, int]) -> list[PeerResult]:
             return total
 
     ray.init(
+        address="local",  # a private instance, even where RAY_ADDRESS names a cluster
         num_cpus=2,
         include_dashboard=False,
         log_to_driver=False,
@@ -338,15 +341,19 @@ def run_peers(
     """Run every case on every installed peer of ``peers``; the figures, and the skipped peers.
 
     Returns:
-        The results, and for each peer skipped, why.
+        The results, and for each peer skipped, why: not installed, or the
+        error it failed with (the other peers still run).
     """
     from actorfw.node import ActorSystem
 
     settings = SCALES[scale]
-    skipped = {peer: "not installed (pip install 'actorfw[peers]')" for peer in peers}
+    peers = tuple(dict.fromkeys(peers))
     present = [peer for peer in peers if installed(peer)]
-    for peer in present:
-        del skipped[peer]
+    skipped = {
+        peer: "not installed (pip install 'actorfw[peers]')"
+        for peer in peers
+        if peer not in present
+    }
     results: list[PeerResult] = []
     if not present:
         return results, skipped
@@ -355,7 +362,10 @@ def run_peers(
         for peer in present:
             if progress is not None:
                 progress(f"{peer} beside actorfw")
-            results.extend(_RUNS[peer](ours, settings))
+            try:
+                results.extend(_RUNS[peer](ours, settings))
+            except Exception as error:  # a peer that fails costs the others nothing
+                skipped[peer] = f"failed: {type(error).__name__}: {error}"
     return results, skipped
 
 

@@ -252,6 +252,16 @@ _TUNING_ENGINE = (
     "max_backlog",
 )
 
+_TUNING_KEYS = (
+    *_TUNING_ENGINE,
+    "flow_window",
+    "trace_dir",
+    "max_message_size",
+    "linger",
+    "gc_threshold",
+    "event_loop",
+)
+
 _TOP_LEVEL_KEYS = (
     "name",
     "listen",
@@ -373,6 +383,14 @@ def load_settings(path: str | Path) -> NodeSettings:
         )
         curve = load_curve(secret, peer_source)
     tuning = raw.get("tuning", {})
+    if not isinstance(tuning, dict):
+        raise ValueError(f"{path}: [tuning] is a table")
+    unknown = sorted(set(tuning) - set(_TUNING_KEYS))
+    if unknown:
+        raise ValueError(
+            f"{path}: unknown key{'s' if len(unknown) > 1 else ''} in [tuning]: "
+            f"{', '.join(unknown)} (known: {', '.join(_TUNING_KEYS)})"
+        )
     engine = NodeConfig(**{k: tuning[k] for k in _TUNING_ENGINE if k in tuning})
     if "flow_window" in tuning:  # credit between nodes; 0 turns it off (TOML has no None)
         window = tuning["flow_window"]

@@ -40,6 +40,21 @@ def test_a_peer_that_is_not_installed_is_skipped_with_the_reason(
         assert f"skipped {peer}: not installed (pip install 'actorfw[peers]')" in out
 
 
+def test_a_peer_that_fails_is_reported_and_the_others_still_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pytest.importorskip("pykka")
+
+    def broken(ours: object, settings: object) -> list[peers.PeerResult]:
+        raise ValueError("no cluster here")
+
+    monkeypatch.setitem(peers._RUNS, "thespian", broken)
+    monkeypatch.setattr(peers, "installed", lambda peer: peer in ("thespian", "pykka"))
+    results, skipped = peers.run_peers("quick", ("thespian", "pykka", "pykka"))
+    assert skipped == {"thespian": "failed: ValueError: no cluster here"}
+    assert {r.peer for r in results} == {"pykka"} and len(results) == 2
+
+
 def test_a_time_is_faster_when_smaller_and_a_rate_when_larger() -> None:
     assert peers.PeerResult("ask", "p", "µs", 100.0, 300.0).faster == 3.0
     assert peers.PeerResult("tell", "p", "msgs/s", 300.0, 100.0).faster == 3.0

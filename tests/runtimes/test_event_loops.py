@@ -45,6 +45,9 @@ def test_an_unknown_loop_is_refused_where_it_is_named(tmp_path: Path) -> None:
     path.write_text(base + '[tuning]\nevent_loop = "fast"\n')
     with pytest.raises(ValueError, match=r"\[tuning\] event_loop is one of asyncio, uvloop"):
         load_settings(path)
+    path.write_text(base + '[tuning]\nevent-loop = "uvloop"\n')  # a misspelt key is no default
+    with pytest.raises(ValueError, match=r"unknown key in \[tuning\]: event-loop \(known: "):
+        load_settings(path)
 
 
 def test_uvloop_missing_says_how_to_install_it(
