@@ -193,3 +193,19 @@ def test_a_node_survives_a_hundred_thousand_random_and_mutated_frames(
     count = len(system.ask(ref, Get())["items"])
     assert system.ask(ref, Put("after the storm")) == count + 1
     assert system.ask(ref, Get())["items"][-1] == ["after the storm", None]
+
+
+def test_small_bytes_inlined_past_the_limit_are_refused_alone_never_dropped_with_their_batch(
+    system: ActorSystem,
+) -> None:
+    # 500 zero-filled KiB in 1 KiB values: inlined whole they would be a 3 MB body, past the
+    # frame limit, and ZeroMQ would drop the batch; a message inlines 64 KiB at most.
+    target = system.lookup("target", node="n1")
+    assert target is not None
+    before = len(system.ask(target, Get())["items"])
+    for n in range(3):
+        system.tell(target, Put(f"small {n}"))
+    with pytest.raises(Exception, match=f"exceeds the {LIMIT}-byte limit"):
+        system.ask(target, Put([bytes(1024)] * 500), timeout=5.0)
+    items = system.ask(target, Get())["items"]
+    assert [value for value, _ in items[before:]] == ["small 0", "small 1", "small 2"]
