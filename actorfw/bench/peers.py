@@ -40,6 +40,7 @@ from collections.abc import Callable
 from typing import Any
 
 from actorfw.bench.actors import Blast, Expect, Pinger, PingRun, Ponger, Sink, Source
+from actorfw.bench.messaging import _interleaved as _rounds
 
 __all__ = ["PEERS", "SCALES", "PeerResult", "render", "run_peers"]
 
@@ -81,21 +82,6 @@ class PeerResult:
 def installed(peer: str) -> bool:
     """Whether the peer's package can be imported here."""
     return importlib.util.find_spec(peer) is not None
-
-
-def _rounds(
-    rounds: int, ours: Callable[[], Any], theirs: Callable[[], Any]
-) -> tuple[list[Any], list[Any]]:
-    mine: list[Any] = []
-    base: list[Any] = []
-    for n in range(rounds):
-        if n % 2:
-            base.append(theirs())
-            mine.append(ours())
-        else:
-            mine.append(ours())
-            base.append(theirs())
-    return mine, base
 
 
 def _p50_us(times: list[list[float]]) -> float:
