@@ -29,7 +29,7 @@ def check_target(target: Any, call: str) -> ActorRef:
 
 def check_timeout(timeout: Any) -> float:
     """``timeout`` if it is a positive number of seconds; else a ``ValueError``."""
-    if isinstance(timeout, (int, float)) and timeout > 0:
+    if isinstance(timeout, (int, float)) and type(timeout) is not bool and timeout > 0:
         return timeout
     raise ValueError(f"an ask timeout must be a positive number of seconds, not {timeout!r}")
 

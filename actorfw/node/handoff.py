@@ -217,6 +217,11 @@ class Handoff:
 
     # -- the loop --------------------------------------------------------------------------
 
+    def drain(self) -> None:
+        """Take everything queued now (on the loop: a closing connection sends it all)."""
+        while self._queue:
+            self._take()
+
     def _take(self) -> None:
         self._due = False  # first: a call that queues after this line wakes the loop again
         queue = self._queue

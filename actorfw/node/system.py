@@ -59,6 +59,10 @@ __all__ = ["ActorSystem", "Connection", "SystemTimeout", "connect"]
 log = logging.getLogger("actorfw")
 
 
+CLOSE_LINGER = 1.0
+"""Seconds a closing connection waits for what it sent to leave."""
+
+
 class SystemTimeout(AssertionError):
     """A driver call did not finish in time."""
 
@@ -180,7 +184,13 @@ class Connection:
     """Actors run in node processes: what they are given must be importable there by path."""
 
     def close(self) -> None:
-        """Stop the client's thread and close its sockets."""
+        """Stop the client's thread and close its sockets.
+
+        Tells and asks queued before it are sent first, and get up to
+        ``CLOSE_LINGER`` seconds to leave (none for a node the client
+        believes down). Tells held back for want of credit (see
+        :meth:`backlog`) are not sent.
+        """
         if self._closed:
             return
         self._closed = True
@@ -199,12 +209,18 @@ class Connection:
             self._loop.close()
 
     def _shutdown_client(self) -> None:
+        handoff = getattr(self, "_handoff", None)
+        if handoff is not None:
+            handoff.drain()  # what the callers queued before close() leaves with the rest
         client = getattr(self, "_client", None)
+        down: tuple[str, ...] = ()
         if client is not None:
+            down = tuple(node for node in self._addresses if client.liveness.is_down(node))
             client.crash()
         transport = getattr(self, "_transport", None)
         if transport is not None:
-            transport.close(linger=0.0)
+            # Sent messages get up to CLOSE_LINGER to leave; none wait for a node that is down.
+            transport.close(linger=CLOSE_LINGER, unreachable=down)
 
     def __enter__(self) -> Connection:
         return self
@@ -335,7 +351,8 @@ class Connection:
                 return await self._client.ask(target, message, timeout, None)
 
             return self.run(main, timeout=timeout + 5.0)
-        settled, reply = self._live().ask(target, message, timeout).wait(timeout + 5.0)
+        answer = self._live().ask(target, message, timeout)
+        settled, reply = answer.wait(min(timeout + 5.0, threading.TIMEOUT_MAX))
         if not settled:
             raise SystemTimeout(f"the client's loop did not settle the ask within {timeout + 5:g}s")
         return reply

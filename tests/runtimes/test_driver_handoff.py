@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import threading
 import time
 from typing import Any
@@ -103,6 +104,27 @@ def test_a_slow_node_holds_back_no_driver_call_to_another() -> None:
         system.tell(fast, Put("told"))
         assert system.ask(fast, Put("asked"), timeout=2.0) == 2
         assert system.status("n1", timeout=2.0)["node"] == "n1"
+
+
+def test_closing_a_connection_sends_what_was_queued_before_it() -> None:
+    with ActorSystem(1, apps=["tests.support.actors"], storage="memory") as system:
+        ref = system.spawn("n1", Recorder, name="r")
+        from actorfw.node import connect
+
+        for session in range(6):  # each time, the last tells are the ones a close could lose
+            with connect({"n1": system.endpoint("n1")}) as client:
+                for n in range(500):
+                    client.tell(ref, Put(session * 500 + n))
+        items = system.poll(ref, Get(), until=lambda state: len(state["items"]) >= 3000)["items"]
+        assert sorted(value for value, _ in items) == list(range(3000))
+
+
+def test_an_ask_without_an_end_in_sight_waits_for_its_reply() -> None:
+    with ActorSystem(1, apps=["tests.support.actors"], storage="memory") as system:
+        ref = system.spawn("n1", Recorder, name="r")
+        assert system.ask(ref, Put(1), timeout=math.inf) == 1
+        with pytest.raises(ValueError, match="ask timeout must be a positive number"):
+            system.ask(ref, Put(2), timeout=True)
 
 
 def test_a_closed_connection_refuses_driver_calls() -> None:
