@@ -64,7 +64,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from actorfw.core.envelopes import Envelope
 from actorfw.core.messages import Credit, CreditProbe
@@ -75,7 +75,15 @@ if TYPE_CHECKING:
     from actorfw.core.engine import Engine
     from actorfw.values.refs import ActorRef
 
-__all__ = ["MAX_PEERS", "UNIT_SHIFT", "FlowControl", "Incoming", "Outgoing", "cost_of"]
+__all__ = [
+    "MAX_PEERS",
+    "UNIT_SHIFT",
+    "FlowControl",
+    "Incoming",
+    "Outgoing",
+    "carried",
+    "cost_of",
+]
 
 MAX_PEERS = 4096
 """Peers whose credit is tracked each way; past that the oldest is forgotten (rule 4 heals it)."""
@@ -84,14 +92,18 @@ UNIT_SHIFT = 12
 """A credit unit per whole 4 KiB of a tell's body and buffers, beyond its one per envelope."""
 
 
-def cost_of(envelope: Envelope) -> int:
-    """The credit units ``envelope`` takes: one, and one per whole 4 KiB it carries."""
-    size = len(envelope.body)
-    buffers = envelope.buffers
+def carried(body: bytes, buffers: list[Any]) -> int:
+    """The bytes a message carries: its encoded body and its buffers."""
+    size = len(body)
     if buffers:
         for buffer in buffers:
             size += memoryview(buffer).nbytes
-    return 1 + (size >> UNIT_SHIFT)
+    return size
+
+
+def cost_of(envelope: Envelope) -> int:
+    """The credit units ``envelope`` takes: one, and one per whole 4 KiB it carries."""
+    return 1 + (carried(envelope.body, envelope.buffers) >> UNIT_SHIFT)
 
 
 class Outgoing:

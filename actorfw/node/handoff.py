@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 
 from actorfw.core.arguments import check_timeout
 from actorfw.core.envelopes import TELL, Envelope
+from actorfw.core.flow import carried
 from actorfw.core.node_protocol import NODE_TARGET
 from actorfw.values import codec
 from actorfw.values.refs import ActorRef
@@ -156,7 +157,7 @@ class Handoff:
             flow.refuse(node, target.name)
         buffers = _frozen(buffers)
         envelope = Envelope(TELL, self._engine.id, target.name, None, 0, body, buffers, plain)
-        self._put((TELL, node, envelope), _size(body, buffers))
+        self._put((TELL, node, envelope), carried(body, buffers))
 
     def ask(self, target: ActorRef, message: Any, timeout: float) -> Answer:
         """Queue an ask to ``target`` (on another node); the :class:`Answer` to wait on.
@@ -170,7 +171,7 @@ class Handoff:
         body, buffers, plain = codec.encode(message)
         buffers = _frozen(buffers)
         answer = Answer()
-        self._put((_ASK, target, (body, buffers, plain), timeout, answer), _size(body, buffers))
+        self._put((_ASK, target, (body, buffers, plain), timeout, answer), carried(body, buffers))
         return answer
 
     # -- the calling threads -------------------------------------------------------------
@@ -250,9 +251,3 @@ def _frozen(buffers: list[Any]) -> list[Any]:
         b if type(b) is bytes or memoryview(b).nbytes >= COPY_BELOW else memoryview(b).tobytes()
         for b in buffers
     ]
-
-
-def _size(body: bytes, buffers: list[Any]) -> int:
-    if not buffers:
-        return len(body)
-    return len(body) + sum(memoryview(b).nbytes for b in buffers)
