@@ -11,9 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from actorfw.core.actor import Actor
+from actorfw.values.errors import ActorNotFound
 from actorfw.values.refs import ActorRef
 
-__all__ = ["check_actor_class", "check_target", "check_timeout"]
+__all__ = ["check_actor_class", "check_target", "check_timeout", "no_such_node"]
 
 
 def check_target(target: Any, call: str) -> ActorRef:
@@ -25,6 +26,17 @@ def check_target(target: Any, call: str) -> ActorRef:
         node, name = target.split("/")
         hint = f" (for the actor {name!r} on node {node!r}: ActorRef({node!r}, {name!r}))"
     raise TypeError(f"{call} needs an ActorRef to send to, not {type(target).__name__}{hint}")
+
+
+def no_such_node(target: ActorRef, nodes: Any, call: str) -> ActorNotFound:
+    """The error for a ``call`` (``"tell"``, ``"ask"``) to ``target`` on a node not among ``nodes``.
+
+    The same words from every runtime and client, whichever refuses it.
+    """
+    return ActorNotFound(
+        f"no node {target.node!r} in this cluster (nodes: {', '.join(sorted(nodes))}); "
+        f"the {call} to {target.path} was not sent"
+    )
 
 
 def check_timeout(timeout: Any) -> float:

@@ -9,16 +9,21 @@ instead of INFO (still counted, still refused): a message registered as
 role not spawned yet while a group starts), and any dead letter while the
 node stops gracefully (its actors go down one by one while peers still
 talk to them).
+
+A tell to a node that is not in the cluster (neither this node nor one it
+knows) is a dead letter of the sending node: counted and logged the same
+way, and never sent.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from actorfw.core.cell import Entry
 from actorfw.values.codec import is_routine
 from actorfw.values.errors import ActorNotFound
+from actorfw.values.refs import ActorRef
 
 if TYPE_CHECKING:
     from actorfw.core.engine import Engine
@@ -58,3 +63,23 @@ class DeadLetters:
         )
         if reply is not None:
             engine.send_reply(reply, None, ActorNotFound(text), f"{engine.id}/{name}")
+
+    def no_node(self, target: ActorRef, message: Any, sender: ActorRef | None) -> None:
+        """A tell to ``target``, on a node not in the cluster, is not sent: count and log it.
+
+        ``message`` is None for a tell encoded already (a driver's).
+        """
+        engine = self._engine
+        engine.stats.dead_letters += 1
+        nodes = ", ".join(sorted(engine.liveness.known)) or "none"
+        engine.rate_limited(
+            logging.INFO,
+            "dead letter: %s from %s: no node %r in this cluster (the nodes %s knows: %s); "
+            "the tell to %s was not sent",
+            "a message" if message is None else type(message).__name__,
+            sender.path if sender else "(no sender)",
+            target.node,
+            engine.id,
+            nodes,
+            target.path,
+        )

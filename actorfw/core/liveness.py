@@ -16,9 +16,10 @@ import logging
 import math
 from typing import TYPE_CHECKING
 
+from actorfw.core.arguments import no_such_node
 from actorfw.core.messages import Heartbeat
 from actorfw.protocols.failure_detector import Membership, MembershipEvent
-from actorfw.values.errors import ActorNotFound, NodeDown
+from actorfw.values.errors import NodeDown
 from actorfw.values.refs import ActorRef
 
 if TYPE_CHECKING:
@@ -105,11 +106,7 @@ class Liveness:
         """Why an ask to ``target``, on another node, cannot be sent now (None: it can)."""
         node = target.node
         if node not in self.known:
-            return ActorNotFound(
-                f"no node {node!r} in this cluster (nodes: "
-                f"{', '.join(sorted([self._engine.id, *self.peers]))}); the ask to "
-                f"{target.path} was not sent"
-            )
+            return no_such_node(target, [self._engine.id, *self.peers], "ask")
         if not even_if_down and self.is_down(node):
             return NodeDown(
                 f"node {node} is declared down (no heartbeat for "

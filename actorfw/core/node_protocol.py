@@ -176,6 +176,8 @@ class NodeProtocol:
             "node": engine.id,
             "incarnation": engine.incarnation,
             "time": now,
+            # The event loop's class: asyncio's default, uvloop's, or the simulator's.
+            "loop": f"{type(engine.loop).__module__}.{type(engine.loop).__qualname__}",
             "actors": sorted(engine.cells),
             "peers": {
                 peer: {

@@ -61,16 +61,20 @@ class Outbound:
         envelope = Envelope(
             TELL, engine.id, target.name, sender.name if sender else None, 0, body, buffers, plain
         )
-        engine.stats.sent_remote += 1
         if target.name != NODE_TARGET:  # under credit: FlowControl.take, its fast path inline
             flow = engine.flow
             out = flow.outgoing.get(target.node)
             cost = 1 + (len(body) >> UNIT_SHIFT) if not buffers else cost_of(envelope)
-            if out is not None and out.room >= cost:
+            if out is not None and out.room >= cost:  # credit is only ever given to known nodes
                 out.room -= cost
                 out.sent += cost
+            elif target.node not in engine.liveness.known:
+                engine.dead_letters.no_node(target, message, sender)
+                return
             elif flow.window is not None and not flow.admit(target.node, envelope, sender):
+                engine.stats.sent_remote += 1
                 return  # kept in the backlog
+        engine.stats.sent_remote += 1
         engine.transport.send(target.node, envelope)
 
     def send_envelope(self, node: str, envelope: Envelope) -> None:
@@ -83,6 +87,9 @@ class Outbound:
         """
         engine = self._engine
         if engine._dead:
+            return
+        if envelope.target != NODE_TARGET and node not in engine.liveness.known:
+            engine.dead_letters.no_node(ActorRef(node, envelope.target), None, None)
             return
         engine.stats.sent_remote += 1
         if envelope.target == NODE_TARGET or engine.flow.take(node, envelope, None, False):
@@ -129,6 +136,9 @@ class Outbound:
                 if sender is None:
                     engine.check_room(target.name)
                 engine.enqueue(target.name, (message, sender, None, None))
+                continue
+            if target.name != NODE_TARGET and target.node not in engine.liveness.known:
+                engine.dead_letters.no_node(target, message, sender)
                 continue
             # The envelopes share the body and the buffers: nothing changes them.
             envelope = Envelope(TELL, me, target.name, name, 0, body, buffers, plain)

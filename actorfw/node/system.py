@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from actorfw.core.actor import Actor, actor_path
-from actorfw.core.arguments import check_actor_class, check_target
+from actorfw.core.arguments import check_actor_class, check_target, no_such_node
 from actorfw.core.cluster import find_actor, poll_until
 from actorfw.core.engine import NODE_TARGET, Engine, NodeConfig, start_engine
 from actorfw.core.messages import StatusRequest
@@ -309,8 +309,13 @@ class Connection:
                 :meth:`backlog`).
             SystemTimeout: the client's loop took nothing for 30 s while the
                 queue was full.
+            ActorNotFound: ``target`` is on a node that is not in the cluster
+                (the same error as an ask's; an actor's tell there is a dead
+                letter of its node instead).
         """
         check_target(target, "tell")
+        if target.node not in self._addresses and target.node != self._client_id:
+            raise no_such_node(target, self._addresses, "tell")
         if threading.current_thread() is self._thread:
             self._client.send(target, message, None)
         elif target.node == self._client_id:

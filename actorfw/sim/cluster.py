@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
 from typing import Any
 
 from actorfw.core.actor import Actor
-from actorfw.core.arguments import check_actor_class, check_target
+from actorfw.core.arguments import check_actor_class, check_target, no_such_node
 from actorfw.core.cluster import find_actor, poll_until
 from actorfw.core.engine import Engine, NodeConfig, start_engine
 from actorfw.core.spawn import SpawnSpec, root_specs
@@ -398,8 +398,15 @@ class Simulation:
         return found
 
     def tell(self, target: ActorRef, message: Any, on: str | None = None) -> None:
-        """Tell ``target`` from a client on ``on`` (default: the target's node); returns at once."""
+        """Tell ``target`` from a client on ``on`` (default: the target's node); returns at once.
+
+        Raises:
+            ActorNotFound: ``target`` is on a node that is not in the simulation
+                (as :meth:`actorfw.node.ActorSystem.tell` raises).
+        """
         check_target(target, "tell")
+        if target.node not in self.nodes:
+            raise no_such_node(target, self.nodes, "tell")
         client = self._sim_node(on or self._near(target)).engine.client
         client.send(target, message)
 

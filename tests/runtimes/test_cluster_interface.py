@@ -10,9 +10,9 @@ from actorfw import Simulation
 from actorfw.core.cluster import Cluster, FaultyCluster
 from actorfw.core.messages import StatusRequest
 from actorfw.node import ActorSystem, connect
-from actorfw.values.errors import AskTimeout, NodeDown
+from actorfw.values.errors import ActorNotFound, AskTimeout, NodeDown
 from actorfw.values.refs import ActorRef
-from tests.support.actors import Get, Recorder
+from tests.support.actors import Get, Put, Recorder, Send, SendAll
 
 
 def test_the_simulation_an_actor_system_and_a_connected_client_are_clusters() -> None:
@@ -33,6 +33,27 @@ def test_a_nodes_own_protocol_answers_asks_from_that_node(cluster: Any) -> None:
     # From a client on n1 itself in the simulator; from the client's own node otherwise.
     status = cluster.ask(ActorRef("n1", "$node"), StatusRequest(), on="n1")
     assert status["node"] == "n1" and sorted(status["peers"]) == ["n2", "n3"]
+    # The loop it runs on: the simulator's own, or the default asyncio one.
+    assert status["loop"].startswith("actorfw.sim." if cluster.in_process else "asyncio.")
+
+
+def test_a_tell_to_a_node_not_in_the_cluster_is_refused_or_a_dead_letter_on_every_runtime(
+    cluster: Any,
+) -> None:
+    nowhere = ActorRef("n9", "x")
+    # From a driver: refused at the call, with the words of an ask's refusal.
+    with pytest.raises(ActorNotFound, match=r"no node 'n9' in this cluster \(nodes: n1, n2, n3\)"):
+        cluster.tell(nowhere, Put(1))
+    with pytest.raises(ActorNotFound, match="the ask to n9/x was not sent"):
+        cluster.ask(nowhere, Put(1))
+    # From an actor: a dead letter of its node, counted; the other targets get theirs.
+    rec = cluster.spawn("n1", Recorder, name="rec")
+    sink = cluster.spawn("n2", Recorder, name="sink")
+    cluster.ask(rec, Send(nowhere, Put(1)))
+    cluster.ask(rec, SendAll((nowhere, sink), Put(2)))
+    assert cluster.poll(sink, Get(), until=lambda s: s["items"])["items"] == [[2, "n1/rec"]]
+    status = cluster.ask(ActorRef("n1", "$node"), StatusRequest(), on="n1")
+    assert status["stats"]["dead_letters"] == 2
 
 
 def test_lookup_and_poll_say_the_same_on_every_runtime(cluster: Any) -> None:

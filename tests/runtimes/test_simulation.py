@@ -11,6 +11,7 @@ import pytest
 
 from actorfw import (
     Actor,
+    ActorNotFound,
     ActorRef,
     AskTimeout,
     NetworkConfig,
@@ -28,6 +29,7 @@ from tests.support.actors import (
     Put,
     Recorder,
     Send,
+    SendAll,
     StartTimer,
     Sync,
     Timed,
@@ -226,6 +228,30 @@ def test_dead_letters_are_counted_and_logged_at_a_limited_rate(
     lines = [r.getMessage() for r in caplog.records if "dead letter" in r.getMessage()]
     assert 1 <= len(lines) <= 10
     assert "'ghost' is not on node n1" in lines[0]
+
+
+def test_a_tell_to_a_node_not_in_the_cluster_is_refused_or_a_dead_letter(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    caplog.set_level(logging.INFO, logger="actorfw")
+    nowhere = ActorRef("n9", "x")
+    with Simulation(nodes=2, seed=1) as sim:
+        with pytest.raises(ActorNotFound, match=r"no node 'n9' in this cluster \(nodes: n1, n2\)"):
+            sim.tell(nowhere, Put(1))  # from a client: refused at the call, as an ask is
+        with pytest.raises(ActorNotFound, match="the ask to n9/x was not sent"):
+            sim.ask(nowhere, Put(1))
+        rec = sim.spawn("n1", Recorder, name="rec")
+        sink = sim.spawn("n2", Recorder, name="sink")
+        sim.ask(rec, Send(nowhere, Put(1)))  # from an actor: a dead letter of its node
+        sim.ask(rec, SendAll((nowhere, sink), Put(2)))  # the others still get theirs
+        sim.run_for(1.0)
+        assert sim.node("n1").stats.dead_letters == 2
+        assert sim.ask(sink, Get())["items"] == [[2, "n1/rec"]]
+    lines = [r.getMessage() for r in caplog.records if "no node 'n9'" in r.getMessage()]
+    assert len(lines) == 2 and "the tell to n9/x was not sent" in lines[0]
+    assert "Put from n1/rec" in lines[0]
 
 
 def test_a_routine_messages_dead_letters_are_counted_but_logged_only_at_debug(
