@@ -391,7 +391,7 @@ def add_bench_commands(commands: Any) -> None:
         description="Tells across processes and driver asks on Thespian and Ray, tells and asks "
         "within one process on Pykka, each beside actorfw doing the same work in interleaved "
         "rounds of the same run; a peer that is not installed is skipped with the reason "
-        "(pip install 'actorfw[peers]' installs them all).",
+        "(pip install thespian ray pykka installs them all).",
     )
     peers.add_argument("--json", action="store_true", help="print the figures as JSON")
     peers.add_argument(

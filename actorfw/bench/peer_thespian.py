@@ -1,6 +1,6 @@
 """Thespian actors for ``actorfw bench peers``: the same work as actorfw's sink and source.
 
-Imported only when Thespian is installed (``pip install 'actorfw[peers]'``).
+Imported only when Thespian is installed (``pip install thespian``).
 Thespian's multiprocess bases start each actor in a process of its own and
 pickle what they send, so these classes must be importable by module path.
 """

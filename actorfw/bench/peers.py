@@ -1,10 +1,11 @@
 """``actorfw bench peers``: the same work on the actor frameworks a user has installed.
 
-Each peer that is installed (``pip install 'actorfw[peers]'`` installs them
-all) runs the same definitions as actorfw, in interleaved rounds of the
-same run (actorfw first in even rounds, the peer first in odd ones), and
-each figure is reported beside actorfw's as how many times faster actorfw
-is. A peer that is not installed is skipped, with the reason.
+Each peer that is installed (``pip install thespian ray pykka`` installs
+them all; in the source tree, ``pip install -e '.[peers]'``) runs the same
+definitions as actorfw, in interleaved rounds of the same run (actorfw
+first in even rounds, the peer first in odd ones), and each figure is
+reported beside actorfw's as how many times faster actorfw is. A peer
+that is not installed is skipped, with the reason.
 
 Cases:
 
@@ -335,11 +336,7 @@ def run_peers(
     settings = SCALES[scale]
     peers = tuple(dict.fromkeys(peers))
     present = [peer for peer in peers if installed(peer)]
-    skipped = {
-        peer: "not installed (pip install 'actorfw[peers]')"
-        for peer in peers
-        if peer not in present
-    }
+    skipped = {peer: f"not installed (pip install {peer})" for peer in peers if peer not in present}
     results: list[PeerResult] = []
     if not present:
         return results, skipped

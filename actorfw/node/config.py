@@ -28,7 +28,7 @@ A TOML file for ``actorfw node --config node.toml``::
     max_message_size = 67108864
     linger = 5.0                         # seconds a graceful stop waits for messages to leave
     gc_threshold = [10000, 10, 10]       # the node's garbage-collector thresholds ([] leaves them)
-    event_loop = "asyncio"               # or "uvloop" (pip install 'actorfw[uvloop]')
+    event_loop = "asyncio"               # or "uvloop" (pip install uvloop)
 
 
 Services add sections of their own (:func:`register_section`): the
@@ -77,7 +77,8 @@ def loop_factory(event_loop: str) -> Callable[[], asyncio.AbstractEventLoop]:
     """What makes a new event loop of the kind ``event_loop`` names (one of :data:`EVENT_LOOPS`).
 
     ``"asyncio"`` is the standard library's loop; ``"uvloop"`` is uvloop's
-    (libuv), installed with ``pip install 'actorfw[uvloop]'``. The simulator
+    (libuv), installed with ``pip install uvloop`` (or, in the source tree,
+    ``pip install -e '.[uvloop]'``). The simulator
     keeps its own loop either way.
 
     Raises:
@@ -92,7 +93,7 @@ def loop_factory(event_loop: str) -> Callable[[], asyncio.AbstractEventLoop]:
             import uvloop
         except ImportError:
             raise ImportError(
-                "event_loop 'uvloop' needs the uvloop package: pip install 'actorfw[uvloop]'"
+                "event_loop 'uvloop' needs the uvloop package: pip install uvloop"
             ) from None
         factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
         return factory

@@ -37,7 +37,7 @@ def test_a_peer_that_is_not_installed_is_skipped_with_the_reason(
     assert main(["bench", "peers", "--quick"]) == 0  # starts no cluster: nothing to compare
     out = capsys.readouterr().out
     for peer in peers.PEERS:
-        assert f"skipped {peer}: not installed (pip install 'actorfw[peers]')" in out
+        assert f"skipped {peer}: not installed (pip install {peer})" in out
 
 
 def test_a_peer_that_fails_is_reported_and_the_others_still_run(
