@@ -181,6 +181,7 @@ class NodeStats:
     stale: int = 0
     overloaded: int = 0
     held: int = 0
+    stalls: int = 0
 
 
 class ClientEndpoint:

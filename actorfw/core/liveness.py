@@ -7,6 +7,13 @@ traffic from a peer is evidence that it lives (:meth:`Liveness.heard_from`).
 A peer declared down, or seen with a new incarnation (it restarted), is
 *lost*: every ask to it ends with :class:`~actorfw.NodeDown` and every
 watch of its actors with :class:`~actorfw.Terminated`.
+
+A heartbeat round that comes more than ``acceptable_pause`` seconds late
+means this node's own loop stood still (a handler or a driver coroutine
+that blocked it, a stopped process): the peers were not silent, this node
+was deaf. The failure detector is told (rule 6 of
+:mod:`actorfw.protocols.failure_detector`), so no peer is declared down for
+it; the stall is counted (``stats.stalls``) and logged.
 """
 
 from __future__ import annotations
@@ -46,7 +53,7 @@ class Liveness:
         probed: of ``reachable``, the nodes to watch by probing (a client's).
     """
 
-    __slots__ = ("_beat_handle", "_engine", "_probed", "known", "membership", "peers")
+    __slots__ = ("_beat_due", "_beat_handle", "_engine", "_probed", "known", "membership", "peers")
 
     def __init__(
         self,
@@ -69,6 +76,7 @@ class Liveness:
         self.known: set[str] = set(reachable) - {engine.id}
         """Every node an ask may go to: the peers and the reachable nodes."""
         self._beat_handle: asyncio.TimerHandle | None = None
+        self._beat_due = 0.0  # when the next heartbeat round is due, by the engine's clock
         self._probed = frozenset(probed) - {engine.id}
         self.known.update(self._probed)
         for peer in (*peers, *sorted(self._probed)):
@@ -85,6 +93,7 @@ class Liveness:
     def start(self) -> None:
         """Begin heartbeating the peers."""
         if self.peers:
+            self._beat_due = self._engine.now()
             self._beat_handle = self._engine.loop.call_later(0.0, self._beat)
 
     def stop(self) -> None:
@@ -141,6 +150,18 @@ class Liveness:
         engine = self._engine
         if not engine.alive:
             return
+        now = engine.now()
+        config = engine.config
+        late = now - self._beat_due
+        if late > config.acceptable_pause:  # this node stood still, not its peers (rule 6)
+            engine.stats.stalls += 1
+            self.membership.paused(late)
+            log.warning(
+                "[%s] this node's event loop stood still for %.1fs (a handler or driver that "
+                "blocks it?); its peers are not judged on that silence",
+                engine.id,
+                late,
+            )
         beat = Heartbeat(engine.incarnation)
         probed = self._probed
         for peer in self.peers:
@@ -148,10 +169,11 @@ class Liveness:
                 self._probe(peer, beat)
             else:
                 engine.send(engine.protocol_of(peer), beat, None)
-        for peer, _ in self.membership.tick(engine.now()):
+        for peer, _ in self.membership.tick(now):
             self._lost(peer, "node-down")
         engine.flow.tick()
-        self._beat_handle = engine.loop.call_later(engine.config.heartbeat_interval, self._beat)
+        self._beat_due = now + config.heartbeat_interval
+        self._beat_handle = engine.loop.call_later(config.heartbeat_interval, self._beat)
 
     def _probe(self, peer: str, beat: Heartbeat) -> None:
         """Ask ``peer``'s protocol for a heartbeat: its answer is traffic from it."""

@@ -35,6 +35,12 @@ suspected when phi passes the threshold.
    peer restarted: whatever lived on the old incarnation is gone (event
    ``RESTARTED``, then it is ``UP``). Heartbeats of an older incarnation are
    stale and ignored.
+6. A pause of this node's own (:meth:`Membership.paused`: its event loop
+   stood still, behind a handler or driver that blocked it, or the whole
+   process was stopped) is nobody else's silence: every peer's clock of
+   silence moves on by the pause, so no peer is declared down for it, and
+   the pause does not enter the intervals the detector learns from. A peer
+   that stays silent after the pause is judged as before.
 
 Both classes are sans-IO: time comes in as an argument, nothing is sent or
 scheduled here.
@@ -118,6 +124,11 @@ class PhiAccrualDetector:
     def last_heartbeat(self) -> float | None:
         """When the last heartbeat arrived, or None."""
         return self._last
+
+    def shift(self, pause: float) -> None:
+        """Count ``pause`` seconds, this node's own stall, as no silence of the peer (rule 6)."""
+        if self._last is not None and pause > 0:
+            self._last += pause
 
     def phi(self, now: float) -> float:
         """The suspicion level at ``now`` (0 before any heartbeat)."""
@@ -258,6 +269,17 @@ class Membership:
         p = self._peers.get(peer)
         if p is not None:
             p.seen = now
+
+    def paused(self, pause: float) -> None:
+        """This node stood still for ``pause`` seconds: no peer's silence then counts (rule 6)."""
+        if not pause > 0:
+            return
+        for p in self._peers.values():
+            p.detector.shift(pause)
+            if p.seen is not None:
+                p.seen += pause
+            if p.since is not None:
+                p.since += pause
 
     def tick(self, now: float) -> list[tuple[str, MembershipEvent]]:
         """Check every peer at ``now``; returns the peers newly declared down (rules 1, 3)."""

@@ -140,3 +140,29 @@ def test_phi_right_after_long_gaps_is_zero_not_an_overflow() -> None:
     last = regular(detector, 30.0, 10)
     assert detector.phi(last) == 0.0
     assert detector.phi(last + 0.001) == 0.0
+
+
+def test_a_pause_of_this_nodes_own_is_no_peers_silence() -> None:
+    # Rule 6: heartbeats every 0.5 s until 5.0; then this node stands still for 6 s.
+    def membership() -> Membership:
+        m = Membership(first_interval=0.5, acceptable_pause=1.5, min_std=0.1, join_timeout=5.0)
+        m.add("never", now=0.0)  # never heard: its join timeout moves on too
+        for k in range(1, 11):
+            m.heartbeat("b", 0, k * 0.5)
+        return m
+
+    deaf = membership()
+    assert sorted(deaf.tick(11.0)) == [("b", MembershipEvent.DOWN), ("never", MembershipEvent.DOWN)]
+    forgiven = membership()
+    forgiven.paused(6.0)
+    assert forgiven.tick(11.0) == []  # 0 s of silence after the pause, for either of them
+    assert forgiven.last_heartbeat("b") == 11.0
+    assert forgiven.heartbeat("b", 0, 11.4) == []  # the pause is not among its intervals
+    assert forgiven.phi("b", 11.9) < 1.0
+    assert sorted(forgiven.tick(20.0)) == [
+        ("b", MembershipEvent.DOWN),
+        ("never", MembershipEvent.DOWN),
+    ]
+    forgiven.paused(0.0)  # nothing to forgive
+    forgiven.paused(-1.0)
+    assert forgiven.last_heartbeat("b") == 11.4

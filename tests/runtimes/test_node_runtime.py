@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from actorfw import Actor, NodeDown, RemoteError, handler
+from actorfw import Actor, AskTimeout, NodeDown, RemoteError, handler
 from actorfw.core.engine import NodeConfig
 from actorfw.node import ActorSystem
 from tests.support.actors import (
     Asker,
     Blast,
+    Block,
     Counter,
     GcInfo,
     Get,
@@ -28,6 +29,8 @@ from tests.support.actors import (
     Size,
     Sync,
     Tally,
+    Watch,
+    Watcher,
 )
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -240,6 +243,39 @@ def test_a_node_process_freezes_its_start_up_objects_and_sets_its_gc_thresholds(
     *threshold, frozen = system.ask(ref, GcInfo())
     assert tuple(threshold) == GC_THRESHOLD
     assert frozen > 1000  # the modules and classes loaded at start
+
+
+def test_a_node_whose_loop_stood_still_judges_no_peer_on_that_silence() -> None:
+    with ActorSystem(nodes=2, apps=["tests.support.actors"], storage="memory") as system:
+        watcher = system.spawn("n1", Watcher, name="watcher")
+        system.ask(watcher, Watch(system.spawn("n2", Recorder, name="watched")))
+        system.tell(system.spawn("n1", Recorder, name="blocker"), Block(5.0))
+
+        def stalls() -> int:
+            try:
+                return int(system.status("n1", timeout=1.0)["stats"]["stalls"])
+            except (NodeDown, AskTimeout):  # the client's view of n1 while it stands still
+                return 0
+
+        assert wait_until(lambda: stalls() == 1, timeout=60.0)
+        peers = system.status("n1")["peers"]
+        assert peers["n2"]["state"] == "up"
+        assert system.ask(watcher, Get()) == []  # no Terminated: n2 was never declared down
+
+
+def test_a_client_whose_loop_stood_still_still_reaches_its_nodes() -> None:
+    # A driver coroutine that blocks the client's loop for longer than the failure detector
+    # allows: on its next heartbeat round the client forgives its own pause, so the nodes are
+    # still up to it and the next ask goes through.
+    with ActorSystem(nodes=1, apps=["tests.support.actors"], storage="memory") as system:
+        ref = system.spawn("n1", Recorder, name="r")
+
+        async def block() -> None:
+            time.sleep(5.0)
+
+        system.run(block, timeout=30.0)
+        assert system.ask(ref, Get())["items"] == []
+        assert wait_until(lambda: system._client.stats.stalls == 1, timeout=10.0)
 
 
 def test_gc_threshold_settings_are_checked_and_read_from_toml(tmp_path: Path) -> None:

@@ -127,6 +127,14 @@ class Sleep:
     seconds: float
 
 
+@message(name="test.Block")
+@dataclass(frozen=True)
+class Block:
+    """Hold the node's event loop for ``seconds`` (a handler that blocks, as one should not)."""
+
+    seconds: float
+
+
 @message(name="test.Stop")
 @dataclass(frozen=True)
 class StopSelf:
@@ -210,6 +218,12 @@ class Recorder(Actor):
     @handler
     def stop_self(self, msg: StopSelf) -> None:
         self.context.stop()
+
+    @handler
+    def block(self, msg: Block) -> None:
+        import time
+
+        time.sleep(msg.seconds)
 
     @handler
     async def sleep(self, msg: Sleep) -> str:
