@@ -258,7 +258,8 @@ class Context:
     @property
     def random(self) -> random.Random:
         """This actor's random source, seeded by the runtime (reproducible in the simulator)."""
-        return self._cell.rng
+        rng = self._cell.rng
+        return rng if rng is not None else self._cell.random_source(self._engine)
 
     @property
     def storage(self) -> Storage:

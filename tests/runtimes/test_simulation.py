@@ -473,3 +473,31 @@ def test_the_same_seed_replays_the_same_run_and_another_seed_does_not() -> None:
     assert first != other
     for kind in (" drop ", " dup ", " crash ", " restart ", " partition ", " heal ", " timer "):
         assert kind in first, f"the run exercised no {kind.strip()} event"
+
+
+def test_an_actor_costs_under_3_kib_and_its_random_source_is_made_at_first_use() -> None:
+    import random
+    import tracemalloc
+
+    from actorfw.core.cell import derive_seed
+
+    with Simulation(nodes=1, seed=7) as sim:
+        sim.spawn("n1", Recorder, name="warm")  # classes, handler tables and the like, once
+        engine = sim.node("n1")
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            for i in range(2000):
+                engine.spawn(Recorder, name=f"r{i}")
+            per_actor = (tracemalloc.get_traced_memory()[0] - before) / 2000
+        finally:
+            tracemalloc.stop()
+        # 5 KiB each while every cell made its own Mersenne Twister (2.5 KiB of state).
+        assert per_actor < 3 << 10, per_actor
+        cell = engine.cells["r7"]
+        assert cell.rng is None
+        draws = [cell.context.random.random() for _ in range(3)]
+        seed = derive_seed(engine.seed, engine.id, engine.incarnation, "r7")
+        reference = random.Random(seed)
+        assert draws == [reference.random() for _ in range(3)]  # the seed it always had
+        assert cell.context.random is cell.rng  # one source, kept
