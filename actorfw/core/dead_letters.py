@@ -12,7 +12,8 @@ talk to them).
 
 A tell to a node that is not in the cluster (neither this node nor one it
 knows) is a dead letter of the sending node: counted and logged the same
-way, and never sent.
+way (at DEBUG for a routine message or while the node stops), and never
+sent.
 """
 
 from __future__ import annotations
@@ -72,8 +73,9 @@ class DeadLetters:
         engine = self._engine
         engine.stats.dead_letters += 1
         nodes = ", ".join(sorted(engine.liveness.known)) or "none"
+        quiet = engine.stopping or (message is not None and is_routine(type(message)))
         engine.rate_limited(
-            logging.INFO,
+            logging.DEBUG if quiet else logging.INFO,
             "dead letter: %s from %s: no node %r in this cluster (the nodes %s knows: %s); "
             "the tell to %s was not sent",
             "a message" if message is None else type(message).__name__,

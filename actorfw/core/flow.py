@@ -223,7 +223,7 @@ class FlowControl:
         out = self.outgoing.get(node)
         if out is None:
             if node not in self._engine.liveness.known:
-                return True  # no such node: the transport drops it; nobody will give credit
+                return True  # no such node: Outbound made it a dead letter before this
             out = self._new_out(node, window)
         cost = cost_of(envelope)
         if not out.backlog and (cost <= out.room or out.sent == out.acked):

@@ -8,12 +8,15 @@ A peer declared down, or seen with a new incarnation (it restarted), is
 *lost*: every ask to it ends with :class:`~actorfw.NodeDown` and every
 watch of its actors with :class:`~actorfw.Terminated`.
 
-A heartbeat round that comes more than ``acceptable_pause`` seconds late
-means this node's own loop stood still (a handler or a driver coroutine
-that blocked it, a stopped process): the peers were not silent, this node
-was deaf. The failure detector is told (rule 6 of
-:mod:`actorfw.protocols.failure_detector`), so no peer is declared down for
-it; the stall is counted (``stats.stalls``) and logged.
+A heartbeat round more than ``acceptable_pause`` seconds overdue means
+this node's own loop stood still (a handler or a driver coroutine that
+blocked it, a stopped process): the peers were not silent, this node was
+deaf. It is noticed at the first thing the node does after the stall, the
+input that waited (read before the overdue round) or the round itself,
+and the failure detector is told (rule 6 of
+:mod:`actorfw.protocols.failure_detector`) before that input counts, so no
+peer is declared down for the stall and the stall does not enter the
+detector's statistics; it is counted (``stats.stalls``) and logged.
 """
 
 from __future__ import annotations
@@ -125,7 +128,26 @@ class Liveness:
 
     def heard_from(self, peer: str) -> None:
         """Traffic came from ``peer``: evidence it is alive."""
-        self.membership.seen(peer, self._engine.loop.time())
+        engine = self._engine
+        if self._beat_handle is not None:
+            self._stalled(engine.now())
+        self.membership.seen(peer, engine.loop.time())
+
+    def _stalled(self, now: float) -> None:
+        """Forgive a stall of this node's own, if the heartbeat round is that overdue (rule 6)."""
+        engine = self._engine
+        late = now - self._beat_due
+        if late <= engine.config.acceptable_pause:
+            return
+        self._beat_due = now  # forgiven once: the round, when it runs, is not late again
+        engine.stats.stalls += 1
+        self.membership.paused(late, now)
+        log.warning(
+            "[%s] this node's event loop stood still for %.1fs (a handler or driver that "
+            "blocks it?); its peers are not judged on that silence",
+            engine.id,
+            late,
+        )
 
     def heartbeat(self, peer: str, incarnation: int) -> None:
         """``peer`` sent a heartbeat as incarnation ``incarnation``."""
@@ -152,16 +174,7 @@ class Liveness:
             return
         now = engine.now()
         config = engine.config
-        late = now - self._beat_due
-        if late > config.acceptable_pause:  # this node stood still, not its peers (rule 6)
-            engine.stats.stalls += 1
-            self.membership.paused(late)
-            log.warning(
-                "[%s] this node's event loop stood still for %.1fs (a handler or driver that "
-                "blocks it?); its peers are not judged on that silence",
-                engine.id,
-                late,
-            )
+        self._stalled(now)
         beat = Heartbeat(engine.incarnation)
         probed = self._probed
         for peer in self.peers:

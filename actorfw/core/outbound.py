@@ -56,6 +56,10 @@ class Outbound:
             engine.enqueue(target.name, (message, sender, None, None))
             return
         if engine.causal is not None and target.name != NODE_TARGET:
+            if target.node not in engine.liveness.known:  # never sent, so never traced
+                codec.check(message)
+                engine.dead_letters.no_node(target, message, sender)
+                return
             message = engine.causal.outgoing(_path(sender), target.node, message)
         body, buffers, plain = codec.encode(message)
         envelope = Envelope(
@@ -123,8 +127,9 @@ class Outbound:
         body, buffers, plain = b"", [], False
         if any(target.node != me for target in targets):
             sent = message
-            if engine.causal is not None:
-                peers = ",".join(sorted({t.node for t in targets if t.node != me}))
+            known = engine.liveness.known  # a node not in the cluster is sent nothing
+            peers = ",".join(sorted({t.node for t in targets if t.node in known}))
+            if engine.causal is not None and peers:
                 sent = engine.causal.outgoing(_path(sender), peers, message)
             body, buffers, plain = codec.encode(sent)  # checks it too
         elif not checked and targets:
@@ -142,8 +147,9 @@ class Outbound:
                 continue
             # The envelopes share the body and the buffers: nothing changes them.
             envelope = Envelope(TELL, me, target.name, name, 0, body, buffers, plain)
-            engine.stats.sent_remote += 1
-            if target.name == NODE_TARGET or flow.take(target.node, envelope, sender):
+            accepted = target.name == NODE_TARGET or flow.take(target.node, envelope, sender)
+            engine.stats.sent_remote += 1  # sent or kept in the backlog; not if refused
+            if accepted:
                 engine.transport.send(target.node, envelope)
 
     def ask(

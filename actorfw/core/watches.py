@@ -6,6 +6,14 @@ protocol, remembered here by peer, so that losing the peer ends every watch
 of its actors (``node-down`` or ``node-restarted``). The watcher's side is
 ``watching``: a :class:`~actorfw.Terminated` is delivered only to a watcher
 that still watches, and once.
+
+The actors of a peer that watch ours are forgotten when that peer
+restarted (they are gone), but not when it is only declared down: down is
+a suspicion, which the peer may not share (it was cut off one way, or it
+stood still and forgave itself, see :mod:`actorfw.core.liveness`). Its
+watchers keep their watch, and a :class:`~actorfw.Terminated` still reaches
+one that still watches; one that stopped watching (its node declared this
+one down too) ignores it.
 """
 
 from __future__ import annotations
@@ -122,12 +130,15 @@ class Watches:
             cell.watchers.pop(request.watcher, None)
 
     def node_lost(self, peer: str, reason: str) -> None:
-        """``peer`` is down or restarted: end the watches of its actors, forget its watchers."""
+        """``peer`` is down or restarted: end the watches of its actors; if it restarted,
+        forget its actors' watches of ours (see the module documentation)."""
         watched = self._remote.pop(peer, {})
         for actor, watchers in watched.items():
             for watcher_name in list(watchers):
                 self.deliver(watcher_name, actor, reason)
-        # Actors of the lost node that watched ours are gone too: forget them.
+        if reason != "node-restarted":
+            return
+        # Actors of the restarted node that watched ours are gone: forget them.
         for cell in self._engine.cells.values():
             if cell.watchers:
                 for watcher in [w for w in cell.watchers if w.node == peer]:

@@ -348,8 +348,11 @@ class Connection:
                 ``ActorRef.ask``: ``NodeDown``, the actor's failure, ...).
             SystemTimeout: the client's loop did not settle the ask within
                 ``timeout`` + 5 seconds.
+            ActorNotFound: ``target`` is on a node that is not in the cluster.
         """
         check_target(target, "ask")
+        if target.node not in self._addresses and target.node != self._client_id:
+            raise no_such_node(target, self._addresses, "ask")  # as a tell's, at the call
         if threading.current_thread() is self._thread or target.node == self._client_id:
 
             async def main() -> Any:

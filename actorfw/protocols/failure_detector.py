@@ -38,9 +38,11 @@ suspected when phi passes the threshold.
 6. A pause of this node's own (:meth:`Membership.paused`: its event loop
    stood still, behind a handler or driver that blocked it, or the whole
    process was stopped) is nobody else's silence: every peer's clock of
-   silence moves on by the pause, so no peer is declared down for it, and
-   the pause does not enter the intervals the detector learns from. A peer
-   that stays silent after the pause is judged as before.
+   silence moves on by the pause, but never past now, so no peer is
+   declared down for it, and (told before the heartbeats that waited are
+   recorded) the pause does not enter the intervals the detector learns
+   from. A peer that stays silent after the pause, one that died during
+   it included, is judged from the pause's end as any other.
 
 Both classes are sans-IO: time comes in as an argument, nothing is sent or
 scheduled here.
@@ -125,10 +127,13 @@ class PhiAccrualDetector:
         """When the last heartbeat arrived, or None."""
         return self._last
 
-    def shift(self, pause: float) -> None:
-        """Count ``pause`` seconds, this node's own stall, as no silence of the peer (rule 6)."""
+    def shift(self, pause: float, now: float) -> None:
+        """Count ``pause`` seconds, this node's own stall, as no silence of the peer (rule 6).
+
+        The last heartbeat moves on by the pause, but not past ``now``.
+        """
         if self._last is not None and pause > 0:
-            self._last += pause
+            self._last = min(self._last + pause, max(self._last, now))
 
     def phi(self, now: float) -> float:
         """The suspicion level at ``now`` (0 before any heartbeat)."""
@@ -270,16 +275,17 @@ class Membership:
         if p is not None:
             p.seen = now
 
-    def paused(self, pause: float) -> None:
-        """This node stood still for ``pause`` seconds: no peer's silence then counts (rule 6)."""
+    def paused(self, pause: float, now: float) -> None:
+        """This node stood still for ``pause`` seconds until ``now``: no peer's silence then
+        counts (rule 6)."""
         if not pause > 0:
             return
         for p in self._peers.values():
-            p.detector.shift(pause)
+            p.detector.shift(pause, now)
             if p.seen is not None:
-                p.seen += pause
+                p.seen = min(p.seen + pause, max(p.seen, now))
             if p.since is not None:
-                p.since += pause
+                p.since = min(p.since + pause, max(p.since, now))
 
     def tick(self, now: float) -> list[tuple[str, MembershipEvent]]:
         """Check every peer at ``now``; returns the peers newly declared down (rules 1, 3)."""

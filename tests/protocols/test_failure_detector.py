@@ -154,7 +154,7 @@ def test_a_pause_of_this_nodes_own_is_no_peers_silence() -> None:
     deaf = membership()
     assert sorted(deaf.tick(11.0)) == [("b", MembershipEvent.DOWN), ("never", MembershipEvent.DOWN)]
     forgiven = membership()
-    forgiven.paused(6.0)
+    forgiven.paused(6.0, 11.0)
     assert forgiven.tick(11.0) == []  # 0 s of silence after the pause, for either of them
     assert forgiven.last_heartbeat("b") == 11.0
     assert forgiven.heartbeat("b", 0, 11.4) == []  # the pause is not among its intervals
@@ -163,6 +163,16 @@ def test_a_pause_of_this_nodes_own_is_no_peers_silence() -> None:
         ("b", MembershipEvent.DOWN),
         ("never", MembershipEvent.DOWN),
     ]
-    forgiven.paused(0.0)  # nothing to forgive
-    forgiven.paused(-1.0)
+    forgiven.paused(0.0, 30.0)  # nothing to forgive
+    forgiven.paused(-1.0, 30.0)
     assert forgiven.last_heartbeat("b") == 11.4
+
+
+def test_a_peer_that_died_during_this_nodes_pause_is_judged_from_the_pause_end() -> None:
+    m = Membership(first_interval=0.5, acceptable_pause=1.5, min_std=0.1)
+    for k in range(1, 11):
+        m.heartbeat("b", 0, k * 0.5)  # until 5.0; it dies at 5.2
+    m.paused(7.0, 11.0)  # this node stood still from 4.0 to 11.0: never past now
+    assert m.last_heartbeat("b") == 11.0
+    assert m.tick(12.0) == []
+    assert m.tick(14.0) == [("b", MembershipEvent.DOWN)]  # about 2.5 s after the pause

@@ -27,6 +27,7 @@ from tests.support.actors import (
     Recorder,
     Send,
     Size,
+    StopSelf,
     Sync,
     Tally,
     Watch,
@@ -248,7 +249,8 @@ def test_a_node_process_freezes_its_start_up_objects_and_sets_its_gc_thresholds(
 def test_a_node_whose_loop_stood_still_judges_no_peer_on_that_silence() -> None:
     with ActorSystem(nodes=2, apps=["tests.support.actors"], storage="memory") as system:
         watcher = system.spawn("n1", Watcher, name="watcher")
-        system.ask(watcher, Watch(system.spawn("n2", Recorder, name="watched")))
+        watched = system.spawn("n2", Recorder, name="watched")
+        system.ask(watcher, Watch(watched))
         system.tell(system.spawn("n1", Recorder, name="blocker"), Block(5.0))
 
         def stalls() -> int:
@@ -261,6 +263,12 @@ def test_a_node_whose_loop_stood_still_judges_no_peer_on_that_silence() -> None:
         peers = system.status("n1")["peers"]
         assert peers["n2"]["state"] == "up"
         assert system.ask(watcher, Get()) == []  # no Terminated: n2 was never declared down
+        # n2 heard nothing from n1 for 5 s and declared it down; down is a suspicion, so it
+        # kept n1's watch of its actor, and the watcher still learns when that actor stops.
+        assert wait_until(lambda: system.status("n2")["peers"]["n1"]["state"] == "up")
+        system.tell(watched, StopSelf())
+        events = system.poll(watcher, Get(), until=lambda events: events, timeout=30.0)
+        assert events == [["n2/watched", "stopped"]]
 
 
 def test_a_client_whose_loop_stood_still_still_reaches_its_nodes() -> None:

@@ -501,3 +501,24 @@ def test_an_actor_costs_under_3_kib_and_its_random_source_is_made_at_first_use()
         reference = random.Random(seed)
         assert draws == [reference.random() for _ in range(3)]  # the seed it always had
         assert cell.context.random is cell.rng  # one source, kept
+
+
+def test_a_traced_tell_to_a_node_not_in_the_cluster_is_neither_sent_nor_traced(
+    tmp_path: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+    from pathlib import Path
+
+    from actorfw.core.engine import NodeConfig
+
+    caplog.set_level(logging.INFO, logger="actorfw")
+    config = NodeConfig(trace_dir=str(tmp_path))
+    with Simulation(nodes=2, seed=1, node_config=config) as sim:
+        rec = sim.spawn("n1", Recorder, name="rec")
+        sim.ask(rec, Send(ActorRef("n9", "x"), Put(1)))
+        sim.run_for(1.0)
+        assert sim.node("n1").stats.dead_letters == 1
+    lines = [r.getMessage() for r in caplog.records if "no node 'n9'" in r.getMessage()]
+    assert len(lines) == 1 and "dead letter: Put from n1/rec" in lines[0]
+    trace = (Path(str(tmp_path)) / "n1.trace.jsonl").read_text()
+    assert '"peer":"n9"' not in trace
