@@ -232,9 +232,16 @@ CHECK_EXIT = {"ok": 0, "violation": 1, "unknown": 3}
 
 def _cmd_check(args: argparse.Namespace) -> int:
     from actorfw.check import History, KeyValue, Model, Register, check
+    from actorfw.check.jepsen import read_jepsen_log
 
+    if args.format == "jepsen" and args.model != "register":
+        print("actorfw check: a Jepsen log is of a register: use --model register", file=sys.stderr)
+        return 2
     try:
-        history = History.from_jsonl(args.history)
+        if args.format == "jepsen":
+            history = read_jepsen_log(args.history)
+        else:
+            history = History.from_jsonl(args.history)
     except OSError as error:
         print(f"actorfw check: cannot read the history: {_os_error(error)}", file=sys.stderr)
         return 2
@@ -466,7 +473,15 @@ def _parser() -> argparse.ArgumentParser:
         "violation. Exit status: 0 linearizable, 1 not linearizable, 3 unknown (the time "
         "ran out), 2 bad arguments or an unreadable history.",
     )
-    checker.add_argument("history", help="the history file (JSON lines)")
+    checker.add_argument("history", help="the history file (JSON lines, or see --format)")
+    checker.add_argument(
+        "--format",
+        choices=("jsonl", "jepsen"),
+        default="jsonl",
+        help="jsonl (default): the format of docs/check.md; jepsen: the operation log a "
+        "Jepsen register test prints (lines like 'INFO  jepsen.util - 3<TAB>:invoke<TAB>:read"
+        "<TAB>nil'), with --model register",
+    )
     checker.add_argument(
         "--model",
         choices=("kv", "register"),

@@ -13,6 +13,12 @@ alternating, and the figures kept are the best of ``repeats``: the time to
 the verdict (``minimize=False``) and, for a violation, the time to the
 minimized witness (a whole ``check``). The ratio is pure over compiled.
 Speed is never asserted; the verdicts of the two kernels must agree.
+
+:func:`measure_logs` does the same for operation logs of real Jepsen
+register tests (:func:`actorfw.check.jepsen.read_jepsen_log`), files the
+user points it at, and :func:`render_logs` sums them up: how many are
+linearizable, the total and the slowest time to the verdict and to the
+minimized witness.
 """
 
 from __future__ import annotations
@@ -26,18 +32,32 @@ from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
 
-from actorfw.check import CheckResult, History, KeyValue, Operation, Status, Verdict, check
+from actorfw.check import (
+    CheckResult,
+    History,
+    KeyValue,
+    Model,
+    Operation,
+    Register,
+    Status,
+    Verdict,
+    check,
+)
+from actorfw.check.jepsen import read_jepsen_log
 
 __all__ = [
     "SCALES",
     "CheckCase",
     "CheckMeasurement",
     "HistorySpec",
+    "LogMeasurement",
     "check_cases",
     "generate",
     "measure_check",
+    "measure_logs",
     "plant_stale_read",
     "render_check",
+    "render_logs",
 ]
 
 
@@ -311,10 +331,14 @@ class CheckMeasurement:
 
 
 def _timed(
-    history: History, timeout: float, minimize: bool, kernel: ModuleType
+    history: History,
+    timeout: float,
+    minimize: bool,
+    kernel: ModuleType,
+    model: Model | None = None,
 ) -> tuple[float, CheckResult]:
     start = time.perf_counter()
-    result = check(history, KeyValue(), timeout, minimize=minimize, kernel=kernel)
+    result = check(history, model or KeyValue(), timeout, minimize=minimize, kernel=kernel)
     return time.perf_counter() - start, result
 
 
@@ -410,11 +434,114 @@ def render_check(results: Sequence[CheckMeasurement]) -> str:
                 "-" if witness_ratio is None else f"{witness_ratio:.1f}x",
             ]
         )
-    widths = [max(len(r[c]) for r in rows) for c in range(len(header))]
+    return _table(rows, left=2)
+
+
+def _table(rows: list[list[str]], left: int) -> str:
+    """``rows`` (the header first) aligned: the first ``left`` columns to the left."""
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     lines = []
     for n, row in enumerate(rows):
-        cells = [c.ljust(widths[k]) if k < 2 else c.rjust(widths[k]) for k, c in enumerate(row)]
+        cells = [c.ljust(widths[k]) if k < left else c.rjust(widths[k]) for k, c in enumerate(row)]
         lines.append("  ".join(cells).rstrip())
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+@dataclasses.dataclass(frozen=True)
+class LogMeasurement:
+    """One Jepsen log's figures on each kernel, best of the repeats, in seconds.
+
+    ``verdict``: kernel to the time to the verdict (``minimize=False``);
+    ``whole``: to a whole ``check``, the witness minimized when there is
+    one (for a linearizable history, the verdict again); ``outcome``: the
+    verdict each kernel reached.
+    """
+
+    name: str
+    operations: int
+    verdict: dict[str, float]
+    whole: dict[str, float]
+    outcome: dict[str, str]
+    witness_size: int | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The figures as JSON-ready data (seconds)."""
+        return {
+            "log": self.name,
+            "operations": self.operations,
+            "verdict": self.outcome,
+            "seconds_to_verdict": self.verdict,
+            "seconds_to_verdict_and_witness": self.whole,
+            "witness_operations": self.witness_size,
+        }
+
+
+def measure_logs(
+    paths: Sequence[str],
+    kernels: dict[str, ModuleType],
+    repeats: int = 3,
+    timeout: float = 60.0,
+    progress: Callable[[str], None] | None = None,
+) -> list[LogMeasurement]:
+    """Check each Jepsen register log on every kernel, alternating, ``repeats`` times.
+
+    Each log is read once (:func:`~actorfw.check.jepsen.read_jepsen_log`,
+    not timed) and checked with ``Register()``: once for the verdict alone
+    and once whole, per kernel and repeat; the best of each is kept.
+
+    Raises:
+        ValueError: a log that does not read (named).
+        RuntimeError: two kernels reached different verdicts (a bug).
+    """
+    results = []
+    for path in paths:
+        name = path.rsplit("/", 1)[-1]
+        if progress is not None:
+            progress(name)
+        history = read_jepsen_log(path)
+        verdict = {impl: math.inf for impl in kernels}
+        whole = {impl: math.inf for impl in kernels}
+        outcome: dict[str, str] = {}
+        size = None
+        for _ in range(repeats):
+            for impl, kernel in kernels.items():
+                seconds, result = _timed(history, timeout, False, kernel, Register())
+                verdict[impl] = min(verdict[impl], seconds)
+                outcome[impl] = str(result.verdict)
+                seconds, result = _timed(history, timeout, True, kernel, Register())
+                whole[impl] = min(whole[impl], seconds)
+                if result.verdict is Verdict.VIOLATION:
+                    size = len(result.minimal)
+        decided = {v for v in outcome.values() if v != Verdict.UNKNOWN}
+        if len(decided) > 1:
+            raise RuntimeError(f"log {name}: the kernels disagree: {outcome}")
+        results.append(LogMeasurement(name, len(history), verdict, whole, outcome, size))
+    return results
+
+
+def render_logs(results: Sequence[LogMeasurement]) -> str:
+    """A summary per kernel: verdicts, and the total and slowest times to them and to witnesses."""
+    kernels = sorted({k for m in results for k in m.verdict}, key=lambda k: k != "compiled")
+    header = ["kernel", "logs", "ok", "violation", "unknown", "to verdict: total", "slowest"]
+    header += ["verdict + witness: total", "slowest"]
+    rows = [header]
+    for impl in kernels:
+        verdicts = [m.outcome.get(impl, "") for m in results]
+        verdict = [m.verdict[impl] for m in results if impl in m.verdict]
+        whole = [m.whole[impl] for m in results if impl in m.whole]
+        rows.append(
+            [
+                impl,
+                str(len(results)),
+                str(verdicts.count(Verdict.OK)),
+                str(verdicts.count(Verdict.VIOLATION)),
+                str(verdicts.count(Verdict.UNKNOWN)),
+                _seconds(sum(verdict)),
+                _seconds(max(verdict, default=0.0)),
+                _seconds(sum(whole)),
+                _seconds(max(whole, default=0.0)),
+            ]
+        )
+    return _table(rows, left=1)

@@ -10,6 +10,7 @@ import argparse
 import json
 import platform
 import sys
+from pathlib import Path
 from typing import Any
 
 __all__ = ["add_bench_commands", "more_than_zero_seconds", "positive_int", "positive_seconds"]
@@ -302,6 +303,8 @@ def _cmd_bench_check(args: argparse.Namespace) -> int:
     except ImportError as exc:
         print(f"actorfw bench check: {exc}", file=sys.stderr)
         return 2
+    if args.jepsen is not None:
+        return _bench_jepsen_logs(args, modules)
     scale = "full" if args.full else "quick"
     cases = [c for c in check_cases(scale) if args.filter is None or args.filter in c.name]
     if not cases:
@@ -330,6 +333,48 @@ def _cmd_bench_check(args: argparse.Namespace) -> int:
             f"pure twin in the same run (best of {args.repeats}; ratio = pure / compiled)\n"
         )
         print(render_check(results))
+    return 0
+
+
+def _bench_jepsen_logs(args: argparse.Namespace, modules: dict[str, Any]) -> int:
+    """``actorfw bench check --jepsen DIR``: the register logs in DIR, on both kernels."""
+    from actorfw import __version__
+    from actorfw.bench.check import measure_logs, render_logs
+
+    folder = Path(args.jepsen)
+    paths = sorted(str(p) for p in folder.glob("*.log")) if folder.is_dir() else []
+    if args.filter is not None:
+        paths = [p for p in paths if args.filter in Path(p).name]
+    if not paths:
+        print(f"actorfw bench check: no *.log file in {folder}", file=sys.stderr)
+        return 2
+
+    def progress(name: str) -> None:
+        if not args.json:
+            print(f"checking {name} ...", file=sys.stderr, flush=True)
+
+    try:
+        results = measure_logs(paths, modules, args.repeats, args.timeout, progress)
+    except ValueError as exc:
+        print(f"actorfw bench check: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        doc = {
+            "actorfw": __version__,
+            "python": platform.python_version(),
+            "logs": str(folder),
+            "repeats": args.repeats,
+            "timeout": args.timeout,
+            "statistic": "best repeat per log",
+            "results": [m.as_dict() for m in results],
+        }
+        print(json.dumps(doc, indent=2))
+    else:
+        print(
+            f"actorfw {__version__} linearizability checker on {len(results)} Jepsen register "
+            f"logs from {folder} (Register(); best of {args.repeats} per log, summed)\n"
+        )
+        print(render_logs(results))
     return 0
 
 
@@ -509,6 +554,13 @@ def add_bench_commands(commands: Any) -> None:
         "--full", action="store_true", help="the large cases too (minutes, not seconds)"
     )
     checks.add_argument("--filter", metavar="TEXT", help="only cases whose name contains TEXT")
+    checks.add_argument(
+        "--jepsen",
+        metavar="DIR",
+        help="instead of generated histories, the Jepsen register test logs DIR/*.log "
+        "(lines like 'INFO  jepsen.util - 3\\t:invoke\\t:cas\\t[3 0]'), each checked with "
+        "Register(); prints the verdicts and the total and slowest times",
+    )
     checks.add_argument(
         "--repeats",
         type=positive_int,
