@@ -465,6 +465,8 @@ class LogMeasurement:
     whole: dict[str, float]
     outcome: dict[str, str]
     witness_size: int | None
+    minimized: bool = False
+    """Did minimization run to the end (a 1-minimal witness), on every kernel and repeat?"""
 
     def as_dict(self) -> dict[str, Any]:
         """The figures as JSON-ready data (seconds)."""
@@ -475,6 +477,7 @@ class LogMeasurement:
             "seconds_to_verdict": self.verdict,
             "seconds_to_verdict_and_witness": self.whole,
             "witness_operations": self.witness_size,
+            "witness_minimized": self.minimized,
         }
 
 
@@ -505,6 +508,7 @@ def measure_logs(
         whole = {impl: math.inf for impl in kernels}
         outcome: dict[str, str] = {}
         size = None
+        minimized = True
         for _ in range(repeats):
             for impl, kernel in kernels.items():
                 seconds, result = _timed(history, timeout, False, kernel, Register())
@@ -514,18 +518,24 @@ def measure_logs(
                 whole[impl] = min(whole[impl], seconds)
                 if result.verdict is Verdict.VIOLATION:
                     size = len(result.minimal)
+                    minimized = minimized and result.minimized
         decided = {v for v in outcome.values() if v != Verdict.UNKNOWN}
         if len(decided) > 1:
             raise RuntimeError(f"log {name}: the kernels disagree: {outcome}")
-        results.append(LogMeasurement(name, len(history), verdict, whole, outcome, size))
+        results.append(
+            LogMeasurement(
+                name, len(history), verdict, whole, outcome, size, size is not None and minimized
+            )
+        )
     return results
 
 
 def render_logs(results: Sequence[LogMeasurement]) -> str:
-    """A summary per kernel: verdicts, and the total and slowest times to them and to witnesses."""
+    """A summary per kernel: verdicts, the total and slowest times to them and to witnesses,
+    and how many witnesses were minimized to the end."""
     kernels = sorted({k for m in results for k in m.verdict}, key=lambda k: k != "compiled")
     header = ["kernel", "logs", "ok", "violation", "unknown", "to verdict: total", "slowest"]
-    header += ["verdict + witness: total", "slowest"]
+    header += ["verdict + witness: total", "slowest", "minimized"]
     rows = [header]
     for impl in kernels:
         verdicts = [m.outcome.get(impl, "") for m in results]
@@ -542,6 +552,7 @@ def render_logs(results: Sequence[LogMeasurement]) -> str:
                 _seconds(max(verdict, default=0.0)),
                 _seconds(sum(whole)),
                 _seconds(max(whole, default=0.0)),
+                str(sum(m.minimized for m in results)),
             ]
         )
     return _table(rows, left=1)

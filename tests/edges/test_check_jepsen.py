@@ -127,5 +127,6 @@ def test_the_benchmark_checks_a_folder_of_jepsen_logs(
     doc = json.loads(capsys.readouterr().out)
     assert [r["verdict"]["pure"] for r in doc["results"]] == ["ok", "violation"]
     assert doc["results"][1]["witness_operations"] == 1  # a read of a value never written
+    assert [r["witness_minimized"] for r in doc["results"]] == [False, True]
     assert main(["bench", "check", "--jepsen", str(tmp_path / "none")]) == 2
     assert "no *.log file" in capsys.readouterr().err
