@@ -465,8 +465,9 @@ class LogMeasurement:
     whole: dict[str, float]
     outcome: dict[str, str]
     witness_size: int | None
-    minimized: bool = False
-    """Did minimization run to the end (a 1-minimal witness), on every kernel and repeat?"""
+    """The witness's size (the last whole check of a violation)."""
+    minimized: dict[str, bool] = dataclasses.field(default_factory=dict)
+    """Kernel to: did every whole check of a violation minimize its witness to the end?"""
 
     def as_dict(self) -> dict[str, Any]:
         """The figures as JSON-ready data (seconds)."""
@@ -508,7 +509,7 @@ def measure_logs(
         whole = {impl: math.inf for impl in kernels}
         outcome: dict[str, str] = {}
         size = None
-        minimized = True
+        minimized = dict.fromkeys(kernels, True)
         for _ in range(repeats):
             for impl, kernel in kernels.items():
                 seconds, result = _timed(history, timeout, False, kernel, Register())
@@ -518,15 +519,11 @@ def measure_logs(
                 whole[impl] = min(whole[impl], seconds)
                 if result.verdict is Verdict.VIOLATION:
                     size = len(result.minimal)
-                    minimized = minimized and result.minimized
+                minimized[impl] &= result.verdict is Verdict.VIOLATION and result.minimized
         decided = {v for v in outcome.values() if v != Verdict.UNKNOWN}
         if len(decided) > 1:
             raise RuntimeError(f"log {name}: the kernels disagree: {outcome}")
-        results.append(
-            LogMeasurement(
-                name, len(history), verdict, whole, outcome, size, size is not None and minimized
-            )
-        )
+        results.append(LogMeasurement(name, len(history), verdict, whole, outcome, size, minimized))
     return results
 
 
@@ -552,7 +549,7 @@ def render_logs(results: Sequence[LogMeasurement]) -> str:
                 _seconds(max(verdict, default=0.0)),
                 _seconds(sum(whole)),
                 _seconds(max(whole, default=0.0)),
-                str(sum(m.minimized for m in results)),
+                str(sum(m.minimized.get(impl, False) for m in results)),
             ]
         )
     return _table(rows, left=1)

@@ -355,7 +355,7 @@ def _bench_jepsen_logs(args: argparse.Namespace, modules: dict[str, Any]) -> int
 
     try:
         results = measure_logs(paths, modules, args.repeats, args.timeout, progress)
-    except ValueError as exc:
+    except (OSError, ValueError) as exc:
         print(f"actorfw bench check: {exc}", file=sys.stderr)
         return 2
     if args.json:

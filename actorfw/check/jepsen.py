@@ -23,18 +23,24 @@ line                 in the history
 ``:ok :read v``      completed; its output is ``v`` (None for ``nil``)
 ``:ok :write``       completed
 ``:ok :cas``         completed; output ``True`` (the swap happened)
-``:fail :cas``       completed; output ``False``: the register did not hold
-                     the expected value, which the check holds it to
-``:fail`` otherwise  known not to have taken effect (``fail``)
+``:fail :cas [a b]`` completed; output ``False``: the register did not hold
+                     the expected value, which the check holds it to (as
+                     the etcd test's own checker model does)
+``:fail`` otherwise  known not to have taken effect (``fail``), a cas
+                     failed without its values (``:timed-out``) included
 ``:info``            outcome unknown (``info``); so is an invocation the log
                      never completes
 ===================  ==========================================================
 
 Times are the lines' positions, so two operations overlap unless one's
-completion line comes before the other's invocation line. A process has
-one operation in flight at a time (Jepsen gives a process whose operation
-ended ``:info`` a new number); a line that breaks that, or a completion
-with no invocation, is refused with a ``ValueError`` naming the line.
+completion line comes before the other's invocation line (a line is
+written after what it reports completed and before what it invokes, so
+this only adds overlap). A process has one operation in flight at a time;
+after ``:info`` its number is free again (Jepsen gives such a process a
+new number anyway). A line that breaks that, a completion with no
+invocation or of another function, an ``:ok`` write or cas with values
+other than its invocation's, or an ``:ok`` read of anything but ``nil`` or
+an integer, is refused with a ``ValueError`` naming the line.
 """
 
 from __future__ import annotations
@@ -48,7 +54,7 @@ from actorfw.check.history import History
 
 __all__ = ["read_jepsen_log"]
 
-_LINE = re.compile(r"jepsen\.util - (\d+)\s+:(invoke|ok|fail|info)\s+:([a-z-]+)\s+(.*?)\s*$")
+_LINE = re.compile(r"jepsen\.util - (\d+)\s+:(invoke|ok|fail|info)\s+:([a-z-]+)\s+(.*)")
 _INT = re.compile(r"-?\d+")
 _PAIR = re.compile(r"\[(-?\d+) (-?\d+)\]")
 _FUNCTIONS = ("read", "write", "cas")
@@ -83,13 +89,14 @@ def read_jepsen_log(source: str | os.PathLike[str] | IO[str] | Iterable[str]) ->
 
 def _read(lines: Iterable[str], name: str) -> History:
     history = History()
-    open_ops: dict[int, tuple[int, str]] = {}  # process -> (operation id, function)
+    open_ops: dict[int, tuple[int, str, Any]] = {}  # process -> (operation, function, value)
     for number, line in enumerate(lines, 1):
         match = _LINE.search(line)
         if match is None:
             continue
         where = f"{name}, line {number}"
-        process, kind, f, text = int(match.group(1)), match.group(2), match.group(3), match.group(4)
+        process, kind, f = int(match.group(1)), match.group(2), match.group(3)
+        text = match.group(4).strip()
         if f not in _FUNCTIONS:
             raise ValueError(f"{where}: the register log has no function {f!r}")
         value = _value(text, where)
@@ -102,26 +109,31 @@ def _read(lines: Iterable[str], name: str) -> History:
             if f == "cas" and type(value) is not list:
                 raise ValueError(f"{where}: a cas of {text!r}, not [expected new]")
             op = history.invoke(process, f, None, value if f != "read" else None, time)
-            open_ops[process] = (op, f)
+            open_ops[process] = (op, f, value)
             continue
         if process not in open_ops:
             raise ValueError(f"{where}: process {process} completes an operation it never invoked")
-        op, invoked = open_ops.pop(process)
+        op, invoked, asked = open_ops.pop(process)
         if invoked != f:
             raise ValueError(f"{where}: process {process} invoked {invoked!r} but completes {f!r}")
+        reported = kind == "ok" or (kind == "fail" and value is not None)
+        if f != "read" and reported and value != asked:  # a write's or cas's own values
+            raise ValueError(f"{where}: process {process} completes {f} {text}, invoked {asked}")
         if kind == "info":
             history.info(op)
         elif kind == "fail":
-            if f == "cas":  # the compare failed: an observation, not a no-op
+            if f == "cas" and value is not None:  # the compare failed: an observation
                 history.ok(op, False, time)
             else:
                 history.fail(op, time)
         elif f == "read":
+            if text != "nil" and type(value) is not int:
+                raise ValueError(f"{where}: a read that returned {text!r}, not nil or an integer")
             history.ok(op, value, time)
         elif f == "cas":
             history.ok(op, True, time)
         else:
             history.ok(op, None, time)
-    for op, _ in open_ops.values():
+    for op, _, _ in open_ops.values():
         history.info(op)
     return history

@@ -37,10 +37,10 @@ def shrink(
     ``ops`` took is left undecided (dropping reads can free the order of many
     writes and blow the search up) and counts as not failing. The searches
     for the reference order, a few in all, may take more (at least
-    ``_REFERENCE_STEPS`` each). If one gives up all the same, the cut is
-    made around the first operation the refuting search could not place,
-    and every operation that observed a value keeps one of the operations
-    that could have written it (as culprits do below). Every search
+    ``_REFERENCE_STEPS`` each); one that gives up all the same leaves
+    ``ops`` unshrunk: without the reference, a read's source is not known,
+    and keeping any write of the value it read could keep one the real
+    source overwrote, a conflict the history does not have. Every search
     remembers at most ``max_memo`` configurations; ``steps`` (the
     partition's transitions) is shared by all of them.
     """
@@ -54,15 +54,9 @@ def shrink(
     except OutOfTime:
         return list(ops), False
     if reference is None:
-        placed = set(refuted.order)
-        unplaced = [i for i, p in enumerate(ops) if p.known and i not in placed]
-        if not unplaced:
-            return list(ops), False
-        culprits = [min(unplaced, key=lambda i: (ops[i].complete, i))]
-        needs = _dependencies(ops, model, (), range(len(ops)))
-    else:
-        order, culprits = reference
-        needs = _dependencies(ops, model, order, culprits)
+        return list(ops), False
+    order, culprits = reference
+    needs = _dependencies(ops, model, order, culprits)
 
     def admissible(subset: Iterable[int], kept: set[int]) -> bool:
         return all(not sources.isdisjoint(kept) for i in subset for sources in needs.get(i, ()))

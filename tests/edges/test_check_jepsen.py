@@ -54,6 +54,28 @@ def test_a_log_becomes_a_history_of_one_register() -> None:
     assert read_jepsen_log(spaced).operations == ops
 
 
+def test_what_failed_without_its_values_had_no_effect_and_a_freed_process_may_invoke() -> None:
+    history = read_jepsen_log(
+        _log(
+            "0 :invoke :cas [1 2]",
+            "0 :fail :cas :timed-out",  # no compare reported: it did not happen
+            "1 :invoke :read nil",
+            "1 :fail :read :timed-out",
+            "2 :invoke :write 3",
+            "2 :info :write :timed-out",
+            "2 :invoke :read nil",  # the number is free again after :info
+            "2 :ok :read" + " " * 5000 + "3",  # however the fields are spaced
+        )
+    )
+    assert [(op.f, op.status, op.output) for op in history.operations] == [
+        ("cas", Status.FAIL, None),
+        ("read", Status.FAIL, None),
+        ("write", Status.INFO, None),
+        ("read", Status.OK, 3),
+    ]
+    assert check(history, Register()).verdict is Verdict.OK
+
+
 def test_a_failed_cas_is_held_to_what_it_observed() -> None:
     # The register holds 1 throughout: a cas expecting 1 cannot have failed.
     history = read_jepsen_log(
@@ -89,6 +111,10 @@ def test_a_stale_read_is_refuted_with_its_witness() -> None:
         (["0 :invoke :write {:a 1}"], "not nil, an integer or \\[a b\\]"),
         (["0 :invoke :add 1"], "the register log has no function 'add'"),
         (["0 :invoke :read nil", "0 :ok :write 1"], "invoked 'read' but completes 'write'"),
+        (["0 :invoke :write 1", "0 :ok :write 2"], "completes write 2, invoked 1"),
+        (["0 :invoke :cas [1 2]", "0 :fail :cas [1 3]"], "completes cas \\[1 3\\], invoked"),
+        (["0 :invoke :cas [1 2]", "0 :ok :cas :timed-out"], "completes cas :timed-out"),
+        (["0 :invoke :read nil", "0 :ok :read :timed-out"], "a read that returned ':timed-out'"),
     ],
 )
 def test_a_log_that_breaks_the_rules_is_refused_naming_the_line(
@@ -127,6 +153,9 @@ def test_the_benchmark_checks_a_folder_of_jepsen_logs(
     doc = json.loads(capsys.readouterr().out)
     assert [r["verdict"]["pure"] for r in doc["results"]] == ["ok", "violation"]
     assert doc["results"][1]["witness_operations"] == 1  # a read of a value never written
-    assert [r["witness_minimized"] for r in doc["results"]] == [False, True]
+    assert [r["witness_minimized"] for r in doc["results"]] == [
+        {"compiled": False, "pure": False},
+        {"compiled": True, "pure": True},
+    ]
     assert main(["bench", "check", "--jepsen", str(tmp_path / "none")]) == 2
     assert "no *.log file" in capsys.readouterr().err
