@@ -316,23 +316,38 @@ def _cmd_bench_check(args: argparse.Namespace) -> int:
             print(f"measuring {name} ...", file=sys.stderr, flush=True)
 
     results = measure_check(cases, modules, args.repeats, args.timeout, progress)
+    title = (
+        f"actorfw {__version__} linearizability checker, compiled search kernel beside its "
+        f"pure twin in the same run (best of {args.repeats}; ratio = pure / compiled)"
+    )
+    return _check_report(args, {"scale": scale}, "best repeat", results, title, render_check)
+
+
+def _check_report(
+    args: argparse.Namespace,
+    source: dict[str, Any],
+    statistic: str,
+    results: Any,
+    title: str,
+    render: Any,
+) -> int:
+    """Print ``bench check``'s figures: JSON with ``source`` and ``statistic``, or the table."""
+    from actorfw import __version__
+
     if args.json:
         doc = {
             "actorfw": __version__,
             "python": platform.python_version(),
-            "scale": scale,
+            **source,
             "repeats": args.repeats,
             "timeout": args.timeout,
-            "statistic": "best repeat",
+            "statistic": statistic,
             "results": [m.as_dict() for m in results],
         }
         print(json.dumps(doc, indent=2))
     else:
-        print(
-            f"actorfw {__version__} linearizability checker, compiled search kernel beside its "
-            f"pure twin in the same run (best of {args.repeats}; ratio = pure / compiled)\n"
-        )
-        print(render_check(results))
+        print(title + "\n")
+        print(render(results))
     return 0
 
 
@@ -358,24 +373,12 @@ def _bench_jepsen_logs(args: argparse.Namespace, modules: dict[str, Any]) -> int
     except (OSError, ValueError) as exc:
         print(f"actorfw bench check: {exc}", file=sys.stderr)
         return 2
-    if args.json:
-        doc = {
-            "actorfw": __version__,
-            "python": platform.python_version(),
-            "logs": str(folder),
-            "repeats": args.repeats,
-            "timeout": args.timeout,
-            "statistic": "best repeat per log",
-            "results": [m.as_dict() for m in results],
-        }
-        print(json.dumps(doc, indent=2))
-    else:
-        print(
-            f"actorfw {__version__} linearizability checker on {len(results)} Jepsen register "
-            f"logs from {folder} (Register(); best of {args.repeats} per log, summed)\n"
-        )
-        print(render_logs(results))
-    return 0
+    title = (
+        f"actorfw {__version__} linearizability checker on {len(results)} Jepsen register "
+        f"logs from {folder} (Register(); best of {args.repeats} per log, summed)"
+    )
+    source = {"logs": str(folder)}
+    return _check_report(args, source, "best repeat per log", results, title, render_logs)
 
 
 def add_bench_commands(commands: Any) -> None:
