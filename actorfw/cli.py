@@ -234,6 +234,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from actorfw.check import History, KeyValue, Model, Register, check
     from actorfw.check.jepsen import read_jepsen_log
 
+    if args.model is None:  # a Jepsen log is of a register; a history file, of a map
+        args.model = "register" if args.format == "jepsen" else "kv"
     if args.format == "jepsen" and args.model != "register":
         print("actorfw check: a Jepsen log is of a register: use --model register", file=sys.stderr)
         return 2
@@ -480,14 +482,14 @@ def _parser() -> argparse.ArgumentParser:
         default="jsonl",
         help="jsonl (default): the format of docs/check.md; jepsen: the operation log a "
         "Jepsen register test prints (lines like 'INFO  jepsen.util - 3<TAB>:invoke<TAB>:read"
-        "<TAB>nil'), with --model register",
+        "<TAB>nil'), checked against the register model",
     )
     checker.add_argument(
         "--model",
         choices=("kv", "register"),
-        default="kv",
+        default=None,
         help="the sequential model: a key-value map (get/put/delete/cas/append) or "
-        "read/write/cas registers (default kv)",
+        "read/write/cas registers (default kv; register with --format jepsen)",
     )
     checker.add_argument(
         "--initial", metavar="JSON", help="with --model register: every register's first value"
