@@ -128,10 +128,10 @@ class Liveness:
 
     def heard_from(self, peer: str) -> None:
         """Traffic came from ``peer``: evidence it is alive."""
-        engine = self._engine
+        now = self._engine.now()  # one reading, and the clock the detector is judged by
         if self._beat_handle is not None:
-            self._stalled(engine.now())
-        self.membership.seen(peer, engine.loop.time())
+            self._stalled(now)
+        self.membership.seen(peer, now)
 
     def _stalled(self, now: float) -> None:
         """Forgive a stall of this node's own, if the heartbeat round is that overdue (rule 6)."""

@@ -133,7 +133,7 @@ class PhiAccrualDetector:
         The last heartbeat moves on by the pause, but not past ``now``.
         """
         if self._last is not None and pause > 0:
-            self._last = min(self._last + pause, max(self._last, now))
+            self._last = _moved(self._last, pause, now)
 
     def phi(self, now: float) -> float:
         """The suspicion level at ``now`` (0 before any heartbeat)."""
@@ -176,6 +176,11 @@ class MembershipEvent(enum.Enum):
     UP = "up"
     DOWN = "down"
     RESTARTED = "restarted"
+
+
+def _moved(when: float, pause: float, now: float) -> float:
+    """``when`` moved on by this node's ``pause``, but not past ``now`` (rule 6)."""
+    return min(when + pause, max(when, now))
 
 
 @dataclass
@@ -283,9 +288,9 @@ class Membership:
         for p in self._peers.values():
             p.detector.shift(pause, now)
             if p.seen is not None:
-                p.seen = min(p.seen + pause, max(p.seen, now))
+                p.seen = _moved(p.seen, pause, now)
             if p.since is not None:
-                p.since = min(p.since + pause, max(p.since, now))
+                p.since = _moved(p.since, pause, now)
 
     def tick(self, now: float) -> list[tuple[str, MembershipEvent]]:
         """Check every peer at ``now``; returns the peers newly declared down (rules 1, 3)."""
