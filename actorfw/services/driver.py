@@ -63,7 +63,9 @@ log = logging.getLogger(__name__)
 
 @message(name="actorfw.driver.Tick")
 class Tick:
-    """Time for the core to look at its deadlines."""
+    """Time for the core to look at its deadlines: the one the timer was set for is ``due``."""
+
+    due: float
 
 
 @message(name="actorfw.driver.Synced")
@@ -372,10 +374,16 @@ class CoreActor(Actor):
         if deadline is None:
             self.context.cancel_timer("tick")
         else:
-            self.context.start_timer("tick", Tick(), max(0.0, deadline - self.context.now()))
+            self.context.start_timer(
+                "tick", Tick(deadline), max(0.0, deadline - self.context.now())
+            )
 
     @handler
     def tick(self, msg: Tick) -> None:
         """The core's deadline came: a step of ``tick``."""
         self._armed = None  # it fired
-        self.step(self.core.tick(self.context.now()))
+        # asyncio runs a timer up to its clock's resolution early: the clock may read a
+        # hair before ``due``. The core is told ``due``, else it would find nothing due
+        # and ask for the same deadline again, at once, with the clock never moving on
+        # (in the simulator, forever). A timer that fired is never early by more.
+        self.step(self.core.tick(max(self.context.now(), msg.due)))

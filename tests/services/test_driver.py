@@ -176,3 +176,53 @@ def test_effects_say_what_they_hold() -> None:
     assert first == Effects([1, 2], [("a", 1)], [3], [("b", 2)], [4], [])
     first.extend(Effects(sync=True))
     assert first.sync
+
+
+class _Hair:
+    """Due once, a hair after the first message: closer than the loop's clock resolution."""
+
+    def __init__(self) -> None:
+        self.due: float | None = None
+        self.ticks: list[float] = []
+
+    def handle_all(self, messages: list[Any], now: float) -> Effects:
+        self.due = now + 1e-12
+        return Effects()
+
+    def tick(self, now: float) -> Effects:
+        self.ticks.append(now)
+        if len(self.ticks) >= 50 or (self.due is not None and now >= self.due):
+            self.due = None  # done (or, at 50, given up: the driver kept ticking it early)
+        return Effects()
+
+    def next_deadline(self) -> float | None:
+        return self.due
+
+
+class HairActor(WriterActor):
+    """Runs a :class:`_Hair`."""
+
+    def restore(self, records: list[Any]) -> _Hair:  # type: ignore[override]
+        return _Hair()
+
+
+def test_a_deadline_a_hair_away_is_met_by_one_tick_though_the_timer_fires_early() -> None:
+    # asyncio runs a timer due within its clock's resolution at once, if other work is
+    # ready: the clock reads a hair before the deadline. The driver once ticked the
+    # core at that reading, found nothing due, re-armed for the same deadline, and
+    # (with the loop kept busy, as by a cluster's traffic) never let the clock move on.
+    with Simulation(nodes=1, seed=4) as sim:
+        hair = sim.spawn("n1", HairActor, name="hair")
+        sim.run_for(0.1)
+        busy = iter(range(1000))
+
+        def keep_busy() -> None:  # other work, ready at each turn of the loop
+            if next(busy, None) is not None:
+                sim.loop.call_soon(keep_busy)
+
+        sim.tell(hair, 0)
+        sim.loop.call_soon(keep_busy)
+        sim.run_for(0.1)
+        core = sim.node("n1").cells["hair"].instance.core
+        assert core.due is None and len(core.ticks) == 1
+        assert core.ticks[0] >= 0.1 + 1e-12
