@@ -1,7 +1,7 @@
 """The deterministic simulation runtime: a cluster in one process, on virtual time."""
 
 from actorfw.sim.cluster import SimNode, Simulation, SimulationTimeout, TraceEvent, causal_traces
-from actorfw.sim.loop import SimulationIdle, VirtualTimeLoop
+from actorfw.sim.loop import SimulationIdle, SimulationStuck, VirtualTimeLoop
 from actorfw.sim.network import NetworkConfig, SimNetwork
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "SimNode",
     "Simulation",
     "SimulationIdle",
+    "SimulationStuck",
     "SimulationTimeout",
     "TraceEvent",
     "VirtualTimeLoop",

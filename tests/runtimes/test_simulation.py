@@ -21,7 +21,7 @@ from actorfw import (
     message,
 )
 from actorfw.core.engine import ASK_TIMER_SLACK
-from actorfw.sim import SimulationTimeout
+from actorfw.sim import SimulationStuck, SimulationTimeout, VirtualTimeLoop
 from tests.support.actors import (
     Counter,
     Deferred,
@@ -78,6 +78,50 @@ def test_run_raises_when_the_driver_does_not_finish_in_time() -> None:
 
         with pytest.raises(SimulationTimeout, match="did not finish within 5"):
             sim.run(forever, timeout=5.0)
+
+
+@message(name="test.sim.Spin")
+class Spin:
+    """Tells its receiver to tell itself again: forever, at one instant."""
+
+
+class Spinner(Actor):
+    @handler
+    def spin(self, msg: Spin) -> None:
+        self.context.ref.tell(msg)
+
+
+def test_a_run_stuck_at_one_instant_is_stopped_with_a_clear_error() -> None:
+    with Simulation(nodes=1) as sim:
+        spinner = sim.spawn("n1", Spinner, name="spinner")
+        sim.run_for(0.5)
+        sim.loop.stuck_after = 1_000  # each turn gives the spinner a whole batch
+        sim.tell(spinner, Spin())
+        with pytest.raises(SimulationStuck, match=r"stuck at t=0\.50.*without the clock moving"):
+            sim.run_for(1.0)
+
+
+def test_the_loop_counts_turns_at_one_instant_only() -> None:
+    loop = VirtualTimeLoop(stuck_after=50)
+    try:
+        turns = iter(range(40))  # 40 turns at t=0, then the clock moves on: no error
+        loop.call_soon(lambda: None)
+
+        def again() -> None:
+            if next(turns, None) is not None:
+                loop.call_soon(again)
+            else:
+                loop.call_later(1.0, again)
+
+        loop.call_soon(again)
+        assert not loop.run_until(lambda: loop.time() >= 1.0 and False, deadline=0.5)
+        loop.call_soon(spin := lambda: loop.call_soon(spin))
+        with pytest.raises(SimulationStuck, match="turned 50 times"):
+            loop.run_until(lambda: False, deadline=10.0)
+    finally:
+        loop.close()
+    with pytest.raises(ValueError, match="stuck_after"):
+        VirtualTimeLoop(stuck_after=0)
 
 
 # -- the network ---------------------------------------------------------------------------
