@@ -7,6 +7,10 @@ Options:
     see :mod:`actorfw.testing.seeds`).
     ``--sim-only``: run only the tests that take ``sim_seed``.
 
+Each run of a seeded test records the CPU time it took as the JUnit property
+``cpu_seconds`` (the long-run summary sorts by it: unlike wall time, it does
+not count a run's process being paused or sharing its core).
+
 A seed that fails is run once more, at once, with causal tracing on (the
 same seed replays the same run); its trace is written under
 ``.actorfw-traces/`` of the test run's root directory, and the report says
@@ -18,6 +22,7 @@ from __future__ import annotations
 import re
 import shlex
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -119,6 +124,15 @@ def replay_command(nodeid: str, seed: int) -> str:
     """The command that reruns one test with one seed."""
     base = nodeid.split("[", 1)[0]
     return f"pytest {shlex.quote(base)} --sim-seed={seed}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    seeded = "sim_seed" in getattr(item, "fixturenames", ())
+    start = time.process_time()
+    yield
+    if seeded:
+        item.user_properties.append(("cpu_seconds", f"{time.process_time() - start:.3f}"))
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -34,7 +34,11 @@ __all__ = ["Summary", "main", "replay", "run_chunks", "summarize"]
 
 @dataclasses.dataclass
 class Summary:
-    """What the chunk reports of a state directory say, together."""
+    """What the chunk reports of a state directory say, together.
+
+    ``seconds`` and ``slowest`` count the CPU time of each test run (the
+    plugin's ``cpu_seconds``), or its wall time in a report that lacks it.
+    """
 
     chunks: int = 0
     seeds: int = 0
@@ -50,7 +54,7 @@ class Summary:
         lines = [
             f"{self.chunks} chunks, {self.seeds} seeds, {self.runs} test runs: {self.passed} "
             f"passed, {len(self.violations)} violations, {len(self.unknown)} unknown, "
-            f"{len(self.errors)} errors ({self.seconds:,.0f} s of test time)"
+            f"{len(self.errors)} errors ({self.seconds:,.0f} s of test CPU time)"
         ]
         for title, found in (
             ("violations", self.violations),
@@ -62,7 +66,7 @@ class Summary:
                 lines.append(f"  {title}: {replay(name)}")
                 lines.append(f"    {first}")
         if self.slowest:
-            lines.append("slowest test runs:")
+            lines.append("slowest test runs (CPU seconds):")
             for seconds, name in self.slowest[:5]:
                 lines.append(f"  {seconds:7.2f} s  {name}")
         return "\n".join(lines)
@@ -155,7 +159,10 @@ def summarize(state: Path) -> Summary:
         for case in root.iter("testcase"):
             summary.runs += 1
             name = f"{case.get('classname', '')}::{case.get('name', '')}"
-            seconds = float(case.get("time", "0") or 0)
+            seconds = float(case.get("time", "0") or 0)  # wall, for a report without CPU
+            for prop in case.iter("property"):
+                if prop.get("name") == "cpu_seconds":
+                    seconds = float(prop.get("value", "0") or 0)
             summary.seconds += seconds
             slow.append((seconds, name))
             failure = case.find("failure")

@@ -20,6 +20,22 @@ def test_plain():
 """
 
 
+def test_the_summary_counts_cpu_time_not_time_spent_paused(tmp_path: Path) -> None:
+    tests = tmp_path / "test_idle.py"
+    tests.write_text(
+        "import time\n"
+        "def test_idle(sim_seed):\n"
+        "    time.sleep(0.5)  # the scenario: half a second in which the run uses no CPU\n"
+    )
+    state = tmp_path / "state"
+    run_chunks(1, jobs=1, chunk=1, state=state, pytest_args=[str(tests)], progress=False)
+    report = (state / "seeds-0000000-0000001.xml").read_text()
+    assert 'name="cpu_seconds"' in report
+    summary = summarize(state)
+    assert summary.runs == summary.passed == 1
+    assert summary.slowest[0][0] < 0.4 and summary.seconds < 0.4
+
+
 def test_a_seed_range_and_sim_only_select_the_seeded_runs(pytester: Any) -> None:
     pytester.makepyfile(test_mod=SEEDED)
     result = pytester.runpytest("--sim-seed-range=3:6", "--sim-only", "-v")
