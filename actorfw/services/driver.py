@@ -63,9 +63,12 @@ log = logging.getLogger(__name__)
 
 @message(name="actorfw.driver.Tick")
 class Tick:
-    """Time for the core to look at its deadlines: the one the timer was set for is ``due``."""
+    """Time for the core to look at its deadlines."""
 
-    due: float
+
+EARLY = 1e-6
+"""How early a tick may come and still count as at its deadline: asyncio runs a timer
+up to its clock's resolution (1e-9 s) early when other work is ready."""
 
 
 @message(name="actorfw.driver.Synced")
@@ -374,16 +377,18 @@ class CoreActor(Actor):
         if deadline is None:
             self.context.cancel_timer("tick")
         else:
-            self.context.start_timer(
-                "tick", Tick(deadline), max(0.0, deadline - self.context.now())
-            )
+            self.context.start_timer("tick", Tick(), max(0.0, deadline - self.context.now()))
 
     @handler
     def tick(self, msg: Tick) -> None:
         """The core's deadline came: a step of ``tick``."""
-        self._armed = None  # it fired
-        # asyncio runs a timer up to its clock's resolution early: the clock may read a
-        # hair before ``due``. The core is told ``due``, else it would find nothing due
-        # and ask for the same deadline again, at once, with the clock never moving on
-        # (in the simulator, forever). A timer that fired is never early by more.
-        self.step(self.core.tick(max(self.context.now(), msg.due)))
+        due, self._armed = self._armed, None  # it fired
+        now = self.context.now()
+        # The clock may read a hair before the deadline (EARLY). The core is told the
+        # deadline, else it would find nothing due and ask for the same one again, at
+        # once: with other work ready, the clock never moves on (in the simulator,
+        # never at all). The deadline is the driver's own, never one a message says, and
+        # a timer early by more (uvloop rounds to milliseconds) is left to come again.
+        if due is not None and now < due <= now + EARLY:
+            now = due
+        self.step(self.core.tick(now))

@@ -193,6 +193,9 @@ class Simulation:
             model (see :mod:`actorfw.core.storage`).
         node_config: engine tunables (heartbeats, failure detection, ...).
         trace: record the trace (turn off for speed in benchmarks).
+        stuck_after: turns of the loop in a row at one instant before a blocking
+            call raises :class:`~actorfw.sim.loop.SimulationStuck` (see
+            :class:`~actorfw.sim.loop.VirtualTimeLoop`).
     """
 
     def __init__(
@@ -204,6 +207,7 @@ class Simulation:
         lose_unsynced: str = "all",
         node_config: NodeConfig | None = None,
         trace: bool = True,
+        stuck_after: int = 100_000,
     ) -> None:
         names = [f"n{i + 1}" for i in range(nodes)] if isinstance(nodes, int) else list(nodes)
         if not names or len(set(names)) != len(names):
@@ -213,7 +217,7 @@ class Simulation:
         if not isinstance(seed, int):
             raise TypeError(f"the seed is an int, not {type(seed).__name__}")
         self.seed = seed
-        self.loop = VirtualTimeLoop()
+        self.loop = VirtualTimeLoop(stuck_after=stuck_after)
         root = random.Random(seed)
         self._rng_net = random.Random(root.getrandbits(64))
         self._rng_disk = random.Random(root.getrandbits(64))

@@ -63,7 +63,10 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
         start: the virtual time the loop starts at.
         stuck_after: how many turns of the loop in a row may run at one instant
             before :meth:`run_until` raises :class:`SimulationStuck` (the whole
-            test suite passes with 5,000; the default leaves room twenty times over).
+            test suite passes with 5,000). A turn runs every callback ready, so
+            a burst of spawns or tells takes one; a chain of local asks at zero
+            latency takes two per ask: more than 50,000 of them without virtual
+            time passing need a larger bound.
     """
 
     def __init__(self, start: float = 0.0, stuck_after: int = 100_000) -> None:
@@ -150,8 +153,10 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
                     if turns >= self.stuck_after:
                         raise SimulationStuck(
                             f"simulation stuck at t={instant:.9f}: the loop turned {turns:,} "
-                            "times without the clock moving on; something reschedules "
-                            "itself at once, forever (the trace's last events show what)"
+                            "times without the clock moving on: something reschedules "
+                            "itself at once, without end (the trace's last events show "
+                            "what), or a long chain of work at zero latency needs a "
+                            "larger stuck_after"
                         )
                 if self.callback_errors:
                     context = self.callback_errors.pop(0)

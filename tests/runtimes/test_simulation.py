@@ -92,10 +92,9 @@ class Spinner(Actor):
 
 
 def test_a_run_stuck_at_one_instant_is_stopped_with_a_clear_error() -> None:
-    with Simulation(nodes=1) as sim:
+    with Simulation(nodes=1, stuck_after=20) as sim:  # each turn: a batch of Spin
         spinner = sim.spawn("n1", Spinner, name="spinner")
         sim.run_for(0.5)
-        sim.loop.stuck_after = 1_000  # each turn gives the spinner a whole batch
         sim.tell(spinner, Spin())
         with pytest.raises(SimulationStuck, match=r"stuck at t=0\.50.*without the clock moving"):
             sim.run_for(1.0)
@@ -114,7 +113,19 @@ def test_the_loop_counts_turns_at_one_instant_only() -> None:
                 loop.call_later(1.0, again)
 
         loop.call_soon(again)
-        assert not loop.run_until(lambda: loop.time() >= 1.0 and False, deadline=0.5)
+        assert not loop.run_until(lambda: False, deadline=0.5)
+        # 40 turns at t=0.5, 40 at t=1.5: the count starts again when the clock moves.
+        again_at = iter([*range(40), None, *range(40)])
+
+        def steps() -> None:
+            step = next(again_at, "done")
+            if step is None:
+                loop.call_later(1.0, steps)
+            elif step != "done":
+                loop.call_soon(steps)
+
+        loop.call_soon(steps)
+        assert not loop.run_until(lambda: False, deadline=5.0)
         loop.call_soon(spin := lambda: loop.call_soon(spin))
         with pytest.raises(SimulationStuck, match="turned 50 times"):
             loop.run_until(lambda: False, deadline=10.0)
