@@ -7,7 +7,8 @@ Options:
     see :mod:`actorfw.testing.seeds`).
     ``--sim-only``: run only the tests that take ``sim_seed``.
 
-Each run of a seeded test records the CPU time it took as the JUnit property
+Each run of a seeded test records the CPU time its call took, in the test's
+own process (not in processes it starts), as the JUnit property
 ``cpu_seconds`` (the long-run summary sorts by it: unlike wall time, it does
 not count a run's process being paused or sharing its core).
 
