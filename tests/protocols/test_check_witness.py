@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from collections.abc import Sequence
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from actorfw.check import UNKNOWN, History, KeyValue, Operation, Register, Verdict, check
+from actorfw.check.search import search
 
 
 def _history(rows: list[tuple[str, Any, Any, float, float]]) -> History:
@@ -35,7 +38,7 @@ def test_the_witness_keeps_the_write_before_the_read_not_a_later_write_of_the_sa
     assert [op.id for op in result.minimal] == [0, 1, 2]
 
 
-def _concurrent_store(seed: int, operations: int, values: int) -> list[Operation]:
+def _concurrent_store(seed: int, operations: int, values: int) -> tuple[Operation, ...]:
     """Operations of one register-like key with overlapping intervals, each applied at a point
     inside its interval, values drawn from a few (so writes of the same value repeat)."""
     rng = random.Random(seed)
@@ -61,7 +64,7 @@ def _concurrent_store(seed: int, operations: int, values: int) -> list[Operation
 
 
 def _witness_holds(
-    minimal: tuple[Operation, ...], history: list[Operation], read: str, write: str
+    minimal: tuple[Operation, ...], history: Sequence[Operation], read: str, write: str
 ) -> None:
     """The witness fails, and keeps for each read a write it could have read, if any exists."""
     assert check(History.from_operations(minimal), KeyValue()).verdict is Verdict.VIOLATION
@@ -111,19 +114,30 @@ def test_a_register_witness_keeps_the_write_before_the_read() -> None:
     assert [op.id for op in result.minimal] == [0, 1, 2]
 
 
-def test_the_reference_order_may_take_more_steps_than_a_shrinking_candidate() -> None:
-    # The first read saw a value nobody wrote: refuted in a few steps. Linearizing the rest
-    # (8 overlapping writes, reads pinning them in a scattered order) takes more than the
-    # bound a shrinking candidate gets; the reference order may, so the witness is the read.
-    history = History()
-    stale = history.invoke("r0", "read", None, None, time=0.0)
-    history.ok(stale, 999, time=1.0)
+def test_a_hard_stretch_after_the_bug_is_never_searched_for_the_witness(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A stale read, then 8 overlapping writes and reads pinning them in a scattered order:
+    # linearizing that stretch, for a reference order, cost far more steps than refuting
+    # the history did. Nothing invoked after the read completed can come before it, so the
+    # witness is sought among the first three operations alone.
+    history = _history(
+        [("write", 1, None, 0, 1), ("write", 2, None, 2, 3), ("read", None, 1, 4, 5)]
+    )
     for i in range(8):
-        write = history.invoke(f"w{i}", "write", None, i, time=2.0)
+        write = history.invoke(f"w{i}", "write", "x", i, time=6.0)
         history.ok(write, None, time=50.0)
     for i in range(8):
-        read = history.invoke(f"r{i + 1}", "read", None, None, time=3.0 + i)
+        read = history.invoke(f"r{i}", "read", "x", None, time=7.0 + i)
         history.ok(read, (i * 7) % 8, time=49.0)
+    searched: list[int] = []
+
+    def counted(ops: Sequence[Any], *args: Any, **kwargs: Any) -> Any:
+        searched.append(len(ops))
+        return search(ops, *args, **kwargs)
+
+    monkeypatch.setattr("actorfw.check.witness.search", counted)
     result = check(history, Register())
     assert result.verdict is Verdict.VIOLATION
-    assert result.minimized and [op.id for op in result.minimal] == [stale]
+    assert result.minimized and [op.id for op in result.minimal] == [0, 1, 2]
+    assert searched and max(searched) == 3
