@@ -73,12 +73,14 @@ Theory of operation
    write a read returned and the read becomes "a value nobody wrote", true
    but not the bug), so a candidate must keep, for each operation it keeps,
    the write that operation read from. That comes from a *reference order*.
-   First the partition is cut to what was invoked before the first
+   First the partition is cut to what was invoked by the time the first
    operation the longest valid order could not place (a *culprit*)
    completed: nothing invoked later could come before it, so the search's
    deepest configuration shows that this prefix alone is not linearizable
    (it is searched again to be sure, and the cut repeated while it
-   shrinks). In the prefix, set aside the culprit and search again, until
+   shrinks). The cut keeps every operation that may change the state and
+   was invoked by the time a kept ``ok`` operation completed: it could be
+   what that operation read. In the prefix, set aside the culprit and search again, until
    the rest is linearizable; in its
    linearization an operation read from the last operation before it that
    changed the state, unless it ignores the state (a put); only an

@@ -31,14 +31,14 @@ def shrink(
 
     ``refuted`` is the search that found ``ops`` not linearizable. First cut
     the partition to a window around the first operation no valid order
-    explains (the *culprit*): drop what was invoked after it completed (when
-    that prefix is refuted on its own, everything below works on it alone),
-    then as much as possible of what completed before it; then run ddmin. A
-    candidate whose search needs many more steps than refuting all of
-    ``ops`` took is left undecided (dropping reads can free the order of many
-    writes and blow the search up) and counts as not failing. The searches
-    for the reference order, a few in all, may take more (at least
-    ``_REFERENCE_STEPS`` each); one that gives up all the same leaves
+    explains (the *culprit*): drop what was invoked after it completed and
+    cannot be the source of what a kept operation read (when that prefix is
+    refuted on its own, everything below works on it alone), then as much as
+    possible of what completed before it; then run ddmin. A search, whether
+    of a candidate or for the reference order, that needs many more steps
+    than the refutation took is left undecided (dropping reads can free the
+    order of many writes and blow the search up): a candidate then counts
+    as not failing, and a reference search that gives up leaves
     ``ops`` unshrunk: without the reference, a read's source is not known,
     and keeping any write of the value it read could keep one the real
     source overwrote, a conflict the history does not have. Every search
@@ -50,9 +50,7 @@ def shrink(
     ops, refuted = _refuted_prefix(ops, model, deadline, refuted, max_memo, steps)
     max_steps = _GIVE_UP_FACTOR * refuted.steps + _GIVE_UP_SLACK
     try:
-        reference = _reference_order(
-            ops, model, deadline, refuted, max(max_steps, _REFERENCE_STEPS), max_memo, steps
-        )
+        reference = _reference_order(ops, model, deadline, refuted, max_steps, max_memo, steps)
     except OutOfTime:
         return list(ops), False
     if reference is None:
@@ -123,9 +121,10 @@ def _refuted_prefix(
 ) -> tuple[Sequence[Prepared], SearchResult]:
     """The shortest prefix of ``ops`` found refuted on its own, and the search that refuted it.
 
-    A prefix here is what was invoked before the culprit completed: nothing
-    invoked later can be linearized before the culprit, so the longest valid
-    order never reaches past it, and when the prefix alone is not
+    A prefix here is what was invoked by the time the culprit completed
+    (nothing invoked later can be linearized before the culprit, so the
+    longest valid order never reaches past it), plus what could be the source
+    of what it read (:func:`_prefix`). When the prefix alone is not
     linearizable, a witness (and the reference order for it) can be sought
     in the prefix alone. That matters on real histories: refuting a prefix
     of 20 operations takes tens of steps where linearizing the 60 after it,
@@ -135,7 +134,7 @@ def _refuted_prefix(
     """
     while True:
         culprit = _first_unplaced(ops, refuted)
-        prefix = [p for p in ops if p.invoke <= ops[culprit].complete]
+        prefix = _prefix(ops, model, ops[culprit].complete)
         if len(prefix) == len(ops):
             return ops, refuted
         searched = search(
@@ -149,6 +148,34 @@ def _refuted_prefix(
         if searched.outcome is not Outcome.VIOLATION:
             return ops, refuted
         ops, refuted = prefix, searched
+
+
+def _prefix(ops: Sequence[Prepared], model: Model, until: float) -> list[Prepared]:
+    """What was invoked by ``until``, and every operation that could be the source of what it read.
+
+    An ``ok`` operation kept here may complete after ``until``, and may have
+    read (directly, or through a chain of writes each reading the one
+    before) what an operation invoked after ``until`` wrote: whatever it
+    read was linearized before it completed, so it was invoked by then.
+    Dropping that write would turn a correct read into "a value nobody
+    wrote", a conflict the history does not have. So every operation that
+    may change the state and was invoked before a kept ``ok`` operation
+    completed is kept too, until nothing more is added. An operation of
+    unknown outcome needs no source kept: it can always not have taken
+    effect, and whatever a kept ``ok`` operation read through it lies before
+    that operation's completion.
+    """
+    limit = until
+    while True:
+        kept = [
+            p
+            for p in ops
+            if p.invoke <= until or (p.invoke <= limit and not model.is_read_only(p.op.f))
+        ]
+        reach = max((p.complete for p in kept if p.known), default=limit)
+        if reach <= limit:
+            return kept
+        limit = reach
 
 
 def _first_unplaced(ops: Sequence[Prepared], searched: SearchResult) -> int:
@@ -279,14 +306,6 @@ def _blind(model: Model, p: Prepared, after: Hashable) -> bool:
 
 _GIVE_UP_FACTOR = 4
 _GIVE_UP_SLACK = 50_000
-_REFERENCE_STEPS = 2_000_000
-"""Steps a search for the reference order may take at least. Real histories refute in a
-few hundred steps and then, without the cut to the refuted prefix, need tens of
-thousands more to linearize the rest: 7 of the first 14 of Jepsen's etcd logs gave up at
-the candidates' bound and left the whole history as the witness. Linearizing a refuted
-prefix less its culprit takes about as many steps as refuting it did or fewer, so the
-floor matters only when that prefix could not be refuted within a candidate's bound.
-Two million compiled steps take a few tens of milliseconds."""
 
 
 def _ddmin(

@@ -86,6 +86,19 @@ def _witness_holds(
 def test_every_witness_fails_and_every_read_in_it_keeps_a_write_it_could_have_read(
     seed: int, operations: int, values: int
 ) -> None:
+    _stale_read_witness_holds(seed, operations, values)
+
+
+@pytest.mark.parametrize(
+    ("seed", "operations", "values"), [(3427690202, 10, 4), (86745169, 10, 4), (1173770035, 29, 3)]
+)
+def test_witnesses_found_wanting_once_hold(seed: int, operations: int, values: int) -> None:
+    # Found by running the property above for 20,000 examples: the cut to the refuted
+    # prefix once dropped the write that a kept read, completing after the culprit, read.
+    _stale_read_witness_holds(seed, operations, values)
+
+
+def _stale_read_witness_holds(seed: int, operations: int, values: int) -> None:
     ops = _concurrent_store(seed, operations, values)
     rng = random.Random(seed)
     reads = [op for op in ops if op.f == "get"]
@@ -112,6 +125,27 @@ def test_a_register_witness_keeps_the_write_before_the_read() -> None:
         history.ok(op, output, time=end)
     result = check(history, Register())
     assert [op.id for op in result.minimal] == [0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    ("model", "read", "write"), [(Register(initial=0), "read", "write"), (KeyValue(), "get", "put")]
+)
+def test_the_cut_after_the_bug_keeps_a_later_write_that_a_kept_read_read(
+    model: Register | KeyValue, read: str, write: str
+) -> None:
+    # The stale read [1,2] saw 3 before anyone wrote it: the bug. The read [0,4] saw the
+    # write of 3 invoked at 3, after the stale read completed; cutting that write away
+    # would leave the correct read alone with "a value nobody wrote".
+    history = History()
+    correct = history.invoke("b", read, "x", None, time=0.0)
+    stale = history.invoke("a", read, "x", None, time=1.0)
+    history.ok(stale, 3, time=2.0)
+    put = history.invoke("c", write, "x", 3, time=3.0)
+    history.ok(correct, 3, time=4.0)
+    history.ok(put, None, time=6.0)
+    result = check(history, model)
+    assert result.verdict is Verdict.VIOLATION
+    assert result.minimized and [op.id for op in result.minimal] == [stale]
 
 
 def test_a_hard_stretch_after_the_bug_is_never_searched_for_the_witness(
