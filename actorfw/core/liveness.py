@@ -91,7 +91,7 @@ class Liveness:
         if peer != engine.id and peer not in self.peers:
             self.peers.append(peer)
             self.known.add(peer)
-            self.membership.add(peer, engine.loop.time())
+            self.membership.add(peer, engine.now())
 
     def start(self) -> None:
         """Begin heartbeating the peers."""
