@@ -230,6 +230,24 @@ CHECK_EXIT = {"ok": 0, "violation": 1, "unknown": 3}
 """``actorfw check``'s exit codes by verdict (2: bad arguments or an unreadable history)."""
 
 
+def _where(path: str, op: int) -> str:
+    """``path`` and the line (from 1) that holds operation ``op``, its non-blank line ``op``.
+
+    Just the path if the file cannot be read again (a pipe is read once).
+    """
+    try:
+        with open(path, encoding="utf-8") as file:
+            seen = -1
+            for number, line in enumerate(file, start=1):
+                if line.strip():
+                    seen += 1
+                    if seen == op:
+                        return f"{path}, line {number}"
+    except (OSError, ValueError):
+        pass
+    return path
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     from actorfw.check import History, KeyValue, Model, Register, check
     from actorfw.check.jepsen import read_jepsen_log
@@ -261,6 +279,13 @@ def _cmd_check(args: argparse.Namespace) -> int:
             print(f"actorfw check: --initial must be JSON: {error}", file=sys.stderr)
             return 2
         model = Register(initial=initial)
+    if args.format != "jepsen":
+        for op in history.operations:  # what the model cannot interpret, by its line
+            try:
+                model.validate(op)
+            except ValueError as error:
+                print(f"actorfw check: {_where(args.history, op.id)}: {error}", file=sys.stderr)
+                return 2
     try:
         result = check(
             history,

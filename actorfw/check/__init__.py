@@ -25,11 +25,12 @@ from __future__ import annotations
 
 from actorfw.check.causal import CausalMessage, CausalResult, CausalViolation, check_causal
 from actorfw.check.history import FIELDS, Client, History, Key, Operation, Status
-from actorfw.check.linearizability import CheckResult, Verdict, check
+from actorfw.check.linearizability import TIMEOUT_SLACK, CheckResult, Verdict, check
 from actorfw.check.models import UNKNOWN, KeyValue, Model, Register, freeze
 
 __all__ = [
     "FIELDS",
+    "TIMEOUT_SLACK",
     "UNKNOWN",
     "CausalMessage",
     "CausalResult",

@@ -182,19 +182,40 @@ class History:
     An operation invoked and never completed counts as ``info``. Recording
     is safe from many asyncio tasks or threads; see the module docstring
     for the rules and the JSON-lines format.
+
+    Without a ``time``, an invocation or completion is recorded one unit
+    after the latest time recorded so far (at 0 if it is the first): the
+    order of the calls is then the real-time order, which is right when
+    each event is recorded as it happens. (A history of events recorded
+    all at one time would be all concurrent, and say nothing.)
     """
 
-    __slots__ = ("_lock", "_open", "_ops")
+    __slots__ = ("_latest", "_lock", "_open", "_ops")
 
     def __init__(self) -> None:
         self._ops: list[Operation] = []
         self._open: set[int] = set()  # invoked, neither completed nor marked info
         self._lock = threading.Lock()
+        self._latest: float | None = None  # the latest time recorded so far
+
+    def _stamp(self, time: float | None) -> float:
+        """``time``, or one after the latest time recorded (the caller holds the lock)."""
+        if time is not None:
+            value = time
+        else:
+            value = 0.0 if self._latest is None else self._latest + 1.0
+        if self._latest is None or value > self._latest:
+            self._latest = value
+        return value
 
     # -- recording ---------------------------------------------------------------
 
-    def invoke(self, client: Client, f: str, key: Key, value: Any = None, time: float = 0.0) -> int:
+    def invoke(
+        self, client: Client, f: str, key: Key, value: Any = None, time: float | None = None
+    ) -> int:
         """Record that ``client`` invoked ``f`` on ``key`` with ``value`` at ``time``.
+
+        Without ``time``: one unit after the latest time recorded so far.
 
         Returns:
             The operation id, to pass to :meth:`ok`, :meth:`fail` or :meth:`info`.
@@ -209,8 +230,9 @@ class History:
             raise (TypeError if not isinstance(f, str) else ValueError)(
                 f"the operation name f must be a non-empty str such as 'get' or 'put', not {f!r}"
             )
-        start = _check_time("invoke time", time)
+        given = None if time is None else _check_time("invoke time", time)
         with self._lock:
+            start = self._stamp(given)
             op_id = len(self._ops)
             self._ops.append(
                 Operation(op_id, client, f, key, value, start, None, None, Status.INFO)
@@ -218,8 +240,10 @@ class History:
             self._open.add(op_id)
         return op_id
 
-    def ok(self, op: int, output: Any = None, time: float = 0.0) -> None:
+    def ok(self, op: int, output: Any = None, time: float | None = None) -> None:
         """Record that operation ``op`` completed at ``time`` and returned ``output``.
+
+        Without ``time``: one unit after the latest time recorded so far.
 
         Raises:
             KeyError: ``op`` is not an id this history handed out.
@@ -227,8 +251,10 @@ class History:
         """
         self._complete(op, Status.OK, output, time)
 
-    def fail(self, op: int, time: float = 0.0) -> None:
+    def fail(self, op: int, time: float | None = None) -> None:
         """Record that operation ``op`` is known NOT to have taken effect (at ``time``).
+
+        Without ``time``: one unit after the latest time recorded so far.
 
         A checker drops failed operations. Use :meth:`info` instead when the
         operation may have taken effect (a timeout, a lost connection).
@@ -256,8 +282,9 @@ class History:
 
     def _check_open(self, op: int) -> Operation:
         if isinstance(op, bool) or not isinstance(op, int) or not 0 <= op < len(self._ops):
+            held = f"ids 0..{len(self._ops) - 1}" if self._ops else "none invoked yet"
             raise KeyError(
-                f"no operation {op!r} in this history (ids 0..{len(self._ops) - 1}); "
+                f"no operation {op!r} in this history ({held}); "
                 "pass the id that History.invoke returned"
             )
         record = self._ops[op]
@@ -266,10 +293,11 @@ class History:
             raise ValueError(f"operation {op} ({record.describe()}) already {ended}; it ends once")
         return record
 
-    def _complete(self, op: int, status: Status, output: Any, time: float) -> None:
-        end = _check_time("completion time", time)
+    def _complete(self, op: int, status: Status, output: Any, time: float | None) -> None:
+        given = None if time is None else _check_time("completion time", time)
         with self._lock:
             record = self._check_open(op)
+            end = self._stamp(given)
             if end < record.invoke:
                 raise ValueError(
                     f"operation {op} ({record.describe()}) completes at {end:g}, before its "
@@ -397,7 +425,7 @@ class History:
 
 def _require_complete(op: Operation) -> float:
     if op.complete is None:
-        raise ValueError(f"a {op.status} operation needs a completion time, not None")
+        raise ValueError(f"an operation with status {op.status} needs a completion time, not None")
     return op.complete
 
 
@@ -462,9 +490,11 @@ def _parse_line(line: str, where: str) -> Operation:
                 f"so it may take effect at any later time), not {complete!r}"
             )
     elif isinstance(complete, bool) or not isinstance(complete, int | float):
-        raise bad("complete", f"a number for a {status} operation")
+        raise bad("complete", f"a number for an operation with status {status}")
     if status is not Status.OK and output is not None:
-        raise ValueError(f"{where}: a {status} operation has output: null, not {output!r}")
+        raise ValueError(
+            f"{where}: an operation with status {status} has output: null, not {output!r}"
+        )
     return Operation(
         0,
         client,

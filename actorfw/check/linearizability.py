@@ -219,8 +219,8 @@ class CheckResult:
         if self.verdict is Verdict.UNKNOWN:
             return (
                 f"unknown ({self.model} model): no violation found, but {undecided}; "
-                "give check() a larger timeout or max_steps, or record fewer concurrent or info "
-                "operations"
+                "give a larger timeout (check()'s timeout or max_steps, or --timeout), or record "
+                "fewer concurrent or info operations"
             )
         lines = textwrap.wrap(
             f"not linearizable ({self.model} model): the {len(self.operations)} operations on "
@@ -374,9 +374,12 @@ def check(
     """
     if not isinstance(model, Model):
         raise TypeError(
-            f"model must be an actorfw.check Model such as KeyValue() or Register(), "
-            f"not {type(model).__name__}"
-            + (" (did you pass the class? call it)" if isinstance(model, type) else "")
+            "model must be an actorfw.check Model such as KeyValue() or Register(), "
+            + (
+                f"not the class {model.__name__}: call it ({model.__name__}())"
+                if isinstance(model, type)
+                else f"not {type(model).__name__}"
+            )
         )
     if timeout is not None and (
         isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout >= 0

@@ -276,7 +276,11 @@ class KeyValue(Model):
             raise _op_error(
                 op,
                 f"the kv model has no operation {f!r}; it knows {', '.join(self.OPERATIONS)}"
-                + (" (for read/write use Register())" if f in Register.OPERATIONS else ""),
+                + (
+                    " (for read/write, the register model: Register(), or --model register)"
+                    if f in Register.OPERATIONS
+                    else ""
+                ),
             )
         known = op.status is Status.OK
         if f in ("get", "delete") and value is not None:
@@ -395,7 +399,11 @@ class Register(Model):
                 op,
                 f"the register model has no operation {op.f!r}; it knows "
                 f"{', '.join(self.OPERATIONS)}"
-                + (" (for get/put/... use KeyValue())" if op.f in KeyValue.OPERATIONS else ""),
+                + (
+                    " (for get/put/..., the kv model: KeyValue(), or --model kv)"
+                    if op.f in KeyValue.OPERATIONS
+                    else ""
+                ),
             )
         if op.f == "read" and op.value is not None:
             raise _op_error(op, f"read takes no value (None), not {op.value!r}")

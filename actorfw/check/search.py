@@ -114,8 +114,19 @@ class Steps:
         self.initial = self.intern(model.init())
 
     def intern(self, state: Hashable) -> int:
-        """The id of ``state`` (a new one for a state not seen before)."""
-        found = self._ids.get(state)
+        """The id of ``state`` (a new one for a state not seen before).
+
+        Raises:
+            TypeError: ``state`` is not hashable (naming the model).
+        """
+        try:
+            found = self._ids.get(state)
+        except TypeError as exc:
+            raise TypeError(
+                f"the {self.model.name} model made a state that is not hashable, {state!r} "
+                f"({exc}): states must be immutable and hashable, such as tuples, "
+                "frozensets, numbers or strings, not lists or dicts"
+            ) from None
         if found is None:
             found = len(self.states)
             self._ids[state] = found

@@ -85,3 +85,19 @@ def test_a_negative_timeout_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["check", str(_write(tmp_path / "h.jsonl", {"x": 1})), "--timeout", "-1"])
     assert exit_.value.code == 2
+
+
+def test_an_operation_the_model_cannot_interpret_is_named_by_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    history = History()
+    history.ok(history.invoke("a", "put", "x", 1, time=0.0), None, time=1.0)
+    history.ok(history.invoke("b", "read", "x", time=2.0), 1, time=3.0)
+    path = tmp_path / "h.jsonl"
+    history.to_jsonl(path)
+    first, second = path.read_text().splitlines()
+    path.write_text(f"{first}\n\n\n{second}\n")  # blank lines count as lines, not operations
+    assert main(["check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}, line 4: operation 1" in err
+    assert "the kv model has no operation 'read'" in err and "--model register" in err

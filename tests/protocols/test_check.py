@@ -442,7 +442,7 @@ def test_unknown_operation_is_rejected_naming_what_the_model_knows() -> None:
 
 def test_register_operation_given_to_the_kv_model_points_to_register() -> None:
     history = kv(("a", "read", "x", None, 0, 1, None))
-    with pytest.raises(ValueError, match=r"use Register\(\)"):
+    with pytest.raises(ValueError, match=r"the register model: Register\(\), or --model register"):
         check(history, KeyValue())
 
 
@@ -459,7 +459,7 @@ def test_completed_cas_must_return_a_bool() -> None:
 
 
 def test_model_class_instead_of_instance_is_rejected() -> None:
-    with pytest.raises(TypeError, match="did you pass the class"):
+    with pytest.raises(TypeError, match=r"not the class KeyValue: call it \(KeyValue\(\)\)"):
         check(History(), KeyValue)  # type: ignore[arg-type]
 
 
@@ -487,6 +487,46 @@ def test_completion_before_invocation_is_rejected() -> None:
     op = history.invoke("a", "put", "x", 1, 5.0)
     with pytest.raises(ValueError, match="before its invocation"):
         history.ok(op, None, 4.0)
+
+
+def test_without_times_each_call_comes_after_the_ones_before() -> None:
+    # Recorded without times, put 1, put 2, get -> 1 used to be all at t=0, all
+    # concurrent, and so linearizable: a stale read passed unseen.
+    history = History()
+    for f, value, output in [("put", 1, None), ("put", 2, None), ("get", None, 1)]:
+        op = history.invoke("c", f, "x", value)
+        history.ok(op, output)
+    assert [(op.invoke, op.complete) for op in history.operations] == [
+        (0.0, 1.0),
+        (2.0, 3.0),
+        (4.0, 5.0),
+    ]
+    assert check(history, KeyValue()).verdict is Verdict.VIOLATION
+
+
+def test_a_call_without_a_time_comes_after_the_latest_time_given() -> None:
+    history = History()
+    first = history.invoke("a", "put", "x", 1, time=10.0)
+    second = history.invoke("b", "get", "x", time=3.0)
+    history.ok(second, None)
+    history.fail(first)
+    assert [(op.invoke, op.complete) for op in history.operations] == [(10.0, 12.0), (3.0, 11.0)]
+
+
+def test_a_model_whose_states_are_not_hashable_is_told_so() -> None:
+    class Listed(Model):
+        name = "listed"
+
+        def init(self) -> Any:
+            return []
+
+        def step(self, state: Any, f: str, value: Any, output: Any) -> tuple[bool, Any]:
+            return True, [*state, value]
+
+    history = History()
+    history.ok(history.invoke("c", "add", None, 1))
+    with pytest.raises(TypeError, match=r"listed model made a state that is not hashable, \[\]"):
+        check(history, Listed())
 
 
 def test_unknown_operation_id_is_rejected() -> None:
@@ -573,10 +613,10 @@ def line(**changes: Any) -> str:
         (line(client=1.5), "client must be a string or an integer"),
         (line(key=["x"]), "key must be a string, an integer or null"),
         (line(invoke="0"), "invoke must be a number"),
-        (line(complete=None), "complete must be a number for a ok operation"),
+        (line(complete=None), "complete must be a number for an operation with status ok"),
         (line(complete=-1), "before its invocation"),
         (line(status="info"), "an info operation has complete: null"),
-        (line(status="fail", output=3), "a fail operation has output: null"),
+        (line(status="fail", output=3), "an operation with status fail has output: null"),
         (line(operation=""), "operation must be a non-empty string"),
     ],
 )
