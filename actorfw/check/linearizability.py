@@ -179,9 +179,10 @@ class CheckResult:
         state_after: the model state after ``longest_order``, described.
         stuck: why each other operation of ``minimal`` cannot come next, one
             line each.
-        verdicts: every partition's (key's) own verdict: ``ok``,
-            ``violation``, or ``unknown`` (not decided in time, or not yet
-            when a violation on another key ended the search).
+        verdicts: every partition's (key's) own verdict: ``ok`` (also at
+            once for a key whose operations all failed), ``violation``, or
+            ``unknown`` (not decided in time, or not yet when a violation on
+            another key ended the search).
     """
 
     verdict: Verdict
@@ -491,13 +492,15 @@ def _decide_all(
     one violates, or time runs out (rule 2).
 
     Returns the refuting searches by key, every key's verdict (``unknown``: not
-    decided in time or steps, or not yet when a violation ended the search), and
+    decided in time or steps, or not yet when a violation ended the search; ``ok``
+    at once for a key with nothing to order, its operations all failed), and
     the keys that ran out of time or steps.
     """
-    verdicts = dict.fromkeys(partitions, Verdict.UNKNOWN)
+    verdicts = {key: Verdict.UNKNOWN if ops else Verdict.OK for key, ops in partitions.items()}
     running = {
         key: deciding(ops, model, deadline, max_memo=memo, max_steps=steps, steps=tables[key])
         for key, ops in partitions.items()
+        if ops
     }
     violating: dict[Hashable, SearchResult] = {}
     timed_out: list[Hashable] = []

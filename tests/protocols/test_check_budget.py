@@ -154,3 +154,17 @@ def test_a_step_budget_gives_the_same_verdict_however_long_the_steps_take(
 def test_a_bad_step_budget_is_refused() -> None:
     with pytest.raises(ValueError, match="max_steps must be"):
         check(History(), KeyValue(), max_steps=-5)
+
+
+def test_a_key_whose_operations_all_failed_is_ok_even_when_another_key_violates() -> None:
+    history = History()
+    refused = history.invoke("a", "put", "gone", 1, time=0.0)
+    history.fail(refused, time=1.0)
+    put = history.invoke("b", "put", "x", 1, time=2.0)
+    history.ok(put, None, time=3.0)
+    stale = history.invoke("c", "get", "x", time=4.0)
+    history.ok(stale, None, time=5.0)
+    result = check(history, KeyValue(), timeout=0)
+    assert result.verdicts == {"gone": Verdict.OK, "x": Verdict.UNKNOWN}
+    result = check(history, KeyValue())
+    assert result.verdicts == {"gone": Verdict.OK, "x": Verdict.VIOLATION}
