@@ -77,11 +77,12 @@ Theory of operation
    operation the longest valid order could not place (a *culprit*)
    completed: nothing invoked later could come before it, so the search's
    deepest configuration shows that this prefix alone is not linearizable
-   (it is searched again to be sure, and the cut repeated while it
-   shrinks). The cut keeps every operation that may change the state and
-   was invoked by the time a kept ``ok`` operation completed: it could be
-   what that operation read. In the prefix, set aside the culprit and search again, until
-   the rest is linearizable; in its
+   (it is searched again to be sure; if it is not refuted, the whole
+   partition is kept). The cut also keeps every operation that may change
+   the state and was invoked by the time a kept ``ok`` operation completed
+   (it could be what that operation read), and so on for those it adds. In
+   the prefix, set aside the culprit and search again, until the rest is
+   linearizable; in its
    linearization an operation read from the last operation before it that
    changed the state, unless it ignores the state (a put); only an
    operation invoked before the reader completed can be its source (a
@@ -94,8 +95,11 @@ Theory of operation
    as much as still fails of what completed before it), and run delta
    debugging (Zeller's ddmin), removing chunks and then single operations
    while the rest still fails. A candidate that needs many more search
-   steps than refuting the whole partition did is left undecided and counts
-   as not failing (dropping reads can free the order of many writes). When
+   steps than refuting the prefix did is left undecided and counts as not
+   failing (dropping reads can free the order of many writes). A search for
+   the reference order may take more (at least two million steps); one that
+   gives up all the same leaves the prefix as the witness, not minimized.
+   When
    ddmin finishes with every single removal decided, the witness is
    1-minimal: removing any one operation makes it linearizable or drops a
    write that a kept operation read.

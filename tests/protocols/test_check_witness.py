@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actorfw.check import UNKNOWN, History, KeyValue, Operation, Register, Verdict, check
-from actorfw.check.search import search
+from actorfw.check import UNKNOWN, History, KeyValue, Operation, Register, Verdict, check, witness
+from actorfw.check.search import Prepared, prepare, search
 
 
 def _history(rows: list[tuple[str, Any, Any, float, float]]) -> History:
@@ -146,6 +146,55 @@ def test_the_cut_after_the_bug_keeps_a_later_write_that_a_kept_read_read(
     result = check(history, model)
     assert result.verdict is Verdict.VIOLATION
     assert result.minimized and [op.id for op in result.minimal] == [stale]
+
+
+def test_the_reference_order_may_take_more_steps_than_a_shrinking_candidate() -> None:
+    # The read at [0.05, 0.1] saw a value nobody wrote: refuted in a few steps. A read
+    # spanning [0, 100] keeps in the cut every write and cas invoked before it completed
+    # (any could be what it read): 8 overlapping writes, and cas operations pinning them in
+    # a scattered order. Linearizing those for the reference order takes more steps than a
+    # shrinking candidate gets; the reference search may, so the witness is the read.
+    history = History()
+    spanning = history.invoke("L", "read", "x", None, time=0.0)
+    stale = history.invoke("s", "read", "x", None, time=0.05)
+    history.ok(stale, 999, time=0.1)
+    writes = [history.invoke(f"w{i}", "write", "x", i, time=2.0) for i in range(8)]
+    pins = [history.invoke(f"c{i}", "cas", "x", [i * 7 % 8] * 2, time=3.0 + i) for i in range(8)]
+    for write in writes:
+        history.ok(write, None, time=50.0)
+    for pin in pins:
+        history.ok(pin, True, time=49.0)
+    history.ok(spanning, 0, time=100.0)
+    result = check(history, Register())
+    assert result.verdict is Verdict.VIOLATION
+    assert result.minimized and [op.id for op in result.minimal] == [stale]
+
+
+def _prepared(rows: list[tuple[str, Any, Any, float, float]]) -> list[Prepared]:
+    return [prepare(op, known=True) for op in _history(rows).operations]
+
+
+def test_the_cut_keeps_the_sources_of_the_writes_it_keeps_until_nothing_is_added() -> None:
+    # The cut at 2 keeps the read [0,4]; it keeps the cas [3,8] (invoked before the read
+    # completed, it could be what it read); that keeps the write [6,7], which the cas may
+    # have read. The read invoked at 5 can be no one's source: it is not kept.
+    ops = _prepared(
+        [
+            ("read", None, 5, 1, 2),
+            ("read", None, 8, 0, 4),
+            ("cas", [7, 8], True, 3, 8),
+            ("read", None, 8, 5, 9),
+            ("write", 7, None, 6, 7),
+            ("write", 9, None, 10, 11),
+        ]
+    )
+    kept = witness._prefix(ops, Register(), until=2)
+    assert [p.op.id for p in kept] == [0, 1, 2, 4]
+
+
+def test_the_cut_keeps_a_write_invoked_at_the_instant_a_kept_read_completed() -> None:
+    ops = _prepared([("read", None, 5, 1, 2), ("read", None, 3, 0, 4), ("write", 3, None, 4, 5)])
+    assert [p.op.id for p in witness._prefix(ops, Register(), until=2)] == [0, 1, 2]
 
 
 def test_a_hard_stretch_after_the_bug_is_never_searched_for_the_witness(
