@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 from collections.abc import Sequence
@@ -233,9 +234,12 @@ CHECK_EXIT = {"ok": 0, "violation": 1, "unknown": 3}
 def _where(path: str, op: int) -> str:
     """``path`` and the line (from 1) that holds operation ``op``, its non-blank line ``op``.
 
-    Just the path if the file cannot be read again (a pipe is read once).
+    Just the path if it is not a regular file, which can be read again (a
+    pipe was read once, and opening a named one again would wait for a writer).
     """
     try:
+        if not os.path.isfile(path):
+            return path
         with open(path, encoding="utf-8") as file:
             seen = -1
             for number, line in enumerate(file, start=1):

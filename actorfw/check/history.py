@@ -22,12 +22,15 @@ Theory of operation
    or real seconds from a clock the caller chose). This module never reads a
    clock. Operation ``a`` *precedes* ``b`` in real time iff
    ``a.complete < b.invoke``; equal times count as overlapping, so a shared
-   virtual instant never produces a false alarm.
+   virtual instant never produces a false alarm. A history recorded without
+   times takes the order of the calls instead: the n-th event (invocation
+   or completion) is at time n. One history does not mix the two: the
+   caller's clock and the call count are not one clock.
 
 3. Recording is cheap and needs no global order: ``invoke`` hands out the
    next operation id, and completions may arrive in any order, from many
-   clients, tasks or threads (a lock makes each call atomic). Only the
-   times order the operations.
+   clients, tasks or threads (a lock makes each call atomic). With times
+   given, only the times order the operations.
 
 4. The JSON-lines format: one JSON object per line, one line per operation,
    in operation-id order, each with exactly these fields:
@@ -183,30 +186,48 @@ class History:
     is safe from many asyncio tasks or threads; see the module docstring
     for the rules and the JSON-lines format.
 
-    Without a ``time``, an invocation or completion is recorded one unit
-    after the latest time recorded so far (at 0 if it is the first): the
-    order of the calls is then the real-time order, which is right when
-    each event is recorded as it happens. (A history of events recorded
-    all at one time would be all concurrent, and say nothing.)
+    Without a ``time``, the order of the calls is the real-time order: the
+    n-th event (invocation or completion) is at time n, which is right when
+    each event is recorded as it happens. A history gives every event a
+    time or none (mixing raises ``ValueError``): the caller's clock and the
+    count of calls are not one clock. (Before this rule an event without a
+    time was at 0, so a history recorded in order was all concurrent and
+    said nothing.)
     """
 
-    __slots__ = ("_latest", "_lock", "_open", "_ops")
+    __slots__ = ("_latest", "_lock", "_open", "_ops", "_timed")
 
     def __init__(self) -> None:
         self._ops: list[Operation] = []
         self._open: set[int] = set()  # invoked, neither completed nor marked info
         self._lock = threading.Lock()
-        self._latest: float | None = None  # the latest time recorded so far
+        self._latest = -1.0  # without times: the time of the latest event
+        self._timed: bool | None = None  # whether events have times (None: none yet)
 
     def _stamp(self, time: float | None) -> float:
-        """``time``, or one after the latest time recorded (the caller holds the lock)."""
+        """``time``, or the next event's number (the caller holds the lock).
+
+        Raises:
+            ValueError: the history's events so far had times and this one
+                has none, or the other way round.
+        """
+        timed = time is not None
+        if self._timed is not None and timed != self._timed:
+            raise ValueError(
+                "this history's events so far "
+                + (
+                    "have times: give this one a time too"
+                    if self._timed
+                    else "were recorded without times (in call order): record this one "
+                    "without a time too"
+                )
+                + "; a history gives every event a time or none"
+            )
+        self._timed = timed
         if time is not None:
-            value = time
-        else:
-            value = 0.0 if self._latest is None else self._latest + 1.0
-        if self._latest is None or value > self._latest:
-            self._latest = value
-        return value
+            return time
+        self._latest += 1.0
+        return self._latest
 
     # -- recording ---------------------------------------------------------------
 
@@ -215,14 +236,15 @@ class History:
     ) -> int:
         """Record that ``client`` invoked ``f`` on ``key`` with ``value`` at ``time``.
 
-        Without ``time``: one unit after the latest time recorded so far.
+        Without ``time``: the order of the calls (see the class docstring).
 
         Returns:
             The operation id, to pass to :meth:`ok`, :meth:`fail` or :meth:`info`.
 
         Raises:
             TypeError: ``client``, ``key``, ``f`` or ``time`` has the wrong type.
-            ValueError: ``f`` is empty or ``time`` is not finite.
+            ValueError: ``f`` is empty, ``time`` is not finite, or the history's
+                other events do (or do not) have times where this one does not (or does).
         """
         client = _check_client(client)
         key = _check_key(key)
@@ -243,25 +265,29 @@ class History:
     def ok(self, op: int, output: Any = None, time: float | None = None) -> None:
         """Record that operation ``op`` completed at ``time`` and returned ``output``.
 
-        Without ``time``: one unit after the latest time recorded so far.
+        Without ``time``: the order of the calls (see the class docstring).
 
         Raises:
             KeyError: ``op`` is not an id this history handed out.
-            ValueError: ``op`` already ended, or ``time`` is before its invocation.
+            ValueError: ``op`` already ended, ``time`` is before its invocation, or
+                the history's other events do (or do not) have times where this one
+                does not (or does).
         """
         self._complete(op, Status.OK, output, time)
 
     def fail(self, op: int, time: float | None = None) -> None:
         """Record that operation ``op`` is known NOT to have taken effect (at ``time``).
 
-        Without ``time``: one unit after the latest time recorded so far.
+        Without ``time``: the order of the calls (see the class docstring).
 
         A checker drops failed operations. Use :meth:`info` instead when the
         operation may have taken effect (a timeout, a lost connection).
 
         Raises:
             KeyError: ``op`` is not an id this history handed out.
-            ValueError: ``op`` already ended, or ``time`` is before its invocation.
+            ValueError: ``op`` already ended, ``time`` is before its invocation, or
+                the history's other events do (or do not) have times where this one
+                does not (or does).
         """
         self._complete(op, Status.FAIL, None, time)
 

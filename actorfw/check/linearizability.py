@@ -184,7 +184,8 @@ class CheckResult:
         stuck: why each other operation of ``minimal`` cannot come next, one
             line each.
         verdicts: every partition's (key's) own verdict: ``ok`` (also at
-            once for a key whose operations all failed), ``violation``, or
+            once for a key with nothing to order: its operations all failed,
+            or were reads of unknown outcome), ``violation``, or
             ``unknown`` (not decided in time, or not yet when a violation on
             another key ended the search).
     """
@@ -497,7 +498,7 @@ def _decide_all(
 
     Returns the refuting searches by key, every key's verdict (``unknown``: not
     decided in time or steps, or not yet when a violation ended the search; ``ok``
-    at once for a key with nothing to order, its operations all failed), and
+    at once for a key with nothing to order), and
     the keys that ran out of time or steps.
     """
     verdicts = {key: Verdict.UNKNOWN if ops else Verdict.OK for key, ops in partitions.items()}

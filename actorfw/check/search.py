@@ -122,11 +122,15 @@ class Steps:
         try:
             found = self._ids.get(state)
         except TypeError as exc:
-            raise TypeError(
-                f"the {self.model.name} model made a state that is not hashable, {state!r} "
-                f"({exc}): states must be immutable and hashable, such as tuples, "
-                "frozensets, numbers or strings, not lists or dicts"
-            ) from None
+            try:
+                hash(state)
+            except TypeError:
+                raise TypeError(
+                    f"the {self.model.name} model made a state that is not hashable, "
+                    f"{state!r} ({exc}): states must be immutable and hashable, such as "
+                    "tuples, frozensets, numbers or strings, not lists or dicts"
+                ) from None
+            raise  # hashable: the state's own comparison raised
         if found is None:
             found = len(self.states)
             self._ids[state] = found

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -101,3 +103,22 @@ def test_an_operation_the_model_cannot_interpret_is_named_by_its_line(
     err = capsys.readouterr().err
     assert f"{path}, line 4: operation 1" in err
     assert "the kv model has no operation 'read'" in err and "--model register" in err
+
+
+def test_a_bad_operation_read_from_a_named_pipe_is_reported_without_waiting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Finding the line would open the pipe again, and wait for a writer that never comes.
+    history = History()
+    history.ok(history.invoke("b", "read", "x", time=0.0), 1, time=1.0)
+    source = tmp_path / "h.jsonl"
+    history.to_jsonl(source)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_text(source.read_text()))
+    writer.start()
+    try:
+        assert main(["check", str(fifo)]) == 2
+    finally:
+        writer.join()
+    assert f"{fifo}: operation 0" in capsys.readouterr().err

@@ -504,13 +504,21 @@ def test_without_times_each_call_comes_after_the_ones_before() -> None:
     assert check(history, KeyValue()).verdict is Verdict.VIOLATION
 
 
-def test_a_call_without_a_time_comes_after_the_latest_time_given() -> None:
-    history = History()
-    first = history.invoke("a", "put", "x", 1, time=10.0)
-    second = history.invoke("b", "get", "x", time=3.0)
-    history.ok(second, None)
-    history.fail(first)
-    assert [(op.invoke, op.complete) for op in history.operations] == [(10.0, 12.0), (3.0, 11.0)]
+def test_a_history_gives_every_event_a_time_or_none() -> None:
+    # A time omitted after times given would have to be placed on the caller's clock,
+    # in its units: 1.0 after the latest is a second, a nanosecond, or nothing at all
+    # on a clock counting from 1e18.
+    timed = History()
+    op = timed.invoke("a", "put", "x", 1, time=100.0)
+    with pytest.raises(ValueError, match="have times: give this one a time too"):
+        timed.ok(op, None)
+    timed.ok(op, None, time=101.0)
+    untimed = History()
+    op = untimed.invoke("a", "put", "x", 1)
+    with pytest.raises(ValueError, match=r"recorded without times .* without a time too"):
+        untimed.invoke("b", "get", "x", time=0.5)
+    untimed.fail(op)
+    assert [(o.invoke, o.complete) for o in untimed.operations] == [(0.0, 1.0)]
 
 
 def test_a_model_whose_states_are_not_hashable_is_told_so() -> None:
@@ -640,3 +648,28 @@ def test_history_read_from_jsonl_checks_like_the_original() -> None:
     history.to_jsonl(buffer)
     buffer.seek(0)
     assert verdict(History.from_jsonl(buffer)) is Verdict.OK
+
+
+def test_a_state_whose_comparison_raises_is_not_called_unhashable() -> None:
+    class Touchy:
+        def __hash__(self) -> int:
+            return 0
+
+        def __eq__(self, other: object) -> bool:
+            raise TypeError("cannot compare a Touchy")
+
+    class Model2(Model):
+        name = "touchy"
+
+        def init(self) -> Any:
+            return 0
+
+        def step(self, state: Any, f: str, value: Any, output: Any) -> tuple[bool, Any]:
+            return True, Touchy()
+
+    history = History()
+    history.ok(history.invoke("c", "add", None, 1), None)
+    history.ok(history.invoke("c", "add", None, 2), None)
+    with pytest.raises(TypeError) as raised:
+        check(history, Model2())
+    assert str(raised.value) == "cannot compare a Touchy"  # not "a state that is not hashable"
