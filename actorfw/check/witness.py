@@ -163,8 +163,9 @@ def _prefix(ops: Sequence[Prepared], model: Model, until: float) -> list[Prepare
     read was linearized before it completed, so it was invoked by then.
     Dropping that write would turn a correct read into "a value nobody
     wrote", a conflict the history does not have. So every operation that
-    may change the state and was invoked before a kept ``ok`` operation
-    completed is kept too, until nothing more is added. An operation of
+    may change the state and was invoked by the time a kept ``ok``
+    operation completed (touching counts, as in the search) is kept too,
+    until nothing more is added. An operation of
     unknown outcome needs no source kept: it can always not have taken
     effect, and whatever a kept ``ok`` operation read through it lies before
     that operation's completion.
