@@ -252,6 +252,33 @@ def _where(path: str, op: int) -> str:
     return path
 
 
+def _own_model(spec: str) -> Any:
+    """The model ``MODULE:CLASS`` names, made with no arguments.
+
+    Raises:
+        ValueError: not of that form, not importable, not a ``Model``
+            subclass, or its constructor failed (saying which).
+    """
+    import importlib
+
+    from actorfw.check import Model
+
+    module_name, _, class_name = spec.partition(":")
+    if not module_name or not class_name:
+        raise ValueError("give kv, register, or MODULE:CLASS (a Model subclass of your own)")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ValueError(f"cannot import {module_name}: {error}") from None
+    kind = getattr(module, class_name, None)
+    if not (isinstance(kind, type) and issubclass(kind, Model)):
+        raise ValueError(f"{module_name} has no Model subclass named {class_name}")
+    try:
+        return kind()
+    except Exception as error:
+        raise ValueError(f"{class_name}() failed: {type(error).__name__}: {error}") from None
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     from actorfw.check import History, KeyValue, Model, Register, check
     from actorfw.check.jepsen import read_jepsen_log
@@ -276,7 +303,13 @@ def _cmd_check(args: argparse.Namespace) -> int:
         print("actorfw check: --initial is for --model register", file=sys.stderr)
         return 2
     model: Model = KeyValue()
-    if args.model == "register":
+    if args.model not in ("kv", "register"):
+        try:
+            model = _own_model(args.model)
+        except ValueError as error:
+            print(f"actorfw check: --model {args.model}: {error}", file=sys.stderr)
+            return 2
+    elif args.model == "register":
         try:
             initial = None if args.initial is None else json.loads(args.initial)
         except ValueError as error:
@@ -515,10 +548,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     checker.add_argument(
         "--model",
-        choices=("kv", "register"),
         default=None,
-        help="the sequential model: a key-value map (get/put/delete/cas/append) or "
-        "read/write/cas registers (default kv; register with --format jepsen)",
+        metavar="MODEL",
+        help="the sequential model: kv, a key-value map (get/put/delete/cas/append); "
+        "register, read/write/cas registers; or MODULE:CLASS, a Model subclass of your "
+        "own, importable (PYTHONPATH=. for a module in this directory) and made with no "
+        "arguments (default kv; register with --format jepsen)",
     )
     checker.add_argument(
         "--initial", metavar="JSON", help="with --model register: every register's first value"

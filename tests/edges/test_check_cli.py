@@ -122,3 +122,52 @@ def test_a_bad_operation_read_from_a_named_pipe_is_reported_without_waiting(
     finally:
         writer.join()
     assert f"{fifo}: operation 0" in capsys.readouterr().err
+
+
+BOX_MODEL = """
+from actorfw.check import UNKNOWN, Model
+
+
+class Box(Model):
+    name = "box"
+
+    def init(self):
+        return None
+
+    def step(self, state, f, value, output):
+        if f == "set":
+            return True, value
+        return output is UNKNOWN or output == state, state
+
+
+class NotAModel:
+    pass
+
+
+class Fussy(Box):
+    def __init__(self):
+        raise RuntimeError("needs a size")
+"""
+
+
+def test_a_model_of_your_own_is_named_module_colon_class(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "actorfw_cli_box_model.py").write_text(BOX_MODEL)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    history = History()
+    for f, value, output in [("set", 1, None), ("set", 2, None), ("peek", None, 1)]:
+        history.ok(history.invoke("c", f, None, value), output)
+    path = tmp_path / "h.jsonl"
+    history.to_jsonl(path)
+    assert main(["check", str(path), "--model", "actorfw_cli_box_model:Box"]) == 1
+    assert "not linearizable (box model)" in capsys.readouterr().out
+    for spec, says in [
+        ("actorfw_cli_box_model:NotAModel", "has no Model subclass named NotAModel"),
+        ("actorfw_cli_box_model:Fussy", "Fussy() failed: RuntimeError: needs a size"),
+        ("no_such_module_here:Box", "cannot import no_such_module_here"),
+        ("box", "give kv, register, or MODULE:CLASS"),
+    ]:
+        assert main(["check", str(path), "--model", spec]) == 2
+        err = capsys.readouterr().err
+        assert says in err and "Traceback" not in err
