@@ -253,30 +253,53 @@ def _where(path: str, op: int) -> str:
 
 
 def _own_model(spec: str) -> Any:
-    """The model ``MODULE:CLASS`` names, made with no arguments.
+    """The model ``MODULE:CLASS`` names (``CLASS`` may be dotted), made with no arguments.
 
     Raises:
-        ValueError: not of that form, not importable, not a ``Model``
-            subclass, or its constructor failed (saying which).
+        ValueError: not of that form, not importable (whatever its import
+            raised, or exiting), not a ``Model`` subclass, or its
+            constructor failed (saying which).
     """
     import importlib
 
     from actorfw.check import Model
 
-    module_name, _, class_name = spec.partition(":")
+    module_name, _, class_name = spec.rpartition(":")
     if not module_name or not class_name:
         raise ValueError("give kv, register, or MODULE:CLASS (a Model subclass of your own)")
+    if module_name.endswith(".py") or "/" in module_name or "\\" in module_name:
+        raise ValueError(
+            f"{module_name} is a file path; give the module's name (boxes:Box for boxes.py, "
+            "with PYTHONPATH=. when it is in this directory)"
+        )
     try:
         module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise ValueError(f"cannot import {module_name}: {error}") from None
-    kind = getattr(module, class_name, None)
+    except ModuleNotFoundError as error:
+        raise ValueError(
+            f"cannot import {module_name}: {error} (PYTHONPATH=. for a module in this directory)"
+        ) from None
+    except (Exception, SystemExit) as error:  # the user's module ran and failed
+        raise ValueError(f"cannot import {module_name}: {_failure(error)}") from None
+    kind: Any = module
+    for part in class_name.split("."):
+        kind = getattr(kind, part, None)
     if not (isinstance(kind, type) and issubclass(kind, Model)):
         raise ValueError(f"{module_name} has no Model subclass named {class_name}")
     try:
         return kind()
-    except Exception as error:
-        raise ValueError(f"{class_name}() failed: {type(error).__name__}: {error}") from None
+    except (Exception, SystemExit) as error:
+        raise ValueError(f"{class_name}() failed: {_failure(error)}") from None
+
+
+def _failure(error: BaseException) -> str:
+    """``error`` in one line, with where it was raised (the innermost frame)."""
+    import traceback
+
+    frames = traceback.extract_tb(error.__traceback__)
+    where = (
+        f" (at {frames[-1].filename}:{frames[-1].lineno}, in {frames[-1].name})" if frames else ""
+    )
+    return f"{type(error).__name__}: {error}{where}"
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -316,12 +339,17 @@ def _cmd_check(args: argparse.Namespace) -> int:
             print(f"actorfw check: --initial must be JSON: {error}", file=sys.stderr)
             return 2
         model = Register(initial=initial)
+    own = not isinstance(model, KeyValue | Register)
+    # A model of the user's may raise anything; the built-in ones raise what is documented,
+    # and anything else from them is a bug of the checker's, left to show its traceback.
+    failed = Exception if own else ValueError
     if args.format != "jepsen":
         for op in history.operations:  # what the model cannot interpret, by its line
             try:
                 model.validate(op)
-            except ValueError as error:
-                print(f"actorfw check: {_where(args.history, op.id)}: {error}", file=sys.stderr)
+            except failed as error:
+                said = str(error) if isinstance(error, ValueError) else _failure(error)
+                print(f"actorfw check: {_where(args.history, op.id)}: {said}", file=sys.stderr)
                 return 2
     try:
         result = check(
@@ -333,6 +361,11 @@ def _cmd_check(args: argparse.Namespace) -> int:
         )
     except (TypeError, ValueError) as error:
         print(f"actorfw check: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:
+        if not own:
+            raise
+        print(f"actorfw check: the {model.name} model raised {_failure(error)}", file=sys.stderr)
         return 2
     if args.json:
         doc = {
