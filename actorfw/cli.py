@@ -32,9 +32,12 @@ import os
 import platform
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from actorfw.bench.commands import add_bench_commands, positive_seconds
+
+if TYPE_CHECKING:
+    from actorfw.check import Model
 
 __all__ = ["main"]
 
@@ -252,7 +255,7 @@ def _where(path: str, op: int) -> str:
     return path
 
 
-def _own_model(spec: str) -> Any:
+def _own_model(spec: str) -> Model:
     """The model ``MODULE:CLASS`` names (``CLASS`` may be dotted), made with no arguments.
 
     Raises:
@@ -303,7 +306,7 @@ def _failure(error: BaseException) -> str:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from actorfw.check import History, KeyValue, Model, Register, check
+    from actorfw.check import History, KeyValue, Register, check
     from actorfw.check.jepsen import read_jepsen_log
 
     if args.model is None:  # a Jepsen log is of a register; a history file, of a map

@@ -169,18 +169,22 @@ def _prefix(ops: Sequence[Prepared], model: Model, until: float) -> list[Prepare
     unknown outcome needs no source kept: it can always not have taken
     effect, and whatever a kept ``ok`` operation read through it lies before
     that operation's completion.
+
+    One pass in invocation order reaches what repeating "keep, then extend to
+    the latest completion kept" would, without a pass per extension (a chain
+    of overlapping writes across a long partition would take one per write).
     """
-    limit = until
-    while True:
-        kept = [
-            p
-            for p in ops
-            if p.invoke <= until or (p.invoke <= limit and not model.is_read_only(p.op.f))
-        ]
-        reach = max((p.complete for p in kept if p.known), default=limit)
-        if reach <= limit:
-            return kept
-        limit = reach
+    limit = until  # the latest completion of an ``ok`` operation kept so far
+    kept: set[int] = set()
+    for i in sorted(range(len(ops)), key=lambda i: ops[i].invoke):
+        p = ops[i]
+        if p.invoke > limit:
+            break  # and so is every later one: nothing kept can reach them
+        if p.invoke <= until or not model.is_read_only(p.op.f):
+            kept.add(i)
+            if p.known and p.complete > limit:
+                limit = p.complete
+    return [p for i, p in enumerate(ops) if i in kept]
 
 
 def _first_unplaced(ops: Sequence[Prepared], searched: SearchResult) -> int:
