@@ -12,6 +12,10 @@ Cases, each on IPC and on TCP (loopback, CURVE on both sides):
   per second, against zero-copy sends of the same buffer;
 - ``tell 100 B bytes``: tells carrying 100 bytes of ``bytes``, against the
   same tells carrying a 100-character ``str`` (its baseline);
+- ``tell 100 B``: those tells of a 100-character ``str``, against bare
+  pyzmq: DEALER to ROUTER sending a ready-made 100-byte ``bytes`` per send,
+  nothing encoded or decoded (the floor of one message per send), in the
+  same rounds as the two above;
 - ``tell to N actors``: the ``tell`` case spread round-robin over 100 and
   10,000 actors of the receiving node, against the same tells to 1 actor
   there (its baseline), in the same rounds;
@@ -132,16 +136,23 @@ def _interleaved(
     rounds: int, ours: Callable[[], T], theirs: Callable[[], T]
 ) -> tuple[list[T], list[T]]:
     """``rounds`` of both measurements back to back, alternating which goes first."""
-    mine: list[T] = []
-    base: list[T] = []
-    for n in range(rounds):
-        if n % 2:
-            base.append(theirs())
-            mine.append(ours())
-        else:
-            mine.append(ours())
-            base.append(theirs())
+    mine, base = _rotating(rounds, [ours, theirs])
     return mine, base
+
+
+def _rotating(rounds: int, measures: list[Callable[[], T]]) -> list[list[T]]:
+    """``rounds`` of every measurement back to back, the first of a round rotating.
+
+    Round ``n`` starts with measurement ``n % len(measures)``. Returns each
+    measurement's results, in the order of ``measures``.
+    """
+    results: list[list[T]] = [[] for _ in measures]
+    count = len(measures)
+    for n in range(rounds):
+        for i in range(count):
+            which = (n + i) % count
+            results[which].append(measures[which]())
+    return results
 
 
 def _tells(
@@ -280,8 +291,8 @@ def _driver(
 
 def _blobs(
     transport: str, size: int, count: int, rounds: int, event_loop: str = "asyncio"
-) -> tuple[list[float], list[float]]:
-    """Tells of ``size`` bytes of ``bytes`` against the same tells of a ``str`` as long."""
+) -> list[list[float]]:
+    """Tells of ``size`` bytes of ``bytes``, of a ``str`` as long, and bare pyzmq's rate."""
     from actorfw.node import ActorSystem
 
     with ActorSystem(nodes=2, apps=[APP], transport=transport, event_loop=event_loop) as system:
@@ -296,7 +307,14 @@ def _blobs(
             system.ask(sink, Expect(done[0]), timeout=600.0)
             return count / (time.perf_counter() - start)
 
-        return _interleaved(rounds, lambda: run(False), lambda: run(True))
+        return _rotating(
+            rounds,
+            [
+                lambda: run(False),
+                lambda: run(True),
+                partial(raw.raw_bare_tell, transport, count, size),
+            ],
+        )
 
 
 def _spread(
@@ -410,16 +428,21 @@ def run_messaging(
                 )
             )
 
-        note(f"100 B bytes against str ({transport})")
-        ours, theirs = _blobs(transport, 100, tells, rounds, event_loop)
+        note(f"100 B tells: bytes, str and bare pyzmq ({transport})")
+        blobs, texts, bare = _blobs(transport, 100, tells, rounds, event_loop)
         results.append(
             MessagingResult(
                 "tell 100 B bytes",
                 transport,
                 "msgs/s",
-                median(ours),
-                median(theirs),
+                median(blobs),
+                median(texts),
                 "100-char str",
+            )
+        )
+        results.append(
+            MessagingResult(
+                "tell 100 B", transport, "msgs/s", median(texts), median(bare), "bare pyzmq"
             )
         )
 

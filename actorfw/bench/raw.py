@@ -5,6 +5,10 @@ do, over the same transport (IPC, or TCP on loopback with CURVE), and sends
 the same bytes: the orjson encoding of the same message, one message per
 ``send`` (for throughput), a DEALER/ROUTER ping-pong (for round trips), and
 zero-copy sends of the same numpy buffer (for payloads).
+
+:func:`raw_bare_tell` is the floor under all of them: DEALER to ROUTER
+sending one ready-made ``bytes`` of a given size per ``send``, received
+and dropped, with nothing encoded or decoded on either side.
 """
 
 from __future__ import annotations
@@ -15,13 +19,14 @@ import socket
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
 import orjson
 import zmq
 
-__all__ = ["raw_fan_in", "raw_payload", "raw_round_trips", "raw_tell"]
+__all__ = ["raw_bare_tell", "raw_fan_in", "raw_payload", "raw_round_trips", "raw_tell"]
 
 _SPAWN = multiprocessing.get_context("spawn")
 
@@ -75,15 +80,22 @@ def _tick(n: int) -> dict[str, Any]:
     return {"$m": ["bench.Tick", {"n": n}]}
 
 
-def _receive_ticks(endpoint: _Endpoint, count: int, senders: int, pipe: Any) -> None:
+def _receive_ticks(
+    endpoint: _Endpoint, count: int, senders: int, pipe: Any, bare: bool = False
+) -> None:
     context, sock = _server(endpoint, zmq.ROUTER)
     pipe.send("bound")
     for _ in range(senders):  # one warm-up message per sender: every connection is up
         sock.recv_multipart()
     pipe.send("ready")
-    loads = orjson.loads
-    for _ in range(count):
-        loads(sock.recv_multipart()[1])
+    receive = sock.recv_multipart
+    if bare:  # nothing decoded: the message is taken off the socket and dropped
+        for _ in range(count):
+            receive()
+    else:
+        loads = orjson.loads
+        for _ in range(count):
+            loads(receive()[1])
     pipe.send(time.perf_counter())
     sock.close(0)
     context.term()
@@ -98,6 +110,20 @@ def _send_ticks(endpoint: _Endpoint, first: int, count: int, pipe: Any) -> None:
     send = sock.send
     for i in range(first, first + count):
         send(dumps(_tick(i)))
+    pipe.recv()  # keep the socket until the receiver is done
+    sock.close(0)
+    context.term()
+
+
+def _send_bare(endpoint: _Endpoint, count: int, size: int, pipe: Any) -> None:
+    context, sock = _client(endpoint, zmq.DEALER)
+    sock.send(b"warm-up")
+    pipe.send("ready")
+    pipe.recv()  # go
+    payload = b"x" * size
+    send = sock.send
+    for _ in range(count):
+        send(payload)
     pipe.recv()  # keep the socket until the receiver is done
     sock.close(0)
     context.term()
@@ -159,14 +185,35 @@ def raw_fan_in(transport: str, count: int, senders: int = 2) -> float:
             (_receive_ticks, (endpoint, share * senders, senders))
         ]
         sides += [(_send_ticks, (endpoint, i * share, share)) for i in range(senders)]
-        with _Sides(sides) as pipes:
-            start = time.perf_counter()
-            for pipe in pipes[1:]:
-                pipe.send("go")
-            if not pipes[0].poll(300):
-                raise RuntimeError("the baseline receiver did not finish")
-            end: float = pipes[0].recv()
-            return share * senders / (end - start)
+        return _rate(sides, share * senders)
+
+
+def raw_bare_tell(transport: str, count: int, size: int = 100) -> float:
+    """Messages per second, DEALER to ROUTER, one ready-made ``size``-byte message per send.
+
+    Nothing is encoded or decoded: the floor of one message per send.
+    """
+    with tempfile.TemporaryDirectory(prefix="actorfw-raw-") as folder:
+        endpoint = _Endpoint(transport, folder)
+        return _rate(
+            [
+                (partial(_receive_ticks, bare=True), (endpoint, count, 1)),
+                (_send_bare, (endpoint, count, size)),
+            ],
+            count,
+        )
+
+
+def _rate(sides: list[tuple[Callable[..., None], tuple[Any, ...]]], count: int) -> float:
+    """Run a receiver (the first side) and its senders; messages per second."""
+    with _Sides(sides) as pipes:
+        start = time.perf_counter()
+        for pipe in pipes[1:]:
+            pipe.send("go")
+        if not pipes[0].poll(300):
+            raise RuntimeError("the baseline receiver did not finish")
+        end: float = pipes[0].recv()
+        return count / (end - start)
 
 
 def _pong(endpoint: _Endpoint, pipe: Any) -> None:
