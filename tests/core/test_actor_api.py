@@ -251,3 +251,44 @@ def test_the_context_logger_tags_lines_with_time_node_and_actor(
     lines = [r.getMessage() for r in caplog.records if "hello from" in r.getMessage()]
     assert len(lines) == 1
     assert lines[0].startswith("[t=") and lines[0].endswith("n2/chatty] hello from chatty")
+
+
+class _Doubling:
+    """A callable that is not a function: what some decorators leave in a class."""
+
+    def __get__(self, instance: Any, owner: Any) -> Any:
+        return lambda msg: ("described", instance.label, msg.n * 2)
+
+
+class Shared(Actor):
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    @handler
+    def base(self, msg: Base) -> tuple[str, int]:
+        return (self.label, msg.n)
+
+    @staticmethod
+    def static(msg: Other) -> str:
+        return "static"
+
+    doubled = _Doubling()
+    doubled._actorfw_handles = (Derived,)  # type: ignore[attr-defined]
+    static._actorfw_handles = (Other,)  # type: ignore[attr-defined]
+
+
+def test_one_handler_table_per_class_and_every_kind_of_handler_called_as_python_would(
+    sim: Any,
+) -> None:
+    one = sim.spawn("n1", Shared, "one", name="one")
+    two = sim.spawn("n1", Shared, "two", name="two")
+    assert sim.ask(one, Base(1)) == ("one", 1)
+    assert sim.ask(two, Base(2)) == ("two", 2)  # the same function, each its own instance
+    assert sim.ask(two, Other()) == "static"
+    assert sim.ask(one, Derived(5)) == ("described", "one", 10)
+    engine = sim.node("n1")
+    # No table per actor: both cells hold the class's, filled once per message type.
+    assert engine.cells["one"].handlers is engine.cells["two"].handlers
+    assert engine.cells["one"].handlers is Shared._actorfw_functions
+    assert set(Shared._actorfw_functions) == {Base, Other, Derived}
+    assert Shared._actorfw_functions is not Actor._actorfw_functions
