@@ -25,6 +25,7 @@ from tests.support.actors import (
     Put,
     Relay,
     SlowSink,
+    SmallSlowSink,
     Work,
 )
 
@@ -38,13 +39,14 @@ def ask_past_overload(cluster: Any, ref: Any, message: Any, until: Callable[[Any
 
 
 def test_an_ask_to_a_full_mailbox_is_refused_with_overloaded(cluster: Any) -> None:
-    sink = cluster.spawn("n2", SlowSink, 0.2, name="sink")
-    for n in range(60):
+    sink = cluster.spawn("n2", SmallSlowSink, 0.2, name="sink")
+    for n in range(15):
         cluster.tell(sink, Work(n))
-    # The ask travels behind the 60 tells; at 0.2 s each, at most a few are done.
-    with pytest.raises(Overloaded, match="mailbox_limit is 50"):
+    # The ask travels behind the 15 tells; at 0.2 s each, at most a few are done
+    # (the mailbox stays full for 9 of them: almost 2 s).
+    with pytest.raises(Overloaded, match="mailbox_limit is 5\\)"):
         cluster.ask(sink, Work(1000))
-    state = ask_past_overload(cluster, sink, Get(), until=lambda s: s["count"] == 60)
+    state = ask_past_overload(cluster, sink, Get(), until=lambda s: s["count"] == 15)
     assert state["in_order"]  # every tell went in, in order: the senders' were not dropped
 
 

@@ -557,6 +557,12 @@ class SlowSink(Actor):
         return {"count": self.count, "last": self.last, "in_order": self.in_order}
 
 
+class SmallSlowSink(SlowSink):
+    """A :class:`SlowSink` whose mailbox holds 5: full after a few slow tells, not fifty."""
+
+    mailbox_limit = 5
+
+
 class DroppingSink(SlowSink):
     """A :class:`SlowSink` that drops tells past its bound instead of holding senders back."""
 
