@@ -1,4 +1,4 @@
-"""actorfw beside the peer frameworks installed here (Thespian, Ray, Pykka), in the same run.
+"""actorfw beside the peers installed here (Thespian, Ray, Pykka, PySyncObj), in the same run.
 
 Run with ``pytest benchmarks/test_peers.py --benchmark-enable -s`` (the
 figures print at the end), or ``actorfw bench peers``. With benchmarks
@@ -25,7 +25,7 @@ def test_peers(benchmark) -> None:  # type: ignore[no-untyped-def]
     results, skipped = found[0]
     benchmark.extra_info["results"] = [r.as_dict() for r in results]
     benchmark.extra_info["skipped"] = skipped
-    assert {r.peer for r in results} | set(skipped) == {"thespian", "ray", "pykka"}
+    assert {r.peer for r in results} | set(skipped) == {"thespian", "ray", "pykka", "pysyncobj"}
     assert all(installed(peer) is False for peer in skipped)
     TABLES.append(render(results, skipped))
 

@@ -435,15 +435,19 @@ def add_bench_commands(commands: Any) -> None:
     messaging.set_defaults(run=_cmd_bench_messaging)
     peers = suites.add_parser(
         "peers",
-        help="the same work on Thespian, Ray and Pykka, where installed",
+        help="the same work on Thespian, Ray, Pykka and PySyncObj, where installed",
         description="Tells across processes and driver asks on Thespian and Ray, tells and asks "
-        "within one process on Pykka, each beside actorfw doing the same work in interleaved "
-        "rounds of the same run; a peer that is not installed is skipped with the reason "
-        "(pip install thespian ray pykka installs them all).",
+        "within one process on Pykka, a replicated key-value store of 3 nodes in memory on "
+        "PySyncObj, each beside actorfw doing the same work in interleaved rounds of the same "
+        "run; a peer that is not installed is skipped with the reason (pip install thespian "
+        "ray pykka pysyncobj installs them all).",
     )
     peers.add_argument("--json", action="store_true", help="print the figures as JSON")
     peers.add_argument(
-        "--peer", action="append", choices=["thespian", "ray", "pykka"], help="only this (repeat)"
+        "--peer",
+        action="append",
+        choices=["thespian", "ray", "pykka", "pysyncobj"],  # actorfw.bench.peers.PEERS
+        help="only this (repeat)",
     )
     peers.add_argument("--quick", action="store_true", help="tiny amounts: checks that it runs")
     peers.set_defaults(run=_cmd_bench_peers)

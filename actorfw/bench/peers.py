@@ -26,9 +26,20 @@ Cases:
   actors on one node process (``Source`` to ``Sink``; ``Pinger`` to
   ``Ponger``, timed by the asking actor; Pykka's asks are from the calling
   thread).
+- ``replicated puts, 3 nodes in memory`` (commands/s): a replicated
+  key-value store on three node processes, nothing fsynced. actorfw: the
+  replicated KV store (Multi-Paxos, ``storage="memory"``, batches of up to
+  64 commands) driven by many concurrent exactly-once clients in the
+  driving process, each with one put outstanding, counted over a window
+  after a warm-up (as ``actorfw bench paxos`` does). PySyncObj: three Raft
+  nodes, the puts issued by the leader's own process without waiting, and
+  the round over when all were applied (:mod:`actorfw.bench.peer_pysyncobj`
+  says how, and which settings differ from PySyncObj's defaults). The
+  clients of actorfw's store cross a process boundary, and have their
+  commands de-duplicated by session; PySyncObj's do neither.
 
-Replicated state machines (PySyncObj, etcd) are compared in
-``docs/benchmarks.md`` by hand; they are not among these cases yet.
+An etcd cluster is compared in ``docs/benchmarks.md`` by hand; no case
+starts one yet.
 """
 
 from __future__ import annotations
@@ -45,15 +56,35 @@ from actorfw.bench.messaging import _interleaved as _rounds
 
 __all__ = ["PEERS", "SCALES", "PeerResult", "render", "run_peers"]
 
-PEERS = ("thespian", "ray", "pykka")
+PEERS = ("thespian", "ray", "pykka", "pysyncobj")
 """The peers this command knows, by the name of their Python package."""
 
-SCALES: dict[str, dict[str, int]] = {
-    "full": {"rounds": 3, "tells": 150_000, "peer_tells": 5_000, "asks": 500},
-    "quick": {"rounds": 1, "tells": 2_000, "peer_tells": 200, "asks": 20},
+SCALES: dict[str, dict[str, Any]] = {
+    "full": {
+        "rounds": 3,
+        "tells": 150_000,
+        "peer_tells": 5_000,
+        "asks": 500,
+        "clients": 1024,
+        "warmup": 0.5,
+        "seconds": 3.0,
+        "commands": 50_000,
+    },
+    "quick": {
+        "rounds": 1,
+        "tells": 2_000,
+        "peer_tells": 200,
+        "asks": 20,
+        "clients": 4,
+        "warmup": 0.05,
+        "seconds": 0.2,
+        "commands": 200,
+    },
 }
 """Per round: actorfw's tells, a peer's tells (peers are slower: a round of
-each lasts about a second), and asks per latency case."""
+each lasts about a second), and asks per latency case; for the replicated
+store, actorfw's concurrent ``clients``, its ``warmup`` and measured
+``seconds``, and the ``commands`` PySyncObj's leader issues."""
 
 APP = "actorfw.bench.actors"
 
@@ -129,7 +160,7 @@ class _Ours:
         return times
 
 
-def _thespian(ours: _Ours, settings: dict[str, int]) -> list[PeerResult]:
+def _thespian(ours: _Ours, settings: dict[str, Any]) -> list[PeerResult]:
     from thespian.actors import ActorSystem
 
     from actorfw.bench.peer_thespian import Receiver, Sender
@@ -143,7 +174,7 @@ def _thespian(ours: _Ours, settings: dict[str, int]) -> list[PeerResult]:
         done = [0]
 
         def tells() -> float:
-            count = settings["peer_tells"]
+            count: int = settings["peer_tells"]
             done[0] += count
             start = time.perf_counter()
             system.tell(sender, ("blast", receiver, count))
@@ -163,7 +194,7 @@ def _thespian(ours: _Ours, settings: dict[str, int]) -> list[PeerResult]:
         system.shutdown()
 
 
-def _ray(ours: _Ours, settings: dict[str, int]) -> list[PeerResult]:
+def _ray(ours: _Ours, settings: dict[str, Any]) -> list[PeerResult]:
     ray: Any = importlib.import_module("ray")
 
     class Receiver:
@@ -200,7 +231,7 @@ def _ray(ours: _Ours, settings: dict[str, int]) -> list[PeerResult]:
         ray.get(sender.blast.remote(receiver, 10))  # both workers up
 
         def tells() -> float:
-            count = settings["peer_tells"]
+            count: int = settings["peer_tells"]
             start = time.perf_counter()
             ray.get(sender.blast.remote(receiver, count))
             return count / (time.perf_counter() - start)
@@ -221,7 +252,7 @@ def _ray(ours: _Ours, settings: dict[str, int]) -> list[PeerResult]:
 def _cross_process(
     peer: str,
     ours: _Ours,
-    settings: dict[str, int],
+    settings: dict[str, Any],
     tells: Callable[[], float],
     asks: Callable[[], list[float]],
 ) -> list[PeerResult]:
@@ -240,7 +271,7 @@ def _cross_process(
     ]
 
 
-def _pykka(ours: _Ours, settings: dict[str, int]) -> list[PeerResult]:
+def _pykka(ours: _Ours, settings: dict[str, Any]) -> list[PeerResult]:
     import threading
 
     import pykka
@@ -277,7 +308,7 @@ def _pykka(ours: _Ours, settings: dict[str, int]) -> list[PeerResult]:
         done = [0]
 
         def tells() -> float:
-            count = settings["tells"]
+            count: int = settings["tells"]
             done[0] += count
             arrived = threading.Event()
             start = time.perf_counter()
@@ -313,10 +344,48 @@ def _pykka(ours: _Ours, settings: dict[str, int]) -> list[PeerResult]:
         pykka.ActorRegistry.stop_all()
 
 
-_RUNS: dict[str, Callable[[_Ours, dict[str, int]], list[PeerResult]]] = {
+def _pysyncobj(ours: _Ours, settings: dict[str, Any]) -> list[PeerResult]:
+    from actorfw.bench.paxos import APPS, _throughput
+    from actorfw.bench.peer_pysyncobj import PySyncObjCluster
+    from actorfw.kv import KVStateMachine
+    from actorfw.node import ActorSystem
+    from actorfw.protocols.paxos.types import ReplicaOptions
+    from actorfw.services.replication import replicate
+
+    with (
+        ActorSystem(3, apps=APPS, storage="memory") as system,
+        PySyncObjCluster(3) as theirs,
+    ):
+        group = replicate(
+            system, KVStateMachine, name="peers-kv", replica_options=ReplicaOptions(max_batch=64)
+        )
+
+        def replicated() -> float:
+            commands, seconds, _, _ = system.run(
+                _throughput(group, settings["clients"], settings["warmup"], settings["seconds"]),
+                timeout=settings["warmup"] + settings["seconds"] + 120.0,
+            )
+            return float(commands / seconds)
+
+        mine, peer = _rounds(
+            settings["rounds"], replicated, lambda: theirs.drive(settings["commands"])
+        )
+    return [
+        PeerResult(
+            "replicated puts, 3 nodes in memory",
+            "pysyncobj",
+            "cmds/s",
+            statistics.median(mine),
+            statistics.median(peer),
+        )
+    ]
+
+
+_RUNS: dict[str, Callable[[_Ours, dict[str, Any]], list[PeerResult]]] = {
     "thespian": _thespian,
     "ray": _ray,
     "pykka": _pykka,
+    "pysyncobj": _pysyncobj,
 }
 
 

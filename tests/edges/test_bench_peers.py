@@ -58,3 +58,16 @@ def test_a_peer_that_fails_is_reported_and_the_others_still_run(
 def test_a_time_is_faster_when_smaller_and_a_rate_when_larger() -> None:
     assert peers.PeerResult("ask", "p", "µs", 100.0, 300.0).faster == 3.0
     assert peers.PeerResult("tell", "p", "msgs/s", 300.0, 100.0).faster == 3.0
+
+
+def test_pysyncobj_runs_a_replicated_store_beside_actorfws() -> None:
+    pytest.importorskip("pysyncobj")
+    results, skipped = peers.run_peers("quick", ("pysyncobj",))
+    assert skipped == {}
+    [result] = results
+    assert (result.case, result.peer, result.unit) == (
+        "replicated puts, 3 nodes in memory",
+        "pysyncobj",
+        "cmds/s",
+    )
+    assert result.actorfw > 0 and result.other > 0 and result.faster > 0

@@ -1,0 +1,195 @@
+"""PySyncObj's side of ``actorfw bench peers``: a replicated key-value store on three Raft nodes.
+
+Each node is a process of its own (spawned), holding a :class:`SyncObj`
+whose one replicated method puts a key; the journal is in memory (no file,
+no fsync), as actorfw's nodes with ``storage="memory"``. The commands of a
+round are issued by the leader's own process, without waiting (PySyncObj
+calls back when each is applied), and the round ends when every callback
+came. Two settings differ from PySyncObj's defaults, both so that the
+figure is its steady rate:
+
+- log compaction is off (a follower that fell behind was sent a full dump
+  mid-run, and logged that its commit index exceeded its journal after
+  loading it);
+- election timeouts are 3 to 6 s rather than 0.4 to 1.4 s: with the
+  defaults, a loaded 2-core machine delayed heartbeats enough for
+  elections during a run, which then took four times as long.
+
+Even so, a run may log (at CRITICAL) that a follower truncated log entries
+it had applied: PySyncObj truncates a follower's log whenever an append
+starts before its end, whether or not the entries conflict. Such a round
+is slow, and the median of the rounds drops it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import socket
+import threading
+import time
+from typing import Any
+
+__all__ = ["PySyncObjCluster"]
+
+_SPAWN = multiprocessing.get_context("spawn")
+
+KEYS = 1024
+"""The commands cycle over this many keys."""
+
+
+def _config() -> Any:
+    from pysyncobj import SyncObjConf
+
+    return SyncObjConf(
+        dynamicMembershipChange=False,
+        appendEntriesUseBatch=True,
+        logCompactionMinEntries=10**9,
+        logCompactionMinTime=10**9,
+        raftMinTimeout=3.0,
+        raftMaxTimeout=6.0,
+        connectionTimeout=6.0,
+        leaderFallbackTimeout=6.0,
+    )
+
+
+def _node(address: str, partners: list[str], pipe: Any) -> None:
+    """One Raft node: answers ``"leader"``, ``("drive", first, count)`` and ``"stop"``."""
+    from pysyncobj import FAIL_REASON, SyncObj, replicated
+
+    class Store(SyncObj):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__(address, partners, _config())
+            self.data: dict[str, int] = {}
+
+        @replicated  # type: ignore[untyped-decorator]
+        def put(self, key: str, value: int) -> None:
+            self.data[key] = value
+
+    store = Store()
+    try:
+        while True:
+            command = pipe.recv()
+            if command == "stop":
+                return
+            if command == "leader":
+                leader = store._getLeader()
+                pipe.send(None if leader is None else str(leader))
+            else:
+                _, first, count = command
+                pipe.send(_drive(store.put, first, count, FAIL_REASON.SUCCESS))
+    finally:
+        store.destroy()
+
+
+def _drive(put: Any, first: int, count: int, success: Any) -> tuple[str, Any]:
+    """Issue ``count`` puts without waiting; ``("ok", rate)`` once all were applied."""
+    answered = [0, 0]  # callbacks, failures: this round's own (a late callback counts here)
+    done = threading.Event()
+
+    def callback(result: Any, error: Any) -> None:  # on PySyncObj's own thread
+        answered[0] += 1
+        if error != success:
+            answered[1] += 1
+        if answered[0] == count:
+            done.set()
+
+    start = time.perf_counter()
+    for i in range(first, first + count):
+        put(f"k{i % KEYS}", i, callback=callback)
+    if not done.wait(600.0):
+        return ("error", f"{count - answered[0]} of {count} commands unanswered")
+    if answered[1]:
+        return ("error", f"{answered[1]} of {count} commands failed")
+    return ("ok", count / (time.perf_counter() - start))
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+class PySyncObjCluster:
+    """Three PySyncObj nodes on loopback, stopped on exit (a context manager).
+
+    Args:
+        nodes: how many.
+        timeout: seconds to wait for a leader.
+    """
+
+    def __init__(self, nodes: int = 3, timeout: float = 60.0) -> None:
+        addresses = [f"127.0.0.1:{port}" for port in _free_ports(nodes)]
+        self._addresses = addresses
+        self._pipes: list[Any] = []
+        self._processes: list[Any] = []
+        self._timeout = timeout
+        self._next = 0
+        self.leader: int | None = None
+        """Which node leads (its index), once the cluster is up."""
+        for address in addresses:
+            mine, theirs = _SPAWN.Pipe()
+            partners = [a for a in addresses if a != address]
+            process = _SPAWN.Process(target=_node, args=(address, partners, theirs), daemon=True)
+            process.start()
+            theirs.close()
+            self._pipes.append(mine)
+            self._processes.append(process)
+
+    def __enter__(self) -> PySyncObjCluster:
+        try:
+            self.leader = self._elected()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _ask(self, index: int, command: Any, timeout: float) -> Any:
+        pipe = self._pipes[index]
+        pipe.send(command)
+        if not pipe.poll(timeout):
+            raise RuntimeError(f"PySyncObj node {index} did not answer {command!r}")
+        return pipe.recv()
+
+    def _elected(self) -> int:
+        """The index of the node every node names as leader (polled until the deadline)."""
+        deadline = time.monotonic() + self._timeout
+        while time.monotonic() < deadline:
+            named = {self._ask(i, "leader", 30.0) for i in range(len(self._pipes))}
+            if len(named) == 1 and None not in named:
+                return self._addresses.index(named.pop())
+            time.sleep(0.05)  # a Raft election takes seconds here: poll, do not spin
+        raise RuntimeError(f"no PySyncObj leader within {self._timeout:.0f} s")
+
+    def drive(self, count: int) -> float:
+        """Commands per second: ``count`` puts issued by the leader's process, all applied."""
+        assert self.leader is not None, "use the cluster as a context manager"
+        status, value = self._ask(self.leader, ("drive", self._next, count), 660.0)
+        self._next += count
+        if status != "ok":
+            raise RuntimeError(f"PySyncObj: {value}")
+        return float(value)
+
+    def close(self) -> None:
+        """Stop every node (killing one that does not stop)."""
+        for pipe in self._pipes:
+            try:
+                pipe.send("stop")
+            except (BrokenPipeError, OSError):
+                pass
+        for process in self._processes:
+            process.join(30)
+            if process.is_alive():
+                process.kill()
+                process.join(5)
+        for pipe in self._pipes:
+            pipe.close()
+        self._pipes = []
+        self._processes = []
