@@ -28,7 +28,13 @@ def test_messaging(benchmark, transport: str) -> None:  # type: ignore[no-untype
     benchmark.group = f"messaging ({transport})"
     benchmark.pedantic(run, rounds=1, iterations=1)
     benchmark.extra_info["results"] = [r.as_dict() for r in results]
-    assert {r.case for r in results} >= {"tell", "fan-in 2:1", "ask p50", "numpy 1 KB", "tell 100 B"}
+    assert {r.case for r in results} >= {
+        "tell",
+        "fan-in 2:1",
+        "ask p50",
+        "numpy 1 KB",
+        "tell 100 B",
+    }
     RESULTS.extend(results)
 
 
