@@ -162,9 +162,6 @@ class Actor:
     _actorfw_keys: ClassVar[dict[Any, str]] = {}
     _actorfw_lazy: ClassVar[list[tuple[str, Any]]] = []
     _actorfw_dispatch: ClassVar[dict[type, str | None]] = {}
-    # Message class -> the function handling it, called with the instance and the
-    # message: one table per class, shared by every actor of it (see core.cell).
-    _actorfw_functions: ClassVar[dict[type, Callable[[Any, Any], Any]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -190,7 +187,6 @@ class Actor:
         cls._actorfw_keys = keys
         cls._actorfw_lazy = lazy
         cls._actorfw_dispatch = {}
-        cls._actorfw_functions = {}
         _ACTOR_CLASSES[actor_path(cls)] = cls
 
     @classmethod

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import inspect
 import logging
 import random
 import sys
-import types
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -39,8 +37,8 @@ __all__ = [
     "Cell",
     "Entry",
     "Timer",
+    "bound_handler",
     "derive_seed",
-    "handler_function",
 ]
 
 log = logging.getLogger("actorfw")
@@ -108,27 +106,13 @@ class ActorLog(logging.LoggerAdapter):  # type: ignore[type-arg]
         return f"[{self._path}] {msg}", kwargs
 
 
-def handler_function(actor_class: type[Actor], kind: type) -> Callable[[Any, Any], Any]:
-    """The function that handles messages of type ``kind`` for ``actor_class``'s actors.
-
-    It is called with the actor instance and the message. The answer goes
-    into the class's table (``_actorfw_functions``, one entry per message
-    type its actors were sent), which every actor of the class shares: a
-    message touches no per-actor table or bound method, which is what an
-    actor among thousands pays for in cache misses. A handler that is a
-    plain function in the class is called as it is; anything else the name
-    resolves to (a method some decorator wrapped, a callable attribute) is
-    looked up on the instance at each call, as Python would.
-    """
-    name = actor_class.handler_for(kind) or "receive"
-    function = inspect.getattr_static(actor_class, name, None)
-    if type(function) is not types.FunctionType:
-
-        def function(instance: Any, message: Any) -> Any:
-            return getattr(instance, name)(message)
-
-    actor_class._actorfw_functions[kind] = function
-    return function  # type: ignore[no-any-return]
+def bound_handler(cell: Cell, kind: type) -> Callable[[Any], Any]:
+    """The method of ``cell``'s actor that handles messages of type ``kind``."""
+    instance = cell.instance
+    assert instance is not None
+    name = type(instance).handler_for(kind)
+    bound: Callable[[Any], Any] = instance.receive if name is None else getattr(instance, name)
+    return bound
 
 
 class Cell:
@@ -185,8 +169,7 @@ class Cell:
         self.parent = parent
         self.children: dict[str, Cell] = {}
         self.instance: Actor | None = None
-        # Message type -> its handler function, the class's table (handler_function).
-        self.handlers: dict[type, Callable[[Any, Any], Any]] = actor_class._actorfw_functions
+        self.handlers: dict[type, Callable[[Any], Any]] = {}  # message type -> bound handler
         self.context = Context(engine, self)
         self.mailbox: deque[Entry] = deque()
         limit = actor_class.mailbox_limit

@@ -56,7 +56,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from actorfw.core.asks import ASK_TIMER_SLACK, Asks
-from actorfw.core.cell import RUNNING, STOPPING, Cell, Entry, derive_seed, handler_function
+from actorfw.core.cell import RUNNING, STOPPING, Cell, Entry, bound_handler, derive_seed
 from actorfw.core.dead_letters import DeadLetters
 from actorfw.core.envelopes import ASK, FAILURE, REPLY, TELL, Envelope, Receiver
 from actorfw.core.flow import FlowControl, Incoming
@@ -455,8 +455,8 @@ class Engine:
         try:
             handle = cell.handlers.get(type(message))
             if handle is None:
-                handle = handler_function(cell.actor_class, type(message))
-            result = handle(cell.instance, message)
+                handle = cell.handlers[type(message)] = bound_handler(cell, type(message))
+            result = handle(message)
             if type(result) is types.CoroutineType:
                 cell.busy = True
                 task = self.loop.create_task(result, context=contextvars.copy_context())

@@ -267,6 +267,7 @@ class Lifecycle:
             finally:
                 _current.reset(token)
             cell.instance = instance
+            cell.handlers = {}
             cell.state = STARTING
             self._run_hook(
                 cell, lambda: instance.on_restart(error), lambda e: self._started(cell, e)
