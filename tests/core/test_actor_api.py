@@ -251,3 +251,37 @@ def test_the_context_logger_tags_lines_with_time_node_and_actor(
     lines = [r.getMessage() for r in caplog.records if "hello from" in r.getMessage()]
     assert len(lines) == 1
     assert lines[0].startswith("[t=") and lines[0].endswith("n2/chatty] hello from chatty")
+
+
+class Shadowing(Actor):
+    """Handlers looked up on the instance first, as Python looks attributes up."""
+
+    def __init__(self) -> None:
+        self.base = lambda msg: "instance"  # shadows the handler method below
+
+    @handler
+    def base(self, msg: Base) -> str:
+        return "class"
+
+
+class Becoming(Actor):
+    """The "become" idiom: the fallback replaced per instance, at start and later."""
+
+    def __init__(self) -> None:
+        self.receive = self.first  # type: ignore[method-assign]
+
+    def first(self, msg: Any) -> str:
+        self.receive = self.second  # type: ignore[method-assign]
+        return "first"
+
+    def second(self, msg: Any) -> str:
+        return "second"
+
+
+def test_an_instance_attribute_overrides_a_handler_and_receive_may_be_replaced(
+    sim: Any,
+) -> None:
+    assert sim.ask(sim.spawn("n1", Shadowing, name="s"), Base(1)) == "instance"
+    becoming = sim.spawn("n1", Becoming, name="b")
+    assert sim.ask(becoming, Other()) == "first"
+    assert sim.ask(becoming, ByName()) == "second"  # a type first seen after the swap
