@@ -64,10 +64,9 @@ def test_pysyncobj_runs_a_replicated_store_beside_actorfws() -> None:
     pytest.importorskip("pysyncobj")
     results, skipped = peers.run_peers("quick", ("pysyncobj",))
     assert skipped == {}
-    [result] = results
-    assert (result.case, result.peer, result.unit) == (
-        "replicated puts, 3 nodes in memory",
-        "pysyncobj",
-        "cmds/s",
-    )
-    assert result.actorfw > 0 and result.other > 0 and result.faster > 0
+    assert [(r.case, r.peer, r.unit) for r in results] == [
+        ("replicated puts in memory, 1,024 outstanding", "pysyncobj", "cmds/s"),
+        ("replicated puts in memory, peer's all at once", "pysyncobj", "cmds/s"),
+    ]
+    for result in results:
+        assert result.actorfw > 0 and result.other > 0 and result.faster > 0
