@@ -60,7 +60,7 @@ def _config() -> Any:
 
 
 def _node(address: str, partners: list[str], pipe: Any) -> None:
-    """One Raft node: answers ``"leader"``, ``("drive", first, count)`` and ``"stop"``."""
+    """One Raft node: answers ``"leader"``, ``("drive", first, count, window)``, ``"stop"``."""
     from pysyncobj import FAIL_REASON, SyncObj, replicated
 
     class Store(SyncObj):  # type: ignore[misc]
@@ -94,7 +94,12 @@ def _node(address: str, partners: list[str], pipe: Any) -> None:
 
 
 def _drive(put: Any, first: int, count: int, window: int | None, success: Any) -> tuple[str, Any]:
-    """``count`` puts, ``window`` at a time (all, if None); ``("ok", rate)`` once applied."""
+    """``count`` puts, ``window`` at a time (all, if None); ``("ok", rate)`` once applied.
+
+    A failed put (PySyncObj calls back at once, on the caller's thread, when
+    its queue is full) ends the round: nothing more is issued, and the round
+    reports the failures once every put issued was answered.
+    """
     if count <= 0:
         return ("ok", 0.0)
     lock = threading.Lock()
@@ -105,7 +110,7 @@ def _drive(put: Any, first: int, count: int, window: int | None, success: Any) -
     def take() -> int | None:
         with lock:
             i = state["next"]
-            if i >= end:
+            if i >= end or state["failed"]:
                 return None
             state["next"] = i + 1
             return i
@@ -115,7 +120,9 @@ def _drive(put: Any, first: int, count: int, window: int | None, success: Any) -
             state["answered"] += 1
             if error != success:
                 state["failed"] += 1
-            if state["answered"] == count:
+            if state["answered"] == count or (
+                state["failed"] and state["answered"] == state["next"] - first
+            ):
                 done.set()
         i = take()
         if i is not None:
