@@ -28,15 +28,14 @@ is slow, and the median of the rounds drops it.
 
 from __future__ import annotations
 
-import multiprocessing
 import socket
 import threading
 import time
 from typing import Any
 
-__all__ = ["WINDOW", "PySyncObjCluster"]
+from actorfw.bench.raw import _Sides
 
-_SPAWN = multiprocessing.get_context("spawn")
+__all__ = ["WINDOW", "PySyncObjCluster"]
 
 KEYS = 1024
 """The commands cycle over this many keys."""
@@ -60,7 +59,10 @@ def _config() -> Any:
 
 
 def _node(address: str, partners: list[str], pipe: Any) -> None:
-    """One Raft node: answers ``"leader"``, ``("drive", first, count, window)``, ``"stop"``."""
+    """One Raft node: says ``"ready"``, then answers ``"leader"`` and ``("drive", ...)``.
+
+    ``"done"`` stops it (what :class:`~actorfw.bench.raw._Sides` sends on exit).
+    """
     from pysyncobj import FAIL_REASON, SyncObj, replicated
 
     class Store(SyncObj):  # type: ignore[misc]
@@ -74,9 +76,10 @@ def _node(address: str, partners: list[str], pipe: Any) -> None:
 
     store = Store()
     try:
+        pipe.send("ready")
         while True:
             command = pipe.recv()
-            if command == "stop":
+            if command == "done":
                 return
             if command == "leader":
                 leader = store._getLeader()
@@ -162,22 +165,17 @@ class PySyncObjCluster:
     def __init__(self, nodes: int = 3, timeout: float = 60.0) -> None:
         addresses = [f"127.0.0.1:{port}" for port in _free_ports(nodes)]
         self._addresses = addresses
+        self._sides = _Sides(
+            [(_node, (address, [a for a in addresses if a != address])) for address in addresses]
+        )
         self._pipes: list[Any] = []
-        self._processes: list[Any] = []
         self._timeout = timeout
         self._next = 0
         self.leader: int | None = None
         """Which node leads (its index), once the cluster is up."""
-        for address in addresses:
-            mine, theirs = _SPAWN.Pipe()
-            partners = [a for a in addresses if a != address]
-            process = _SPAWN.Process(target=_node, args=(address, partners, theirs), daemon=True)
-            process.start()
-            theirs.close()
-            self._pipes.append(mine)
-            self._processes.append(process)
 
     def __enter__(self) -> PySyncObjCluster:
+        self._pipes = self._sides.__enter__()
         try:
             self.leader = self._elected()
         except BaseException:
@@ -223,17 +221,4 @@ class PySyncObjCluster:
 
     def close(self) -> None:
         """Stop every node (killing one that does not stop)."""
-        for pipe in self._pipes:
-            try:
-                pipe.send("stop")
-            except (BrokenPipeError, OSError):
-                pass
-        for process in self._processes:
-            process.join(30)
-            if process.is_alive():
-                process.kill()
-                process.join(5)
-        for pipe in self._pipes:
-            pipe.close()
-        self._pipes = []
-        self._processes = []
+        self._sides.__exit__()
