@@ -323,7 +323,6 @@ def _spread(
     """Tells spread round-robin over 1, 100, ... actors of one node; per size, its rates."""
     from actorfw.node import ActorSystem
 
-    rates: dict[int, list[float]] = {size: [] for size in herds}
     with ActorSystem(nodes=2, apps=[APP], transport=transport, event_loop=event_loop) as system:
         source = system.spawn("n1", Source, name="source")
         members = {}
@@ -340,10 +339,9 @@ def _spread(
             system.ask(herd, Expect(done[size]), timeout=600.0)
             return count / (time.perf_counter() - start)
 
-        for n in range(rounds):  # every size in every round, in turn, the order rotating
-            for size in herds[n % len(herds) :] + herds[: n % len(herds)]:
-                rates[size].append(run(size))
-    return rates
+        # Every size in every round, in turn, the order rotating.
+        rates = _rotating(rounds, [partial(run, size) for size in herds])
+    return dict(zip(herds, rates, strict=True))
 
 
 def _size_name(size: int) -> str:
