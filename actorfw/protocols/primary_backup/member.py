@@ -400,15 +400,19 @@ class Member:
             elif type(output) is SnapshotDue:
                 self._send_snapshot(output.backup, effects)
             elif type(output) is Discarded:
-                self.discarded += len(output.entries)
-                self.stats["discarded"] += len(output.entries)
-                self.lost += output.committed
-                self.stats["lost_committed"] += output.committed
+                self._discarded(output)
             elif type(output) is Rebuilt:
                 self._rebuilt(output, effects)
         step.outputs = []
         self.refused += len(step.refused)
         effects.extend(step)
+
+    def _discarded(self, discarded: Discarded) -> None:
+        """Count the entries a rejoin or a snapshot discarded, and the committed ones (rule 11)."""
+        self.discarded += len(discarded.entries)
+        self.stats["discarded"] += len(discarded.entries)
+        self.lost += discarded.committed
+        self.stats["lost_committed"] += discarded.committed
 
     def _apply(self, applied: Applied) -> None:
         if applied.position != self.applied + 1:
@@ -521,10 +525,7 @@ class Member:
             position, snapshot.last_epoch, snapshot.runs, snapshot.end
         )
         if discarded is not None:
-            self.discarded += len(discarded.entries)
-            self.stats["discarded"] += len(discarded.entries)
-            self.lost += discarded.committed
-            self.stats["lost_committed"] += discarded.committed
+            self._discarded(discarded)
         if covered:
             self.stats["lost_under_snapshot"] += 1
         self.applied = backup.applied = position
