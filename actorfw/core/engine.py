@@ -420,54 +420,63 @@ class Engine:
         cell.scheduled = False
         if self._dead:
             return
-        budget = self.config.mailbox_batch
+        budget = start = self.config.mailbox_batch
         mailbox = cell.mailbox
-        token = _current.set(cell.context)  # the actor's door, for refs used in its handlers
+        ctx = cell.context
+        stats = self.stats
+        tracer = self.tracer
+        token = _current.set(ctx)  # the actor's door, for refs used in its handlers
         time = self.loop.time
         deadline = time() + self.config.turn_time
         try:
+            # One message per pass, inline: this loop is every message's path.
             while (
                 mailbox and cell.state is RUNNING and not cell.busy and not cell.held and budget > 0
             ):
+                if not budget & 15 and budget < start and time() >= deadline:
+                    break  # the turn is over (checked every 16 messages, after the first)
                 budget -= 1
-                self._invoke(cell, mailbox.popleft())
-                if not budget & 15 and time() >= deadline:
-                    break
+                message, sender, reply, timer = mailbox.popleft()
+                if timer is not None and not self._timer_due(cell, timer):
+                    continue
+                stats.delivered += 1
+                if tracer is not None:
+                    tracer.delivered(self.id, cell.name, sender, message)
+                ctx.enter(sender, reply)
+                try:
+                    handle = cell.handlers.get(type(message))
+                    if handle is None:
+                        handle = cell.handlers[type(message)] = bound_handler(cell, type(message))
+                    result = handle(message)
+                    if type(result) is types.CoroutineType:
+                        self._run_async(cell, reply, result)
+                        continue
+                except Exception as error:
+                    self.lifecycle.handler_failed(cell, reply, error)
+                    continue
+                if reply is not None and not ctx.replied:
+                    self.send_reply(reply, result, None, cell.ref.path)
         finally:
             _current.reset(token)
         if (cell.owed is not None or cell.waiters is not None) and len(mailbox) < cell.limit:
             self.flow.room(cell)
         self.schedule(cell)
 
-    def _invoke(self, cell: Cell, entry: Entry) -> None:
-        message, sender, reply, timer = entry
-        if timer is not None:
-            key, generation = timer
-            if not self.timers.current(cell, key, generation):
-                return
-            if self.tracer is not None:
-                self.tracer.timer(self.id, cell.name, key)
-        self.stats.delivered += 1
+    def _timer_due(self, cell: Cell, timer: tuple[Any, int]) -> bool:
+        """Is a timer's message still wanted (not cancelled or replaced since)?"""
+        key, generation = timer
+        if not self.timers.current(cell, key, generation):
+            return False
         if self.tracer is not None:
-            self.tracer.delivered(self.id, cell.name, sender, message)
-        ctx = cell.context
-        ctx.enter(sender, reply)
-        try:
-            handle = cell.handlers.get(type(message))
-            if handle is None:
-                handle = cell.handlers[type(message)] = bound_handler(cell, type(message))
-            result = handle(message)
-            if type(result) is types.CoroutineType:
-                cell.busy = True
-                task = self.loop.create_task(result, context=contextvars.copy_context())
-                cell.task = task
-                task.add_done_callback(lambda t: self.lifecycle.handler_done(cell, reply, t))
-                return
-        except Exception as error:
-            self.lifecycle.handler_failed(cell, reply, error)
-            return
-        if reply is not None and not ctx.replied:
-            self.send_reply(reply, result, None, cell.ref.path)
+            self.tracer.timer(self.id, cell.name, key)
+        return True
+
+    def _run_async(self, cell: Cell, reply: ReplyTo | None, handling: Any) -> None:
+        """Run an async handler's coroutine as the cell's task; the cell waits for it."""
+        cell.busy = True
+        task = self.loop.create_task(handling, context=contextvars.copy_context())
+        cell.task = task
+        task.add_done_callback(lambda t: self.lifecycle.handler_done(cell, reply, t))
 
     def take(self, cell: Cell, limit: int) -> list[tuple[Any, ActorRef | None, ReplyTo | None]]:
         """Pop up to ``limit`` waiting messages of ``cell`` (see ``Context.take``)."""

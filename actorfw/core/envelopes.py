@@ -33,7 +33,8 @@ class Receiver(Protocol):
     The ZeroMQ transport and the simulated network attach to an engine the
     same way, through its :class:`~actorfw.core.inbound.Inbound`. For what
     comes from a peer a transport calls :meth:`heard_from`, then
-    :meth:`receive` (or :meth:`reject`) for each envelope; a transport that
+    :meth:`receive` (or :meth:`reject`) for each envelope, or
+    :meth:`receive_batch` for the envelopes of one batch; a transport that
     reads input in bursts then calls :meth:`after_input`, so that the burst
     is handled in the same loop turn (else the engine handles it at the
     next). Input it cannot even split into envelopes goes to
@@ -42,6 +43,9 @@ class Receiver(Protocol):
 
     def receive(self, envelope: Envelope) -> None:
         """An envelope from another node."""
+
+    def receive_batch(self, peer: str, envelopes: list[Envelope]) -> None:
+        """The envelopes of one batch from ``peer``, in order: :meth:`receive` for each."""
 
     def reject(self, envelope: Envelope, error: BaseException) -> None:
         """An envelope the transport would not decode (too big): refuse it."""

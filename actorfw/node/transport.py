@@ -156,6 +156,9 @@ class _Detached:
     def receive(self, envelope: Envelope) -> None:
         """Drop it."""
 
+    def receive_batch(self, peer: str, envelopes: list[Envelope]) -> None:
+        """Drop them."""
+
     def reject(self, envelope: Envelope, error: BaseException) -> None:
         """Drop it."""
 
@@ -477,12 +480,11 @@ class ZmqTransport:
                 )
             except Exception as error:
                 self._refuse(source, error)
-        deliver = self.inbound.receive
-        for env in envelopes:
-            try:
-                deliver(env)
-            except Exception as error:  # one bad envelope spoils only itself
-                self._refuse(source, error)
+        try:
+            self.inbound.receive_batch(source, envelopes)  # one bad envelope spoils only itself
+        except Exception as error:  # a bug: what followed in the batch is lost, and logged
+            log.exception("[%s] delivering a batch from %s failed", self.node_id, source)
+            self._refuse(source, error)
 
     # -- closing -------------------------------------------------------------------------
 

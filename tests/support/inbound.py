@@ -27,6 +27,10 @@ class Sink:
         if self._receive is not None:
             self._receive(envelope)
 
+    def receive_batch(self, peer: str, envelopes: list[Any]) -> None:
+        for envelope in envelopes:  # what raises ends the batch: the transport reports it
+            self.receive(envelope)
+
     def reject(self, envelope: Any, error: BaseException) -> None:
         if self._reject is not None:
             self._reject(envelope, error)

@@ -1,0 +1,108 @@
+"""A batch taken at once (``Inbound.receive_batch``) does what its envelopes taken one by one do.
+
+Node processes hand the engine each batch off the socket at once, with the
+common tell inline; the simulator hands it envelopes one at a time. Both
+must leave the engine in the same state: the same mailboxes, counters,
+credit, dead letters and answers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+from actorfw import NodeConfig, Simulation
+from actorfw.core.envelopes import ASK, REPLY, TELL, Envelope
+from actorfw.core.messages import StatusRequest
+from actorfw.core.node_protocol import NODE_TARGET
+from actorfw.core.tracing import Traced
+from actorfw.kernels import vclock
+from actorfw.values import codec
+from tests.support.actors import SlowSink, Work
+
+
+def tell(target: str, value: Any, sender: str | None = "producer") -> Envelope:
+    body, buffers, plain = codec.encode(value)
+    return Envelope(TELL, "n1", target, sender, 0, body, buffers, plain)
+
+
+def mixed() -> list[Envelope]:
+    """Every way an envelope can leave the common path, between runs of common tells."""
+    out = [tell("sink", Work(n)) for n in range(20)]
+    out.append(tell("nobody", Work(20)))  # a dead letter
+    out.append(Envelope(TELL, "n1", "sink", None, 0, b'{"$t": 7', [], False))  # malformed
+    out.append(tell("sink", Work(21), sender=None))
+    body, buffers, plain = codec.encode(Work(22))
+    out.append(Envelope(ASK, "n1", "sink", "asker", 9, body, buffers, plain))
+    out.append(tell("sink", Traced(vclock.VectorClock({"n1": 3}), Work(23))))  # from a tracer
+    out.append(tell("sink", Traced(vclock.VectorClock(), Traced(vclock.VectorClock(), 1))))
+    body, buffers, plain = codec.encode(StatusRequest())
+    out.append(Envelope(ASK, "n1", NODE_TARGET, None, 11, body, buffers, plain))
+    body, buffers, plain = codec.encode("late")
+    out.append(Envelope(REPLY, "n1", "", None, 12345, body, buffers, plain))  # nobody asked
+    out.append(Envelope(7, "n1", "sink", None, 0, b"1", [], True))  # an unknown kind
+    out.extend(tell("sink", Work(n)) for n in range(24, 140))  # past the mailbox bound
+    out.append(tell("sink", b"x" * 3000))  # a bigger tell costs more units
+    return out
+
+
+class Recording:
+    """A transport that notes what the engine sends through it, then sends it."""
+
+    def __init__(self, transport: Any) -> None:
+        self.transport = transport
+        self.sent: list[tuple[str, int, int, str]] = []
+
+    def send(self, destination: str, envelope: Envelope) -> None:
+        self.sent.append((destination, envelope.kind, envelope.corr, envelope.target))
+        self.transport.send(destination, envelope)
+
+
+def state_after(feed: Callable[[Any, list[Envelope]], None]) -> dict[str, Any]:
+    with Simulation(nodes=2, seed=21, node_config=NodeConfig(flow_window=256)) as sim:
+        sim.spawn("n2", SlowSink, 10.0, name="sink")
+        n2 = sim.node("n2")
+        sim.run_for(0.01)
+        recording = n2.transport = Recording(n2.transport)
+        feed(n2, mixed())
+        cell = n2.cells["sink"]
+        credit = n2.flow.incoming("n1")
+        return {
+            "mailbox": [(m, s, r, t) for m, s, r, t in cell.mailbox],
+            "stats": dataclasses.asdict(n2.stats),
+            "credit": (credit.released, credit.owed, credit.due),
+            "owed": sorted(cell.owed.values()) if cell.owed else [],
+            "scheduled": cell.scheduled,
+            "sent": recording.sent,
+        }
+
+
+def one_by_one(engine: Any, envelopes: list[Envelope]) -> None:
+    for envelope in envelopes:
+        engine.inbound.heard_from("n1")
+        engine.inbound.receive(envelope)
+
+
+def at_once(engine: Any, envelopes: list[Envelope]) -> None:
+    engine.inbound.heard_from("n1")
+    engine.inbound.receive_batch("n1", envelopes)
+
+
+def test_a_batch_leaves_the_engine_as_its_envelopes_one_by_one_do() -> None:
+    batch = state_after(at_once)
+    single = state_after(one_by_one)
+    assert batch == single
+    # And the mix did reach every path: queued, refused, malformed, owed.
+    assert len(batch["mailbox"]) > SlowSink.mailbox_limit
+    assert batch["stats"]["malformed"] >= 3
+    assert batch["credit"][1] > 0
+    assert batch["sent"]  # the node protocol's answer, at least
+
+
+def test_a_batch_from_a_peer_the_transport_did_not_name_counts_its_own_credit() -> None:
+    def elsewhere(engine: Any, envelopes: list[Envelope]) -> None:
+        engine.inbound.heard_from("n3")  # the count of another peer is current
+        engine.inbound.receive_batch("n1", envelopes)
+
+    assert state_after(elsewhere)["credit"] == state_after(at_once)["credit"]
