@@ -557,6 +557,23 @@ cdef inline uint8_t *_put_varint(uint8_t *p, uint64_t v) noexcept nogil:
     return p + 1
 
 
+def batch_end(envelopes, Py_ssize_t start, Py_ssize_t max_count, Py_ssize_t max_bytes):
+    """Where the batch of ``envelopes`` that begins at ``start`` ends (see the pure twin)."""
+    cdef list envs = envelopes if type(envelopes) is list else list(envelopes)
+    cdef Py_ssize_t end = start, n = len(envs), size = 0
+    cdef Envelope env
+    if start < 0:
+        raise ValueError(f"a batch cannot begin at {start}")
+    while end < n and end - start < max_count and size < max_bytes:
+        env = <Envelope?>envs[end]
+        size += len(env.body)
+        if env.buffers:
+            for buffer in env.buffers:
+                size += memoryview(buffer).nbytes
+        end += 1
+    return end
+
+
 def encode_batch(envelopes):
     """The frames of one batch carrying ``envelopes``: the batch frame, then every buffer."""
     cdef list envs = envelopes if type(envelopes) is list else list(envelopes)

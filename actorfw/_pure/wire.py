@@ -35,6 +35,7 @@ __all__ = [
     "WIRE_VERSION",
     "Envelope",
     "MalformedBatch",
+    "batch_end",
     "bind",
     "check_value",
     "decode_batch",
@@ -628,6 +629,26 @@ def _put_varint(out: bytearray, value: int) -> None:
         out.append((value & 0x7F) | 0x80)
         value >>= 7
     out.append(value)
+
+
+def batch_end(envelopes: Sequence[Envelope], start: int, max_count: int, max_bytes: int) -> int:
+    """Where the batch of ``envelopes`` that begins at ``start`` ends (the index after it).
+
+    It holds at most ``max_count`` envelopes, and ends after the first one
+    that brings the bytes of its bodies and buffers to ``max_bytes`` or more;
+    it holds at least one envelope while any is left.
+    """
+    if start < 0:
+        raise ValueError(f"a batch cannot begin at {start}")
+    end = start
+    size = 0
+    while end < len(envelopes) and end - start < max_count and size < max_bytes:
+        envelope = envelopes[end]
+        size += len(envelope.body)
+        for buffer in envelope.buffers:
+            size += memoryview(buffer).nbytes
+        end += 1
+    return end
 
 
 def encode_batch(envelopes: Sequence[Envelope]) -> list[Any]:

@@ -48,38 +48,40 @@ class Outbound:
             raise TypeError(f"tell needs an ActorRef to send to, not {type(target).__name__}")
         if engine._dead:
             return
-        if target.node == engine.id:
+        node = target.node
+        name = target.name
+        if node == engine.id:
             if not checked:
                 codec.check(message)
             if sender is None:
-                engine.check_room(target.name)
-            engine.enqueue(target.name, (message, sender, None, None))
+                engine.check_room(name)
+            engine.enqueue(name, (message, sender, None, None))
             return
-        if engine.causal is not None and target.name != NODE_TARGET:
-            if target.node not in engine.liveness.known:  # never sent, so never traced
+        if engine.causal is not None and name != NODE_TARGET:
+            if node not in engine.liveness.known:  # never sent, so never traced
                 codec.check(message)
                 engine.dead_letters.no_node(target, message, sender)
                 return
-            message = engine.causal.outgoing(_path(sender), target.node, message)
+            message = engine.causal.outgoing(_path(sender), node, message)
         body, buffers, plain = codec.encode(message)
         envelope = Envelope(
-            TELL, engine.id, target.name, sender.name if sender else None, 0, body, buffers, plain
+            TELL, engine.id, name, sender.name if sender else None, 0, body, buffers, plain
         )
-        if target.name != NODE_TARGET:  # under credit: FlowControl.take, its fast path inline
+        if name != NODE_TARGET:  # under credit: FlowControl.take, its fast path inline
             flow = engine.flow
-            out = flow.outgoing.get(target.node)
+            out = flow.outgoing.get(node)
             cost = 1 + (len(body) >> UNIT_SHIFT) if not buffers else cost_of(envelope)
             if out is not None and out.room >= cost:  # credit is only ever given to known nodes
                 out.room -= cost
                 out.sent += cost
-            elif target.node not in engine.liveness.known:
+            elif node not in engine.liveness.known:
                 engine.dead_letters.no_node(target, message, sender)
                 return
-            elif flow.window is not None and not flow.admit(target.node, envelope, sender):
+            elif flow.window is not None and not flow.admit(node, envelope, sender):
                 engine.stats.sent_remote += 1
                 return  # kept in the backlog
         engine.stats.sent_remote += 1
-        engine.transport.send(target.node, envelope)
+        engine.transport.send(node, envelope)
 
     def send_envelope(self, node: str, envelope: Envelope) -> None:
         """Send a tell encoded already (by a driver's thread, see :mod:`actorfw.node.handoff`).

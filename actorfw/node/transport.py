@@ -48,7 +48,7 @@ import zmq
 from zmq.auth.thread import ThreadAuthenticator
 
 from actorfw.core.envelopes import Envelope, Receiver
-from actorfw.node.wire import decode_batch, encode_batch, frame_limit
+from actorfw.node.wire import batch_end, decode_batch, encode_batch, frame_limit
 from actorfw.values.errors import MalformedMessage
 
 __all__ = ["CurveSettings", "TransportStats", "ZmqTransport"]
@@ -341,16 +341,10 @@ class ZmqTransport:
         """Send ``envelopes`` to ``destination`` in order, as batches of bounded size."""
         start = 0
         while start < len(envelopes):
-            end, size = start, 0
-            while end < len(envelopes) and end - start < _BATCH_ENVELOPES and size < _BATCH_BYTES:
-                envelope = envelopes[end]
-                size += len(envelope.body)
-                for buffer in envelope.buffers:
-                    # Buffers count too: a burst of large arrays goes out as
-                    # messages of about 1 MiB that the receiver takes as they
-                    # come, not as one huge multipart message it gets at the end.
-                    size += memoryview(buffer).nbytes
-                end += 1
+            # Buffers count toward the bytes too: a burst of large arrays goes out
+            # as messages of about 1 MiB that the receiver takes as they come, not
+            # as one huge multipart message it gets at the end.
+            end = batch_end(envelopes, start, _BATCH_ENVELOPES, _BATCH_BYTES)
             if not self._send_batch(destination, envelopes[start:end]):
                 break
             start = end

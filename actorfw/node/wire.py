@@ -64,6 +64,7 @@ __all__ = [
     "FRAME_OVERHEAD",
     "WIRE_VERSION",
     "MalformedBatch",
+    "batch_end",
     "decode_batch",
     "encode_batch",
     "frame_limit",
@@ -77,6 +78,14 @@ MalformedBatch = _wire.MalformedBatch
 
 encode_batch = _wire.encode_batch
 """``encode_batch(envelopes) -> frames``: the batch frame, then every buffer."""
+
+batch_end = _wire.batch_end
+"""``batch_end(envelopes, start, max_count, max_bytes) -> end``: where a batch ends.
+
+It holds at most ``max_count`` envelopes and ends after the first that
+brings its bodies and buffers to ``max_bytes`` (at least one envelope while
+any is left).
+"""
 
 decode_batch = _wire.decode_batch
 """``decode_batch(source, frames, max_message_size) -> (envelopes, oversized)``.

@@ -167,3 +167,38 @@ def test_both_encode_and_decode_batches_alike_even_mutated(
         data[at % len(data)] = byte
     frames = [bytes(data), *frames_c[1:]]
     assert batch_outcome(compiled, frames) == batch_outcome(pure, frames)
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 3000), st.lists(st.integers(0, 5000), max_size=2))),
+    st.integers(0, 40),
+    st.integers(1, 70),
+    st.integers(1, 20_000),
+)
+def test_both_end_a_batch_at_the_same_envelope(
+    twins: Any, sizes: list[tuple[int, list[int]]], start: int, max_count: int, max_bytes: int
+) -> None:
+    compiled, pure = twins
+    envelopes = [
+        compiled.Envelope(
+            0, "a", "t", None, 0, b"x" * body, [np.zeros(n, np.uint8) for n in bufs], 1
+        )
+        for body, bufs in sizes
+    ]
+    end = pure.batch_end(envelopes, start, max_count, max_bytes)
+    assert compiled.batch_end(envelopes, start, max_count, max_bytes) == end
+    assert compiled.batch_end(tuple(envelopes), start, max_count, max_bytes) == end
+    if start < len(envelopes):  # at least one, at most max_count, and no more than the bytes
+        assert start < end <= start + max_count
+        held = sum(body + sum(bufs) for body, bufs in sizes[start : end - 1])
+        assert held < max_bytes
+        if end < len(envelopes) and end - start < max_count:
+            assert held + sizes[end - 1][0] + sum(sizes[end - 1][1]) >= max_bytes
+    else:
+        assert end == start
+
+
+def test_both_refuse_a_batch_that_begins_before_the_first_envelope(twins: Any) -> None:
+    for kernel in twins:
+        with pytest.raises(ValueError, match="cannot begin at -1"):
+            kernel.batch_end([], -1, 64, 1 << 20)
