@@ -16,7 +16,7 @@ from cpython.dict cimport PyDict_GetItem, PyDict_Next, PyDict_SetItem, PyDict_Si
 from cpython.float cimport PyFloat_AS_DOUBLE
 from cpython.list cimport PyList_Append, PyList_GET_ITEM, PyList_GET_SIZE, PyList_GetSlice
 from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_AsUnsignedLongLong
-from cpython.object cimport PyObject, PyObject_GenericSetAttr
+from cpython.object cimport PyObject, PyObject_GenericSetAttr, PyTypeObject
 from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.math cimport isfinite
@@ -106,6 +106,18 @@ cdef set _DIRECT = set()
 cdef set _SLOTTED = set()
 cdef object _CLOCK = None
 cdef object _object_new = object.__new__
+cdef tuple _NO_ARGS = ()
+
+
+cdef extern from "Python.h":
+    PyTypeObject PyBaseObject_Type
+    int PyObject_GenericSetDict(object, object, void *) except -1
+
+
+cdef inline object _fresh(type cls):
+    """``object.__new__(cls)``, without the call through Python: a registered class's
+    instance before its fields are set (such classes do not define ``__new__``)."""
+    return PyBaseObject_Type.tp_new(cls, <PyObject *>_NO_ARGS, NULL)
 cdef object _REF = None
 cdef object _REPLY = None
 
@@ -371,7 +383,9 @@ cdef dict _walk_values(dict node, object buffers, int depth):
 cdef object _build(str tag, object args, object buffers, int depth):
     # ``depth`` is that of the value the tag stands for; container tags check it.
     cdef object cls, fields, expected, raw, name
-    cdef Py_ssize_t index
+    cdef Py_ssize_t index, pos
+    cdef PyObject *k
+    cdef PyObject *v
     if tag == "$m":
         if type(args) is not list or len(args) != 2:
             raise _Bad()
@@ -389,16 +403,19 @@ cdef object _build(str tag, object args, object buffers, int depth):
             if PyDict_GetItem(fields, key) == NULL:
                 raise _Bad()
         out = _walk_values(<dict>fields, buffers, depth + 1)
-        if cls in _DIRECT:
-            built = _object_new(cls)
-            (<dict>built.__dict__).update(<dict>out)
-            return built
         if cls in _SLOTTED:
             # A slotted frozen dataclass: set each slot past the class's frozen
             # __setattr__, as its generated __init__ does (object.__setattr__).
-            built = _object_new(cls)
-            for key, value in (<dict>out).items():
-                PyObject_GenericSetAttr(built, key, value)
+            built = _fresh(cls)
+            pos = 0
+            while PyDict_Next(out, &pos, &k, &v):
+                PyObject_GenericSetAttr(built, <object>k, <object>v)
+            return built
+        if cls in _DIRECT:
+            # Its fields become its __dict__: a fresh dict of the decoded tree's,
+            # held by nothing else, so it is taken as it is rather than copied.
+            built = _fresh(cls)
+            PyObject_GenericSetDict(built, out, NULL)
             return built
         try:
             return cls(**out)
