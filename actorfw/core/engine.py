@@ -135,8 +135,10 @@ class NodeConfig:
             detector's (see :mod:`actorfw.protocols.failure_detector`).
         mailbox_batch: messages one actor handles before yielding the loop.
         turn_time: seconds of handlers one actor's turn may take before it
-            yields the loop (checked every 16 messages), so that slow handlers
-            do not keep the node from its input and heartbeats.
+            yields the loop (checked every 16 messages, from the turn's start;
+            for a turn that began with 16 messages or fewer and grew as it
+            ran, from its 16th message), so that slow handlers do not keep
+            the node from its input and heartbeats.
         root_strategy: how the node supervises top-level actors.
         dead_letter_log_limit: dead-letter lines logged per ``log_window``;
             the rest are counted and summed up.
@@ -397,6 +399,12 @@ class Engine:
                 self._pump_scheduled = True
                 self.loop.call_soon(self._pump)
 
+    def wake(self) -> None:
+        """Make sure the pump runs soon if an actor waits for its turn."""
+        if self._runnable and not self._pump_scheduled:
+            self._pump_scheduled = True
+            self.loop.call_soon(self._pump)
+
     def _pump(self) -> None:
         self._pump_scheduled = False
         self.pump()
@@ -411,12 +419,27 @@ class Engine:
         if self._dead:
             return
         runnable = self._runnable
-        for _ in range(len(runnable)):  # one round: actors rescheduled meanwhile wait for the next
-            self._drain(runnable.popleft())
+        token = None
+        try:
+            for _ in range(len(runnable)):  # one round: rescheduled actors wait for the next
+                cell = runnable.popleft()
+                # The actor's door, for refs used in its handlers: set for each actor,
+                # and put back once, after the round.
+                entered = _current.set(cell.context)
+                if token is None:
+                    token = entered
+                self._drain(cell)
+        finally:
+            if token is not None:
+                _current.reset(token)
         if self._flush is not None:
             self._flush()
 
     def _drain(self, cell: Cell) -> None:
+        """One turn of ``cell``: its waiting messages handled, up to the turn's bounds.
+
+        The caller has made the actor's context current (see :meth:`pump`).
+        """
         cell.scheduled = False
         if self._dead:
             return
@@ -425,42 +448,42 @@ class Engine:
         ctx = cell.context
         stats = self.stats
         tracer = self.tracer
-        token = _current.set(ctx)  # the actor's door, for refs used in its handlers
         time = self.loop.time
-        deadline = time() + self.config.turn_time
-        try:
-            # One message per pass, inline: this loop is every message's path.
-            while (
-                mailbox and cell.state is RUNNING and not cell.busy and not cell.held and budget > 0
-            ):
-                if not budget & 15 and budget < start and time() >= deadline:
-                    break  # the turn is over (checked every 16 messages, after the first)
-                budget -= 1
-                message, sender, reply, timer = mailbox.popleft()
-                if timer is not None and not self._timer_due(cell, timer):
+        # The clock is read only for a turn that may reach its 16th message (most are
+        # shorter): at its start, or, if the mailbox grew during the turn, then.
+        deadline = time() + self.config.turn_time if len(mailbox) > 16 else 0.0
+        # One message per pass, inline: this loop is every message's path.
+        while mailbox and cell.state is RUNNING and not cell.busy and not cell.held and budget > 0:
+            if not budget & 15 and budget < start:  # every 16 messages, after the first
+                if not deadline:
+                    deadline = time() + self.config.turn_time
+                elif time() >= deadline:
+                    break  # the turn is over
+            budget -= 1
+            message, sender, reply, timer = mailbox.popleft()
+            if timer is not None and not self._timer_due(cell, timer):
+                continue
+            stats.delivered += 1
+            if tracer is not None:
+                tracer.delivered(self.id, cell.name, sender, message)
+            ctx.enter(sender, reply)
+            try:
+                handle = cell.handlers.get(type(message))
+                if handle is None:
+                    handle = cell.handlers[type(message)] = bound_handler(cell, type(message))
+                result = handle(message)
+                if type(result) is types.CoroutineType:
+                    self._run_async(cell, reply, result)
                     continue
-                stats.delivered += 1
-                if tracer is not None:
-                    tracer.delivered(self.id, cell.name, sender, message)
-                ctx.enter(sender, reply)
-                try:
-                    handle = cell.handlers.get(type(message))
-                    if handle is None:
-                        handle = cell.handlers[type(message)] = bound_handler(cell, type(message))
-                    result = handle(message)
-                    if type(result) is types.CoroutineType:
-                        self._run_async(cell, reply, result)
-                        continue
-                except Exception as error:
-                    self.lifecycle.handler_failed(cell, reply, error)
-                    continue
-                if reply is not None and not ctx.replied:
-                    self.send_reply(reply, result, None, cell.ref.path)
-        finally:
-            _current.reset(token)
+            except Exception as error:
+                self.lifecycle.handler_failed(cell, reply, error)
+                continue
+            if reply is not None and not ctx.replied:
+                self.send_reply(reply, result, None, cell.ref.path)
         if (cell.owed is not None or cell.waiters is not None) and len(mailbox) < cell.limit:
             self.flow.room(cell)
-        self.schedule(cell)
+        if mailbox:
+            self.schedule(cell)
 
     def _timer_due(self, cell: Cell, timer: tuple[Any, int]) -> bool:
         """Is a timer's message still wanted (not cancelled or replaced since)?"""

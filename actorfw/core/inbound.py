@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from actorfw.core.cell import STOPPING
+from actorfw.core.cell import RUNNING, STOPPING
 from actorfw.core.envelopes import ASK, FAILURE, REPLY, TELL, Envelope, Receiver
 from actorfw.core.flow import UNIT_SHIFT, cost_of
 from actorfw.core.node_protocol import NODE_TARGET
@@ -128,7 +128,7 @@ class Inbound:
             return
         cells = engine.cells
         decode = codec.decode
-        schedule = engine.schedule
+        runnable = engine._runnable
         stats = engine.stats
         credit = self._credit
         if credit is not None and credit.peer != peer:  # a transport that did not say who sends
@@ -172,8 +172,10 @@ class Inbound:
                 if credit.released >= credit.due:
                     engine.flow.grant(credit)
             cell.mailbox.append((value, sender, None, None))
-            if not cell.scheduled:
-                schedule(cell)
+            if not cell.scheduled and not cell.busy and not cell.held and cell.state is RUNNING:
+                cell.scheduled = True  # Engine.schedule, inline; the pump is woken below
+                runnable.append(cell)
+        engine.wake()
 
     def _receive_each(self, peer: str, envelopes: tuple[Envelope, ...] | list[Envelope]) -> None:
         for envelope in envelopes:
