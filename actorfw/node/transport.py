@@ -210,6 +210,8 @@ class ZmqTransport:
         self._dealers: dict[str, zmq.Socket[Any]] = {}
         self._queues: dict[str, list[Envelope]] = {}
         self._flush_scheduled = False
+        # Sockets sent on since the loop last looked at them for input (see _send_batch).
+        self._look: dict[zmq.Socket[Any], str | None] = {}
         self._auth: _Authenticator | None = None
         self._names_by_key: dict[bytes, str] = {}
         self._closed = False
@@ -355,11 +357,10 @@ class ZmqTransport:
             sock = self._dealer(destination)
             if sock is not None:
                 _send(sock, frames)
-                # Sending can consume the socket's wake-up edge: look for input now.
-                self.loop.call_soon(self._readable, sock, destination)
+                self._look_soon(sock, destination)
             elif self._router is not None:
                 _send(self._router, [destination.encode("utf-8"), *frames])
-                self.loop.call_soon(self._readable, self._router, None)
+                self._look_soon(self._router, None)
             else:
                 self.stats.dropped_unroutable += len(envelopes)
                 return False
@@ -380,6 +381,24 @@ class ZmqTransport:
         self.stats.batches_sent += 1
         self.stats.envelopes_sent += len(envelopes)
         return True
+
+    def _look_soon(self, sock: zmq.Socket[Any], peer: str | None) -> None:
+        """Sending can consume the socket's wake-up edge: look for input at the next turn.
+
+        Once per socket and turn, however many batches left through it.
+        """
+        if sock not in self._look:
+            if not self._look:
+                self.loop.call_soon(self._look_again)
+            self._look[sock] = peer
+
+    def _look_again(self) -> None:
+        sockets, self._look = self._look, {}
+        for sock, peer in sockets.items():
+            try:
+                self._readable(sock, peer)
+            except Exception:  # a bug: logged, and the other sockets are still looked at
+                log.exception("[%s] reading from %s failed", self.node_id, peer or "the router")
 
     # -- receiving -----------------------------------------------------------------------
 
