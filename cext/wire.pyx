@@ -581,6 +581,8 @@ def batch_end(envelopes, Py_ssize_t start, Py_ssize_t max_count, Py_ssize_t max_
     cdef Envelope env
     if start < 0:
         raise ValueError(f"a batch cannot begin at {start}")
+    if max_count < 1 or max_bytes < 1:
+        raise ValueError(f"a batch holds at least one envelope, not {max_count} or {max_bytes} bytes")
     while end < n and end - start < max_count and size < max_bytes:
         env = <Envelope?>envs[end]
         size += len(env.body)

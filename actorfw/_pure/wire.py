@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import operator
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -638,8 +639,15 @@ def batch_end(envelopes: Sequence[Envelope], start: int, max_count: int, max_byt
     that brings the bytes of its bodies and buffers to ``max_bytes`` or more;
     it holds at least one envelope while any is left.
     """
+    for bound in (start, max_count, max_bytes):  # the compiled twin's C integers
+        if not -(2**63) <= operator.index(bound) < 2**63:
+            raise OverflowError(f"{bound} does not fit a signed 64-bit integer")
     if start < 0:
         raise ValueError(f"a batch cannot begin at {start}")
+    if max_count < 1 or max_bytes < 1:
+        raise ValueError(
+            f"a batch holds at least one envelope, not {max_count} or {max_bytes} bytes"
+        )
     end = start
     size = 0
     while end < len(envelopes) and end - start < max_count and size < max_bytes:

@@ -451,11 +451,11 @@ class Engine:
         time = self.loop.time
         # The clock is read only for a turn that may reach its 16th message (most are
         # shorter): at its start, or, if the mailbox grew during the turn, then.
-        deadline = time() + self.config.turn_time if len(mailbox) > 16 else 0.0
+        deadline = time() + self.config.turn_time if len(mailbox) > 16 else None
         # One message per pass, inline: this loop is every message's path.
         while mailbox and cell.state is RUNNING and not cell.busy and not cell.held and budget > 0:
             if not budget & 15 and budget < start:  # every 16 messages, after the first
-                if not deadline:
+                if deadline is None:
                     deadline = time() + self.config.turn_time
                 elif time() >= deadline:
                     break  # the turn is over

@@ -32,6 +32,9 @@ __all__ = ["Inbound"]
 _SENDER_CACHE = 4096
 """Refs of remote senders kept per peer (rebuilt from scratch when full)."""
 
+_SENDER_PEERS = 1024
+"""Peers whose senders' refs are kept (all forgotten when a new one would pass it)."""
+
 
 class Inbound:
     """Takes one engine's input from its transport: the engine's :class:`Receiver`.
@@ -88,14 +91,11 @@ class Inbound:
         elif kind == TELL or kind == ASK:
             sender = None
             if envelope.sender is not None:
-                known = self._senders.get(envelope.source)
-                if known is None:
-                    known = self._senders[envelope.source] = {}
-                sender = known.get(envelope.sender)
+                known = self._senders_of(envelope.source)
+                sender = known.get(envelope.sender) or _sender(known, envelope)
                 if sender is None:
-                    if len(known) >= _SENDER_CACHE:
-                        known.clear()
-                    sender = known[envelope.sender] = ActorRef(envelope.source, envelope.sender)
+                    self.reject(envelope, _unnamed(envelope))
+                    return
             reply = ReplyTo(envelope.source, envelope.corr) if kind == ASK else None
             if envelope.target == NODE_TARGET:
                 engine.node_protocol.handle(value, reply, envelope.source)
@@ -133,9 +133,7 @@ class Inbound:
         credit = self._credit
         if credit is not None and credit.peer != peer:  # a transport that did not say who sends
             credit = self._credit = engine.flow.incoming(peer)
-        known = self._senders.get(peer)
-        if known is None:
-            known = self._senders[peer] = {}
+        known = self._senders_of(peer)
         for envelope in envelopes:
             cell = cells.get(envelope.target) if envelope.kind == TELL else None
             if cell is None or cell.state >= STOPPING or len(cell.mailbox) >= cell.limit:
@@ -145,37 +143,53 @@ class Inbound:
                 credit = self._credit  # the slow path may have begun a new count for the peer
                 if credit is not None and credit.peer != peer:
                     credit = self._credit = engine.flow.incoming(peer)
+                known = self._senders_of(peer)
                 continue
-            stats.received_remote += 1
-            body = envelope.body
-            buffers = envelope.buffers
-            try:
-                value = decode(body, buffers, envelope.plain)
-            except Exception as caught:
-                self.reject(envelope, _malformed(caught))
-                continue
-            if type(value) is Traced:  # from a tracing node; this one does not trace
-                value = value.body
-                if type(value) is Traced:
-                    self.reject(envelope, MalformedMessage("a Traced message inside a Traced one"))
+            try:  # as receive() would, and as there, an error spoils only its envelope
+                stats.received_remote += 1
+                body = envelope.body
+                buffers = envelope.buffers
+                try:
+                    value = decode(body, buffers, envelope.plain)
+                except Exception as caught:
+                    self.reject(envelope, _malformed(caught))
                     continue
-            sender = None
-            if envelope.sender is not None:
-                sender = known.get(envelope.sender)
-                if sender is None:
-                    if len(known) >= _SENDER_CACHE:
-                        known.clear()
-                    sender = known[envelope.sender] = ActorRef(peer, envelope.sender)
-            if credit is not None:  # give its units back (Engine.enqueue's common case)
-                cost = 1 + (len(body) >> UNIT_SHIFT) if not buffers else cost_of(envelope)
-                credit.released += cost
-                if credit.released >= credit.due:
-                    engine.flow.grant(credit)
-            cell.mailbox.append((value, sender, None, None))
-            if not cell.scheduled and not cell.busy and not cell.held and cell.state is RUNNING:
-                cell.scheduled = True  # Engine.schedule, inline; the pump is woken below
-                runnable.append(cell)
+                if type(value) is Traced:  # from a tracing node; this one does not trace
+                    value = value.body
+                    if type(value) is Traced:
+                        self.reject(
+                            envelope, MalformedMessage("a Traced message inside a Traced one")
+                        )
+                        continue
+                sender = None
+                if envelope.sender is not None:
+                    sender = known.get(envelope.sender) or _sender(known, envelope)
+                    if sender is None:
+                        self.reject(envelope, _unnamed(envelope))
+                        continue
+                if credit is not None:  # give its units back (Engine.enqueue's common case)
+                    cost = 1 + (len(body) >> UNIT_SHIFT) if not buffers else cost_of(envelope)
+                    credit.released += cost
+                    if credit.released >= credit.due:
+                        engine.flow.grant(credit)
+                cell.mailbox.append((value, sender, None, None))
+                if not cell.scheduled and not cell.busy and not cell.held and cell.state is RUNNING:
+                    cell.scheduled = True  # Engine.schedule, inline; the pump is woken below
+                    runnable.append(cell)
+            except Exception as error:
+                self.bad_input(peer, error)
+                if not engine.alive:
+                    return
         engine.wake()
+
+    def _senders_of(self, peer: str) -> dict[str, ActorRef]:
+        """The refs of ``peer``'s recent senders, by name (bounded, like the peers)."""
+        known = self._senders.get(peer)
+        if known is None:
+            if len(self._senders) >= _SENDER_PEERS:
+                self._senders.clear()
+            known = self._senders[peer] = {}
+        return known
 
     def _receive_each(self, peer: str, envelopes: tuple[Envelope, ...] | list[Envelope]) -> None:
         for envelope in envelopes:
@@ -226,6 +240,22 @@ class Inbound:
     def after_input(self) -> None:
         """Handle what came in now, and send what that sends (one round of turns)."""
         self._engine.pump()
+
+
+def _sender(known: dict[str, ActorRef], envelope: Envelope) -> ActorRef | None:
+    """The ref of the envelope's sender, kept in ``known`` (its peer's); None for a bad name."""
+    name = envelope.sender
+    if not name:  # no actor has an empty name
+        return None
+    ref = ActorRef(envelope.source, name)
+    if len(known) >= _SENDER_CACHE:
+        known.clear()
+    known[name] = ref
+    return ref
+
+
+def _unnamed(envelope: Envelope) -> MalformedMessage:
+    return MalformedMessage(f"a message from node {envelope.source} names no sender actor")
 
 
 def _malformed(caught: Exception) -> MalformedMessage:

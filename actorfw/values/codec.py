@@ -89,28 +89,44 @@ _GENERATED_IN = _Probe.__init__.__code__.co_filename
 """Where the dataclass decorator's generated ``__init__`` methods say they come from."""
 
 
-def _builds_directly(klass: type) -> bool:
+def _builds_directly(klass: type) -> set[type] | None:
     """Whether setting the fields of a fresh instance is all that ``__init__`` would do.
 
-    True for the common message class: the ``__init__`` the dataclass
+    Yes for the common message class: the ``__init__`` the dataclass
     decorator wrote (not one of the class's own), taking exactly the fields
-    (none ``init=False``, no ``InitVar``), no ``__post_init__``, and
-    instances that keep their fields in a ``__dict__`` or in slots. A
-    decoder then skips the call (a frozen dataclass's ``__init__`` sets each
-    field through ``object.__setattr__``), which builds the value in less
-    than half the time. Anything else is built by calling the class.
+    (none ``init=False``, no ``InitVar``), no ``__post_init__``, instances
+    that ``object.__new__`` may make (no built-in base such as ``Exception``
+    or ``dict``, whose part it would leave unmade), and every field kept in
+    a slot, or every one in the instance's ``__dict__``. A decoder then
+    skips the call (a frozen dataclass's ``__init__`` sets each field
+    through ``object.__setattr__``), which builds the value in less than
+    half the time.
+
+    Returns:
+        :data:`_SLOTTED` or :data:`_DIRECT`, the set the class goes in; None
+        if it is built by calling it.
     """
     code = getattr(klass.__dict__.get("__init__"), "__code__", None)
     if code is None or code.co_filename != _GENERATED_IN:  # not the decorator's
-        return False
+        return None
     arguments = code.co_varnames[1 : code.co_argcount + code.co_kwonlyargcount]
     fields = tuple(f.name for f in dataclasses.fields(klass))
     if arguments != fields or hasattr(klass, "__post_init__"):
-        return False
-    if klass.__dictoffset__ != 0:
-        return True
-    slots = {name for k in klass.__mro__ for name in k.__dict__.get("__slots__", ())}
-    return set(fields) <= slots
+        return None
+    try:
+        object.__new__(klass)  # refused for a class with a built-in base's layout
+    except TypeError:
+        return None
+    slots: set[str] = set()
+    for k in klass.__mro__:
+        declared = k.__dict__.get("__slots__", ())
+        slots.update((declared,) if isinstance(declared, str) else declared)
+    slotted = slots.intersection(fields)
+    if len(slotted) == len(fields):
+        return _SLOTTED
+    if not slotted and klass.__dictoffset__ != 0:
+        return _DIRECT
+    return None  # some fields in slots, some in a base's __dict__
 
 
 @dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field,))
@@ -182,8 +198,9 @@ def message(
         _DIRECT.discard(klass)
         _SLOTTED.discard(klass)
         (_ROUTINE.add if routine else _ROUTINE.discard)(klass)
-        if _builds_directly(klass):
-            (_DIRECT if klass.__dictoffset__ != 0 else _SLOTTED).add(klass)
+        built_as = _builds_directly(klass)
+        if built_as is not None:
+            built_as.add(klass)
         return klass
 
     if cls is not None:

@@ -176,3 +176,6 @@ class ReplyTo:
 
     def __repr__(self) -> str:
         return f"ReplyTo({self.node!r}, {self.corr})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ReplyTo, (self.node, self.corr))

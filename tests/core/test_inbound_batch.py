@@ -33,6 +33,9 @@ def mixed() -> list[Envelope]:
     out.append(tell("nobody", Work(20)))  # a dead letter
     out.append(Envelope(TELL, "n1", "sink", None, 0, b'{"$t": 7', [], False))  # malformed
     out.append(tell("sink", Work(21), sender=None))
+    out.append(tell("sink", Work(-1), sender=""))  # a sender with no name: refused alone
+    body, buffers, plain = codec.encode(Work(-2))
+    out.append(Envelope(ASK, "n1", "sink", "", 8, body, buffers, plain))
     body, buffers, plain = codec.encode(Work(22))
     out.append(Envelope(ASK, "n1", "sink", "asker", 9, body, buffers, plain))
     out.append(tell("sink", Traced(vclock.VectorClock({"n1": 3}), Work(23))))  # from a tracer
@@ -95,7 +98,8 @@ def test_a_batch_leaves_the_engine_as_its_envelopes_one_by_one_do() -> None:
     assert batch == single
     # And the mix did reach every path: queued, refused, malformed, owed.
     assert len(batch["mailbox"]) > SlowSink.mailbox_limit
-    assert batch["stats"]["malformed"] >= 3
+    assert batch["stats"]["malformed"] >= 5
+    assert all(message.n >= 0 for message, *_ in batch["mailbox"] if isinstance(message, Work))
     assert batch["credit"][1] > 0
     assert batch["sent"]  # the node protocol's answer, at least
 

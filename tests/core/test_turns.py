@@ -12,7 +12,7 @@ import asyncio
 import time
 from typing import Any
 
-from actorfw import Actor, NodeConfig, handler, message
+from actorfw import Actor, NodeConfig, Simulation, handler, message
 from actorfw.core.engine import Engine
 from actorfw.core.storage import MemoryBackend
 
@@ -121,3 +121,18 @@ def test_refs_in_handlers_send_from_their_own_actor_in_each_turn_of_a_round() ->
     told = [(name, sender) for name, sender in SENDERS if sender is not None]
     assert len(told) == 10
     assert all(name == sender for name, sender in told)
+
+
+def test_a_turn_ends_at_a_zero_time_bound_at_the_simulators_time_zero() -> None:
+    with Simulation(nodes=1, seed=1, node_config=NodeConfig(turn_time=0.0)) as sim:
+        sim.spawn("n1", Busy, name="a")
+        sim.spawn("n1", Busy, name="b")
+        sim.run_for(0.0)
+        engine = sim.node("n1")
+        assert engine.now() == 0.0  # a deadline of 0.0 is still a deadline
+        ORDER.clear()
+        for n in range(40):
+            engine.enqueue("a", (Step(n), None, None, None))
+        engine.enqueue("b", (Step(0), None, None, None))
+        sim.run_for(0.0)
+        assert ORDER.index(("b", 0)) == 16

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 from actorfw import ActorRef, MalformedMessage, MessageRefused
 from actorfw.values import codec
+from actorfw.values.codec import message
 from tests.conftest import load_kernels
 from tests.values.test_codec import Point, values
 
@@ -202,3 +204,38 @@ def test_both_refuse_a_batch_that_begins_before_the_first_envelope(twins: Any) -
     for kernel in twins:
         with pytest.raises(ValueError, match="cannot begin at -1"):
             kernel.batch_end([], -1, 64, 1 << 20)
+
+
+@message(name="test.twins.Failing")
+@dataclass(frozen=True)
+class Failing(Exception):
+    """A message class with a built-in base: ``object.__new__`` may not make it."""
+
+    code: int
+
+
+class Loose:
+    """A base without slots: its subclasses' instances have a ``__dict__``."""
+
+
+@message(name="test.twins.SlottedOverLoose")
+class SlottedOverLoose(Loose):
+    """Fields in slots, with a ``__dict__`` beside them from the base."""
+
+    x: int
+
+
+@pytest.mark.parametrize("value", [Failing(3), SlottedOverLoose(4)])
+def test_both_build_every_shape_of_message_class_whole(twins: Any, value: Any) -> None:
+    body, buffers, plain = codec.encode(value)
+    for kernel in twins:
+        built = kernel.decode_value(body, buffers, plain)
+        assert type(built) is type(value) and built == value
+        assert repr(built) == repr(value)  # every part of it made: using it is safe
+
+
+def test_both_refuse_a_batch_that_holds_nothing(twins: Any) -> None:
+    for kernel in twins:
+        for count, size in ((0, 1 << 20), (64, 0)):
+            with pytest.raises(ValueError, match="at least one envelope"):
+                kernel.batch_end([], 0, count, size)

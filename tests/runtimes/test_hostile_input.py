@@ -165,6 +165,25 @@ def test_a_good_ask_beside_bad_ones_in_one_batch_is_answered(
         assert kind == "MalformedMessage" and "malformed message body" in text
 
 
+def test_envelopes_that_name_no_sender_are_refused_alone(system: ActorSystem, peer: Any) -> None:
+    """An empty sender name (the wire allows it; no actor has it) spoils only its envelope."""
+    body, buffers, plain = codec.encode(Put("nameless"))
+    peer.send_multipart(
+        encode_batch(
+            [
+                Envelope(TELL, "intruder", "target", "", 0, body, buffers, plain),
+                good_ask(1, "after a nameless tell"),
+                Envelope(ASK, "intruder", "target", "", 2, body, buffers, plain),
+                good_ask(3, "after a nameless ask"),
+            ]
+        )
+    )
+    got = answers(peer, 3)
+    assert {corr: kind for corr, (kind, _) in got.items()} == {1: REPLY, 2: FAILURE, 3: REPLY}
+    kind, text, _, _ = got[2][1]
+    assert kind == "MalformedMessage" and "names no sender" in text
+
+
 def test_an_envelope_over_the_limit_but_within_the_frame_limit_is_answered_with_an_error(
     system: ActorSystem, peer: Any
 ) -> None:
