@@ -55,7 +55,19 @@ def _no_context() -> NoActorContext:
     )
 
 
-class ActorRef:
+class _Immutable:
+    """A value whose slots are set once, by its own ``__init__`` (through ``_set``)."""
+
+    __slots__ = ()
+
+    def __setattr__(self, attr: str, value: Any) -> None:
+        raise AttributeError(f"a {type(self).__name__} is immutable: cannot set {attr!r}")
+
+    def __delattr__(self, attr: str) -> None:
+        raise AttributeError(f"a {type(self).__name__} is immutable: cannot delete {attr!r}")
+
+
+class ActorRef(_Immutable):
     """The address of an actor: its node and its name there.
 
     Refs are immutable, hashable and ordered (by node, then name), and may be
@@ -79,12 +91,6 @@ class ActorRef:
             raise TypeError(f"an ActorRef's name must be a non-empty str, not {name!r}")
         _set(self, "node", node)
         _set(self, "name", name)
-
-    def __setattr__(self, attr: str, value: Any) -> None:
-        raise AttributeError(f"an ActorRef is immutable: cannot set {attr!r}")
-
-    def __delattr__(self, attr: str) -> None:
-        raise AttributeError(f"an ActorRef is immutable: cannot delete {attr!r}")
 
     @property
     def path(self) -> str:
@@ -132,7 +138,7 @@ class ActorRef:
         return (ActorRef, (self.node, self.name))
 
 
-class ReplyTo:
+class ReplyTo(_Immutable):
     """A handle to answer an ask later, or from another actor.
 
     A handler that cannot answer at once calls ``context.reply_later()``,
@@ -151,12 +157,6 @@ class ReplyTo:
     def __init__(self, node: str, corr: int) -> None:
         _set(self, "node", node)
         _set(self, "corr", corr)
-
-    def __setattr__(self, attr: str, value: Any) -> None:
-        raise AttributeError(f"a ReplyTo is immutable: cannot set {attr!r}")
-
-    def __delattr__(self, attr: str) -> None:
-        raise AttributeError(f"a ReplyTo is immutable: cannot delete {attr!r}")
 
     def send(self, value: Any) -> None:
         """Answer the ask with ``value``."""
