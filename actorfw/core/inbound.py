@@ -134,14 +134,22 @@ class Inbound:
         if credit is not None and credit.peer != peer:  # a transport that did not say who sends
             credit = self._credit = engine.flow.incoming(peer)
         known = self._senders_of(peer)
+        counts = engine.flow.counts
         for envelope in envelopes:
             cell = cells.get(envelope.target) if envelope.kind == TELL else None
-            if cell is None or cell.state >= STOPPING or len(cell.mailbox) >= cell.limit:
+            if (
+                cell is None
+                or cell.state >= STOPPING
+                or len(cell.mailbox) >= cell.limit
+                or envelope.source != peer  # from a transport that mixes its senders
+            ):
                 self._receive_each(peer, (envelope,))
                 if not engine.alive:
                     return
-                credit = self._credit  # the slow path may have begun a new count for the peer
-                if credit is not None and credit.peer != peer:
+                # The slow path may have begun a new count for the peer (a restarted
+                # peer's heartbeat ends the old one), or counted another peer.
+                credit = self._credit
+                if credit is not None and (credit.peer != peer or counts.get(peer) is not credit):
                     credit = self._credit = engine.flow.incoming(peer)
                 known = self._senders_of(peer)
                 continue

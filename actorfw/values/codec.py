@@ -48,6 +48,8 @@ Rules:
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import types
 from typing import Any, TypeVar, cast, dataclass_transform
 
 from actorfw.kernels import vclock as _vclock
@@ -86,6 +88,9 @@ class _Probe:
 
 
 _GENERATED_IN = _Probe.__init__.__code__.co_filename
+
+_HEAP_TYPE = 1 << 9
+"""``Py_TPFLAGS_HEAPTYPE``: a class made by a class statement, not a built-in type."""
 """Where the dataclass decorator's generated ``__init__`` methods say they come from."""
 
 
@@ -94,10 +99,11 @@ def _builds_directly(klass: type) -> set[type] | None:
 
     Yes for the common message class: the ``__init__`` the dataclass
     decorator wrote (not one of the class's own), taking exactly the fields
-    (none ``init=False``, no ``InitVar``), no ``__post_init__``, instances
-    that ``object.__new__`` may make (no built-in base such as ``Exception``
-    or ``dict``, whose part it would leave unmade), and every field kept in
-    a slot, or every one in the instance's ``__dict__``. A decoder then
+    (none ``init=False``, no ``InitVar``), no ``__post_init__``, classes
+    only (no built-in base such as ``Exception`` or ``dict``, whose part
+    ``object.__new__`` would leave unmade) and none defining ``__new__``,
+    and every field kept in a slot, or every one in the instance's
+    ``__dict__`` (none behind a descriptor of the class's own). A decoder then
     skips the call (a frozen dataclass's ``__init__`` sets each field
     through ``object.__setattr__``), which builds the value in less than
     half the time.
@@ -113,18 +119,21 @@ def _builds_directly(klass: type) -> set[type] | None:
     fields = tuple(f.name for f in dataclasses.fields(klass))
     if arguments != fields or hasattr(klass, "__post_init__"):
         return None
-    try:
-        object.__new__(klass)  # refused for a class with a built-in base's layout
-    except TypeError:
-        return None
-    slots: set[str] = set()
-    for k in klass.__mro__:
-        declared = k.__dict__.get("__slots__", ())
-        slots.update((declared,) if isinstance(declared, str) else declared)
-    slotted = slots.intersection(fields)
-    if len(slotted) == len(fields):
+    for base in klass.__mro__[:-1]:
+        if not base.__flags__ & _HEAP_TYPE or "__new__" in base.__dict__:
+            return None  # a built-in base's layout, or a __new__ that must run
+    slotted = in_dict = 0
+    for name in fields:
+        where = inspect.getattr_static(klass, name, None)
+        if type(where) is types.MemberDescriptorType:
+            slotted += 1  # a slot (under its mangled name, if private)
+        elif hasattr(type(where), "__set__") or hasattr(type(where), "__delete__"):
+            return None  # a descriptor of the class's own keeps the field
+        else:
+            in_dict += 1  # no attribute, or a default value: the instance's __dict__
+    if slotted == len(fields):
         return _SLOTTED
-    if not slotted and klass.__dictoffset__ != 0:
+    if in_dict == len(fields) and klass.__dictoffset__ != 0:
         return _DIRECT
     return None  # some fields in slots, some in a base's __dict__
 

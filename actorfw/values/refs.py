@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextvars
 from collections.abc import Awaitable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from actorfw.values.errors import NoActorContext
 
@@ -80,9 +80,14 @@ class ActorRef(_Immutable):
     }
     # Plain slots, not properties: every message reads them, and a slot read is
     # several times cheaper than a property's call. Refs stay immutable:
-    # assignment raises.
-    name: str
-    node: str
+    # assignment raises, and type checkers see read-only properties.
+    if TYPE_CHECKING:
+
+        @property
+        def name(self) -> str: ...
+
+        @property
+        def node(self) -> str: ...
 
     def __init__(self, node: str, name: str) -> None:
         if not isinstance(node, str) or not node:
@@ -151,8 +156,13 @@ class ReplyTo(_Immutable):
         "corr": "The ask's correlation id on the asker's node.",
         "node": "The node of the asker, where the reply goes.",
     }
-    corr: int  # plain slots, immutable: see ActorRef
-    node: str
+    if TYPE_CHECKING:  # plain slots, immutable: see ActorRef
+
+        @property
+        def corr(self) -> int: ...
+
+        @property
+        def node(self) -> str: ...
 
     def __init__(self, node: str, corr: int) -> None:
         _set(self, "node", node)

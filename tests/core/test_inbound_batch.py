@@ -14,7 +14,7 @@ from typing import Any
 
 from actorfw import NodeConfig, Simulation
 from actorfw.core.envelopes import ASK, REPLY, TELL, Envelope
-from actorfw.core.messages import StatusRequest
+from actorfw.core.messages import Heartbeat, StatusRequest
 from actorfw.core.node_protocol import NODE_TARGET
 from actorfw.core.tracing import Traced
 from actorfw.kernels import vclock
@@ -45,6 +45,8 @@ def mixed() -> list[Envelope]:
     body, buffers, plain = codec.encode("late")
     out.append(Envelope(REPLY, "n1", "", None, 12345, body, buffers, plain))  # nobody asked
     out.append(Envelope(7, "n1", "sink", None, 0, b"1", [], True))  # an unknown kind
+    body, buffers, plain = codec.encode(Work(23))
+    out.append(Envelope(TELL, "n3", "sink", "producer", 0, body, buffers, plain))  # not the peer
     out.extend(tell("sink", Work(n)) for n in range(24, 140))  # past the mailbox bound
     out.append(tell("sink", b"x" * 3000))  # a bigger tell costs more units
     return out
@@ -75,10 +77,15 @@ def state_after(feed: Callable[[Any, list[Envelope]], None]) -> dict[str, Any]:
             "mailbox": [(m, s, r, t) for m, s, r, t in cell.mailbox],
             "stats": dataclasses.asdict(n2.stats),
             "credit": (credit.released, credit.owed, credit.due),
+            "credit of n3": vars_of(n2.flow.counts.get("n3")),
             "owed": sorted(cell.owed.values()) if cell.owed else [],
             "scheduled": cell.scheduled,
             "sent": recording.sent,
         }
+
+
+def vars_of(count: Any) -> tuple[int, int, int] | None:
+    return None if count is None else (count.released, count.owed, count.due)
 
 
 def one_by_one(engine: Any, envelopes: list[Envelope]) -> None:
@@ -102,6 +109,8 @@ def test_a_batch_leaves_the_engine_as_its_envelopes_one_by_one_do() -> None:
     assert all(message.n >= 0 for message, *_ in batch["mailbox"] if isinstance(message, Work))
     assert batch["credit"][1] > 0
     assert batch["sent"]  # the node protocol's answer, at least
+    assert batch["credit of n3"] is not None  # the tell from another node than the peer's
+    assert any(s is not None and s.node == "n3" for _, s, *_ in batch["mailbox"])
 
 
 def test_a_batch_from_a_peer_the_transport_did_not_name_counts_its_own_credit() -> None:
@@ -110,3 +119,19 @@ def test_a_batch_from_a_peer_the_transport_did_not_name_counts_its_own_credit() 
         engine.inbound.receive_batch("n1", envelopes)
 
     assert state_after(elsewhere)["credit"] == state_after(at_once)["credit"]
+
+
+def test_tells_after_a_restarted_peers_heartbeat_count_toward_its_new_credit() -> None:
+    with Simulation(nodes=2, seed=22, node_config=NodeConfig(flow_window=256)) as sim:
+        sim.spawn("n2", SlowSink, 10.0, name="sink")
+        n2 = sim.node("n2")
+        sim.run_for(0.01)
+        n2.inbound.heard_from("n1")
+        n2.inbound.receive_batch("n1", [tell("sink", Work(n)) for n in range(5)])
+        old = n2.flow.counts["n1"]
+        # n1 restarted: its heartbeat ends the old count, and its tells begin a new one.
+        restarted = [tell(NODE_TARGET, Heartbeat(99), sender=None)]
+        n2.inbound.receive_batch("n1", restarted + [tell("sink", Work(n)) for n in range(40)])
+        new = n2.flow.counts["n1"]
+        assert new is not old and old.released == 5
+        assert new.released == 40

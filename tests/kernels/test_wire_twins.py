@@ -225,13 +225,65 @@ class SlottedOverLoose(Loose):
     x: int
 
 
-@pytest.mark.parametrize("value", [Failing(3), SlottedOverLoose(4)])
+@dataclass(frozen=True)
+class Private:
+    """A base whose field is a private slot: its slot's name is mangled."""
+
+    __slots__ = ("__secret",)
+    __secret: int
+
+
+@message(name="test.twins.OverPrivate")
+@dataclass(frozen=True)
+class OverPrivate(Private):
+    y: int
+
+
+class Kept:
+    """A descriptor that keeps its field under another name."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = "_" + name
+
+    def __get__(self, instance: Any, owner: Any = None) -> Any:
+        return 0 if instance is None else getattr(instance, self.name)
+
+    def __set__(self, instance: Any, value: int) -> None:
+        object.__setattr__(instance, self.name, value)
+
+
+@message(name="test.twins.Described")
+@dataclass(frozen=True)
+class Described:
+    x: Kept = Kept()
+
+
+class Made:
+    """A base whose ``__new__`` marks what it made."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        made = super().__new__(cls)
+        object.__setattr__(made, "made_by_new", True)
+        return made
+
+
+@message(name="test.twins.WithNew")
+@dataclass(frozen=True)
+class WithNew(Made):
+    x: int
+
+
+@pytest.mark.parametrize(
+    "value",
+    [Failing(3), SlottedOverLoose(4), OverPrivate(1, 2), Described(3), WithNew(5)],
+)
 def test_both_build_every_shape_of_message_class_whole(twins: Any, value: Any) -> None:
     body, buffers, plain = codec.encode(value)
     for kernel in twins:
         built = kernel.decode_value(body, buffers, plain)
         assert type(built) is type(value) and built == value
         assert repr(built) == repr(value)  # every part of it made: using it is safe
+        assert getattr(built, "made_by_new", None) == getattr(value, "made_by_new", None)
 
 
 def test_both_refuse_a_batch_that_holds_nothing(twins: Any) -> None:
