@@ -395,9 +395,7 @@ class Engine:
         ):
             cell.scheduled = True
             self._runnable.append(cell)
-            if not self._pump_scheduled:
-                self._pump_scheduled = True
-                self.loop.call_soon(self._pump)
+            self.wake()
 
     def wake(self) -> None:
         """Make sure the pump runs soon if an actor waits for its turn."""
