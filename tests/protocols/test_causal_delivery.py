@@ -110,6 +110,83 @@ def test_a_full_holdback_queue_drops_new_arrivals() -> None:
     assert len(member.holdback) == 2 and member.dropped == 1
 
 
+class _ScanningMember(CausalMember):
+    """Rule 7 as first written: the whole queue scanned for its heaviest message."""
+
+    def _make_room(self, data: Data) -> bool:
+        def weight(clock: Any) -> int:
+            return sum(count for _, count in clock.items())
+
+        key, heaviest = max(self.holdback.items(), key=lambda item: weight(item[1].clock))
+        if weight(heaviest.clock) <= weight(data.clock):
+            return False
+        del self.holdback[key]
+        self.dropped += 1
+        return True
+
+
+_ARRIVAL = st.builds(
+    lambda sender, seq, other, mine: Data(
+        sender, _vc(**{sender: seq, ("n2" if sender == "n1" else "n1"): other, "n3": mine}), seq
+    ),
+    st.sampled_from(["n1", "n2"]),
+    st.integers(1, 12),
+    st.integers(0, 12),
+    st.integers(0, 12),  # n3's own broadcasts before it: heavy, and maybe deliverable
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    limit=st.integers(1, 8),
+    mine=st.integers(0, 10),
+    batches=st.lists(st.lists(_ARRIVAL, max_size=8), max_size=30),
+)
+def test_making_room_in_a_full_queue_evicts_what_a_scan_of_it_would(
+    limit: int, mine: int, batches: list[list[Data]]
+) -> None:
+    # The member keeps its queue as a heap while it is full; the same arrivals into a
+    # member that scans the queue instead must deliver, hold, evict and drop the same.
+    options = CausalOptions(max_holdback=limit)
+    member, model = CausalMember("n3", MEMBERS, options), _ScanningMember("n3", MEMBERS, options)
+    member.broadcast_all(range(mine))
+    model.broadcast_all(range(mine))
+    for batch in batches:
+        arrivals = [(data.sender, data) for data in batch]
+        got, want = member.handle_all(arrivals, 0.0), model.handle_all(arrivals, 0.0)
+        assert got.outputs == want.outputs
+        assert list(member.holdback.items()) == list(model.holdback.items())
+        assert (member.dropped, member.duplicates) == (model.dropped, model.duplicates)
+
+
+def test_a_full_queue_makes_room_past_messages_delivered_since_it_filled() -> None:
+    member = CausalMember("n3", MEMBERS, CausalOptions(max_holdback=5))
+    member.broadcast_all(range(9))
+
+    def arrive(sender: str, payload: Any, **clock: int) -> list[Any]:
+        effects = member.handle_all([(sender, Data(sender, _vc(**clock), payload))], 0.0)
+        return [d.payload for d in effects.outputs]
+
+    arrive("n1", "top", n1=2, n3=20)  # 22 events before it; never deliverable
+    arrive("n2", "heavy", n2=2, n3=9)  # 11; waits for n2's first
+    for seq in (3, 4, 5):
+        arrive("n1", seq, n1=seq)
+    arrive("n1", "heavier", n1=6, n3=30)  # the queue is full: dropped
+    assert member.dropped == 1
+    # n2's first evicts the heaviest held, then is delivered, and "heavy" after it.
+    assert arrive("n2", "cause", n2=1) == ["cause", "heavy"]
+    assert member.dropped == 2 and sorted(member.holdback) == [("n1", s) for s in (3, 4, 5)]
+    arrive("n1", 6, n1=6)
+    arrive("n1", 7, n1=7)  # full again
+    # The heaviest held now is n1's 7th, "heavy" being gone: the 8th, heavier, is dropped...
+    arrive("n1", 8, n1=8)
+    assert member.dropped == 3 and sorted(member.holdback) == [("n1", s) for s in range(3, 8)]
+    # ... and a lighter one takes the 7th's place.
+    arrive("n2", "light", n2=4)
+    assert member.dropped == 4 and ("n1", 7) not in member.holdback
+    assert ("n2", 4) in member.holdback
+
+
 def test_a_status_is_answered_with_what_the_peer_lacks_oldest_first_within_the_budget() -> None:
     member = CausalMember("n1", MEMBERS, CausalOptions(max_resend=2))
     for text in ("a", "b", "c"):

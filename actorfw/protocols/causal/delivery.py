@@ -93,6 +93,7 @@ argument to :meth:`CausalMember.tick`, and every step returns
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -273,6 +274,11 @@ class CausalMember:
         self._unreported: deque[tuple[int, list[tuple[str, int]]]] = deque()
         self.dropped = 0
         self._next_gossip = -math.inf  # due at the first tick
+        # The holdback queue as a heap, heaviest message first (rule 7): kept only while
+        # the queue is full or was lately, so that making room costs a heap operation,
+        # not a scan of the queue. Entries of messages since gone are skipped when met.
+        self._heaviest: list[tuple[int, int, tuple[str, int], Data]] | None = None
+        self._pushed = 0  # the tie-break: of equal weights, the one held first goes first
 
     # -- restart --------------------------------------------------------------------
 
@@ -369,6 +375,8 @@ class CausalMember:
                 )
         if arrived:
             self._drain(effects)
+            if self._heaviest is not None and 2 * len(self.holdback) < self.options.max_holdback:
+                self._heaviest = None  # the queue is far from full again
         self._collect(effects)
         return self._finish(effects)
 
@@ -422,6 +430,13 @@ class CausalMember:
             self.dropped += 1  # anti-entropy brings it back (rule 7)
             return False
         self.holdback[(sender, seq)] = data
+        heap = self._heaviest
+        if heap is not None:
+            if len(heap) < 2 * self.options.max_holdback:
+                self._pushed += 1
+                heapq.heappush(heap, (-_weight(clock), self._pushed, (sender, seq), data))
+            else:  # too many entries of messages gone: start again from the queue
+                self._heaviest = self._by_weight()
         return True
 
     def _unroll(self, peer: str, run: DataRun, effects: Effects) -> list[Data]:
@@ -446,13 +461,33 @@ class CausalMember:
 
     def _make_room(self, data: Data) -> bool:
         """Evict the held message with the most events before it, if ``data`` has fewer (rule 7)."""
-        weight = _weight(data.clock)
-        key, heaviest = max(self.holdback.items(), key=lambda item: _weight(item[1].clock))
-        if _weight(heaviest.clock) <= weight:
-            return False
-        del self.holdback[key]
-        self.dropped += 1
-        return True
+        heap = self._heaviest
+        if heap is None:
+            heap = self._heaviest = self._by_weight()
+        holdback = self.holdback
+        while heap:
+            negative, _, key, held = heap[0]
+            if holdback.get(key) is not held:  # delivered or evicted since it was pushed
+                heapq.heappop(heap)
+                continue
+            if -negative <= _weight(data.clock):
+                return False
+            heapq.heappop(heap)
+            del holdback[key]
+            self.dropped += 1
+            return True
+        return False
+
+    def _by_weight(self) -> list[tuple[int, int, tuple[str, int], Data]]:
+        """The holdback queue as a heap, heaviest first, then in the order it was held."""
+        start = self._pushed
+        heap = [
+            (-_weight(data.clock), start + index, key, data)
+            for index, (key, data) in enumerate(self.holdback.items(), 1)
+        ]
+        self._pushed = start + len(heap)
+        heapq.heapify(heap)
+        return heap
 
     def _drain(self, effects: Effects) -> None:
         # Only a sender's next message can be deliverable (rule 2: m[s] == v[s] + 1), so
