@@ -241,6 +241,19 @@ def test_a_restored_member_resumes_its_clock_log_and_floor() -> None:
     assert member.broadcast("d").persist[0].seq == 4
 
 
+def test_a_floor_far_ahead_is_restored_and_raised_without_counting_up_to_it() -> None:
+    far = 10**15  # a floor a long-lived group may reach; counting up to it would never end
+    records: list[Record] = [Forgotten("n1", far), Logged("n1", far + 1, _vc(n1=far + 1), "x")]
+    member = CausalMember.restore("n1", MEMBERS, records)
+    assert member.delivered == _vc(n1=far + 1) and list(member.log["n1"]) == [far + 1]
+    member.broadcast("y")
+    member.made_durable(1)
+    member.handle_all([("n2", Status("n2", _vc(n1=far + 2)))], 0.0)
+    effects = member.handle_all([("n3", Status("n3", _vc(n1=far + 1)))], 0.0)
+    assert effects.persist == [Forgotten("n1", far + 1, (far + 1,))]
+    assert list(member.log["n1"]) == [far + 2] and member.floor["n1"] == far + 1
+
+
 def test_gossip_is_due_every_interval() -> None:
     member = CausalMember("n1", MEMBERS, CausalOptions(gossip_interval=1.0))
     assert sorted(to for to, _ in member.tick(10.0).send) == ["n2", "n3"]
