@@ -20,9 +20,11 @@ from actorfw.protocols.causal import (
     Effects,
     Forgotten,
     Logged,
+    LoggedRun,
     Record,
     Status,
 )
+from actorfw.protocols.causal.delivery import RUN_RECORD_MAX
 
 MEMBERS = ("n1", "n2", "n3")
 
@@ -102,6 +104,42 @@ def test_a_steps_broadcasts_travel_as_one_run_that_peers_deliver_in_order() -> N
     delivered = receiver.handle_all([("n1", first)], 0.0).outputs
     assert [(d.seq, d.payload) for d in delivered] == [(1, "first"), (2, "a"), (3, "b"), (4, "c")]
     assert [d.clock for d in delivered] == [d.clock for d in sender.start(0.0).outputs]
+
+
+def test_a_senders_consecutive_deliveries_of_a_step_are_stored_as_one_run() -> None:
+    member = CausalMember("n3", MEMBERS)
+    assert member.broadcast_all(["a", "b"]).persist == [LoggedRun("n3", 1, _vc(n3=1), ("a", "b"))]
+    run = DataRun("n1", _vc(n1=1, n3=2), ("x", "y", "z"))
+    alone = Data("n2", _vc(n2=1), "w")
+    persist = member.handle_all([("n1", run), ("n2", alone)], 0.0).persist
+    assert persist == [LoggedRun("n1", 1, _vc(n1=1, n3=2), ("x", "y", "z")), Logged(*_at(alone, 1))]
+    # Consecutive numbers whose stamps are not one apart are two records: the second
+    # message of n2 here had delivered n1's 4th before it was sent.
+    later = [Data("n2", _vc(n2=2), "p"), Data("n2", _vc(n1=4, n2=3, n3=2), "q")]
+    member.handle_all([("n1", Data("n1", _vc(n1=4, n3=2), "o"))], 0.0)
+    persist = member.handle_all([("n2", data) for data in later], 0.0).persist
+    assert persist == [Logged(*_at(later[0], 2)), Logged(*_at(later[1], 3))]
+
+
+def _at(data: Data, seq: int) -> tuple[str, int, Any, Any]:
+    return data.sender, seq, data.clock, data.payload
+
+
+def test_a_run_record_holds_at_most_its_bound_and_goes_when_all_of_it_is_stable() -> None:
+    member = CausalMember("n1", MEMBERS)
+    payloads = list(range(RUN_RECORD_MAX + 2))
+    persist = member.broadcast_all(payloads).persist
+    assert [(r.seq, len(r.payloads)) for r in persist] == [(1, RUN_RECORD_MAX), (1025, 2)]
+    member.made_durable(1)
+    everyone = [(peer, Status(peer, _vc(n1=len(payloads)))) for peer in ("n2", "n3")]
+    # Stable up to 1,000: the first run is only partly so, and stays stored.
+    some = [(peer, Status(peer, _vc(n1=1000))) for peer in ("n2", "n3")]
+    assert member.handle_all(some, 0.0).persist == [Forgotten("n1", 1000, ())]
+    assert min(member.log["n1"]) == 1001
+    assert member.handle_all(everyone, 0.0).persist == [
+        Forgotten("n1", len(payloads), (1, 1 + RUN_RECORD_MAX))
+    ]
+    assert member.log["n1"] == {}
 
 
 def test_a_full_holdback_queue_drops_new_arrivals() -> None:

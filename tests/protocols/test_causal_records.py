@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 
 from actorfw.kernels import vclock
-from actorfw.protocols.causal import CausalMember, Forgotten, Logged
+from actorfw.protocols.causal import CausalMember, Forgotten, Logged, LoggedRun
 from actorfw.protocols.causal.records import CODEC
 from actorfw.values.packed import pack_value
 from tests.support.stored import stored as stored_by
+
+_RUN = b"R\x00\x02n1" + (1).to_bytes(8, "big")
 
 
 def stored(records: list) -> list[tuple[bytes, bytes]]:
@@ -31,6 +33,35 @@ def test_records_come_back_floors_first_and_forgotten_ones_deleted() -> None:
     assert list(member.log["n2"]) == [2]
 
 
+def test_a_run_is_stored_as_one_key_and_restored_as_the_messages_it_stands_for() -> None:
+    member = CausalMember("n1", ["n1", "n2"])
+    member.broadcast("solo")
+    steps = [member.broadcast("first").persist, member.broadcast_all(["a", "b", "c"]).persist]
+    records = [record for persist in steps for record in persist]
+    assert [type(r) for r in records] == [Logged, LoggedRun]
+    store = stored(records)
+    assert len(store) == 2 and store[1][0].startswith(b"R")
+    back = CODEC.load(store)
+    assert sorted(back, key=lambda r: r.seq) == records
+    restored = CausalMember.restore("n1", ["n1", "n2"], back)
+    assert restored.delivered == vclock.VectorClock({"n1": 5})
+    kept = restored.start(0.0).outputs
+    assert [(d.seq, d.payload) for d in kept] == [(2, "first"), (3, "a"), (4, "b"), (5, "c")]
+    assert [d.clock for d in kept] == [
+        vclock.VectorClock({"n1": seq}) for seq in range(2, 6)
+    ]  # each message's own stamp, as delivered
+
+
+def test_a_forgotten_run_is_deleted_only_when_all_of_it_is_stable() -> None:
+    run = LoggedRun("n2", 1, vclock.VectorClock({"n2": 1}), ("a", "b", "c"))
+    partly = stored([run, Forgotten("n2", 2, ())])
+    back = CODEC.load(partly)
+    assert back == [Forgotten("n2", 2), run]
+    member = CausalMember.restore("n2", ["n1", "n2"], back)
+    assert list(member.log["n2"]) == [3] and member.delivered.get("n2") == 3
+    assert stored([run, Forgotten("n2", 3, (1,))]) == [(b"F\x00\x02n2", pack_value(3))]
+
+
 @pytest.mark.parametrize(
     ("key", "value", "says"),
     [
@@ -40,6 +71,11 @@ def test_records_come_back_floors_first_and_forgotten_ones_deleted() -> None:
         (b"L\x00\x02n1" + (1).to_bytes(8, "big"), pack_value(1), "is \\(clock, payload\\)"),
         (b"L\x00\x02n1" + (1).to_bytes(8, "big"), b"\x01", "stored value"),
         (b"L", b"", "not a key"),
+        (_RUN, pack_value((vclock.VectorClock({"n1": 1}), ())), "1 to 1024 payloads"),
+        (_RUN, pack_value((vclock.VectorClock({"n1": 1}), (0,) * 1025)), "1 to 1024"),
+        (_RUN, pack_value(("clock", (1,))), "a stored run is"),
+        (_RUN, pack_value((vclock.VectorClock({"n1": 1}), 5)), "a stored run is"),
+        (_RUN + b"\x00", pack_value((vclock.VectorClock({"n1": 1}), (1,))), "not a key"),
     ],
 )
 def test_bytes_no_member_writes_are_refused(key: bytes, value: bytes, says: str) -> None:

@@ -33,7 +33,10 @@ of ``s``'s broadcasts it has delivered.
    was delivered already, and one already held back is held once: both are
    dropped (counted as duplicates).
 4. **Durability.** Every delivery (own broadcasts included) is persisted as
-   a :class:`Logged` record in the step that delivers it; its report to the
+   a :class:`Logged` record in the step that delivers it, or, with the
+   consecutive messages of its sender that the step delivers too (their
+   stamps one apart, as in a :class:`DataRun`), as one :class:`LoggedRun`
+   record of at most ``RUN_RECORD_MAX``; its report to the
    application (:class:`Delivery` values in ``Effects.outputs``) and any
    message of the step wait until that record is durable, and so do the
    messages of every later step (the driver sends effects in step order,
@@ -67,8 +70,9 @@ of ``s``'s broadcasts it has delivered.
    delivered then). A message from ``s`` with sequence number at most the
    least of those entries for ``s``, its own included, is *stable*: every
    member delivered it, no one will ask for it again, and it leaves the log
-   (the :class:`Forgotten` record raises the floor). The log then holds
-   only what some member may still lack.
+   (the :class:`Forgotten` record raises the floor, and deletes the records
+   all of whose messages are stable). The log then holds only what some
+   member may still lack.
 7. **Bounds.** The holdback queue holds at most ``max_holdback`` messages.
    An arrival that finds it full takes the place of the held message with
    the most events before it (the sum of its stamp), if it has fewer; else
@@ -113,6 +117,7 @@ __all__ = [
     "Effects",
     "Forgotten",
     "Logged",
+    "LoggedRun",
     "Record",
     "Refusal",
     "Status",
@@ -180,11 +185,28 @@ class Logged:
 
 
 @dataclass(frozen=True)
+class LoggedRun:
+    """Record: consecutive delivered messages of one sender, delivered in one step (rule 4).
+
+    The ``i``-th payload (from 0) is message ``seq + i`` of ``sender``,
+    stamped ``clock`` with the sender's own entry raised by ``i``, as in a
+    :class:`DataRun`: one record for what would be ``len(payloads)``
+    :class:`Logged` ones.
+    """
+
+    sender: str
+    seq: int
+    clock: Any
+    payloads: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
 class Forgotten:
     """Record: every message from ``sender`` up to ``seq`` is stable and left the log (rule 6).
 
-    ``dropped`` lists the sequence numbers whose :class:`Logged` records it
-    deletes.
+    ``dropped`` lists the first sequence numbers of the :class:`Logged` and
+    :class:`LoggedRun` records it deletes: those whose every message is
+    stable now.
     """
 
     sender: str
@@ -192,7 +214,7 @@ class Forgotten:
     dropped: tuple[int, ...] = ()
 
 
-Record = Logged | Forgotten
+Record = Logged | LoggedRun | Forgotten
 """What a member persists."""
 
 
@@ -231,6 +253,10 @@ class CausalOptions:
                 raise ValueError(f"{name} must be a positive int, not {value!r}")
 
 
+RUN_RECORD_MAX = 1024
+"""Messages one :class:`LoggedRun` record holds at most (a longer run is several)."""
+
+
 def _weight(clock: Any) -> int:
     """How many events a stamp says happened before (and including) its message."""
     return sum(count for _, count in clock.items())
@@ -264,6 +290,9 @@ class CausalMember:
         self.floor: dict[str, int] = {}
         """Per sender, the highest sequence number forgotten (rule 6)."""
         self.log: dict[str, dict[int, Logged]] = {m: {} for m in members}
+        # Per sender, the first and last sequence numbers of each of its stored records
+        # (a Logged one, or a LoggedRun), in order: what a Forgotten record deletes.
+        self._rows: dict[str, deque[tuple[int, int]]] = {m: deque() for m in members}
         self.heard: dict[str, Any] = {m: VectorClock() for m in self.peers}
         self.holdback: dict[tuple[str, int], Data] = {}
         self.duplicates = 0
@@ -292,11 +321,34 @@ class CausalMember:
     ) -> CausalMember:
         """The member as its durable records left it (rule 4)."""
         member = cls(me, members, options)
+        records = list(records)
+        floor = member.floor
         for record in records:
             if isinstance(record, Forgotten):
-                member._forget(record.sender, record.seq)
-            elif record.seq > member.floor.get(record.sender, 0):
-                member.log.setdefault(record.sender, {})[record.seq] = record
+                floor[record.sender] = max(floor.get(record.sender, 0), record.seq)
+        for record in records:
+            if isinstance(record, Forgotten):
+                continue
+            sender, first = record.sender, record.seq
+            entries = member.log.setdefault(sender, {})
+            if isinstance(record, LoggedRun):
+                last = first + len(record.payloads) - 1
+                clock = record.clock
+                for seq, payload in enumerate(record.payloads, first):
+                    if seq > first:
+                        clock = clock.copy()
+                        clock.increment(sender)
+                    if seq > floor.get(sender, 0):
+                        entries[seq] = Logged(sender, seq, clock, payload)
+            else:
+                last = first
+                if first > floor.get(sender, 0):
+                    entries[first] = record
+            # A record all below the floor was deleted with it, unless written by an
+            # older version: kept in the rows, the next Forgotten record deletes it.
+            member._rows.setdefault(sender, deque()).append((first, last))
+        for sender, rows in member._rows.items():
+            member._rows[sender] = deque(sorted(rows))
         for sender in sorted(set(member.floor) | set(member.log)):  # same order every process
             entries = member.log.get(sender, {})
             count = max([member.floor.get(sender, 0), *entries])
@@ -511,11 +563,52 @@ class CausalMember:
 
     def _finish(self, effects: Effects) -> Effects:
         if effects.persist:
+            effects.persist[:] = self._records(effects.persist)
             self._persisting += 1
             if self._step_delivered:
                 self._unreported.append((self._persisting, self._step_delivered))
                 self._step_delivered = []
         return effects
+
+    def _records(self, persist: list[Any]) -> list[Any]:
+        """A step's records, each sender's consecutive deliveries as one LoggedRun (rule 4).
+
+        Consecutive: of one sender, numbered one apart, each stamp its
+        predecessor's with the sender's own entry raised by one (as a
+        :class:`DataRun` unrolls, and as a step's own broadcasts are
+        stamped), so the run's first stamp stands for all of them; other
+        senders' deliveries may come between (delivery takes one message of
+        each sender per pass). A step's records are written as one atomic
+        batch, so their order in it does not matter.
+        """
+        open_runs: dict[str, list[Logged]] = {}
+        runs: list[list[Logged]] = []
+        others: list[Any] = []
+        for record in persist:
+            if type(record) is not Logged:
+                others.append(record)
+                continue
+            sender = record.sender
+            run = open_runs.get(sender)
+            if run is not None:
+                last = run[-1]
+                if record.seq == last.seq + 1 and len(run) < RUN_RECORD_MAX:
+                    follows = last.clock.copy()
+                    follows.increment(sender)
+                    if follows == record.clock:
+                        run.append(record)
+                        continue
+                runs.append(run)
+            open_runs[sender] = [record]
+        runs.extend(open_runs.values())
+        return [self._stored(run) for run in runs] + others
+
+    def _stored(self, run: list[Logged]) -> Logged | LoggedRun:
+        first = run[0]
+        self._rows.setdefault(first.sender, deque()).append((first.seq, run[-1].seq))
+        if len(run) == 1:
+            return first
+        return LoggedRun(first.sender, first.seq, first.clock, tuple(m.payload for m in run))
 
     def _deliver(self, data: Data, effects: Effects) -> None:
         seq = self.delivered.increment(data.sender)
@@ -582,10 +675,16 @@ class CausalMember:
             # looked up, so a step costs what it forgets, not the log's size (a scan of
             # 20,000 entries took 0.2 ms, at each step that raised the floor).
             pop = entries.pop
-            dropped = tuple(s for s in range(floor + 1, seq + 1) if pop(s, None) is not None)
-        else:  # a floor far past a short log (a restore reads the floors first)
-            dropped = tuple(sorted(s for s in entries if s <= seq))
-            for old in dropped:
+            for old in range(floor + 1, seq + 1):
+                pop(old, None)
+        else:  # a floor far past a short log
+            for old in [s for s in entries if s <= seq]:
                 del entries[old]
         self.floor[sender] = max(floor, seq)
-        return dropped
+        # The records all of whose messages are stable now go (a run only partly
+        # stable stays until its last message is).
+        rows = self._rows.setdefault(sender, deque())
+        dropped = []
+        while rows and rows[0][1] <= seq:
+            dropped.append(rows.popleft()[0])
+        return tuple(dropped)

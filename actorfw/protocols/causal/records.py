@@ -4,8 +4,11 @@ Keys (a sender's name is length-prefixed, so any name is safe):
 
 - ``L`` + name + sequence number (8 bytes, big-endian): a :class:`Logged`
   message; its value is its clock and payload, packed as on the wire;
+- ``R`` + name + first sequence number: a :class:`LoggedRun`, consecutive
+  messages of the sender delivered in one step; its value is the first
+  clock and the payloads (a tuple), packed;
 - ``F`` + name: the sender's floor (a :class:`Forgotten`), its sequence
-  number packed; writing it deletes the ``L`` keys it drops.
+  number packed; writing it deletes the ``L`` and ``R`` keys it drops.
 
 Reading back, every floor comes first (``F`` sorts before ``L``), so
 :meth:`CausalMember.restore` sees the floors before the log.
@@ -17,7 +20,14 @@ import struct
 from collections.abc import Iterable
 from typing import Any
 
-from actorfw.protocols.causal.delivery import Forgotten, Logged, Record
+from actorfw.protocols.causal.delivery import (
+    RUN_RECORD_MAX,
+    Forgotten,
+    Logged,
+    LoggedRun,
+    Record,
+    VectorClock,
+)
 from actorfw.values.packed import pack_value, unpack_value
 
 __all__ = ["CODEC", "CausalRecords"]
@@ -37,6 +47,10 @@ def _log_key(sender: bytes, seq: int) -> bytes:
     return b"L" + sender + _U64.pack(seq)
 
 
+def _run_key(sender: bytes, seq: int) -> bytes:
+    return b"R" + sender + _U64.pack(seq)
+
+
 class CausalRecords:
     """A causal member's records as a :class:`~actorfw.protocols.effects.RecordCodec`."""
 
@@ -51,11 +65,19 @@ class CausalRecords:
                     pack_value((record.clock, record.payload)),
                 )
             ]
+        if type(record) is LoggedRun:
+            return [
+                (
+                    _run_key(_name(record.sender), record.seq),
+                    pack_value((record.clock, record.payloads)),
+                )
+            ]
         if type(record) is Forgotten:
             name = _name(record.sender)
-            ops: list[tuple[bytes, bytes | None]] = [
-                (_log_key(name, seq), None) for seq in record.dropped
-            ]
+            ops: list[tuple[bytes, bytes | None]] = []
+            for seq in record.dropped:  # a Logged or a LoggedRun: deleting the other is a no-op
+                ops.append((_log_key(name, seq), None))
+                ops.append((_run_key(name, seq), None))
             ops.append((b"F" + name, pack_value(record.seq)))
             return ops
         raise TypeError(f"{record!r} is not a causal member's record")
@@ -80,6 +102,20 @@ class CausalRecords:
                 if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
                     raise ValueError(f"a stored message is (clock, payload), not {pair!r}")
                 logged.append(Logged(sender, _U64.unpack(rest)[0], pair[0], pair[1]))
+            elif kind == b"R" and len(rest) == 8:
+                run: Any = unpack_value(value)
+                if not (
+                    isinstance(run, (tuple, list))
+                    and len(run) == 2
+                    and isinstance(run[0], VectorClock)
+                    and isinstance(run[1], (tuple, list))
+                    and 1 <= len(run[1]) <= RUN_RECORD_MAX
+                ):
+                    raise ValueError(
+                        f"a stored run is (clock, 1 to {RUN_RECORD_MAX} payloads), not {run!r:.200}"
+                    )
+                seq = _U64.unpack(rest)[0]
+                logged.append(LoggedRun(sender, seq, run[0], tuple(run[1])))
             else:
                 raise ValueError(f"{key!r} is not a key a causal member writes")
         return floors + logged
