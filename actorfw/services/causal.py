@@ -239,7 +239,8 @@ class CausalMemberActor(CoreActor):
                 if reply is not None:
                     reply.send(Broadcasted(delivery.seq, delivery.clock))
             if self.subscriber is not None:
-                self.context.tell(self.subscriber, delivery)
+                # Its values were checked (a broadcast) or decoded (a peer's, a record).
+                self.context.tell_checked(self.subscriber, delivery)
 
     def refused(self, refusals: list[Any]) -> None:
         """Count bad input; log the first, then every thousandth."""

@@ -289,7 +289,8 @@ class CausalMember:
         """How many of each member's broadcasts this member delivered."""
         self.floor: dict[str, int] = {}
         """Per sender, the highest sequence number forgotten (rule 6)."""
-        self.log: dict[str, dict[int, Logged]] = {m: {} for m in members}
+        self.log: dict[str, dict[int, Delivery]] = {m: {} for m in members}
+        """Per sender, by sequence number, the delivered messages not yet stable (rule 6)."""
         # Per sender, the first and last sequence numbers of each of its stored records
         # (a Logged one, or a LoggedRun), in order: what a Forgotten record deletes.
         self._rows: dict[str, deque[tuple[int, int]]] = {m: deque() for m in members}
@@ -339,11 +340,11 @@ class CausalMember:
                         clock = clock.copy()
                         clock.increment(sender)
                     if seq > floor.get(sender, 0):
-                        entries[seq] = Logged(sender, seq, clock, payload)
+                        entries[seq] = Delivery(sender, seq, clock, payload)
             else:
                 last = first
                 if first > floor.get(sender, 0):
-                    entries[first] = record
+                    entries[first] = Delivery(sender, first, record.clock, record.payload)
             # A record all below the floor was deleted with it, unless written by an
             # older version: kept in the rows, the next Forgotten record deletes it.
             member._rows.setdefault(sender, deque()).append((first, last))
@@ -361,7 +362,7 @@ class CausalMember:
         """The first step after :meth:`restore`: report again what the log keeps (rule 4)."""
         kept = [logged for entries in self.log.values() for logged in entries.values()]
         kept.sort(key=lambda m: (_weight(m.clock), m.sender))  # a causal order
-        return Effects(outputs=[Delivery(m.sender, m.seq, m.clock, m.payload) for m in kept])
+        return Effects(outputs=kept)
 
     def made_durable(self, steps: int) -> None:
         """The records of the first ``steps`` steps that persisted anything are durable.
@@ -581,11 +582,11 @@ class CausalMember:
         each sender per pass). A step's records are written as one atomic
         batch, so their order in it does not matter.
         """
-        open_runs: dict[str, list[Logged]] = {}
-        runs: list[list[Logged]] = []
+        open_runs: dict[str, list[Delivery]] = {}
+        runs: list[list[Delivery]] = []
         others: list[Any] = []
         for record in persist:
-            if type(record) is not Logged:
+            if type(record) is not Delivery:  # _deliver stages its deliveries as they are
                 others.append(record)
                 continue
             sender = record.sender
@@ -603,20 +604,20 @@ class CausalMember:
         runs.extend(open_runs.values())
         return [self._stored(run) for run in runs] + others
 
-    def _stored(self, run: list[Logged]) -> Logged | LoggedRun:
+    def _stored(self, run: list[Delivery]) -> Logged | LoggedRun:
         first = run[0]
         self._rows.setdefault(first.sender, deque()).append((first.seq, run[-1].seq))
         if len(run) == 1:
-            return first
+            return Logged(first.sender, first.seq, first.clock, first.payload)
         return LoggedRun(first.sender, first.seq, first.clock, tuple(m.payload for m in run))
 
     def _deliver(self, data: Data, effects: Effects) -> None:
         seq = self.delivered.increment(data.sender)
-        logged = Logged(data.sender, seq, data.clock, data.payload)
-        self.log[data.sender][seq] = logged
-        effects.persist.append(logged)
+        delivery = Delivery(data.sender, seq, data.clock, data.payload)
+        self.log[data.sender][seq] = delivery
+        effects.persist.append(delivery)  # made a record by _finish (see _records)
         self._step_delivered.append((data.sender, seq))
-        effects.outputs.append(Delivery(data.sender, seq, data.clock, data.payload))
+        effects.outputs.append(delivery)
 
     def _status(self, peer: str, status: Status, effects: Effects) -> None:
         if peer not in self.heard or status.member != peer:
