@@ -547,9 +547,10 @@ class CausalMember:
         # each pass checks at most one held message per member, in one kernel call. The
         # ones it finds stay deliverable while the others are delivered: a delivery from
         # s raises only v[s], which no other sender's next message needs to be lower.
-        holdback, members = self.holdback, self.members
+        # After a delivery from s, s's own next messages are tried at once, one kernel
+        # call each: those of a run are deliverable one after the other.
+        holdback, members, delivered = self.holdback, self.members, self.delivered
         while holdback:
-            delivered = self.delivered
             keys = [(s, delivered.get(s) + 1) for s in members]
             held = [holdback[key] for key in keys if key in holdback]
             if not held:
@@ -559,8 +560,16 @@ class CausalMember:
                 return
             for data, ok in zip(held, ready, strict=True):
                 if ok:
-                    del holdback[(data.sender, data.clock.get(data.sender))]
+                    sender = data.sender
+                    seq = data.clock.get(sender)
+                    del holdback[(sender, seq)]
                     self._deliver(data, effects)
+                    following = holdback.get((sender, seq + 1))
+                    while following is not None and delivered.deliverable(following.clock, sender):
+                        seq += 1
+                        del holdback[(sender, seq)]
+                        self._deliver(following, effects)
+                        following = holdback.get((sender, seq + 1))
 
     def _finish(self, effects: Effects) -> Effects:
         if effects.persist:
