@@ -24,7 +24,7 @@ from actorfw.protocols.causal import (
     Record,
     Status,
 )
-from actorfw.protocols.causal.delivery import RUN_RECORD_MAX
+from actorfw.protocols.causal.delivery import RUN_RECORD_BYTES, RUN_RECORD_MAX, stored_size
 
 MEMBERS = ("n1", "n2", "n3")
 
@@ -142,6 +142,36 @@ def test_a_run_record_holds_at_most_its_bound_and_goes_when_all_of_it_is_stable(
     assert member.log["n1"] == {}
 
 
+def test_a_run_record_holds_about_its_byte_bound_and_a_large_payload_alone() -> None:
+    member = CausalMember("n1", MEMBERS)
+    quarter = "x" * (RUN_RECORD_BYTES // 4)  # a little over a quarter, as counted
+    big = "y" * (2 * RUN_RECORD_BYTES)
+    persist = member.broadcast_all([quarter] * 5 + [big, "small", "small"]).persist
+    assert [(r.seq, type(r).__name__) for r in persist] == [
+        (1, "LoggedRun"),
+        (4, "LoggedRun"),
+        (6, "Logged"),
+        (7, "LoggedRun"),
+    ]
+    assert len(persist[0].payloads) == 3 and persist[3].payloads == ("small", "small")
+    assert all(
+        sum(stored_size(p) for p in r.payloads) <= RUN_RECORD_BYTES
+        for r in persist
+        if type(r) is LoggedRun
+    )
+
+
+def test_stored_size_counts_what_a_message_value_holds() -> None:
+    import numpy as np
+
+    tick = Data("n1", _vc(n1=1), "x" * 100)  # a registered message, its fields counted
+    assert stored_size("x" * 1000) >= 1000 and stored_size(b"x" * 1000) >= 1000
+    assert stored_size(["x" * 500, ("y" * 500,), {"k": "z" * 500}]) >= 1500
+    assert stored_size(tick) >= 100 + stored_size(_vc(n1=1))
+    assert stored_size(np.zeros(1000)) >= 8000
+    assert 0 < stored_size(None) < 16 and 0 < stored_size(3.5) < 16
+
+
 def test_a_full_holdback_queue_drops_new_arrivals() -> None:
     member = CausalMember("n3", MEMBERS, CausalOptions(max_holdback=2))
     member.handle_all([("n1", Data("n1", _vc(n1=s), s)) for s in (2, 3, 4)], 0.0)
@@ -223,6 +253,19 @@ def test_a_full_queue_makes_room_past_messages_delivered_since_it_filled() -> No
     arrive("n2", "light", n2=4)
     assert member.dropped == 4 and ("n1", 7) not in member.holdback
     assert ("n2", 4) in member.holdback
+
+
+def test_the_full_queues_heap_keeps_few_entries_of_messages_delivered_since() -> None:
+    member = CausalMember("n3", MEMBERS, CausalOptions(max_holdback=1000))
+    # n1's first is lost: its next 1,000 wait, and one more finds the queue full.
+    member.handle_all([("n1", Data("n1", _vc(n1=s), s)) for s in range(2, 1003)], 0.0)
+    # n2's messages pass through the full queue, each delivered at once.
+    for seq in range(1, 2000):
+        member.handle_all([("n2", Data("n2", _vc(n2=seq), "p" * 100))], 0.0)
+    heap = member._heaviest
+    assert heap is not None and len(member.holdback) > 500  # the heap is kept
+    gone = [entry for entry in heap if member.holdback.get(entry[2]) is not entry[3]]
+    assert len(gone) <= 1000 // 4
 
 
 def test_a_status_is_answered_with_what_the_peer_lacks_oldest_first_within_the_budget() -> None:

@@ -75,6 +75,23 @@ def test_a_forgotten_run_is_deleted_only_when_all_of_it_is_stable() -> None:
         (_RUN, pack_value((vclock.VectorClock({"n1": 1}), (0,) * 1025)), "1 to 1024"),
         (_RUN, pack_value(("clock", (1,))), "a stored run is"),
         (_RUN, pack_value((vclock.VectorClock({"n1": 1}), 5)), "a stored run is"),
+        (_RUN, pack_value((vclock.VectorClock({"n2": 1}), (1,))), "is not message 1 of 'n1'"),
+        (_RUN, pack_value((vclock.VectorClock({"n1": 2}), (1,))), "is not message 1 of 'n1'"),
+        (
+            b"R\x00\x02n1" + (2**64 - 1).to_bytes(8, "big"),
+            pack_value((vclock.VectorClock({"n1": 2**64 - 1}), (1, 2))),
+            "passes the counters' bound",
+        ),
+        (
+            b"L\x00\x02n1" + (3).to_bytes(8, "big"),
+            pack_value((vclock.VectorClock({"n1": 2}), "x")),
+            "is not message 3 of 'n1'",
+        ),
+        (
+            b"L\x00\x02n1" + (1).to_bytes(8, "big"),
+            pack_value(("not a clock", "x")),
+            "is not message 1",
+        ),
         (_RUN + b"\x00", pack_value((vclock.VectorClock({"n1": 1}), (1,))), "not a key"),
     ],
 )

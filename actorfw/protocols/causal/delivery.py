@@ -256,6 +256,48 @@ class CausalOptions:
 RUN_RECORD_MAX = 1024
 """Messages one :class:`LoggedRun` record holds at most (a longer run is several)."""
 
+RUN_RECORD_BYTES = 1 << 20
+"""Payload bytes one :class:`LoggedRun` holds at most, as :func:`stored_size` counts them.
+
+A record is one stored value, and a store bounds a value's size (SQLite's
+is 10**9 bytes): past this, a run goes on in another record, and a single
+payload of any size a message may carry is a record of its own.
+"""
+
+
+_SMALL = frozenset({int, float, bool, type(None)})
+
+
+def stored_size(value: Any, depth: int = 0) -> int:
+    """About how many bytes a message value takes encoded: a bound's measure, not exact.
+
+    Strings, bytes and arrays count their length; containers and registered
+    messages the sum of what they hold; anything else (a number, a ref, a
+    clock) a few bytes per part.
+    """
+    kind = type(value)
+    if kind in _SMALL:
+        return 9
+    if kind is str or kind is bytes:
+        return 8 + len(value)
+    if depth > 100:  # deeper than a message value may be: it was refused when it came
+        return 8
+    if kind is tuple or kind is list:
+        return 8 + sum([stored_size(item, depth + 1) for item in value])
+    if kind is dict:
+        return 8 + sum([len(k) + stored_size(v, depth + 1) for k, v in value.items()])
+    fields = getattr(kind, "__dataclass_fields__", None)
+    if fields is not None:  # a registered message: its fields
+        total = 16
+        for name in fields:
+            field = getattr(value, name)
+            total += 9 if type(field) in _SMALL else stored_size(field, depth + 1)
+        return total
+    if kind is VectorClock:
+        return 8 + 24 * len(value)
+    nbytes = getattr(value, "nbytes", None)  # a numpy array
+    return 64 + nbytes if type(nbytes) is int else 64
+
 
 def _weight(clock: Any) -> int:
     """How many events a stamp says happened before (and including) its message."""
@@ -304,9 +346,10 @@ class CausalMember:
         self._unreported: deque[tuple[int, list[tuple[str, int]]]] = deque()
         self.dropped = 0
         self._next_gossip = -math.inf  # due at the first tick
-        # The holdback queue as a heap, heaviest message first (rule 7): kept only while
-        # the queue is full or was lately, so that making room costs a heap operation,
-        # not a scan of the queue. Entries of messages since gone are skipped when met.
+        # The holdback queue as a heap, heaviest message first (rule 7), so that making
+        # room costs a heap operation, not a scan of the queue: built at the first arrival
+        # that finds the queue full, dropped once it is less than half full. Entries of
+        # messages since gone are skipped when met.
         self._heaviest: list[tuple[int, int, tuple[str, int], Data]] | None = None
         self._pushed = 0  # the tie-break: of equal weights, the one held first goes first
 
@@ -485,10 +528,12 @@ class CausalMember:
         self.holdback[(sender, seq)] = data
         heap = self._heaviest
         if heap is not None:
-            if len(heap) < 2 * self.options.max_holdback:
+            # Entries of messages gone (delivered) keep their payloads alive: a quarter
+            # of the bound of them at most, then the heap starts again from the queue.
+            if len(heap) - len(self.holdback) < max(16, self.options.max_holdback // 4):
                 self._pushed += 1
                 heapq.heappush(heap, (-_weight(clock), self._pushed, (sender, seq), data))
-            else:  # too many entries of messages gone: start again from the queue
+            else:
                 self._heaviest = self._by_weight()
         return True
 
@@ -592,6 +637,7 @@ class CausalMember:
         batch, so their order in it does not matter.
         """
         open_runs: dict[str, list[Delivery]] = {}
+        sizes: dict[str, int] = {}  # each open run's payload bytes (see stored_size)
         runs: list[list[Delivery]] = []
         others: list[Any] = []
         for record in persist:
@@ -599,17 +645,24 @@ class CausalMember:
                 others.append(record)
                 continue
             sender = record.sender
+            size = stored_size(record.payload)
             run = open_runs.get(sender)
             if run is not None:
                 last = run[-1]
-                if record.seq == last.seq + 1 and len(run) < RUN_RECORD_MAX:
+                if (
+                    record.seq == last.seq + 1
+                    and len(run) < RUN_RECORD_MAX
+                    and sizes[sender] + size <= RUN_RECORD_BYTES
+                ):
                     follows = last.clock.copy()
                     follows.increment(sender)
                     if follows == record.clock:
                         run.append(record)
+                        sizes[sender] += size
                         continue
                 runs.append(run)
             open_runs[sender] = [record]
+            sizes[sender] = size
         runs.extend(open_runs.values())
         return [self._stored(run) for run in runs] + others
 

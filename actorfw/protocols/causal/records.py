@@ -1,4 +1,4 @@
-"""How a causal member's records are stored: one key per logged message, one floor per sender.
+"""How a causal member's records are stored: a key per logged message or run, and per floor.
 
 Keys (a sender's name is length-prefixed, so any name is safe):
 
@@ -20,6 +20,7 @@ import struct
 from collections.abc import Iterable
 from typing import Any
 
+from actorfw.kernels import vclock as _vclock
 from actorfw.protocols.causal.delivery import (
     RUN_RECORD_MAX,
     Forgotten,
@@ -49,6 +50,14 @@ def _log_key(sender: bytes, seq: int) -> bytes:
 
 def _run_key(sender: bytes, seq: int) -> bytes:
     return b"R" + sender + _U64.pack(seq)
+
+
+def _check_stamp(clock: Any, sender: str, seq: int, count: int) -> None:
+    """Refuse a stored stamp that is not a clock naming its message as its key does."""
+    if not isinstance(clock, VectorClock) or clock.get(sender) != seq or seq < 1:
+        raise ValueError(f"the stored stamp {clock!r:.200} is not message {seq} of {sender!r}")
+    if seq + count - 1 > _vclock.MAX_COUNTER:
+        raise ValueError(f"a stored run of {count} from message {seq} passes the counters' bound")
 
 
 class CausalRecords:
@@ -101,7 +110,9 @@ class CausalRecords:
                 pair: Any = unpack_value(value)
                 if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
                     raise ValueError(f"a stored message is (clock, payload), not {pair!r}")
-                logged.append(Logged(sender, _U64.unpack(rest)[0], pair[0], pair[1]))
+                seq = _U64.unpack(rest)[0]
+                _check_stamp(pair[0], sender, seq, 1)
+                logged.append(Logged(sender, seq, pair[0], pair[1]))
             elif kind == b"R" and len(rest) == 8:
                 run: Any = unpack_value(value)
                 if not (
@@ -115,6 +126,7 @@ class CausalRecords:
                         f"a stored run is (clock, 1 to {RUN_RECORD_MAX} payloads), not {run!r:.200}"
                     )
                 seq = _U64.unpack(rest)[0]
+                _check_stamp(run[0], sender, seq, len(run[1]))
                 logged.append(LoggedRun(sender, seq, run[0], tuple(run[1])))
             else:
                 raise ValueError(f"{key!r} is not a key a causal member writes")
