@@ -121,6 +121,25 @@ def test_a_senders_consecutive_deliveries_of_a_step_are_stored_as_one_run() -> N
     assert persist == [Logged(*_at(later[0], 2)), Logged(*_at(later[1], 3))]
 
 
+def test_a_run_due_now_is_delivered_at_once_and_one_overlapping_it_only_for_what_is_new() -> None:
+    member = CausalMember("n3", MEMBERS)
+    effects = member.handle_all([("n1", DataRun("n1", _vc(n1=1), ("a", "b")))], 0.0)
+    assert [(d.seq, d.payload, d.clock) for d in effects.outputs] == [
+        (1, "a", _vc(n1=1)),
+        (2, "b", _vc(n1=2)),
+    ]
+    assert member.heard["n1"] == _vc(n1=2) and member.holdback == {}
+    # A run from the start again: its first two are duplicates, its third is new.
+    again = member.handle_all([("n2", DataRun("n1", _vc(n1=1), ("a", "b", "c")))], 0.0)
+    assert [(d.seq, d.payload) for d in again.outputs] == [(3, "c")]
+    assert member.duplicates == 2
+    # One whose later message is held already goes the general way: each once.
+    member.handle_all([("n1", Data("n1", _vc(n1=5), "e"))], 0.0)
+    late = member.handle_all([("n1", DataRun("n1", _vc(n1=4), ("d", "e", "f")))], 0.0)
+    assert [(d.seq, d.payload) for d in late.outputs] == [(4, "d"), (5, "e"), (6, "f")]
+    assert member.duplicates == 3 and member.holdback == {}
+
+
 def _at(data: Data, seq: int) -> tuple[str, int, Any, Any]:
     return data.sender, seq, data.clock, data.payload
 
@@ -478,7 +497,7 @@ def test_a_broken_delivery_rule_is_caught_by_the_checker(monkeypatch: pytest.Mon
         for key in sorted(self.holdback, key=lambda k: (k[1], k[0])):
             data = self.holdback.pop(key)
             if data.clock.get(data.sender) == self.delivered.get(data.sender) + 1:
-                self._deliver(data, effects)
+                self._deliver(data.sender, data.clock, data.payload, effects)
 
     monkeypatch.setattr(CausalMember, "_drain", deliver_at_once)
     caught = 0

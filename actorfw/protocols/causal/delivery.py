@@ -28,7 +28,9 @@ of ``s``'s broadcasts it has delivered.
    ``m[s] == v[s] + 1`` and ``m[k] <= v[k]`` for every other ``k``.
    Received messages wait in a holdback queue until then; an arrival scans
    the queue with the kernel's ``deliverable_many`` until nothing more is
-   deliverable.
+   deliverable. A run whose first message is deliverable on arrival is
+   delivered whole at once (its others follow it, one apart), without
+   passing through the queue.
 3. **Exactly once.** A message whose sequence number is at most ``v[s]``
    was delivered already, and one already held back is held once: both are
    dropped (counted as duplicates).
@@ -441,7 +443,7 @@ class CausalMember:
             stamp.increment(self.me)
             if first is None:
                 first = stamp
-            self._deliver(Data(self.me, stamp, payload), effects)
+            self._deliver(self.me, stamp, payload, effects)
             sent.append(payload)
         if first is not None:
             message = (
@@ -461,6 +463,9 @@ class CausalMember:
             if kind is Data:
                 arrived = self._arrive(peer, message, effects) or arrived
             elif kind is DataRun:
+                if self._deliver_run(peer, message, effects):
+                    arrived = True  # what was held back may follow it now
+                    continue
                 for data in self._unroll(peer, message, effects):
                     arrived = self._arrive(peer, data, effects) or arrived
             elif kind is Status:
@@ -537,6 +542,45 @@ class CausalMember:
                 self._heaviest = self._by_weight()
         return True
 
+    def _deliver_run(self, peer: str, run: DataRun, effects: Effects) -> bool:
+        """Deliver a run whose first message is the next one due, at once; False if it is not.
+
+        The common case of a run (rules 1 and 2): its first message is its
+        sender's next and deliverable, so each one after it is too (their
+        stamps differ only in the sender's entry, one apart). They are
+        delivered as :meth:`_unroll`, :meth:`_arrive` and :meth:`_drain`
+        would, without a held message each. Anything else (a malformed run,
+        a duplicate, one that must wait, one with a message already held)
+        takes that general path.
+        """
+        sender, clock, payloads = run.sender, run.clock, run.payloads
+        delivered, log = self.delivered, self.log
+        if (
+            type(payloads) is not tuple
+            or not 0 < len(payloads) <= self.options.max_ahead
+            or type(sender) is not str
+            or sender not in log
+            or peer not in log
+            or not isinstance(clock, VectorClock)
+        ):
+            return False
+        seq = clock.get(sender)
+        if seq != delivered.get(sender) + 1 or not delivered.deliverable(clock, sender):
+            return False
+        holdback = self.holdback
+        if holdback and any((sender, s) in holdback for s in range(seq, seq + len(payloads))):
+            return False
+        stamps = [clock]
+        for _ in payloads[1:]:
+            clock = clock.copy()
+            clock.increment(sender)
+            stamps.append(clock)
+        if sender != self.me:
+            self._heard(sender, clock)  # the last stamp: the most the sender had delivered
+        for stamp, payload in zip(stamps, payloads, strict=True):
+            self._deliver(sender, stamp, payload, effects)
+        return True
+
     def _unroll(self, peer: str, run: DataRun, effects: Effects) -> list[Data]:
         """The :class:`Data` messages a run stands for (rule 1); none if it is malformed."""
         payloads, clock = run.payloads, run.clock
@@ -608,12 +652,12 @@ class CausalMember:
                     sender = data.sender
                     seq = data.clock.get(sender)
                     del holdback[(sender, seq)]
-                    self._deliver(data, effects)
+                    self._deliver(sender, data.clock, data.payload, effects)
                     following = holdback.get((sender, seq + 1))
                     while following is not None and delivered.deliverable(following.clock, sender):
                         seq += 1
                         del holdback[(sender, seq)]
-                        self._deliver(following, effects)
+                        self._deliver(sender, following.clock, following.payload, effects)
                         following = holdback.get((sender, seq + 1))
 
     def _finish(self, effects: Effects) -> Effects:
@@ -673,12 +717,12 @@ class CausalMember:
             return Logged(first.sender, first.seq, first.clock, first.payload)
         return LoggedRun(first.sender, first.seq, first.clock, tuple(m.payload for m in run))
 
-    def _deliver(self, data: Data, effects: Effects) -> None:
-        seq = self.delivered.increment(data.sender)
-        delivery = Delivery(data.sender, seq, data.clock, data.payload)
-        self.log[data.sender][seq] = delivery
+    def _deliver(self, sender: str, clock: Any, payload: Any, effects: Effects) -> None:
+        seq = self.delivered.increment(sender)
+        delivery = Delivery(sender, seq, clock, payload)
+        self.log[sender][seq] = delivery
         effects.persist.append(delivery)  # made a record by _finish (see _records)
-        self._step_delivered.append((data.sender, seq))
+        self._step_delivered.append((sender, seq))
         effects.outputs.append(delivery)
 
     def _status(self, peer: str, status: Status, effects: Effects) -> None:
