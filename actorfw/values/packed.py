@@ -18,6 +18,12 @@ _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
 
 
+def _bytes_of(buffer: Any) -> memoryview:
+    """A buffer's bytes; an empty array's too (a cast refuses zeros in a shape)."""
+    view = memoryview(buffer)
+    return view.cast("B") if view.nbytes else memoryview(b"")
+
+
 def pack_value(value: Any) -> bytes:
     """A message value as one self-contained ``bytes`` (codec body plus its buffers).
 
@@ -25,7 +31,7 @@ def pack_value(value: Any) -> bytes:
         MessageRefused: ``value`` is not a message value.
     """
     body, buffers, _ = encode(value)
-    raw = [memoryview(b).cast("B") for b in buffers]
+    raw = [_bytes_of(b) for b in buffers]
     parts: list[bytes | memoryview] = [_U32.pack(len(raw))]
     parts.extend(_U64.pack(r.nbytes) for r in raw)
     parts.append(_U32.pack(len(body)))

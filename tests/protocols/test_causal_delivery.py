@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actorfw import VectorClock
+from actorfw import ActorRef, VectorClock
 from actorfw.check import CausalMessage, check_causal
 from actorfw.protocols.causal import (
     CausalMember,
@@ -184,11 +184,27 @@ def test_stored_size_counts_what_a_message_value_holds() -> None:
     import numpy as np
 
     tick = Data("n1", _vc(n1=1), "x" * 100)  # a registered message, its fields counted
-    assert stored_size("x" * 1000) >= 1000 and stored_size(b"x" * 1000) >= 1000
+    assert stored_size("x" * 1000) >= 1000 and stored_size(b"x" * 500) >= 500
+    ref = ActorRef("n1", "x" * 100_000)  # a ref counts its names, as encoded
+    assert stored_size([ref] * 10) >= 1_000_000
+    assert stored_size(object()) > RUN_RECORD_BYTES  # not a message value: a record alone
     assert stored_size(["x" * 500, ("y" * 500,), {"k": "z" * 500}]) >= 1500
     assert stored_size(tick) >= 100 + stored_size(_vc(n1=1))
     assert stored_size(np.zeros(1000)) >= 8000
-    assert 0 < stored_size(None) < 16 and 0 < stored_size(3.5) < 16
+    assert 0 < stored_size(None) < 32 and 0 < stored_size(3.5) < 32
+
+
+def test_a_run_of_payloads_as_deep_as_a_message_may_be_is_stored_and_read_back() -> None:
+    from actorfw.protocols.causal.records import CODEC
+
+    deep: Any = "x"
+    for _ in range(98):
+        deep = [deep]
+    member = CausalMember("n1", MEMBERS)
+    persist = member.broadcast_all([deep, deep]).persist
+    assert [type(r) for r in persist] == [LoggedRun]
+    ((key, value),) = CODEC.ops(persist[0])
+    assert CODEC.load([(key, value)]) == persist
 
 
 def test_a_full_holdback_queue_drops_new_arrivals() -> None:

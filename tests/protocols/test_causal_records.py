@@ -71,15 +71,15 @@ def test_a_forgotten_run_is_deleted_only_when_all_of_it_is_stable() -> None:
         (b"L\x00\x02n1" + (1).to_bytes(8, "big"), pack_value(1), "is \\(clock, payload\\)"),
         (b"L\x00\x02n1" + (1).to_bytes(8, "big"), b"\x01", "stored value"),
         (b"L", b"", "not a key"),
-        (_RUN, pack_value((vclock.VectorClock({"n1": 1}), ())), "1 to 1024 payloads"),
-        (_RUN, pack_value((vclock.VectorClock({"n1": 1}), (0,) * 1025)), "1 to 1024"),
-        (_RUN, pack_value(("clock", (1,))), "a stored run is"),
-        (_RUN, pack_value((vclock.VectorClock({"n1": 1}), 5)), "a stored run is"),
-        (_RUN, pack_value((vclock.VectorClock({"n2": 1}), (1,))), "is not message 1 of 'n1'"),
-        (_RUN, pack_value((vclock.VectorClock({"n1": 2}), (1,))), "is not message 1 of 'n1'"),
+        (_RUN, pack_value((vclock.VectorClock({"n1": 1}),)), "1 to 1024 payloads"),
+        (_RUN, pack_value((vclock.VectorClock({"n1": 1}), *(0,) * 1025)), "1 to 1024"),
+        (_RUN, pack_value(("clock", 1)), "a stored run is"),
+        (_RUN, pack_value(5), "a stored run is"),
+        (_RUN, pack_value((vclock.VectorClock({"n2": 1}), 1)), "is not message 1 of 'n1'"),
+        (_RUN, pack_value((vclock.VectorClock({"n1": 2}), 1)), "is not message 1 of 'n1'"),
         (
             b"R\x00\x02n1" + (2**64 - 1).to_bytes(8, "big"),
-            pack_value((vclock.VectorClock({"n1": 2**64 - 1}), (1, 2))),
+            pack_value((vclock.VectorClock({"n1": 2**64 - 1}), 1, 2)),
             "passes the counters' bound",
         ),
         (
@@ -92,7 +92,7 @@ def test_a_forgotten_run_is_deleted_only_when_all_of_it_is_stable() -> None:
             pack_value(("not a clock", "x")),
             "is not message 1",
         ),
-        (_RUN + b"\x00", pack_value((vclock.VectorClock({"n1": 1}), (1,))), "not a key"),
+        (_RUN + b"\x00", pack_value((vclock.VectorClock({"n1": 1}), 1)), "not a key"),
     ],
 )
 def test_bytes_no_member_writes_are_refused(key: bytes, value: bytes, says: str) -> None:
@@ -103,3 +103,13 @@ def test_bytes_no_member_writes_are_refused(key: bytes, value: bytes, says: str)
 def test_a_record_of_another_kind_is_refused() -> None:
     with pytest.raises(TypeError, match="not a causal member's record"):
         CODEC.ops("a string")  # type: ignore[arg-type]
+
+
+def test_an_empty_array_is_packed_and_read_back() -> None:
+    import numpy as np
+
+    from actorfw.values.packed import unpack_value
+
+    empty = np.zeros((3, 0))  # a message value; its buffer has no bytes to cast
+    back = unpack_value(pack_value(("x", empty)))
+    assert back[0] == "x" and back[1].shape == (3, 0) and back[1].dtype == empty.dtype

@@ -108,6 +108,7 @@ from typing import Any
 
 from actorfw.kernels import vclock as _vclock
 from actorfw.protocols.effects import Effects
+from actorfw.values.codec import encode as _encode
 from actorfw.values.codec import message as _message
 
 __all__ = [
@@ -259,7 +260,7 @@ RUN_RECORD_MAX = 1024
 """Messages one :class:`LoggedRun` record holds at most (a longer run is several)."""
 
 RUN_RECORD_BYTES = 1 << 20
-"""Payload bytes one :class:`LoggedRun` holds at most, as :func:`stored_size` counts them.
+"""Payload bytes one :class:`LoggedRun` holds at most, encoded (:func:`stored_size`).
 
 A record is one stored value, and a store bounds a value's size (SQLite's
 is 10**9 bytes): past this, a run goes on in another record, and a single
@@ -267,38 +268,18 @@ payload of any size a message may carry is a record of its own.
 """
 
 
-_SMALL = frozenset({int, float, bool, type(None)})
+def stored_size(value: Any) -> int:
+    """The bytes a message value takes encoded (its body and buffers), as a record stores it.
 
-
-def stored_size(value: Any, depth: int = 0) -> int:
-    """About how many bytes a message value takes encoded: a bound's measure, not exact.
-
-    Strings, bytes and arrays count their length; containers and registered
-    messages the sum of what they hold; anything else (a number, a ref, a
-    clock) a few bytes per part.
+    Measured by encoding it, so nothing in it is miscounted. Never raises:
+    a value that does not encode counts as more than :data:`RUN_RECORD_BYTES`,
+    so it is a record of its own, and storing that record reports the error.
     """
-    kind = type(value)
-    if kind in _SMALL:
-        return 9
-    if kind is str or kind is bytes:
-        return 8 + len(value)
-    if depth > 100:  # deeper than a message value may be: it was refused when it came
-        return 8
-    if kind is tuple or kind is list:
-        return 8 + sum([stored_size(item, depth + 1) for item in value])
-    if kind is dict:
-        return 8 + sum([len(k) + stored_size(v, depth + 1) for k, v in value.items()])
-    fields = getattr(kind, "__dataclass_fields__", None)
-    if fields is not None:  # a registered message: its fields
-        total = 16
-        for name in fields:
-            field = getattr(value, name)
-            total += 9 if type(field) in _SMALL else stored_size(field, depth + 1)
-        return total
-    if kind is VectorClock:
-        return 8 + 24 * len(value)
-    nbytes = getattr(value, "nbytes", None)  # a numpy array
-    return 64 + nbytes if type(nbytes) is int else 64
+    try:
+        body, buffers, _ = _encode(value)
+    except Exception:
+        return RUN_RECORD_BYTES + 1
+    return len(body) + sum([memoryview(buffer).nbytes for buffer in buffers])
 
 
 def _weight(clock: Any) -> int:

@@ -5,8 +5,8 @@ Keys (a sender's name is length-prefixed, so any name is safe):
 - ``L`` + name + sequence number (8 bytes, big-endian): a :class:`Logged`
   message; its value is its clock and payload, packed as on the wire;
 - ``R`` + name + first sequence number: a :class:`LoggedRun`, consecutive
-  messages of the sender delivered in one step; its value is the first
-  clock and the payloads (a tuple), packed;
+  messages of the sender delivered in one step; its value is one tuple,
+  the first clock then the payloads, packed;
 - ``F`` + name: the sender's floor (a :class:`Forgotten`), its sequence
   number packed; writing it deletes the ``L`` and ``R`` keys it drops.
 
@@ -75,10 +75,11 @@ class CausalRecords:
                 )
             ]
         if type(record) is LoggedRun:
+            # (clock, *payloads): payloads nest no deeper than in a Logged record.
             return [
                 (
                     _run_key(_name(record.sender), record.seq),
-                    pack_value((record.clock, record.payloads)),
+                    pack_value((record.clock, *record.payloads)),
                 )
             ]
         if type(record) is Forgotten:
@@ -117,17 +118,15 @@ class CausalRecords:
                 run: Any = unpack_value(value)
                 if not (
                     isinstance(run, (tuple, list))
-                    and len(run) == 2
+                    and 2 <= len(run) <= RUN_RECORD_MAX + 1
                     and isinstance(run[0], VectorClock)
-                    and isinstance(run[1], (tuple, list))
-                    and 1 <= len(run[1]) <= RUN_RECORD_MAX
                 ):
                     raise ValueError(
                         f"a stored run is (clock, 1 to {RUN_RECORD_MAX} payloads), not {run!r:.200}"
                     )
                 seq = _U64.unpack(rest)[0]
-                _check_stamp(run[0], sender, seq, len(run[1]))
-                logged.append(LoggedRun(sender, seq, run[0], tuple(run[1])))
+                _check_stamp(run[0], sender, seq, len(run) - 1)
+                logged.append(LoggedRun(sender, seq, run[0], tuple(run[1:])))
             else:
                 raise ValueError(f"{key!r} is not a key a causal member writes")
         return floors + logged
