@@ -103,15 +103,27 @@ import heapq
 import math
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from actorfw.kernels import vclock as _vclock
+from actorfw.protocols.causal.messages import (
+    CausalOptions,
+    Data,
+    DataRun,
+    Delivery,
+    Forgotten,
+    Logged,
+    LoggedRun,
+    Record,
+    Refusal,
+    Status,
+    VectorClock,
+)
+from actorfw.protocols.causal.runs import RUN_RECORD_BYTES, RUN_RECORD_MAX, StoredRuns, stored_size
 from actorfw.protocols.effects import Effects
-from actorfw.values.codec import encode as _encode
-from actorfw.values.codec import message as _message
 
 __all__ = [
+    "RUN_RECORD_BYTES",
+    "RUN_RECORD_MAX",
     "CausalMember",
     "CausalOptions",
     "Data",
@@ -124,162 +136,8 @@ __all__ = [
     "Record",
     "Refusal",
     "Status",
+    "stored_size",
 ]
-
-VectorClock = _vclock.VectorClock
-
-
-@_message(name="causal.Data")
-@dataclass(frozen=True)
-class Data:
-    """A broadcast message: its sender, its stamp (a clock) and the application's payload."""
-
-    sender: str
-    clock: Any
-    payload: Any
-
-
-@_message(name="causal.DataRun")
-@dataclass(frozen=True)
-class DataRun:
-    """Consecutive broadcasts of one sender in one step (rule 1), as one message.
-
-    The ``i``-th payload (from 0) stands for a :class:`Data` stamped
-    ``clock`` with the sender's own entry raised by ``i``.
-    """
-
-    sender: str
-    clock: Any
-    payloads: tuple[Any, ...]
-
-
-@_message(name="causal.Status")
-@dataclass(frozen=True)
-class Status:
-    """Anti-entropy: ``member`` has delivered ``clock`` (rule 5); send it what it lacks."""
-
-    member: str
-    clock: Any
-
-
-@_message(name="causal.Delivery")
-@dataclass(frozen=True)
-class Delivery:
-    """A message delivered to the application, in causal order."""
-
-    sender: str
-    seq: int
-    clock: Any
-    payload: Any
-
-    def concurrent_with(self, other: Delivery) -> bool:
-        """Whether neither this message nor ``other`` happened before the other."""
-        return bool(self.clock.concurrent_with(other.clock))
-
-
-@dataclass(frozen=True)
-class Logged:
-    """Record: a delivered message, kept for peers that may lack it (rule 4)."""
-
-    sender: str
-    seq: int
-    clock: Any
-    payload: Any
-
-
-@dataclass(frozen=True)
-class LoggedRun:
-    """Record: consecutive delivered messages of one sender, delivered in one step (rule 4).
-
-    The ``i``-th payload (from 0) is message ``seq + i`` of ``sender``,
-    stamped ``clock`` with the sender's own entry raised by ``i``, as in a
-    :class:`DataRun`: one record for what would be ``len(payloads)``
-    :class:`Logged` ones.
-    """
-
-    sender: str
-    seq: int
-    clock: Any
-    payloads: tuple[Any, ...]
-
-
-@dataclass(frozen=True)
-class Forgotten:
-    """Record: every message from ``sender`` up to ``seq`` is stable and left the log (rule 6).
-
-    ``dropped`` lists the first sequence numbers of the :class:`Logged` and
-    :class:`LoggedRun` records it deletes: those whose every message is
-    stable now.
-    """
-
-    sender: str
-    seq: int
-    dropped: tuple[int, ...] = ()
-
-
-Record = Logged | LoggedRun | Forgotten
-"""What a member persists."""
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """A message refused by rule 7: who sent it (the peer it came from) and why."""
-
-    peer: str
-    reason: str
-
-
-@_message(name="causal.Options")
-@dataclass(frozen=True)
-class CausalOptions:
-    """A member's tuning.
-
-    Attributes:
-        gossip_interval: seconds between two rounds of :class:`Status`.
-        max_holdback: messages held back at most (rule 7).
-        max_ahead: how far beyond the delivered count of its sender a
-            message may be and still be held back (rule 7).
-        max_resend: messages sent at most in answer to one :class:`Status`.
-    """
-
-    gossip_interval: float = 0.5
-    max_holdback: int = 10_000
-    max_ahead: int = 10_000
-    max_resend: int = 256
-
-    def __post_init__(self) -> None:
-        if not self.gossip_interval > 0:
-            raise ValueError(f"gossip_interval must be positive, not {self.gossip_interval!r}")
-        for name in ("max_holdback", "max_ahead", "max_resend"):
-            value = getattr(self, name)
-            if not (isinstance(value, int) and value >= 1):
-                raise ValueError(f"{name} must be a positive int, not {value!r}")
-
-
-RUN_RECORD_MAX = 1024
-"""Messages one :class:`LoggedRun` record holds at most (a longer run is several)."""
-
-RUN_RECORD_BYTES = 1 << 20
-"""Payload bytes one :class:`LoggedRun` holds at most, encoded (:func:`stored_size`).
-
-A record is one stored value, and a store bounds a value's size (SQLite's
-is 10**9 bytes): past this, a run goes on in another record, and a single
-payload of any size a message may carry is a record of its own.
-"""
-
-
-def stored_size(value: Any) -> int:
-    """The bytes a message value takes encoded (its body and buffers), as a record stores it.
-
-    Measured by encoding it, so nothing in it is miscounted. Never raises:
-    a value that does not encode counts as more than :data:`RUN_RECORD_BYTES`,
-    so it is a record of its own, and storing that record reports the error.
-    """
-    try:
-        body, buffers, _ = _encode(value)
-    except Exception:
-        return RUN_RECORD_BYTES + 1
-    return len(body) + sum([memoryview(buffer).nbytes for buffer in buffers])
 
 
 def _weight(clock: Any) -> int:
@@ -316,9 +174,7 @@ class CausalMember:
         """Per sender, the highest sequence number forgotten (rule 6)."""
         self.log: dict[str, dict[int, Delivery]] = {m: {} for m in members}
         """Per sender, by sequence number, the delivered messages not yet stable (rule 6)."""
-        # Per sender, the first and last sequence numbers of each of its stored records
-        # (a Logged one, or a LoggedRun), in order: what a Forgotten record deletes.
-        self._rows: dict[str, deque[tuple[int, int]]] = {m: deque() for m in members}
+        self._rows = StoredRuns(members)  # what a Forgotten record deletes
         self.heard: dict[str, Any] = {m: VectorClock() for m in self.peers}
         self.holdback: dict[tuple[str, int], Data] = {}
         self.duplicates = 0
@@ -373,9 +229,8 @@ class CausalMember:
                     entries[first] = Delivery(sender, first, record.clock, record.payload)
             # A record all below the floor was deleted with it, unless written by an
             # older version: kept in the rows, the next Forgotten record deletes it.
-            member._rows.setdefault(sender, deque()).append((first, last))
-        for sender, rows in member._rows.items():
-            member._rows[sender] = deque(sorted(rows))
+            member._rows.restored(sender, first, last)
+        member._rows.sort()
         for sender in sorted(set(member.floor) | set(member.log)):  # same order every process
             entries = member.log.get(sender, {})
             count = max([member.floor.get(sender, 0), *entries])
@@ -643,66 +498,19 @@ class CausalMember:
 
     def _finish(self, effects: Effects) -> Effects:
         if effects.persist:
-            effects.persist[:] = self._records(effects.persist)
+            # _deliver stages the step's deliveries as they are: made records here.
+            effects.persist[:] = self._rows.records(effects.persist)
             self._persisting += 1
             if self._step_delivered:
                 self._unreported.append((self._persisting, self._step_delivered))
                 self._step_delivered = []
         return effects
 
-    def _records(self, persist: list[Any]) -> list[Any]:
-        """A step's records, each sender's consecutive deliveries as one LoggedRun (rule 4).
-
-        Consecutive: of one sender, numbered one apart, each stamp its
-        predecessor's with the sender's own entry raised by one (as a
-        :class:`DataRun` unrolls, and as a step's own broadcasts are
-        stamped), so the run's first stamp stands for all of them; other
-        senders' deliveries may come between (delivery takes one message of
-        each sender per pass). A step's records are written as one atomic
-        batch, so their order in it does not matter.
-        """
-        open_runs: dict[str, list[Delivery]] = {}
-        sizes: dict[str, int] = {}  # each open run's payload bytes (see stored_size)
-        runs: list[list[Delivery]] = []
-        others: list[Any] = []
-        for record in persist:
-            if type(record) is not Delivery:  # _deliver stages its deliveries as they are
-                others.append(record)
-                continue
-            sender = record.sender
-            size = stored_size(record.payload)
-            run = open_runs.get(sender)
-            if run is not None:
-                last = run[-1]
-                if (
-                    record.seq == last.seq + 1
-                    and len(run) < RUN_RECORD_MAX
-                    and sizes[sender] + size <= RUN_RECORD_BYTES
-                ):
-                    follows = last.clock.copy()
-                    follows.increment(sender)
-                    if follows == record.clock:
-                        run.append(record)
-                        sizes[sender] += size
-                        continue
-                runs.append(run)
-            open_runs[sender] = [record]
-            sizes[sender] = size
-        runs.extend(open_runs.values())
-        return [self._stored(run) for run in runs] + others
-
-    def _stored(self, run: list[Delivery]) -> Logged | LoggedRun:
-        first = run[0]
-        self._rows.setdefault(first.sender, deque()).append((first.seq, run[-1].seq))
-        if len(run) == 1:
-            return Logged(first.sender, first.seq, first.clock, first.payload)
-        return LoggedRun(first.sender, first.seq, first.clock, tuple(m.payload for m in run))
-
     def _deliver(self, sender: str, clock: Any, payload: Any, effects: Effects) -> None:
         seq = self.delivered.increment(sender)
         delivery = Delivery(sender, seq, clock, payload)
         self.log[sender][seq] = delivery
-        effects.persist.append(delivery)  # made a record by _finish (see _records)
+        effects.persist.append(delivery)  # made a record by _finish
         self._step_delivered.append((sender, seq))
         effects.outputs.append(delivery)
 
@@ -769,10 +577,4 @@ class CausalMember:
             for old in [s for s in entries if s <= seq]:
                 del entries[old]
         self.floor[sender] = max(floor, seq)
-        # The records all of whose messages are stable now go (a run only partly
-        # stable stays until its last message is).
-        rows = self._rows.setdefault(sender, deque())
-        dropped = []
-        while rows and rows[0][1] <= seq:
-            dropped.append(rows.popleft()[0])
-        return tuple(dropped)
+        return self._rows.forget(sender, seq)

@@ -21,14 +21,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from actorfw.kernels import vclock as _vclock
-from actorfw.protocols.causal.delivery import (
-    RUN_RECORD_MAX,
-    Forgotten,
-    Logged,
-    LoggedRun,
-    Record,
-    VectorClock,
-)
+from actorfw.protocols.causal.messages import Forgotten, Logged, LoggedRun, Record, VectorClock
+from actorfw.protocols.causal.runs import RUN_RECORD_MAX
 from actorfw.values.packed import pack_value, unpack_value
 
 __all__ = ["CODEC", "CausalRecords"]
