@@ -4,7 +4,8 @@
 
     python -m actorfw.testing.seeds --seeds 10000 --jobs 2 [--state DIR] [pytest args...]
 
-The seeds ``0..N-1`` are cut into chunks (``--chunk``, 100 by default); each
+The seeds ``0..N-1`` (``--first F``: ``F..N-1``, a share of a run split
+between machines or sittings) are cut into chunks (``--chunk``, 100 by default); each
 chunk is one ``pytest --sim-only --sim-seed-range A:B`` process, at most
 ``--jobs`` at a time, writing a JUnit XML report into the state directory
 (``.actorfw-seeds/`` by default). A chunk whose report exists is done: run
@@ -93,8 +94,9 @@ def run_chunks(
     pytest_args: list[str],
     progress: bool = True,
     cwd: Path | None = None,
+    first: int = 0,
 ) -> None:
-    """Run the chunks of seeds ``0..seeds-1`` that have no report in ``state`` yet.
+    """Run the chunks of seeds ``first..seeds-1`` that have no report in ``state`` yet.
 
     The pytest processes run in ``cwd`` (default: this process's directory),
     which decides their root directory and so the test names in the reports.
@@ -102,7 +104,7 @@ def run_chunks(
     state.mkdir(parents=True, exist_ok=True)
     todo = [
         (start, min(start + chunk, seeds))
-        for start in range(0, seeds, chunk)
+        for start in range(first, seeds, chunk)
         if not (state / _chunk_name(start, min(start + chunk, seeds))).exists()
     ]
     running: list[tuple[subprocess.Popen[bytes], Path, Path]] = []
@@ -192,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seeds", type=int, default=10_000, help="seeds 0..N-1 (10000)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes at once")
+    parser.add_argument("--first", type=int, default=0, help="the first seed (0)")
     parser.add_argument("--chunk", type=int, default=100, help="seeds per pytest process (100)")
     parser.add_argument(
         "--state", type=Path, default=Path(".actorfw-seeds"), help="where the reports go"
@@ -202,8 +205,10 @@ def main(argv: list[str] | None = None) -> int:
     args, pytest_args = parser.parse_known_args(argv)
     if args.seeds < 1 or args.jobs < 1 or args.chunk < 1:
         parser.error("--seeds, --jobs and --chunk take positive numbers")
+    if not 0 <= args.first < args.seeds:
+        parser.error("--first takes a seed from 0 up to --seeds, excluded")
     if not args.summary:
-        run_chunks(args.seeds, args.jobs, args.chunk, args.state, pytest_args)
+        run_chunks(args.seeds, args.jobs, args.chunk, args.state, pytest_args, first=args.first)
     summary = summarize(args.state)
     print(summary)
     return 1 if summary.violations or summary.unknown or summary.errors else 0

@@ -73,3 +73,16 @@ def test_the_runner_sums_up_violations_and_unknowns_and_resumes(tmp_path: Path) 
     assert (state / "seeds-0000005-0000010.xml").exists()
     assert (state / "seeds-0000000-0000005.log").stat().st_mtime_ns == first_log
     assert summarize(state).runs == 12
+
+
+def test_the_runner_starts_at_the_first_seed_it_is_given(tmp_path: Path) -> None:
+    tests = tmp_path / "test_mod.py"
+    tests.write_text(SEEDED)
+    state = tmp_path / "state"
+    run_chunks(12, 1, 5, state, [str(tests)], progress=False, cwd=tmp_path, first=5)
+    assert sorted(path.name for path in state.glob("*.xml")) == [
+        "seeds-0000005-0000010.xml",
+        "seeds-0000010-0000012.xml",
+    ]
+    summary = summarize(state)
+    assert (summary.seeds, summary.runs, summary.passed) == (7, 7, 5)
