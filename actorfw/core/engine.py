@@ -418,70 +418,80 @@ class Engine:
             return
         runnable = self._runnable
         token = None
+        # What every turn of the round reads, read once for the round: with many
+        # actors, most turns handle one message, and these loads were a turn's cost.
+        start = self.config.mailbox_batch
+        turn_time = self.config.turn_time
+        time = self.loop.time
+        tracer = self.tracer
+        stats = self.stats
         try:
             for _ in range(len(runnable)):  # one round: rescheduled actors wait for the next
                 cell = runnable.popleft()
                 # The actor's door, for refs used in its handlers: set for each actor,
                 # and put back once, after the round.
-                entered = _current.set(cell.context)
+                ctx = cell.context
+                entered = _current.set(ctx)
                 if token is None:
                     token = entered
-                self._drain(cell)
+                # The actor's turn: its waiting messages handled, up to the turn's bounds.
+                cell.scheduled = False
+                if self._dead:
+                    continue
+                budget = start
+                mailbox = cell.mailbox
+                # The clock is read only for a turn that may reach its 16th message (most
+                # are shorter): at its start, or, if the mailbox grew during the turn, then.
+                deadline = time() + turn_time if len(mailbox) > 16 else None
+                # One message per pass, inline: this loop is every message's path.
+                while (
+                    mailbox
+                    and cell.state is RUNNING
+                    and not cell.busy
+                    and not cell.held
+                    and budget > 0
+                ):
+                    if not budget & 15 and budget < start:  # every 16 messages, after the first
+                        if deadline is None:
+                            deadline = time() + turn_time
+                        elif time() >= deadline:
+                            break  # the turn is over
+                    budget -= 1
+                    message, sender, reply, timer = mailbox.popleft()
+                    if timer is not None and not self._timer_due(cell, timer):
+                        continue
+                    stats.delivered += 1
+                    if tracer is not None:
+                        tracer.delivered(self.id, cell.name, sender, message)
+                    ctx._sender = sender  # Context.enter, inline
+                    ctx._reply = reply
+                    ctx._replied = False
+                    try:  # the table is read each time: a restart in the turn replaces it
+                        handle = cell.handlers.get(type(message))
+                        if handle is None:
+                            handle = cell.handlers[type(message)] = bound_handler(
+                                cell, type(message)
+                            )
+                        result = handle(message)
+                        if type(result) is types.CoroutineType:
+                            self._run_async(cell, reply, result)
+                            continue
+                    except Exception as error:
+                        self.lifecycle.handler_failed(cell, reply, error)
+                        continue
+                    if reply is not None and not ctx._replied:
+                        self.send_reply(reply, result, None, cell.ref.path)
+                if (cell.owed is not None or cell.waiters is not None) and len(
+                    mailbox
+                ) < cell.limit:
+                    self.flow.room(cell)
+                if mailbox:
+                    self.schedule(cell)
         finally:
             if token is not None:
                 _current.reset(token)
         if self._flush is not None:
             self._flush()
-
-    def _drain(self, cell: Cell) -> None:
-        """One turn of ``cell``: its waiting messages handled, up to the turn's bounds.
-
-        The caller has made the actor's context current (see :meth:`pump`).
-        """
-        cell.scheduled = False
-        if self._dead:
-            return
-        budget = start = self.config.mailbox_batch
-        mailbox = cell.mailbox
-        ctx = cell.context
-        stats = self.stats
-        tracer = self.tracer
-        time = self.loop.time
-        # The clock is read only for a turn that may reach its 16th message (most are
-        # shorter): at its start, or, if the mailbox grew during the turn, then.
-        deadline = time() + self.config.turn_time if len(mailbox) > 16 else None
-        # One message per pass, inline: this loop is every message's path.
-        while mailbox and cell.state is RUNNING and not cell.busy and not cell.held and budget > 0:
-            if not budget & 15 and budget < start:  # every 16 messages, after the first
-                if deadline is None:
-                    deadline = time() + self.config.turn_time
-                elif time() >= deadline:
-                    break  # the turn is over
-            budget -= 1
-            message, sender, reply, timer = mailbox.popleft()
-            if timer is not None and not self._timer_due(cell, timer):
-                continue
-            stats.delivered += 1
-            if tracer is not None:
-                tracer.delivered(self.id, cell.name, sender, message)
-            ctx.enter(sender, reply)
-            try:
-                handle = cell.handlers.get(type(message))
-                if handle is None:
-                    handle = cell.handlers[type(message)] = bound_handler(cell, type(message))
-                result = handle(message)
-                if type(result) is types.CoroutineType:
-                    self._run_async(cell, reply, result)
-                    continue
-            except Exception as error:
-                self.lifecycle.handler_failed(cell, reply, error)
-                continue
-            if reply is not None and not ctx.replied:
-                self.send_reply(reply, result, None, cell.ref.path)
-        if (cell.owed is not None or cell.waiters is not None) and len(mailbox) < cell.limit:
-            self.flow.room(cell)
-        if mailbox:
-            self.schedule(cell)
 
     def _timer_due(self, cell: Cell, timer: tuple[Any, int]) -> bool:
         """Is a timer's message still wanted (not cancelled or replaced since)?"""
