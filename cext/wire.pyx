@@ -3,7 +3,9 @@
 Same names and behaviour; read the pure twin for the rules. What differs is
 how: the walks test types with C pointer compares, copy a container only
 when something inside it changed (a plain JSON value is handed to orjson
-as it is, no copy at all), and parse batch frames with pointer arithmetic.
+as it is, no copy at all), and parse batch frames with pointer arithmetic;
+the common message is written and read straight to and from its bytes (the
+direct writer and reader, below), with no tree in between.
 Errors are cold: when the fast path meets anything wrong it hands the input
 to the pure twin, whose careful walk raises the precise error, so both
 report the same errors by construction.
@@ -19,8 +21,15 @@ from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_AsUnsignedLongLon
 from cpython.object cimport PyObject, PyObject_GenericSetAttr, PyTypeObject
 from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeUTF8
+
+cdef extern from "Python.h":
+    const char *PyUnicode_AsUTF8AndSize(object, Py_ssize_t *) except NULL
+    const char *PyUnicode_AsUTF8AndSize_noerror "PyUnicode_AsUTF8AndSize" (object, Py_ssize_t *)
+    PyObject *PyErr_Occurred()
+    void PyErr_Clear()
 from libc.math cimport isfinite
 from libc.stdint cimport uint8_t, uint64_t
+from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memchr, memcmp, memcpy
 
 import numpy as np
@@ -53,6 +62,7 @@ DEF _PLAIN = 1
 DEF _HAS_SENDER = 2
 DEF _MAX_NAME = 4096
 DEF _LONG_DIGITS = 19  # a run of this many digits may be an integer past 64 bits
+DEF _FAST_DEPTH = 32  # the direct writer and reader leave deeper values to the general path
 
 cdef int _MAX_DEPTH = MAX_DEPTH
 cdef Py_ssize_t _INLINE_BYTES = INLINE_BYTES
@@ -301,9 +311,225 @@ def check_value(value):
     except _Refuse:
         raise explain_refusal(value) from None
 
+# -- the direct writer: the common message written straight into its bytes -------------------
+#
+# The twin of the direct reader below: a registered message of strings
+# without escapes, integers of 64 bits, booleans, None, refs, reply handles,
+# small bytes without escapes, lists and tuples is written byte for byte as
+# orjson writes the tree the walk would build, without building it. At the
+# first value it does not take it gives up, and the walk and orjson encode
+# the value from the start, so what it writes is what they would have.
+
+DEF _WRITER_STACK = 512
+
+
+cdef struct _Writer:
+    char *buf
+    Py_ssize_t size
+    Py_ssize_t cap
+    Py_ssize_t inline_left
+    bint failed  # out of memory: the general path takes over (and raises, if it must)
+    char stack[_WRITER_STACK]
+
+
+cdef bint _room(_Writer *w, Py_ssize_t more) noexcept:
+    cdef Py_ssize_t cap
+    cdef char *grown
+    if w.size + more <= w.cap:
+        return True
+    cap = w.cap * 2
+    while cap < w.size + more:
+        cap *= 2
+    if w.buf == w.stack:
+        grown = <char *>malloc(cap)
+        if grown != NULL:
+            memcpy(grown, w.buf, w.size)
+    else:
+        grown = <char *>realloc(w.buf, cap)
+    if grown == NULL:
+        w.failed = True
+        return False
+    w.buf = grown
+    w.cap = cap
+    return True
+
+
+cdef inline bint _put(_Writer *w, const char *text, Py_ssize_t n) noexcept:
+    if not _room(w, n):
+        return False
+    memcpy(w.buf + w.size, text, n)
+    w.size += n
+    return True
+
+
+cdef bint _put_str(_Writer *w, object text) noexcept:
+    """A string that JSON writes without an escape; False for any other."""
+    cdef Py_ssize_t n, i
+    cdef const char *p = PyUnicode_AsUTF8AndSize_noerror(text, &n)
+    if p == NULL:  # a lone surrogate: not UTF-8
+        PyErr_Clear()
+        return False
+    for i in range(n):
+        if <uint8_t>p[i] < 0x20 or p[i] == 0x22 or p[i] == 0x5C:
+            return False
+    if not _room(w, n + 2):
+        return False
+    w.buf[w.size] = 0x22
+    memcpy(w.buf + w.size + 1, p, n)
+    w.buf[w.size + 1 + n] = 0x22
+    w.size += n + 2
+    return True
+
+
+cdef bint _put_int(_Writer *w, object value) noexcept:
+    cdef int overflow = 0
+    cdef long long number = PyLong_AsLongLongAndOverflow(value, &overflow)
+    cdef char digits[24]
+    cdef int at = 24
+    cdef unsigned long long left
+    if overflow != 0:  # past 64 signed bits: the walk decides
+        return False
+    if number == -1 and PyErr_Occurred() != NULL:
+        PyErr_Clear()
+        return False
+    left = <unsigned long long>(-number) if number < 0 else <unsigned long long>number
+    while True:
+        at -= 1
+        digits[at] = <char>(0x30 + left % 10)
+        left //= 10
+        if left == 0:
+            break
+    if number < 0:
+        at -= 1
+        digits[at] = 0x2D
+    return _put(w, digits + at, 24 - at)
+
+
+cdef bint _put_bytes(_Writer *w, bytes data) noexcept:
+    """Small bytes inline (``$x``): their code points, each byte below 0x80 as itself."""
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(data), i
+    cdef const uint8_t *p = <const uint8_t *>PyBytes_AS_STRING(data)
+    cdef uint8_t b
+    if n > _INLINE_BYTES or n > w.inline_left:
+        return False
+    if not _room(w, 2 * n + 10):
+        return False
+    memcpy(w.buf + w.size, b'{"$x":"', 7)
+    w.size += 7
+    for i in range(n):
+        b = p[i]
+        if b < 0x20 or b == 0x22 or b == 0x5C:
+            return False
+        if b < 0x80:
+            w.buf[w.size] = <char>b
+            w.size += 1
+        else:  # the code point's UTF-8
+            w.buf[w.size] = <char>(0xC0 | (b >> 6))
+            w.buf[w.size + 1] = <char>(0x80 | (b & 0x3F))
+            w.size += 2
+    w.inline_left -= n
+    memcpy(w.buf + w.size, b'"}', 2)
+    w.size += 2
+    return True
+
+
+cdef bint _put_value(_Writer *w, object value, int depth) except -1:
+    """Write ``value`` as the walk and orjson would; False where it gives up."""
+    cdef type kind = type(value)
+    cdef Py_ssize_t i, n
+    cdef PyObject *found
+    cdef tuple fields
+    if kind is str:
+        return _put_str(w, value)
+    if kind is int:
+        return _put_int(w, value)
+    if value is None:
+        return _put(w, "null", 4)
+    if kind is bool:
+        return _put(w, "true", 4) if value else _put(w, "false", 5)
+    if depth >= _FAST_DEPTH:
+        return False
+    if kind is list or kind is tuple:
+        if kind is tuple and not _put(w, '{"$t":', 6):
+            return False
+        if not _put(w, "[", 1):
+            return False
+        n = len(value)
+        for i in range(n):
+            if i and not _put(w, ",", 1):
+                return False
+            if not _put_value(
+                w,
+                <object>(PyList_GET_ITEM(value, i) if kind is list else PyTuple_GET_ITEM(value, i)),
+                depth + 1,
+            ):
+                return False
+        if not _put(w, "]", 1):
+            return False
+        return kind is list or _put(w, "}", 1)
+    if kind is _REF:
+        return (
+            _put(w, '{"$r":[', 7)
+            and _put_str(w, value.node)
+            and _put(w, ",", 1)
+            and _put_str(w, value.name)
+            and _put(w, "]}", 2)
+        )
+    if kind is _REPLY:
+        return (
+            _put(w, '{"$p":[', 7)
+            and type(value.node) is str
+            and _put_str(w, value.node)
+            and _put(w, ",", 1)
+            and type(value.corr) is int
+            and _put_int(w, value.corr)
+            and _put(w, "]}", 2)
+        )
+    if kind is bytes:
+        return _put_bytes(w, <bytes>value)
+    found = PyDict_GetItem(_NAME_OF, kind)
+    if found == NULL or type(<object>found) is not str:
+        return False
+    if not (_put(w, '{"$m":[', 7) and _put_str(w, <object>found) and _put(w, ",{", 2)):
+        return False
+    found = PyDict_GetItem(_FIELDS, kind)
+    if found == NULL:
+        return False
+    fields = <tuple>found
+    for i in range(PyTuple_GET_SIZE(fields)):
+        key = <object>PyTuple_GET_ITEM(fields, i)
+        if i and not _put(w, ",", 1):
+            return False
+        if not (_put_str(w, key) and _put(w, ":", 1)):
+            return False
+        if not _put_value(w, getattr(value, key), depth + 1):
+            return False
+    return _put(w, "}]}", 3)
+
 
 def encode_value(value):
     """Encode a message value: ``(body, buffers, plain)``."""
+    cdef _Writer writer
+    cdef bint written
+    if type(value) in _NAME_OF:  # a registered message: first, the direct writer
+        writer.buf = writer.stack
+        writer.size = 0
+        writer.cap = _WRITER_STACK
+        writer.inline_left = _INLINE_BUDGET
+        writer.failed = False
+        try:
+            written = _put_value(&writer, value, 0)
+            if written:
+                return PyBytes_FromStringAndSize(writer.buf, writer.size), [], False
+        except Exception:  # a field that would not be read: the walk decides, and words it
+            pass
+        finally:
+            if writer.buf != writer.stack:
+                free(writer.buf)
+    return _encode_general(value)
+
+
+cdef object _encode_general(value):
     cdef _Encoder enc = _Encoder.__new__(_Encoder)
     try:
         tree = enc.walk(value, 0)
@@ -531,6 +757,252 @@ cdef int _scan(const uint8_t *p, Py_ssize_t n) noexcept nogil:
     return found
 
 
+# -- the direct reader: the common message read straight from its bytes ---------------------
+#
+# Most bodies are a registered message whose fields are strings, integers,
+# booleans, None, refs and other such messages, in lists and tuples. The
+# reader below takes exactly those, written as the encoder writes them (no
+# whitespace, fields in their declared order, no escapes in strings, no
+# floats), and builds the message without the tree orjson would make. At the
+# first byte it does not expect it gives up (``_MISS``) and the general path
+# (orjson, then the walk) decodes the body from the start: what the reader
+# accepts is valid JSON that the general path decodes to the same value, so
+# the two paths cannot disagree, and everything unusual, or wrong, is
+# decided, and worded, where it always was.
+
+cdef object _MISS = object()
+cdef str _last_name = None  # the last message name read: most bodies repeat it
+
+
+cdef struct _Reader:
+    const char *p
+    Py_ssize_t i
+    Py_ssize_t n
+
+
+cdef inline bint _take(_Reader *r, const char *text, Py_ssize_t k) noexcept:
+    if r.n - r.i >= k and memcmp(r.p + r.i, text, k) == 0:
+        r.i += k
+        return True
+    return False
+
+
+cdef object _fast_str(_Reader *r):
+    """A string with no escapes and no control characters; ``_MISS`` otherwise."""
+    cdef Py_ssize_t start = r.i + 1, j = start
+    cdef const uint8_t *p = <const uint8_t *>r.p
+    while j < r.n:
+        if p[j] == 0x22:
+            break
+        if p[j] == 0x5C or p[j] < 0x20:
+            return _MISS
+        j += 1
+    else:
+        return _MISS
+    r.i = j + 1
+    try:
+        return PyUnicode_DecodeUTF8(r.p + start, j - start, NULL)
+    except UnicodeDecodeError:
+        return _MISS
+
+
+cdef object _fast_int(_Reader *r):
+    """An integer of at most 18 digits, as JSON writes it; ``_MISS`` otherwise."""
+    cdef Py_ssize_t j = r.i, digits = 0
+    cdef bint negative = False
+    cdef long long value = 0
+    cdef const uint8_t *p = <const uint8_t *>r.p
+    if p[j] == 0x2D:  # '-'
+        negative = True
+        j += 1
+    while j < r.n and 0x30 <= p[j] <= 0x39:
+        value = value * 10 + (p[j] - 0x30)
+        digits += 1
+        j += 1
+    if digits == 0 or digits > 18 or (digits > 1 and p[j - digits] == 0x30):
+        return _MISS
+    if j < r.n and (p[j] == 0x2E or p[j] == 0x65 or p[j] == 0x45):  # a float: '.', 'e', 'E'
+        return _MISS
+    r.i = j
+    return -value if negative else value
+
+
+cdef object _fast_items(_Reader *r, object buffers, int depth):
+    """The items of a list, the reader at its ``[``; a new list, or ``_MISS``."""
+    cdef list out = []
+    cdef object item
+    r.i += 1
+    if _take(r, "]", 1):
+        return out
+    while True:
+        item = _fast(r, buffers, depth)
+        if item is _MISS:
+            return _MISS
+        out.append(item)
+        if _take(r, ",", 1):
+            continue
+        if _take(r, "]", 1):
+            return out
+        return _MISS
+
+
+cdef object _fast_message(_Reader *r, object buffers, int depth):
+    """``["name",{fields}]`` of a registered message, the reader at its ``[``."""
+    global _last_name
+    cdef object name, cls, value, out, built
+    cdef tuple expected
+    cdef Py_ssize_t start, size, i, count
+    cdef const char *text
+    cdef PyObject *found
+    cdef PyObject *k
+    cdef PyObject *v
+    cdef Py_ssize_t pos
+    if not _take(r, "[\"", 2):
+        return _MISS
+    r.i -= 1
+    start = r.i + 1
+    name = _last_name
+    if name is not None:
+        text = PyUnicode_AsUTF8AndSize(name, &size)
+        if (
+            r.n - start > size
+            and memcmp(r.p + start, text, size) == 0
+            and r.p[start + size] == 0x22
+        ):
+            r.i = start + size + 1
+        else:
+            name = None
+    if name is None:
+        name = _fast_str(r)
+        if name is _MISS:
+            return _MISS
+    found = PyDict_GetItem(_BY_NAME, name)
+    if found == NULL:
+        return _MISS
+    _last_name = name
+    cls = <object>found
+    found = PyDict_GetItem(_FIELDS, cls)
+    if found == NULL:
+        return _MISS
+    expected = <tuple>found
+    if not _take(r, ",{", 2):
+        return _MISS
+    out = {}
+    count = PyTuple_GET_SIZE(expected)
+    for i in range(count):
+        key = <object>PyTuple_GET_ITEM(expected, i)
+        if i and not _take(r, ",", 1):
+            return _MISS
+        text = PyUnicode_AsUTF8AndSize(key, &size)
+        if not (
+            r.n - r.i >= size + 4
+            and r.p[r.i] == 0x22
+            and memcmp(r.p + r.i + 1, text, size) == 0
+            and r.p[r.i + 1 + size] == 0x22
+            and r.p[r.i + 2 + size] == 0x3A
+        ):
+            return _MISS
+        r.i += size + 3
+        value = _fast(r, buffers, depth + 1)
+        if value is _MISS:
+            return _MISS
+        PyDict_SetItem(out, key, value)
+    if not _take(r, "}]", 2):
+        return _MISS
+    # Built as the general path builds it (_build, "$m").
+    if cls in _SLOTTED:
+        built = _fresh(cls)
+        pos = 0
+        while PyDict_Next(out, &pos, &k, &v):
+            PyObject_GenericSetAttr(built, <object>k, <object>v)
+        return built
+    if cls in _DIRECT:
+        built = _fresh(cls)
+        PyObject_GenericSetDict(built, out, NULL)
+        return built
+    try:
+        return cls(**out)
+    except Exception:
+        return _MISS
+
+
+cdef object _fast_pair(_Reader *r):
+    """``["text",second]`` with a non-empty string first; the two, or ``_MISS``."""
+    cdef object first, second
+    if not _take(r, "[", 1) or r.i >= r.n or r.p[r.i] != 0x22:
+        return _MISS
+    first = _fast_str(r)
+    if first is _MISS or not first or not _take(r, ",", 1) or r.i >= r.n:
+        return _MISS
+    if r.p[r.i] == 0x22:
+        second = _fast_str(r)
+    else:
+        second = _fast_int(r)
+    if second is _MISS or not _take(r, "]", 1):
+        return _MISS
+    return (first, second)
+
+
+cdef object _fast(_Reader *r, object buffers, int depth):
+    """One value at the reader; ``_MISS`` at the first thing it does not take."""
+    cdef char c
+    cdef object value, pair
+    if r.i >= r.n or depth > _FAST_DEPTH:
+        return _MISS
+    c = r.p[r.i]
+    if c == 0x22:  # '"'
+        return _fast_str(r)
+    if c == 0x2D or 0x30 <= c <= 0x39:
+        return _fast_int(r)
+    if c == 0x74:  # 't'
+        return True if _take(r, "true", 4) else _MISS
+    if c == 0x66:  # 'f'
+        return False if _take(r, "false", 5) else _MISS
+    if c == 0x6E:  # 'n'
+        return None if _take(r, "null", 4) else _MISS
+    if c == 0x5B:  # '['
+        return _fast_items(r, buffers, depth + 1)
+    if c != 0x7B or not _take(r, "{\"$", 3) or r.n - r.i < 3:  # '{' and a tag
+        return _MISS
+    c = r.p[r.i]
+    if r.p[r.i + 1] != 0x22 or r.p[r.i + 2] != 0x3A:  # a one-letter tag, then '":'
+        return _MISS
+    r.i += 3
+    if c == 0x6D:  # "$m"
+        value = _fast_message(r, buffers, depth)
+    elif c == 0x74:  # "$t"
+        if r.i >= r.n or r.p[r.i] != 0x5B:
+            return _MISS
+        value = _fast_items(r, buffers, depth + 1)
+        if value is not _MISS:
+            value = tuple(<list>value)
+    elif c == 0x72:  # "$r"
+        pair = _fast_pair(r)
+        if pair is _MISS or type((<tuple>pair)[1]) is not str or not (<tuple>pair)[1]:
+            return _MISS
+        value = _REF((<tuple>pair)[0], (<tuple>pair)[1])
+    elif c == 0x70:  # "$p"
+        pair = _fast_pair(r)
+        if pair is _MISS or type((<tuple>pair)[1]) is not int:
+            return _MISS
+        value = _REPLY((<tuple>pair)[0], (<tuple>pair)[1])
+    elif c == 0x78:  # "$x"
+        if r.i >= r.n or r.p[r.i] != 0x22:
+            return _MISS
+        value = _fast_str(r)
+        if value is _MISS:
+            return _MISS
+        try:
+            value = (<str>value).encode("latin-1")
+        except UnicodeEncodeError:
+            return _MISS
+    else:
+        return _MISS
+    if value is _MISS or not _take(r, "}", 1):
+        return _MISS
+    return value
+
+
 def decode_value(body, buffers=(), plain=False):
     """Rebuild a message value from :func:`encode_value`'s output.
 
@@ -538,8 +1010,19 @@ def decode_value(body, buffers=(), plain=False):
     pure twin): anything unusual goes to the twin, which words the refusal.
     """
     cdef int found
+    cdef _Reader reader
     if type(body) is not bytes:
         return _twin.decode_value(body, buffers, plain)  # rare: the twin converts it
+    if not plain:
+        reader.p = PyBytes_AS_STRING(body)
+        reader.i = 0
+        reader.n = PyBytes_GET_SIZE(body)
+        try:
+            value = _fast(&reader, buffers, 0)
+        except Exception:  # a class that would not be built: the general path decides
+            value = _MISS
+        if value is not _MISS and reader.i == reader.n:
+            return value
     try:
         tree = _loads(body)
     except _JSONDecodeError:
