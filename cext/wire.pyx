@@ -27,6 +27,9 @@ cdef extern from "Python.h":
     const char *PyUnicode_AsUTF8AndSize_noerror "PyUnicode_AsUTF8AndSize" (object, Py_ssize_t *)
     PyObject *PyErr_Occurred()
     void PyErr_Clear()
+    PyObject *PyObject_GenericGetAttr(PyObject *, PyObject *)
+    ctypedef struct _GetattroOf "PyTypeObject":  # the one field of a type read here
+        void *tp_getattro
 from libc.math cimport isfinite
 from libc.stdint cimport uint8_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
@@ -209,9 +212,11 @@ cdef class _Encoder:
         if kind is list:
             if depth >= _MAX_DEPTH:
                 raise _Refuse()
-            n = PyList_GET_SIZE(value)
             out = None
-            for i in range(n):
+            i = 0
+            # As the twin's iteration goes: the length read again at each item
+            # (reading a message's field may run code that edits the list).
+            while i < PyList_GET_SIZE(value):
                 item = <object>PyList_GET_ITEM(value, i)
                 done = self.walk(item, depth + 1)
                 if out is None:
@@ -220,6 +225,7 @@ cdef class _Encoder:
                         out.append(done)
                 else:
                     out.append(done)
+                i += 1
             return value if out is None else out
         if kind is dict:
             if depth >= _MAX_DEPTH:
@@ -392,7 +398,7 @@ cdef bint _put_int(_Writer *w, object value) noexcept:
     if number == -1 and PyErr_Occurred() != NULL:
         PyErr_Clear()
         return False
-    left = <unsigned long long>(-number) if number < 0 else <unsigned long long>number
+    left = (0ULL - <unsigned long long>number) if number < 0 else <unsigned long long>number
     while True:
         at -= 1
         digits[at] = <char>(0x30 + left % 10)
@@ -454,16 +460,16 @@ cdef bint _put_value(_Writer *w, object value, int depth) except -1:
             return False
         if not _put(w, "[", 1):
             return False
-        n = len(value)
-        for i in range(n):
+        # As a list's iterator goes: the length read again at each item and the
+        # item held while it is written (a field read may run code that edits it).
+        i = 0
+        while i < (PyList_GET_SIZE(value) if kind is list else PyTuple_GET_SIZE(value)):
+            item = <object>(PyList_GET_ITEM(value, i) if kind is list else PyTuple_GET_ITEM(value, i))
             if i and not _put(w, ",", 1):
                 return False
-            if not _put_value(
-                w,
-                <object>(PyList_GET_ITEM(value, i) if kind is list else PyTuple_GET_ITEM(value, i)),
-                depth + 1,
-            ):
+            if not _put_value(w, item, depth + 1):
                 return False
+            i += 1
         if not _put(w, "]", 1):
             return False
         return kind is list or _put(w, "}", 1)
@@ -487,6 +493,12 @@ cdef bint _put_value(_Writer *w, object value, int depth) except -1:
         )
     if kind is bytes:
         return _put_bytes(w, <bytes>value)
+    # Only a class whose fields are plain slots or plain __dict__ entries, read
+    # without running its code: the general path may read them again.
+    if (<_GetattroOf *>kind).tp_getattro != <void *>PyObject_GenericGetAttr or not (
+        kind in _SLOTTED or kind in _DIRECT
+    ):
+        return False
     found = PyDict_GetItem(_NAME_OF, kind)
     if found == NULL or type(<object>found) is not str:
         return False
@@ -881,6 +893,8 @@ cdef object _fast_message(_Reader *r, object buffers, int depth):
         return _MISS
     _last_name = name
     cls = <object>found
+    if not (cls in _SLOTTED or cls in _DIRECT):
+        return _MISS  # built by calling it: by the general path, once the body is known good
     found = PyDict_GetItem(_FIELDS, cls)
     if found == NULL:
         return _MISS
@@ -909,21 +923,17 @@ cdef object _fast_message(_Reader *r, object buffers, int depth):
         PyDict_SetItem(out, key, value)
     if not _take(r, "}]", 2):
         return _MISS
-    # Built as the general path builds it (_build, "$m").
+    # Built as the general path builds it (_build, "$m"), without running the
+    # class's own code (the body may yet be refused whole).
     if cls in _SLOTTED:
         built = _fresh(cls)
         pos = 0
         while PyDict_Next(out, &pos, &k, &v):
             PyObject_GenericSetAttr(built, <object>k, <object>v)
         return built
-    if cls in _DIRECT:
-        built = _fresh(cls)
-        PyObject_GenericSetDict(built, out, NULL)
-        return built
-    try:
-        return cls(**out)
-    except Exception:
-        return _MISS
+    built = _fresh(cls)  # in _DIRECT: its fields become its __dict__
+    PyObject_GenericSetDict(built, out, NULL)
+    return built
 
 
 cdef object _fast_pair(_Reader *r):
@@ -1013,7 +1023,7 @@ def decode_value(body, buffers=(), plain=False):
     cdef _Reader reader
     if type(body) is not bytes:
         return _twin.decode_value(body, buffers, plain)  # rare: the twin converts it
-    if not plain:
+    if plain is False:  # (anything else is for the general path to judge)
         reader.p = PyBytes_AS_STRING(body)
         reader.i = 0
         reader.n = PyBytes_GET_SIZE(body)
