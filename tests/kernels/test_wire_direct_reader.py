@@ -13,7 +13,6 @@ otherwise than the encoder writes them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -21,9 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from actorfw import ActorRef, MalformedMessage, MessageRefused, ReplyTo
-from actorfw.values import codec
 from actorfw.values.codec import message
-from tests.conftest import load_kernels
 from tests.kernels.test_wire_twins import WithNew
 from tests.values.test_codec import Point, Shape, values
 
@@ -33,14 +30,6 @@ class Flat:  # @message alone: a slotted frozen dataclass
     text: str
     number: int
     rest: Any
-
-
-@pytest.fixture(scope="module")
-def twins() -> tuple[ModuleType, ModuleType]:
-    compiled, pure = load_kernels("compiled")["wire"], load_kernels("pure")["wire"]
-    codec.bind_kernel(compiled)
-    codec.bind_kernel(pure)
-    return compiled, pure
 
 
 def outcome(function: Any, *args: Any) -> Any:

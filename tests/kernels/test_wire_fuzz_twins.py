@@ -23,18 +23,9 @@ from hypothesis import strategies as st
 
 from actorfw import MalformedMessage
 from actorfw.values import codec
-from tests.conftest import load_kernels
 from tests.values.test_codec import Point, values
 
 TWINS = ("compiled", "pure")
-
-
-@pytest.fixture(scope="module")
-def twins() -> tuple[ModuleType, ModuleType]:
-    compiled, pure = load_kernels("compiled")["wire"], load_kernels("pure")["wire"]
-    codec.bind_kernel(compiled)
-    codec.bind_kernel(pure)
-    return compiled, pure
 
 
 @pytest.fixture(params=TWINS)

@@ -14,16 +14,7 @@ from hypothesis import strategies as st
 from actorfw import ActorRef, MalformedMessage, MessageRefused
 from actorfw.values import codec
 from actorfw.values.codec import message
-from tests.conftest import load_kernels
 from tests.values.test_codec import Point, values
-
-
-@pytest.fixture(scope="module")
-def twins() -> tuple[ModuleType, ModuleType]:
-    compiled, pure = load_kernels("compiled")["wire"], load_kernels("pure")["wire"]
-    codec.bind_kernel(compiled)
-    codec.bind_kernel(pure)
-    return compiled, pure
 
 
 def outcome(function: Any, *args: Any) -> Any:
