@@ -319,10 +319,12 @@ def check_value(value):
 
 # -- the direct writer: the common message written straight into its bytes -------------------
 #
-# The twin of the direct reader below: a registered message of strings
-# without escapes, integers of 64 bits, booleans, None, refs, reply handles,
-# small bytes without escapes, lists and tuples is written byte for byte as
-# orjson writes the tree the walk would build, without building it. At the
+# The twin of the direct reader below: a registered message (or a tuple) of
+# strings without escapes, integers of 64 bits, booleans, None, refs, reply
+# handles, small bytes without escapes, lists and tuples, and the values kept
+# in buffers (larger bytes, numpy arrays, vector clocks), is written byte for
+# byte as orjson writes the tree the walk would build, without building it,
+# and its buffers listed in the walk's order. At the
 # first value it does not take it gives up, and the walk and orjson encode
 # the value from the start, so what it writes is what they would have.
 
@@ -335,6 +337,7 @@ cdef struct _Writer:
     Py_ssize_t cap
     Py_ssize_t inline_left
     bint failed  # out of memory: the general path takes over (and raises, if it must)
+    PyObject *buffers  # the list of the encoding's buffers, in the walk's order (the caller's)
     char stack[_WRITER_STACK]
 
 
@@ -492,7 +495,29 @@ cdef bint _put_value(_Writer *w, object value, int depth) except -1:
             and _put(w, "]}", 2)
         )
     if kind is bytes:
-        return _put_bytes(w, <bytes>value)
+        if PyBytes_GET_SIZE(value) <= _INLINE_BYTES and PyBytes_GET_SIZE(value) <= w.inline_left:
+            return _put_bytes(w, <bytes>value)
+        return _put_buffer(w, b'{"$b":', value) and _put(w, "}", 1)
+    if kind is _ndarray:
+        dtype = value.dtype
+        if dtype.hasobject:
+            return False
+        if not (
+            _put_buffer(w, b'{"$a":[', _ascontiguous(value))
+            and _put(w, ",", 1)
+            and _put_str(w, dtype.str)
+            and _put(w, ",[", 2)
+        ):
+            return False
+        shape = value.shape
+        for i in range(PyTuple_GET_SIZE(shape)):
+            if i and not _put(w, ",", 1):
+                return False
+            if not _put_int(w, <object>PyTuple_GET_ITEM(shape, i)):
+                return False
+        return _put(w, "]]}", 3)
+    if kind is _CLOCK:
+        return _put_buffer(w, b'{"$v":', value.encode()) and _put(w, "}", 1)
     # Only a class whose fields are plain slots or plain __dict__ entries, read
     # without running its code: the general path may read them again.
     if (<_GetattroOf *>kind).tp_getattro != <void *>PyObject_GenericGetAttr or not (
@@ -519,20 +544,33 @@ cdef bint _put_value(_Writer *w, object value, int depth) except -1:
     return _put(w, "}]}", 3)
 
 
+cdef bint _put_buffer(_Writer *w, const char *tag, object buffer) except -1:
+    """``tag`` (six or seven bytes: ``{"$b":`` or ``{"$a":[``), then the index of ``buffer``,
+    appended to the encoding's buffers, as the walk appends it."""
+    cdef list buffers = <list>w.buffers
+    buffers.append(buffer)
+    return _put(w, tag, len(tag)) and _put_int(w, PyList_GET_SIZE(buffers) - 1)
+
+
 def encode_value(value):
     """Encode a message value: ``(body, buffers, plain)``."""
     cdef _Writer writer
     cdef bint written
-    if type(value) in _NAME_OF:  # a registered message: first, the direct writer
+    cdef list buffers
+    # A registered message or a tuple, tagged whatever is in it (never plain):
+    # first, the direct writer.
+    if type(value) in _NAME_OF or type(value) is tuple:
+        buffers = []
         writer.buf = writer.stack
         writer.size = 0
         writer.cap = _WRITER_STACK
         writer.inline_left = _INLINE_BUDGET
         writer.failed = False
+        writer.buffers = <PyObject *>buffers
         try:
             written = _put_value(&writer, value, 0)
             if written:
-                return PyBytes_FromStringAndSize(writer.buf, writer.size), [], False
+                return PyBytes_FromStringAndSize(writer.buf, writer.size), buffers, False
         except Exception:  # a field that would not be read: the walk decides, and words it
             pass
         finally:
@@ -772,7 +810,9 @@ cdef int _scan(const uint8_t *p, Py_ssize_t n) noexcept nogil:
 # -- the direct reader: the common message read straight from its bytes ---------------------
 #
 # Most bodies are a registered message whose fields are strings, integers,
-# booleans, None, refs and other such messages, in lists and tuples. The
+# booleans, None, refs and other such messages, in lists and tuples, with
+# the values the encoder keeps in buffers (larger bytes, numpy arrays, vector
+# clocks) built from their buffers as the general path builds them. The
 # reader below takes exactly those, written as the encoder writes them (no
 # whitespace, fields in their declared order, no escapes in strings, no
 # floats), and builds the message without the tree orjson would make. At the
@@ -1006,6 +1046,27 @@ cdef object _fast(_Reader *r, object buffers, int depth):
             value = (<str>value).encode("latin-1")
         except UnicodeEncodeError:
             return _MISS
+    elif c == 0x62 or c == 0x76:  # "$b", "$v": a buffer's index
+        if r.i >= r.n:
+            return _MISS
+        value = _fast_int(r)
+        if value is _MISS or value < 0 or value >= len(buffers):
+            return _MISS
+        if c == 0x62:
+            value = buffers[value]
+            if type(value) is not bytes:
+                value = bytes(value)
+        elif _CLOCK is None:
+            return _MISS
+        else:
+            value = _CLOCK.decode(buffers[value])  # an error: the general path words it
+    elif c == 0x61:  # "$a": [buffer, dtype, shape], built by the twin's own checks
+        if r.i >= r.n or r.p[r.i] != 0x5B:
+            return _MISS
+        value = _fast_items(r, buffers, depth + 1)
+        if value is _MISS:
+            return _MISS
+        value = _twin._build_array(value, buffers, depth)  # an error: the general path words it
     else:
         return _MISS
     if value is _MISS or not _take(r, "}", 1):

@@ -1,8 +1,9 @@
 """The compiled codec's direct writer and reader: the general path's bytes and values, or nothing.
 
-The compiled ``encode_value`` first writes a registered message (of
-strings, integers, booleans, None, refs, small bytes, lists and tuples)
-straight into its bytes, and ``decode_value`` first reads such a body
+The compiled ``encode_value`` first writes a registered message or a
+tuple (of strings, integers, booleans, None, refs, small bytes, lists and
+tuples, and the values kept in buffers: larger bytes, numpy arrays, vector
+clocks) straight into its bytes, and ``decode_value`` first reads such a body
 straight from its bytes; each gives up at the first thing it does not take,
 and the general path (the walk and orjson) does the whole work. These tests
 hold both to the pure twin: on the values they are meant for, on values
@@ -15,11 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from actorfw import ActorRef, MalformedMessage, MessageRefused, ReplyTo
+from actorfw.kernels import vclock
 from actorfw.values.codec import message
 from tests.kernels.test_wire_twins import WithNew
 from tests.values.test_codec import Point, Shape, values
@@ -51,6 +54,22 @@ leaves = st.one_of(
     st.binary(max_size=6),
     st.builds(ActorRef, st.sampled_from(["n1", "nœud"]), st.sampled_from(["a", 'q"uote'])),
     st.builds(ReplyTo, st.sampled_from(["n1", "n2"]), st.integers(0, 2**64 - 1)),
+    st.binary(min_size=1020, max_size=1030),  # about the inline bound: inline or a buffer
+    st.builds(
+        vclock.VectorClock,
+        st.dictionaries(st.sampled_from(["n1", "n2"]), ints.filter(lambda n: n >= 0)),
+    ),
+    st.sampled_from(
+        [  # arrays, kept in buffers; a strided one copied; one of objects refused
+            np.arange(3, dtype=np.int64),
+            np.zeros((2, 3), dtype=np.float32),
+            np.arange(10, dtype=">i2")[::3],
+            np.array([], dtype=np.uint8),
+            np.array([True, False]),
+            np.array(["ab", "c"]),
+            np.zeros((1, 0, 2)),
+        ]
+    ),
 )
 direct_values = st.recursive(
     leaves,
@@ -91,6 +110,8 @@ def test_the_writer_writes_the_twins_bytes(twins: Any, value: Any) -> None:
         Flat("", 1, {"$k": 1}),
         Flat("", 1, Flat("", 1, Flat("", 1, object()))),  # refused, deep inside
         Flat("", 1, ReplyTo("n1", 2**64 - 1)),
+        Flat("", 1, np.array([object()], dtype=object)),  # refused
+        (1, np.array([1.5]), Flat("", 1, b"z" * 5000)),
     ],
 )
 def test_the_writer_leaves_every_other_value_to_the_general_path(twins: Any, value: Any) -> None:
@@ -189,6 +210,34 @@ def test_it_leaves_every_other_writing_to_the_general_path(twins: Any, body: byt
     compiled, pure = twins
     assert outcome(compiled.decode_value, body, [], False) == outcome(
         pure.decode_value, body, [], False
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"$m":["test.direct.Flat",{"text":"","number":1,"rest":{"$b":0}}]}',
+        b'{"$m":["test.direct.Flat",{"text":"","number":1,"rest":{"$b":2}}]}',  # no such buffer
+        b'{"$m":["test.direct.Flat",{"text":"","number":1,"rest":{"$b":-1}}]}',
+        b'{"$m":["test.direct.Flat",{"text":"","number":1,"rest":{"$b":"0"}}]}',
+        b'{"$t":[{"$a":[0,"<i8",[1]]},{"$a":[1,"|u1",[2,2]]}]}',
+        b'{"$t":[{"$b":1},{"$b":0},{"$a":[1,"<u2",[2]]}]}',
+        b'{"$t":[{"$a":[0,"<i8",[2]]}]}',  # the shape does not match the buffer
+        b'{"$t":[{"$a":[0,"<i9",[1]]}]}',  # no such dtype
+        b'{"$t":[{"$a":[0,"int64",[1]]}]}',  # not as an encoder writes it
+        b'{"$t":[{"$a":[0,"|O",[1]]}]}',
+        b'{"$t":[{"$a":[0,"<i8",[1],3]}]}',
+        b'{"$t":[{"$a":[0,"<i8",[-1]]}]}',
+        b'{"$t":[{"$a":[0,"<i8",1]}]}',
+        b'{"$t":[{"$v":0}]}',  # the buffer is no clock
+        b'{"$t":[{"$v":2}]}',
+    ],
+)
+def test_it_reads_buffers_as_the_general_path_does(twins: Any, body: bytes) -> None:
+    compiled, pure = twins
+    raw = [b"\x01" * 8, b"\x02" * 4]
+    assert outcome(compiled.decode_value, body, raw, False) == outcome(
+        pure.decode_value, body, raw, False
     )
 
 
