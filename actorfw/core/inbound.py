@@ -113,12 +113,13 @@ class Inbound:
     def receive_batch(self, peer: str, envelopes: list[Envelope]) -> None:
         """Take the envelopes of one batch from ``peer``, in order; never raises for bad input.
 
-        The same as :meth:`receive` for each of them, with the common case
-        inline: a tell to a running actor here whose mailbox has room, on a
-        node that does not trace. It is decoded and queued without a call
-        per message into the engine, and the actor is scheduled at its first
-        tell of the batch. Anything else goes through :meth:`receive`, one
-        envelope at a time; an error there spoils only its envelope.
+        The same as :meth:`receive` for each of them, with the common cases
+        inline, on a node that does not trace: a tell or an ask to a running
+        actor here whose mailbox has room is decoded and queued without a
+        call per message into the engine (the actor scheduled at its first
+        message of the batch), and a reply ends its ask. Anything else goes
+        through :meth:`receive`, one envelope at a time; an error there
+        spoils only its envelope.
         """
         engine = self._engine
         if not engine.alive:
@@ -135,8 +136,31 @@ class Inbound:
             credit = self._credit = engine.flow.incoming(peer)
         known = self._senders_of(peer)
         counts = engine.flow.counts
+        asks = engine.asks
         for envelope in envelopes:
-            cell = cells.get(envelope.target) if envelope.kind == TELL else None
+            kind = envelope.kind
+            if kind == REPLY and envelope.source == peer:
+                try:  # as receive() would
+                    stats.received_remote += 1
+                    try:
+                        value = decode(envelope.body, envelope.buffers, envelope.plain)
+                    except Exception as caught:
+                        self.reject(envelope, _malformed(caught))
+                        continue
+                    if type(value) is Traced:  # from a tracing node; this one does not trace
+                        value = value.body
+                        if type(value) is Traced:
+                            self.reject(
+                                envelope, MalformedMessage("a Traced message inside a Traced one")
+                            )
+                            continue
+                    asks.resolve(envelope.corr, value, None)
+                except Exception as error:
+                    self.bad_input(peer, error)
+                    if not engine.alive:
+                        return
+                continue
+            cell = cells.get(envelope.target) if kind == TELL or kind == ASK else None
             if (
                 cell is None
                 or cell.state >= STOPPING
@@ -175,12 +199,15 @@ class Inbound:
                     if sender is None:
                         self.reject(envelope, _unnamed(envelope))
                         continue
-                if credit is not None:  # give its units back (Engine.enqueue's common case)
-                    cost = 1 + (len(body) >> UNIT_SHIFT) if not buffers else cost_of(envelope)
-                    credit.released += cost
-                    if credit.released >= credit.due:
-                        engine.flow.grant(credit)
-                cell.mailbox.append((value, sender, None, None))
+                if kind == ASK:  # asks take no credit
+                    cell.mailbox.append((value, sender, ReplyTo(peer, envelope.corr), None))
+                else:
+                    if credit is not None:  # give its units back (Engine.enqueue's common case)
+                        cost = 1 + (len(body) >> UNIT_SHIFT) if not buffers else cost_of(envelope)
+                        credit.released += cost
+                        if credit.released >= credit.due:
+                            engine.flow.grant(credit)
+                    cell.mailbox.append((value, sender, None, None))
                 if not cell.scheduled and not cell.busy and not cell.held and cell.state is RUNNING:
                     cell.scheduled = True  # Engine.schedule, inline; the pump is woken below
                     runnable.append(cell)

@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from actorfw import NodeConfig, Simulation
+from actorfw import ActorRef, NodeConfig, Simulation
 from actorfw.core.envelopes import ASK, REPLY, TELL, Envelope
 from actorfw.core.messages import Heartbeat, StatusRequest
 from actorfw.core.node_protocol import NODE_TARGET
@@ -135,3 +135,54 @@ def test_tells_after_a_restarted_peers_heartbeat_count_toward_its_new_credit() -
         new = n2.flow.counts["n1"]
         assert new is not old and old.released == 5
         assert new.released == 40
+
+
+def replies() -> list[Envelope]:
+    """Replies to asks 1…4 between tells: good, malformed, traced, twice traced, from elsewhere."""
+
+    def reply(corr: int, value: Any, source: str = "n1") -> Envelope:
+        body, buffers, plain = codec.encode(value)
+        return Envelope(REPLY, source, "", None, corr, body, buffers, plain)
+
+    return [
+        tell("sink", Work(0)),
+        reply(1, Work(1)),
+        Envelope(REPLY, "n1", "", None, 2, b'{"$t": 7', [], False),  # malformed: ends its ask
+        reply(3, Traced(vclock.VectorClock({"n1": 1}), "traced")),
+        reply(4, Traced(vclock.VectorClock(), Traced(vclock.VectorClock(), 1))),
+        reply(1, "late"),  # its ask has ended: counted
+        reply(5, "from n3", source="n3"),  # not the peer's: as receive takes it
+        reply(999, "nobody asked"),
+        tell("sink", Work(1)),
+    ]
+
+
+def answers_after(feed: Callable[[Any, list[Envelope]], None]) -> dict[str, Any]:
+    with Simulation(nodes=3, seed=23) as sim:
+        sim.spawn("n2", SlowSink, 10.0, name="sink")
+        n2 = sim.node("n2")
+        sim.run_for(0.01)
+        futures = {}
+        for _ in range(5):
+            future = n2.loop.create_future()
+            futures[n2.asks.open(future, ActorRef("n1", "x"), 60.0)] = future
+        feed(n2, replies())
+        sim.run_for(0.001)  # the futures' callbacks
+        return {
+            "answers": {
+                corr: repr(f.exception() or f.result()) if f.done() else "open"
+                for corr, f in futures.items()
+            },
+            "stats": dataclasses.asdict(n2.stats),
+            "mailbox": [(m, s, r, t) for m, s, r, t in n2.cells["sink"].mailbox],
+        }
+
+
+def test_replies_in_a_batch_end_their_asks_as_one_by_one() -> None:
+    batch = answers_after(at_once)
+    single = answers_after(one_by_one)
+    assert batch == single
+    assert batch["answers"][1] == "Work(n=1)" and batch["answers"][3] == "'traced'"
+    assert "MalformedMessage" in batch["answers"][2] and "MalformedMessage" in batch["answers"][4]
+    assert batch["answers"][5] == "'from n3'"
+    assert batch["stats"]["late_replies"] == 2
