@@ -45,7 +45,11 @@ asks the leader actor, which tells every follower; each node writes a
 200-byte record and syncs its storage; the client is answered once a
 majority has synced. The ``floor p50`` of those sequential writes is what
 any protocol on these nodes and this storage pays per command; ``p50`` minus
-it is what Multi-Paxos and the state machine add.
+it is what Multi-Paxos and the state machine add. Beside it, measured after
+the cluster stops, its raw twin (:mod:`actorfw.bench.raw_quorum`): the same
+hops and the same synced SQLite writes on pyzmq and ``sqlite3`` alone, one
+process per node; ``floor / raw floor`` is what the node runtime costs over
+them.
 
 Beside the rate, the CPU time the node processes used during the throughput
 figure, per committed command (Linux only, from ``/proc``): on a shared
@@ -66,7 +70,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from actorfw.bench import raw
+from actorfw.bench import raw, raw_quorum
 
 __all__ = [
     "APPS",
@@ -148,6 +152,16 @@ class PaxosResult:
     floor_p50_us: float | None = None
     """Median of the quorum writes with no protocol in them, on the same cluster (None:
     not measured): the part of ``p50_us`` that the nodes and their storage cost."""
+    raw_floor_p50_us: float | None = None
+    """Median of the same quorum writes on pyzmq and ``sqlite3`` alone, one process per
+    node (:func:`~actorfw.bench.raw_quorum.raw_quorum_writes`; None: not measured)."""
+
+    @property
+    def floor_over_raw_floor(self) -> float | None:
+        """The runtime's floor over its raw twin: what the node runtime costs per command."""
+        if self.floor_p50_us is None or not self.raw_floor_p50_us:
+            return None
+        return self.floor_p50_us / self.raw_floor_p50_us
 
     @property
     def node_cpu_us_per_command(self) -> float | None:
@@ -190,6 +204,7 @@ class PaxosResult:
             "p99_over_raw": self.p99_over_raw,
             "node_cpu_us_per_command": self.node_cpu_us_per_command,
             "node_cores": self.node_cores,
+            "floor_over_raw_floor": self.floor_over_raw_floor,
         }
 
 
@@ -448,6 +463,10 @@ def measure_configuration(
         )
     note("raw pyzmq round trips")
     base = raw.raw_round_trips("ipc", settings["raw"])
+    note("raw floor: the same quorum writes on pyzmq and sqlite3 alone")
+    raw_floor = raw_quorum.raw_quorum_writes(
+        nodes, storage == "sqlite", settings["latency_warmup"], settings["latency"]
+    )
     return PaxosResult(
         nodes=nodes,
         storage=storage,
@@ -464,6 +483,7 @@ def measure_configuration(
         node_cpu_seconds=cpu_used,
         load_p50_us=_percentile(loaded, 0.5) * 1e6 if loaded else None,
         floor_p50_us=_percentile(floor, 0.5) * 1e6 if floor else None,
+        raw_floor_p50_us=_percentile(raw_floor, 0.5) * 1e6 if raw_floor else None,
     )
 
 
@@ -515,6 +535,8 @@ def render(results: Sequence[PaxosResult]) -> str:
             "p50",
             "p99",
             "floor p50",
+            "raw floor",
+            "floor / raw floor",
             "raw p50",
             "p50 / raw",
             "p99 / raw",
@@ -525,6 +547,8 @@ def render(results: Sequence[PaxosResult]) -> str:
         cpu = r.node_cpu_us_per_command
         loaded = "-" if r.load_p50_us is None else f"{r.load_p50_us / 1000:,.1f} ms"
         floor = "-" if r.floor_p50_us is None else f"{r.floor_p50_us:,.0f} µs"
+        raw_floor = "-" if r.raw_floor_p50_us is None else f"{r.raw_floor_p50_us:,.0f} µs"
+        over = r.floor_over_raw_floor
         rows.append(
             [
                 str(r.nodes),
@@ -536,6 +560,8 @@ def render(results: Sequence[PaxosResult]) -> str:
                 f"{r.p50_us:,.0f} µs",
                 f"{r.p99_us:,.0f} µs",
                 floor,
+                raw_floor,
+                "-" if over is None else f"{over:.2f}",
                 f"{r.raw_p50_us:,.1f} µs",
                 f"{r.p50_over_raw:,.1f}",
                 f"{r.p99_over_raw:,.1f}",

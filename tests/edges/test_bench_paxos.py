@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from actorfw.bench.raw_quorum import raw_quorum_writes
 from actorfw.cli import main
 from actorfw.node import ActorSystem
 from actorfw.node.config import NodeSettings, load_settings
@@ -34,11 +35,27 @@ def test_bench_paxos_quick_json_reports_the_configuration_and_its_targets(
     assert result["load_p50_us"] is not None and result["load_p50_us"] > 0
     # The floor's quorum writes ran and were answered, each with its own number.
     assert result["floor_p50_us"] is not None and result["floor_p50_us"] > 0
+    # And its raw twin: the same writes on pyzmq and sqlite3 alone.
+    assert result["raw_floor_p50_us"] is not None and result["raw_floor_p50_us"] > 0
+    assert result["floor_over_raw_floor"] == pytest.approx(
+        result["floor_p50_us"] / result["raw_floor_p50_us"]
+    )
     assert 0 < result["raw_p50_us"] <= result["raw_p99_us"]
     assert result["p50_over_raw"] == pytest.approx(result["p50_us"] / result["raw_p50_us"])
     figures = {t["figure"] for t in doc["targets"]}
     assert figures == {"commands_per_second", "p50_us"}
     assert all(isinstance(t["met"], bool) for t in doc["targets"])
+
+
+@pytest.mark.parametrize(("nodes", "durable"), [(1, True), (2, False)])
+def test_raw_quorum_writes_time_each_write(nodes: int, durable: bool) -> None:
+    times = raw_quorum_writes(nodes, durable, warmup=1, count=3)
+    assert len(times) == 3 and all(t > 0 for t in times)
+
+
+def test_raw_quorum_writes_refuse_no_nodes() -> None:
+    with pytest.raises(ValueError, match="at least one node"):
+        raw_quorum_writes(0, True, warmup=0, count=1)
 
 
 def test_bench_paxos_refuses_a_cluster_of_no_nodes(capsys: pytest.CaptureFixture[str]) -> None:
