@@ -545,7 +545,7 @@ cdef bint _put_value(_Writer *w, object value, int depth) except -1:
 
 
 cdef bint _put_buffer(_Writer *w, const char *tag, object buffer) except -1:
-    """``tag`` (six or seven bytes: ``{"$b":`` or ``{"$a":[``), then the index of ``buffer``,
+    """``tag`` (``{"$b":``, ``{"$v":`` or ``{"$a":[``), then the index of ``buffer``,
     appended to the encoding's buffers, as the walk appends it."""
     cdef list buffers = <list>w.buffers
     buffers.append(buffer)

@@ -10,23 +10,26 @@ ratio of the two:
 - the client (a DEALER) sends the leader process the encoding of a
   ``QuorumWrite`` and waits for the answer, sequentially;
 - the leader (a ROUTER for the client, a DEALER to each follower) sends every
-  follower the encoding of a ``QuorumAccept``, then writes and syncs its own
-  record; it answers the client once a majority of the nodes (itself
-  included) has synced;
+  follower the encoding of a ``QuorumAccept`` and writes and syncs its own
+  record on a thread of its own meanwhile, as a node's commit thread does;
+  it answers the client once a majority of the nodes has synced, its own
+  write counting as one vote like any follower's;
 - each follower (a ROUTER) writes and syncs the record, then answers.
 
-Each write is the floor's: a 200-byte value stored under one key in an
-SQLite database in WAL mode with ``synchronous=FULL`` (fsynced at every
-commit, as the nodes' storage is), in a transaction of its own. With
-``durable=False`` nothing is written, as the floor on in-memory storage
-syncs at once. The bytes on the wire are what the codec writes for the same
-messages.
+Each write is the floor's, made by the functions a node's SQLite storage
+commits with (:mod:`actorfw.node.sqlite_file`: the same file layout, WAL,
+``synchronous=FULL``): the 200-byte value under the floor's key, in a
+transaction of its own. With ``durable=False`` nothing is written, as the
+floor on in-memory storage syncs at once. The bytes on the wire are what
+the codec writes for the same messages. The client waits at most
+:data:`ANSWER_TIMEOUT` for an answer, as the floor's asks do.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -34,29 +37,26 @@ from typing import Any
 import orjson
 import zmq
 
+from actorfw.bench.actors import FLOOR_KEY, FLOOR_VALUE
 from actorfw.bench.raw import _client, _Endpoint, _server, _Sides
+from actorfw.node.sqlite_file import commit_layer, open_store
 
-__all__ = ["raw_quorum_writes"]
+__all__ = ["ANSWER_TIMEOUT", "raw_quorum_writes"]
 
-_KEY = b"floor"
-_VALUE = b"v" * 200  # what the floor's actors write (actorfw.bench.actors.FLOOR_VALUE)
+ANSWER_TIMEOUT = 10.0
+"""Seconds the client waits for one answer before the measurement fails."""
+
+_NAMESPACE = "floor"
 
 
-def _open_store(path: str) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = FULL")  # fsync the WAL at every COMMIT
-    conn.execute("CREATE TABLE IF NOT EXISTS kv (key BLOB PRIMARY KEY, value BLOB NOT NULL)")
-    return conn
+def _open_store(path: str | None) -> sqlite3.Connection | None:
+    return None if path is None else open_store(Path(path), [])
 
 
 def _write(conn: sqlite3.Connection | None) -> None:
     """The floor's write: one record, committed and synced (nothing without a store)."""
-    if conn is None:
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    conn.execute("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", (_KEY, _VALUE))
-    conn.execute("COMMIT")
+    if conn is not None:
+        commit_layer(conn, {_NAMESPACE: {FLOOR_KEY: FLOOR_VALUE}}, None)
 
 
 def _number(body: bytes) -> int:
@@ -67,7 +67,7 @@ def _number(body: bytes) -> int:
 
 def _follower(endpoint: _Endpoint, store: str | None, pipe: Any) -> None:
     context, sock = _server(endpoint, zmq.ROUTER)
-    conn = None if store is None else _open_store(store)
+    conn = _open_store(store)
     pipe.send("ready")
     poller = zmq.Poller()
     poller.register(sock, zmq.POLLIN)
@@ -85,6 +85,22 @@ def _follower(endpoint: _Endpoint, store: str | None, pipe: Any) -> None:
     context.term()
 
 
+def _writer(context: zmq.Context[Any], address: str, store: str | None) -> None:
+    """The leader's own writes, on a thread: each ``n`` asked for is written, synced, sent back."""
+    conn = _open_store(store)
+    sock = context.socket(zmq.PAIR)
+    sock.connect(address)
+    while True:
+        n = orjson.loads(sock.recv())
+        if n is None:
+            break
+        _write(conn)
+        sock.send(orjson.dumps(n))
+    if conn is not None:
+        conn.close()
+    sock.close(0)
+
+
 def _leader(
     front: _Endpoint, backs: list[_Endpoint], quorum: int, store: str | None, pipe: Any
 ) -> None:
@@ -96,10 +112,14 @@ def _leader(
         peer.setsockopt(zmq.SNDHWM, 0)
         peer.connect(back.address)
         peers.append(peer)
-    conn = None if store is None else _open_store(store)
+    own = context.socket(zmq.PAIR)  # to and from the thread that writes the leader's record
+    own.bind("inproc://own-writes")
+    writer = threading.Thread(target=_writer, args=(context, "inproc://own-writes", store))
+    writer.start()
     pipe.send("ready")
     poller = zmq.Poller()
     poller.register(sock, zmq.POLLIN)
+    poller.register(own, zmq.POLLIN)
     for peer in peers:
         poller.register(peer, zmq.POLLIN)
     nodes = len(peers) + 1
@@ -127,13 +147,15 @@ def _leader(
             )
             for peer in peers:
                 peer.send(accept)
-            _write(conn)  # its own record, while the followers write theirs
-            vote(n)
+            own.send(orjson.dumps(n))  # its own record, while the followers write theirs
+        if own in ready:
+            vote(orjson.loads(own.recv()))
         for peer in peers:
             while peer.poll(0):
                 vote(_number(peer.recv()))
-    if conn is not None:
-        conn.close()
+    own.send(orjson.dumps(None))
+    writer.join()
+    own.close(0)
     for peer in peers:
         peer.close(0)
     sock.close(0)
@@ -142,6 +164,7 @@ def _leader(
 
 def _asker(front: _Endpoint, warmup: int, count: int, pipe: Any) -> None:
     context, sock = _client(front, zmq.DEALER)
+    sock.setsockopt(zmq.RCVTIMEO, int(ANSWER_TIMEOUT * 1000))
     pipe.send("ready")
     pipe.recv()  # go
     times: list[float] = []
@@ -149,7 +172,11 @@ def _asker(front: _Endpoint, warmup: int, count: int, pipe: Any) -> None:
     for i in range(warmup + count):
         began = clock()
         sock.send(orjson.dumps({"$m": ["bench.QuorumWrite", {"n": i}]}))
-        answered = orjson.loads(sock.recv())
+        try:
+            answered = orjson.loads(sock.recv())
+        except zmq.Again:  # the parent raises it
+            pipe.send(f"raw quorum write {i} was not answered within {ANSWER_TIMEOUT} s")
+            break
         if answered != i:  # the parent raises it
             pipe.send(f"raw quorum write {i} was answered with {answered!r}")
             break
@@ -188,7 +215,9 @@ def raw_quorum_writes(nodes: int, durable: bool, warmup: int, count: int) -> lis
         sides.append((_asker, (front, warmup, count)))
         with _Sides(sides) as pipes:
             pipes[-1].send("go")
-            if not pipes[-1].poll(300):
+            # Each answer comes within ANSWER_TIMEOUT or the client says so; this
+            # bounds the wait if a process of the measurement dies outright.
+            if not pipes[-1].poll(ANSWER_TIMEOUT + 0.05 * (warmup + count) + 60):
                 raise RuntimeError("the raw quorum writes did not finish")
             times: list[float] | str = pipes[-1].recv()
             if isinstance(times, str):

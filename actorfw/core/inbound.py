@@ -114,8 +114,8 @@ class Inbound:
         """Take the envelopes of one batch from ``peer``, in order; never raises for bad input.
 
         The same as :meth:`receive` for each of them, with the common cases
-        inline, on a node that does not trace: a tell or an ask to a running
-        actor here whose mailbox has room is decoded and queued without a
+        inline, on a node that does not trace: a tell or an ask to an actor
+        here that is not stopping and whose mailbox has room is decoded and queued without a
         call per message into the engine (the actor scheduled at its first
         message of the batch), and a reply ends its ask. Anything else goes
         through :meth:`receive`, one envelope at a time; an error there
@@ -140,6 +140,8 @@ class Inbound:
         for envelope in envelopes:
             kind = envelope.kind
             if kind == REPLY and envelope.source == peer:
+                if not engine.alive:  # as receive() would (a tell or an ask finds no cell)
+                    return
                 try:  # as receive() would
                     stats.received_remote += 1
                     try:

@@ -91,7 +91,9 @@ def digest(envelope: Envelope) -> str:
     """A short checksum of an envelope's bytes, for the trace."""
     crc = zlib.crc32(envelope.body)
     for buffer in envelope.buffers:
-        crc = zlib.crc32(memoryview(buffer).cast("B"), crc)
+        view = memoryview(buffer)
+        if view.nbytes:  # an empty array's shape may hold a zero, which a cast refuses
+            crc = zlib.crc32(view.cast("B"), crc)
     return f"{crc:08x}"
 
 

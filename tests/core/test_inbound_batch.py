@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from actorfw import ActorRef, NodeConfig, Simulation
-from actorfw.core.envelopes import ASK, REPLY, TELL, Envelope
+from actorfw.core.envelopes import ASK, FAILURE, REPLY, TELL, Envelope
 from actorfw.core.messages import Heartbeat, StatusRequest
 from actorfw.core.node_protocol import NODE_TARGET
 from actorfw.core.tracing import Traced
@@ -186,3 +186,44 @@ def test_replies_in_a_batch_end_their_asks_as_one_by_one() -> None:
     assert "MalformedMessage" in batch["answers"][2] and "MalformedMessage" in batch["answers"][4]
     assert batch["answers"][5] == "'from n3'"
     assert batch["stats"]["late_replies"] == 2
+
+
+class CrashingOnFailure:
+    """A transport whose node dies as it answers an ask with an error."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.transport = engine.transport
+
+    def send(self, destination: str, envelope: Envelope) -> None:
+        if envelope.kind == FAILURE:
+            self.engine.crash()
+            return
+        self.transport.send(destination, envelope)
+
+
+def after_a_crash_mid_batch(feed: Callable[[Any, list[Envelope]], None]) -> dict[str, Any]:
+    with Simulation(nodes=2, seed=24) as sim:
+        sim.spawn("n2", SlowSink, 10.0, name="sink")
+        n2 = sim.node("n2")
+        sim.run_for(0.01)
+        for _ in range(2):
+            n2.asks.open(n2.loop.create_future(), ActorRef("n1", "x"), 60.0)
+        n2.transport = CrashingOnFailure(n2)
+        body, buffers, plain = codec.encode("answer")
+        feed(
+            n2,
+            [
+                Envelope(ASK, "n1", "sink", "asker", 7, b'{"$t": 7', [], False),  # answered: dies
+                Envelope(REPLY, "n1", "", None, 1, body, buffers, plain),
+                Envelope(REPLY, "n1", "", None, 2, body, buffers, plain),
+                tell("sink", Work(1)),
+            ],
+        )
+        return dataclasses.asdict(n2.stats)
+
+
+def test_a_node_that_dies_mid_batch_takes_nothing_after_it() -> None:
+    batch = after_a_crash_mid_batch(at_once)
+    assert batch == after_a_crash_mid_batch(one_by_one)
+    assert batch["late_replies"] == 0 and batch["malformed"] == 1

@@ -280,7 +280,7 @@ def test_both_agree_on_bodies_with_bytes_spliced_in(
     body, buffers, _ = pure.encode_value(value)
     at %= len(body) + 1
     data = body[:at] + splice + body[at:]
-    raw = [bytes(memoryview(b).cast("B")) for b in buffers]
+    raw = [memoryview(b).tobytes() for b in buffers]
     assert decoded(compiled, data, raw, plain) == decoded(pure, data, raw, plain)
 
 
@@ -356,7 +356,7 @@ def _valid_batches(twin: ModuleType, rng: random.Random) -> list[list[bytes]]:
                     rng.choice([None, "s", "sender"]),
                     rng.choice([0, 1, 300, 2**63, 2**64 - 1]),
                     body,
-                    [bytes(memoryview(b).cast("B")) for b in buffers],
+                    [memoryview(b).tobytes() for b in buffers],
                     plain,
                 )
             )

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from actorfw import Actor, AskTimeout, NodeDown, RemoteError, handler
@@ -233,6 +234,19 @@ def test_refs_and_values_cross_processes_both_ways(system: ActorSystem) -> None:
     sink = system.spawn("n2", Tally, name="sink")
     asker = system.spawn("n1", Asker, name="a")
     assert system.ask(asker, Send(sink, Size())) == [0, True, 0]
+
+
+def test_arrays_of_any_shape_cross_processes(system: ActorSystem) -> None:
+    # As in the simulator (tests/runtimes/test_simulation.py): one with a zero in its shape too.
+    recorder = system.spawn("n2", Recorder, name="r")
+    asker = system.spawn("n1", Asker, name="a")
+    shapes = [(1, 0, 2), (0,), (3, 4)]
+    for n, shape in enumerate(shapes, 1):
+        assert system.ask(asker, Send(recorder, Put(np.zeros(shape, dtype=np.float32)))) == n
+    items = system.ask(recorder, Get())["items"]
+    assert [(item[0].shape, item[0].dtype) for item in items] == [
+        (shape, np.float32) for shape in shapes
+    ]
 
 
 def test_a_node_process_freezes_its_start_up_objects_and_sets_its_gc_thresholds(

@@ -7,6 +7,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 
+import numpy as np
 import pytest
 
 from actorfw import (
@@ -176,6 +177,18 @@ def test_fifo_per_pair_holds_while_pairs_interleave() -> None:
     assert all(seqs == list(range(40)) for seqs in per_sender.values())
     senders_in_arrival_order = [s for s, _ in arrivals]
     assert senders_in_arrival_order != sorted(senders_in_arrival_order)  # pairs interleave
+
+
+@pytest.mark.parametrize("shape", [(1, 0, 2), (0,), (3, 4)])
+def test_arrays_of_any_shape_cross_the_simulated_network(shape: tuple[int, ...]) -> None:
+    # The network checksums every buffer for its trace, an empty one with a
+    # zero in its shape too.
+    with Simulation(nodes=2, seed=3) as sim:
+        recorder = sim.spawn("n2", Recorder, name="r")
+        value = np.zeros(shape, dtype=np.float32)
+        assert sim.ask(recorder, Put(value), on="n1") == 1
+        (item,) = sim.ask(recorder, Get(), on="n1")["items"]
+        assert item[0].shape == shape and item[0].dtype == np.float32
 
 
 def test_the_reorder_switch_lets_messages_of_one_pair_overtake() -> None:
