@@ -139,46 +139,30 @@ class Inbound:
         asks = engine.asks
         for envelope in envelopes:
             kind = envelope.kind
+            cell = None  # stays None for a reply
             if kind == REPLY and envelope.source == peer:
                 if not engine.alive:  # as receive() would (a tell or an ask finds no cell)
                     return
-                try:  # as receive() would
-                    stats.received_remote += 1
-                    try:
-                        value = decode(envelope.body, envelope.buffers, envelope.plain)
-                    except Exception as caught:
-                        self.reject(envelope, _malformed(caught))
-                        continue
-                    if type(value) is Traced:  # from a tracing node; this one does not trace
-                        value = value.body
-                        if type(value) is Traced:
-                            self.reject(
-                                envelope, MalformedMessage("a Traced message inside a Traced one")
-                            )
-                            continue
-                    asks.resolve(envelope.corr, value, None)
-                except Exception as error:
-                    self.bad_input(peer, error)
+            else:
+                cell = cells.get(envelope.target) if kind == TELL or kind == ASK else None
+                if (
+                    cell is None
+                    or cell.state >= STOPPING
+                    or len(cell.mailbox) >= cell.limit
+                    or envelope.source != peer  # from a transport that mixes its senders
+                ):
+                    self._receive_each(peer, (envelope,))
                     if not engine.alive:
                         return
-                continue
-            cell = cells.get(envelope.target) if kind == TELL or kind == ASK else None
-            if (
-                cell is None
-                or cell.state >= STOPPING
-                or len(cell.mailbox) >= cell.limit
-                or envelope.source != peer  # from a transport that mixes its senders
-            ):
-                self._receive_each(peer, (envelope,))
-                if not engine.alive:
-                    return
-                # The slow path may have begun a new count for the peer (a restarted
-                # peer's heartbeat ends the old one), or counted another peer.
-                credit = self._credit
-                if credit is not None and (credit.peer != peer or counts.get(peer) is not credit):
-                    credit = self._credit = engine.flow.incoming(peer)
-                known = self._senders_of(peer)
-                continue
+                    # The slow path may have begun a new count for the peer (a restarted
+                    # peer's heartbeat ends the old one), or counted another peer.
+                    credit = self._credit
+                    if credit is not None and (
+                        credit.peer != peer or counts.get(peer) is not credit
+                    ):
+                        credit = self._credit = engine.flow.incoming(peer)
+                    known = self._senders_of(peer)
+                    continue
             try:  # as receive() would, and as there, an error spoils only its envelope
                 stats.received_remote += 1
                 body = envelope.body
@@ -195,6 +179,9 @@ class Inbound:
                             envelope, MalformedMessage("a Traced message inside a Traced one")
                         )
                         continue
+                if cell is None:  # a reply: it ends its ask
+                    asks.resolve(envelope.corr, value, None)
+                    continue
                 sender = None
                 if envelope.sender is not None:
                     sender = known.get(envelope.sender) or _sender(known, envelope)
