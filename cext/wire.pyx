@@ -1046,27 +1046,17 @@ cdef object _fast(_Reader *r, object buffers, int depth):
             value = (<str>value).encode("latin-1")
         except UnicodeEncodeError:
             return _MISS
-    elif c == 0x62 or c == 0x76:  # "$b", "$v": a buffer's index
+    elif c == 0x62 or c == 0x76 or c == 0x61:  # a value kept in buffers
         if r.i >= r.n:
             return _MISS
-        value = _fast_int(r)
-        if value is _MISS or value < 0 or value >= len(buffers):
-            return _MISS
-        if c == 0x62:
-            value = buffers[value]
-            if type(value) is not bytes:
-                value = bytes(value)
-        elif _CLOCK is None:
-            return _MISS
-        else:
-            value = _CLOCK.decode(buffers[value])  # an error: the general path words it
-    elif c == 0x61:  # "$a": [buffer, dtype, shape], built by the twin's own checks
-        if r.i >= r.n or r.p[r.i] != 0x5B:
-            return _MISS
-        value = _fast_items(r, buffers, depth + 1)
+        if c == 0x61:  # "$a": [buffer, dtype, shape]
+            value = _fast_items(r, buffers, depth + 1) if r.p[r.i] == 0x5B else _MISS
+        else:  # "$b", "$v": a buffer's index
+            value = _fast_int(r)
         if value is _MISS:
             return _MISS
-        value = _twin._build_array(value, buffers, depth)  # an error: the general path words it
+        # Built as the general path builds it; what that refuses, it words.
+        value = _build("$a" if c == 0x61 else "$b" if c == 0x62 else "$v", value, buffers, depth)
     else:
         return _MISS
     if value is _MISS or not _take(r, "}", 1):
